@@ -1,0 +1,38 @@
+"""User-facing errors: one line naming the file, the key and what was expected (exit status 2)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """A mistake in the user's input; the CLI prints it as one line and exits with status 2."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        self.detail = message
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = ": ".join(p for p in (self.file, self.key) if p)
+        text = f"{where}: {self.detail}" if where else self.detail
+        return " ".join(text.split())  # always one line
+
+    def at(self, file: str | None = None, key: str | None = None) -> UserError:
+        """Return a copy that names the file and/or key, keeping what was already known."""
+        return UserError(self.detail, file=self.file or file, key=self.key or key)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean X?)' suffix when a close match exists, else ''."""
+    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def unknown(kind: str, word: str, choices: Iterable[str]) -> str:
+    """Message for an unknown name, listing the valid ones."""
+    choices = sorted(choices)
+    shown = ", ".join(choices[:20]) + (", ..." if len(choices) > 20 else "")
+    return f"unknown {kind} '{word}'{did_you_mean(word, choices)}; expected one of: {shown}"

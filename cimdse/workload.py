@@ -1,0 +1,496 @@
+"""Transformer workloads: model presets, Hugging Face config import, and operator tables per phase.
+
+Knows nothing about hardware. A phase's operator table lists what one pass must compute: prefill runs the
+whole prompt; decode lists one *average* step (one new token per sequence), so per-step quantities that grow
+linearly with the KV cache are exact when multiplied by the number of steps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .errors import UserError, unknown
+
+ARCHS = ("decoder", "encoder")
+FFNS = ("mlp", "gated")
+ACTIVATIONS = ("gelu", "relu", "silu")
+NORMS = ("layernorm", "rmsnorm")
+POSITIONS = ("learned", "rotary")
+
+# Operator kinds. static: matmul against resident weights; dynamic: matmul of two activations (QK^T, S.V).
+OP_KINDS = (
+    "static_matmul", "dynamic_matmul", "softmax", "norm", "activation", "residual",
+    "embedding", "kv_write", "kv_read",
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a transformer; enough to count its parameters and operators."""
+
+    name: str
+    family: str
+    arch: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: str
+    activation: str
+    ffn_dim: int
+    vocab: int
+    max_context: int
+    position: str = "rotary"
+    position_rows: int = 0
+    type_vocab: int = 0
+    pooler: bool = False
+    tied_embeddings: bool = False
+    norm: str = "rmsnorm"
+    bias: bool = False
+    experts: int = 1
+    experts_per_token: int = 1
+    head_dim: int = 0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        validate_model(self)
+
+    @property
+    def hd(self) -> int:
+        """Dimension of one attention head."""
+        return self.head_dim or self.hidden // self.heads
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.hd
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.hd
+
+    @property
+    def n_ffn_mats(self) -> int:
+        return 3 if self.ffn == "gated" else 2
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameter counts by part, total, and active per token (MoE runs experts_per_token experts)."""
+        d, b = self.hidden, int(self.bias)
+        emb = self.vocab * d + self.position_rows * d + self.type_vocab * d
+        norm_size = 2 * d if self.norm == "layernorm" else d
+        if self.arch == "encoder":
+            emb += norm_size  # BERT's embedding LayerNorm
+        attn = d * self.q_dim + 2 * d * self.kv_dim + self.q_dim * d + b * (self.q_dim + 2 * self.kv_dim + d)
+        one_expert = self.n_ffn_mats * d * self.ffn_dim + b * ((self.n_ffn_mats - 1) * self.ffn_dim + d)
+        router = d * self.experts if self.experts > 1 else 0
+        per_layer_norms = 2 * norm_size
+        final_norm = norm_size if self.arch == "decoder" else 0
+        lm_head = self.vocab * d if (self.arch == "decoder" and not self.tied_embeddings) else 0
+        pooler = d * d + d if self.pooler else 0
+        ffn_all = self.layers * (self.experts * one_expert + router)
+        ffn_active = self.layers * (self.experts_per_token * one_expert + router)
+        common = emb + self.layers * (attn + per_layer_norms) + final_norm + lm_head + pooler
+        return {
+            "embedding": emb,
+            "attention": self.layers * attn,
+            "ffn": ffn_all,
+            "norms": self.layers * per_layer_norms + final_norm,
+            "lm_head": lm_head,
+            "pooler": pooler,
+            "total": common + ffn_all,
+            "active": common + ffn_active,
+            "non_embedding": common + ffn_all - emb,
+        }
+
+    def kv_bytes_per_token(self, kv_bits: int = 16) -> float:
+        """KV-cache bytes one token adds: layers x (K and V) x kv_dim x bytes."""
+        return self.layers * 2 * self.kv_dim * kv_bits / 8
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What is run: batch of sequences, prompt and generated lengths, precisions in bits."""
+
+    batch: int = 1
+    prompt_tokens: int = 512
+    generate_tokens: int = 128
+    weight_bits: int = 8
+    act_bits: int = 8
+    kv_bits: int = 0  # 0 means: same as act_bits
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("batch", 1, 1 << 20), ("prompt_tokens", 1, 1 << 24), ("generate_tokens", 0, 1 << 24),
+            ("weight_bits", 1, 32), ("act_bits", 1, 32), ("kv_bits", 0, 32),
+        )
+        for key, lo, hi in checks:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise UserError(f"expected an integer, got {value!r}", key=key)
+            if not lo <= value <= hi:
+                raise UserError(f"expected an integer in [{lo}, {hi}], got {value}", key=key)
+
+    @property
+    def kv(self) -> int:
+        return self.kv_bits or self.act_bits
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def validate_model(m: ModelConfig) -> None:
+    """Raise UserError naming the first field that makes no sense."""
+    for f in ("layers", "hidden", "heads", "kv_heads", "ffn_dim", "vocab", "max_context", "experts",
+              "experts_per_token"):
+        v = getattr(m, f)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise UserError(f"expected a positive integer, got {v!r}", key=f)
+    for f in ("position_rows", "type_vocab", "head_dim"):
+        v = getattr(m, f)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise UserError(f"expected a non-negative integer, got {v!r}", key=f)
+    for f, allowed in (("arch", ARCHS), ("ffn", FFNS), ("activation", ACTIVATIONS), ("norm", NORMS),
+                       ("position", POSITIONS)):
+        if getattr(m, f) not in allowed:
+            raise UserError(unknown(f, getattr(m, f), allowed), key=f)
+    if m.heads % m.kv_heads:
+        raise UserError(f"heads ({m.heads}) must be a multiple of kv_heads ({m.kv_heads})", key="kv_heads")
+    if not m.head_dim and m.hidden % m.heads:
+        raise UserError(f"hidden ({m.hidden}) is not divisible by heads ({m.heads}); give head_dim",
+                        key="head_dim")
+    if m.experts_per_token > m.experts:
+        raise UserError(f"experts_per_token ({m.experts_per_token}) exceeds experts ({m.experts})",
+                        key="experts_per_token")
+
+
+# ----------------------------------------------------------------------------------------------- presets
+
+@cache
+def _preset_data() -> dict:
+    text = resources.files("cimdse").joinpath("data/models.yaml").read_text()
+    return yaml.safe_load(text)["models"]
+
+
+def preset_names() -> list[str]:
+    return list(_preset_data())
+
+
+def preset(name: str) -> ModelConfig:
+    """A built-in model by name."""
+    data = _preset_data()
+    if name not in data:
+        raise UserError(unknown("model", name, data), key="model")
+    return ModelConfig(name=name, **data[name])
+
+
+MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
+
+
+def model_from_dict(d: dict, name: str = "custom") -> ModelConfig:
+    """A model from cimdse's own field names (as in data/models.yaml)."""
+    extra = set(d) - MODEL_FIELDS
+    if extra:
+        key = sorted(extra)[0]
+        raise UserError(unknown("model field", key, MODEL_FIELDS - {"name"}), key=key)
+    missing = {"family", "arch", "layers", "hidden", "heads", "kv_heads", "ffn", "activation", "ffn_dim",
+               "vocab", "max_context"} - set(d)
+    if missing:
+        raise UserError("missing required field", key=sorted(missing)[0])
+    return ModelConfig(**{"name": name, **d})
+
+
+# ----------------------------------------------------------------------------------- Hugging Face import
+
+_HF_FAMILIES = {
+    "llama": "llama", "mistral": "mistral", "mixtral": "mixtral", "gpt2": "gpt2", "opt": "opt", "bert": "bert",
+}
+
+
+def _hf_act(name: str) -> str:
+    name = str(name).lower()
+    if "gelu" in name:
+        return "gelu"
+    if name in ("silu", "swish"):
+        return "silu"
+    if name == "relu":
+        return "relu"
+    raise UserError(f"unsupported activation '{name}'; expected gelu*, silu or relu", key="hidden_act")
+
+
+def model_from_hf_config(path: str | Path) -> ModelConfig:
+    """Read a local Hugging Face config.json (Llama, Mistral, Mixtral, GPT-2, OPT, BERT). No network."""
+    path = Path(path)
+    where = str(path)
+    try:
+        cfg = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError("file not found; expected a preset name or a config.json path", file=where) from None
+    except IsADirectoryError:
+        raise UserError("is a directory; expected a config.json file", file=where) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read file ({exc.__class__.__name__})", file=where) from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=where) from None
+    if not isinstance(cfg, dict):
+        raise UserError("expected a JSON object at the top level", file=where)
+    mtype = str(cfg.get("model_type", "")).lower()
+    if mtype not in _HF_FAMILIES:
+        raise UserError(unknown("model_type", mtype, _HF_FAMILIES), file=where, key="model_type")
+
+    def need(key: str, *alts: str):
+        for k in (key, *alts):
+            if k in cfg and cfg[k] is not None:
+                v = cfg[k]
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise UserError(f"expected an integer, got {v!r}", file=where, key=k)
+                return v
+        raise UserError("missing required field", file=where, key=key)
+
+    try:
+        if mtype == "gpt2":
+            d = need("n_embd")
+            m = dict(family="gpt2", arch="decoder", layers=need("n_layer"), hidden=d, heads=need("n_head"),
+                     ffn="mlp", activation=_hf_act(cfg.get("activation_function", "gelu_new")),
+                     ffn_dim=cfg.get("n_inner") or 4 * d, vocab=need("vocab_size"),
+                     max_context=need("n_positions", "n_ctx"), position="learned",
+                     tied_embeddings=cfg.get("tie_word_embeddings", True), norm="layernorm", bias=True)
+            m["kv_heads"] = m["heads"]
+            m["position_rows"] = m["max_context"]
+        elif mtype == "opt":
+            d = need("hidden_size")
+            if cfg.get("word_embed_proj_dim", d) != d:
+                raise UserError("word_embed_proj_dim different from hidden_size is not supported",
+                                file=where, key="word_embed_proj_dim")
+            ctx = need("max_position_embeddings")
+            m = dict(family="opt", arch="decoder", layers=need("num_hidden_layers"), hidden=d,
+                     heads=need("num_attention_heads"), ffn="mlp",
+                     activation=_hf_act(cfg.get("activation_function", "relu")), ffn_dim=need("ffn_dim"),
+                     vocab=need("vocab_size"), max_context=ctx, position="learned", position_rows=ctx + 2,
+                     tied_embeddings=cfg.get("tie_word_embeddings", True), norm="layernorm",
+                     bias=cfg.get("enable_bias", True))
+            m["kv_heads"] = m["heads"]
+        elif mtype == "bert":
+            ctx = need("max_position_embeddings")
+            m = dict(family="bert", arch="encoder", layers=need("num_hidden_layers"), hidden=need("hidden_size"),
+                     heads=need("num_attention_heads"), ffn="mlp", activation=_hf_act(cfg.get("hidden_act", "gelu")),
+                     ffn_dim=need("intermediate_size"), vocab=need("vocab_size"), max_context=ctx,
+                     position="learned", position_rows=ctx, type_vocab=cfg.get("type_vocab_size", 2),
+                     pooler=True, tied_embeddings=True, norm="layernorm", bias=True)
+            m["kv_heads"] = m["heads"]
+        else:  # llama, mistral, mixtral
+            heads = need("num_attention_heads")
+            m = dict(family=_HF_FAMILIES[mtype], arch="decoder", layers=need("num_hidden_layers"),
+                     hidden=need("hidden_size"), heads=heads,
+                     kv_heads=cfg.get("num_key_value_heads") or heads, ffn="gated",
+                     activation=_hf_act(cfg.get("hidden_act", "silu")), ffn_dim=need("intermediate_size"),
+                     vocab=need("vocab_size"), max_context=need("max_position_embeddings"), position="rotary",
+                     tied_embeddings=cfg.get("tie_word_embeddings", False), norm="rmsnorm",
+                     bias=bool(cfg.get("attention_bias", False)), head_dim=cfg.get("head_dim") or 0)
+            if mtype == "mixtral":
+                m["experts"] = need("num_local_experts")
+                m["experts_per_token"] = need("num_experts_per_tok")
+        m["source"] = f"Hugging Face config {where}"
+        return ModelConfig(name=path.parent.name or path.stem, **m)
+    except UserError as err:
+        raise err.at(file=where) from None
+
+
+def load_model(spec: str | Path) -> ModelConfig:
+    """A preset name, or the path of a local config.json."""
+    spec = str(spec)
+    if spec in _preset_data():
+        return preset(spec)
+    if spec.endswith(".json") or Path(spec).exists() or "/" in spec:
+        return model_from_hf_config(spec)
+    raise UserError(unknown("model", spec, _preset_data()) + " or a path to a config.json", key="model")
+
+
+# ------------------------------------------------------------------------------------- operator tables
+
+COLUMNS = ("name", "kind", "static", "count", "m", "k", "n", "copies", "active", "macs", "weight_elems",
+           "in_elems", "out_elems", "elem_ops", "weight_bytes", "in_bytes", "out_bytes")
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """Operators of one phase as columns of equal length (numpy arrays), totals over all layers.
+
+    count: how many times the row occurs per pass (layers, or 1); m: vectors through a matmul per
+    occurrence; k x n: matrix shape; copies: distinct weight matrices stored (experts); active: matrices
+    each vector passes through. macs / *_elems / *_bytes are totals for the pass (count included).
+    """
+
+    phase: str
+    steps: int  # passes of this phase in a request (1 for prefill, generate_tokens for decode)
+    cols: dict
+
+    def __len__(self) -> int:
+        return len(self.cols["name"])
+
+    def select(self, **match) -> np.ndarray:
+        """Boolean mask of rows whose columns equal the given values."""
+        mask = np.ones(len(self), dtype=bool)
+        for key, value in match.items():
+            mask &= np.asarray(self.cols[key]) == value
+        return mask
+
+    def total(self, col: str, mask: np.ndarray | None = None) -> float:
+        values = np.asarray(self.cols[col], dtype=float)
+        return float(values[mask].sum() if mask is not None else values.sum())
+
+    def totals(self) -> dict[str, float]:
+        """Per-pass totals of the counting columns."""
+        keys = ("macs", "weight_elems", "in_elems", "out_elems", "elem_ops", "weight_bytes", "in_bytes",
+                "out_bytes")
+        out = {k: self.total(k) for k in keys}
+        out["static_macs"] = self.total("macs", self.select(kind="static_matmul"))
+        out["dynamic_macs"] = self.total("macs", self.select(kind="dynamic_matmul"))
+        out["kv_read_bytes"] = self.total("in_bytes", self.select(kind="kv_read"))
+        out["kv_write_bytes"] = self.total("out_bytes", self.select(kind="kv_write"))
+        return out
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame({c: self.cols[c] for c in COLUMNS})
+
+
+def _rows_to_table(phase: str, steps: int, rows: list[dict], sc: Scenario) -> OpTable:
+    cols = {c: [] for c in COLUMNS}
+    for r in rows:
+        for c in ("name", "kind", "static", "count", "m", "k", "n", "copies", "active", "macs", "weight_elems",
+                  "in_elems", "out_elems", "elem_ops"):
+            cols[c].append(r.get(c, 0))
+    out = {c: np.array(cols[c]) for c in ("name", "kind", "static")}
+    for c in ("count", "m", "k", "n", "copies", "active", "macs", "weight_elems", "in_elems", "out_elems",
+              "elem_ops"):
+        out[c] = np.asarray(cols[c], dtype=float)
+    kind = out["kind"]
+    w_bits = np.where(out["static"], sc.weight_bits, np.where(np.isin(kind, ("dynamic_matmul",)), sc.kv, 0))
+    out["weight_bytes"] = out["weight_elems"] * np.where(kind == "embedding", sc.weight_bits, w_bits) / 8
+    in_bits = np.where(kind == "kv_read", sc.kv, sc.act_bits)
+    out_bits = np.where(kind == "kv_write", sc.kv, sc.act_bits)
+    out["in_bytes"] = out["in_elems"] * in_bits / 8
+    out["out_bytes"] = out["out_elems"] * out_bits / 8
+    return OpTable(phase=phase, steps=steps, cols=out)
+
+
+def _static(name: str, count: int, m: float, k: int, n: int, copies: int = 1, active: int = 1) -> dict:
+    return dict(name=name, kind="static_matmul", static=True, count=count, m=m, k=k, n=n, copies=copies,
+                active=active, macs=count * m * k * n * active, weight_elems=count * k * n * copies,
+                in_elems=count * m * k * active, out_elems=count * m * n * active)
+
+
+def _elementwise(name: str, kind: str, count: int, elems: float, ops_per_elem: float = 1.0) -> dict:
+    return dict(name=name, kind=kind, static=False, count=count, m=0, k=0, n=0, copies=0, active=0, macs=0,
+                weight_elems=0, in_elems=count * elems, out_elems=count * elems,
+                elem_ops=count * elems * ops_per_elem)
+
+
+def _phase_rows(model: ModelConfig, sc: Scenario, phase: str) -> list[dict]:
+    """Rows of one pass. prefill: the prompt (T = prompt_tokens); decode: one average step."""
+    L, d, B = model.layers, model.hidden, sc.batch
+    H, Hkv, hd = model.heads, model.kv_heads, model.hd
+    if phase == "prefill":
+        T = sc.prompt_tokens
+        # keys each query attends to, on average: causal (T+1)/2, bidirectional T
+        keys = (T + 1) / 2 if model.arch == "decoder" else T
+        kv_len_read = T          # K and V of the prompt are read once per layer
+        new_tokens = T
+    else:
+        T = 1
+        keys = sc.prompt_tokens + (sc.generate_tokens + 1) / 2  # mean context over steps 1..G (see MODEL.md)
+        kv_len_read = keys
+        new_tokens = 1
+    M = B * T
+    E, Ek = model.experts, model.experts_per_token
+    rows = [
+        _elementwise("embedding", "embedding", 1, M * d, 0),
+        _static("q_proj", L, M, d, model.q_dim),
+        _static("k_proj", L, M, d, model.kv_dim),
+        _static("v_proj", L, M, d, model.kv_dim),
+        _elementwise("kv_write", "kv_write", L, B * new_tokens * 2 * model.kv_dim, 0),
+        _elementwise("kv_read", "kv_read", L, B * kv_len_read * 2 * model.kv_dim, 0),
+    ]
+    rows[0]["weight_elems"] = M * d  # table rows gathered
+    for r in rows[-2:]:  # KV rows move data, they do not transform it
+        if r["kind"] == "kv_write":
+            r["in_elems"] = 0
+        else:
+            r["out_elems"] = 0
+    if model.position == "learned":
+        rows.append(_elementwise("position_add", "residual", 1, M * d))
+    # attention: QK^T and S.V per (sequence, head): T queries x hd against `keys` keys
+    qk_macs = L * B * H * T * keys * hd
+    rows.append(dict(name="qk_scores", kind="dynamic_matmul", static=False, count=L, m=T, k=hd, n=keys,
+                     copies=B * H, active=B * H, macs=qk_macs, weight_elems=L * B * Hkv * kv_len_read * hd,
+                     in_elems=L * B * H * T * hd, out_elems=L * B * H * T * keys))
+    rows.append(_elementwise("softmax", "softmax", L, B * H * T * keys, 5))  # max, sub, exp, sum, div
+    rows.append(dict(name="score_v", kind="dynamic_matmul", static=False, count=L, m=T, k=keys, n=hd,
+                     copies=B * H, active=B * H, macs=qk_macs, weight_elems=L * B * Hkv * kv_len_read * hd,
+                     in_elems=L * B * H * T * keys, out_elems=L * B * H * T * hd))
+    rows.append(_static("o_proj", L, M, model.q_dim, d))
+    rows.append(_elementwise("residual_attn", "residual", L, M * d))
+    norm_ops = 5 if model.norm == "layernorm" else 4  # mean/var or rms, scale, shift
+    rows.append(_elementwise("norm_attn", "norm", L, M * d, norm_ops))
+    if E > 1:
+        rows.append(_static("router", L, M, d, E))
+    ffn_names = ("ffn_gate", "ffn_up", "ffn_down") if model.ffn == "gated" else ("ffn_up", "ffn_down")
+    for nm in ffn_names[:-1]:
+        rows.append(_static(nm, L, M, d, model.ffn_dim, copies=E, active=Ek))
+    rows.append(_elementwise("ffn_act", "activation", L, M * model.ffn_dim * Ek,
+                             2 if model.ffn == "gated" else 1))
+    rows.append(_static(ffn_names[-1], L, M, model.ffn_dim, d, copies=E, active=Ek))
+    rows.append(_elementwise("residual_ffn", "residual", L, M * d))
+    rows.append(_elementwise("norm_ffn", "norm", L, M * d, norm_ops))
+    if model.arch == "decoder":
+        rows.append(_elementwise("norm_final", "norm", 1, B * d, norm_ops))
+        # logits only for the last position of each sequence (prefill) or the new token (decode)
+        rows.append(_static("lm_head", 1, B, d, model.vocab))
+    else:
+        rows.append(_elementwise("norm_embed", "norm", 1, M * d, norm_ops))
+        if model.pooler:
+            rows.append(_static("pooler", 1, B, d, d))
+    return rows
+
+
+def phases(model: ModelConfig) -> tuple[str, ...]:
+    """Phases a model runs: encoders have no decode."""
+    return ("prefill", "decode") if model.arch == "decoder" else ("prefill",)
+
+
+def operator_table(model: ModelConfig, sc: Scenario, phase: str) -> OpTable:
+    """The operators of one pass of `phase` ('prefill' or 'decode')."""
+    if phase not in ("prefill", "decode"):
+        raise UserError(unknown("phase", phase, ("prefill", "decode")), key="phase")
+    if phase == "decode" and model.arch != "decoder":
+        raise UserError(f"model '{model.name}' is an encoder and has no decode phase", key="phase")
+    steps = 1 if phase == "prefill" else sc.generate_tokens
+    return _rows_to_table(phase, steps, _phase_rows(model, sc, phase), sc)
+
+
+def workload_summary(model: ModelConfig, sc: Scenario) -> dict:
+    """Per-phase totals (per pass and for the whole request batch) plus model facts."""
+    p = model.param_counts()
+    out = {
+        "model": model.name,
+        "params": p["total"],
+        "active_params": p["active"],
+        "kv_bytes_per_token": model.kv_bytes_per_token(sc.kv),
+        "phases": {},
+    }
+    for ph in phases(model):
+        t = operator_table(model, sc, ph)
+        tot = t.totals()
+        out["phases"][ph] = {"steps": t.steps, "per_pass": tot,
+                             "total": {k: v * t.steps for k, v in tot.items()}}
+    return out
