@@ -123,5 +123,88 @@ def workload(model: str, as_json: bool, **kw) -> None:
         click.echo(_table(rows, ["operator", "kind", "count", "macs", "weight_B", "in_B", "out_B", "elem_ops"]))
 
 
+@main.command()
+@click.option("--sources", is_flag=True, help="Print the citation of every value.")
+def devices(sources: bool) -> None:
+    """List the memory technologies with their parameters and sources."""
+    from .tech import DEVICE_KEYS, DEVICES, device_rows, load_tech
+
+    tech = load_tech()
+    if sources:
+        for r in device_rows():
+            click.echo(f"{r['device']}.{r['parameter']} = {r['value']} {r['unit']}: {r['source']}")
+        return
+    keys = [k for k in DEVICE_KEYS if k not in ("ref_node_nm",)]
+    rows = [[k] + [float(tech.device[k][i]) for i in range(len(DEVICES))] for k in keys]
+    click.echo(_table(rows, ["parameter", *DEVICES]))
+    click.echo("\n(cimdse devices --sources prints the citation of every value; data in cimdse/tech/data/)")
+
+
+@main.command(name="eval")
+@click.argument("design_file", required=False, type=click.Path(dir_okay=True))
+@click.option("--model", "model_spec", default=None, help="Preset name or config.json path [llama-2-7b].")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a design parameter (repeatable).")
+@workload_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: design, workload, metrics, breakdown.")
+@click.option("--breakdown", is_flag=True, help="Also print energy, latency and area by component and operator.")
+def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, **kw) -> None:
+    """Score one CIM design (DESIGN_FILE and/or --set) on a workload, with a full breakdown."""
+    from .config import load_design_file, load_workload
+    from .cost import evaluate_arrays
+    from .cost.model import metric_units
+    from .cost.params import PARAMS, cross_check, defaults, from_batch, parse_assignment, to_batch
+
+    design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
+    for a in assignments:
+        k, v = parse_assignment(a)
+        design[k] = v
+    wl_dict = dict(wl_dict or {})
+    if model_spec:
+        wl_dict["model"] = model_spec
+    for k, v in kw.items():
+        if v is not None:
+            wl_dict[k] = v
+    model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
+    design.setdefault("weight_bits", float(sc.weight_bits))
+    design.setdefault("input_bits", float(sc.act_bits))
+    full = {**defaults(), **design}
+    cross_check(full)
+    batch = to_batch([full])
+    res = evaluate_arrays(batch, model, sc, breakdown=True)
+    units = metric_units()
+    metrics = {k: float(res[k][0]) for k in units}
+    bd = res["breakdown"]
+    one = lambda d: {k: float(v[0]) for k, v in d.items()}  # noqa: E731
+    breakdown_out = {
+        "area_mm2": one(bd["area_mm2"]),
+        "energy_pj": {ph: one(v) for ph, v in bd["energy_pj"].items()},
+        "latency_ns": {ph: one(v) for ph, v in bd["latency_ns"].items()},
+        "operators_pj": {ph: one(v) for ph, v in bd["operators_pj"].items()},
+    }
+    if as_json:
+        out = {"design": from_batch(batch, 0), "workload": {"model": model.name, **sc.to_dict()},
+               "metrics": metrics, "feasible": bool(res["feasible"][0]), "reason": str(res["reason"][0]),
+               "breakdown": breakdown_out}
+        click.echo(json.dumps(out, indent=2))
+        return
+    d = from_batch(batch, 0)
+    click.echo(f"design: {', '.join(f'{k}={v}' for k, v in d.items() if k in design or PARAMS[k].default != v)}"
+               or "design: defaults")
+    click.echo(f"workload: {model.name}, batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}")
+    if not res["feasible"][0]:
+        click.echo(f"INFEASIBLE: {res['reason'][0]}")
+    click.echo(_table([[k, v, units[k]] for k, v in metrics.items()], ["metric", "value", "unit"]))
+    if breakdown:
+        for title, table in (("energy per pass (pJ)", breakdown_out["energy_pj"]),
+                             ("latency per pass (ns)", breakdown_out["latency_ns"]),
+                             ("energy by operator per pass (pJ)", breakdown_out["operators_pj"])):
+            phs = list(table)
+            parts = list(table[phs[0]])
+            click.echo(f"\n{title}")
+            click.echo(_table([[p] + [table[ph][p] for ph in phs] for p in parts], ["component", *phs]))
+        click.echo("\narea (mm^2)")
+        click.echo(_table([[k, v] for k, v in breakdown_out["area_mm2"].items()], ["component", "area_mm2"]))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

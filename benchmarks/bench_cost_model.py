@@ -1,0 +1,67 @@
+"""Designs evaluated per second by the cost model (prints figures; no assertions).
+
+Usage: python benchmarks/bench_cost_model.py [--sizes 1,1000,100000,1000000] [--models llama-2-7b,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from cimdse.cost import evaluate_arrays
+from cimdse.cost.params import PARAMS, defaults, to_batch
+from cimdse.workload import Scenario
+
+
+def random_batch(n: int, seed: int = 0) -> dict:
+    """A batch of n random designs spread over the whole parameter space."""
+    rng = np.random.default_rng(seed)
+    b = to_batch([defaults()])
+    b = {k: np.repeat(v, n) for k, v in b.items()}
+    for name, p in PARAMS.items():
+        if p.kind == "cat":
+            b[name] = rng.integers(0, len(p.choices), n)
+    b["rows"] = 2.0 ** rng.integers(6, 11, n)
+    b["cols"] = 2.0 ** rng.integers(6, 11, n)
+    b["bits_per_cell"] = rng.integers(1, 4, n).astype(float)
+    b["adc_bits"] = rng.integers(3, 11, n).astype(float)
+    b["cols_per_adc"] = 2.0 ** rng.integers(0, 6, n)
+    b["tiles"] = 2.0 ** rng.integers(6, 16, n)
+    return b
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="1,1000,100000,1000000")
+    ap.add_argument("--models", default="llama-2-7b,llama-2-70b,bert-large")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
+    print(f"cost model throughput (best of {args.repeat}); cores visible: {os.cpu_count()}")
+    print(f"{'model':<12} {'designs':>9} {'seconds':>10} {'designs/s':>12}")
+    for model in args.models.split(","):
+        evaluate_arrays(random_batch(2), model, sc)  # warm the workload cache
+        for n in sizes:
+            b = random_batch(n)
+            best = min(_time(lambda b=b, model=model: evaluate_arrays(b, model, sc)) for _ in range(args.repeat))
+            print(f"{model:<12} {n:>9,} {best:>10.4f} {n / best:>12,.0f}")
+    from cimdse.cost import evaluate
+
+    t = min(_time(lambda: evaluate([defaults()], "llama-2-7b", sc)) for _ in range(20))
+    print(f"single-design evaluate() -> DataFrame: {t * 1e3:.2f} ms")
+    t = min(_time(lambda: evaluate_arrays(to_batch([defaults()]), "llama-2-7b", sc)) for _ in range(20))
+    print(f"single-design evaluate_arrays(): {t * 1e3:.2f} ms")
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+if __name__ == "__main__":
+    main()

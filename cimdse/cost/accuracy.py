@@ -1,0 +1,114 @@
+"""Accuracy proxy: signal-to-quantization-and-noise ratio (SQNR) of one analog matrix-vector product.
+
+The reference MVM is one array column group: y = sum_i x_i w_i over K = rows inputs, x ~ U[0, 1) (unsigned
+activations), w ~ U[-1, 1] (signed weights). Error sources: input and weight quantization, ADC quantization of
+each bit-slice partial sum, and cell conductance variation. `sqnr_db` is the closed form (docs/MODEL.md, section
+"Accuracy"); `monte_carlo_sqnr_db` simulates the same bit-sliced MVM in numpy to check it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _weight_levels(weight_bits, differential):
+    """Magnitude bits stored per weight and the weight value of one integer step."""
+    wb = np.asarray(weight_bits, dtype=float)
+    mag_bits = np.where(differential, np.maximum(wb - 1, 1), wb)
+    # differential: w = sign * m / (2^(wb-1) - 1); binary weights (wb=1) are +-1
+    step_diff = np.where(wb >= 2, 1.0 / np.maximum(2.0 ** (wb - 1) - 1, 1), 1.0)
+    step_off = 2.0 / (2.0 ** wb - 1)
+    return mag_bits, np.where(differential, step_diff, step_off)
+
+
+def weight_quant_var(weight_bits, differential):
+    """Variance of the weight quantization error for w ~ U[-1, 1]."""
+    wb = np.asarray(weight_bits, dtype=float)
+    _, step = _weight_levels(wb, differential)
+    return np.where((wb < 2) & differential, 1.0 / 3.0, step**2 / 12.0)
+
+
+def adc_required_bits(rows_active, dac_bits, bits_per_cell):
+    """ADC bits that resolve every partial sum exactly: log2(ra (2^dac - 1)(2^bpc - 1) + 1), rounded up."""
+    full = rows_active * (2.0 ** dac_bits - 1) * (2.0 ** bits_per_cell - 1)
+    return np.ceil(np.log2(full + 1))
+
+
+def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
+            analog=True):
+    """Closed-form SQNR in dB (numpy arrays broadcast; every argument may be an array)."""
+    K = np.asarray(rows, dtype=float)
+    ra = np.minimum(np.where(rows_active > 0, rows_active, K), K)
+    bi = np.asarray(input_bits, dtype=float)
+    db = np.minimum(dac_bits, bi)
+    bpc = np.asarray(bits_per_cell, dtype=float)
+    differential = np.asarray(differential, dtype=bool)
+    signal = K / 9.0                                    # K E[x^2] E[w^2] = K (1/3)(1/3)
+    dx = 1.0 / (2.0 ** bi - 1)
+    n_x = K / 3.0 * dx**2 / 12.0                        # input quantization
+    n_w = K / 3.0 * weight_quant_var(weight_bits, differential)
+    mag_bits, dw = _weight_levels(weight_bits, differential)
+    n_is = np.ceil(bi / db)
+    n_ws = np.ceil(mag_bits / bpc)
+    # sum over slices of the squared shift weights: sum_t 4^(t db) and sum_s 4^(s bpc)
+    shift_in = (4.0 ** (n_is * db) - 1) / (4.0 ** db - 1)
+    shift_w = (4.0 ** (n_ws * bpc) - 1) / (4.0 ** bpc - 1)
+    columns = np.where(differential, 2.0, 1.0)
+    scale = (dx * dw) ** 2 * shift_in * shift_w * columns
+    full = ra * (2.0 ** db - 1) * (2.0 ** bpc - 1)
+    lossy = adc_bits < adc_required_bits(ra, db, bpc)
+    step = full / (2.0 ** adc_bits - 1)
+    n_rg = np.ceil(K / ra)
+    n_adc = np.where(lossy & analog, scale * n_rg * step**2 / 12.0, 0.0)
+    ex2 = (2.0 ** db - 1) * (2.0 ** (db + 1) - 1) / 6.0   # E[x_slice^2], slice uniform on 0..2^db-1
+    n_dev = np.where(analog, scale * (np.asarray(sigma) * (2.0 ** bpc - 1)) ** 2 * K * ex2, 0.0)
+    return 10.0 * np.log10(signal / (n_x + n_w + n_adc + n_dev))
+
+
+def monte_carlo_sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma,
+                        differential=True, trials=4000, seed=0):
+    """Simulate the bit-sliced analog MVM `trials` times and return the measured SQNR in dB."""
+    rng = np.random.default_rng(seed)
+    K = rows
+    ra = min(rows_active or rows, rows)
+    db = min(dac_bits, input_bits)
+    x = rng.random((trials, K))
+    w = rng.uniform(-1, 1, (trials, K))
+    ideal = (x * w).sum(axis=1)
+    xi = np.rint(x * (2**input_bits - 1)).astype(np.int64)
+    dx = 1.0 / (2**input_bits - 1)
+    mag_bits, dw = _weight_levels(weight_bits, differential)
+    mag_bits, dw = int(mag_bits), float(dw)
+    if differential:
+        if weight_bits >= 2:
+            mag = np.rint(np.abs(w) / dw).astype(np.int64)
+        else:
+            mag = np.ones_like(w, dtype=np.int64)
+        cols = [np.where(w > 0, mag, 0), np.where(w < 0, mag, 0)]   # G+ and G- columns
+        signs = [1.0, -1.0]
+    else:
+        u = np.rint((w + 1) / dw).astype(np.int64)                  # w = u*dw - 1
+        cols, signs = [u], [1.0]
+    full = ra * (2**db - 1) * (2**bits_per_cell - 1)
+    exact = adc_bits >= int(np.ceil(np.log2(full + 1)))
+    step = full / (2**adc_bits - 1)
+    n_is = -(-input_bits // db)
+    n_ws = -(-mag_bits // bits_per_cell)
+    y_int = np.zeros(trials)
+    for col, sgn in zip(cols, signs, strict=True):
+        for t in range(n_is):
+            xs = (xi >> (t * db)) & (2**db - 1)
+            for s in range(n_ws):
+                cs = ((col >> (s * bits_per_cell)) & (2**bits_per_cell - 1)).astype(float)
+                cs = cs + sigma * (2**bits_per_cell - 1) * rng.standard_normal(cs.shape)
+                for g in range(0, K, ra):
+                    p = (xs[:, g:g + ra] * cs[:, g:g + ra]).sum(axis=1)
+                    if not exact:
+                        p = np.clip(np.rint(p / step), 0, 2**adc_bits - 1) * step
+                    y_int += sgn * p * 2.0 ** (t * db + s * bits_per_cell)
+    if differential:
+        y = y_int * dx * dw
+    else:
+        y = y_int * dx * dw - xi.sum(axis=1) * dx                   # offset removed digitally (exact)
+    err = y - ideal
+    return float(10 * np.log10(np.mean(ideal**2) / np.mean(err**2)))

@@ -1,0 +1,500 @@
+"""The CIM cost model: a pure, vectorized function from a batch of designs and a workload to metrics.
+
+Steps, called in order from `evaluate_batch` (each is a named function, see docs/MODEL.md):
+  circuits -> map_weights -> price_phase (prefill, decode) -> summarize.
+Shapes: per-design arrays are (N,); per-matrix arrays are (N, J) for the J distinct static matrix shapes.
+Units: energy pJ, time ns, area um^2 inside; metric names carry their own units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..tech import Tech, load_tech
+from ..workload import ModelConfig, Scenario, operator_table, phases
+from .accuracy import sqnr_db
+from .params import CATEGORICAL, conflicts
+
+SECONDS_PER_YEAR = 3.15576e7
+LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
+PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"})
+
+ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "digital", "buffers", "noc", "chip_link", "offchip", "writes",
+                "leakage")
+LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link")
+AREA_PARTS = ("cells", "adc", "dac", "shift_add", "buffers", "digital", "noc")
+
+METRICS = (
+    "ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "prefill_energy_mj", "avg_power_w", "area_mm2",
+    "peak_tops", "tops_per_w", "tops_per_mm2", "macro_tops_per_w", "macro_tops_per_mm2", "peak_power_w",
+    "chips_needed", "chips_used", "weights_fit", "sqnr_db", "lifetime_years", "utilization",
+)
+
+
+# ------------------------------------------------------------------------------------------------ workload
+
+@dataclass(frozen=True)
+class Workload:
+    """What the cost model needs from a model and scenario, precomputed once (element counts, no bits)."""
+
+    model: ModelConfig
+    scenario: Scenario
+    # distinct static matrix shapes (J,)
+    k: np.ndarray
+    n: np.ndarray
+    copies: np.ndarray        # matrices of this shape stored per occurrence (experts)
+    count: np.ndarray         # occurrences (layers) x rows merged into this shape
+    per_layer: np.ndarray     # True if the shape belongs to every layer
+    # per phase: vectors through each shape per pass (J,), and aggregated scalars
+    vectors: dict             # phase -> (J,) sum over merged rows of count * m * active
+    stage_shapes: tuple       # per-layer stages: tuple of index tuples into the shapes (sequential stages)
+    single_shapes: tuple      # shapes run once per pass (lm_head, pooler)
+    phase_totals: dict        # phase -> dict of element counts
+    steps: dict               # phase -> passes per request
+
+
+def _stage_plan(names: list[str]) -> list[list[str]]:
+    plan: list[list[str]] = []
+    for nm in names:
+        for g in PAR_GROUPS:
+            if nm in g and plan and plan[-1][0] in g:
+                plan[-1].append(nm)
+                break
+        else:
+            plan.append([nm])
+    return plan
+
+
+@lru_cache(maxsize=64)
+def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
+    """Precompute the workload arrays for the cost model."""
+    tables = {ph: operator_table(model, scenario, ph) for ph in phases(model)}
+    pre = tables["prefill"]
+    static = pre.select(kind="static_matmul")
+    names = list(pre.cols["name"][static])
+    keys = []
+    for i in np.flatnonzero(static):
+        keys.append((pre.cols["k"][i], pre.cols["n"][i], pre.cols["copies"][i], pre.cols["count"][i] > 1))
+    shape_of, uniq = {}, []
+    for nm, key in zip(names, keys, strict=True):
+        if key not in uniq:
+            uniq.append(key)
+        shape_of[nm] = uniq.index(key)
+    J = len(uniq)
+    count = np.zeros(J)
+    for nm, i in zip(names, np.flatnonzero(static), strict=True):
+        count[shape_of[nm]] += pre.cols["count"][i]
+    vectors, totals = {}, {}
+    for ph, t in tables.items():
+        st = t.select(kind="static_matmul")
+        v = np.zeros(J)
+        for nm, i in zip(t.cols["name"][st], np.flatnonzero(st), strict=True):
+            v[shape_of[nm]] += t.cols["count"][i] * t.cols["m"][i] * t.cols["active"][i]
+        vectors[ph] = v
+        dyn = t.select(kind="dynamic_matmul")
+        elem = np.isin(t.cols["kind"], ("softmax", "norm", "activation", "residual"))
+        totals[ph] = {
+            "static_in": t.total("in_elems", st),
+            "static_out": t.total("out_elems", st),
+            "dyn_macs": t.total("macs", dyn),
+            "dyn_in": t.total("in_elems", dyn),
+            "dyn_out": t.total("out_elems", dyn),
+            "elem_ops": t.total("elem_ops", elem),
+            "elem_io": t.total("in_elems", elem) + t.total("out_elems", elem),
+            "kv_read": t.total("in_elems", t.select(kind="kv_read")),
+            "kv_write": t.total("out_elems", t.select(kind="kv_write")),
+            "embed": t.total("weight_elems", t.select(kind="embedding")),
+            "m": float(scenario.batch * (scenario.prompt_tokens if ph == "prefill" else 1)),
+            "keys": float(t.cols["n"][t.select(name="qk_scores")][0]),
+            "queries": float(scenario.prompt_tokens if ph == "prefill" else 1),
+        }
+    per_layer_names = [nm for nm, key in zip(names, keys, strict=True) if key[3]]
+    stages = tuple(tuple(sorted({shape_of[nm] for nm in grp})) for grp in _stage_plan(per_layer_names))
+    singles = tuple(shape_of[nm] for nm, key in zip(names, keys, strict=True) if not key[3])
+    return Workload(
+        model=model, scenario=scenario,
+        k=np.array([u[0] for u in uniq]), n=np.array([u[1] for u in uniq]),
+        copies=np.array([u[2] for u in uniq]), count=count, per_layer=np.array([u[3] for u in uniq]),
+        vectors=vectors, stage_shapes=stages, single_shapes=singles, phase_totals=totals,
+        steps={ph: t.steps for ph, t in tables.items()},
+    )
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+def _ceil(x):
+    return np.ceil(x - 1e-9)
+
+
+def logic_scale(node, vdd, ref_node, ref_vdd):
+    """Dynamic-energy scale of CMOS logic relative to a reference node and supply: (node/ref) (V/Vref)^2."""
+    return (node / ref_node) * (vdd / ref_vdd) ** 2
+
+
+# ------------------------------------------------------------------------------------------------ step 1
+
+def circuits(p: dict, tech: Tech) -> dict:
+    """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3)."""
+    per, dig = tech.periphery, tech.periphery["digital"]
+    dev = {k: v[p["device"]] for k, v in tech.device.items()}
+    capacitive = tech.capacitive[p["device"]]
+    node = p["node_nm"]
+    vdd = np.where(p["vdd"] > 0, p["vdd"], tech.vdd_for_node(node))
+    s45 = logic_scale(node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"])
+    a45 = (node / dig["ref_node_nm"]) ** 2
+    f_um = node * 1e-3
+    cell_um2 = dev["cell_area_f2"] * f_um**2
+    pitch_um = np.sqrt(cell_um2)
+    wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
+    act = per["activity"]["input_bit_density"]
+    v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
+    g_avg = 0.5 * (1 / np.where(capacitive, 1.0, dev["r_on_ohm"]) + 1 / np.where(capacitive, 1.0, dev["r_off_ohm"]))
+    e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
+    cap_ff = dev["cell_cap_ff"] * node / np.where(dev["ref_node_nm"] > 0, dev["ref_node_nm"], 1.0)
+    e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
+    e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
+    db = np.minimum(p["dac_bits"], p["input_bits"])
+    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    b = p["adc_bits"]
+    adc = per["adc"]
+    e_adc = (adc["linear_fj_per_bit"] * b * node / adc["ref_node_nm"] + adc["thermal_fj"] * 4.0**b) * vdd**2 * 1e-3
+    a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * 2.0**b * node / adc["ref_node_nm"]
+    t_conv = (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"]
+    sa = per["shift_add"]
+    s32 = logic_scale(node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
+    a32 = (node / sa["ref_node_nm"]) ** 2
+    e_add32 = dig["add32_pj"] * s45
+    bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
+    e_sram_bit = lambda kb: dig["sram_64b_8kb_pj"] / 64 * np.sqrt(kb / 8.0) * s45  # noqa: E731
+    ic = tech.interconnect
+    return {
+        "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
+        "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": sa["energy_pj"] * s32, "a_sa": sa["area_um2"] * a32,
+        "a_sh": sa["sample_hold_area_um2"] * a32,
+        "a_dac": per["dac"]["area_um2_1bit"] * 2.0 ** (db - 1) * a32,
+        "t_step": np.maximum(dev["read_pulse_ns"], p["cols_per_adc"] * t_conv),
+        "t_read": dev["read_pulse_ns"], "db": db,
+        "e_acc": e_add32,
+        "e_mac": lambda bits: dig["mult32_pj"] * (bits / 32) ** 2 * s45 + dig["add32_pj"] * (2 * bits + 8) / 32 * s45,
+        "e_vec": dig["vector_op_pj"] * s45,
+        "e_tile_bit": e_sram_bit(bank_kb),
+        "e_global_bit": e_sram_bit(np.full_like(node, dig["sram_bank_kb"])),
+        "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
+        "a_lane": dig["vector_lane_area_um2"] * a45,
+        "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"], "endurance": dev["endurance_cycles"],
+        "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
+        "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
+        "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(node, vdd, ic["ref_node_nm"],
+                                                                tech.vdd_for_node(np.array(ic["ref_node_nm"]))),
+        "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
+        "a_router": per["shift_add"]["router_area_um2"] * a32,
+        "e_link_bit": ic["chip_link_pj_per_bit"], "link_gbps": ic["chip_link_gbps"],
+        "e_off_bit": tech.offchip["energy_pj_per_bit"][p["offchip"]],
+        "off_gbps": tech.offchip["bandwidth_gbps"][p["offchip"]] * p["offchip_devices"],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ step 2
+
+def _cells_per_value(bits, bpc, differential):
+    """Columns (cells) one signed value of `bits` bits occupies: bit slices, doubled for a differential pair."""
+    mag = np.where(differential, np.maximum(bits - 1, 1), bits)
+    return _ceil(mag / bpc) * np.where(differential, 2, 1)
+
+
+def map_weights(p: dict, wl: Workload, c: dict) -> dict:
+    """Tile every static matrix onto arrays; capacity, chips, replication, reload (docs/MODEL.md section 4)."""
+    rows, cols, bpc = p["rows"], p["cols"], p["bits_per_cell"]
+    differential = p["weight_encoding"] == 0
+    cols_eff = np.where(differential, cols, cols - 1)
+    cpw = _cells_per_value(p["weight_bits"], bpc, differential)
+    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
+    in_slices = _ceil(p["input_bits"] / c["db"])
+    R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
+    k, n = wl.k[None, :], wl.n[None, :]
+    row_tiles = _ceil(k / R)
+    col_tiles = _ceil(n * CPW / C)
+    arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
+    n_rg = _ceil(np.minimum(R, k) / RA)
+    weight_arrays = (arrays_one * wl.copies * wl.count).sum(axis=1)
+    weight_cells = (k * n * CPW * wl.copies * wl.count).sum(axis=1)
+    # KV cache in CIM arrays (attention: cim): per layer, sequence and KV head a K array (hd rows x context)
+    # and a V array (context rows x hd), at input precision
+    m, sc = wl.model, wl.scenario
+    ctx_max = sc.prompt_tokens + sc.generate_tokens
+    cpk = _cells_per_value(p["input_bits"], bpc, differential)
+    kv_units = sc.batch * m.kv_heads * m.layers
+    k_arrays = _ceil(m.hd / rows) * _ceil(ctx_max * cpk / cols_eff)
+    v_arrays = _ceil(ctx_max / rows) * _ceil(m.hd * cpk / cols_eff)
+    cim_attn = p["attention"] == 1
+    kv_arrays = np.where(cim_attn, kv_units * (k_arrays + v_arrays), 0.0)
+    arrays_per_chip = p["tiles"] * p["arrays_per_tile"]
+    needed = weight_arrays + kv_arrays
+    chips_needed = _ceil(needed / arrays_per_chip)
+    fit = chips_needed <= p["chips"]
+    reload_mode = (p["overflow"] == 1) & ~fit
+    chips_used = np.where(reload_mode | fit, p["chips"], chips_needed)
+    avail = chips_used * arrays_per_chip
+    kv_fits = kv_arrays <= avail
+    weight_space = np.maximum(avail - kv_arrays, 0)
+    rep = np.where(fit | ~reload_mode, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1)
+    per_layer_arrays = (arrays_one * wl.copies * wl.per_layer).sum(axis=1)
+    single_arrays = (arrays_one * wl.copies * ~wl.per_layer).max(axis=1, initial=0)
+    staging = np.maximum(np.minimum(weight_space, np.maximum(per_layer_arrays, single_arrays)), 1)
+    resident = np.where(reload_mode, np.maximum(weight_space - staging, 0), weight_arrays)
+    reload_arrays = np.where(reload_mode, np.maximum(weight_arrays - resident, 0), 0.0)
+    return {
+        "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles,
+        "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
+        "kv_arrays": kv_arrays, "cpk": cpk, "needed": needed, "chips_needed": chips_needed, "fit": fit,
+        "chips_used": chips_used, "avail": avail, "rep": rep, "reload_mode": reload_mode, "staging": staging,
+        "reload_fraction": np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0),
+        "reload_rounds": reload_arrays / staging, "kv_fits": kv_fits, "differential": differential,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ step 3
+
+def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
+    """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
+    cpw, s = mp["cpw"][:, None], mp["in_slices"][:, None]
+    conv = row_tiles * n * cpw * s * n_rg
+    e = {
+        "cells": k * n * cpw * s * c["e_cell"][:, None],
+        "adc": conv * c["e_adc"][:, None],
+        "dac": k * col_tiles * s * c["e_row"][:, None],
+        "shift_add": conv * c["e_sa"][:, None] + n * row_tiles * c["e_acc"][:, None],
+    }
+    t = s * n_rg * c["t_step"][:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
+    return e, t
+
+
+def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str) -> tuple[dict, dict, dict]:
+    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and per-operator energy."""
+    tot = wl.phase_totals[ph]
+    N = len(p["rows"])
+    bits = p["input_bits"]
+    e = {part: np.zeros(N) for part in ENERGY_PARTS}
+    t = {part: np.zeros(N) for part in LATENCY_PARTS}
+    ops: dict[str, np.ndarray] = {}
+    # --- static matmuls on the CIM arrays
+    k, n = wl.k[None, :], wl.n[None, :]
+    e_vec, t_vec = _mvm_costs(p, c, mp, k, n, mp["row_tiles"], mp["col_tiles"], mp["n_rg"])
+    V = wl.vectors[ph][None, :]
+    for part, val in e_vec.items():
+        e[part] += (val * V).sum(axis=1)
+    ops["static_matmul"] = sum((val * V).sum(axis=1) for val in e_vec.values())
+    io_bits = (tot["static_in"] + tot["static_out"]) * bits
+    e["buffers"] += io_bits * c["e_tile_bit"]
+    tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
+    hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
+    tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
+    e["noc"] += io_bits * hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"])
+    # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
+    m_vec = tot["m"]
+    L = wl.model.layers
+    moe = wl.copies > 1
+    share = np.where(moe, wl.model.experts_per_token / np.maximum(wl.copies, 1), 1.0)
+    t_layer = np.zeros(N)
+    for stage in wl.stage_shapes:
+        t_layer += np.max(t_vec[:, list(stage)], axis=1)
+    vec_per_stage = _ceil(m_vec * np.max(share[[j for s in wl.stage_shapes for j in s]], initial=1.0) / mp["rep"])
+    P = np.minimum(p["pipeline_depth"], L)
+    t_static = L * t_layer * (vec_per_stage + P - 1) / P
+    hop_ns = hops / p["clock_ghz"] * L * len(wl.stage_shapes)
+    for j in wl.single_shapes:
+        t_static += t_vec[:, j] * _ceil(wl.scenario.batch / mp["rep"])
+    t["arrays"] += t_static + hop_ns
+    # --- attention and element-wise work
+    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
+    cim_attn = p["attention"] == 1
+    kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * (
+        wl.scenario.prompt_tokens + wl.scenario.generate_tokens) * bits / 8
+    kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
+    e_kv_bit = np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])
+    dyn_digital = np.where(cim_attn, 0.0, tot["dyn_macs"])
+    e_attn = dyn_digital * c["e_mac"](bits)
+    e_attn += np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits * e_kv_bit)
+    e_attn += (tot["dyn_in"] + tot["dyn_out"]) * bits * c["e_tile_bit"]
+    e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
+    e["digital"] += dyn_digital * c["e_mac"](bits) + tot["elem_ops"] * c["e_vec"]
+    e["buffers"] += (tot["dyn_in"] + tot["dyn_out"] + tot["elem_io"]) * bits * c["e_tile_bit"]
+    kv_traffic = np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits)
+    e["buffers"] += np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0)
+    e["offchip"] += np.where(kv_on_chip, 0.0, kv_traffic * c["e_off_bit"])
+    t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
+    t_kv = np.where(kv_on_chip, 0.0, kv_traffic / 8 / (c["off_gbps"] * mp["chips_used"]))
+    t["digital"] += np.maximum(t_compute, t_kv)
+    # attention in CIM arrays: write K and V, then two analog MVMs per query and head
+    if np.any(cim_attn):
+        hd, keys = float(wl.model.hd), tot["keys"]
+        cells_written = tot["kv_write"] * mp["cpk"]
+        e_w = np.where(cim_attn, cells_written * c["e_write"], 0.0)
+        macs = tot["dyn_macs"] / 2  # QK^T and S.V each
+        s = mp["in_slices"]
+        cells_qk = macs * mp["cpk"] * s
+        rt_k, rg_k = _ceil(hd / p["rows"]), _ceil(np.minimum(p["rows"], hd) / mp["ra"])
+        rt_v, rg_v = _ceil(keys / p["rows"]), _ceil(np.minimum(p["rows"], keys) / mp["ra"])
+        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys)
+        e_cim = {
+            "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
+            "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * c["e_sa"],
+        }
+        for part, val in e_cim.items():
+            e[part] += np.where(cim_attn, val, 0.0)
+        e["writes"] += e_w
+        e_attn = e_attn + np.where(cim_attn, sum(e_cim.values()) + e_w, 0.0)
+        group = wl.model.heads / wl.model.kv_heads
+        t_mvm = s * (rg_k + rg_v) * c["t_step"]
+        t["cim_attention"] += np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
+        rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
+        t["kv_write"] += np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
+    ops["attention"] = e_attn
+    ops["elementwise"] = e_elem
+    # --- embedding lookups from off-chip memory
+    emb_bits = tot["embed"] * p["weight_bits"]
+    e["offchip"] += emb_bits * c["e_off_bit"]
+    t["offchip"] += emb_bits / 8 / (c["off_gbps"] * mp["chips_used"])
+    ops["embedding"] = emb_bits * c["e_off_bit"]
+    # --- weight reload (overflow: reload and the weights do not fit)
+    frac = mp["reload_fraction"]
+    w_bytes = mp["weight_cells"] / mp["cpw"] * p["weight_bits"] / 8 * frac
+    e_reload = mp["weight_cells"] * frac * c["e_write"] + w_bytes * 8 * c["e_off_bit"]
+    e["writes"] += mp["weight_cells"] * frac * c["e_write"]
+    e["offchip"] += w_bytes * 8 * c["e_off_bit"]
+    t["reload"] += np.maximum(w_bytes / (c["off_gbps"] * mp["chips_used"]),
+                              mp["reload_rounds"] * p["rows"] * c["t_write"])
+    ops["weight_reload"] = e_reload
+    # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
+    link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1)
+    e["chip_link"] += link_bits * c["e_link_bit"]
+    t["chip_link"] += link_bits / 8 / c["link_gbps"]
+    ops["chip_link"] = link_bits * c["e_link_bit"]
+    ops["buffers_noc"] = io_bits * c["e_tile_bit"] + e["noc"]
+    return e, t, ops
+
+
+# ------------------------------------------------------------------------------------------------ step 4
+
+def area(p: dict, c: dict, mp: dict) -> dict:
+    """Area (mm^2) per component for all chips used."""
+    per_array_adcs = _ceil(p["cols"] / p["cols_per_adc"])
+    arrays = mp["avail"]
+    a = {
+        "cells": arrays * p["rows"] * p["cols"] * c["cell_um2"],
+        "adc": arrays * per_array_adcs * c["a_adc"],
+        "dac": arrays * p["rows"] * c["a_dac"],
+        "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * c["a_sh"]),
+        "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
+        * c["a_buffer_bit"],
+        "digital": mp["chips_used"] * p["tiles"] * p["simd_lanes"] * c["a_lane"],
+        "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
+    }
+    return {k: v * 1e-6 for k, v in a.items()}
+
+
+def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
+    """Static power: volatile (SRAM) cells of the arrays and all buffer bits."""
+    array_cells = mp["avail"] * p["rows"] * p["cols"]
+    buffer_bits = mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
+    return (array_cells * c["leak_cell_pw"] + buffer_bits * c["sram_leak_pw"]) * 1e-12
+
+
+def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
+    """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS."""
+    tech = tech or load_tech()
+    p = {k: (v if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
+    bad, reason = conflicts(p)
+    # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
+    p = dict(p)
+    p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"][p["device"]])
+    p["rows_active"] = np.minimum(p["rows_active"], p["rows"])
+    p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
+    c = circuits(p, tech)
+    mp = map_weights(p, wl, c)
+    ar = area(p, c, mp)
+    area_mm2 = sum(ar.values())
+    p_leak = leakage_w(p, c, mp)
+    res = {}
+    phase_out = {}
+    for ph in wl.vectors:
+        e, t, ops = price_phase(p, wl, c, mp, ph)
+        t_pass = sum(t.values())
+        e["leakage"] = p_leak * t_pass * 1e3           # W * ns = nJ -> pJ
+        phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
+    sc = wl.scenario
+    e_pre, t_pre = phase_out["prefill"][3], phase_out["prefill"][4]
+    if "decode" in phase_out:
+        e_dec, t_dec = phase_out["decode"][3], phase_out["decode"][4]
+        G = sc.generate_tokens
+        res["tpot_ms"] = t_dec * 1e-6
+        res["tokens_per_s"] = sc.batch / (t_dec * 1e-9)
+        res["energy_per_token_uj"] = e_dec / sc.batch * 1e-6
+    else:  # encoders: per-token figures refer to the prompt tokens of the single pass
+        e_dec, t_dec, G = 0.0, 0.0, 0
+        res["tpot_ms"] = np.zeros(len(e_pre))
+        res["tokens_per_s"] = sc.batch * sc.prompt_tokens / (t_pre * 1e-9)
+        res["energy_per_token_uj"] = e_pre / (sc.batch * sc.prompt_tokens) * 1e-6
+    t_request = t_pre + G * t_dec
+    res["ttft_ms"] = t_pre * 1e-6
+    res["prefill_energy_mj"] = e_pre * 1e-9
+    res["avg_power_w"] = (e_pre + G * e_dec) / t_request * 1e-3
+    res["area_mm2"] = area_mm2
+    # peak: every array busy with full matrix-vector products
+    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]
+    n_rg = _ceil(p["rows"] / mp["ra"])
+    macs = p["rows"] * cols_used / mp["cpw"]
+    t_mvm = mp["in_slices"] * n_rg * c["t_step"]
+    conv = cols_used * mp["in_slices"] * n_rg
+    e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"] + conv * (c["e_adc"] + c["e_sa"])
+             + p["rows"] * mp["in_slices"] * c["e_row"])
+    res["peak_tops"] = mp["avail"] * 2 * macs / t_mvm * 1e-3
+    res["peak_power_w"] = mp["avail"] * e_mvm / t_mvm * 1e-3 + p_leak
+    res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
+    res["tops_per_mm2"] = res["peak_tops"] / area_mm2
+    res["macro_tops_per_w"] = 2 * macs / e_mvm
+    macro_area = ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"]
+    res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
+    res["chips_needed"] = mp["chips_needed"]
+    res["chips_used"] = mp["chips_used"]
+    res["weights_fit"] = mp["fit"].astype(float)
+    res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
+                             c["db"], p["adc_bits"], c["sigma"], mp["differential"]))
+    # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
+    passes_per_s = (1 + G) / (t_request * 1e-9)
+    rate_reload = mp["reload_rounds"] * passes_per_s
+    kv_cells_written = (wl.phase_totals["prefill"]["kv_write"]
+                        + G * wl.phase_totals.get("decode", {"kv_write": 0})["kv_write"]) * mp["cpk"]
+    kv_capacity = np.maximum(mp["kv_arrays"] * p["rows"] * p["cols"], 1)
+    rate_kv = np.where(p["attention"] == 1, kv_cells_written / kv_capacity / (t_request * 1e-9), 0.0)
+    rate = np.maximum(rate_reload, rate_kv)
+    life = np.where(rate > 0, c["endurance"] / np.where(rate > 0, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
+    res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
+    res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
+    infeasible = bad | ~mp["kv_fits"]
+    reason = np.where(~mp["kv_fits"] & (reason == ""), "KV cache does not fit in the CIM arrays", reason)
+    res["feasible"] = ~infeasible
+    res["reason"] = reason
+    if breakdown:
+        res["breakdown"] = {
+            "area_mm2": ar,
+            "energy_pj": {ph: o[0] for ph, o in phase_out.items()},
+            "latency_ns": {ph: o[1] for ph, o in phase_out.items()},
+            "operators_pj": {ph: o[2] for ph, o in phase_out.items()},
+        }
+    return res
+
+
+def metric_units() -> dict:
+    """Unit of each metric, for tables and plot labels."""
+    return {
+        "ttft_ms": "ms", "tpot_ms": "ms", "tokens_per_s": "tokens/s", "energy_per_token_uj": "uJ",
+        "prefill_energy_mj": "mJ", "avg_power_w": "W", "area_mm2": "mm^2", "peak_tops": "TOPS",
+        "tops_per_w": "TOPS/W", "tops_per_mm2": "TOPS/mm^2", "macro_tops_per_w": "TOPS/W",
+        "macro_tops_per_mm2": "TOPS/mm^2", "peak_power_w": "W", "chips_needed": "chips", "chips_used": "chips",
+        "weights_fit": "0/1", "sqnr_db": "dB", "lifetime_years": "years", "utilization": "fraction",
+    }
+

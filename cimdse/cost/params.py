@@ -1,0 +1,182 @@
+"""The design parameters of a CIM accelerator: names, types, units, defaults, ranges, and batch encoding.
+
+A batch of designs is a dict of equal-length numpy arrays, one per parameter; categorical parameters are
+stored as integer codes into their `choices`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError, unknown
+from ..tech import DEVICES, OFFCHIP
+
+
+@dataclass(frozen=True)
+class Param:
+    """One design parameter. kind: 'int', 'float' or 'cat'."""
+
+    name: str
+    kind: str
+    default: float | str
+    unit: str
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param("device", "cat", "rram", "", "memory technology of the CIM arrays", choices=DEVICES),
+    Param("node_nm", "float", 22.0, "nm", "CMOS technology node of periphery and digital logic", 3, 180),
+    Param("rows", "int", 256, "", "word lines (rows) per array", 4, 8192),
+    Param("cols", "int", 256, "", "bit lines (columns) per array", 4, 8192),
+    Param("bits_per_cell", "int", 2, "bit", "bits stored per cell (at most the device's maximum)", 1, 8),
+    Param("weight_bits", "int", 8, "bit", "weight precision (sign included)", 1, 16),
+    Param("input_bits", "int", 8, "bit", "activation (input) precision; also the KV-cache precision", 1, 16),
+    Param("dac_bits", "int", 1, "bit", "input bits applied per array cycle (1 = bit-serial)", 1, 8),
+    Param("adc_bits", "int", 8, "bit", "ADC resolution", 1, 16),
+    Param("rows_active", "int", 0, "", "word lines driven at once (0 = all rows)", 0, 8192),
+    Param("cols_per_adc", "int", 32, "", "columns multiplexed onto one ADC", 1, 8192),
+    Param("arrays_per_tile", "int", 16, "", "CIM arrays per tile", 1, 4096),
+    Param("tiles", "int", 1024, "", "tiles per chip", 1, 1_000_000),
+    Param("chips", "int", 1, "", "chips provisioned", 1, 100_000),
+    Param("pipeline_depth", "int", 1, "", "pipeline stages overlapping tokens/requests (capped at the layer count)",
+          1, 4096),
+    Param("clock_ghz", "float", 1.0, "GHz", "digital clock; ADCs convert one bit per cycle", 0.01, 10.0),
+    Param("attention", "cat", "digital", "",
+          "digital: QK^T and S.V in digital lanes reading the KV cache; cim: K and V written into CIM arrays",
+          choices=("digital", "cim")),
+    Param("offchip", "cat", "hbm3", "", "off-chip memory attached to each chip", choices=OFFCHIP),
+    Param("offchip_devices", "int", 1, "", "off-chip memory devices (stacks, channels) per chip", 1, 64),
+    Param("vdd", "float", 0.0, "V", "supply voltage (0 = the node's default)", 0.0, 2.0),
+    Param("weight_encoding", "cat", "differential", "",
+          "signed weights as a differential cell pair, or with an offset and a reference column",
+          choices=("differential", "offset")),
+    Param("overflow", "cat", "chips", "",
+          "when weights do not fit: 'chips' adds the chips needed; 'reload' rewrites weights from off-chip every pass",
+          choices=("chips", "reload")),
+    Param("simd_lanes", "int", 64, "", "digital vector lanes per tile (attention, softmax, norms)", 1, 65536),
+    Param("tile_buffer_kb", "float", 16.0, "KB", "activation buffer per tile", 1.0, 65536.0),
+    Param("global_buffer_mb", "float", 16.0, "MB", "global buffer per chip (holds the KV cache when it fits)",
+          0.0, 65536.0),
+)}
+
+CATEGORICAL = tuple(n for n, p in PARAMS.items() if p.kind == "cat")
+
+
+def defaults() -> dict:
+    """The default design."""
+    return {n: p.default for n, p in PARAMS.items()}
+
+
+def check_value(name: str, value) -> float | str:
+    """Validate one parameter value; return it in canonical form (str for categories, float otherwise)."""
+    if name not in PARAMS:
+        raise UserError(unknown("design parameter", name, PARAMS), key=name)
+    p = PARAMS[name]
+    if p.kind == "cat":
+        if not isinstance(value, str) or value not in p.choices:
+            raise UserError(f"expected one of {', '.join(p.choices)}, got {value!r}", key=name)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UserError(f"expected a number, got {value!r}", key=name)
+    v = float(value)
+    if not np.isfinite(v):
+        raise UserError(f"expected a finite number, got {value!r}", key=name)
+    if p.kind == "int" and not v.is_integer():
+        raise UserError(f"expected an integer, got {value!r}", key=name)
+    if not (p.low <= v <= p.high):
+        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {value!r}",
+                        key=name)
+    if name == "adc_bits" and v < 1:
+        raise UserError("expected at least 1 bit", key=name)
+    return v
+
+
+def parse_assignment(text: str) -> tuple[str, float | str]:
+    """Parse 'key=value' from --set, converting numbers."""
+    if "=" not in text:
+        raise UserError(f"expected key=value, got {text!r}", key="--set")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    value: float | str = raw
+    try:
+        value = float(raw) if any(c in raw for c in ".eE") else int(raw)
+    except ValueError:
+        pass
+    return key, check_value(key, value)
+
+
+def cross_check(design: Mapping) -> None:
+    """Raise UserError for a single design whose parameters contradict each other."""
+    _, reasons = conflicts(to_batch([design]))
+    if reasons[0]:
+        key = reasons[0].split(" ", 1)[0]
+        raise UserError(reasons[0], key=key)
+
+
+def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
+    """Turn designs (a list of dicts, or a dict of columns) into a batch of arrays, filling defaults."""
+    if isinstance(designs, Mapping):
+        cols = {k: np.atleast_1d(np.asarray(v)) for k, v in designs.items()}
+        n = max((len(v) for v in cols.values()), default=1)
+        rows = None
+    else:
+        rows = list(designs)
+        n = len(rows)
+        cols = {}
+    batch = {}
+    for name, p in PARAMS.items():
+        if rows is not None:
+            raw = [r.get(name, p.default) for r in rows]
+        else:
+            raw = cols.get(name, np.full(n, p.default, dtype=object if p.kind == "cat" else float))
+        if p.kind == "cat":
+            arr = np.asarray(raw)
+            if arr.dtype.kind in "iuf":
+                codes = arr.astype(np.int64)
+            else:
+                lookup = {c: i for i, c in enumerate(p.choices)}
+                try:
+                    codes = np.array([lookup[str(v)] for v in arr], dtype=np.int64)
+                except KeyError as exc:
+                    raise UserError(f"expected one of {', '.join(p.choices)}, got {exc.args[0]!r}", key=name) from None
+            batch[name] = np.broadcast_to(codes, (n,)).copy()
+        else:
+            batch[name] = np.broadcast_to(np.asarray(raw, dtype=float), (n,)).copy()
+    unknown_keys = set(cols) - set(PARAMS) if rows is None else {k for r in rows for k in r} - set(PARAMS)
+    if unknown_keys:
+        key = sorted(unknown_keys)[0]
+        raise UserError(unknown("design parameter", key, PARAMS), key=key)
+    return batch
+
+
+def from_batch(batch: Mapping[str, np.ndarray], i: int) -> dict:
+    """Design i of a batch as a plain dict with category names."""
+    out = {}
+    for name, p in PARAMS.items():
+        v = batch[name][i]
+        out[name] = p.choices[int(v)] if p.kind == "cat" else (int(v) if p.kind == "int" else float(v))
+    return out
+
+
+def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
+    from ..tech import load_tech
+
+    tech = load_tech()
+    n = len(batch["rows"])
+    reason = np.full(n, "", dtype=object)
+    max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
+    checks = (
+        (batch["bits_per_cell"] > max_bpc, "bits_per_cell exceeds the device's maximum bits per cell"),
+        (batch["rows_active"] > batch["rows"], "rows_active exceeds rows"),
+        (batch["cols_per_adc"] > batch["cols"], "cols_per_adc exceeds cols"),
+        ((batch["weight_encoding"] == 1) & (batch["cols"] < 2), "cols too small for an offset reference column"),
+    )
+    for mask, text in checks:
+        reason = np.where(mask & (reason == ""), text, reason)
+    return reason != "", reason

@@ -1,0 +1,100 @@
+"""Device technologies and circuit blocks as data with citations (tech/data/*.yaml), plus lookups.
+
+Every leaf in the data files is {value, unit, source, note}. The cost model reads values through this module;
+the laws that turn them into energy, latency and area are in cimdse/cost/ and docs/MODEL.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import yaml
+
+DEVICES = ("sram", "rram", "pcm", "mram", "fefet")
+OFFCHIP = ("hbm3", "hbm2e", "ddr5", "lpddr5", "gddr6")
+
+DEVICE_KEYS = (
+    "cell_area_f2", "max_bits_per_cell", "r_on_ohm", "r_off_ohm", "cell_cap_ff", "ref_node_nm", "read_voltage_v",
+    "read_pulse_ns", "write_energy_pj", "write_latency_ns", "endurance_cycles", "sigma_g_rel",
+    "leakage_pw_per_cell",
+)
+
+
+def _read(name: str) -> dict:
+    return yaml.safe_load(resources.files("cimdse.tech").joinpath(f"data/{name}").read_text())
+
+
+def _values(tree: dict) -> dict:
+    """Strip {value, unit, source} leaves down to their values, keeping the nesting."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and "value" in v and "source" in v:
+            out[k] = v["value"]
+        elif isinstance(v, dict):
+            out[k] = _values(v)
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Tech:
+    """All constants, as plain values, with per-device columns as numpy arrays in DEVICES order."""
+
+    raw: dict            # the data files as read (with units and sources), for `cimdse devices`
+    device: dict         # key -> np.ndarray over DEVICES
+    capacitive: np.ndarray
+    nonvolatile: np.ndarray
+    periphery: dict
+    offchip: dict        # key -> np.ndarray over OFFCHIP
+    interconnect: dict
+    vdd_nodes: np.ndarray
+    vdd_values: np.ndarray
+
+    def vdd_for_node(self, node_nm: np.ndarray) -> np.ndarray:
+        """Supply voltage by node, linear in log(node) between table entries, clamped at the ends."""
+        return np.interp(np.log(node_nm), np.log(self.vdd_nodes), self.vdd_values)
+
+
+@cache
+def load_tech() -> Tech:
+    """Read the technology data files once."""
+    devices = _read("devices.yaml")["devices"]
+    periphery = _read("periphery.yaml")
+    memory = _read("memory.yaml")
+    dev_vals = {d: _values(devices[d]) for d in DEVICES}
+    device = {k: np.array([float(dev_vals[d].get(k, 0.0) or 0.0) for d in DEVICES]) for k in DEVICE_KEYS}
+    per = _values(periphery)
+    vdd = {float(k): float(v) for k, v in per.pop("vdd_by_node").items()}
+    nodes = np.array(sorted(vdd))
+    mem = _values(memory)
+    offchip = {k: np.array([float(mem["offchip"][m][k]) for m in OFFCHIP])
+               for k in ("energy_pj_per_bit", "bandwidth_gbps", "capacity_gb")}
+    return Tech(
+        raw={"devices": devices, "periphery": periphery, "memory": memory},
+        device=device,
+        capacitive=np.array([dev_vals[d]["kind"] == "capacitive" for d in DEVICES]),
+        nonvolatile=np.array([bool(dev_vals[d]["nonvolatile"]) for d in DEVICES]),
+        periphery=per,
+        offchip=offchip,
+        interconnect={k: float(v) for k, v in mem["interconnect"].items()},
+        vdd_nodes=nodes,
+        vdd_values=np.array([vdd[n] for n in nodes]),
+    )
+
+
+def device_rows() -> list[dict]:
+    """One row per technology with value, unit and source of each parameter (for `cimdse devices`)."""
+    tech = load_tech()
+    rows = []
+    for d in DEVICES:
+        entry = tech.raw["devices"][d]
+        for k in DEVICE_KEYS:
+            if k in entry:
+                leaf = entry[k]
+                rows.append({"device": d, "parameter": k, "value": leaf["value"], "unit": leaf["unit"],
+                             "source": leaf["source"]})
+    return rows

@@ -1,0 +1,111 @@
+"""Laws that must hold over the whole design space (hypothesis) and the SQNR Monte-Carlo check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cimdse.cost import evaluate_arrays
+from cimdse.cost.accuracy import monte_carlo_sqnr_db, sqnr_db
+from cimdse.cost.model import METRICS
+from cimdse.cost.params import PARAMS, defaults, to_batch
+from cimdse.workload import Scenario
+
+POW2 = st.sampled_from([16, 32, 64, 128, 256, 512, 1024])
+DESIGN = st.fixed_dictionaries({
+    "device": st.sampled_from(PARAMS["device"].choices),
+    "node_nm": st.sampled_from([7.0, 14.0, 22.0, 28.0, 45.0, 65.0, 130.0]),
+    "rows": POW2, "cols": POW2,
+    "bits_per_cell": st.integers(1, 5),
+    "weight_bits": st.integers(1, 16), "input_bits": st.integers(1, 16),
+    "dac_bits": st.integers(1, 4), "adc_bits": st.integers(1, 14),
+    "rows_active": st.sampled_from([0, 8, 16, 64, 256]),
+    "cols_per_adc": st.sampled_from([1, 4, 16, 64]),
+    "arrays_per_tile": st.integers(1, 64), "tiles": st.integers(1, 20000), "chips": st.integers(1, 64),
+    "pipeline_depth": st.integers(1, 128), "clock_ghz": st.floats(0.1, 3.0),
+    "attention": st.sampled_from(["digital", "cim"]), "offchip": st.sampled_from(PARAMS["offchip"].choices),
+    "weight_encoding": st.sampled_from(["differential", "offset"]), "overflow": st.sampled_from(["chips", "reload"]),
+    "simd_lanes": st.integers(1, 1024), "tile_buffer_kb": st.floats(1, 1024), "global_buffer_mb": st.floats(0, 512),
+})
+MODELS = st.sampled_from(["gpt2", "bert-base", "llama-2-7b", "mixtral-8x7b", "llama-2-70b"])
+SCEN = st.builds(Scenario, batch=st.integers(1, 64), prompt_tokens=st.integers(1, 2048),
+                 generate_tokens=st.integers(0, 512))
+
+
+def run(designs, model="gpt2", scenario=None):
+    return evaluate_arrays(to_batch([{**defaults(), **d} for d in designs]), model, scenario)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(DESIGN, min_size=1, max_size=8), MODELS, SCEN)
+def test_every_metric_finite_and_non_negative(designs, model, scenario):
+    r = run(designs, model, scenario)
+    for m in METRICS:
+        v = np.asarray(r[m], dtype=float)
+        assert np.all(np.isfinite(v)), m
+        assert np.all(v >= 0), m
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN, st.integers(1, 13))
+def test_more_adc_bits_never_lower_adc_energy_or_sqnr(d, bits):
+    r = run([{**d, "adc_bits": bits}, {**d, "adc_bits": bits + 1}], "gpt2", Scenario(prompt_tokens=32))
+    assert r["sqnr_db"][1] >= r["sqnr_db"][0] - 1e-9
+    from cimdse.cost.model import circuits
+    from cimdse.tech import load_tech
+
+    b = to_batch([{**defaults(), **d, "adc_bits": x} for x in (bits, bits + 1)])
+    c = circuits(b, load_tech())
+    assert c["e_adc"][1] >= c["e_adc"][0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN, st.sampled_from(["rows", "cols"]))
+def test_larger_arrays_never_need_more_arrays(d, dim):
+    from cimdse.cost.model import circuits, map_weights, prepare
+    from cimdse.tech import load_tech
+    from cimdse.workload import preset
+
+    wl = prepare(preset("llama-2-7b"), Scenario())
+    b = to_batch([{**defaults(), **d, dim: d[dim]}, {**defaults(), **d, dim: d[dim] * 2}])
+    mp = map_weights(b, wl, circuits(b, load_tech()))
+    assert mp["weight_arrays"][1] <= mp["weight_arrays"][0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN, st.integers(1, 1000))
+def test_more_tiles_never_shrink_area(d, extra):
+    # per chip: more tiles per chip can lower the number of chips needed, so compare the area of one chip
+    r = run([d, {**d, "tiles": d["tiles"] + extra}])
+    per_chip = r["area_mm2"] / r["chips_used"]
+    assert per_chip[1] >= per_chip[0] * (1 - 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN)
+def test_bigger_model_never_cheaper(d):
+    # digital attention: with attention in CIM, llama-2-70b's GQA cache (80 x 2 x 1024 per token) is smaller than
+    # llama-2-7b's (32 x 2 x 4096), so its KV writes can cost less; the law is about the weights
+    d = {**d, "attention": "digital"}
+    small = run([d], "llama-2-7b")
+    big = run([d], "llama-2-70b")
+    assert big["chips_needed"][0] >= small["chips_needed"][0]
+    assert big["energy_per_token_uj"][0] >= small["energy_per_token_uj"][0]
+
+
+@pytest.mark.parametrize("case", [
+    # rows, rows_active, input bits, weight bits, bits/cell, dac bits, adc bits, sigma, differential
+    (128, 128, 8, 8, 2, 1, 12, 0.0, True),     # lossless ADC: input and weight quantization only
+    (128, 32, 8, 8, 2, 1, 6, 0.0, True),       # ADC 6 < 8 required bits
+    (256, 256, 8, 8, 2, 1, 8, 0.0, True),      # ADC 8 < 10 required bits
+    (128, 128, 8, 8, 2, 1, 12, 0.04, True),    # device variation dominates
+    (128, 64, 6, 4, 1, 2, 5, 0.02, False),     # offset encoding, 2-bit DAC
+    (256, 128, 8, 8, 4, 1, 6, 0.04, True),     # 4 bits/cell, all error sources
+    (128, 128, 8, 1, 1, 1, 12, 0.0, True),     # binary weights
+])
+def test_sqnr_matches_monte_carlo_within_1db(case):
+    analytic = float(sqnr_db(*case))
+    simulated = monte_carlo_sqnr_db(*case, trials=3000, seed=7)
+    assert abs(analytic - simulated) < 1.0, (analytic, simulated)
