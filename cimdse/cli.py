@@ -206,5 +206,48 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, **kw) -> 
         click.echo(_table([[k, v] for k, v in breakdown_out["area_mm2"].items()], ["component", "area_mm2"]))
 
 
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=True))
+@click.option("--trials", type=int, default=None, help="Completed trials to reach (overrides search.trials).")
+@click.option("--sampler", default=None, help="tpe, nsga2, nsga3, random, qmc, grid or exhaustive.")
+@click.option("--seed", type=int, default=None, help="Sampler seed (overrides search.seed).")
+@click.option("--storage", default=None, help="Optuna storage URL or journal file [run folder/study.journal].")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [results/<name>].")
+@click.option("--fresh", is_flag=True, help="Delete the run folder (and its study) first.")
+@click.option("--quiet", is_flag=True, help="No progress and no front table; only the summary line.")
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet) -> None:
+    """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
+    from .config import load_sweep
+    from .study import run_sweep
+
+    sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
+    show = not quiet and sys.stderr.isatty()
+
+    def progress(pr) -> None:
+        if show:
+            click.echo(f"\r  {pr.done:>8,}/{pr.total:,} designs  {pr.rate:,.0f}/s", err=True, nl=False)
+
+    res = run_sweep(sw, out=out, fresh=fresh, on_batch=progress)
+    if show:
+        click.echo("", err=True)
+    df, front = res.trials, res.front
+    feas = int(df["feasible"].sum()) if len(df) else 0
+    click.echo(f"{sw.name}: {len(df):,} designs ({feas:,} feasible), Pareto front {len(front)} "
+               f"[{sw.search.sampler}, {res.seconds:.1f} s] -> {res.run_dir}")
+    if not quiet and len(front):
+        objs = [k for k, _ in sw.objectives]
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips") if c in df]
+        rows = [[str(r["trial"])] + [r[c] for c in objs] + [r[c] if isinstance(r[c], str) else float(r[c])
+                                                             for c in shown]
+                for _, r in front.head(15).iterrows()]
+        click.echo(_table(rows, ["trial", *objs, *shown]))
+        if len(front) > 15:
+            click.echo(f"... {len(front) - 15} more rows in {res.run_dir / 'pareto.csv'}")
+    if res.interrupted:
+        click.echo(f"interrupted after {len(df):,} of {sw.search.trials:,} trials; run the same command again "
+                   "to resume", err=True)
+        sys.exit(130)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -99,3 +102,257 @@ def load_design_file(path: str | Path) -> tuple[dict, dict | None]:
         design = load_design(data.get("design") or {}, where)
         return design, data.get("workload")
     return load_design(data, where, prefix=""), None
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+
+SWEEP_KEYS = ("name", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline")
+SEARCH_KEYS = ("sampler", "trials", "timeout", "seed", "batch_size", "storage", "study_name")
+SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "qmc", "grid", "exhaustive")
+CONSTRAINT_OPS = ("<=", ">=", "==", "<", ">")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched parameter: a list of choices, or a numeric range {low, high, step?, log?}."""
+
+    name: str
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    is_int: bool = False
+
+    @property
+    def discrete_values(self) -> tuple | None:
+        """All values when the dimension is discrete (choices, or an int/stepped range), else None."""
+        if self.choices:
+            return self.choices
+        step = self.step or (1 if self.is_int else None)
+        if step is None or self.log:
+            return None if not (self.is_int and self.log) else tuple(range(int(self.low), int(self.high) + 1))
+        n = int(round((self.high - self.low) / step)) + 1
+        vals = [self.low + i * step for i in range(n)]
+        return tuple(int(v) if self.is_int else v for v in vals)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """`metric op bound`; violation > 0 when broken (relative to the bound's scale)."""
+
+    metric: str
+    op: str
+    bound: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Search:
+    sampler: str = "tpe"
+    trials: int = 200
+    timeout: float | None = None
+    seed: int = 0
+    batch_size: int = 32
+    storage: str | None = None
+    study_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep file."""
+
+    name: str
+    path: str
+    model: object
+    scenario: object
+    workload: dict
+    space: tuple
+    fixed: dict
+    objectives: tuple          # ((metric, "minimize"|"maximize"), ...)
+    constraints: tuple
+    search: Search
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+def _number(v, where, key, integer=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise UserError(f"expected a number, got {v!r}", file=where, key=key)
+    if integer and not float(v).is_integer():
+        raise UserError(f"expected an integer, got {v!r}", file=where, key=key)
+    if not math.isfinite(float(v)):
+        raise UserError(f"expected a finite number, got {v!r}", file=where, key=key)
+    return v
+
+
+def _dimension(name: str, spec, where: str) -> Dimension:
+    from .cost.params import PARAMS, check_value
+
+    key = f"space.{name}"
+    if name not in PARAMS:
+        raise UserError(unknown("design parameter", name, PARAMS), file=where, key=key)
+    p = PARAMS[name]
+    if isinstance(spec, list):
+        if not spec:
+            raise UserError("empty list of choices; expected at least one value", file=where, key=key)
+        vals = []
+        for v in spec:
+            try:
+                cv = check_value(name, v)
+            except UserError as err:
+                raise UserError(err.detail, file=where, key=key) from None
+            vals.append(cv if p.kind == "cat" else (int(cv) if p.kind == "int" else float(cv)))
+        if len(set(vals)) != len(vals):
+            raise UserError("duplicate choices", file=where, key=key)
+        return Dimension(name, choices=tuple(vals))
+    if isinstance(spec, dict):
+        if p.kind == "cat":
+            raise UserError(f"a categorical parameter needs a list of choices from {', '.join(p.choices)}",
+                            file=where, key=key)
+        check_keys(spec, ("low", "high", "step", "log"), where, key + ".")
+        for k in ("low", "high"):
+            if k not in spec:
+                raise UserError("missing; a range needs low and high", file=where, key=f"{key}.{k}")
+        lo = _number(spec["low"], where, f"{key}.low", p.kind == "int")
+        hi = _number(spec["high"], where, f"{key}.high", p.kind == "int")
+        for k, v in (("low", lo), ("high", hi)):
+            try:
+                check_value(name, v)
+            except UserError as err:
+                raise UserError(err.detail, file=where, key=f"{key}.{k}") from None
+        if lo > hi:
+            raise UserError(f"low ({lo}) is greater than high ({hi})", file=where, key=key)
+        step = spec.get("step")
+        if step is not None:
+            step = _number(step, where, f"{key}.step", p.kind == "int")
+            if step <= 0:
+                raise UserError("step must be positive", file=where, key=f"{key}.step")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise UserError(f"expected true or false, got {log!r}", file=where, key=f"{key}.log")
+        if log and lo <= 0:
+            raise UserError("a log range needs low > 0", file=where, key=f"{key}.low")
+        if log and step is not None:
+            raise UserError("step and log cannot be combined", file=where, key=key)
+        return Dimension(name, low=lo, high=hi, step=step, log=log, is_int=p.kind == "int")
+    raise UserError(f"expected a list of choices or a range {{low, high}}, got {spec!r}", file=where, key=key)
+
+
+def _constraint(text, where: str, i: int) -> Constraint:
+    from .cost.model import METRICS
+
+    key = f"constraints[{i}]"
+    if not isinstance(text, str):
+        raise UserError(f"expected a string like 'area_mm2 <= 800', got {text!r}", file=where, key=key)
+    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*", text)
+    if not m:
+        raise UserError(f"cannot parse '{text}'; expected 'metric <= number' (ops: <=, >=, ==, <, >)",
+                        file=where, key=key)
+    metric, op, num = m.groups()
+    if metric not in METRICS:
+        raise UserError(unknown("metric", metric, METRICS), file=where, key=key)
+    try:
+        bound = float(num)
+    except ValueError:
+        raise UserError(f"'{num}' is not a number", file=where, key=key) from None
+    if not math.isfinite(bound):
+        raise UserError(f"bound must be finite, got {num}", file=where, key=key)
+    return Constraint(metric, op, bound, text.strip())
+
+
+def _contradictory(constraints: tuple) -> str | None:
+    """A message when two constraints on one metric cannot both hold."""
+    lo: dict[str, tuple[float, bool, str]] = {}
+    hi: dict[str, tuple[float, bool, str]] = {}
+    for c in constraints:
+        if c.op in (">=", ">", "=="):
+            cur = lo.get(c.metric)
+            if cur is None or c.bound > cur[0]:
+                lo[c.metric] = (c.bound, c.op == ">", c.text)
+        if c.op in ("<=", "<", "=="):
+            cur = hi.get(c.metric)
+            if cur is None or c.bound < cur[0]:
+                hi[c.metric] = (c.bound, c.op == "<", c.text)
+    for metric in set(lo) & set(hi):
+        (a, sa, ta), (b, sb, tb) = lo[metric], hi[metric]
+        if a > b or (a == b and (sa or sb)):
+            return f"constraints '{ta}' and '{tb}' contradict each other"
+    return None
+
+
+def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
+    """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys."""
+    from .cost.model import METRICS
+
+    where = str(path)
+    data = load_yaml(path)
+    check_keys(data, SWEEP_KEYS, where)
+    name = data.get("name", Path(where).stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {name!r}",
+                        file=where, key="name")
+    model, sc = load_workload(data.get("workload") or {}, where)
+    space_raw = data.get("space")
+    if not isinstance(space_raw, dict) or not space_raw:
+        raise UserError("expected a non-empty mapping of parameters to search", file=where, key="space")
+    space = tuple(_dimension(str(k), v, where) for k, v in space_raw.items())
+    fixed_raw = data.get("fixed") or {}
+    fixed = load_design(fixed_raw, where, prefix="fixed.")
+    both = set(fixed) & set(space_raw)
+    if both:
+        k = sorted(both)[0]
+        raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
+    obj_raw = data.get("objectives")
+    if not isinstance(obj_raw, dict) or not obj_raw:
+        raise UserError("expected a mapping of metric: minimize|maximize", file=where, key="objectives")
+    objectives = []
+    for k, v in obj_raw.items():
+        if k not in METRICS:
+            raise UserError(unknown("metric", k, METRICS), file=where, key=f"objectives.{k}")
+        if v not in ("minimize", "maximize"):
+            raise UserError(f"expected minimize or maximize, got {v!r}", file=where, key=f"objectives.{k}")
+        objectives.append((k, v))
+    cons_raw = data.get("constraints") or []
+    if not isinstance(cons_raw, list):
+        raise UserError("expected a list of strings like 'area_mm2 <= 800'", file=where, key="constraints")
+    constraints = tuple(_constraint(c, where, i) for i, c in enumerate(cons_raw))
+    clash = _contradictory(constraints)
+    if clash:
+        raise UserError(clash, file=where, key="constraints")
+    search_raw = dict(data.get("search") or {})
+    if not isinstance(search_raw, dict):
+        raise UserError("expected a mapping", file=where, key="search")
+    check_keys(search_raw, SEARCH_KEYS, where, "search.")
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            search_raw[k] = v
+    sampler = search_raw.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise UserError(unknown("sampler", sampler, SAMPLERS), file=where, key="search.sampler")
+    trials = search_raw.get("trials", 200)
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 10_000_000:
+        raise UserError(f"expected an integer in [1, 10000000], got {trials!r}", file=where, key="search.trials")
+    seed = search_raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UserError(f"expected an integer in [0, 2^32), got {seed!r}", file=where, key="search.seed")
+    batch = search_raw.get("batch_size", 32)
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1_000_000:
+        raise UserError(f"expected an integer in [1, 1000000], got {batch!r}", file=where, key="search.batch_size")
+    timeout = search_raw.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise UserError(f"expected a positive number of seconds, got {timeout!r}", file=where, key="search.timeout")
+    storage = search_raw.get("storage")
+    if storage is not None and not isinstance(storage, str):
+        raise UserError(f"expected an Optuna storage URL or a file path, got {storage!r}", file=where,
+                        key="search.storage")
+    study_name = search_raw.get("study_name")
+    if study_name is not None and not isinstance(study_name, str):
+        raise UserError(f"expected a string, got {study_name!r}", file=where, key="search.study_name")
+    if sampler in ("exhaustive", "grid"):
+        for d in space:
+            if d.discrete_values is None:
+                raise UserError(f"the {sampler} sampler needs a discrete space: give choices or an integer/step range",
+                                file=where, key=f"space.{d.name}")
+    return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
+                 space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
+                 search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data)

@@ -272,42 +272,49 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
     return e, t
 
 
-def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str) -> tuple[dict, dict, dict]:
-    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and per-operator energy."""
+def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
+    """Per-vector energy of each distinct matrix by component (N, J), and the one-vector layer latency (N,)."""
+    e_vec, t_vec = _mvm_costs(p, c, mp, wl.k[None, :], wl.n[None, :], mp["row_tiles"], mp["col_tiles"], mp["n_rg"])
+    t_layer = np.zeros(len(p["rows"]))
+    for stage in wl.stage_shapes:
+        t_layer += np.max(t_vec[:, list(stage)], axis=1)
+    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer}
+
+
+def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) -> tuple[dict, dict, dict]:
+    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class."""
     tot = wl.phase_totals[ph]
     N = len(p["rows"])
     bits = p["input_bits"]
-    e = {part: np.zeros(N) for part in ENERGY_PARTS}
-    t = {part: np.zeros(N) for part in LATENCY_PARTS}
+    zero = np.zeros(N)
+    e = dict.fromkeys(ENERGY_PARTS, zero)
+    t = dict.fromkeys(LATENCY_PARTS, zero)
     ops: dict[str, np.ndarray] = {}
-    # --- static matmuls on the CIM arrays
-    k, n = wl.k[None, :], wl.n[None, :]
-    e_vec, t_vec = _mvm_costs(p, c, mp, k, n, mp["row_tiles"], mp["col_tiles"], mp["n_rg"])
-    V = wl.vectors[ph][None, :]
-    for part, val in e_vec.items():
-        e[part] += (val * V).sum(axis=1)
-    ops["static_matmul"] = sum((val * V).sum(axis=1) for val in e_vec.values())
+    # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix
+    V = wl.vectors[ph]
+    static = zero
+    for part, val in sc_["e_vec"].items():
+        e[part] = val @ V
+        static = static + e[part]
+    ops["static_matmul"] = static
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
-    e["buffers"] += io_bits * c["e_tile_bit"]
+    e_io = io_bits * c["e_tile_bit"]
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
     hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
     tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    e["noc"] += io_bits * hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"])
+    e["noc"] = io_bits * hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"])
+    ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
     L = wl.model.layers
-    moe = wl.copies > 1
-    share = np.where(moe, wl.model.experts_per_token / np.maximum(wl.copies, 1), 1.0)
-    t_layer = np.zeros(N)
-    for stage in wl.stage_shapes:
-        t_layer += np.max(t_vec[:, list(stage)], axis=1)
-    vec_per_stage = _ceil(m_vec * np.max(share[[j for s in wl.stage_shapes for j in s]], initial=1.0) / mp["rep"])
+    share = np.where(wl.copies > 1, wl.model.experts_per_token / np.maximum(wl.copies, 1), 1.0)
+    stage_share = float(np.max(share[[j for s in wl.stage_shapes for j in s]], initial=1.0))
+    vec_per_stage = _ceil(m_vec * stage_share / mp["rep"])
     P = np.minimum(p["pipeline_depth"], L)
-    t_static = L * t_layer * (vec_per_stage + P - 1) / P
-    hop_ns = hops / p["clock_ghz"] * L * len(wl.stage_shapes)
+    t_static = L * sc_["t_layer"] * (vec_per_stage + P - 1) / P
     for j in wl.single_shapes:
-        t_static += t_vec[:, j] * _ceil(wl.scenario.batch / mp["rep"])
-    t["arrays"] += t_static + hop_ns
+        t_static = t_static + sc_["t_vec"][:, j] * _ceil(wl.scenario.batch / mp["rep"])
+    t["arrays"] = t_static + hops / p["clock_ghz"] * L * len(wl.stage_shapes)
     # --- attention and element-wise work
     lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
     cim_attn = p["attention"] == 1
@@ -320,14 +327,14 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str) -> tuple[dict
     e_attn += np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits * e_kv_bit)
     e_attn += (tot["dyn_in"] + tot["dyn_out"]) * bits * c["e_tile_bit"]
     e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
-    e["digital"] += dyn_digital * c["e_mac"](bits) + tot["elem_ops"] * c["e_vec"]
-    e["buffers"] += (tot["dyn_in"] + tot["dyn_out"] + tot["elem_io"]) * bits * c["e_tile_bit"]
+    e["digital"] = dyn_digital * c["e_mac"](bits) + tot["elem_ops"] * c["e_vec"]
     kv_traffic = np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits)
-    e["buffers"] += np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0)
-    e["offchip"] += np.where(kv_on_chip, 0.0, kv_traffic * c["e_off_bit"])
+    e["buffers"] = (e_io + (tot["dyn_in"] + tot["dyn_out"] + tot["elem_io"]) * bits * c["e_tile_bit"]
+                    + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
+    e["offchip"] = np.where(kv_on_chip, 0.0, kv_traffic * c["e_off_bit"])
     t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
     t_kv = np.where(kv_on_chip, 0.0, kv_traffic / 8 / (c["off_gbps"] * mp["chips_used"]))
-    t["digital"] += np.maximum(t_compute, t_kv)
+    t["digital"] = np.maximum(t_compute, t_kv)
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
         hd, keys = float(wl.model.hd), tot["keys"]
@@ -344,36 +351,35 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str) -> tuple[dict
             "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * c["e_sa"],
         }
         for part, val in e_cim.items():
-            e[part] += np.where(cim_attn, val, 0.0)
-        e["writes"] += e_w
+            e[part] = e[part] + np.where(cim_attn, val, 0.0)
+        e["writes"] = e["writes"] + e_w
         e_attn = e_attn + np.where(cim_attn, sum(e_cim.values()) + e_w, 0.0)
         group = wl.model.heads / wl.model.kv_heads
         t_mvm = s * (rg_k + rg_v) * c["t_step"]
-        t["cim_attention"] += np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
+        t["cim_attention"] = np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
         rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
-        t["kv_write"] += np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
+        t["kv_write"] = np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
     ops["attention"] = e_attn
     ops["elementwise"] = e_elem
     # --- embedding lookups from off-chip memory
     emb_bits = tot["embed"] * p["weight_bits"]
-    e["offchip"] += emb_bits * c["e_off_bit"]
-    t["offchip"] += emb_bits / 8 / (c["off_gbps"] * mp["chips_used"])
+    e["offchip"] = e["offchip"] + emb_bits * c["e_off_bit"]
+    t["offchip"] = emb_bits / 8 / (c["off_gbps"] * mp["chips_used"])
     ops["embedding"] = emb_bits * c["e_off_bit"]
     # --- weight reload (overflow: reload and the weights do not fit)
     frac = mp["reload_fraction"]
     w_bytes = mp["weight_cells"] / mp["cpw"] * p["weight_bits"] / 8 * frac
     e_reload = mp["weight_cells"] * frac * c["e_write"] + w_bytes * 8 * c["e_off_bit"]
-    e["writes"] += mp["weight_cells"] * frac * c["e_write"]
-    e["offchip"] += w_bytes * 8 * c["e_off_bit"]
-    t["reload"] += np.maximum(w_bytes / (c["off_gbps"] * mp["chips_used"]),
+    e["writes"] = e["writes"] + mp["weight_cells"] * frac * c["e_write"]
+    e["offchip"] = e["offchip"] + w_bytes * 8 * c["e_off_bit"]
+    t["reload"] = np.maximum(w_bytes / (c["off_gbps"] * mp["chips_used"]),
                               mp["reload_rounds"] * p["rows"] * c["t_write"])
     ops["weight_reload"] = e_reload
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
     link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1)
-    e["chip_link"] += link_bits * c["e_link_bit"]
-    t["chip_link"] += link_bits / 8 / c["link_gbps"]
-    ops["chip_link"] = link_bits * c["e_link_bit"]
-    ops["buffers_noc"] = io_bits * c["e_tile_bit"] + e["noc"]
+    e["chip_link"] = link_bits * c["e_link_bit"]
+    t["chip_link"] = link_bits / 8 / c["link_gbps"]
+    ops["chip_link"] = e["chip_link"]
     return e, t, ops
 
 
@@ -420,8 +426,9 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     p_leak = leakage_w(p, c, mp)
     res = {}
     phase_out = {}
+    sc_ = static_costs(p, wl, c, mp)
     for ph in wl.vectors:
-        e, t, ops = price_phase(p, wl, c, mp, ph)
+        e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
         t_pass = sum(t.values())
         e["leakage"] = p_leak * t_pass * 1e3           # W * ns = nJ -> pJ
         phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)

@@ -1,0 +1,118 @@
+"""Writing a run's outputs: trials.csv, pareto.csv, run.yaml. Files are written to a temporary name and renamed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import Sweep
+from .cost.model import METRICS
+from .cost.params import PARAMS
+from .pareto import pareto_mask, pareto_order
+
+RUN_FILE = "run.yaml"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write text to path via a temporary file and a rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def trials_frame(scored, numbers: np.ndarray | None = None):
+    """One row per design: trial number, every parameter, every metric, feasible, violation."""
+    import pandas as pd
+
+    n = len(scored.objectives)
+    cols: dict = {"trial": np.arange(n) if numbers is None else np.asarray(numbers)}
+    for name, p in PARAMS.items():
+        v = scored.batch[name]
+        if p.kind == "cat":
+            cols[name] = np.asarray(p.choices, dtype=object)[v]
+        elif p.kind == "int":
+            cols[name] = v.astype(np.int64)
+        else:
+            cols[name] = v
+    for k in METRICS:
+        cols[k] = np.asarray(scored.metrics[k], dtype=float)
+    cols["feasible"] = scored.feasible
+    cols["violation"] = scored.violation_text
+    return pd.DataFrame(cols)
+
+
+def front_frame(df, objectives):
+    """The non-dominated feasible rows for the objectives, sorted by the first objective."""
+    feas = df[df["feasible"]]
+    if feas.empty:
+        return feas
+    values = feas[[k for k, _ in objectives]].to_numpy(dtype=float)
+    order = pareto_order(values, [d for _, d in objectives])
+    return feas.iloc[order]
+
+
+def front_mask(df, objectives) -> np.ndarray:
+    """Boolean mask over df of the feasible non-dominated rows."""
+    mask = np.zeros(len(df), dtype=bool)
+    feas = df["feasible"].to_numpy(dtype=bool)
+    if feas.any():
+        values = df.loc[feas, [k for k, _ in objectives]].to_numpy(dtype=float)
+        mask[np.flatnonzero(feas)] = pareto_mask(values, [d for _, d in objectives])
+    return mask
+
+
+def write_csv(df, path: Path) -> None:
+    atomic_write(path, df.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+
+
+def sweep_fingerprint(sweep: Sweep) -> str:
+    """A hash of what defines a run's study: the sweep file without its budget (trials, timeout, batch size),
+    plus the sampler, seed, storage and study name in force (command-line overrides included)."""
+    raw = {k: v for k, v in sweep.raw.items() if k != "search"}
+    s = sweep.search
+    raw["search"] = {"sampler": s.sampler, "seed": s.seed, "storage": s.storage, "study_name": s.study_name}
+    text = json.dumps(raw, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
+    """The resolved sweep with versions and seed, as written to run.yaml."""
+    from importlib import metadata
+
+    from . import __version__
+
+    versions = {"cimdse": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "pandas", "optuna", "matplotlib", "pyyaml", "click"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            versions[pkg] = "missing"
+    return {
+        "name": sweep.name,
+        "sweep_file": sweep.path,
+        "fingerprint": sweep_fingerprint(sweep),
+        "model": sweep.model.name,
+        "scenario": sweep.scenario.to_dict(),
+        "space": {d.name: (list(d.choices) if d.choices else
+                           {"low": d.low, "high": d.high, "step": d.step, "log": d.log}) for d in sweep.space},
+        "fixed": sweep.fixed,
+        "objectives": dict(sweep.objectives),
+        "constraints": [c.text for c in sweep.constraints],
+        "search": {k: getattr(sweep.search, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size",
+                                                          "storage", "study_name")},
+        "versions": versions,
+        "command": " ".join(sys.argv),
+        **(extra or {}),
+    }
+
+
+def write_run(run_dir: Path, record: dict) -> None:
+    import yaml
+
+    atomic_write(run_dir / RUN_FILE, yaml.safe_dump(record, sort_keys=False))
