@@ -129,12 +129,12 @@ class Dimension:
         """All values when the dimension is discrete (choices, or an int/stepped range), else None."""
         if self.choices:
             return self.choices
-        step = self.step or (1 if self.is_int else None)
-        if step is None or self.log:
-            return None if not (self.is_int and self.log) else tuple(range(int(self.low), int(self.high) + 1))
-        n = int(round((self.high - self.low) / step)) + 1
-        vals = [self.low + i * step for i in range(n)]
-        return tuple(int(v) if self.is_int else v for v in vals)
+        if self.is_int and self.step is None:
+            return tuple(range(int(self.low), int(self.high) + 1))
+        if self.step is None or self.log:
+            return None
+        n = int(round((self.high - self.low) / self.step)) + 1
+        return tuple((int(v) if self.is_int else v) for v in (self.low + i * self.step for i in range(n)))
 
 
 @dataclass(frozen=True)

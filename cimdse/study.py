@@ -138,8 +138,6 @@ class Progress:
 
     done: int
     total: int
-    feasible: int
-    front: int
     rate: float
 
 
@@ -186,7 +184,7 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
             pending = []
             done += n
             if on_batch:
-                on_batch(Progress(done, target, 0, 0, done / max(time.perf_counter() - start, 1e-9)))
+                on_batch(Progress(done, target, done / max(time.perf_counter() - start, 1e-9)))
             if sweep.search.sampler == "grid" and study.sampler.is_exhausted(study):  # type: ignore[attr-defined]
                 break
     except KeyboardInterrupt:
@@ -231,7 +229,7 @@ def run_exhaustive(sweep: Sweep, chunk: int = 250_000,
         parts.append(score(sweep, enumerate_space(sweep, lo, lo + chunk)))
         if on_batch:
             done = min(lo + chunk, total)
-            on_batch(Progress(done, total, 0, 0, done / max(time.perf_counter() - start, 1e-9)))
+            on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9)))
     return concat_scored(parts)
 
 
