@@ -323,11 +323,12 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
     e_kv_bit = np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])
     dyn_digital = np.where(cim_attn, 0.0, tot["dyn_macs"])
-    e_attn = dyn_digital * c["e_mac"](bits)
+    e_dyn_macs = dyn_digital * c["e_mac"](bits)
+    e_attn = e_dyn_macs
     e_attn += np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits * e_kv_bit)
     e_attn += (tot["dyn_in"] + tot["dyn_out"]) * bits * c["e_tile_bit"]
     e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
-    e["digital"] = dyn_digital * c["e_mac"](bits) + tot["elem_ops"] * c["e_vec"]
+    e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
     kv_traffic = np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits)
     e["buffers"] = (e_io + (tot["dyn_in"] + tot["dyn_out"] + tot["elem_io"]) * bits * c["e_tile_bit"]
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
