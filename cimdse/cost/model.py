@@ -324,9 +324,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e_kv_bit = np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])
     dyn_digital = np.where(cim_attn, 0.0, tot["dyn_macs"])
     e_dyn_macs = dyn_digital * c["e_mac"](bits)
-    e_attn = e_dyn_macs
-    e_attn += np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits * e_kv_bit)
-    e_attn += (tot["dyn_in"] + tot["dyn_out"]) * bits * c["e_tile_bit"]
+    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits * e_kv_bit)
+              + (tot["dyn_in"] + tot["dyn_out"]) * bits * c["e_tile_bit"])
     e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
     e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
     kv_traffic = np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits)
