@@ -28,6 +28,7 @@ DESIGN = st.fixed_dictionaries({
     "attention": st.sampled_from(["digital", "cim"]), "offchip": st.sampled_from(PARAMS["offchip"].choices),
     "weight_encoding": st.sampled_from(["differential", "offset"]), "overflow": st.sampled_from(["chips", "reload"]),
     "simd_lanes": st.integers(1, 1024), "tile_buffer_kb": st.floats(1, 1024), "global_buffer_mb": st.floats(0, 512),
+    "compute": st.sampled_from(["analog", "digital"]), "kv_keep": st.floats(0.001, 1.0),
 })
 MODELS = st.sampled_from(["gpt2", "bert-base", "llama-2-7b", "mixtral-8x7b", "llama-2-70b"])
 SCEN = st.builds(Scenario, batch=st.integers(1, 64), prompt_tokens=st.integers(1, 2048),
@@ -109,3 +110,19 @@ def test_sqnr_matches_monte_carlo_within_1db(case):
     analytic = float(sqnr_db(*case))
     simulated = monte_carlo_sqnr_db(*case, trials=3000, seed=7)
     assert abs(analytic - simulated) < 1.0, (analytic, simulated)
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN, st.floats(0.01, 1.0), st.floats(0.05, 0.95))
+def test_fewer_kept_tokens_never_cost_more(d, keep, factor):
+    r = run([{**d, "kv_keep": keep}, {**d, "kv_keep": keep * factor}], "gpt2", Scenario(prompt_tokens=128))
+    assert r["energy_per_token_uj"][1] <= r["energy_per_token_uj"][0] * (1 + 1e-12)
+    assert r["tpot_ms"][1] <= r["tpot_ms"][0] * (1 + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN)
+def test_digital_sram_sqnr_never_below_analog(d):
+    d = {**d, "device": "sram", "bits_per_cell": 1}
+    r = run([{**d, "compute": "analog"}, {**d, "compute": "digital"}], "gpt2", Scenario(prompt_tokens=32))
+    assert r["sqnr_db"][1] >= r["sqnr_db"][0] - 1e-9

@@ -63,6 +63,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("tile_buffer_kb", "float", 16.0, "KB", "activation buffer per tile", 1.0, 65536.0),
     Param("global_buffer_mb", "float", 16.0, "MB", "global buffer per chip (holds the KV cache when it fits)",
           0.0, 65536.0),
+    Param("compute", "cat", "analog", "",
+          "analog: ADCs read column currents/charges; digital: bit-serial AND gates and an adder tree per column "
+          "(SRAM only; dram always computes digitally in its bank units)", choices=("analog", "digital")),
+    Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
+          "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
 )}
 
 CATEGORICAL = tuple(n for n, p in PARAMS.items() if p.kind == "cat")
@@ -169,6 +174,8 @@ CONFLICT_TEXTS = (
     "rows_active exceeds rows",
     "cols_per_adc exceeds cols",
     "cols too small for an offset reference column",
+    "compute: digital needs device sram (the bit-serial adder-tree macro reads binary SRAM cells)",
+    "attention: cim is not available on dram (attention runs on the bank units next to the KV cache)",
 )
 
 
@@ -176,12 +183,17 @@ def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
     """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
     from ..tech import load_tech
 
-    max_bpc = load_tech().device["max_bits_per_cell"][batch["device"]]
+    tech = load_tech()
+    max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
+    is_dram = tech.dram[batch["device"]]
+    digital = batch["compute"] == 1
     checks = (
         batch["bits_per_cell"] > max_bpc,
         batch["rows_active"] > batch["rows"],
         batch["cols_per_adc"] > batch["cols"],
         (batch["weight_encoding"] == 1) & (batch["cols"] < 2),
+        digital & (batch["device"] != DEVICES.index("sram")) & ~is_dram,
+        is_dram & (batch["attention"] == 1),
     )
     code = np.zeros(len(batch["rows"]), dtype=np.int8)
     for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
