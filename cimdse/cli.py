@@ -249,5 +249,56 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet) -> None
         sys.exit(130)
 
 
+@main.command()
+@click.option("--update", is_flag=True, help="Rewrite the recorded values (on purpose only; review the diff).")
+@click.option("--rtol", type=float, default=1e-6, show_default=True, help="Relative tolerance per metric.")
+def check(update: bool, rtol: float) -> None:
+    """Re-evaluate every reference design point and compare with its recorded metrics (exit 1 on drift)."""
+    from .reference import check as run_check
+    from .reference import folder, render_recorded
+    from .results import atomic_write
+
+    if not rtol >= 0:
+        raise UserError(f"expected a non-negative tolerance, got {rtol}", key="--rtol")
+    current, drifts = run_check(rtol)
+    if update:
+        atomic_write(folder() / "_recorded.yaml", render_recorded(current))
+        click.echo(f"recorded {len(current)} reference points ({len(drifts)} values changed) in "
+                   f"{folder() / '_recorded.yaml'}")
+        return
+    bad = {d.reference for d in drifts}
+    rows = [[name, len(vals), sum(d.reference == name for d in drifts), "DRIFT" if name in bad else "ok"]
+            for name, vals in current.items()]
+    rows += [[d.reference, 0, 1, "DRIFT"] for d in drifts if d.reference not in current]
+    click.echo(_table(rows, ["reference", "metrics", "drifted", "status"]))
+    if drifts:
+        click.echo("")
+        click.echo(_table([[d.reference, d.metric, "missing" if d.recorded is None else d.recorded,
+                            "missing" if d.current is None else d.current, f"{d.rel:.3g}"]
+                           for d in drifts], ["reference", "metric", "recorded", "current", "rel_diff"]))
+        click.echo(f"\n{len(drifts)} value(s) drifted beyond rtol {rtol:g}; if the change is intended, run "
+                   "`cimdse check --update` and commit the diff of cimdse/reference/_recorded.yaml", err=True)
+        sys.exit(1)
+    click.echo(f"all {len(current)} reference points match their recorded metrics (rtol {rtol:g})")
+
+
+@main.command()
+@click.option("--write", "write_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the table to this file (e.g. docs/VALIDATION.md) instead of printing it.")
+def validate(write_path) -> None:
+    """Published figures of the reference systems against cimdse's predictions, with error factors."""
+    from pathlib import Path
+
+    from .reference import render_validation
+    from .results import atomic_write
+
+    text = render_validation()
+    if write_path:
+        atomic_write(Path(write_path), text)
+        click.echo(f"wrote {write_path}")
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
