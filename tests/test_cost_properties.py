@@ -87,11 +87,12 @@ def test_more_tiles_never_shrink_area(d, extra):
 @settings(max_examples=60, deadline=None)
 @given(DESIGN)
 def test_bigger_model_never_cheaper(d):
-    # digital attention: with attention in CIM, llama-2-70b's GQA cache (80 x 2 x 1024 per token) is smaller than
-    # llama-2-7b's (32 x 2 x 4096), so its KV writes can cost less; the law is about the weights
+    # llama-2-13b has more weights and a larger KV cache per token than llama-2-7b (both without GQA). Against
+    # llama-2-70b the law fails legitimately: its GQA cache (80 x 2 x 1024 per token) is smaller than llama-2-7b's
+    # (32 x 2 x 4096), and with cheap weights (e.g. 1-bit digital CIM) KV traffic dominates the energy
     d = {**d, "attention": "digital"}
     small = run([d], "llama-2-7b")
-    big = run([d], "llama-2-70b")
+    big = run([d], "llama-2-13b")
     assert big["chips_needed"][0] >= small["chips_needed"][0]
     assert big["energy_per_token_uj"][0] >= small["energy_per_token_uj"][0]
 
