@@ -125,8 +125,8 @@ def test_dram_bank_leakage_is_background_and_refresh():
 # ------------------------------------------------------------------------------------------------ conflicts
 
 @pytest.mark.parametrize("design, text", [
-    (dict(device="rram", compute="digital"), "compute: digital needs device sram"),
-    (dict(device="pcm", compute="digital", bits_per_cell=1), "compute: digital needs device sram"),
+    (dict(device="rram", compute="digital"), "compute 'digital' needs device sram"),
+    (dict(device="pcm", compute="digital", bits_per_cell=1), "compute 'digital' needs device sram"),
     (dict(device="dram", bits_per_cell=1, attention="cim"), "not available on dram"),
     (dict(device="dram", bits_per_cell=1, compute="digital"), ""),
     (dict(device="sram", bits_per_cell=1, compute="digital"), ""),
@@ -188,3 +188,15 @@ def test_one_design_equals_batch_of_many():
         one = evaluate_arrays(batch(**d), "gpt2", sc)
         for k in ("energy_per_token_uj", "tpot_ms", "area_mm2", "peak_tops", "sqnr_db"):
             assert np.array_equal(one[k], many[k][i:i + 1]), (d, k)
+
+
+def test_eval_reports_extension_conflicts_as_user_errors():
+    from click.testing import CliRunner
+
+    from cimdse.cli import main
+
+    r = CliRunner().invoke(main, ["eval", "--model", "gpt2", "--set", "device=rram", "--set", "compute=digital"])
+    assert r.exit_code == 2 and "needs device sram" in r.output and len(r.output.strip().splitlines()) == 1
+    r = CliRunner().invoke(main, ["eval", "--model", "gpt2", "--set", "device=dram", "--set", "bits_per_cell=1",
+                                  "--set", "compute=digital", "--json"])
+    assert r.exit_code == 0, r.output

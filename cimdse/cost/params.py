@@ -174,8 +174,8 @@ CONFLICT_TEXTS = (
     "rows_active exceeds rows",
     "cols_per_adc exceeds cols",
     "cols too small for an offset reference column",
-    "compute: digital needs device sram (the bit-serial adder-tree macro reads binary SRAM cells)",
-    "attention: cim is not available on dram (attention runs on the bank units next to the KV cache)",
+    "compute 'digital' needs device sram (the bit-serial adder-tree macro reads binary SRAM cells)",
+    "attention 'cim' is not available on dram (attention runs on the bank units next to the KV cache)",
 )
 
 
