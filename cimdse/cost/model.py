@@ -268,7 +268,8 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     col_tiles = _ceil(n * CPW / C)
     arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
     # DRAM PIM packs weight bits densely along its rows (a matrix need not align with the bank geometry)
-    arrays_one = np.where(c["is_dram"][:, None], _ceil(k * n * CPW / (R * C)), arrays_one)
+    if np.any(c["is_dram"]):
+        arrays_one = np.where(c["is_dram"][:, None], _ceil(k * n * CPW / (R * C)), arrays_one)
     n_rg = _ceil(np.minimum(R, k) / RA)
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
@@ -332,19 +333,19 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
 
 def _dram_mvm_costs(p, c, mp, k, n, e, t):
     """DRAM bank PIM (docs/MODEL.md 'DRAM bank PIM'): every weight bit is read from its bank row (activation +
-    column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used."""
-    dram = c["is_dram"][:, None]
-    wb = p["weight_bits"][:, None]
-    banks = (p["tiles"] * mp["chips_used"])[:, None]
-    per_bank = (k * n) / banks                                          # weights each bank streams
-    rows_opened = _ceil(per_bank * wb / p["cols"][:, None])
-    t_dram = per_bank / (p["simd_lanes"] * p["clock_ghz"])[:, None] + rows_opened * c["t_act"][:, None]
-    kn = k * n + 0.0 * dram
-    zero = 0.0 * kn
-    e_dram = {"cells": kn * (p["weight_bits"] * c["e_dram_bit"])[:, None], "adc": zero, "dac": zero,
-              "shift_add": zero, "mac_units": kn * c["e_mac_w"][:, None]}
-    e = {part: np.where(dram, e_dram[part], val) for part, val in e.items()}
-    return e, np.where(dram, t_dram, t)
+    column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used.
+    Computed on the DRAM designs only and written in place into their rows of the fresh arrays e (N, J), t (N, J)."""
+    i = np.flatnonzero(c["is_dram"])
+    col = lambda x: x[i][:, None]  # noqa: E731
+    kn = k * n
+    per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
+    rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
+    t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
+    for part in ("adc", "dac", "shift_add"):
+        e[part][i] = 0.0
+    e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
+    e["mac_units"][i] = kn * col(c["e_mac_w"])
+    return e, t
 
 
 def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
