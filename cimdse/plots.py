@@ -192,17 +192,24 @@ def _front_rows(df, metrics: Sequence[tuple[str, str]]) -> np.ndarray:
     return mask
 
 
+def _alpha(n: int) -> float:
+    """Opacity of the background points: faint for thousands of points, still visible for a handful."""
+    return float(np.clip(0.8 - 0.15 * np.log10(max(n, 1)), 0.25, 0.8))
+
+
 def _panel(ax, df, x: str, y: str, x_dir: str, front: np.ndarray, colors: _Colors, *, step: bool,
            feasible_only: bool, label: str | None, references: Sequence[Reference]) -> None:
     """One 2-D panel: feasible trials faint, infeasible grey crosses, the front on top, reference markers."""
     feas = df["feasible"].to_numpy(dtype=bool)
     if not feasible_only and (~feas).any():
-        ax.scatter(df.loc[~feas, x], df.loc[~feas, y], s=10, marker="x", color="0.6", alpha=0.3, linewidths=0.7,
-                   rasterized=True, label="_infeasible")
+        ax.scatter(df.loc[~feas, x], df.loc[~feas, y], s=10, marker="x", color="0.6", alpha=_alpha(len(df)),
+                   linewidths=0.7, rasterized=True, label="_infeasible")
     # feasible non-front trials in a fixed shuffled order, so that no colour group hides another by table order
     rest = df.iloc[np.random.default_rng(0).permutation(np.flatnonzero(feas & ~front))]
-    ax.scatter(rest[x], rest[y], s=12, alpha=0.35, c=list(colors.of(rest)), linewidths=0, rasterized=True,
-               label="_feasible")
+    ax.scatter(rest[x], rest[y], s=12, alpha=_alpha(len(df)), c=list(colors.of(rest)), linewidths=0,
+               rasterized=True, label="_feasible")
+    if not feas.any():
+        ax.text(0.5, 0.5, "no feasible design", transform=ax.transAxes, ha="center", va="center", color="0.3")
     fr = df[front].sort_values(x)
     if step and len(fr) > 1:
         ax.step(fr[x], fr[y], where=step_where(x_dir), color="black", lw=1.2, zorder=3, label="_front")

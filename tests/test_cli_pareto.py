@@ -167,3 +167,27 @@ def test_pareto_on_unreadable_csv(tmp_path) -> None:
     (tmp_path / "trials.csv").write_text("trial,tpot_ms,sqnr_db\n0,1.0,abc\n")
     r = run("pareto", tmp_path / "trials.csv", "--x", "tpot_ms", "--y", "sqnr_db")
     assert r.exit_code == 2 and "sqnr_db has 1 empty or non-numeric value" in r.output
+
+
+def test_degenerate_run_still_writes_readable_figures(tmp_path) -> None:
+    """One objective, one searched parameter, no feasible design: figures say so instead of failing."""
+    f = tmp_path / "d.yaml"
+    f.write_text("""
+name: degenerate
+workload: {model: gpt2, batch: 1, prompt_tokens: 16, generate_tokens: 4}
+space: {adc_bits: [4, 6, 8]}
+objectives: {energy_per_token_uj: minimize}
+constraints: ["area_mm2 <= 0.000001"]
+search: {sampler: exhaustive}
+""")
+    out = tmp_path / "run"
+    r = run("sweep", f, "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert not (out / "breakdown.png").exists()  # no front, nothing to break down
+    for name in ("pareto.png", "history.png", "importance.png"):
+        assert matplotlib.image.imread(out / name).std() > 0.01, name
+    r = run("pareto", out)  # one objective: paired with area_mm2
+    assert r.exit_code == 0, r.output
+    assert "3 designs (0 feasible); Pareto front 0 over energy_per_token_uj (minimize), area_mm2 (minimize)" \
+        in r.output
+    assert len(pd.read_csv(out / "pareto-energy_per_token_uj-area_mm2.csv")) == 0
