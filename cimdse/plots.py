@@ -23,9 +23,10 @@ DPI = 110
 BREAKDOWN_DESIGNS = 5          # front designs shown in breakdown.png
 IMPORTANCE_MAX_TRIALS = 2000   # feasible trials sampled into the in-memory study for importance.png
 IMPORTANCE_MIN_TRIALS = 10
-HISTORY_EXACT_ROWS = 20_000    # above this, history.png evaluates the hypervolume at checkpoints
-_REF_STYLE = (("*", "#d62728"), ("D", "#9467bd"), ("P", "#8c564b"), ("X", "#e377c2"), ("^", "#17becf"),
-              ("v", "#bcbd22"))
+HISTORY_EXACT_ROWS = 20_000
+MAX_BACKGROUND_POINTS = 100_000  # trials off the front drawn in pareto.png; beyond this a fixed random sample    # above this, history.png evaluates the hypervolume at checkpoints
+# reference markers: distinct shapes in black and yellow, colours no category colour (tab10/tab20) uses
+_REF_STYLE = (("*", "#ffd700"), ("D", "black"), ("P", "#ffd700"), ("X", "black"), ("^", "#ffd700"), ("v", "black"))
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -223,10 +224,11 @@ def _panel(ax, df, x: str, y: str, x_dir: str, front: np.ndarray, colors: _Color
     for i, (name, vals) in enumerate(references):
         if x in vals and y in vals:
             marker, color = _REF_STYLE[i % len(_REF_STYLE)]
-            ax.scatter([vals[x]], [vals[y]], s=140, marker=marker, color=color, edgecolors="black", linewidths=0.8,
+            ax.scatter([vals[x]], [vals[y]], s=170, marker=marker, color=color, edgecolors="black", linewidths=1.0,
                        zorder=6, label=f"_ref:{name}")
-            ax.annotate(name, (vals[x], vals[y]), xytext=(6, -10), textcoords="offset points", fontsize=8,
-                        color=color, zorder=6)
+            ax.annotate(name, (vals[x], vals[y]), xytext=(8, -12), textcoords="offset points", fontsize=8,
+                        fontweight="bold", zorder=6,
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
     ax.grid(True, which="major", alpha=0.3)
 
 
@@ -238,15 +240,15 @@ def _legend_handles(df, colors: _Colors, n_front: int, feasible_only: bool, refe
         counts = df.loc[df["feasible"].to_numpy(dtype=bool), colors.column].value_counts()
         for v, c in colors.groups.items():
             handles.append(Line2D([], [], ls="", marker="o", color=c, markersize=6,
-                                  label=f"{colors.column}={_fmt_value(v)} ({int(counts.get(v, 0))} feasible)"))
+                                  label=f"{colors.column}={_fmt_value(v)} ({int(counts.get(v, 0)):,} feasible)"))
     elif colors.column is None:
         handles.append(Line2D([], [], ls="", marker="o", color="#1f77b4", alpha=0.5, markersize=6,
-                              label=f"feasible ({int(df['feasible'].sum())})"))
+                              label=f"feasible ({int(df['feasible'].sum()):,})"))
     n_inf = int((~df["feasible"].to_numpy(dtype=bool)).sum())
     if n_inf and not feasible_only:
-        handles.append(Line2D([], [], ls="", marker="x", color="0.55", markersize=6, label=f"infeasible ({n_inf})"))
+        handles.append(Line2D([], [], ls="", marker="x", color="0.55", markersize=6, label=f"infeasible ({n_inf:,})"))
     handles.append(Line2D([], [], ls="-", marker="o", color="black", markerfacecolor="white", markersize=6,
-                          label=f"Pareto front ({n_front})"))
+                          label=f"Pareto front ({n_front:,})"))
     for i, (name, _) in enumerate(references):
         marker, color = _REF_STYLE[i % len(_REF_STYLE)]
         handles.append(Line2D([], [], ls="", marker=marker, color=color, markeredgecolor="black", markersize=10,
@@ -281,6 +283,13 @@ def build_pareto_figure(df, metrics: Sequence[tuple[str, str]], *, color: str | 
     front = _front_rows(df, metrics)
     shown = df[df["feasible"]] if feasible_only else df
     front_shown = front[df["feasible"].to_numpy(dtype=bool)] if feasible_only else front
+    drawn, drawn_front, thinned = shown, front_shown, ""
+    background = np.flatnonzero(~front_shown)
+    if len(background) > MAX_BACKGROUND_POINTS:  # draw every front point but a fixed random sample of the rest
+        keep = front_shown.copy()
+        keep[np.random.default_rng(0).choice(background, MAX_BACKGROUND_POINTS, replace=False)] = True
+        drawn, drawn_front = shown[keep], front_shown[keep]
+        thinned = f"\n(a random {MAX_BACKGROUND_POINTS:,} of the {len(background):,} trials off the front are drawn)"
     colors = _colors(df, color)
     k = len(names)
     islog = {m: use_log(np.concatenate([df[m].to_numpy(dtype=float),
@@ -302,7 +311,7 @@ def build_pareto_figure(df, metrics: Sequence[tuple[str, str]], *, color: str | 
                 pairs.append(((i, j), names[j], names[i + 1]))
     for (i, j), x, y in pairs:
         ax = axes[(i, j)]
-        _panel(ax, shown, x, y, dirs[x], front_shown, colors, step=(k == 2), feasible_only=feasible_only,
+        _panel(ax, drawn, x, y, dirs[x], drawn_front, colors, step=(k == 2), feasible_only=feasible_only,
                label=label, references=refs)
         _set_scale(ax, "x", islog[x])
         _set_scale(ax, "y", islog[y])
@@ -315,12 +324,12 @@ def build_pareto_figure(df, metrics: Sequence[tuple[str, str]], *, color: str | 
         axes[(0, 0)].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
                             frameon=False, borderaxespad=0)
     else:
-        fig.legend(handles=handles, loc="upper right", fontsize=9, frameon=False,
-                   title=f"{k}-objective front highlighted", title_fontsize=9)
+        grid[0, k - 2].legend(handles=handles, loc="upper right", fontsize=9, frameon=False,  # the empty corner
+                              title=f"{k}-objective front highlighted", title_fontsize=9)
     if colors.column and not colors.groups:
         sm = plt.cm.ScalarMappable(norm=colors.norm, cmap=colors.cmap)
         fig.colorbar(sm, ax=list(axes.values()), label=colors.column, shrink=0.8)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title + thinned, fontsize=11)
     return fig
 
 

@@ -101,6 +101,19 @@ def test_front_points_and_reference_markers(table) -> None:
     plt.close(fig)
 
 
+def test_large_tables_draw_a_sample_but_every_front_point(table, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(plots, "MAX_BACKGROUND_POINTS", 10)
+    objs = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
+    fig = plots.build_pareto_figure(table, objs)
+    by_label = {c.get_label(): len(c.get_offsets()) for c in fig.axes[0].collections}
+    n_front = by_label["_front_points"]
+    assert by_label.get("_feasible", 0) + by_label.get("_infeasible", 0) == 10
+    assert f"a random 10 of the {len(table) - n_front} trials off the front" in fig.get_suptitle()
+    plt.close(fig)
+
+
 def test_step_line_direction() -> None:
     # x minimized: a front point's y is attained for every larger x, up to the next point -> hold after ('post')
     assert plots.step_where("minimize") == "post"
