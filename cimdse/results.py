@@ -68,8 +68,46 @@ def front_mask(df, objectives) -> np.ndarray:
     return mask
 
 
+CSV_SIGNIFICANT_DIGITS = 10
+
+
+def round_significant(x: np.ndarray, digits: int = CSV_SIGNIFICANT_DIGITS) -> np.ndarray:
+    """x rounded to `digits` significant decimal digits (vectorized); zeros and non-finite values unchanged."""
+    x = np.asarray(x, dtype=float)
+    ax = np.abs(x)
+    ok = np.isfinite(x) & (ax > 0)
+    k = digits - 1 - np.floor(np.log10(np.where(ok, ax, 1.0)))
+    ok &= np.abs(k) <= 300           # subnormal or near-overflow values are left as they are
+    k = np.where(ok, k, 0.0)
+    # scale by an exact power of ten (10^k is exact for 0 <= k <= 22), dividing when k < 0
+    up = np.where(k >= 0, 10.0 ** np.maximum(k, 0), 1.0)
+    down = np.where(k < 0, 10.0 ** np.maximum(-k, 0), 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = np.rint(x * up / down) * down / up
+    return np.where(ok & np.isfinite(y), y, x)
+
+
 def write_csv(df, path: Path) -> None:
-    atomic_write(path, df.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    """Write a table as CSV, atomically: floats to 10 significant digits in their shortest form, integer-valued
+    float columns as integers, booleans as true/false.
+
+    polars' CSV writer (Rust, shortest round-trip float formatting) writes a million-row trials table in about
+    2 s; pandas' to_csv with a float format took 25 s, most of a 1 M-design exhaustive sweep."""
+    import polars as pl
+
+    cols = []
+    for name in df.columns:
+        v = df[name].to_numpy()
+        if v.dtype.kind == "f":
+            v = round_significant(v)
+            if len(v) and np.all(np.isfinite(v)) and np.all(np.abs(v) < 2.0**53) and np.all(v == np.rint(v)):
+                v = v.astype(np.int64)
+        elif v.dtype.kind == "O":
+            v = v.astype(str)
+        cols.append(pl.Series(str(name), v))
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pl.DataFrame(cols).write_csv(tmp, line_terminator="\n")
+    os.replace(tmp, path)
 
 
 def sweep_fingerprint(sweep: Sweep) -> str:
