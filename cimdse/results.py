@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Sweep
+from .cost.gpu import BASELINE_METRICS
 from .cost.model import METRICS
 from .cost.params import PARAMS
 from .pareto import pareto_mask, pareto_order
@@ -43,6 +44,9 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
             cols[name] = v
     for k in METRICS:
         cols[k] = np.asarray(scored.metrics[k], dtype=float)
+    for k in BASELINE_METRICS:  # only when the sweep has a GPU baseline
+        if k in scored.metrics:
+            cols[k] = np.asarray(scored.metrics[k], dtype=float)
     cols["feasible"] = scored.feasible
     cols["violation"] = scored.violation_text
     return pd.DataFrame(cols)
@@ -143,12 +147,23 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
         "fixed": sweep.fixed,
         "objectives": dict(sweep.objectives),
         "constraints": [c.text for c in sweep.constraints],
+        "baseline": _baseline_record(sweep),
         "search": {k: getattr(sweep.search, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size",
                                                           "storage", "study_name")},
         "versions": versions,
         "command": " ".join(sys.argv),
         **(extra or {}),
     }
+
+
+def _baseline_record(sweep: Sweep) -> dict | None:
+    """The sweep's GPU baseline and its metrics, for run.yaml (None without a baseline)."""
+    from .study import sweep_baseline
+
+    base = sweep_baseline(sweep)
+    if base is None:
+        return None
+    return {"gpu": base["gpu"], "gpus": base["gpus"], "precision": base["precision"], "metrics": base["metrics"]}
 
 
 def write_run(run_dir: Path, record: dict) -> None:
