@@ -33,8 +33,20 @@ _REF_STYLE = (("*", "#ffd700"), ("D", "black"), ("P", "#ffd700"), ("X", "black")
 
 def metric_label(metric: str) -> str:
     """Axis label with the metric's unit, e.g. 'energy_per_token_uj [uJ]'."""
-    unit = metric_units().get(metric, "")
+    from .cost.gpu import BASELINE_UNITS
+
+    unit = {**metric_units(), **BASELINE_UNITS}.get(metric, "")
     return f"{metric} [{unit}]" if unit else metric
+
+
+def baseline_reference(baseline: Mapping | None) -> Reference | None:
+    """The GPU baseline of a run (run.yaml `baseline`) as a reference marker; it sits at 1x on the *_vs_gpu axes."""
+    if not baseline or not isinstance(baseline.get("metrics"), Mapping):
+        return None
+    values = {k: float(v) for k, v in baseline["metrics"].items()}
+    values.update(speedup_vs_gpu=1.0, energy_gain_vs_gpu=1.0)
+    precision = f" {baseline['precision']}" if baseline.get("precision") else ""
+    return (f"GPU: {baseline.get('gpus', 1)} x {baseline.get('gpu', '?')}{precision}", values)
 
 
 def _pyplot():
@@ -220,19 +232,23 @@ def _panel(ax, df, x: str, y: str, x_dir: str, front: np.ndarray, colors: _Color
         shown = fr if len(fr) <= 40 else fr.iloc[np.linspace(0, len(fr) - 1, 40).round().astype(int)]
         for _, r in shown.iterrows():
             ax.annotate(_fmt_value(r[label]), (r[x], r[y]), xytext=(4, 4), textcoords="offset points", fontsize=7,
-                        zorder=5)
+                        zorder=5).set_in_layout(False)
     for i, (name, vals) in enumerate(references):
         if x in vals and y in vals:
             marker, color = _REF_STYLE[i % len(_REF_STYLE)]
             ax.scatter([vals[x]], [vals[y]], s=170, marker=marker, color=color, edgecolors="black", linewidths=1.0,
                        zorder=6, label=f"_ref:{name}")
-            ax.annotate(name, (vals[x], vals[y]), xytext=(8, -12), textcoords="offset points", fontsize=8,
-                        fontweight="bold", zorder=6,
-                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
+            right = len(df) and (df[x].to_numpy(dtype=float) < vals[x]).mean() > 0.6  # text toward the data
+            ann = ax.annotate(name, (vals[x], vals[y]), xytext=(-8 if right else 8, -12), textcoords="offset points",
+                              ha="right" if right else "left", fontsize=8, fontweight="bold", zorder=6,
+                              bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75,
+                                    "linewidth": 0})
+            ann.set_in_layout(False)
     ax.grid(True, which="major", alpha=0.3)
 
 
-def _legend_handles(df, colors: _Colors, n_front: int, feasible_only: bool, references: Sequence[Reference]):
+def _legend_handles(df, colors: _Colors, n_front: int, feasible_only: bool, references: Sequence[Reference],
+                    placed: Sequence[Reference]):
     from matplotlib.lines import Line2D
 
     handles = []
@@ -249,7 +265,9 @@ def _legend_handles(df, colors: _Colors, n_front: int, feasible_only: bool, refe
         handles.append(Line2D([], [], ls="", marker="x", color="0.55", markersize=6, label=f"infeasible ({n_inf:,})"))
     handles.append(Line2D([], [], ls="-", marker="o", color="black", markerfacecolor="white", markersize=6,
                           label=f"Pareto front ({n_front:,})"))
-    for i, (name, _) in enumerate(references):
+    for i, (name, vals) in enumerate(references):
+        if not any(name == p[0] and vals is p[1] for p in placed):
+            continue
         marker, color = _REF_STYLE[i % len(_REF_STYLE)]
         handles.append(Line2D([], [], ls="", marker=marker, color=color, markeredgecolor="black", markersize=10,
                               label=name))
@@ -319,7 +337,9 @@ def build_pareto_figure(df, metrics: Sequence[tuple[str, str]], *, color: str | 
             ax.set_xlabel(metric_label(x) + f" ({'lower' if dirs[x] == 'minimize' else 'higher'} is better)")
         if k == 2 or j == 0:
             ax.set_ylabel(metric_label(y) + f" ({'lower' if dirs[y] == 'minimize' else 'higher'} is better)")
-    handles = _legend_handles(shown, colors, int(front_shown.sum()), feasible_only, refs)
+    # a reference goes in the legend only where some panel can place it (a GPU has no sqnr_db, for example)
+    placed = [r for r in refs if any(x in r[1] and y in r[1] for _, x, y in pairs)]
+    handles = _legend_handles(shown, colors, int(front_shown.sum()), feasible_only, refs, placed)
     if k == 2:
         axes[(0, 0)].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
                             frameon=False, borderaxespad=0)
@@ -571,10 +591,12 @@ def default_axes(objectives: Sequence[tuple[str, str]]) -> list[tuple[str, str]]
 def write_run_plots(run_dir: Path, df, sweep, references: Sequence[Reference] | None = None) -> list[Path]:
     """The figures written at the end of every sweep: pareto.png, breakdown.png, history.png, importance.png."""
     from .results import front_frame, run_title
-    from .study import _distributions
+    from .study import _distributions, sweep_baseline
 
     run_dir = Path(run_dir)
     sc = sweep.scenario
+    gpu = baseline_reference(sweep_baseline(sweep))
+    references = ([gpu] if gpu else []) + list(references or [])
     title = run_title(sweep.name, sweep.model.name, sc.to_dict())
     objs = list(sweep.objectives)
     searched = [d.name for d in sweep.space]
@@ -602,6 +624,7 @@ class ParetoView:
     metrics: list            # [(metric, direction), ...]
     rows: int
     feasible: int
+    references: list         # [(label, {metric: value})] drawn as markers (the run's GPU baseline first)
 
 
 def pareto_view(path: str | Path, x: str | None = None, y: str | None = None, z: str | None = None, *,
@@ -655,7 +678,9 @@ def pareto_view(path: str | Path, x: str | None = None, y: str | None = None, z:
     else:
         front = feas
     log = {metrics[0][0]: log_x, metrics[1][0]: log_y}
+    gpu = baseline_reference((run.record or {}).get("baseline"))
+    refs = ([gpu] if gpu else []) + list(references or [])
     pareto_figure(df, metrics, fig_path, color=color, label=label, title=run.title(), feasible_only=feasible_only,
-                  log=log, references=references)
+                  log=log, references=refs)
     write_csv(front, csv_path)
-    return ParetoView(fig_path, csv_path, front, metrics, len(df), len(feas))
+    return ParetoView(fig_path, csv_path, front, metrics, len(df), len(feas), refs)

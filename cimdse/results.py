@@ -184,6 +184,8 @@ METRIC_DIRECTIONS: dict[str, str] = {
     "macro_tops_per_mm2": "maximize", "peak_power_w": "minimize", "chips_needed": "minimize",
     "chips_used": "minimize", "weights_fit": "maximize", "sqnr_db": "maximize", "lifetime_years": "maximize",
     "utilization": "maximize",
+    # with a GPU baseline (cost/gpu.py BASELINE_METRICS): ratios above 1 mean the design beats the GPU
+    "speedup_vs_gpu": "maximize", "energy_gain_vs_gpu": "maximize",
 }
 
 TRIALS_FILE = "trials.csv"
@@ -197,11 +199,13 @@ def metric_direction(metric: str, objectives: dict | None = None) -> str:
 
 
 def check_metric(metric: str, key: str) -> str:
-    """`metric` if it is a known metric, else a UserError with a did-you-mean."""
+    """`metric` if it is a known metric (a GPU-baseline ratio included), else a UserError with a did-you-mean."""
+    from .cost.gpu import BASELINE_METRICS
     from .errors import UserError, unknown
 
-    if metric not in METRICS:
-        raise UserError(unknown("metric", metric, METRICS), key=key)
+    known = (*METRICS, *BASELINE_METRICS)
+    if metric not in known:
+        raise UserError(unknown("metric", metric, known), key=key)
     return metric
 
 
@@ -298,7 +302,7 @@ def require_columns(run: RunData, columns: list[str]) -> None:
                         f"it has: {', '.join(map(str, df.columns[:12]))}{', ...' if len(df.columns) > 12 else ''}",
                         file=str(run.source))
     for c in dict.fromkeys(columns):
-        if c in METRICS:
+        if c in METRIC_DIRECTIONS:
             vals = pd.to_numeric(df[c], errors="coerce")
             if vals.isna().any():
                 raise UserError(f"column {c} has {int(vals.isna().sum())} empty or non-numeric value(s)",

@@ -25,6 +25,7 @@ fixed: {bits_per_cell: 2, chips: 1}
 objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}
 constraints: ["weights_fit == 1"]
 search: {sampler: tpe, trials: 40, seed: 5, batch_size: 10}
+baseline: {gpu: h100-sxm, gpus: 1}
 """
 FIGURES = ("pareto.png", "breakdown.png", "history.png", "importance.png")
 
@@ -35,7 +36,7 @@ def run(*args):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """One real sweep (bits_per_cell=2 makes every SRAM design infeasible), shared read-only by the tests."""
+    """One real sweep with a GPU baseline (bits_per_cell=2 makes every SRAM design infeasible), shared read-only."""
     root = tmp_path_factory.mktemp("run")
     f = root / "plots.yaml"
     f.write_text(SWEEP)
@@ -93,6 +94,22 @@ def test_pareto_other_metrics_three_axes_svg(rundir, tmp_path) -> None:
     metrics = [("tokens_per_s", "maximize"), ("area_mm2", "minimize"), ("sqnr_db", "maximize")]
     assert set(front["trial"]) == brute_front(trials, metrics)
     assert "tokens_per_s (maximize), area_mm2 (minimize), sqnr_db (maximize)" in r.output
+
+
+def test_gpu_baseline_is_a_reference_marker(rundir, tmp_path) -> None:
+    import yaml
+
+    from cimdse.plots import pareto_view
+
+    gpu = yaml.safe_load((rundir / "run.yaml").read_text())["baseline"]
+    v = pareto_view(rundir, "speedup_vs_gpu", "energy_gain_vs_gpu", out=tmp_path / "g.png")
+    label, values = v.references[0]
+    assert label == "GPU: 1 x h100-sxm " + gpu["precision"]
+    assert values["speedup_vs_gpu"] == values["energy_gain_vs_gpu"] == 1.0  # the GPU against itself
+    assert values["tpot_ms"] == gpu["metrics"]["tpot_ms"]
+    # ratios are maximized by default: the front is the designs no other beats on both
+    metrics = [("speedup_vs_gpu", "maximize"), ("energy_gain_vs_gpu", "maximize")]
+    assert set(pd.read_csv(tmp_path / "g.csv")["trial"]) == brute_front(pd.read_csv(rundir / "trials.csv"), metrics)
 
 
 def test_pareto_on_bare_trials_csv(run_dir, tmp_path) -> None:

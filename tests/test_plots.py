@@ -97,6 +97,7 @@ def test_front_points_and_reference_markers(table) -> None:
     assert "_ref:no such axis" not in front  # a reference without both metrics is left out of that panel
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "GPU A100" in legend and any(t.startswith("infeasible (") for t in legend)
+    assert "no such axis" not in legend  # nowhere to place it, so not in the legend either
     assert any(t.get_text() in {"4", "6", "8"} for t in ax.texts)  # --label values beside front points
     plt.close(fig)
 
@@ -112,6 +113,15 @@ def test_large_tables_draw_a_sample_but_every_front_point(table, monkeypatch) ->
     assert by_label.get("_feasible", 0) + by_label.get("_infeasible", 0) == 10
     assert f"a random 10 of the {len(table) - n_front} trials off the front" in fig.get_suptitle()
     plt.close(fig)
+
+
+def test_baseline_reference_from_run_record() -> None:
+    assert plots.baseline_reference(None) is None
+    label, values = plots.baseline_reference({"gpu": "a100", "gpus": 2, "precision": "fp16",
+                                              "metrics": {"tpot_ms": 3.0}})
+    assert label == "GPU: 2 x a100 fp16"
+    assert values == {"tpot_ms": 3.0, "speedup_vs_gpu": 1.0, "energy_gain_vs_gpu": 1.0}
+    assert plots.metric_label("speedup_vs_gpu") == "speedup_vs_gpu [x]"
 
 
 def test_step_line_direction() -> None:
@@ -242,7 +252,9 @@ def test_importance_png_and_note(table, tmp_path) -> None:
 # ------------------------------------------------------------------------------------------------ directions
 
 def test_every_metric_has_a_default_direction() -> None:
-    assert set(METRIC_DIRECTIONS) == set(METRICS)
+    from cimdse.cost.gpu import BASELINE_METRICS
+
+    assert set(METRIC_DIRECTIONS) == set(METRICS) | set(BASELINE_METRICS)
     assert set(METRIC_DIRECTIONS.values()) == {"minimize", "maximize"}
     assert metric_direction("tokens_per_s") == "maximize" and metric_direction("tpot_ms") == "minimize"
     assert metric_direction("tpot_ms", {"tpot_ms": "maximize"}) == "maximize"  # the run's objective wins
