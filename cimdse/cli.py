@@ -168,7 +168,10 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, **kw) -> 
     design.setdefault("weight_bits", float(sc.weight_bits))
     design.setdefault("input_bits", float(sc.act_bits))
     full = {**defaults(), **design}
-    cross_check(full)
+    try:
+        cross_check(full)
+    except UserError as err:
+        raise UserError(err.detail, file=design_file or "command line", key=err.key) from None
     batch = to_batch([full])
     res = evaluate_arrays(batch, model, sc, breakdown=True)
     units = metric_units()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserError, unknown
+from ..errors import UserError, number_hint, shown, unknown
 from ..tech import DEVICES, OFFCHIP
 
 
@@ -80,17 +80,20 @@ def check_value(name: str, value) -> float | str:
     p = PARAMS[name]
     if p.kind == "cat":
         if not isinstance(value, str) or value not in p.choices:
-            raise UserError(f"expected one of {', '.join(p.choices)}, got {value!r}", key=name)
+            raise UserError(f"expected one of {', '.join(p.choices)}, got {shown(value)}", key=name)
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise UserError(f"expected a number, got {value!r}", key=name)
-    v = float(value)
+        raise UserError(f"expected a number, got {shown(value)}{number_hint(value)}", key=name)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer beyond float range
+        raise UserError(f"expected a finite number, got {shown(value)}", key=name) from None
     if not np.isfinite(v):
-        raise UserError(f"expected a finite number, got {value!r}", key=name)
+        raise UserError(f"expected a finite number, got {shown(value)}", key=name)
     if p.kind == "int" and not v.is_integer():
-        raise UserError(f"expected an integer, got {value!r}", key=name)
+        raise UserError(f"expected an integer, got {shown(value)}", key=name)
     if not (p.low <= v <= p.high):
-        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {value!r}",
+        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}",
                         key=name)
     if name == "adc_bits" and v < 1:
         raise UserError("expected at least 1 bit", key=name)
@@ -100,7 +103,7 @@ def check_value(name: str, value) -> float | str:
 def parse_assignment(text: str) -> tuple[str, float | str]:
     """Parse 'key=value' from --set, converting numbers."""
     if "=" not in text:
-        raise UserError(f"expected key=value, got {text!r}", key="--set")
+        raise UserError(f"expected key=value, got {shown(text)}", key="--set")
     key, raw = (s.strip() for s in text.split("=", 1))
     value: float | str = raw
     try:
@@ -163,20 +166,25 @@ def from_batch(batch: Mapping[str, np.ndarray], i: int) -> dict:
     return out
 
 
-def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
+def conflict_checks(batch: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, str, tuple[str, ...]]]:
+    """Each rule two parameters must obey: (mask of designs breaking it, reason, the parameters involved)."""
     from ..tech import load_tech
 
-    tech = load_tech()
+    max_bpc = load_tech().device["max_bits_per_cell"][batch["device"]]
+    return [
+        (batch["bits_per_cell"] > max_bpc, "bits_per_cell exceeds the device's maximum bits per cell",
+         ("bits_per_cell", "device")),
+        (batch["rows_active"] > batch["rows"], "rows_active exceeds rows", ("rows_active", "rows")),
+        (batch["cols_per_adc"] > batch["cols"], "cols_per_adc exceeds cols", ("cols_per_adc", "cols")),
+        ((batch["weight_encoding"] == 1) & (batch["cols"] < 2), "cols too small for an offset reference column",
+         ("cols", "weight_encoding")),
+    ]
+
+
+def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
     n = len(batch["rows"])
     reason = np.full(n, "", dtype=object)
-    max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
-    checks = (
-        (batch["bits_per_cell"] > max_bpc, "bits_per_cell exceeds the device's maximum bits per cell"),
-        (batch["rows_active"] > batch["rows"], "rows_active exceeds rows"),
-        (batch["cols_per_adc"] > batch["cols"], "cols_per_adc exceeds cols"),
-        ((batch["weight_encoding"] == 1) & (batch["cols"] < 2), "cols too small for an offset reference column"),
-    )
-    for mask, text in checks:
+    for mask, text, _ in conflict_checks(batch):
         reason = np.where(mask & (reason == ""), text, reason)
     return reason != "", reason
