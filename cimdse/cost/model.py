@@ -16,7 +16,7 @@ import numpy as np
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from .accuracy import sqnr_db
-from .params import CATEGORICAL, conflicts
+from .params import CATEGORICAL, VDD_MIN_V, conflicts
 
 SECONDS_PER_YEAR = 3.15576e7
 LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
@@ -419,6 +419,7 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"][p["device"]])
     p["rows_active"] = np.minimum(p["rows_active"], p["rows"])
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
+    p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
     c = circuits(p, tech)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)

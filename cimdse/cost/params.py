@@ -52,7 +52,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           choices=("digital", "cim")),
     Param("offchip", "cat", "hbm3", "", "off-chip memory attached to each chip", choices=OFFCHIP),
     Param("offchip_devices", "int", 1, "", "off-chip memory devices (stacks, channels) per chip", 1, 64),
-    Param("vdd", "float", 0.0, "V", "supply voltage (0 = the node's default)", 0.0, 2.0),
+    Param("vdd", "float", 0.0, "V", f"supply voltage (0 = the node's default; else at least {0.3:g} V)", 0.0, 2.0),
     Param("weight_encoding", "cat", "differential", "",
           "signed weights as a differential cell pair, or with an offset and a reference column",
           choices=("differential", "offset")),
@@ -64,6 +64,12 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("global_buffer_mb", "float", 16.0, "MB", "global buffer per chip (holds the KV cache when it fits)",
           0.0, 65536.0),
 )}
+
+# Below about 0.3 V logic runs sub-threshold (R. Dreslinski et al., "Near-threshold computing: reclaiming Moore's
+# law through energy efficient integrated circuits", Proc. IEEE 98(2), 2010: threshold voltages near 0.3-0.4 V);
+# there the cost model's
+# C V^2 energy at a fixed clock no longer holds, and as vdd -> 0 every energy -> 0 (TOPS/W -> inf).
+VDD_MIN_V = 0.3
 
 CATEGORICAL = tuple(n for n, p in PARAMS.items() if p.kind == "cat")
 
@@ -94,6 +100,9 @@ def check_value(name: str, value) -> float | str:
         raise UserError(f"expected an integer, got {shown(value)}", key=name)
     if not (p.low <= v <= p.high):
         raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}",
+                        key=name)
+    if name == "vdd" and 0 < v < VDD_MIN_V:
+        raise UserError(f"expected 0 (the node's default) or a supply in [{VDD_MIN_V:g}, {p.high:g}] V, got {shown(value)}",
                         key=name)
     if name == "adc_bits" and v < 1:
         raise UserError("expected at least 1 bit", key=name)
@@ -178,6 +187,8 @@ def conflict_checks(batch: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, s
         (batch["cols_per_adc"] > batch["cols"], "cols_per_adc exceeds cols", ("cols_per_adc", "cols")),
         ((batch["weight_encoding"] == 1) & (batch["cols"] < 2), "cols too small for an offset reference column",
          ("cols", "weight_encoding")),
+        ((batch["vdd"] > 0) & (batch["vdd"] < VDD_MIN_V), f"vdd below {VDD_MIN_V:g} V (sub-threshold, outside the model)",
+         ("vdd",)),
     ]
 
 
