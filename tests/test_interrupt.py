@@ -254,3 +254,34 @@ def test_progress_on_a_terminal(tmp_path, quiet):
         assert "\r[" in err and "20/20 trials 100%" in err and "feasible" in err and "front" in err, err
         assert err.endswith("\n")
     assert np.isfinite(pd.read_csv(tmp_path / "o" / "trials.csv")["energy_per_token_uj"]).all()
+
+
+def test_every_output_is_written_to_a_temporary_name_and_renamed(tmp_path, monkeypatch):
+    import cimdse.results as results
+    from cimdse.config import load_sweep
+    from cimdse.study import run_sweep
+
+    renamed = []
+    real_replace = os.replace
+
+    def spy(src, dst, *a, **k):
+        assert Path(src).name.startswith(".") and Path(src).parent == Path(dst).parent, (src, dst)
+        renamed.append(Path(dst).name)
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", spy)
+    run_sweep(load_sweep(write(tmp_path, "atomic", trials=8, batch=8)), out=tmp_path / "o")
+    assert {"trials.csv", "pareto.csv", "run.yaml", "pareto.png"} <= set(renamed)
+    # a write that fails half-way leaves the old file whole and no temporary behind
+    target = tmp_path / "o" / "trials.csv"
+    old = target.read_bytes()
+
+    def broken(self, text, *a, **k):
+        with open(self, "w") as fh:
+            fh.write(text[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", broken)
+    with pytest.raises(OSError):
+        results.atomic_write(target, "trial\n" * 1000)
+    assert target.read_bytes() == old
