@@ -222,6 +222,37 @@ class Sweep:
     constraints: tuple
     search: Search
     raw: dict = field(default_factory=dict, compare=False)
+    baseline: dict | None = None  # {"gpu": name, "gpus": n} when the sweep compares against a GPU
+
+
+def _baseline(spec, where: str, model, sc) -> dict:
+    """The `baseline: {gpu: NAME, gpus: N}` mapping, checked: a known GPU, and enough of them to hold the model."""
+    from .cost.gpu import MAX_GPUS, get_gpu, min_gpus
+
+    if not isinstance(spec, dict):
+        raise UserError("expected a mapping like {gpu: h100-sxm, gpus: 1}", file=where, key="baseline")
+    check_keys(spec, ("gpu", "gpus"), where, "baseline.")
+    if "gpu" not in spec:
+        raise UserError("missing; name a GPU from `cimdse gpus`", file=where, key="baseline.gpu")
+    name = spec["gpu"]
+    if not isinstance(name, str):
+        raise UserError(f"expected a GPU name, got {name!r}", file=where, key="baseline.gpu")
+    try:
+        gpu = get_gpu(name)
+    except UserError as err:
+        raise UserError(err.detail, file=where, key="baseline.gpu") from None
+    needed = min_gpus(gpu, model, sc)
+    n = spec.get("gpus")
+    if n is None:
+        if needed > MAX_GPUS:
+            raise UserError(f"{model.name} does not fit on {MAX_GPUS} x {name}", file=where, key="baseline.gpu")
+        return {"gpu": name, "gpus": needed}
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_GPUS:
+        raise UserError(f"expected an integer in [1, {MAX_GPUS}], got {n!r}", file=where, key="baseline.gpus")
+    if n < needed:
+        raise UserError(f"{model.name} with this workload needs at least {needed} x {name} to hold weights and KV "
+                        f"cache; got {n} (omit gpus to use the fewest that fit)", file=where, key="baseline.gpus")
+    return {"gpu": name, "gpus": n}
 
 
 def _number(v, where, key, integer=False):
@@ -294,9 +325,10 @@ def _dimension(name: str, spec, where: str) -> Dimension:
     raise UserError(f"expected a list of choices or a range {{low, high}}, got {shown(spec)}", file=where, key=key)
 
 
-def _constraint(text, where: str, i: int) -> Constraint:
+def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Constraint:
     from .cost.model import METRICS
 
+    allowed = metrics or METRICS  # a sweep with a baseline adds its comparison columns
     key = f"constraints[{i}]"
     if not isinstance(text, str):
         raise UserError(f"expected a string like 'area_mm2 <= 800', got {shown(text)}", file=where, key=key)
@@ -305,8 +337,8 @@ def _constraint(text, where: str, i: int) -> Constraint:
         raise UserError(f"cannot parse '{text}'; expected 'metric <= number' (ops: <=, >=, ==, <, >)",
                         file=where, key=key)
     metric, op, num = m.groups()
-    if metric not in METRICS:
-        raise UserError(unknown("metric", metric, METRICS), file=where, key=key)
+    if metric not in allowed:
+        raise UserError(unknown("metric", metric, allowed), file=where, key=key)
     try:
         bound = float(num)
     except ValueError:
@@ -352,23 +384,22 @@ def _contradictory(constraints: tuple) -> str | None:
 
 
 def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None:
-    """Raise when a rule between two parameters (params.conflict_checks) breaks for every design of the space.
+    """Raise when a rule between two parameters (params.conflict_masks) breaks for every design of the space.
 
     Only the parameters a rule involves vary: their choices, or the ends of their ranges (every rule is a
     comparison, so the ends decide), with the rest at the fixed values and defaults.
     """
     import itertools
 
-    from .cost.params import PARAMS, conflict_checks, defaults, to_batch
+    from .cost.params import CONFLICT_KEYS, CONFLICT_TEXTS, PARAMS, conflict_masks, defaults, to_batch
 
     base = {**defaults(), "weight_bits": float(scenario.weight_bits), "input_bits": float(scenario.act_bits), **fixed}
     dims = {d.name: d for d in space}
-    probe = conflict_checks(to_batch([base]))
-    for i, (_, reason, keys) in enumerate(probe):
+    for i, (reason, keys) in enumerate(zip(CONFLICT_TEXTS[1:], CONFLICT_KEYS[1:], strict=True)):
         options = [list(dims[k].choices) if k in dims and dims[k].choices else
                    [dims[k].low, dims[k].high] if k in dims else [base[k]] for k in keys]
         designs = [{**base, **dict(zip(keys, combo, strict=True))} for combo in itertools.product(*options)]
-        mask = conflict_checks(to_batch(designs))[i][0]
+        mask = conflict_masks(to_batch(designs))[i]
         if mask.all():
             key = next((f"fixed.{k}" for k in keys if k in fixed), None) or next(
                 (f"space.{k}" for k in keys if k in dims), keys[0])
@@ -401,20 +432,24 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         k = sorted(both)[0]
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
     _always_conflicting(space, fixed, sc, where)
+    baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
+    from .cost.gpu import BASELINE_METRICS
+
+    allowed = (*METRICS, *BASELINE_METRICS) if baseline else METRICS
     obj_raw = data.get("objectives")
     if not isinstance(obj_raw, dict) or not obj_raw:
         raise UserError("expected a mapping of metric: minimize|maximize", file=where, key="objectives")
     objectives = []
     for k, v in obj_raw.items():
-        if k not in METRICS:
-            raise UserError(unknown("metric", k, METRICS), file=where, key=f"objectives.{k}")
+        if k not in allowed:
+            raise UserError(unknown("metric", k, allowed), file=where, key=f"objectives.{k}")
         if v not in ("minimize", "maximize"):
             raise UserError(f"expected minimize or maximize, got {shown(v)}", file=where, key=f"objectives.{k}")
         objectives.append((k, v))
     cons_raw = data.get("constraints") or []
     if not isinstance(cons_raw, list):
         raise UserError("expected a list of strings like 'area_mm2 <= 800'", file=where, key="constraints")
-    constraints = tuple(_constraint(c, where, i) for i, c in enumerate(cons_raw))
+    constraints = tuple(_constraint(c, where, i, allowed) for i, c in enumerate(cons_raw))
     clash = _contradictory(constraints)
     if clash:
         raise UserError(clash, file=where, key="constraints")
@@ -463,4 +498,5 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
                             "narrow the space or use tpe, nsga2 or random", file=where, key="space")
     return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
                  space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
-                 search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data)
+                 search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data,
+                 baseline=baseline)

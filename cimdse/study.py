@@ -21,6 +21,7 @@ import numpy as np
 
 from .config import Sweep
 from .cost import evaluate_arrays
+from .cost.gpu import BASELINE_METRICS
 from .cost.model import METRICS
 from .cost.params import PARAMS, defaults, to_batch
 
@@ -48,6 +49,15 @@ def base_design(sweep: Sweep) -> dict:
     return d
 
 
+def sweep_baseline(sweep: Sweep) -> dict | None:
+    """The GPU baseline's gpu_metrics result (metrics, feasible, gpus, ...) when the sweep names one, else None."""
+    if not sweep.baseline:
+        return None
+    from .cost.gpu import baseline_metrics
+
+    return baseline_metrics(sweep.baseline["gpu"], sweep.baseline["gpus"], sweep.model, sweep.scenario)
+
+
 def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     """Evaluate designs (searched values over the sweep's base design) and check its constraints."""
     base = base_design(sweep)
@@ -59,6 +69,11 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     else:
         batch = to_batch([{**base, **r} for r in rows])
     m = evaluate_arrays(batch, sweep.model, sweep.scenario)
+    base = sweep_baseline(sweep)
+    if base is not None:
+        from .cost.gpu import baseline_columns
+
+        m.update(baseline_columns(m, base["metrics"]))
     obj = np.column_stack([np.asarray(m[k], dtype=float) for k, _ in sweep.objectives])
     viol, texts = [], []
     n = len(obj)
@@ -378,7 +393,8 @@ def concat_scored(parts: list[Scored]) -> Scored | None:
         return parts[0]
     return Scored(
         batch={k: np.concatenate([p.batch[k] for p in parts]) for k in parts[0].batch},
-        metrics={k: np.concatenate([np.asarray(p.metrics[k]) for p in parts]) for k in [*METRICS, "feasible", "reason"]},
+        metrics={k: np.concatenate([np.asarray(p.metrics[k]) for p in parts]) for k in [*METRICS, "feasible", "reason"]
+                 + [k for k in BASELINE_METRICS if k in parts[0].metrics]},
         objectives=np.concatenate([p.objectives for p in parts]),
         violations=np.concatenate([p.violations for p in parts]),
         feasible=np.concatenate([p.feasible for p in parts]),

@@ -11,12 +11,16 @@ import json
 from dataclasses import asdict, dataclass, fields
 from functools import cache
 from importlib import resources
+from numbers import Integral
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import yaml
 
 from .errors import UserError, shown, unknown
+
+if TYPE_CHECKING:  # numpy is imported where operator tables are built, so `cimdse models` starts fast
+    import numpy as np
 
 ARCHS = ("decoder", "encoder")
 FFNS = ("mlp", "gated")
@@ -134,7 +138,7 @@ class Scenario:
         )
         for key, lo, hi in checks:
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            if isinstance(value, bool) or not isinstance(value, Integral):
                 raise UserError(f"expected an integer, got {shown(value)}", key=key)
             if not lo <= value <= hi:
                 raise UserError(f"expected an integer in [{lo}, {hi}], got {shown(value)}", key=key)
@@ -155,14 +159,14 @@ def validate_model(m: ModelConfig) -> None:
     for f in ("layers", "hidden", "heads", "kv_heads", "ffn_dim", "vocab", "max_context", "experts",
               "experts_per_token"):
         v = getattr(m, f)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= MAX_MODEL_DIM:
+        if isinstance(v, bool) or not isinstance(v, Integral) or not 1 <= v <= MAX_MODEL_DIM:
             raise UserError(f"expected an integer in [1, {MAX_MODEL_DIM}], got {shown(v)}", key=f)
     for f in ("position_rows", "type_vocab", "head_dim"):
         v = getattr(m, f)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= MAX_MODEL_DIM:
+        if isinstance(v, bool) or not isinstance(v, Integral) or not 0 <= v <= MAX_MODEL_DIM:
             raise UserError(f"expected an integer in [0, {MAX_MODEL_DIM}], got {shown(v)}", key=f)
     for f in ("pooler", "tied_embeddings", "bias"):
-        if not isinstance(getattr(m, f), (bool, np.bool_)):
+        if not isinstance(getattr(m, f), bool) and type(getattr(m, f)).__name__ != "bool_":  # numpy bool too
             raise UserError(f"expected true or false, got {shown(getattr(m, f))}", key=f)
     for f in ("name", "family", "source"):
         if not isinstance(getattr(m, f), str):
@@ -186,7 +190,7 @@ def validate_model(m: ModelConfig) -> None:
 @cache
 def _preset_data() -> dict:
     text = resources.files("cimdse").joinpath("data/models.yaml").read_text()
-    return yaml.safe_load(text)["models"]
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["models"]
 
 
 def preset_names() -> list[str]:
@@ -369,6 +373,8 @@ class OpTable:
         return len(self.cols["name"])
 
     def select(self, **match) -> np.ndarray:
+        import numpy as np
+
         """Boolean mask of rows whose columns equal the given values."""
         mask = np.ones(len(self), dtype=bool)
         for key, value in match.items():
@@ -376,6 +382,8 @@ class OpTable:
         return mask
 
     def total(self, col: str, mask: np.ndarray | None = None) -> float:
+        import numpy as np
+
         values = np.asarray(self.cols[col], dtype=float)
         return float(values[mask].sum() if mask is not None else values.sum())
 
@@ -397,6 +405,8 @@ class OpTable:
 
 
 def _rows_to_table(phase: str, steps: int, rows: list[dict], sc: Scenario) -> OpTable:
+    import numpy as np
+
     cols = {c: [] for c in COLUMNS}
     for r in rows:
         for c in ("name", "kind", "static", "count", "m", "k", "n", "copies", "active", "macs", "weight_elems",

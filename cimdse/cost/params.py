@@ -175,27 +175,42 @@ def from_batch(batch: Mapping[str, np.ndarray], i: int) -> dict:
     return out
 
 
-def conflict_checks(batch: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, str, tuple[str, ...]]]:
-    """Each rule two parameters must obey: (mask of designs breaking it, reason, the parameters involved)."""
+CONFLICT_TEXTS = (
+    "",
+    "bits_per_cell exceeds the device's maximum bits per cell",
+    "rows_active exceeds rows",
+    "cols_per_adc exceeds cols",
+    "cols too small for an offset reference column",
+    f"vdd below {VDD_MIN_V:g} V (sub-threshold, outside the model)",
+)
+CONFLICT_KEYS = ((), ("bits_per_cell", "device"), ("rows_active", "rows"), ("cols_per_adc", "cols"),
+                 ("cols", "weight_encoding"), ("vdd",))  # the parameters each rule involves
+
+
+def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it."""
     from ..tech import load_tech
 
     max_bpc = load_tech().device["max_bits_per_cell"][batch["device"]]
-    return [
-        (batch["bits_per_cell"] > max_bpc, "bits_per_cell exceeds the device's maximum bits per cell",
-         ("bits_per_cell", "device")),
-        (batch["rows_active"] > batch["rows"], "rows_active exceeds rows", ("rows_active", "rows")),
-        (batch["cols_per_adc"] > batch["cols"], "cols_per_adc exceeds cols", ("cols_per_adc", "cols")),
-        ((batch["weight_encoding"] == 1) & (batch["cols"] < 2), "cols too small for an offset reference column",
-         ("cols", "weight_encoding")),
-        ((batch["vdd"] > 0) & (batch["vdd"] < VDD_MIN_V), f"vdd below {VDD_MIN_V:g} V (sub-threshold, outside the model)",
-         ("vdd",)),
-    ]
+    return (
+        batch["bits_per_cell"] > max_bpc,
+        batch["rows_active"] > batch["rows"],
+        batch["cols_per_adc"] > batch["cols"],
+        (batch["weight_encoding"] == 1) & (batch["cols"] < 2),
+        (batch["vdd"] > 0) & (batch["vdd"] < VDD_MIN_V),
+    )
+
+
+def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
+    checks = conflict_masks(batch)
+    code = np.zeros(len(batch["rows"]), dtype=np.int8)
+    for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
+        code[checks[i - 1]] = i
+    return code
 
 
 def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
-    n = len(batch["rows"])
-    reason = np.full(n, "", dtype=object)
-    for mask, text, _ in conflict_checks(batch):
-        reason = np.where(mask & (reason == ""), text, reason)
-    return reason != "", reason
+    code = conflict_codes(batch)
+    return code != 0, np.asarray(CONFLICT_TEXTS, dtype=object)[code]
