@@ -101,7 +101,7 @@ def document(draw, base, kind: str) -> str:
     return mutate_text(dump(base, kind), draw)
 
 
-FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
@@ -112,7 +112,7 @@ def test_fuzz_load_sweep(text):
         assert sw.space and sw.objectives and sw.search.trials >= 1
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document(DESIGN, "yaml"))
 def test_fuzz_load_design_file(text):
     got = only_valid_or_one_line(load_design_file, text, "design.yaml")
