@@ -410,5 +410,39 @@ class ProgressLine:
             self.stream.flush()
 
 
+@main.command()
+@click.argument("run", metavar="RUN_DIR|trials.csv", type=click.Path())
+@click.option("--x", "x", default=None, metavar="METRIC", help="Metric on the x axis [the run's first objective].")
+@click.option("--y", "y", default=None, metavar="METRIC", help="Metric on the y axis [the run's second objective].")
+@click.option("--z", "z", default=None, metavar="METRIC",
+              help="Third metric: a 3-objective front drawn as a matrix of 2-D projections.")
+@click.option("--color", default=None, metavar="PARAM", help="Colour points by this design parameter [device].")
+@click.option("--label", default=None, metavar="PARAM", help="Write this parameter's value beside each front point.")
+@click.option("--log-x/--linear-x", "log_x", default=None, help="x axis scale [log when the data span > 100x].")
+@click.option("--log-y/--linear-y", "log_y", default=None, help="y axis scale [log when the data span > 100x].")
+@click.option("--feasible-only", is_flag=True, help="Leave infeasible trials out of the figure.")
+@click.option("--out", default=None, metavar="FILE.png|.svg|.pdf",
+              help="Figure file [RUN_DIR/pareto-<metrics>.png]; the front's CSV goes beside it (same name, .csv).")
+def pareto(run, x, y, z, color, label, log_x, log_y, feasible_only, out) -> None:
+    """Recompute the Pareto front of a run for chosen metrics; write its figure and CSV, print the front."""
+    from .plots import pareto_view
+
+    v = pareto_view(run, x, y, z, color=color, label=label, log_x=log_x, log_y=log_y, feasible_only=feasible_only,
+                    out=out)
+    objs = ", ".join(f"{m} ({d})" for m, d in v.metrics)
+    click.echo(f"{v.rows:,} designs ({v.feasible:,} feasible); Pareto front {len(v.front)} over {objs}")
+    click.echo(f"wrote {v.figure} and {v.csv}")
+    if len(v.front):
+        names = [m for m, _ in v.metrics]
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips")
+                 if c in v.front and c not in names]
+        rows = [[str(r["trial"]) if "trial" in r else str(i)] + [float(r[c]) for c in names]
+                + [r[c] if isinstance(r[c], str) else float(r[c]) for c in shown]
+                for i, (_, r) in enumerate(v.front.head(15).iterrows())]
+        click.echo(_table(rows, ["trial", *names, *shown]))
+        if len(v.front) > 15:
+            click.echo(f"... {len(v.front) - 15} more rows in {v.csv}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
