@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+import time
 
 import click
 
@@ -175,7 +177,10 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     design.setdefault("weight_bits", float(sc.weight_bits))
     design.setdefault("input_bits", float(sc.act_bits))
     full = {**defaults(), **design}
-    cross_check(full)
+    try:
+        cross_check(full)
+    except UserError as err:
+        raise UserError(err.detail, file=design_file or "command line", key=err.key) from None
     batch = to_batch([full])
     res = evaluate_arrays(batch, model, sc, breakdown=True)
     units = metric_units()
@@ -317,16 +322,17 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet) -> None
     from .config import load_sweep
     from .study import run_sweep
 
-    sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
-    show = not quiet and sys.stderr.isatty()
-
-    def progress(pr) -> None:
-        if show:
-            click.echo(f"\r  {pr.done:>8,}/{pr.total:,} designs  {pr.rate:,.0f}/s", err=True, nl=False)
-
-    res = run_sweep(sw, out=out, fresh=fresh, on_batch=progress)
-    if show:
-        click.echo("", err=True)
+    resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
+    bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
+    try:
+        sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
+        bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
+        res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update)
+        bar.close()
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
+        bar.close()
+        click.echo(f"interrupted; resume with: {resume}", err=True)
+        sys.exit(130)
     df, front = res.trials, res.front
     feas = int(df["feasible"].sum()) if len(df) else 0
     click.echo(f"{sw.name}: {len(df):,} designs ({feas:,} feasible), Pareto front {len(front)} "
@@ -341,9 +347,67 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet) -> None
         if len(front) > 15:
             click.echo(f"... {len(front) - 15} more rows in {res.run_dir / 'pareto.csv'}")
     if res.interrupted:
-        click.echo(f"interrupted after {len(df):,} of {sw.search.trials:,} trials; run the same command again "
-                   "to resume", err=True)
+        if sw.search.sampler == "exhaustive":
+            click.echo(f"interrupted after {len(df):,} designs; results so far are in {res.run_dir}; run again to "
+                       f"finish (exhaustive runs start over): {resume}", err=True)
+        else:
+            click.echo(f"interrupted after {len(df):,} of {sw.search.trials:,} trials; results so far are in "
+                       f"{res.run_dir}; resume with: {resume}", err=True)
         sys.exit(130)
+
+
+def resume_command(sweep_file: str, trials, sampler, seed, storage, out, quiet: bool) -> str:
+    """The command that resumes this sweep: the same file and options, never --fresh (it would delete the run)."""
+    parts = ["cimdse", "sweep", str(sweep_file)]
+    for flag, value in (("--trials", trials), ("--sampler", sampler), ("--seed", seed), ("--storage", storage),
+                        ("--out", out)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return shlex.join(parts + (["--quiet"] if quiet else []))
+
+
+def format_progress(pr, unit: str = "trials", width: int = 20) -> str:
+    """One progress line: bar, done/total, rate, feasible count, current Pareto-front size, time left."""
+    frac = min(pr.done / pr.total, 1.0) if pr.total else 1.0
+    filled = int(round(frac * width))
+    rate = f"{pr.rate:,.1f}" if pr.rate < 10 else f"{pr.rate:,.0f}"
+    left = (pr.total - pr.done) / pr.rate if pr.rate > 0 else 0.0
+    eta = f"{left:.0f}s" if left < 120 else f"{left / 60:.0f}min"
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {pr.done:,}/{pr.total:,} {unit} {100 * frac:3.0f}%  "
+            f"{rate} {unit}/s  feasible {pr.feasible:,}  front {pr.front:,}  left {eta}")
+
+
+class ProgressLine:
+    """A carriage-return progress line on stderr, redrawn at most 10 times a second; silent when disabled."""
+
+    def __init__(self, enabled: bool, unit: str = "trials", stream=None) -> None:
+        self.enabled, self.unit = enabled, unit
+        self.stream = stream or sys.stderr
+        self.last, self.width, self.pending = 0.0, 0, None
+
+    def update(self, pr) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        self.pending = pr
+        if now - self.last >= 0.1 or pr.done >= pr.total:
+            self.draw()
+            self.last = now
+
+    def draw(self) -> None:
+        if self.pending is None:
+            return
+        text = format_progress(self.pending, self.unit)
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width, self.pending = len(text), None
+
+    def close(self) -> None:
+        """Draw the last state and end the line, so the summary starts on a fresh one."""
+        if self.enabled and (self.width or self.pending is not None):
+            self.draw()
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 @main.command()

@@ -7,9 +7,13 @@ storage (a journal file in the run folder by default), so an interrupted sweep r
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,11 +115,21 @@ def _distributions(sweep: Sweep) -> dict:
     return out
 
 
-def make_sampler(sweep: Sweep, constraints_func: Callable | None):
-    """The Optuna sampler named in the sweep, seeded."""
+def batch_seed(seed: int, trials_so_far: int) -> int:
+    """The sampler seed for the batch that starts after `trials_so_far` trials of the study (any state).
+
+    Re-seeding each batch from the study's own history makes the next batch a function of (seed, history) only,
+    so a run resumed at a batch boundary asks exactly what the uninterrupted run would have asked, and a run
+    resumed after a kill does not replay the random draws of its first batches.
+    """
+    return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
+
+
+def make_sampler(sweep: Sweep, constraints_func: Callable | None, seed: int | None = None):
+    """The Optuna sampler named in the sweep, seeded (with `seed` when given, else the sweep's seed)."""
     import optuna
 
-    s, seed = sweep.search.sampler, sweep.search.seed
+    s, seed = sweep.search.sampler, (sweep.search.seed if seed is None else seed)
     if s == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
                                           constraints_func=constraints_func)
@@ -134,17 +148,68 @@ def make_sampler(sweep: Sweep, constraints_func: Callable | None):
     raise ValueError(f"no Optuna sampler for {s!r}")
 
 
+class FlockLock:
+    """Lock for Optuna's journal file held with flock(): the kernel releases it when the process dies.
+
+    Optuna's default symlink lock survives a killed process, and the next run then waits out its 30 s grace
+    period; with flock a sweep killed mid-write resumes at once. Same acquire/release interface.
+    """
+
+    def __init__(self, journal: str) -> None:
+        self.path = journal + ".flock"
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        import fcntl
+
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _journal(path: str):
+    """A journal-file backend with a crash-safe lock; a line cut short by a kill is dropped first."""
+    from optuna.storages.journal import JournalFileBackend
+
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # pragma: no cover - Windows: Optuna's own lock
+        return JournalFileBackend(path)
+    lock = FlockLock(path)
+    lock.acquire()
+    try:  # a log line is written whole by one write(); one without its newline was cut by a crash
+        with open(path, "ab+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size:
+                f.seek(max(0, size - 1))
+                if f.read(1) != b"\n":
+                    f.seek(0)
+                    data = f.read()
+                    f.truncate(data.rfind(b"\n") + 1)
+    finally:
+        lock.release()
+    return JournalFileBackend(path, lock_obj=lock)  # type: ignore[arg-type]  # duck-typed lock
+
+
 def open_storage(url: str | None, run_dir: Path):
     """An Optuna storage: the default journal file in the run folder, a journal file path, or any Optuna URL."""
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     if url is None:
-        return JournalStorage(JournalFileBackend(str(run_dir / STUDY_FILE)))
+        return JournalStorage(_journal(str(run_dir / STUDY_FILE)))
     if "://" in url:
         return optuna.storages.get_storage(url)
-    return JournalStorage(JournalFileBackend(url))
+    return JournalStorage(_journal(url))
 
 
 @dataclass
@@ -153,12 +218,62 @@ class Progress:
 
     done: int
     total: int
-    rate: float
+    rate: float            # trials (designs) per second in this run
+    feasible: int = 0
+    front: int = 0         # size of the current Pareto front of the feasible designs
+
+
+class Tally:
+    """Running feasible count and Pareto front of the designs scored so far (for the progress line)."""
+
+    def __init__(self, directions: list[str]) -> None:
+        self.directions = directions
+        self.feasible = 0
+        self.front = np.zeros((0, len(directions)))
+
+    def add(self, s: Scored) -> None:
+        from .pareto import pareto_mask
+
+        self.feasible += int(s.feasible.sum())
+        cand = np.vstack([self.front, s.objectives[s.feasible]])
+        self.front = cand[pareto_mask(cand, self.directions)] if len(cand) else cand
+
+
+class StopFlag:
+    """Set by the first Ctrl-C: the sweep stops after the batch in progress. A second Ctrl-C stops at once."""
+
+    requested: bool = False
+
+
+@contextmanager
+def graceful_sigint() -> Iterator[StopFlag]:
+    """While active, Ctrl-C (SIGINT) sets a flag instead of raising, the second one raises KeyboardInterrupt.
+
+    Only in the main thread, and only where SIGINT has Python's default handler (a process started with SIGINT
+    ignored, e.g. under nohup, stays that way).
+    """
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
-               on_batch: Callable[[Progress], None] | None = None) -> tuple[list[dict], list[int], bool]:
-    """Ask/tell until the study holds `trials` complete trials.
+               on_batch: Callable[[Progress], None] | None = None,
+               stop: StopFlag | None = None) -> tuple[list[dict], list[int], bool]:
+    """Ask/tell until the study holds `trials` complete trials, or `stop` is set (checked after every batch).
 
     Returns the params and numbers of the first `trials` complete trials (by number) and whether Ctrl-C stopped it.
     """
@@ -170,7 +285,8 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     cons: dict[int, list[float]] = {}
     # Optuna >= 5 records constraints on the trial (set_constraint); older versions read them via constraints_func
     native = hasattr(optuna.trial.Trial, "set_constraint")
-    sampler = make_sampler(sweep, None if native else (lambda ft: cons.get(ft.number, [0.0])))
+    cons_func = None if native else (lambda ft: cons.get(ft.number, [0.0]))
+    sampler = make_sampler(sweep, cons_func)
     storage = open_storage(storage_url, run_dir)
     study = optuna.create_study(storage=storage, sampler=sampler, study_name=sweep.search.study_name or sweep.name,
                                 directions=[d for _, d in sweep.objectives], load_if_exists=True)
@@ -180,14 +296,26 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     dists = _distributions(sweep)
     target = sweep.search.trials
     start = time.perf_counter()
-    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = len(complete)
+    tally = Tally([d for _, d in sweep.objectives])
+    if complete and on_batch:  # a resumed run counts what is already there
+        tally.add(score(sweep, [t.params for t in complete]))
+    reseed = sweep.search.sampler not in ("qmc", "grid")  # qmc indexes its sequence from the storage; grid is huge
     pending: list = []
     interrupted = False
+    added = 0
     try:
         while done < target:
             if sweep.search.timeout and time.perf_counter() - start > sweep.search.timeout:
                 break
+            if stop is not None and stop.requested:
+                interrupted = True
+                break
             n = min(sweep.search.batch_size, target - done)
+            if reseed:
+                study.sampler = make_sampler(sweep, cons_func, batch_seed(sweep.search.seed,
+                                                                          len(study.get_trials(deepcopy=False))))
             pending = [study.ask(dists) for _ in range(n)]
             s = score(sweep, [t.params for t in pending])
             for i, t in enumerate(pending):
@@ -198,8 +326,11 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                 study.tell(t, [float(v) for v in s.objectives[i]])
             pending = []
             done += n
+            added += n
             if on_batch:
-                on_batch(Progress(done, target, done / max(time.perf_counter() - start, 1e-9)))
+                tally.add(s)
+                on_batch(Progress(done, target, added / max(time.perf_counter() - start, 1e-9), tally.feasible,
+                                  len(tally.front)))
             if sweep.search.sampler == "grid" and study.sampler.is_exhausted(study):  # type: ignore[attr-defined]
                 break
     except KeyboardInterrupt:
@@ -235,21 +366,29 @@ def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> di
 
 
 def run_exhaustive(sweep: Sweep, chunk: int = 250_000,
-                   on_batch: Callable[[Progress], None] | None = None) -> Scored:
-    """Evaluate every design of a discrete space in vectorized chunks."""
+                   on_batch: Callable[[Progress], None] | None = None,
+                   stop: StopFlag | None = None) -> Scored | None:
+    """Evaluate every design of a discrete space in vectorized chunks (the first ones only if `stop` is set)."""
     total = space_size(sweep)
     parts = []
     start = time.perf_counter()
+    tally = Tally([d for _, d in sweep.objectives])
     for lo in range(0, total, chunk):
+        if stop is not None and stop.requested:
+            break
         parts.append(score(sweep, enumerate_space(sweep, lo, lo + chunk)))
         if on_batch:
             done = min(lo + chunk, total)
-            on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9)))
+            tally.add(parts[-1])
+            on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9), tally.feasible,
+                              len(tally.front)))
     return concat_scored(parts)
 
 
-def concat_scored(parts: list[Scored]) -> Scored:
-    """Join scored chunks into one."""
+def concat_scored(parts: list[Scored]) -> Scored | None:
+    """Join scored chunks into one (None for no chunks)."""
+    if not parts:
+        return None
     if len(parts) == 1:
         return parts[0]
     return Scored(
@@ -274,6 +413,22 @@ class RunResult:
     seconds: float
 
 
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete temporary files (results.atomic_write: .NAME.tmp-PID) left by a process that was killed."""
+    if not run_dir.is_dir():
+        return
+    for p in run_dir.glob(".*.tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
 def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
     """Create or reuse the run folder; refuse one that belongs to another sweep unless `fresh`."""
     import shutil
@@ -287,6 +442,7 @@ def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
         raise UserError("exists and is not a folder; expected a results folder", file=str(run_dir))
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
+    _remove_stale_temporaries(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
         rec_path = run_dir / RUN_FILE
         try:
@@ -296,25 +452,37 @@ def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
         if not isinstance(rec, dict) or rec.get("fingerprint") != sweep_fingerprint(sweep):
             raise UserError("holds results of a different sweep; rerun with --fresh to replace them or --out DIR "
                             "to write elsewhere", file=str(run_dir))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the run folder ({exc.strerror})", file=str(run_dir)) from None
 
 
 def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
               on_batch: Callable[[Progress], None] | None = None, plots: bool = True) -> RunResult:
-    """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder."""
+    """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
+
+    A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
+    """
+    run_dir = Path(out) if out else Path("results") / sweep.name
+    with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
+        return _run_sweep(sweep, run_dir, fresh, on_batch, plots, stop)
+
+
+def _run_sweep(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag) -> RunResult:
     from .results import front_frame, run_record, trials_frame, write_csv, write_run
 
-    run_dir = Path(out) if out else Path("results") / sweep.name
     prepare_run_dir(sweep, run_dir, fresh)
     record = run_record(sweep)
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     interrupted = False
     if sweep.search.sampler == "exhaustive":
-        scored = run_exhaustive(sweep, on_batch=on_batch)
+        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop)
         numbers = None
+        interrupted = stop.requested and (scored is None or len(scored.objectives) < space_size(sweep))
     else:
-        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch)
+        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop)
         scored = score(sweep, params) if params else None
     seconds = time.perf_counter() - start
     import pandas as pd
@@ -328,7 +496,7 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
                         "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
                         "front_size": int(len(front))})
-    if plots and len(df) and not interrupted:
+    if plots and len(df):
         from .plots import write_run_plots
 
         write_run_plots(run_dir, df, sweep)

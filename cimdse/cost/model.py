@@ -17,7 +17,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from .accuracy import sqnr_db
-from .params import CATEGORICAL, CONFLICT_TEXTS, conflict_codes
+from .params import CATEGORICAL, CONFLICT_TEXTS, VDD_MIN_V, conflict_codes
 
 SECONDS_PER_YEAR = 3.15576e7
 LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
@@ -543,6 +543,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"][p["device"]])
     p["rows_active"] = np.minimum(p["rows_active"], p["rows"])
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
+    p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
     c = circuits(p, tech)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
