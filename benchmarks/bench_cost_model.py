@@ -49,33 +49,43 @@ def random_batch(n: int, seed: int = 0, vary_all: bool = False) -> dict:
     return b
 
 
+def measure(sizes=(1, 1000, 100_000, 1_000_000), models=("llama-2-7b", "llama-2-70b", "bert-large"),
+            repeat: int = 3) -> list[tuple[str, float, str, str]]:
+    """(what, value, unit, target) rows: designs/s per model and batch size, and single-design call times."""
+    sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
+    rows = []
+    for model in models:
+        evaluate_arrays(random_batch(2), model, sc)  # warm the workload cache
+        for n in sizes:
+            b = random_batch(n)
+            best = min(_time(lambda b=b, model=model: evaluate_arrays(b, model, sc)) for _ in range(repeat))
+            rows.append((f"cost model, {model}, batch of {n:,} designs", n / best, "designs/s",
+                         ">= 1,000,000" if n >= 100_000 else ""))
+    for n in sizes[-2:]:
+        b = random_batch(n, vary_all=True)
+        best = min(_time(lambda b=b: evaluate_arrays(b, "llama-2-7b", sc)) for _ in range(repeat))
+        rows.append((f"cost model, llama-2-7b, {n:,} designs, every parameter random", n / best, "designs/s",
+                     ">= 1,000,000" if n >= 100_000 else ""))
+    from cimdse.cost import evaluate
+
+    t = min(_time(lambda: evaluate([defaults()], "llama-2-7b", sc)) for _ in range(20))
+    rows.append(("single-design evaluate() -> DataFrame", t * 1e3, "ms", "< 1"))
+    t = min(_time(lambda: evaluate_arrays(to_batch([defaults()]), "llama-2-7b", sc)) for _ in range(20))
+    rows.append(("single-design evaluate_arrays()", t * 1e3, "ms", "< 1"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="1,1000,100000,1000000")
     ap.add_argument("--models", default="llama-2-7b,llama-2-70b,bert-large")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
-    print(f"cost model throughput (best of {args.repeat}); cores visible: {os.cpu_count()}")
-    print(f"{'model':<12} {'designs':>9} {'seconds':>10} {'designs/s':>12}")
-    for model in args.models.split(","):
-        evaluate_arrays(random_batch(2), model, sc)  # warm the workload cache
-        for n in sizes:
-            b = random_batch(n)
-            best = min(_time(lambda b=b, model=model: evaluate_arrays(b, model, sc)) for _ in range(args.repeat))
-            print(f"{model:<12} {n:>9,} {best:>10.4f} {n / best:>12,.0f}")
-    for n in sizes[-2:]:
-        b = random_batch(n, vary_all=True)
-        best = min(_time(lambda b=b: evaluate_arrays(b, "llama-2-7b", sc)) for _ in range(args.repeat))
-        print(f"{'llama-2-7b*':<12} {n:>9,} {best:>10.4f} {n / best:>12,.0f}")
-    print("* every design parameter random (the rows above vary the categorical and array parameters)")
-    from cimdse.cost import evaluate
-
-    t = min(_time(lambda: evaluate([defaults()], "llama-2-7b", sc)) for _ in range(20))
-    print(f"single-design evaluate() -> DataFrame: {t * 1e3:.2f} ms")
-    t = min(_time(lambda: evaluate_arrays(to_batch([defaults()]), "llama-2-7b", sc)) for _ in range(20))
-    print(f"single-design evaluate_arrays(): {t * 1e3:.2f} ms")
+    print(f"cost model (best of {args.repeat}, llama-2-7b scenario prompt 512 + generate 128); "
+          f"cores visible: {os.cpu_count()}")
+    rows = measure(tuple(int(s) for s in args.sizes.split(",")), tuple(args.models.split(",")), args.repeat)
+    for what, value, unit, target in rows:
+        print(f"{what:<64} {value:>14,.2f} {unit:<10} {target}")
 
 
 def _time(fn) -> float:
