@@ -215,19 +215,30 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, **kw) -> 
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [results/<name>].")
 @click.option("--fresh", is_flag=True, help="Delete the run folder (and its study) first.")
 @click.option("--quiet", is_flag=True, help="No progress and no front table; only the summary line.")
-def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet) -> None:
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes sharing one study and one trial budget (seeds seed..seed+N-1).")
+@click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
+@click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
-    from .study import run_sweep
+    from .study import check_run_options, collect_sweep, parse_shard, run_sweep
 
     sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
+    shard_ix = parse_shard(shard) if shard is not None else None
+    check_run_options(sw, workers=workers, shard=shard_ix, collect=collect)
+    if collect and fresh:
+        raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
     show = not quiet and sys.stderr.isatty()
 
     def progress(pr) -> None:
         if show:
             click.echo(f"\r  {pr.done:>8,}/{pr.total:,} designs  {pr.rate:,.0f}/s", err=True, nl=False)
 
-    res = run_sweep(sw, out=out, fresh=fresh, on_batch=progress)
+    if collect:
+        res = collect_sweep(sw, out=out)
+    else:
+        res = run_sweep(sw, out=out, fresh=fresh, on_batch=progress, workers=workers, shard=shard_ix)
     if show:
         click.echo("", err=True)
     df, front = res.trials, res.front
@@ -247,6 +258,22 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet) -> None
         click.echo(f"interrupted after {len(df):,} of {sw.search.trials:,} trials; run the same command again "
                    "to resume", err=True)
         sys.exit(130)
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=True))
+@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [results/<name>].")
+def merge(sweep_file, shard_dirs, out) -> None:
+    """Merge the run folders of shards 1..N of SWEEP_FILE (exhaustive, `sweep --shard I/N`) into one run."""
+    from .config import load_sweep
+    from .study import merge_shards
+
+    sw = load_sweep(sweep_file, {"sampler": "exhaustive"})  # shards are exhaustive whatever the file says
+    res = merge_shards(sw, list(shard_dirs), out=out)
+    feas = int(res.trials["feasible"].sum())
+    click.echo(f"{sw.name}: {len(res.trials):,} designs ({feas:,} feasible) from {len(shard_dirs)} shards, "
+               f"Pareto front {len(res.front)} -> {res.run_dir}")
 
 
 if __name__ == "__main__":  # pragma: no cover

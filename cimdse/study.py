@@ -120,16 +120,158 @@ def make_sampler(sweep: Sweep, constraints_func: Callable | None):
 
 
 def open_storage(url: str | None, run_dir: Path):
-    """An Optuna storage: the default journal file in the run folder, a journal file path, or any Optuna URL."""
+    """An Optuna storage: the default journal file in the run folder, a journal file path, a Redis journal
+    (redis://, rediss://; needs the redis package) or any RDB URL (sqlite://, postgresql://, mysql://)."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    if url is None:
-        return JournalStorage(JournalFileBackend(str(run_dir / STUDY_FILE)))
-    if "://" in url:
+    if url is not None and url.startswith(("redis://", "rediss://")):
+        from optuna.storages.journal import JournalRedisBackend
+
+        with warnings.catch_warnings():  # experimental in Optuna since 3.1; said once in docs/SWEEP.md instead
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return JournalStorage(JournalRedisBackend(url))
+    if url is not None and "://" in url:
         return optuna.storages.get_storage(url)
-    return JournalStorage(JournalFileBackend(url))
+    path = str(run_dir / STUDY_FILE) if url is None else url
+    return JournalStorage(JournalFileBackend(path, lock_obj=FlockLock(path)))
+
+
+class FlockLock:
+    """A blocking fcntl.flock lock for Optuna's journal file (Optuna's lock_obj interface: acquire, release).
+
+    Optuna's default symlink lock polls with exponential back-off (1 ms doubling to 1 s), so workers that write
+    a few thousand log lines each spend much of their time asleep waiting for it (see benchmarks/bench_storage.py);
+    the kernel hands a flock straight to the next waiter. Each acquire opens its own file description, so forked
+    workers never share one.
+    """
+
+    def __init__(self, journal_path: str) -> None:
+        self._path = journal_path + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        import fcntl
+        import os
+
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        import os
+
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the only descriptor of this open file releases the flock
+
+
+def open_study(sweep: Sweep, run_dir: Path, storage_url: str | None, sampler=None, create: bool = True):
+    """Create or join the sweep's study by name (load_if_exists), or with create=False load an existing one.
+
+    Several processes may open a fresh RDB storage at the same moment and race to create its tables or the
+    study; the loser of such a race retries after a short random pause. Storage errors become UserErrors.
+    """
+    import random
+
+    import optuna
+
+    from .errors import UserError
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = sweep.search.study_name or sweep.name
+    where = storage_url or str(run_dir / STUDY_FILE)
+    for attempt in range(5):
+        try:
+            storage = open_storage(storage_url, run_dir)
+            if not create:
+                return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+            return optuna.create_study(storage=storage, sampler=sampler, study_name=name,
+                                       directions=[d for _, d in sweep.objectives], load_if_exists=True)
+        except KeyError:
+            raise UserError(f"holds no study named {name!r}; run the sweep first (without --collect)",
+                            file=where, key="--storage") from None
+        except ValueError as err:  # e.g. a study of this name with other objectives
+            raise UserError(str(err), file=where, key="--storage") from None
+        except Exception as err:  # noqa: BLE001 -- sqlalchemy/driver errors: retry a race, then report one line
+            if attempt == 4 or not _is_transient(err):
+                raise UserError(f"cannot open the storage: {type(err).__name__}: {str(err).splitlines()[0]}",
+                                file=where, key="--storage") from None
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _is_transient(err: Exception) -> bool:
+    """Errors from two processes creating the same RDB tables or study at once (worth one more try)."""
+    text = f"{type(err).__name__} {err}".lower()
+    return any(w in text for w in ("integrity", "duplicate", "already exists", "unique", "locked", "deadlock",
+                                   "storageinternalerror"))
+
+
+# A RUNNING trial older than this is taken to belong to a worker that died (killed, machine lost) and is closed
+# as FAIL by the workers still running, so that its budget slot is freed. Live batches finish in seconds.
+STALE_RUNNING_S = 120.0
+POLL_S = 0.2
+SURPLUS_ATTR = "cimdse_surplus"
+
+
+def fail_stale_trials(study, older_than_s: float) -> int:
+    """Close the RUNNING trials started more than `older_than_s` seconds ago as FAIL; returns how many."""
+    from datetime import datetime
+
+    import optuna
+    from optuna.trial import TrialState
+
+    now = datetime.now()
+    closed = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.datetime_start is None or (now - t.datetime_start).total_seconds() >= older_than_s:
+            try:
+                study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+                closed += 1
+            except optuna.exceptions.UpdateFinishedTrialError:  # its worker finished it meanwhile
+                pass
+    return closed
+
+
+def _live_trials(study) -> list:
+    """COMPLETE and RUNNING trials: the ones that hold a slot of the trial budget."""
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+
+
+def _drop_surplus(study, asked: list, target: int) -> list:
+    """Keep the asked trials that rank among the first `target` live trials by number; close the others as FAIL.
+
+    Trial numbers are handed out atomically by the storage and a trial only ever leaves the live set, so a
+    trial's rank can only fall: a kept trial stays within the budget, and no more than `target` trials can
+    ever complete, however many workers ask at once.
+    """
+    from optuna.trial import TrialState
+
+    allowed = set(sorted(t.number for t in _live_trials(study))[:target])
+    keep = [t for t in asked if t.number in allowed]
+    for t in asked:
+        if t.number not in allowed:
+            t.set_user_attr(SURPLUS_ATTR, True)
+            study.tell(t, state=TrialState.FAIL)
+    return keep
+
+
+def completed_trials(study, target: int) -> tuple[list[dict], list[int]]:
+    """Params and numbers of the first `target` COMPLETE trials of a study, by trial number."""
+    from optuna.trial import TrialState
+
+    complete = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+    complete = complete[:target]
+    return [t.params for t in complete], [t.number for t in complete]
 
 
 @dataclass
@@ -142,9 +284,12 @@ class Progress:
 
 
 def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
-               on_batch: Callable[[Progress], None] | None = None) -> tuple[list[dict], list[int], bool]:
+               on_batch: Callable[[Progress], None] | None = None,
+               shared: bool = False) -> tuple[list[dict], list[int], bool]:
     """Ask/tell until the study holds `trials` complete trials.
 
+    `shared`: other processes may work on the same study now (workers, other machines); then trials left
+    RUNNING are only closed once stale, and every batch is checked against the budget shared by all of them.
     Returns the params and numbers of the first `trials` complete trials (by number) and whether Ctrl-C stopped it.
     """
     import optuna
@@ -156,44 +301,139 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     # Optuna >= 5 records constraints on the trial (set_constraint); older versions read them via constraints_func
     native = hasattr(optuna.trial.Trial, "set_constraint")
     sampler = make_sampler(sweep, None if native else (lambda ft: cons.get(ft.number, [0.0])))
-    storage = open_storage(storage_url, run_dir)
-    study = optuna.create_study(storage=storage, sampler=sampler, study_name=sweep.search.study_name or sweep.name,
-                                directions=[d for _, d in sweep.objectives], load_if_exists=True)
-    # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    study = open_study(sweep, run_dir, storage_url, sampler)
+    if shared:
+        fail_stale_trials(study, STALE_RUNNING_S)
+    else:
+        # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept
+        fail_stale_trials(study, 0.0)
     dists = _distributions(sweep)
     target = sweep.search.trials
     start = time.perf_counter()
-    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     pending: list = []
     interrupted = False
     try:
-        while done < target:
+        while True:
             if sweep.search.timeout and time.perf_counter() - start > sweep.search.timeout:
                 break
-            n = min(sweep.search.batch_size, target - done)
+            # the budget is counted in the storage before every batch: COMPLETE trials, plus RUNNING ones
+            # (this or another worker's batch in flight) that hold a slot until they finish
+            live = _live_trials(study)
+            done = sum(t.state == TrialState.COMPLETE for t in live)
+            if done >= target:
+                break
+            room = target - len(live)
+            if room <= 0:  # every slot left is held by another worker's running trials: wait for them
+                fail_stale_trials(study, STALE_RUNNING_S)
+                time.sleep(POLL_S)
+                continue
+            n = min(sweep.search.batch_size, room)
             pending = [study.ask(dists) for _ in range(n)]
+            if shared:
+                pending = _drop_surplus(study, pending, target)
             s = score(sweep, [t.params for t in pending])
             for i, t in enumerate(pending):
                 cons[t.number] = [float(v) for v in s.violations[i]]
-                if native:
-                    for j, v in enumerate(cons[t.number]):
-                        t.set_constraint(f"c{j}", v)
-                study.tell(t, [float(v) for v in s.objectives[i]])
+                try:
+                    if native:
+                        for j, v in enumerate(cons[t.number]):
+                            t.set_constraint(f"c{j}", v)
+                    study.tell(t, [float(v) for v in s.objectives[i]])
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # another worker closed it as stale while it was scored: its slot is free again
+                    if not shared:
+                        raise
+            told = len(pending)
             pending = []
-            done += n
             if on_batch:
-                on_batch(Progress(done, target, done / max(time.perf_counter() - start, 1e-9)))
+                now = done + told
+                on_batch(Progress(now, target, now / max(time.perf_counter() - start, 1e-9)))
             if sweep.search.sampler == "grid" and study.sampler.is_exhausted(study):  # type: ignore[attr-defined]
                 break
     except KeyboardInterrupt:
         interrupted = True
         for t in pending:
             study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
-    complete = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
-    complete = complete[:target]
-    return [t.params for t in complete], [t.number for t in complete], interrupted
+    params, numbers = completed_trials(study, target)
+    return params, numbers, interrupted
+
+
+def _worker_main(sweep: Sweep, run_dir: Path, storage_url: str | None, index: int) -> None:
+    """One of `--workers N` processes: the sweep with seed + index, on the study shared with the others."""
+    import dataclasses
+    import os
+    import signal
+    import sys
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a forked child may inherit the parent's handler
+    parent = os.getppid()
+
+    def stop_if_orphaned(_: Progress) -> None:  # the parent was killed: stop after this batch, as on Ctrl-C
+        if os.getppid() != parent:
+            raise KeyboardInterrupt
+
+    search = dataclasses.replace(sweep.search, seed=(sweep.search.seed + index) % 2**32)
+    _, _, interrupted = run_optuna(dataclasses.replace(sweep, search=search), run_dir, storage_url,
+                                   on_batch=stop_if_orphaned, shared=True)
+    sys.exit(130 if interrupted else 0)
+
+
+def run_workers(sweep: Sweep, run_dir: Path, storage_url: str | None, workers: int,
+                on_batch: Callable[[Progress], None] | None = None) -> bool:
+    """Run `workers` processes of ask/tell on one study; returns whether Ctrl-C stopped them.
+
+    The parent creates the study (so the workers only join it), watches the storage for progress, and waits.
+    A worker that dies stops the others (Ctrl-C style, their batches closed) and the run reports it.
+    """
+    import multiprocessing as mp
+    import multiprocessing.connection
+    import os
+    import signal
+
+    from optuna.trial import TrialState
+
+    from .errors import UserError
+
+    study = open_study(sweep, run_dir, storage_url)
+    if storage_url is None:  # the run folder's own journal: nobody else works on it, close what a kill left
+        fail_stale_trials(study, 0.0)
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    procs = [ctx.Process(target=_worker_main, args=(sweep, run_dir, storage_url, k), name=f"cimdse-worker-{k}")
+             for k in range(workers)]
+    for p in procs:
+        p.start()
+    target = sweep.search.trials
+    start = time.perf_counter()
+    first = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    stopped = (130, -signal.SIGINT)
+
+    def stop_all() -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join()
+
+    interrupted = False
+    try:
+        while any(p.is_alive() for p in procs):
+            mp.connection.wait([p.sentinel for p in procs if p.is_alive()], timeout=0.5)
+            if any(p.exitcode not in (None, 0, *stopped) for p in procs):
+                stop_all()
+                break
+            if on_batch:
+                done = min(len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), target)
+                on_batch(Progress(done, target, (done - first) / max(time.perf_counter() - start, 1e-9)))
+    except KeyboardInterrupt:  # Ctrl-C in a terminal reaches the workers too; a signal to the parent alone may not
+        interrupted = True
+        stop_all()
+    failed = [(k, p.exitcode) for k, p in enumerate(procs) if p.exitcode not in (0, *stopped)]
+    if failed:
+        k, c = failed[0]
+        how = f"was killed by signal {-c}" if c is not None and c < 0 else f"stopped with exit status {c}"
+        raise UserError(f"worker {k} of {workers} {how}; the others were stopped. Run the same command again "
+                        "to resume", file=str(run_dir))
+    return interrupted or any(p.exitcode in stopped for p in procs)
 
 
 # ------------------------------------------------------------------------------------------------ exhaustive
@@ -220,17 +460,37 @@ def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> di
 
 
 def run_exhaustive(sweep: Sweep, chunk: int = 250_000,
-                   on_batch: Callable[[Progress], None] | None = None) -> Scored:
-    """Evaluate every design of a discrete space in vectorized chunks."""
-    total = space_size(sweep)
+                   on_batch: Callable[[Progress], None] | None = None,
+                   first: int = 0, stop: int | None = None) -> Scored:
+    """Evaluate designs first..stop (default: all) of a discrete space's enumeration in vectorized chunks."""
+    stop = space_size(sweep) if stop is None else stop
+    total = stop - first
     parts = []
     start = time.perf_counter()
-    for lo in range(0, total, chunk):
-        parts.append(score(sweep, enumerate_space(sweep, lo, lo + chunk)))
+    for lo in range(first, stop, chunk):
+        parts.append(score(sweep, enumerate_space(sweep, lo, min(lo + chunk, stop))))
         if on_batch:
-            done = min(lo + chunk, total)
+            done = min(lo + chunk, stop) - first
             on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9)))
     return concat_scored(parts)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' (1 <= I <= N) -> (I, N): shard I of N of an exhaustive enumeration."""
+    import re
+
+    from .errors import UserError
+
+    m = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", str(text))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise UserError(f"expected I/N with 1 <= I <= N (shard I of N, e.g. 2/8), got {text!r}", key="--shard")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_bounds(total: int, index: int, count: int) -> tuple[int, int]:
+    """Designs [lo, hi) of shard `index` (1-based) of `count`: contiguous blocks of the enumeration order,
+    sizes differing by at most one, so the shards laid end to end are exactly the unsharded enumeration."""
+    return (index - 1) * total // count, index * total // count
 
 
 def concat_scored(parts: list[Scored]) -> Scored:
@@ -283,32 +543,68 @@ def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
-              on_batch: Callable[[Progress], None] | None = None, plots: bool = True) -> RunResult:
-    """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder."""
-    from .results import front_frame, run_record, trials_frame, write_csv, write_run
+SHARD_FILE = "shard.json"
 
-    run_dir = Path(out) if out else Path("results") / sweep.name
+
+def default_run_dir(sweep: Sweep, shard: tuple[int, int] | None = None) -> Path:
+    """results/<name>, or results/<name>.shard-I-of-N for one shard of an exhaustive sweep."""
+    return Path("results") / (sweep.name if shard is None else f"{sweep.name}.shard-{shard[0]}-of-{shard[1]}")
+
+
+def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
+              on_batch: Callable[[Progress], None] | None = None, plots: bool = True,
+              workers: int = 1, shard: tuple[int, int] | None = None) -> RunResult:
+    """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
+
+    `workers` > 1 runs that many processes on one shared study; `shard` = (I, N) enumerates only shard I of N of
+    an exhaustive sweep (merge the shards with `merge_shards`).
+    """
+    from .results import run_record, write_run
+
+    check_run_options(sweep, workers=workers, shard=shard)
+    run_dir = Path(out) if out else default_run_dir(sweep, shard)
     prepare_run_dir(sweep, run_dir, fresh)
-    record = run_record(sweep)
+    extra: dict = {"workers": workers} if workers > 1 else {}
+    bounds = None
+    if sweep.search.sampler == "exhaustive" and shard is not None:
+        total = space_size(sweep)
+        bounds = shard_bounds(total, *shard)
+        extra["shard"] = {"index": shard[0], "count": shard[1], "designs": list(bounds), "total": total}
+    record = run_record(sweep, extra)
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     interrupted = False
     if sweep.search.sampler == "exhaustive":
-        scored = run_exhaustive(sweep, on_batch=on_batch)
-        numbers = None
-    else:
-        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch)
+        lo, hi = bounds or (0, space_size(sweep))
+        scored = run_exhaustive(sweep, on_batch=on_batch, first=lo, stop=hi) if hi > lo else None
+        numbers = list(range(lo, hi))
+    elif workers > 1:
+        interrupted = run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch)
+        params, numbers = completed_trials(open_study(sweep, run_dir, sweep.search.storage), sweep.search.trials)
         scored = score(sweep, params) if params else None
-    seconds = time.perf_counter() - start
+    else:
+        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch,
+                                                  shared=sweep.search.storage is not None)
+        scored = score(sweep, params) if params else None
+    res = finish_run(sweep, run_dir, record, scored, numbers, interrupted, time.perf_counter() - start, plots)
+    if bounds is not None:
+        write_shard_file(run_dir, sweep, shard, bounds, res.front)  # type: ignore[arg-type]
+    return res
+
+
+def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, interrupted: bool,
+               seconds: float, plots: bool = True, status: str | None = None) -> RunResult:
+    """Write trials.csv, pareto.csv, run.yaml (with status and counts) and the plots of scored designs."""
     import pandas as pd
+
+    from .results import front_frame, trials_frame, write_csv, write_run
 
     df = trials_frame(scored, numbers) if scored is not None else pd.DataFrame()
     front = front_frame(df, sweep.objectives) if len(df) else df
     if len(df):
         write_csv(df, run_dir / "trials.csv")
         write_csv(front, run_dir / "pareto.csv")
-    status = "interrupted" if interrupted else "complete"
+    status = status or ("interrupted" if interrupted else "complete")
     write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
                         "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
                         "front_size": int(len(front))})
@@ -317,3 +613,149 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
 
         write_run_plots(run_dir, df, sweep)
     return RunResult(run_dir, df, front, interrupted, seconds)
+
+
+def check_run_options(sweep: Sweep, workers: int = 1, shard: tuple[int, int] | None = None,
+                      collect: bool = False) -> None:
+    """Refuse option combinations that make no sense, before any folder is written."""
+    from .errors import UserError
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UserError(f"expected a number of worker processes >= 1, got {workers!r}", key="--workers")
+    exhaustive = sweep.search.sampler == "exhaustive"
+    if shard is not None and not exhaustive:
+        raise UserError("shards split the exhaustive enumeration; for an Optuna sampler use --workers N or a "
+                        "shared --storage URL", key="--shard")
+    if workers > 1 and exhaustive:
+        raise UserError("the exhaustive sampler runs in one process; split it with --shard I/N and "
+                        "`cimdse merge`", key="--workers")
+    if collect and exhaustive:
+        raise UserError("an exhaustive sweep keeps no study to collect; merge its shards with `cimdse merge`",
+                        key="--collect")
+    if collect and (workers > 1 or shard is not None):
+        raise UserError("--collect runs no trials; leave out --workers and --shard", key="--collect")
+
+
+def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = True) -> RunResult:
+    """Write trials.csv, pareto.csv, run.yaml and plots from the sweep's study as it stands, running no trial.
+
+    Metrics are recomputed by scoring the stored parameters with the cost model (exact: the same vectorized
+    function that scored them during the run, and faster than reading per-trial attributes back).
+    """
+    from .errors import UserError
+    from .results import run_record
+
+    check_run_options(sweep, collect=True)
+    run_dir = Path(out) if out else default_run_dir(sweep)
+    url = sweep.search.storage
+    journal = run_dir / STUDY_FILE if url is None else (Path(url) if "://" not in url else None)
+    if journal is not None and not journal.is_file():
+        raise UserError(f"holds no study to collect (no file {journal}); run the sweep first, or name its "
+                        "storage with --storage", file=str(url or run_dir), key="--storage")
+    start = time.perf_counter()
+    study = open_study(sweep, run_dir, url, create=False)
+    params, numbers = completed_trials(study, sweep.search.trials)
+    prepare_run_dir(sweep, run_dir, fresh=False)
+    record = run_record(sweep, {"collected_from": url or str(run_dir / STUDY_FILE)})
+    scored = score(sweep, params) if params else None
+    return finish_run(sweep, run_dir, record, scored, numbers, False, time.perf_counter() - start, plots,
+                      status="collected")
+
+
+def write_shard_file(run_dir: Path, sweep: Sweep, shard: tuple[int, int], bounds: tuple[int, int], front) -> None:
+    """shard.json: which designs this shard holds, and its front's objective values at full precision, so that
+    `merge_shards` finds the exact global front (the CSVs keep 10 significant digits)."""
+    import json
+
+    from .results import atomic_write, sweep_fingerprint
+
+    objs = [k for k, _ in sweep.objectives]
+    f = front.sort_values("trial", kind="stable") if len(front) else front
+    data = {"fingerprint": sweep_fingerprint(sweep), "index": shard[0], "count": shard[1],
+            "designs": list(bounds), "total": space_size(sweep), "objectives": objs,
+            "front_trials": [int(t) for t in (f["trial"] if len(f) else [])],
+            "front_values": f[objs].to_numpy(dtype=float).tolist() if len(f) else []}
+    atomic_write(run_dir / SHARD_FILE, json.dumps(data))
+
+
+def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = None,
+                 plots: bool = True) -> RunResult:
+    """Join the run folders of shards 1..N of an exhaustive sweep into one trials.csv and the exact front.
+
+    trials.csv is the shards' rows laid end to end (byte for byte what an unsharded run writes); the front is
+    taken over the union of the shards' fronts at full precision (a design dominated inside its shard is
+    dominated overall), and pareto.csv holds those rows in the unsharded run's order.
+    """
+    import json
+
+    import pandas as pd
+
+    from .errors import UserError
+    from .pareto import pareto_order
+    from .results import atomic_write, run_record, sweep_fingerprint, write_run
+
+    if sweep.search.sampler != "exhaustive":
+        raise UserError("only exhaustive sweeps are sharded; collect an Optuna study with `cimdse sweep FILE "
+                        "--storage URL --collect`", file=sweep.path, key="search.sampler")
+    if not dirs:
+        raise UserError("name the run folders of the shards to merge", key="DIRS")
+    fp, total = sweep_fingerprint(sweep), space_size(sweep)
+    shards = []
+    for d in map(Path, dirs):
+        try:
+            info = json.loads((d / SHARD_FILE).read_text())
+            text = (d / "trials.csv").read_text(encoding="utf-8") if info["designs"][1] > info["designs"][0] else ""
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UserError(f"is not a finished shard of an exhaustive sweep ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else ''})", file=str(d)) from None
+        if info.get("fingerprint") != fp or info.get("total") != total:
+            raise UserError(f"holds a shard of a different sweep than {sweep.path}", file=str(d))
+        shards.append((info, text, d))
+    count = shards[0][0]["count"]
+    seen = sorted(info["index"] for info, _, _ in shards)
+    if any(info["count"] != count for info, _, _ in shards) or seen != list(range(1, count + 1)):
+        missing = sorted(set(range(1, count + 1)) - set(seen))
+        dup = sorted({i for i in seen if seen.count(i) > 1})
+        raise UserError(f"expected shards 1..{count} once each; "
+                        + (f"missing {missing} " if missing else "") + (f"repeated {dup} " if dup else "")
+                        + f"(got {seen})", key="DIRS")
+    shards.sort(key=lambda x: x[0]["index"])
+    header, lines = None, []
+    trials, values = [], []
+    for info, text, d in shards:
+        lo, hi = info["designs"]
+        if lo != len(lines):
+            raise UserError(f"shard {info['index']} starts at design {lo}, expected {len(lines)}", file=str(d))
+        if hi > lo:
+            rows = text.split("\n")
+            if rows and rows[-1] == "":
+                rows.pop()
+            if header is None:
+                header = rows[0]
+            if rows[0] != header or len(rows) - 1 != hi - lo:
+                raise UserError(f"trials.csv does not hold designs {lo}..{hi - 1} of this sweep", file=str(d))
+            lines.extend(rows[1:])
+        trials.extend(info["front_trials"])
+        values.extend(info["front_values"])
+    if len(lines) != total:
+        raise UserError(f"the shards hold {len(lines)} of the {total} designs", key="DIRS")
+    run_dir = Path(out) if out else default_run_dir(sweep)
+    prepare_run_dir(sweep, run_dir, fresh=False)
+    start = time.perf_counter()
+    front_rows: list[int] = []
+    if trials:
+        v = np.asarray(values, dtype=float).reshape(len(trials), len(sweep.objectives))
+        order = pareto_order(v, [dr for _, dr in sweep.objectives])
+        front_rows = [trials[i] for i in order]
+    atomic_write(run_dir / "trials.csv", header + "\n" + "\n".join(lines) + "\n")
+    atomic_write(run_dir / "pareto.csv", header + "\n" + "".join(lines[t] + "\n" for t in front_rows))
+    df = pd.read_csv(run_dir / "trials.csv", keep_default_na=False)
+    front = df.iloc[front_rows]
+    record = run_record(sweep, {"merged_from": [str(d) for _, _, d in shards], "shards": count})
+    write_run(run_dir, {**record, "status": "complete", "completed_trials": int(len(df)),
+                        "feasible_trials": int(df["feasible"].sum()), "front_size": int(len(front))})
+    if plots:
+        from .plots import write_run_plots
+
+        write_run_plots(run_dir, df, sweep)
+    return RunResult(run_dir, df, front, False, time.perf_counter() - start)
