@@ -16,8 +16,9 @@ from cimdse.cost.params import PARAMS, defaults, to_batch
 from cimdse.workload import Scenario
 
 
-def random_batch(n: int, seed: int = 0) -> dict:
-    """A batch of n random designs spread over the whole parameter space."""
+def random_batch(n: int, seed: int = 0, vary_all: bool = False) -> dict:
+    """n random designs: the architecture parameters a sweep usually searches (every categorical one, array
+    geometry, bits per cell, ADC, multiplexing, tiles); with vary_all, every other parameter too."""
     rng = np.random.default_rng(seed)
     b = to_batch([defaults()])
     b = {k: np.repeat(v, n) for k, v in b.items()}
@@ -30,6 +31,21 @@ def random_batch(n: int, seed: int = 0) -> dict:
     b["adc_bits"] = rng.integers(3, 11, n).astype(float)
     b["cols_per_adc"] = 2.0 ** rng.integers(0, 6, n)
     b["tiles"] = 2.0 ** rng.integers(6, 16, n)
+    if vary_all:
+        b["node_nm"] = rng.choice([7.0, 14.0, 22.0, 28.0, 45.0, 65.0], n)
+        b["weight_bits"] = rng.integers(2, 9, n).astype(float)
+        b["input_bits"] = rng.integers(2, 9, n).astype(float)
+        b["dac_bits"] = rng.integers(1, 5, n).astype(float)
+        b["rows_active"] = b["rows"] / 2.0 ** rng.integers(0, 4, n)
+        b["arrays_per_tile"] = 2.0 ** rng.integers(2, 7, n)
+        b["chips"] = rng.integers(1, 9, n).astype(float)
+        b["pipeline_depth"] = rng.integers(1, 33, n).astype(float)
+        b["clock_ghz"] = rng.uniform(0.5, 2.0, n)
+        b["offchip_devices"] = rng.integers(1, 9, n).astype(float)
+        b["vdd"] = rng.choice([0.0, 0.7, 0.9], n)
+        b["simd_lanes"] = 2.0 ** rng.integers(4, 9, n)
+        b["tile_buffer_kb"] = 2.0 ** rng.integers(2, 7, n)
+        b["global_buffer_mb"] = 2.0 ** rng.integers(0, 7, n)
     return b
 
 
@@ -49,6 +65,11 @@ def main() -> None:
             b = random_batch(n)
             best = min(_time(lambda b=b, model=model: evaluate_arrays(b, model, sc)) for _ in range(args.repeat))
             print(f"{model:<12} {n:>9,} {best:>10.4f} {n / best:>12,.0f}")
+    for n in sizes[-2:]:
+        b = random_batch(n, vary_all=True)
+        best = min(_time(lambda b=b: evaluate_arrays(b, "llama-2-7b", sc)) for _ in range(args.repeat))
+        print(f"{'llama-2-7b*':<12} {n:>9,} {best:>10.4f} {n / best:>12,.0f}")
+    print("* every design parameter random (the rows above vary the categorical and array parameters)")
     from cimdse.cost import evaluate
 
     t = min(_time(lambda: evaluate([defaults()], "llama-2-7b", sc)) for _ in range(20))

@@ -16,6 +16,8 @@ _API = {
     "load_model": "workload",
     "operator_table": "workload",
     "workload_summary": "workload",
+    "gpu_metrics": "cost.gpu",
+    "load_gpus": "cost.gpu",
 }
 
 __all__ = ["__version__", *_API]

@@ -147,13 +147,20 @@ def devices(sources: bool) -> None:
 @workload_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: design, workload, metrics, breakdown.")
 @click.option("--breakdown", is_flag=True, help="Also print energy, latency and area by component and operator.")
-def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, **kw) -> None:
-    """Score one CIM design (DESIGN_FILE and/or --set) on a workload, with a full breakdown."""
+@click.option("--gpu", "gpu_name", default=None, help="Score a GPU (roofline baseline, see `cimdse gpus`) instead "
+              "of a CIM design.")
+@click.option("--gpus", "n_gpus", type=int, default=None, help="GPUs in tensor parallel with --gpu [fewest that "
+              "hold weights and KV cache].")
+def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, **kw) -> None:
+    """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown."""
     from .config import load_design_file, load_workload
     from .cost import evaluate_arrays
     from .cost.model import metric_units
     from .cost.params import PARAMS, cross_check, defaults, from_batch, parse_assignment, to_batch
 
+    if gpu_name is not None or n_gpus is not None:
+        _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw)
+        return
     design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
     for a in assignments:
         k, v = parse_assignment(a)
@@ -204,6 +211,96 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, **kw) -> 
             click.echo(_table([[p] + [table[ph][p] for ph in phs] for p in parts], ["component", *phs]))
         click.echo("\narea (mm^2)")
         click.echo(_table([[k, v] for k, v in breakdown_out["area_mm2"].items()], ["component", "area_mm2"]))
+
+
+def _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw) -> None:
+    """`cimdse eval --gpu NAME [--gpus N]`: the GPU roofline's metrics in the shape of a CIM eval."""
+    from .config import load_workload
+    from .cost.gpu import get_gpu, gpu_metrics
+    from .cost.model import metric_units
+
+    if gpu_name is None:
+        raise UserError("needs --gpu NAME (see `cimdse gpus`)", key="--gpus")
+    if design_file or assignments:
+        raise UserError("--gpu scores a GPU instead of a CIM design; drop DESIGN_FILE and --set", key="--gpu")
+    try:
+        gpu = get_gpu(gpu_name)
+    except UserError as err:
+        raise UserError(err.detail, key="--gpu") from None
+    if n_gpus is not None and n_gpus < 1:
+        raise UserError(f"expected a positive number of GPUs, got {n_gpus}", key="--gpus")
+    wl_dict = {"model": model_spec} if model_spec else {}
+    wl_dict.update({k: v for k, v in kw.items() if v is not None})
+    model, sc = load_workload(wl_dict, "command line", prefix="")
+    try:
+        res = gpu_metrics(gpu.name, n_gpus, model, sc, breakdown=True)
+    except UserError as err:
+        raise err.at(key="--" + (err.key or "gpus")) from None
+    units = metric_units()
+    if as_json:
+        out = {"gpu": gpu.to_dict(), "gpus": res["gpus"], "precision": res["precision"],
+               "workload": {"model": model.name, **sc.to_dict()}, "metrics": res["metrics"],
+               "feasible": res["feasible"], "reason": res["reason"], "breakdown": res["breakdown"]}
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"gpu: {res['gpus']} x {gpu.name} ({gpu.description}), {res['precision']} tensor peak, roofline baseline")
+    click.echo(f"workload: {model.name}, batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}")
+    if not res["feasible"]:
+        click.echo(f"INFEASIBLE: {res['reason']}")
+    click.echo(_table([[k, v, units[k]] for k, v in res["metrics"].items()], ["metric", "value", "unit"]))
+    if breakdown:
+        bd = res["breakdown"]
+        phs = list(bd)
+        parts = ("time_ms", "compute_bound", "memory_bound", "allreduce", "launch", "energy_mj")
+        click.echo("\ntime per pass (ms) and energy per pass (mJ), all GPUs")
+        click.echo(_table([[p] + [bd[ph][p] for ph in phs] for p in parts], ["component", *phs]))
+        kernels = list(bd[phs[0]]["kernels_ms"])
+        click.echo("\ntime by kernel per pass (ms)")
+        click.echo(_table([[k] + [bd[ph]["kernels_ms"][k] for ph in phs] for k in kernels], ["kernel", *phs]))
+
+
+@main.command()
+@click.option("--sources", is_flag=True, help="Print the citation of every value.")
+@click.option("--calibration", is_flag=True, help="Print the shared calibrated constants and the published "
+              "measurements against the model's predictions.")
+def gpus(sources: bool, calibration: bool) -> None:
+    """List the GPUs of the roofline baseline with their parameters and sources."""
+    from .cost.gpu import (
+        CAL_KEYS,
+        GPU_KEYS,
+        GPU_UNITS,
+        calibration_table,
+        fit_calibration,
+        gpu_rows,
+        load_gpus,
+    )
+
+    data = load_gpus()
+    if sources:
+        for r in gpu_rows():
+            click.echo(f"{r['gpu']}.{r['parameter']} = {r['value']} {r['unit']}: {r['source']}")
+        for k in (*CAL_KEYS, "allreduce_latency_us"):
+            leaf = data.raw["calibration"][k]
+            click.echo(f"calibration.{k} = {leaf['value']} {leaf['unit']}: {leaf['source']}")
+        return
+    if calibration:
+        fit = fit_calibration()
+        rows = [[k, data.calibration[k], ", ".join(f"{v:.3f}" for v in fit[k]["implied"]) if k in fit else "-",
+                 fit[k]["value"] if k in fit else "-"] for k in CAL_KEYS]
+        click.echo(_table(rows, ["constant", "value", "implied by calibration points", "refit (geo. mean)"]))
+        click.echo("")
+        rows = [[r["id"], r["role"], f"{r['gpus']}x {r['gpu']}", r["model"], r["batch"], f"{r['prompt']}/{r['generate']}",
+                 r["bits"], r["metric"], r["published"], round(r["predicted"], 4), round(r["error_factor"], 3)]
+                for r in calibration_table()]
+        click.echo(_table(rows, ["id", "role", "gpus", "model", "batch", "in/out", "bits", "metric", "published",
+                                 "predicted", "error"]))
+        click.echo("\n(sources: cimdse/tech/data/gpus.yaml `measurements`; equations: docs/MODEL.md, GPU baseline)")
+        return
+    names = list(data.gpus)
+    rows = [[f"{k} ({GPU_UNITS[k]})"] + [getattr(data.gpus[g], k) for g in names] for k in GPU_KEYS]
+    click.echo(_table(rows, ["parameter", *names]))
+    click.echo("\n(cimdse gpus --sources prints the citation of every value, --calibration the fit and hold-out "
+               "errors; data in cimdse/tech/data/gpus.yaml)")
 
 
 @main.command()
@@ -274,6 +371,40 @@ def merge(sweep_file, shard_dirs, out) -> None:
     feas = int(res.trials["feasible"].sum())
     click.echo(f"{sw.name}: {len(res.trials):,} designs ({feas:,} feasible) from {len(shard_dirs)} shards, "
                f"Pareto front {len(res.front)} -> {res.run_dir}")
+
+
+@main.command()
+@click.argument("run", metavar="RUN_DIR|trials.csv", type=click.Path())
+@click.option("--x", "x", default=None, metavar="METRIC", help="Metric on the x axis [the run's first objective].")
+@click.option("--y", "y", default=None, metavar="METRIC", help="Metric on the y axis [the run's second objective].")
+@click.option("--z", "z", default=None, metavar="METRIC",
+              help="Third metric: a 3-objective front drawn as a matrix of 2-D projections.")
+@click.option("--color", default=None, metavar="PARAM", help="Colour points by this design parameter [device].")
+@click.option("--label", default=None, metavar="PARAM", help="Write this parameter's value beside each front point.")
+@click.option("--log-x/--linear-x", "log_x", default=None, help="x axis scale [log when the data span > 100x].")
+@click.option("--log-y/--linear-y", "log_y", default=None, help="y axis scale [log when the data span > 100x].")
+@click.option("--feasible-only", is_flag=True, help="Leave infeasible trials out of the figure.")
+@click.option("--out", default=None, metavar="FILE.png|.svg|.pdf",
+              help="Figure file [RUN_DIR/pareto-<metrics>.png]; the front's CSV goes beside it (same name, .csv).")
+def pareto(run, x, y, z, color, label, log_x, log_y, feasible_only, out) -> None:
+    """Recompute the Pareto front of a run for chosen metrics; write its figure and CSV, print the front."""
+    from .plots import pareto_view
+
+    v = pareto_view(run, x, y, z, color=color, label=label, log_x=log_x, log_y=log_y, feasible_only=feasible_only,
+                    out=out)
+    objs = ", ".join(f"{m} ({d})" for m, d in v.metrics)
+    click.echo(f"{v.rows:,} designs ({v.feasible:,} feasible); Pareto front {len(v.front)} over {objs}")
+    click.echo(f"wrote {v.figure} and {v.csv}")
+    if len(v.front):
+        names = [m for m, _ in v.metrics]
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips")
+                 if c in v.front and c not in names]
+        rows = [[str(r["trial"]) if "trial" in r else str(i)] + [float(r[c]) for c in names]
+                + [r[c] if isinstance(r[c], str) else float(r[c]) for c in shown]
+                for i, (_, r) in enumerate(v.front.head(15).iterrows())]
+        click.echo(_table(rows, ["trial", *names, *shown]))
+        if len(v.front) > 15:
+            click.echo(f"... {len(v.front) - 15} more rows in {v.csv}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -173,6 +173,37 @@ class Sweep:
     constraints: tuple
     search: Search
     raw: dict = field(default_factory=dict, compare=False)
+    baseline: dict | None = None  # {"gpu": name, "gpus": n} when the sweep compares against a GPU
+
+
+def _baseline(spec, where: str, model, sc) -> dict:
+    """The `baseline: {gpu: NAME, gpus: N}` mapping, checked: a known GPU, and enough of them to hold the model."""
+    from .cost.gpu import MAX_GPUS, get_gpu, min_gpus
+
+    if not isinstance(spec, dict):
+        raise UserError("expected a mapping like {gpu: h100-sxm, gpus: 1}", file=where, key="baseline")
+    check_keys(spec, ("gpu", "gpus"), where, "baseline.")
+    if "gpu" not in spec:
+        raise UserError("missing; name a GPU from `cimdse gpus`", file=where, key="baseline.gpu")
+    name = spec["gpu"]
+    if not isinstance(name, str):
+        raise UserError(f"expected a GPU name, got {name!r}", file=where, key="baseline.gpu")
+    try:
+        gpu = get_gpu(name)
+    except UserError as err:
+        raise UserError(err.detail, file=where, key="baseline.gpu") from None
+    needed = min_gpus(gpu, model, sc)
+    n = spec.get("gpus")
+    if n is None:
+        if needed > MAX_GPUS:
+            raise UserError(f"{model.name} does not fit on {MAX_GPUS} x {name}", file=where, key="baseline.gpu")
+        return {"gpu": name, "gpus": needed}
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_GPUS:
+        raise UserError(f"expected an integer in [1, {MAX_GPUS}], got {n!r}", file=where, key="baseline.gpus")
+    if n < needed:
+        raise UserError(f"{model.name} with this workload needs at least {needed} x {name} to hold weights and KV "
+                        f"cache; got {n} (omit gpus to use the fewest that fit)", file=where, key="baseline.gpus")
+    return {"gpu": name, "gpus": n}
 
 
 def _number(v, where, key, integer=False):
@@ -238,9 +269,10 @@ def _dimension(name: str, spec, where: str) -> Dimension:
     raise UserError(f"expected a list of choices or a range {{low, high}}, got {spec!r}", file=where, key=key)
 
 
-def _constraint(text, where: str, i: int) -> Constraint:
+def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Constraint:
     from .cost.model import METRICS
 
+    allowed = metrics or METRICS  # a sweep with a baseline adds its comparison columns
     key = f"constraints[{i}]"
     if not isinstance(text, str):
         raise UserError(f"expected a string like 'area_mm2 <= 800', got {text!r}", file=where, key=key)
@@ -249,8 +281,8 @@ def _constraint(text, where: str, i: int) -> Constraint:
         raise UserError(f"cannot parse '{text}'; expected 'metric <= number' (ops: <=, >=, ==, <, >)",
                         file=where, key=key)
     metric, op, num = m.groups()
-    if metric not in METRICS:
-        raise UserError(unknown("metric", metric, METRICS), file=where, key=key)
+    if metric not in allowed:
+        raise UserError(unknown("metric", metric, allowed), file=where, key=key)
     try:
         bound = float(num)
     except ValueError:
@@ -302,20 +334,24 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if both:
         k = sorted(both)[0]
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
+    baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
+    from .cost.gpu import BASELINE_METRICS
+
+    allowed = (*METRICS, *BASELINE_METRICS) if baseline else METRICS
     obj_raw = data.get("objectives")
     if not isinstance(obj_raw, dict) or not obj_raw:
         raise UserError("expected a mapping of metric: minimize|maximize", file=where, key="objectives")
     objectives = []
     for k, v in obj_raw.items():
-        if k not in METRICS:
-            raise UserError(unknown("metric", k, METRICS), file=where, key=f"objectives.{k}")
+        if k not in allowed:
+            raise UserError(unknown("metric", k, allowed), file=where, key=f"objectives.{k}")
         if v not in ("minimize", "maximize"):
             raise UserError(f"expected minimize or maximize, got {v!r}", file=where, key=f"objectives.{k}")
         objectives.append((k, v))
     cons_raw = data.get("constraints") or []
     if not isinstance(cons_raw, list):
         raise UserError("expected a list of strings like 'area_mm2 <= 800'", file=where, key="constraints")
-    constraints = tuple(_constraint(c, where, i) for i, c in enumerate(cons_raw))
+    constraints = tuple(_constraint(c, where, i, allowed) for i, c in enumerate(cons_raw))
     clash = _contradictory(constraints)
     if clash:
         raise UserError(clash, file=where, key="constraints")
@@ -355,4 +391,5 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
                                 file=where, key=f"space.{d.name}")
     return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
                  space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
-                 search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data)
+                 search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data,
+                 baseline=baseline)

@@ -266,7 +266,10 @@ def default_reference(values: np.ndarray, directions: Sequence[str], margin: flo
     worst = v.max(axis=0)
     span = worst - v.min(axis=0)
     offset = np.where(span > 0, margin * span, margin * np.maximum(np.abs(worst), 1.0))
-    return (worst + offset) * _signs(directions)
+    ref = worst + offset
+    # a span so small (subnormal) that margin x span vanishes falls back to the span-free offset
+    ref = np.where((ref > worst) | (margin == 0), ref, worst + margin * np.maximum(np.abs(worst), 1.0))
+    return ref * _signs(directions)
 
 
 def hypervolume_history(values: np.ndarray, directions: Sequence[str], reference: np.ndarray) -> np.ndarray:
@@ -281,6 +284,7 @@ def hypervolume_history(values: np.ndarray, directions: Sequence[str], reference
         if (row < ref).all() and not (front <= row).all(axis=1).any():
             # The row is new and not weakly dominated, so any front row it weakly dominates it strictly dominates.
             front = np.concatenate([front[~(row <= front).all(axis=1)], row[None, :]])
-            current = _front_hypervolume(front, ref)
+            # hypervolume never shrinks when a row is added; recomputing it can round a few ulps lower
+            current = max(current, _front_hypervolume(front, ref))
         out[i] = current
     return out

@@ -7,11 +7,13 @@ import json
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .config import Sweep
+from .cost.gpu import BASELINE_METRICS
 from .cost.model import METRICS
 from .cost.params import PARAMS
 from .pareto import pareto_mask, pareto_order
@@ -42,6 +44,9 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
             cols[name] = v
     for k in METRICS:
         cols[k] = np.asarray(scored.metrics[k], dtype=float)
+    for k in BASELINE_METRICS:  # only when the sweep has a GPU baseline
+        if k in scored.metrics:
+            cols[k] = np.asarray(scored.metrics[k], dtype=float)
     cols["feasible"] = scored.feasible
     cols["violation"] = scored.violation_text
     return pd.DataFrame(cols)
@@ -67,8 +72,46 @@ def front_mask(df, objectives) -> np.ndarray:
     return mask
 
 
+CSV_SIGNIFICANT_DIGITS = 10
+
+
+def round_significant(x: np.ndarray, digits: int = CSV_SIGNIFICANT_DIGITS) -> np.ndarray:
+    """x rounded to `digits` significant decimal digits (vectorized); zeros and non-finite values unchanged."""
+    x = np.asarray(x, dtype=float)
+    ax = np.abs(x)
+    ok = np.isfinite(x) & (ax > 0)
+    k = digits - 1 - np.floor(np.log10(np.where(ok, ax, 1.0)))
+    ok &= np.abs(k) <= 300           # subnormal or near-overflow values are left as they are
+    k = np.where(ok, k, 0.0)
+    # scale by an exact power of ten (10^k is exact for 0 <= k <= 22), dividing when k < 0
+    up = np.where(k >= 0, 10.0 ** np.maximum(k, 0), 1.0)
+    down = np.where(k < 0, 10.0 ** np.maximum(-k, 0), 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = np.rint(x * up / down) * down / up
+    return np.where(ok & np.isfinite(y), y, x)
+
+
 def write_csv(df, path: Path) -> None:
-    atomic_write(path, df.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    """Write a table as CSV, atomically: floats to 10 significant digits in their shortest form, integer-valued
+    float columns as integers, booleans as true/false.
+
+    polars' CSV writer (Rust, shortest round-trip float formatting) writes a million-row trials table in about
+    2 s; pandas' to_csv with a float format took 25 s, most of a 1 M-design exhaustive sweep."""
+    import polars as pl
+
+    cols = []
+    for name in df.columns:
+        v = df[name].to_numpy()
+        if v.dtype.kind == "f":
+            v = round_significant(v)
+            if len(v) and np.all(np.isfinite(v)) and np.all(np.abs(v) < 2.0**53) and np.all(v == np.rint(v)):
+                v = v.astype(np.int64)
+        elif v.dtype.kind == "O":
+            v = v.astype(str)
+        cols.append(pl.Series(str(name), v))
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pl.DataFrame(cols).write_csv(tmp, line_terminator="\n")
+    os.replace(tmp, path)
 
 
 def sweep_fingerprint(sweep: Sweep) -> str:
@@ -104,6 +147,7 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
         "fixed": sweep.fixed,
         "objectives": dict(sweep.objectives),
         "constraints": [c.text for c in sweep.constraints],
+        "baseline": _baseline_record(sweep),
         "search": {k: getattr(sweep.search, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size",
                                                           "storage", "study_name")},
         "versions": versions,
@@ -112,7 +156,155 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
     }
 
 
+def _baseline_record(sweep: Sweep) -> dict | None:
+    """The sweep's GPU baseline and its metrics, for run.yaml (None without a baseline)."""
+    from .study import sweep_baseline
+
+    base = sweep_baseline(sweep)
+    if base is None:
+        return None
+    return {"gpu": base["gpu"], "gpus": base["gpus"], "precision": base["precision"], "metrics": base["metrics"]}
+
+
 def write_run(run_dir: Path, record: dict) -> None:
     import yaml
 
     atomic_write(run_dir / RUN_FILE, yaml.safe_dump(record, sort_keys=False))
+
+
+# ------------------------------------------------------------------------------------------------ reading a run
+
+# Which way is better for each metric, used for axes that are not objectives of the run (`cimdse pareto --x ...`).
+# Throughput, efficiency, accuracy, lifetime and utilization are maximized; energy, time, power, area and chip
+# counts are minimized; weights_fit (0/1) is maximized (a design whose weights fit is better).
+METRIC_DIRECTIONS: dict[str, str] = {
+    "ttft_ms": "minimize", "tpot_ms": "minimize", "tokens_per_s": "maximize", "energy_per_token_uj": "minimize",
+    "prefill_energy_mj": "minimize", "avg_power_w": "minimize", "area_mm2": "minimize", "peak_tops": "maximize",
+    "tops_per_w": "maximize", "tops_per_mm2": "maximize", "macro_tops_per_w": "maximize",
+    "macro_tops_per_mm2": "maximize", "peak_power_w": "minimize", "chips_needed": "minimize",
+    "chips_used": "minimize", "weights_fit": "maximize", "sqnr_db": "maximize", "lifetime_years": "maximize",
+    "utilization": "maximize",
+    # with a GPU baseline (cost/gpu.py BASELINE_METRICS): ratios above 1 mean the design beats the GPU
+    "speedup_vs_gpu": "maximize", "energy_gain_vs_gpu": "maximize",
+}
+
+TRIALS_FILE = "trials.csv"
+
+
+def metric_direction(metric: str, objectives: dict | None = None) -> str:
+    """The run's direction when `metric` is one of its objectives, else the metric's default direction."""
+    if objectives and metric in objectives:
+        return str(objectives[metric])
+    return METRIC_DIRECTIONS.get(metric, "minimize")
+
+
+def check_metric(metric: str, key: str) -> str:
+    """`metric` if it is a known metric (a GPU-baseline ratio included), else a UserError with a did-you-mean."""
+    from .cost.gpu import BASELINE_METRICS
+    from .errors import UserError, unknown
+
+    known = (*METRICS, *BASELINE_METRICS)
+    if metric not in known:
+        raise UserError(unknown("metric", metric, known), key=key)
+    return metric
+
+
+@dataclass
+class RunData:
+    """A trials table read back from disk, with the run record (run.yaml) when the folder has one."""
+
+    trials: object              # pandas DataFrame
+    source: Path                # the trials.csv read
+    folder: Path                # where it lives (outputs go here by default)
+    record: dict | None         # run.yaml, or None for a bare trials.csv
+
+    @property
+    def objectives(self) -> dict:
+        return dict((self.record or {}).get("objectives") or {})
+
+    @property
+    def searched(self) -> list[str]:
+        """Parameters the run searched (run.yaml space), else every parameter column that varies."""
+        space = (self.record or {}).get("space")
+        if isinstance(space, dict) and space:
+            return [k for k in space if k in PARAMS]
+        df = self.trials
+        return [k for k in PARAMS if k in df and df[k].nunique() > 1]
+
+    def title(self) -> str:
+        """'name: model, batch B, prompt P, generate G' from run.yaml, else the file's path."""
+        rec = self.record or {}
+        sc = rec.get("scenario") or {}
+        if rec.get("model") and sc:
+            return run_title(str(rec.get("name", self.folder.name)), str(rec["model"]), sc)
+        return str(self.source)
+
+
+def run_title(name: str, model: str, scenario: dict) -> str:
+    """Figure title naming the run, model and scenario."""
+    return (f"{name}: {model}, batch {scenario.get('batch')}, prompt {scenario.get('prompt_tokens')}, "
+            f"generate {scenario.get('generate_tokens')}")
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read RUN_DIR/trials.csv (or a trials.csv path) and the run.yaml beside it; UserError when unusable."""
+    import pandas as pd
+    import yaml
+
+    from .errors import UserError
+
+    p = Path(path)
+    if not p.exists():
+        raise UserError("no such file or folder; expected a run folder or a trials.csv", file=str(p))
+    source = p / TRIALS_FILE if p.is_dir() else p
+    if p.is_dir() and not source.exists():
+        raise UserError(f"no {TRIALS_FILE} in this folder; expected a run folder written by cimdse sweep",
+                        file=str(p))
+    if source.suffix.lower() != ".csv":
+        raise UserError("expected a run folder or a .csv file", file=str(p))
+    try:
+        df = pd.read_csv(source)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise UserError(f"cannot read as CSV ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
+                        file=str(source)) from None
+    if df.empty:
+        raise UserError("has no rows", file=str(source))
+    record = None
+    rec_path = source.parent / RUN_FILE
+    if rec_path.exists():
+        try:
+            loaded = yaml.safe_load(rec_path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            loaded = None
+        record = loaded if isinstance(loaded, dict) else None
+    if "feasible" in df:
+        feas = df["feasible"]
+        if feas.dtype != bool:
+            text = feas.astype(str).str.strip().str.lower()
+            if not text.isin(["true", "false", "1", "0", "1.0", "0.0"]).all():
+                raise UserError("column 'feasible' must hold True/False", file=str(source))
+            df["feasible"] = text.isin(["true", "1", "1.0"])
+    else:
+        df["feasible"] = True  # a table without the column (e.g. an exported front) counts every row as feasible
+    return RunData(df, source, source.parent, record)
+
+
+def require_columns(run: RunData, columns: list[str]) -> None:
+    """UserError naming the columns the table lacks, and the non-numeric metric columns among `columns`."""
+    import pandas as pd
+
+    from .errors import UserError
+
+    df = run.trials
+    missing = [c for c in dict.fromkeys(columns) if c not in df]
+    if missing:
+        raise UserError(f"lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+                        f"it has: {', '.join(map(str, df.columns[:12]))}{', ...' if len(df.columns) > 12 else ''}",
+                        file=str(run.source))
+    for c in dict.fromkeys(columns):
+        if c in METRIC_DIRECTIONS:
+            vals = pd.to_numeric(df[c], errors="coerce")
+            if vals.isna().any():
+                raise UserError(f"column {c} has {int(vals.isna().sum())} empty or non-numeric value(s)",
+                                file=str(run.source))
+            df[c] = vals.astype(float)

@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import Sweep
 from .cost import evaluate_arrays
+from .cost.gpu import BASELINE_METRICS
 from .cost.model import METRICS
 from .cost.params import PARAMS, defaults, to_batch
 
@@ -44,6 +45,15 @@ def base_design(sweep: Sweep) -> dict:
     return d
 
 
+def sweep_baseline(sweep: Sweep) -> dict | None:
+    """The GPU baseline's gpu_metrics result (metrics, feasible, gpus, ...) when the sweep names one, else None."""
+    if not sweep.baseline:
+        return None
+    from .cost.gpu import baseline_metrics
+
+    return baseline_metrics(sweep.baseline["gpu"], sweep.baseline["gpus"], sweep.model, sweep.scenario)
+
+
 def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     """Evaluate designs (searched values over the sweep's base design) and check its constraints."""
     base = base_design(sweep)
@@ -55,6 +65,11 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     else:
         batch = to_batch([{**base, **r} for r in rows])
     m = evaluate_arrays(batch, sweep.model, sweep.scenario)
+    base = sweep_baseline(sweep)
+    if base is not None:
+        from .cost.gpu import baseline_columns
+
+        m.update(baseline_columns(m, base["metrics"]))
     obj = np.column_stack([np.asarray(m[k], dtype=float) for k, _ in sweep.objectives])
     viol, texts = [], []
     n = len(obj)
@@ -499,7 +514,8 @@ def concat_scored(parts: list[Scored]) -> Scored:
         return parts[0]
     return Scored(
         batch={k: np.concatenate([p.batch[k] for p in parts]) for k in parts[0].batch},
-        metrics={k: np.concatenate([np.asarray(p.metrics[k]) for p in parts]) for k in [*METRICS, "feasible", "reason"]},
+        metrics={k: np.concatenate([np.asarray(p.metrics[k]) for p in parts]) for k in [*METRICS, "feasible", "reason"]
+                 + [k for k in BASELINE_METRICS if k in parts[0].metrics]},
         objectives=np.concatenate([p.objectives for p in parts]),
         violations=np.concatenate([p.violations for p in parts]),
         feasible=np.concatenate([p.feasible for p in parts]),
@@ -682,9 +698,10 @@ def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = 
                  plots: bool = True) -> RunResult:
     """Join the run folders of shards 1..N of an exhaustive sweep into one trials.csv and the exact front.
 
-    trials.csv is the shards' rows laid end to end (byte for byte what an unsharded run writes); the front is
-    taken over the union of the shards' fronts at full precision (a design dominated inside its shard is
-    dominated overall), and pareto.csv holds those rows in the unsharded run's order.
+    trials.csv is the shards' rows end to end, written like an unsharded run's (so byte-identical to it: the
+    table is re-read exactly and re-written whole, since how a column is written depends on all its values);
+    the front is taken over the union of the shards' fronts at full precision (a design dominated inside its
+    shard is dominated overall), and pareto.csv holds those rows in the unsharded run's order.
     """
     import json
 
@@ -692,7 +709,7 @@ def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = 
 
     from .errors import UserError
     from .pareto import pareto_order
-    from .results import atomic_write, run_record, sweep_fingerprint, write_run
+    from .results import run_record, sweep_fingerprint, write_csv, write_run
 
     if sweep.search.sampler != "exhaustive":
         raise UserError("only exhaustive sweeps are sharded; collect an Optuna study with `cimdse sweep FILE "
@@ -704,13 +721,19 @@ def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = 
     for d in map(Path, dirs):
         try:
             info = json.loads((d / SHARD_FILE).read_text())
-            text = (d / "trials.csv").read_text(encoding="utf-8") if info["designs"][1] > info["designs"][0] else ""
+            lo, hi = info["designs"]
+            table = None
+            if hi > lo:  # exact floats (pandas 3 parses them exactly by default); empty violations stay ""
+                exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+                table = pd.read_csv(d / "trials.csv", keep_default_na=False, **exact)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(f"is not a finished shard of an exhaustive sweep ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else ''})", file=str(d)) from None
         if info.get("fingerprint") != fp or info.get("total") != total:
             raise UserError(f"holds a shard of a different sweep than {sweep.path}", file=str(d))
-        shards.append((info, text, d))
+        if table is not None and table["trial"].to_list() != list(range(lo, hi)):
+            raise UserError(f"trials.csv does not hold designs {lo}..{hi - 1} of this sweep", file=str(d))
+        shards.append((info, table, d))
     count = shards[0][0]["count"]
     seen = sorted(info["index"] for info, _, _ in shards)
     if any(info["count"] != count for info, _, _ in shards) or seen != list(range(1, count + 1)):
@@ -720,37 +743,29 @@ def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = 
                         + (f"missing {missing} " if missing else "") + (f"repeated {dup} " if dup else "")
                         + f"(got {seen})", key="DIRS")
     shards.sort(key=lambda x: x[0]["index"])
-    header, lines = None, []
-    trials, values = [], []
-    for info, text, d in shards:
+    tables, trials, values, held = [], [], [], 0
+    for info, table, d in shards:
         lo, hi = info["designs"]
-        if lo != len(lines):
-            raise UserError(f"shard {info['index']} starts at design {lo}, expected {len(lines)}", file=str(d))
-        if hi > lo:
-            rows = text.split("\n")
-            if rows and rows[-1] == "":
-                rows.pop()
-            if header is None:
-                header = rows[0]
-            if rows[0] != header or len(rows) - 1 != hi - lo:
-                raise UserError(f"trials.csv does not hold designs {lo}..{hi - 1} of this sweep", file=str(d))
-            lines.extend(rows[1:])
+        if lo != held:
+            raise UserError(f"shard {info['index']} starts at design {lo}, expected {held}", file=str(d))
+        held = hi
+        if table is not None:
+            tables.append(table)
         trials.extend(info["front_trials"])
         values.extend(info["front_values"])
-    if len(lines) != total:
-        raise UserError(f"the shards hold {len(lines)} of the {total} designs", key="DIRS")
+    if held != total:
+        raise UserError(f"the shards hold {held} of the {total} designs", key="DIRS")
     run_dir = Path(out) if out else default_run_dir(sweep)
     prepare_run_dir(sweep, run_dir, fresh=False)
     start = time.perf_counter()
+    df = pd.concat(tables, ignore_index=True)
     front_rows: list[int] = []
     if trials:
         v = np.asarray(values, dtype=float).reshape(len(trials), len(sweep.objectives))
-        order = pareto_order(v, [dr for _, dr in sweep.objectives])
-        front_rows = [trials[i] for i in order]
-    atomic_write(run_dir / "trials.csv", header + "\n" + "\n".join(lines) + "\n")
-    atomic_write(run_dir / "pareto.csv", header + "\n" + "".join(lines[t] + "\n" for t in front_rows))
-    df = pd.read_csv(run_dir / "trials.csv", keep_default_na=False)
+        front_rows = [trials[i] for i in pareto_order(v, [dr for _, dr in sweep.objectives])]
     front = df.iloc[front_rows]
+    write_csv(df, run_dir / "trials.csv")
+    write_csv(front, run_dir / "pareto.csv")
     record = run_record(sweep, {"merged_from": [str(d) for _, _, d in shards], "shards": count})
     write_run(run_dir, {**record, "status": "complete", "completed_trials": int(len(df)),
                         "feasible_trials": int(df["feasible"].sum()), "front_size": int(len(front))})

@@ -11,12 +11,16 @@ import json
 from dataclasses import asdict, dataclass, fields
 from functools import cache
 from importlib import resources
+from numbers import Integral
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import yaml
 
 from .errors import UserError, unknown
+
+if TYPE_CHECKING:  # numpy is imported where operator tables are built, so `cimdse models` starts fast
+    import numpy as np
 
 ARCHS = ("decoder", "encoder")
 FFNS = ("mlp", "gated")
@@ -134,7 +138,7 @@ class Scenario:
         )
         for key, lo, hi in checks:
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            if isinstance(value, bool) or not isinstance(value, Integral):
                 raise UserError(f"expected an integer, got {value!r}", key=key)
             if not lo <= value <= hi:
                 raise UserError(f"expected an integer in [{lo}, {hi}], got {value}", key=key)
@@ -152,11 +156,11 @@ def validate_model(m: ModelConfig) -> None:
     for f in ("layers", "hidden", "heads", "kv_heads", "ffn_dim", "vocab", "max_context", "experts",
               "experts_per_token"):
         v = getattr(m, f)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
             raise UserError(f"expected a positive integer, got {v!r}", key=f)
     for f in ("position_rows", "type_vocab", "head_dim"):
         v = getattr(m, f)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, Integral) or v < 0:
             raise UserError(f"expected a non-negative integer, got {v!r}", key=f)
     for f, allowed in (("arch", ARCHS), ("ffn", FFNS), ("activation", ACTIVATIONS), ("norm", NORMS),
                        ("position", POSITIONS)):
@@ -177,7 +181,7 @@ def validate_model(m: ModelConfig) -> None:
 @cache
 def _preset_data() -> dict:
     text = resources.files("cimdse").joinpath("data/models.yaml").read_text()
-    return yaml.safe_load(text)["models"]
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["models"]
 
 
 def preset_names() -> list[str]:
@@ -337,6 +341,8 @@ class OpTable:
         return len(self.cols["name"])
 
     def select(self, **match) -> np.ndarray:
+        import numpy as np
+
         """Boolean mask of rows whose columns equal the given values."""
         mask = np.ones(len(self), dtype=bool)
         for key, value in match.items():
@@ -344,6 +350,8 @@ class OpTable:
         return mask
 
     def total(self, col: str, mask: np.ndarray | None = None) -> float:
+        import numpy as np
+
         values = np.asarray(self.cols[col], dtype=float)
         return float(values[mask].sum() if mask is not None else values.sum())
 
@@ -365,6 +373,8 @@ class OpTable:
 
 
 def _rows_to_table(phase: str, steps: int, rows: list[dict], sc: Scenario) -> OpTable:
+    import numpy as np
+
     cols = {c: [] for c in COLUMNS}
     for r in rows:
         for c in ("name", "kind", "static", "count", "m", "k", "n", "copies", "active", "macs", "weight_elems",

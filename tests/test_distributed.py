@@ -183,6 +183,24 @@ def test_three_shards_merge_into_the_unsharded_run(tmp_path):
     assert r.exit_code == 2 and "different sweep" in r.output
 
 
+def test_merge_formats_columns_like_the_unsharded_run(tmp_path):
+    """clock_ghz varies slowest, so shard 1 holds only 1.0 GHz: alone it writes that column as integers ("1"),
+    while the whole table, holding 1.5 too, writes floats ("1.0"); the merge must write what the whole run does."""
+    body = write(tmp_path, "exhaustive", name="clk").read_text()
+    body = body.replace("space:\n", "space:\n  clock_ghz: [1.0, 1.5]\n")
+    (tmp_path / "clk.yaml").write_text(body)
+    f = tmp_path / "clk.yaml"
+    assert sweep(f, "--out", tmp_path / "whole", "--quiet").exit_code == 0
+    dirs = [tmp_path / f"c{i}" for i in (1, 2)]
+    for i, d in enumerate(dirs, 1):
+        assert sweep(f, "--shard", f"{i}/2", "--out", d, "--quiet").exit_code == 0
+    assert set(pd.read_csv(dirs[0] / "trials.csv")["clock_ghz"]) == {1.0}
+    r = CliRunner().invoke(main, ["merge", str(f), *map(str, dirs), "--out", str(tmp_path / "merged")])
+    assert r.exit_code == 0, r.output
+    for name in ("trials.csv", "pareto.csv"):
+        assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
 def test_more_shards_than_designs(tmp_path):
     f = write(tmp_path, "exhaustive", name="tiny").read_text().replace("tiles: [512, 1024, 4096]", "tiles: [512]")
     (tmp_path / "tiny.yaml").write_text(f.replace("adc_bits: {low: 4, high: 9}", "adc_bits: [6]"))

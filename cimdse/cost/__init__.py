@@ -41,7 +41,7 @@ def evaluate(designs: Iterable[Mapping] | Mapping, model: ModelConfig | str = "l
         out[k] = res[k]
     out["feasible"] = res["feasible"]
     out["reason"] = res["reason"]
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # the arrays are fresh: no need to copy them again
 
 
 def design_dict(batch: Mapping[str, np.ndarray], i: int = 0) -> dict:

@@ -15,11 +15,14 @@ import numpy as np
 
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
+from ._alloc import tune_allocator
 from .accuracy import sqnr_db
-from .params import CATEGORICAL, conflicts
+from .params import CATEGORICAL, CONFLICT_TEXTS, conflict_codes
 
 SECONDS_PER_YEAR = 3.15576e7
 LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
+CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
+REASONS = np.asarray((*CONFLICT_TEXTS, "KV cache does not fit in the CIM arrays"), dtype=object)
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"})
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "digital", "buffers", "noc", "chip_link", "offchip", "writes",
@@ -125,6 +128,14 @@ def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
 
 # ------------------------------------------------------------------------------------------------ helpers
 
+def _dot_shapes(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """x (N, J) . v (J,) summed in a fixed order, so a design's result never depends on the batch around it."""
+    out = x[:, 0] * v[0]
+    for j in range(1, x.shape[1]):
+        out = out + x[:, j] * v[j]
+    return out
+
+
 def _ceil(x):
     return np.ceil(x - 1e-9)
 
@@ -160,8 +171,8 @@ def circuits(p: dict, tech: Tech) -> dict:
     e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) + p["cols"] * wire_ff) * vdd**2 * 1e-3
     b = p["adc_bits"]
     adc = per["adc"]
-    e_adc = (adc["linear_fj_per_bit"] * b * node / adc["ref_node_nm"] + adc["thermal_fj"] * 4.0**b) * vdd**2 * 1e-3
-    a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * 2.0**b * node / adc["ref_node_nm"]
+    e_adc = (adc["linear_fj_per_bit"] * b * node / adc["ref_node_nm"] + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
+    a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
     t_conv = (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"]
     sa = per["shift_add"]
     s32 = logic_scale(node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
@@ -174,7 +185,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": sa["energy_pj"] * s32, "a_sa": sa["area_um2"] * a32,
         "a_sh": sa["sample_hold_area_um2"] * a32,
-        "a_dac": per["dac"]["area_um2_1bit"] * 2.0 ** (db - 1) * a32,
+        "a_dac": per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32,
         "t_step": np.maximum(dev["read_pulse_ns"], p["cols_per_adc"] * t_conv),
         "t_read": dev["read_pulse_ns"], "db": db,
         "e_acc": e_add32,
@@ -219,8 +230,8 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     col_tiles = _ceil(n * CPW / C)
     arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
     n_rg = _ceil(np.minimum(R, k) / RA)
-    weight_arrays = (arrays_one * wl.copies * wl.count).sum(axis=1)
-    weight_cells = (k * n * CPW * wl.copies * wl.count).sum(axis=1)
+    weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
+    weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
     # KV cache in CIM arrays (attention: cim): per layer, sequence and KV head a K array (hd rows x context)
     # and a V array (context rows x hd), at input precision
     m, sc = wl.model, wl.scenario
@@ -241,8 +252,10 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     kv_fits = kv_arrays <= avail
     weight_space = np.maximum(avail - kv_arrays, 0)
     rep = np.where(fit | ~reload_mode, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1)
-    per_layer_arrays = (arrays_one * wl.copies * wl.per_layer).sum(axis=1)
-    single_arrays = (arrays_one * wl.copies * ~wl.per_layer).max(axis=1, initial=0)
+    per_layer_arrays = _dot_shapes(arrays_one, wl.copies * wl.per_layer)
+    single_arrays = np.zeros(len(rows))
+    for j in wl.single_shapes:
+        single_arrays = np.maximum(single_arrays, arrays_one[:, j] * wl.copies[j])
     staging = np.maximum(np.minimum(weight_space, np.maximum(per_layer_arrays, single_arrays)), 1)
     resident = np.where(reload_mode, np.maximum(weight_space - staging, 0), weight_arrays)
     reload_arrays = np.where(reload_mode, np.maximum(weight_arrays - resident, 0), 0.0)
@@ -260,15 +273,16 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
 
 def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
     """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
-    cpw, s = mp["cpw"][:, None], mp["in_slices"][:, None]
-    conv = row_tiles * n * cpw * s * n_rg
+    s = mp["in_slices"]
+    f = mp["cpw"] * s                                     # cells read per weight column per input vector
+    conv = row_tiles * n_rg * (n * f[:, None])
     e = {
-        "cells": k * n * cpw * s * c["e_cell"][:, None],
+        "cells": (k * n) * (f * c["e_cell"])[:, None],
         "adc": conv * c["e_adc"][:, None],
-        "dac": k * col_tiles * s * c["e_row"][:, None],
-        "shift_add": conv * c["e_sa"][:, None] + n * row_tiles * c["e_acc"][:, None],
+        "dac": col_tiles * (k * (s * c["e_row"])[:, None]),
+        "shift_add": conv * c["e_sa"][:, None] + row_tiles * (n * c["e_acc"][:, None]),
     }
-    t = s * n_rg * c["t_step"][:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
+    t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
     return e, t
 
 
@@ -277,8 +291,34 @@ def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
     e_vec, t_vec = _mvm_costs(p, c, mp, wl.k[None, :], wl.n[None, :], mp["row_tiles"], mp["col_tiles"], mp["n_rg"])
     t_layer = np.zeros(len(p["rows"]))
     for stage in wl.stage_shapes:
-        t_layer += np.max(t_vec[:, list(stage)], axis=1)
-    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer}
+        slowest = t_vec[:, stage[0]]
+        for j in stage[1:]:
+            slowest = np.maximum(slowest, t_vec[:, j])
+        t_layer += slowest
+    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp)}
+
+
+def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
+    """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload)."""
+    bits = p["input_bits"]
+    tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
+    hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
+    tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
+    kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * (
+        wl.scenario.prompt_tokens + wl.scenario.generate_tokens) * bits / 8
+    kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
+    frac = mp["reload_fraction"]
+    reload_cells = mp["weight_cells"] * frac
+    w_bytes = reload_cells / mp["cpw"] * p["weight_bits"] / 8
+    off_gbps = c["off_gbps"] * mp["chips_used"]
+    return {
+        "hops": hops, "e_noc_bit": hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"]),
+        "lanes": p["simd_lanes"] * p["tiles"] * mp["chips_used"], "kv_on_chip": kv_on_chip,
+        "e_kv_bit": np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"]), "e_mac": c["e_mac"](bits),
+        "off_gbps_all": off_gbps,
+        "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
+        "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
+    }
 
 
 def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) -> tuple[dict, dict, dict]:
@@ -294,15 +334,13 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     V = wl.vectors[ph]
     static = zero
     for part, val in sc_["e_vec"].items():
-        e[part] = val @ V
+        e[part] = _dot_shapes(val, V)
         static = static + e[part]
     ops["static_matmul"] = static
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * c["e_tile_bit"]
-    tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
-    hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
-    tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    e["noc"] = io_bits * hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"])
+    hops = sc_["hops"]
+    e["noc"] = io_bits * sc_["e_noc_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
@@ -316,14 +354,11 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         t_static = t_static + sc_["t_vec"][:, j] * _ceil(wl.scenario.batch / mp["rep"])
     t["arrays"] = t_static + hops / p["clock_ghz"] * L * len(wl.stage_shapes)
     # --- attention and element-wise work
-    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
+    lanes = sc_["lanes"]
     cim_attn = p["attention"] == 1
-    kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * (
-        wl.scenario.prompt_tokens + wl.scenario.generate_tokens) * bits / 8
-    kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
-    e_kv_bit = np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])
+    kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
     dyn_digital = np.where(cim_attn, 0.0, tot["dyn_macs"])
-    e_dyn_macs = dyn_digital * c["e_mac"](bits)
+    e_dyn_macs = dyn_digital * sc_["e_mac"]
     e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits * e_kv_bit)
               + (tot["dyn_in"] + tot["dyn_out"]) * bits * c["e_tile_bit"])
     e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
@@ -333,7 +368,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
     e["offchip"] = np.where(kv_on_chip, 0.0, kv_traffic * c["e_off_bit"])
     t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
-    t_kv = np.where(kv_on_chip, 0.0, kv_traffic / 8 / (c["off_gbps"] * mp["chips_used"]))
+    t_kv = np.where(kv_on_chip, 0.0, kv_traffic / 8 / sc_["off_gbps_all"])
     t["digital"] = np.maximum(t_compute, t_kv)
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
@@ -364,17 +399,13 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     # --- embedding lookups from off-chip memory
     emb_bits = tot["embed"] * p["weight_bits"]
     e["offchip"] = e["offchip"] + emb_bits * c["e_off_bit"]
-    t["offchip"] = emb_bits / 8 / (c["off_gbps"] * mp["chips_used"])
+    t["offchip"] = emb_bits / 8 / sc_["off_gbps_all"]
     ops["embedding"] = emb_bits * c["e_off_bit"]
     # --- weight reload (overflow: reload and the weights do not fit)
-    frac = mp["reload_fraction"]
-    w_bytes = mp["weight_cells"] / mp["cpw"] * p["weight_bits"] / 8 * frac
-    e_reload = mp["weight_cells"] * frac * c["e_write"] + w_bytes * 8 * c["e_off_bit"]
-    e["writes"] = e["writes"] + mp["weight_cells"] * frac * c["e_write"]
-    e["offchip"] = e["offchip"] + w_bytes * 8 * c["e_off_bit"]
-    t["reload"] = np.maximum(w_bytes / (c["off_gbps"] * mp["chips_used"]),
-                              mp["reload_rounds"] * p["rows"] * c["t_write"])
-    ops["weight_reload"] = e_reload
+    e["writes"] = e["writes"] + sc_["e_reload_write"]
+    e["offchip"] = e["offchip"] + sc_["e_reload_read"]
+    t["reload"] = sc_["t_reload"]
+    ops["weight_reload"] = sc_["e_reload_write"] + sc_["e_reload_read"]
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
     link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1)
     e["chip_link"] = link_bits * c["e_link_bit"]
@@ -410,10 +441,30 @@ def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
 
 
 def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
-    """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS."""
+    """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS.
+
+    Large batches run in chunks of CHUNK_DESIGNS designs (same numbers, less memory traffic).
+    """
     tech = tech or load_tech()
-    p = {k: (v if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
-    bad, reason = conflicts(p)
+    p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
+    n = len(p["rows"])
+    tune_allocator()
+    if n <= CHUNK_DESIGNS:
+        return _evaluate_chunk(p, wl, tech, breakdown)
+    parts = [_evaluate_chunk({k: v[i:i + CHUNK_DESIGNS] for k, v in p.items()}, wl, tech, breakdown)
+             for i in range(0, n, CHUNK_DESIGNS)]
+    return _concat(parts)
+
+
+def _concat(parts: list[dict]) -> dict:
+    """Join the results of consecutive chunks (nested dicts of arrays)."""
+    return {k: _concat([q[k] for q in parts]) if isinstance(v, dict) else np.concatenate([q[k] for q in parts])
+            for k, v in parts[0].items()}
+
+
+def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
+    """evaluate_batch on one chunk of designs."""
+    code = conflict_codes(p)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
     p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"][p["device"]])
@@ -481,10 +532,9 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     life = np.where(rate > 0, c["endurance"] / np.where(rate > 0, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
     res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
     res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
-    infeasible = bad | ~mp["kv_fits"]
-    reason = np.where(~mp["kv_fits"] & (reason == ""), "KV cache does not fit in the CIM arrays", reason)
-    res["feasible"] = ~infeasible
-    res["reason"] = reason
+    code = np.where((code == 0) & ~mp["kv_fits"], len(REASONS) - 1, code)
+    res["feasible"] = code == 0
+    res["reason"] = REASONS[code]
     if breakdown:
         res["breakdown"] = {
             "area_mm2": ar,

@@ -163,20 +163,33 @@ def from_batch(batch: Mapping[str, np.ndarray], i: int) -> dict:
     return out
 
 
-def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
+CONFLICT_TEXTS = (
+    "",
+    "bits_per_cell exceeds the device's maximum bits per cell",
+    "rows_active exceeds rows",
+    "cols_per_adc exceeds cols",
+    "cols too small for an offset reference column",
+)
+
+
+def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
     from ..tech import load_tech
 
-    tech = load_tech()
-    n = len(batch["rows"])
-    reason = np.full(n, "", dtype=object)
-    max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
+    max_bpc = load_tech().device["max_bits_per_cell"][batch["device"]]
     checks = (
-        (batch["bits_per_cell"] > max_bpc, "bits_per_cell exceeds the device's maximum bits per cell"),
-        (batch["rows_active"] > batch["rows"], "rows_active exceeds rows"),
-        (batch["cols_per_adc"] > batch["cols"], "cols_per_adc exceeds cols"),
-        ((batch["weight_encoding"] == 1) & (batch["cols"] < 2), "cols too small for an offset reference column"),
+        batch["bits_per_cell"] > max_bpc,
+        batch["rows_active"] > batch["rows"],
+        batch["cols_per_adc"] > batch["cols"],
+        (batch["weight_encoding"] == 1) & (batch["cols"] < 2),
     )
-    for mask, text in checks:
-        reason = np.where(mask & (reason == ""), text, reason)
-    return reason != "", reason
+    code = np.zeros(len(batch["rows"]), dtype=np.int8)
+    for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
+        code[checks[i - 1]] = i
+    return code
+
+
+def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
+    code = conflict_codes(batch)
+    return code != 0, np.asarray(CONFLICT_TEXTS, dtype=object)[code]

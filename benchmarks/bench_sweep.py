@@ -1,0 +1,91 @@
+"""Wall time of whole `cimdse` commands: CLI start-up, the 1 M-design exhaustive sweep, and the overhead of a
+guided sweep against a bare in-memory Optuna study with the same sampler, space and a trivial objective.
+
+Usage: python benchmarks/bench_sweep.py [--quick]
+Each figure is the wall time of a fresh process (interpreter start and imports included on both sides).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CIMDSE = [sys.executable, "-m", "cimdse"]
+
+BARE = """
+import sys, time, warnings
+import optuna
+from cimdse.config import load_sweep
+from cimdse.study import _distributions, make_sampler
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore")
+sweep = load_sweep(sys.argv[1], overrides={"sampler": sys.argv[2], "trials": int(sys.argv[3])})
+dists = _distributions(sweep)
+study = optuna.create_study(directions=[d for _, d in sweep.objectives], sampler=make_sampler(sweep, None))
+for _ in range(sweep.search.trials):
+    trial = study.ask(dists)
+    study.tell(trial, [float(len(str(trial.params)))] * len(sweep.objectives))   # trivial objective
+"""
+
+
+def wall(cmd: list[str], repeat: int = 1) -> float:
+    """Best wall time (s) of running cmd `repeat` times; fails loudly if the command fails."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def startup() -> list[tuple[str, float, str, str]]:
+    """`cimdse --help` and `cimdse models`, best of 5."""
+    return [("cimdse --help", wall([*CIMDSE, "--help"], 5), "s", "<= 0.3"),
+            ("cimdse models", wall([*CIMDSE, "models"], 5), "s", "<= 0.3")]
+
+
+def exhaustive() -> list[tuple[str, float, str, str]]:
+    """End-to-end exhaustive sweep of benchmarks/exhaustive-1m.yaml (enumerate, evaluate, Pareto, CSVs, plots)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = wall([*CIMDSE, "sweep", str(HERE / "exhaustive-1m.yaml"), "--out", f"{tmp}/run", "--quiet"])
+    return [("exhaustive sweep, 1,000,000 designs, end to end", t, "s", "<= 15")]
+
+
+def overhead(sampler: str, trials: int, sweep_file: str = "sweeps/quickstart.yaml") -> list[tuple[str, float, str, str]]:
+    """cimdse sweep (default storage, outputs and plots) against bare Optuna in memory: wall times and ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = wall([*CIMDSE, "sweep", sweep_file, "--sampler", sampler, "--trials", str(trials),
+                     "--out", f"{tmp}/run", "--quiet"])
+    bare = wall([sys.executable, "-c", BARE, sweep_file, sampler, str(trials)])
+    what = f"{sampler} {trials} trials on {Path(sweep_file).stem}"
+    return [(f"cimdse sweep, {what}", ours, "s", ""),
+            (f"bare Optuna in memory, {what}", bare, "s", ""),
+            (f"overhead ratio, {what}", ours / bare, "x", "<= 1.5")]
+
+
+def measure(quick: bool = False) -> list[tuple[str, float, str, str]]:
+    """Every figure of this script as (what, value, unit, target)."""
+    rows = startup()
+    rows += overhead("nsga2", 500 if quick else 2000)
+    rows += overhead("tpe", 200 if quick else 500)
+    if not quick:
+        rows += exhaustive()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smaller budgets, no 1 M-design sweep")
+    args = ap.parse_args()
+    for what, value, unit, target in measure(args.quick):
+        print(f"{what:<60} {value:>10.3f} {unit:<3} {target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The CSV writer: rounding to significant digits, integer columns, quoting, atomic replacement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cimdse.results import round_significant, write_csv
+
+
+def test_round_significant_by_hand():
+    x = np.array([1.23456789012345, 123456789012.345, 0.000123456789012345, 0.0, -2.5e-7, 7.0])
+    # 10 significant digits: 1.234567890|12 -> 1.23456789; 1234567890|12.345 -> 123456789000;
+    # 0.0001234567890|12 -> 0.000123456789; zero stays; -2.5e-7 and 7 are already short
+    want = np.array([1.23456789, 123456789000.0, 0.000123456789, 0.0, -2.5e-7, 7.0])
+    np.testing.assert_array_equal(round_significant(x), want)
+
+
+def test_round_significant_keeps_non_finite():
+    x = np.array([np.inf, -np.inf, np.nan, 1e-320, 1e308])
+    y = round_significant(x)
+    assert np.isinf(y[0]) and np.isinf(y[1]) and np.isnan(y[2])
+    assert y[3] == 1e-320 and y[4] == 1e308
+
+
+def test_write_csv_text(tmp_path):
+    df = pd.DataFrame({
+        "trial": np.array([0, 1]),
+        "rows": np.array([256.0, 1024.0]),              # integer-valued floats -> integers
+        "energy_uj": np.array([1.23456789012345, 0.5]),  # 10 significant digits, shortest form
+        "device": np.array(["rram", "sram"], dtype=object),
+        "feasible": np.array([True, False]),
+        "violation": np.array(["", "area_mm2 <= 10, sqnr_db >= 20"], dtype=object),
+    })
+    out = tmp_path / "t.csv"
+    write_csv(df, out)
+    assert out.read_text() == (
+        "trial,rows,energy_uj,device,feasible,violation\n"
+        '0,256,1.23456789,rram,true,""\n'
+        '1,1024,0.5,sram,false,"area_mm2 <= 10, sqnr_db >= 20"\n'
+    )
+    back = pd.read_csv(out, keep_default_na=False)
+    assert back["feasible"].tolist() == [True, False]
+    assert back["violation"].tolist() == ["", "area_mm2 <= 10, sqnr_db >= 20"]
+    assert not list(tmp_path.glob(".t.csv.tmp-*"))  # the temporary name was renamed away
