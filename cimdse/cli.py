@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+import time
 
 import click
 
@@ -175,7 +177,10 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     design.setdefault("weight_bits", float(sc.weight_bits))
     design.setdefault("input_bits", float(sc.act_bits))
     full = {**defaults(), **design}
-    cross_check(full)
+    try:
+        cross_check(full)
+    except UserError as err:
+        raise UserError(err.detail, file=design_file or "command line", key=err.key) from None
     batch = to_batch([full])
     res = evaluate_arrays(batch, model, sc, breakdown=True)
     units = metric_units()
@@ -321,23 +326,25 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
     from .config import load_sweep
     from .study import check_run_options, collect_sweep, parse_shard, run_sweep
 
-    sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
-    shard_ix = parse_shard(shard) if shard is not None else None
-    check_run_options(sw, workers=workers, shard=shard_ix, collect=collect)
-    if collect and fresh:
-        raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
-    show = not quiet and sys.stderr.isatty()
-
-    def progress(pr) -> None:
-        if show:
-            click.echo(f"\r  {pr.done:>8,}/{pr.total:,} designs  {pr.rate:,.0f}/s", err=True, nl=False)
-
-    if collect:
-        res = collect_sweep(sw, out=out)
-    else:
-        res = run_sweep(sw, out=out, fresh=fresh, on_batch=progress, workers=workers, shard=shard_ix)
-    if show:
-        click.echo("", err=True)
+    resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
+    resume += (f" --workers {workers}" if workers != 1 else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
+    bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
+    try:
+        sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
+        shard_ix = parse_shard(shard) if shard is not None else None
+        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect)
+        if collect and fresh:
+            raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
+        bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
+        if collect:
+            res = collect_sweep(sw, out=out)
+        else:
+            res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix)
+        bar.close()
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
+        bar.close()
+        click.echo(f"interrupted; resume with: {resume}", err=True)
+        sys.exit(130)
     df, front = res.trials, res.front
     feas = int(df["feasible"].sum()) if len(df) else 0
     click.echo(f"{sw.name}: {len(df):,} designs ({feas:,} feasible), Pareto front {len(front)} "
@@ -352,9 +359,67 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         if len(front) > 15:
             click.echo(f"... {len(front) - 15} more rows in {res.run_dir / 'pareto.csv'}")
     if res.interrupted:
-        click.echo(f"interrupted after {len(df):,} of {sw.search.trials:,} trials; run the same command again "
-                   "to resume", err=True)
+        if sw.search.sampler == "exhaustive":
+            click.echo(f"interrupted after {len(df):,} designs; results so far are in {res.run_dir}; run again to "
+                       f"finish (exhaustive runs start over): {resume}", err=True)
+        else:
+            click.echo(f"interrupted after {len(df):,} of {sw.search.trials:,} trials; results so far are in "
+                       f"{res.run_dir}; resume with: {resume}", err=True)
         sys.exit(130)
+
+
+def resume_command(sweep_file: str, trials, sampler, seed, storage, out, quiet: bool) -> str:
+    """The command that resumes this sweep: the same file and options, never --fresh (it would delete the run)."""
+    parts = ["cimdse", "sweep", str(sweep_file)]
+    for flag, value in (("--trials", trials), ("--sampler", sampler), ("--seed", seed), ("--storage", storage),
+                        ("--out", out)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return shlex.join(parts + (["--quiet"] if quiet else []))
+
+
+def format_progress(pr, unit: str = "trials", width: int = 20) -> str:
+    """One progress line: bar, done/total, rate, feasible count, current Pareto-front size, time left."""
+    frac = min(pr.done / pr.total, 1.0) if pr.total else 1.0
+    filled = int(round(frac * width))
+    rate = f"{pr.rate:,.1f}" if pr.rate < 10 else f"{pr.rate:,.0f}"
+    left = (pr.total - pr.done) / pr.rate if pr.rate > 0 else 0.0
+    eta = f"{left:.0f}s" if left < 120 else f"{left / 60:.0f}min"
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {pr.done:,}/{pr.total:,} {unit} {100 * frac:3.0f}%  "
+            f"{rate} {unit}/s  feasible {pr.feasible:,}  front {pr.front:,}  left {eta}")
+
+
+class ProgressLine:
+    """A carriage-return progress line on stderr, redrawn at most 10 times a second; silent when disabled."""
+
+    def __init__(self, enabled: bool, unit: str = "trials", stream=None) -> None:
+        self.enabled, self.unit = enabled, unit
+        self.stream = stream or sys.stderr
+        self.last, self.width, self.pending = 0.0, 0, None
+
+    def update(self, pr) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        self.pending = pr
+        if now - self.last >= 0.1 or pr.done >= pr.total:
+            self.draw()
+            self.last = now
+
+    def draw(self) -> None:
+        if self.pending is None:
+            return
+        text = format_progress(self.pending, self.unit)
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width, self.pending = len(text), None
+
+    def close(self) -> None:
+        """Draw the last state and end the line, so the summary starts on a fresh one."""
+        if self.enabled and (self.width or self.pending is not None):
+            self.draw()
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 @main.command()
@@ -405,6 +470,57 @@ def pareto(run, x, y, z, color, label, log_x, log_y, feasible_only, out) -> None
         click.echo(_table(rows, ["trial", *names, *shown]))
         if len(v.front) > 15:
             click.echo(f"... {len(v.front) - 15} more rows in {v.csv}")
+
+
+@main.command()
+@click.option("--update", is_flag=True, help="Rewrite the recorded values (on purpose only; review the diff).")
+@click.option("--rtol", type=float, default=1e-6, show_default=True, help="Relative tolerance per metric.")
+def check(update: bool, rtol: float) -> None:
+    """Re-evaluate every reference design point and compare with its recorded metrics (exit 1 on drift)."""
+    from .reference import check as run_check
+    from .reference import folder, render_recorded
+    from .results import atomic_write
+
+    if not rtol >= 0:
+        raise UserError(f"expected a non-negative tolerance, got {rtol}", key="--rtol")
+    current, drifts = run_check(rtol)
+    if update:
+        atomic_write(folder() / "_recorded.yaml", render_recorded(current))
+        click.echo(f"recorded {len(current)} reference points ({len(drifts)} values changed) in "
+                   f"{folder() / '_recorded.yaml'}")
+        return
+    bad = {d.reference for d in drifts}
+    rows = [[name, len(vals), sum(d.reference == name for d in drifts), "DRIFT" if name in bad else "ok"]
+            for name, vals in current.items()]
+    rows += [[d.reference, 0, 1, "DRIFT"] for d in drifts if d.reference not in current]
+    click.echo(_table(rows, ["reference", "metrics", "drifted", "status"]))
+    if drifts:
+        click.echo("")
+        click.echo(_table([[d.reference, d.metric, "missing" if d.recorded is None else d.recorded,
+                            "missing" if d.current is None else d.current, f"{d.rel:.3g}"]
+                           for d in drifts], ["reference", "metric", "recorded", "current", "rel_diff"]))
+        click.echo(f"\n{len(drifts)} value(s) drifted beyond rtol {rtol:g}; if the change is intended, run "
+                   "`cimdse check --update` and commit the diff of cimdse/reference/_recorded.yaml", err=True)
+        sys.exit(1)
+    click.echo(f"all {len(current)} reference points match their recorded metrics (rtol {rtol:g})")
+
+
+@main.command()
+@click.option("--write", "write_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the table to this file (e.g. docs/VALIDATION.md) instead of printing it.")
+def validate(write_path) -> None:
+    """Published figures of the reference systems against cimdse's predictions, with error factors."""
+    from pathlib import Path
+
+    from .reference import render_validation
+    from .results import atomic_write
+
+    text = render_validation()
+    if write_path:
+        atomic_write(Path(write_path), text)
+        click.echo(f"wrote {write_path}")
+    else:
+        click.echo(text, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,29 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError, unknown
+from .errors import UserError, number_hint, shown, unknown
+
+MAX_GRID = 1_000_000             # Optuna's GridSampler holds every grid point in memory
+MAX_EXHAUSTIVE = 100_000_000     # about a minute of vectorized evaluation per ten million designs
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                dup = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable key: let SafeLoader report it
+                continue
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
 
 WORKLOAD_KEYS = ("model", "batch", "prompt_tokens", "generate_tokens", "weight_bits", "act_bits", "kv_bits")
 
@@ -29,11 +51,21 @@ def load_yaml(path: str | Path) -> dict:
     except OSError as exc:
         raise UserError(f"cannot read file ({exc.strerror})", file=where) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise UserError("YAML nested too deeply", file=where) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit conversion limit
+        why = "a number with more than 4300 digits" if "digits" in str(exc) else shown(str(exc), 80)
+        raise UserError(f"YAML value not readable: {why}", file=where) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (NUL, control codes)
+            at = f" at line {text[: exc.position].count(chr(10)) + 1}"
+            problem = f"{exc.reason} (character {exc.character!r})"
+        if "unhashable" in str(problem) or "found unacceptable key" in str(exc):
+            problem = "a key must be a plain value, not a list or mapping"
         raise UserError(f"YAML syntax error{at}: {problem}", file=where) from None
     if data is None:
         raise UserError("file is empty; expected a YAML mapping", file=where)
@@ -41,7 +73,7 @@ def load_yaml(path: str | Path) -> dict:
         raise UserError(f"expected a YAML mapping at the top level, got {type(data).__name__}", file=where)
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
-        raise UserError(f"keys must be strings, got {bad[0]!r}", file=where)
+        raise UserError(f"keys must be strings, got {shown(bad[0])}", file=where)
     return data
 
 
@@ -61,18 +93,20 @@ def load_workload(d: dict, where: str, prefix: str = "workload."):
     check_keys(d, WORKLOAD_KEYS, where, prefix)
     spec = d.get("model", "llama-2-7b")
     if not isinstance(spec, str):
-        raise UserError(f"expected a preset name or config.json path, got {spec!r}", file=where, key=prefix + "model")
+        raise UserError(f"expected a preset name or config.json path, got {shown(spec)}", file=where, key=prefix + "model")
     if spec.endswith(".json") and not Path(spec).is_absolute():
         spec = str(Path(where).parent / spec) if (Path(where).parent / spec).exists() else spec
     try:
         model = load_model(spec)
-    except UserError as err:
-        raise (err if err.file else err.at(file=where, key=prefix + "model")) from None
+    except UserError as err:  # a config.json's own error is quoted after the key that names it
+        if err.file:
+            raise UserError(err.render(), file=where, key=prefix + "model") from None
+        raise UserError(err.detail, file=where, key=prefix + "model") from None
     kw = {k: d[k] for k in WORKLOAD_KEYS if k in d and k != "model"}
     try:
         sc = Scenario(**kw)
     except UserError as err:
-        raise err.at(file=where, key=prefix + (err.key or "")) from None
+        raise UserError(err.detail, file=where, key=prefix + (err.key or "")) from None
     if model.arch == "encoder" and sc.generate_tokens:
         sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
     return model, sc
@@ -100,7 +134,11 @@ def load_design_file(path: str | Path) -> tuple[dict, dict | None]:
     if "design" in data or "workload" in data:
         check_keys(data, ("design", "workload", "name", "notes"), where)
         design = load_design(data.get("design") or {}, where)
-        return design, data.get("workload")
+        wl = data.get("workload")
+        if wl is not None and not isinstance(wl, dict):
+            raise UserError(f"expected a mapping of workload keys ({', '.join(WORKLOAD_KEYS)}), got {shown(wl)}",
+                            file=where, key="workload")
+        return design, wl
     return load_design(data, where, prefix=""), None
 
 
@@ -125,6 +163,17 @@ class Dimension:
     is_int: bool = False
 
     @property
+    def n_values(self) -> int | None:
+        """How many values a discrete dimension has (without listing them), else None."""
+        if self.choices:
+            return len(self.choices)
+        if self.is_int and self.step is None:
+            return int(self.high) - int(self.low) + 1
+        if self.step is None or self.log:
+            return None
+        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
+    @property
     def discrete_values(self) -> tuple | None:
         """All values when the dimension is discrete (choices, or an int/stepped range), else None."""
         if self.choices:
@@ -133,7 +182,7 @@ class Dimension:
             return tuple(range(int(self.low), int(self.high) + 1))
         if self.step is None or self.log:
             return None
-        n = int(round((self.high - self.low) / self.step)) + 1
+        n = self.n_values  # floor: the last value never passes high
         return tuple((int(v) if self.is_int else v) for v in (self.low + i * self.step for i in range(n)))
 
 
@@ -208,16 +257,20 @@ def _baseline(spec, where: str, model, sc) -> dict:
 
 def _number(v, where, key, integer=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise UserError(f"expected a number, got {v!r}", file=where, key=key)
-    if integer and not float(v).is_integer():
-        raise UserError(f"expected an integer, got {v!r}", file=where, key=key)
-    if not math.isfinite(float(v)):
-        raise UserError(f"expected a finite number, got {v!r}", file=where, key=key)
+        raise UserError(f"expected a number, got {shown(v)}{number_hint(v)}", file=where, key=key)
+    try:
+        f = float(v)
+    except OverflowError:
+        raise UserError(f"expected a finite number, got {shown(v)}", file=where, key=key) from None
+    if not math.isfinite(f):
+        raise UserError(f"expected a finite number, got {shown(v)}", file=where, key=key)
+    if integer and not f.is_integer():
+        raise UserError(f"expected an integer, got {shown(v)}", file=where, key=key)
     return v
 
 
 def _dimension(name: str, spec, where: str) -> Dimension:
-    from .cost.params import PARAMS, check_value
+    from .cost.params import PARAMS, VDD_MIN_V, check_value
 
     key = f"space.{name}"
     if name not in PARAMS:
@@ -253,6 +306,9 @@ def _dimension(name: str, spec, where: str) -> Dimension:
                 raise UserError(err.detail, file=where, key=f"{key}.{k}") from None
         if lo > hi:
             raise UserError(f"low ({lo}) is greater than high ({hi})", file=where, key=key)
+        if name == "vdd" and lo < VDD_MIN_V:  # 0 (the node's default) is valid, (0, VDD_MIN_V) is not
+            raise UserError(f"a vdd range must start at {VDD_MIN_V:g} V or above; give 0 (the node's default) "
+                            "as a choice instead", file=where, key=f"{key}.low")
         step = spec.get("step")
         if step is not None:
             step = _number(step, where, f"{key}.step", p.kind == "int")
@@ -260,13 +316,13 @@ def _dimension(name: str, spec, where: str) -> Dimension:
                 raise UserError("step must be positive", file=where, key=f"{key}.step")
         log = spec.get("log", False)
         if not isinstance(log, bool):
-            raise UserError(f"expected true or false, got {log!r}", file=where, key=f"{key}.log")
+            raise UserError(f"expected true or false, got {shown(log)}", file=where, key=f"{key}.log")
         if log and lo <= 0:
             raise UserError("a log range needs low > 0", file=where, key=f"{key}.low")
         if log and step is not None:
             raise UserError("step and log cannot be combined", file=where, key=key)
         return Dimension(name, low=lo, high=hi, step=step, log=log, is_int=p.kind == "int")
-    raise UserError(f"expected a list of choices or a range {{low, high}}, got {spec!r}", file=where, key=key)
+    raise UserError(f"expected a list of choices or a range {{low, high}}, got {shown(spec)}", file=where, key=key)
 
 
 def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Constraint:
@@ -275,7 +331,7 @@ def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Const
     allowed = metrics or METRICS  # a sweep with a baseline adds its comparison columns
     key = f"constraints[{i}]"
     if not isinstance(text, str):
-        raise UserError(f"expected a string like 'area_mm2 <= 800', got {text!r}", file=where, key=key)
+        raise UserError(f"expected a string like 'area_mm2 <= 800', got {shown(text)}", file=where, key=key)
     m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*", text)
     if not m:
         raise UserError(f"cannot parse '{text}'; expected 'metric <= number' (ops: <=, >=, ==, <, >)",
@@ -290,6 +346,21 @@ def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Const
     if not math.isfinite(bound):
         raise UserError(f"bound must be finite, got {num}", file=where, key=key)
     return Constraint(metric, op, bound, text.strip())
+
+
+def _check_storage(url: str, where: str) -> None:
+    """A journal file path or sqlite URL must name a file in an existing folder (other URLs are checked by Optuna)."""
+    if "://" in url and not url.startswith("sqlite:///"):
+        if not re.fullmatch(r"[a-z][a-z0-9+.-]*://\S*", url):
+            raise UserError(f"expected an Optuna storage URL like sqlite:///study.db, got {shown(url)}",
+                            file=where, key="search.storage")
+        return
+    p = Path(url[len("sqlite:///"):] if url.startswith("sqlite:///") else url)
+    if not url.strip() or p.is_dir():
+        raise UserError(f"'{url}' is a folder; expected a storage file", file=where, key="search.storage")
+    if not p.parent.is_dir():
+        raise UserError(f"folder '{p.parent}' does not exist; expected a storage file in an existing folder",
+                        file=where, key="search.storage")
 
 
 def _contradictory(constraints: tuple) -> str | None:
@@ -312,6 +383,32 @@ def _contradictory(constraints: tuple) -> str | None:
     return None
 
 
+def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None:
+    """Raise when a rule between two parameters (params.conflict_masks) breaks for every design of the space.
+
+    Only the parameters a rule involves vary: their choices, or the ends of their ranges (every rule is a
+    comparison, so the ends decide), with the rest at the fixed values and defaults.
+    """
+    import itertools
+
+    from .cost.params import CONFLICT_KEYS, CONFLICT_TEXTS, PARAMS, conflict_masks, defaults, to_batch
+
+    base = {**defaults(), "weight_bits": float(scenario.weight_bits), "input_bits": float(scenario.act_bits), **fixed}
+    dims = {d.name: d for d in space}
+    for i, (reason, keys) in enumerate(zip(CONFLICT_TEXTS[1:], CONFLICT_KEYS[1:], strict=True)):
+        options = [list(dims[k].choices) if k in dims and dims[k].choices else
+                   [dims[k].low, dims[k].high] if k in dims else [base[k]] for k in keys]
+        designs = [{**base, **dict(zip(keys, combo, strict=True))} for combo in itertools.product(*options)]
+        mask = conflict_masks(to_batch(designs))[i]
+        if mask.all():
+            key = next((f"fixed.{k}" for k in keys if k in fixed), None) or next(
+                (f"space.{k}" for k in keys if k in dims), keys[0])
+            held = ", ".join((f"{k}={base[k]:g}" if PARAMS[k].kind != "cat" else f"{k}={base[k]}")
+                             + ("" if k in fixed else " by default") for k in keys if k not in dims)
+            raise UserError(f"every design would be infeasible: {reason}" + (f" ({held})" if held else ""),
+                            file=where, key=key)
+
+
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys."""
     from .cost.model import METRICS
@@ -321,7 +418,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     check_keys(data, SWEEP_KEYS, where)
     name = data.get("name", Path(where).stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
-        raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {name!r}",
+        raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {shown(name)}",
                         file=where, key="name")
     model, sc = load_workload(data.get("workload") or {}, where)
     space_raw = data.get("space")
@@ -334,6 +431,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if both:
         k = sorted(both)[0]
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
+    _always_conflicting(space, fixed, sc, where)
     baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
     from .cost.gpu import BASELINE_METRICS
 
@@ -346,7 +444,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         if k not in allowed:
             raise UserError(unknown("metric", k, allowed), file=where, key=f"objectives.{k}")
         if v not in ("minimize", "maximize"):
-            raise UserError(f"expected minimize or maximize, got {v!r}", file=where, key=f"objectives.{k}")
+            raise UserError(f"expected minimize or maximize, got {shown(v)}", file=where, key=f"objectives.{k}")
         objectives.append((k, v))
     cons_raw = data.get("constraints") or []
     if not isinstance(cons_raw, list):
@@ -355,9 +453,10 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     clash = _contradictory(constraints)
     if clash:
         raise UserError(clash, file=where, key="constraints")
-    search_raw = dict(data.get("search") or {})
+    search_raw = data.get("search") or {}
     if not isinstance(search_raw, dict):
-        raise UserError("expected a mapping", file=where, key="search")
+        raise UserError(f"expected a mapping of search settings, got {shown(search_raw)}", file=where, key="search")
+    search_raw = dict(search_raw)
     check_keys(search_raw, SEARCH_KEYS, where, "search.")
     for k, v in (overrides or {}).items():
         if v is not None:
@@ -367,28 +466,36 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         raise UserError(unknown("sampler", sampler, SAMPLERS), file=where, key="search.sampler")
     trials = search_raw.get("trials", 200)
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 10_000_000:
-        raise UserError(f"expected an integer in [1, 10000000], got {trials!r}", file=where, key="search.trials")
+        raise UserError(f"expected an integer in [1, 10000000], got {shown(trials)}", file=where, key="search.trials")
     seed = search_raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise UserError(f"expected an integer in [0, 2^32), got {seed!r}", file=where, key="search.seed")
+        raise UserError(f"expected an integer in [0, 2^32), got {shown(seed)}", file=where, key="search.seed")
     batch = search_raw.get("batch_size", 32)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1_000_000:
-        raise UserError(f"expected an integer in [1, 1000000], got {batch!r}", file=where, key="search.batch_size")
+        raise UserError(f"expected an integer in [1, 1000000], got {shown(batch)}", file=where, key="search.batch_size")
     timeout = search_raw.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise UserError(f"expected a positive number of seconds, got {timeout!r}", file=where, key="search.timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 < timeout < 1e9):
+        raise UserError(f"expected a positive number of seconds, got {shown(timeout)}", file=where, key="search.timeout")
     storage = search_raw.get("storage")
     if storage is not None and not isinstance(storage, str):
-        raise UserError(f"expected an Optuna storage URL or a file path, got {storage!r}", file=where,
+        raise UserError(f"expected an Optuna storage URL or a file path, got {shown(storage)}", file=where,
                         key="search.storage")
+    if storage is not None:
+        _check_storage(storage, where)
     study_name = search_raw.get("study_name")
     if study_name is not None and not isinstance(study_name, str):
-        raise UserError(f"expected a string, got {study_name!r}", file=where, key="search.study_name")
+        raise UserError(f"expected a string, got {shown(study_name)}", file=where, key="search.study_name")
     if sampler in ("exhaustive", "grid"):
         for d in space:
-            if d.discrete_values is None:
+            if d.n_values is None:
                 raise UserError(f"the {sampler} sampler needs a discrete space: give choices or an integer/step range",
                                 file=where, key=f"space.{d.name}")
+        size = math.prod(d.n_values for d in space)
+        limit = MAX_EXHAUSTIVE if sampler == "exhaustive" else MAX_GRID
+        if size > limit:
+            raise UserError(f"the {sampler} sampler would enumerate {size:.3g} designs, more than {limit:,}; "
+                            "narrow the space or use tpe, nsga2 or random", file=where, key="space")
     return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
                  space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
                  search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data,

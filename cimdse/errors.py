@@ -25,6 +25,25 @@ class UserError(Exception):
         return UserError(self.detail, file=self.file or file, key=self.key or key)
 
 
+def shown(value, limit: int = 40) -> str:
+    """A short repr of a user's value for a one-line message (huge numbers and long texts abbreviated)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return f"an integer of {int(value.bit_length() * 0.30103) + 1} digits"  # log10(2); str() may refuse it
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def number_hint(value) -> str:
+    """For a string that reads as a number, why YAML kept it as text ('1e5' needs a dot and a signed exponent)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (a string: YAML 1.1 reads numbers like 1e5 as text; write 1.0e+5, or drop the quotes)"
+    return ""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix when a close match exists, else ''."""
     match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)

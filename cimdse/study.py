@@ -7,9 +7,13 @@ storage (a journal file in the run folder by default), so an interrupted sweep r
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,11 +115,21 @@ def _distributions(sweep: Sweep) -> dict:
     return out
 
 
-def make_sampler(sweep: Sweep, constraints_func: Callable | None):
-    """The Optuna sampler named in the sweep, seeded."""
+def batch_seed(seed: int, trials_so_far: int) -> int:
+    """The sampler seed for the batch that starts after `trials_so_far` trials of the study (any state).
+
+    Re-seeding each batch from the study's own history makes the next batch a function of (seed, history) only,
+    so a run resumed at a batch boundary asks exactly what the uninterrupted run would have asked, and a run
+    resumed after a kill does not replay the random draws of its first batches.
+    """
+    return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
+
+
+def make_sampler(sweep: Sweep, constraints_func: Callable | None, seed: int | None = None):
+    """The Optuna sampler named in the sweep, seeded (with `seed` when given, else the sweep's seed)."""
     import optuna
 
-    s, seed = sweep.search.sampler, sweep.search.seed
+    s, seed = sweep.search.sampler, (sweep.search.seed if seed is None else seed)
     if s == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
                                           constraints_func=constraints_func)
@@ -134,12 +148,66 @@ def make_sampler(sweep: Sweep, constraints_func: Callable | None):
     raise ValueError(f"no Optuna sampler for {s!r}")
 
 
+class FlockLock:
+    """Lock for Optuna's journal file held with flock(): the kernel releases it when the process dies.
+
+    Optuna's default symlink lock survives a killed process, and the next run then waits out its 30 s grace
+    period; with flock a sweep killed mid-write resumes at once. Same acquire/release interface. With several
+    workers it also hands the lock straight to the next waiter, where the symlink lock polls with a back-off
+    doubling to 1 s (two NSGA-II workers ran 6x slower than one with it, 2x with flock; docs/SWEEP.md).
+    Each acquire opens its own file description, so forked workers never share one.
+    """
+
+    def __init__(self, journal: str) -> None:
+        self.path = journal + ".flock"
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        import fcntl
+
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _journal(path: str):
+    """A journal-file backend with a crash-safe lock; a line cut short by a kill is dropped first."""
+    from optuna.storages.journal import JournalFileBackend
+
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # pragma: no cover - Windows: Optuna's own lock
+        return JournalFileBackend(path)
+    lock = FlockLock(path)
+    lock.acquire()
+    try:  # a log line is written whole by one write(); one without its newline was cut by a crash
+        with open(path, "ab+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size:
+                f.seek(max(0, size - 1))
+                if f.read(1) != b"\n":
+                    f.seek(0)
+                    data = f.read()
+                    f.truncate(data.rfind(b"\n") + 1)
+    finally:
+        lock.release()
+    return JournalFileBackend(path, lock_obj=lock)  # type: ignore[arg-type]  # duck-typed lock
+
+
 def open_storage(url: str | None, run_dir: Path):
     """An Optuna storage: the default journal file in the run folder, a journal file path, a Redis journal
     (redis://, rediss://; needs the redis package) or any RDB URL (sqlite://, postgresql://, mysql://)."""
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     if url is not None and url.startswith(("redis://", "rediss://")):
         from optuna.storages.journal import JournalRedisBackend
@@ -149,42 +217,8 @@ def open_storage(url: str | None, run_dir: Path):
             return JournalStorage(JournalRedisBackend(url))
     if url is not None and "://" in url:
         return optuna.storages.get_storage(url)
-    path = str(run_dir / STUDY_FILE) if url is None else url
-    return JournalStorage(JournalFileBackend(path, lock_obj=FlockLock(path)))
+    return JournalStorage(_journal(str(run_dir / STUDY_FILE) if url is None else url))
 
-
-class FlockLock:
-    """A blocking fcntl.flock lock for Optuna's journal file (Optuna's lock_obj interface: acquire, release).
-
-    Optuna's default symlink lock polls with exponential back-off (1 ms doubling to 1 s), so workers that write
-    a few thousand log lines each spend much of their time asleep waiting for it (see benchmarks/bench_storage.py);
-    the kernel hands a flock straight to the next waiter. Each acquire opens its own file description, so forked
-    workers never share one.
-    """
-
-    def __init__(self, journal_path: str) -> None:
-        self._path = journal_path + ".flock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        import fcntl
-        import os
-
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        import os
-
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)  # closing the only descriptor of this open file releases the flock
 
 
 def open_study(sweep: Sweep, run_dir: Path, storage_url: str | None, sampler=None, create: bool = True):
@@ -295,13 +329,62 @@ class Progress:
 
     done: int
     total: int
-    rate: float
+    rate: float            # trials (designs) per second in this run
+    feasible: int = 0
+    front: int = 0         # size of the current Pareto front of the feasible designs
+
+
+class Tally:
+    """Running feasible count and Pareto front of the designs scored so far (for the progress line)."""
+
+    def __init__(self, directions: list[str]) -> None:
+        self.directions = directions
+        self.feasible = 0
+        self.front = np.zeros((0, len(directions)))
+
+    def add(self, s: Scored) -> None:
+        from .pareto import pareto_mask
+
+        self.feasible += int(s.feasible.sum())
+        cand = np.vstack([self.front, s.objectives[s.feasible]])
+        self.front = cand[pareto_mask(cand, self.directions)] if len(cand) else cand
+
+
+class StopFlag:
+    """Set by the first Ctrl-C: the sweep stops after the batch in progress. A second Ctrl-C stops at once."""
+
+    requested: bool = False
+
+
+@contextmanager
+def graceful_sigint() -> Iterator[StopFlag]:
+    """While active, Ctrl-C (SIGINT) sets a flag instead of raising, the second one raises KeyboardInterrupt.
+
+    Only in the main thread, and only where SIGINT has Python's default handler (a process started with SIGINT
+    ignored, e.g. under nohup, stays that way).
+    """
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                on_batch: Callable[[Progress], None] | None = None,
-               shared: bool = False) -> tuple[list[dict], list[int], bool]:
-    """Ask/tell until the study holds `trials` complete trials.
+               stop: StopFlag | None = None, shared: bool = False) -> tuple[list[dict], list[int], bool]:
+    """Ask/tell until the study holds `trials` complete trials, or `stop` is set (checked after every batch).
 
     `shared`: other processes may work on the same study now (workers, other machines); then trials left
     RUNNING are only closed once stale, and every batch is checked against the budget shared by all of them.
@@ -315,24 +398,32 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     cons: dict[int, list[float]] = {}
     # Optuna >= 5 records constraints on the trial (set_constraint); older versions read them via constraints_func
     native = hasattr(optuna.trial.Trial, "set_constraint")
-    sampler = make_sampler(sweep, None if native else (lambda ft: cons.get(ft.number, [0.0])))
+    cons_func = None if native else (lambda ft: cons.get(ft.number, [0.0]))
+    sampler = make_sampler(sweep, cons_func)
     study = open_study(sweep, run_dir, storage_url, sampler)
-    if shared:
-        fail_stale_trials(study, STALE_RUNNING_S)
-    else:
-        # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept
-        fail_stale_trials(study, 0.0)
+    # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept.
+    # On a shared storage only stale ones: the others may be another worker's batch in flight.
+    fail_stale_trials(study, STALE_RUNNING_S if shared else 0.0)
     dists = _distributions(sweep)
     target = sweep.search.trials
     start = time.perf_counter()
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    tally = Tally([d for _, d in sweep.objectives])
+    if complete and on_batch:  # a resumed run counts what is already there
+        tally.add(score(sweep, [t.params for t in complete]))
+    reseed = sweep.search.sampler not in ("qmc", "grid")  # qmc indexes its sequence from the storage; grid is huge
     pending: list = []
     interrupted = False
+    added = 0
     try:
         while True:
             if sweep.search.timeout and time.perf_counter() - start > sweep.search.timeout:
                 break
+            if stop is not None and stop.requested:
+                interrupted = True
+                break
             # the budget is counted in the storage before every batch: COMPLETE trials, plus RUNNING ones
-            # (this or another worker's batch in flight) that hold a slot until they finish
+            # (another worker's batch in flight) that hold a slot until they finish
             live = _live_trials(study)
             done = sum(t.state == TrialState.COMPLETE for t in live)
             if done >= target:
@@ -343,9 +434,14 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                 time.sleep(POLL_S)
                 continue
             n = min(sweep.search.batch_size, room)
+            if reseed:
+                study.sampler = make_sampler(sweep, cons_func, batch_seed(sweep.search.seed,
+                                                                          len(study.get_trials(deepcopy=False))))
             pending = [study.ask(dists) for _ in range(n)]
             if shared:
                 pending = _drop_surplus(study, pending, target)
+                if not pending:
+                    continue
             s = score(sweep, [t.params for t in pending])
             for i, t in enumerate(pending):
                 cons[t.number] = [float(v) for v in s.violations[i]]
@@ -355,14 +451,15 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                             t.set_constraint(f"c{j}", v)
                     study.tell(t, [float(v) for v in s.objectives[i]])
                 except optuna.exceptions.UpdateFinishedTrialError:
-                    # another worker closed it as stale while it was scored: its slot is free again
-                    if not shared:
+                    if not shared:  # another worker closed it as stale while it was scored: its slot is free
                         raise
             told = len(pending)
             pending = []
+            added += told
             if on_batch:
-                now = done + told
-                on_batch(Progress(now, target, now / max(time.perf_counter() - start, 1e-9)))
+                tally.add(s)
+                on_batch(Progress(done + told, target, added / max(time.perf_counter() - start, 1e-9),
+                                  tally.feasible, len(tally.front)))
             if sweep.search.sampler == "grid" and study.sampler.is_exhausted(study):  # type: ignore[attr-defined]
                 break
     except KeyboardInterrupt:
@@ -373,37 +470,61 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     return params, numbers, interrupted
 
 
-def _worker_main(sweep: Sweep, run_dir: Path, storage_url: str | None, index: int) -> None:
-    """One of `--workers N` processes: the sweep with seed + index, on the study shared with the others."""
+class _WorkerStop:
+    """A worker's stop flag (StopFlag's interface): set by the parent through a shared Event, or when the
+    parent is gone (killed), so that an orphaned worker ends after its batch instead of running on."""
+
+    def __init__(self, event, parent_pid: int) -> None:
+        self.event, self.parent_pid = event, parent_pid
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set() or os.getppid() != self.parent_pid
+
+
+def _worker_main(sweep: Sweep, run_dir: Path, storage_url: str | None, index: int, event, parent_pid: int) -> None:
+    """One of `--workers N` processes: the sweep with seed + index, on the study shared with the others.
+
+    Ctrl-C is left to the parent, which tells the workers to stop after their batch (the event); a hard stop
+    from the parent is SIGTERM.
+    """
     import dataclasses
-    import os
-    import signal
     import sys
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # a forked child may inherit the parent's handler
-    parent = os.getppid()
-
-    def stop_if_orphaned(_: Progress) -> None:  # the parent was killed: stop after this batch, as on Ctrl-C
-        if os.getppid() != parent:
-            raise KeyboardInterrupt
-
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     search = dataclasses.replace(sweep.search, seed=(sweep.search.seed + index) % 2**32)
     _, _, interrupted = run_optuna(dataclasses.replace(sweep, search=search), run_dir, storage_url,
-                                   on_batch=stop_if_orphaned, shared=True)
+                                   stop=_WorkerStop(event, parent_pid), shared=True)  # type: ignore[arg-type]
     sys.exit(130 if interrupted else 0)
 
 
+def _tally_trials(tally: Tally, trials: list) -> None:
+    """Add finished trials to a progress tally from their stored values and constraints (no re-scoring)."""
+    from types import SimpleNamespace
+
+    if not trials:
+        return
+
+    def feasible(t) -> bool:
+        cons = t.system_attrs.get("constraints")
+        if cons is None:  # Optuna >= 5: one system attribute per constraint, "constraints:<key>"
+            cons = [v for k, v in t.system_attrs.items() if k.startswith("constraints:")]
+        return all(float(v) <= 0 for v in cons)
+
+    tally.add(SimpleNamespace(feasible=np.array([feasible(t) for t in trials]),  # type: ignore[arg-type]
+                              objectives=np.array([t.values for t in trials], dtype=float)))
+
+
 def run_workers(sweep: Sweep, run_dir: Path, storage_url: str | None, workers: int,
-                on_batch: Callable[[Progress], None] | None = None) -> bool:
+                on_batch: Callable[[Progress], None] | None = None, stop: StopFlag | None = None) -> bool:
     """Run `workers` processes of ask/tell on one study; returns whether Ctrl-C stopped them.
 
-    The parent creates the study (so the workers only join it), watches the storage for progress, and waits.
-    A worker that dies stops the others (Ctrl-C style, their batches closed) and the run reports it.
+    The parent creates the study (so the workers only join it), shows progress from the storage, and waits.
+    A first Ctrl-C (`stop`) lets every worker finish its batch; a second stops them at once (SIGTERM). A worker
+    that dies stops the others the first way, and the run reports it.
     """
     import multiprocessing as mp
     import multiprocessing.connection
-    import os
-    import signal
 
     from optuna.trial import TrialState
 
@@ -413,42 +534,45 @@ def run_workers(sweep: Sweep, run_dir: Path, storage_url: str | None, workers: i
     if storage_url is None:  # the run folder's own journal: nobody else works on it, close what a kill left
         fail_stale_trials(study, 0.0)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    procs = [ctx.Process(target=_worker_main, args=(sweep, run_dir, storage_url, k), name=f"cimdse-worker-{k}")
-             for k in range(workers)]
-    for p in procs:
-        p.start()
+    event = ctx.Event()
+    procs = [ctx.Process(target=_worker_main, args=(sweep, run_dir, storage_url, k, event, os.getpid()),
+                         name=f"cimdse-worker-{k}") for k in range(workers)]
     target = sweep.search.trials
     start = time.perf_counter()
-    first = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    stopped = (130, -signal.SIGINT)
-
-    def stop_all() -> None:
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGINT)
-        for p in procs:
-            p.join()
-
+    seen = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    first = len(seen)
+    tally = Tally([d for _, d in sweep.objectives])
+    if on_batch:
+        _tally_trials(tally, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    for p in procs:
+        p.start()
     interrupted = False
     try:
         while any(p.is_alive() for p in procs):
             mp.connection.wait([p.sentinel for p in procs if p.is_alive()], timeout=0.5)
-            if any(p.exitcode not in (None, 0, *stopped) for p in procs):
-                stop_all()
-                break
+            if (stop is not None and stop.requested) or any(p.exitcode not in (None, 0, 130) for p in procs):
+                event.set()
             if on_batch:
-                done = min(len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), target)
-                on_batch(Progress(done, target, (done - first) / max(time.perf_counter() - start, 1e-9)))
-    except KeyboardInterrupt:  # Ctrl-C in a terminal reaches the workers too; a signal to the parent alone may not
+                done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                _tally_trials(tally, [t for t in done if t.number not in seen])
+                seen.update(t.number for t in done)
+                n = min(len(done), target)
+                on_batch(Progress(n, target, (n - first) / max(time.perf_counter() - start, 1e-9), tally.feasible,
+                                  len(tally.front)))
+    except KeyboardInterrupt:  # the second Ctrl-C: stop now; their open trials are closed on resume
         interrupted = True
-        stop_all()
-    failed = [(k, p.exitcode) for k, p in enumerate(procs) if p.exitcode not in (0, *stopped)]
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join()
+    failed = [(k, p.exitcode) for k, p in enumerate(procs) if p.exitcode not in (0, 130) and not interrupted]
     if failed:
         k, c = failed[0]
         how = f"was killed by signal {-c}" if c is not None and c < 0 else f"stopped with exit status {c}"
         raise UserError(f"worker {k} of {workers} {how}; the others were stopped. Run the same command again "
                         "to resume", file=str(run_dir))
-    return interrupted or any(p.exitcode in stopped for p in procs)
+    return interrupted or any(p.exitcode == 130 for p in procs)
 
 
 # ------------------------------------------------------------------------------------------------ exhaustive
@@ -476,17 +600,23 @@ def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> di
 
 def run_exhaustive(sweep: Sweep, chunk: int = 250_000,
                    on_batch: Callable[[Progress], None] | None = None,
-                   first: int = 0, stop: int | None = None) -> Scored:
-    """Evaluate designs first..stop (default: all) of a discrete space's enumeration in vectorized chunks."""
-    stop = space_size(sweep) if stop is None else stop
-    total = stop - first
+                   stop: StopFlag | None = None, first: int = 0, end: int | None = None) -> Scored | None:
+    """Evaluate designs first..end (default: all) of a discrete space's enumeration in vectorized chunks
+    (the first ones only if `stop` is set)."""
+    end = space_size(sweep) if end is None else end
+    total = end - first
     parts = []
     start = time.perf_counter()
-    for lo in range(first, stop, chunk):
-        parts.append(score(sweep, enumerate_space(sweep, lo, min(lo + chunk, stop))))
+    tally = Tally([d for _, d in sweep.objectives])
+    for lo in range(first, end, chunk):
+        if stop is not None and stop.requested:
+            break
+        parts.append(score(sweep, enumerate_space(sweep, lo, min(lo + chunk, end))))
         if on_batch:
-            done = min(lo + chunk, stop) - first
-            on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9)))
+            done = min(lo + chunk, end) - first
+            tally.add(parts[-1])
+            on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9), tally.feasible,
+                              len(tally.front)))
     return concat_scored(parts)
 
 
@@ -508,8 +638,10 @@ def shard_bounds(total: int, index: int, count: int) -> tuple[int, int]:
     return (index - 1) * total // count, index * total // count
 
 
-def concat_scored(parts: list[Scored]) -> Scored:
-    """Join scored chunks into one."""
+def concat_scored(parts: list[Scored]) -> Scored | None:
+    """Join scored chunks into one (None for no chunks)."""
+    if not parts:
+        return None
     if len(parts) == 1:
         return parts[0]
     return Scored(
@@ -534,6 +666,22 @@ class RunResult:
     seconds: float
 
 
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete temporary files (results.atomic_write: .NAME.tmp-PID) left by a process that was killed."""
+    if not run_dir.is_dir():
+        return
+    for p in run_dir.glob(".*.tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
 def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
     """Create or reuse the run folder; refuse one that belongs to another sweep unless `fresh`."""
     import shutil
@@ -547,6 +695,7 @@ def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
         raise UserError("exists and is not a folder; expected a results folder", file=str(run_dir))
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
+    _remove_stale_temporaries(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
         rec_path = run_dir / RUN_FILE
         try:
@@ -556,7 +705,10 @@ def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
         if not isinstance(rec, dict) or rec.get("fingerprint") != sweep_fingerprint(sweep):
             raise UserError("holds results of a different sweep; rerun with --fresh to replace them or --out DIR "
                             "to write elsewhere", file=str(run_dir))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the run folder ({exc.strerror})", file=str(run_dir)) from None
 
 
 SHARD_FILE = "shard.json"
@@ -572,13 +724,20 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
               workers: int = 1, shard: tuple[int, int] | None = None) -> RunResult:
     """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
 
+    A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
     `workers` > 1 runs that many processes on one shared study; `shard` = (I, N) enumerates only shard I of N of
     an exhaustive sweep (merge the shards with `merge_shards`).
     """
-    from .results import run_record, write_run
-
     check_run_options(sweep, workers=workers, shard=shard)
     run_dir = Path(out) if out else default_run_dir(sweep, shard)
+    with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
+        return _run_sweep(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard)
+
+
+def _run_sweep(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag,
+               workers: int = 1, shard: tuple[int, int] | None = None) -> RunResult:
+    from .results import run_record, write_run
+
     prepare_run_dir(sweep, run_dir, fresh)
     extra: dict = {"workers": workers} if workers > 1 else {}
     bounds = None
@@ -592,18 +751,20 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     interrupted = False
     if sweep.search.sampler == "exhaustive":
         lo, hi = bounds or (0, space_size(sweep))
-        scored = run_exhaustive(sweep, on_batch=on_batch, first=lo, stop=hi) if hi > lo else None
-        numbers = list(range(lo, hi))
+        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop, first=lo, end=hi) if hi > lo else None
+        n = 0 if scored is None else len(scored.objectives)
+        numbers = list(range(lo, lo + n))
+        interrupted = stop.requested and n < hi - lo
     elif workers > 1:
-        interrupted = run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch)
+        interrupted = run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop)
         params, numbers = completed_trials(open_study(sweep, run_dir, sweep.search.storage), sweep.search.trials)
         scored = score(sweep, params) if params else None
     else:
-        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch,
+        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop,
                                                   shared=sweep.search.storage is not None)
         scored = score(sweep, params) if params else None
     res = finish_run(sweep, run_dir, record, scored, numbers, interrupted, time.perf_counter() - start, plots)
-    if bounds is not None:
+    if bounds is not None and not interrupted:
         write_shard_file(run_dir, sweep, shard, bounds, res.front)  # type: ignore[arg-type]
     return res
 
@@ -624,7 +785,7 @@ def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None,
     write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
                         "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
                         "front_size": int(len(front))})
-    if plots and len(df) and not interrupted:
+    if plots and len(df):
         from .plots import write_run_plots
 
         write_run_plots(run_dir, df, sweep)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .errors import UserError, unknown
+from .errors import UserError, shown, unknown
 
 if TYPE_CHECKING:  # numpy is imported where operator tables are built, so `cimdse models` starts fast
     import numpy as np
@@ -139,9 +139,9 @@ class Scenario:
         for key, lo, hi in checks:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, Integral):
-                raise UserError(f"expected an integer, got {value!r}", key=key)
+                raise UserError(f"expected an integer, got {shown(value)}", key=key)
             if not lo <= value <= hi:
-                raise UserError(f"expected an integer in [{lo}, {hi}], got {value}", key=key)
+                raise UserError(f"expected an integer in [{lo}, {hi}], got {shown(value)}", key=key)
 
     @property
     def kv(self) -> int:
@@ -151,17 +151,26 @@ class Scenario:
         return asdict(self)
 
 
+MAX_MODEL_DIM = 2**31 - 1  # int32: far above any real model, and keeps every count exact in float64
+
+
 def validate_model(m: ModelConfig) -> None:
     """Raise UserError naming the first field that makes no sense."""
     for f in ("layers", "hidden", "heads", "kv_heads", "ffn_dim", "vocab", "max_context", "experts",
               "experts_per_token"):
         v = getattr(m, f)
-        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
-            raise UserError(f"expected a positive integer, got {v!r}", key=f)
+        if isinstance(v, bool) or not isinstance(v, Integral) or not 1 <= v <= MAX_MODEL_DIM:
+            raise UserError(f"expected an integer in [1, {MAX_MODEL_DIM}], got {shown(v)}", key=f)
     for f in ("position_rows", "type_vocab", "head_dim"):
         v = getattr(m, f)
-        if isinstance(v, bool) or not isinstance(v, Integral) or v < 0:
-            raise UserError(f"expected a non-negative integer, got {v!r}", key=f)
+        if isinstance(v, bool) or not isinstance(v, Integral) or not 0 <= v <= MAX_MODEL_DIM:
+            raise UserError(f"expected an integer in [0, {MAX_MODEL_DIM}], got {shown(v)}", key=f)
+    for f in ("pooler", "tied_embeddings", "bias"):
+        if not isinstance(getattr(m, f), bool) and type(getattr(m, f)).__name__ != "bool_":  # numpy bool too
+            raise UserError(f"expected true or false, got {shown(getattr(m, f))}", key=f)
+    for f in ("name", "family", "source"):
+        if not isinstance(getattr(m, f), str):
+            raise UserError(f"expected a string, got {shown(getattr(m, f))}", key=f)
     for f, allowed in (("arch", ARCHS), ("ffn", FFNS), ("activation", ACTIVATIONS), ("norm", NORMS),
                        ("position", POSITIONS)):
         if getattr(m, f) not in allowed:
@@ -230,6 +239,23 @@ def _hf_act(name: str) -> str:
     raise UserError(f"unsupported activation '{name}'; expected gelu*, silu or relu", key="hidden_act")
 
 
+# cimdse field -> the config.json key it came from, per model_type ("*": shared by llama, mistral, mixtral, opt, bert)
+_HF_KEYS = {
+    "*": {"layers": "num_hidden_layers", "hidden": "hidden_size", "heads": "num_attention_heads",
+          "kv_heads": "num_key_value_heads", "ffn_dim": "intermediate_size", "vocab": "vocab_size",
+          "max_context": "max_position_embeddings", "position_rows": "max_position_embeddings",
+          "activation": "hidden_act", "tied_embeddings": "tie_word_embeddings", "bias": "attention_bias",
+          "head_dim": "head_dim", "experts": "num_local_experts", "experts_per_token": "num_experts_per_tok",
+          "type_vocab": "type_vocab_size"},
+    "gpt2": {"layers": "n_layer", "hidden": "n_embd", "heads": "n_head", "kv_heads": "n_head", "ffn_dim": "n_inner",
+             "max_context": "n_positions", "position_rows": "n_positions", "activation": "activation_function",
+             "head_dim": "n_head"},
+    "opt": {"kv_heads": "num_attention_heads", "ffn_dim": "ffn_dim", "activation": "activation_function",
+            "bias": "enable_bias", "head_dim": "num_attention_heads"},
+    "bert": {"kv_heads": "num_attention_heads", "head_dim": "num_attention_heads"},
+}
+
+
 def model_from_hf_config(path: str | Path) -> ModelConfig:
     """Read a local Hugging Face config.json (Llama, Mistral, Mixtral, GPT-2, OPT, BERT). No network."""
     path = Path(path)
@@ -244,6 +270,11 @@ def model_from_hf_config(path: str | Path) -> ModelConfig:
         raise UserError(f"cannot read file ({exc.__class__.__name__})", file=where) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=where) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit conversion limit
+        why = "a number with more than 4300 digits" if "digits" in str(exc) else shown(str(exc), 80)
+        raise UserError(f"JSON value not readable: {why}", file=where) from None
+    except RecursionError:
+        raise UserError("JSON nested too deeply", file=where) from None
     if not isinstance(cfg, dict):
         raise UserError("expected a JSON object at the top level", file=where)
     mtype = str(cfg.get("model_type", "")).lower()
@@ -255,7 +286,7 @@ def model_from_hf_config(path: str | Path) -> ModelConfig:
             if k in cfg and cfg[k] is not None:
                 v = cfg[k]
                 if isinstance(v, bool) or not isinstance(v, int):
-                    raise UserError(f"expected an integer, got {v!r}", file=where, key=k)
+                    raise UserError(f"expected an integer, got {shown(v)}", file=where, key=k)
                 return v
         raise UserError("missing required field", file=where, key=key)
 
@@ -304,8 +335,9 @@ def model_from_hf_config(path: str | Path) -> ModelConfig:
                 m["experts_per_token"] = need("num_experts_per_tok")
         m["source"] = f"Hugging Face config {where}"
         return ModelConfig(name=path.parent.name or path.stem, **m)
-    except UserError as err:
-        raise err.at(file=where) from None
+    except UserError as err:  # name the config.json key the user wrote, not cimdse's field
+        hf_key = _HF_KEYS.get(mtype, {}).get(err.key or "", _HF_KEYS["*"].get(err.key or "", err.key))
+        raise UserError(err.detail, file=where, key=hf_key if err.key in MODEL_FIELDS else err.key) from None
 
 
 def load_model(spec: str | Path) -> ModelConfig:

@@ -13,7 +13,7 @@ from cimdse.cost import evaluate_arrays
 from cimdse.cost.accuracy import monte_carlo_sqnr_db, sqnr_db
 from cimdse.cost.model import METRICS
 from cimdse.cost.params import PARAMS, defaults, to_batch
-from cimdse.workload import Scenario, load_model
+from cimdse.workload import Scenario, load_model, preset_names
 
 POW2 = st.sampled_from([16, 32, 64, 128, 256, 512, 1024])
 DESIGN = st.fixed_dictionaries({
@@ -30,6 +30,7 @@ DESIGN = st.fixed_dictionaries({
     "attention": st.sampled_from(["digital", "cim"]), "offchip": st.sampled_from(PARAMS["offchip"].choices),
     "weight_encoding": st.sampled_from(["differential", "offset"]), "overflow": st.sampled_from(["chips", "reload"]),
     "simd_lanes": st.integers(1, 1024), "tile_buffer_kb": st.floats(1, 1024), "global_buffer_mb": st.floats(0, 512),
+    "compute": st.sampled_from(["analog", "digital"]), "kv_keep": st.floats(0.001, 1.0),
 })
 MODELS = st.sampled_from(["gpt2", "bert-base", "llama-2-7b", "mixtral-8x7b", "llama-2-70b"])
 SCEN = st.builds(Scenario, batch=st.integers(1, 64), prompt_tokens=st.integers(1, 2048),
@@ -116,3 +117,103 @@ def test_sqnr_matches_monte_carlo_within_1db(case):
     analytic = float(sqnr_db(*case))
     simulated = monte_carlo_sqnr_db(*case, trials=3000, seed=7)
     assert abs(analytic - simulated) < 1.0, (analytic, simulated)
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN, st.floats(0.01, 1.0), st.floats(0.05, 0.95))
+def test_fewer_kept_tokens_never_cost_more(d, keep, factor):
+    r = run([{**d, "kv_keep": keep}, {**d, "kv_keep": keep * factor}], "gpt2", Scenario(prompt_tokens=128))
+    assert r["energy_per_token_uj"][1] <= r["energy_per_token_uj"][0] * (1 + 1e-12)
+    assert r["tpot_ms"][1] <= r["tpot_ms"][0] * (1 + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(DESIGN)
+def test_digital_sram_sqnr_never_below_analog(d):
+    d = {**d, "device": "sram", "bits_per_cell": 1}
+    r = run([{**d, "compute": "analog"}, {**d, "compute": "digital"}], "gpt2", Scenario(prompt_tokens=32))
+    assert r["sqnr_db"][1] >= r["sqnr_db"][0] - 1e-9
+
+
+# ------------------------------------------------------------------ the whole parameter space (reliability)
+
+def _param_values(p):
+    """Any value of a parameter, with its ends, powers of two and small values drawn often."""
+    if p.kind == "cat":
+        return st.sampled_from(p.choices)
+    if p.kind == "int":
+        lo, hi = int(p.low), int(p.high)
+        pow2 = [v for v in (2**i for i in range(31)) if lo <= v <= hi]
+        return st.one_of(st.sampled_from([lo, hi, *pow2]), st.integers(lo, min(hi, lo + 16)), st.integers(lo, hi))
+    return st.one_of(st.sampled_from([float(p.low), float(p.high)]),
+                     st.floats(float(p.low), float(p.high), allow_nan=False, allow_infinity=False))
+
+
+ANY_DESIGN = st.fixed_dictionaries({name: _param_values(p) for name, p in PARAMS.items()})
+
+
+def _edgy(lo: int, hi: int):
+    return st.one_of(st.sampled_from([lo, hi]), st.integers(lo, min(hi, 64)), st.integers(lo, hi))
+
+
+ANY_SCENARIO = st.builds(Scenario, batch=_edgy(1, 1 << 20), prompt_tokens=_edgy(1, 1 << 24),
+                         generate_tokens=_edgy(0, 1 << 24), weight_bits=_edgy(1, 32), act_bits=_edgy(1, 32),
+                         kv_bits=_edgy(0, 32))
+ANY_MODEL = st.sampled_from(preset_names())
+
+
+def _close(a, b, rel=1e-9):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return bool(np.all(np.abs(a - b) <= rel * np.maximum(np.abs(a), np.abs(b))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ANY_DESIGN, min_size=1, max_size=8), ANY_MODEL, ANY_SCENARIO)
+def test_whole_space_metrics_finite_non_negative_and_flagged(designs, model, scenario):
+    """Every parameter over its whole range, every preset, scenarios up to the limits: no NaN, no inf, no negative
+    number, and a design is infeasible exactly when it says why."""
+    # an overflow, x/0 or 0/0 anywhere in the model is a failure, even if masked later (underflow to 0 is fine)
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        r = evaluate_arrays(to_batch(designs), model, scenario, breakdown=True)
+    for m in METRICS:
+        v = np.asarray(r[m], dtype=float)
+        assert np.all(np.isfinite(v)) and np.all(v >= 0), (m, v)
+    feasible, reason = np.asarray(r["feasible"], dtype=bool), np.asarray(r["reason"], dtype=object)
+    assert np.array_equal(~feasible, reason != ""), (feasible, reason)
+    parts = [v for d in r["breakdown"].values() for sub in d.values()
+             for v in (sub.values() if isinstance(sub, dict) else [sub])]
+    assert all(np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0) for v in parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ANY_DESIGN, min_size=1, max_size=8), ANY_MODEL, ANY_SCENARIO)
+def test_breakdowns_sum_to_totals(designs, model, scenario):
+    """Area, energy and latency by component add up to the reported totals, and the energy by operator class
+    (a second, independent split of the same energy) plus leakage adds up to the energy by component."""
+    r = evaluate_arrays(to_batch(designs), model, scenario, breakdown=True)
+    bd = r["breakdown"]
+    assert _close(sum(bd["area_mm2"].values()), r["area_mm2"])
+    e_pre = sum(bd["energy_pj"]["prefill"].values())
+    assert _close(e_pre * 1e-9, r["prefill_energy_mj"])                      # pJ -> mJ
+    assert _close(sum(bd["latency_ns"]["prefill"].values()) * 1e-6, r["ttft_ms"])  # ns -> ms
+    for ph, e in bd["energy_pj"].items():
+        assert _close(sum(bd["operators_pj"][ph].values()) + e["leakage"], sum(e.values())), ph
+    m = load_model(model)
+    if "decode" in bd["energy_pj"]:
+        e_dec = sum(bd["energy_pj"]["decode"].values())
+        assert _close(e_dec / scenario.batch * 1e-6, r["energy_per_token_uj"])   # pJ per token -> uJ
+        assert _close(sum(bd["latency_ns"]["decode"].values()) * 1e-6, r["tpot_ms"])
+    else:
+        assert m.arch == "encoder"
+        assert _close(e_pre / (scenario.batch * scenario.prompt_tokens) * 1e-6, r["energy_per_token_uj"])
+
+
+def test_subthreshold_vdd_is_flagged_not_infinite():
+    # hypothesis found vdd = 1.3e-191 V: every energy ~ V^2 underflowed and macro_tops_per_w = 2 macs / e_mvm
+    # overflowed to inf. Such a design is now infeasible with a reason, priced at the 0.3 V floor.
+    r = run([{"vdd": 1.3e-191}, {"vdd": 0.3}, {"vdd": 0.0}])
+    assert list(r["feasible"]) == [False, True, True]
+    assert "vdd below 0.3 V" in r["reason"][0]
+    for m in METRICS:
+        assert np.all(np.isfinite(r[m])), m
+        assert r[m][0] == r[m][1], m  # clipped to the floor

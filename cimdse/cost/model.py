@@ -17,7 +17,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from .accuracy import sqnr_db
-from .params import CATEGORICAL, CONFLICT_TEXTS, conflict_codes
+from .params import CATEGORICAL, CONFLICT_TEXTS, VDD_MIN_V, conflict_codes
 
 SECONDS_PER_YEAR = 3.15576e7
 LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
@@ -25,10 +25,10 @@ CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay
 REASONS = np.asarray((*CONFLICT_TEXTS, "KV cache does not fit in the CIM arrays"), dtype=object)
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"})
 
-ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "digital", "buffers", "noc", "chip_link", "offchip", "writes",
-                "leakage")
+ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
+                "writes", "leakage")
 LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link")
-AREA_PARTS = ("cells", "adc", "dac", "shift_add", "buffers", "digital", "noc")
+AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc")
 
 METRICS = (
     "ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "prefill_energy_mj", "avg_power_w", "area_mm2",
@@ -147,11 +147,37 @@ def logic_scale(node, vdd, ref_node, ref_vdd):
 
 # ------------------------------------------------------------------------------------------------ step 1
 
+def _digital_cim(p: dict, dc: dict, node, vdd, db) -> dict:
+    """Digital SRAM CIM per column (docs/MODEL.md 'Digital SRAM CIM'): AND gates and an adder tree over the rows.
+
+    e_cell: energy per cell and input slice (db AND gates); e_tree: one evaluation of a column's adder tree over
+    ra rows of db-bit products; a_col: AND gates and adder tree area per column (um^2).
+    """
+    rows = p["rows"]
+    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
+    levels = np.ceil(np.log2(np.maximum(ra, 1)) - 1e-9)
+    half = np.exp2(-levels)
+    # full-adder bits of a ripple-carry tree: sum over levels l of (ra / 2^l) adders of (db + l - 1) bits
+    n_fa = ra * ((db - 1) * (1 - half) + 2 - (levels + 2) * half)
+    cv2 = node / dc["ref_node_nm"] * vdd**2 * 1e-3                     # fF -> pJ at this node and supply
+    e_and = 0.5 * dc["nd2_cap_ff"] * cv2
+    e_fa = (3 * dc["nd2_cap_ff"] + 2 * dc["xor2_cap_ff"]) * cv2
+    gamma = dc["adder_tree_activity"]
+    a_scale = (node / dc["ref_node_nm"]) ** 2
+    a_fa = 3 * dc["nd2_area_um2"] + 2 * dc["xor2_area_um2"]
+    return {"e_cell": gamma * db * e_and, "e_tree": gamma * n_fa * e_fa,
+            "a_col": (ra * db * dc["nd2_area_um2"] + n_fa * a_fa) * a_scale}
+
+
 def circuits(p: dict, tech: Tech) -> dict:
     """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3)."""
     per, dig = tech.periphery, tech.periphery["digital"]
     dev = {k: v[p["device"]] for k, v in tech.device.items()}
     capacitive = tech.capacitive[p["device"]]
+    is_dram = tech.dram[p["device"]]
+    dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
+    gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
+    resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
     vdd = np.where(p["vdd"] > 0, p["vdd"], tech.vdd_for_node(node))
     s45 = logic_scale(node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"])
@@ -162,17 +188,21 @@ def circuits(p: dict, tech: Tech) -> dict:
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     act = per["activity"]["input_bit_density"]
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
-    g_avg = 0.5 * (1 / np.where(capacitive, 1.0, dev["r_on_ohm"]) + 1 / np.where(capacitive, 1.0, dev["r_off_ohm"]))
+    g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
     cap_ff = dev["cell_cap_ff"] * node / np.where(dev["ref_node_nm"] > 0, dev["ref_node_nm"], 1.0)
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
     db = np.minimum(p["dac_bits"], p["input_bits"])
-    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    dg = _digital_cim(p, per["digital_cim"], node, vdd, db)
+    e_cell = np.where(dcim, dg["e_cell"], np.where(is_dram, 0.0, e_cell))
+    e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
     e_adc = (adc["linear_fj_per_bit"] * b * node / adc["ref_node_nm"] + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
     a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
+    e_adc, a_adc = np.where(gate, 0.0, e_adc), np.where(gate, 0.0, a_adc)
     t_conv = (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"]
     sa = per["shift_add"]
     s32 = logic_scale(node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
@@ -183,10 +213,17 @@ def circuits(p: dict, tech: Tech) -> dict:
     ic = tech.interconnect
     return {
         "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
-        "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": sa["energy_pj"] * s32, "a_sa": sa["area_um2"] * a32,
-        "a_sh": sa["sample_hold_area_um2"] * a32,
-        "a_dac": per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32,
-        "t_step": np.maximum(dev["read_pulse_ns"], p["cols_per_adc"] * t_conv),
+        "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
+        "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
+        "a_sh": np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32),
+        "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
+        "t_step": np.where(gate, 1.0 / p["clock_ghz"], np.maximum(dev["read_pulse_ns"], p["cols_per_adc"] * t_conv)),
+        "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": np.where(dcim, dg["e_tree"], 0.0),
+        "a_tree_col": np.where(dcim, dg["a_col"], 0.0),
+        "e_dram_bit": np.where(is_dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
+        "t_act": dev["row_activate_ns"],
+        "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
+        + dig["add32_pj"] * (2 * p["weight_bits"] + 8) / 32 * s45,
         "t_read": dev["read_pulse_ns"], "db": db,
         "e_acc": e_add32,
         "e_mac": lambda bits: dig["mult32_pj"] * (bits / 32) ** 2 * s45 + dig["add32_pj"] * (2 * bits + 8) / 32 * s45,
@@ -219,8 +256,9 @@ def _cells_per_value(bits, bpc, differential):
 def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     """Tile every static matrix onto arrays; capacity, chips, replication, reload (docs/MODEL.md section 4)."""
     rows, cols, bpc = p["rows"], p["cols"], p["bits_per_cell"]
-    differential = p["weight_encoding"] == 0
-    cols_eff = np.where(differential, cols, cols - 1)
+    # digital CIM and DRAM store two's-complement weight bits: no differential pair, no reference column
+    differential = (p["weight_encoding"] == 0) & ~c["gate"]
+    cols_eff = np.where(differential | c["gate"], cols, cols - 1)
     cpw = _cells_per_value(p["weight_bits"], bpc, differential)
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
     in_slices = _ceil(p["input_bits"] / c["db"])
@@ -229,6 +267,9 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     row_tiles = _ceil(k / R)
     col_tiles = _ceil(n * CPW / C)
     arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
+    # DRAM PIM packs weight bits densely along its rows (a matrix need not align with the bank geometry)
+    if np.any(c["is_dram"]):
+        arrays_one = np.where(c["is_dram"][:, None], _ceil(k * n * CPW / (R * C)), arrays_one)
     n_rg = _ceil(np.minimum(R, k) / RA)
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
@@ -252,6 +293,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     kv_fits = kv_arrays <= avail
     weight_space = np.maximum(avail - kv_arrays, 0)
     rep = np.where(fit | ~reload_mode, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1)
+    rep = np.where(c["is_dram"], 1.0, rep)   # DRAM PIM spreads every matrix over all banks already
     per_layer_arrays = _dot_shapes(arrays_one, wl.copies * wl.per_layer)
     single_arrays = np.zeros(len(rows))
     for j in wl.single_shapes:
@@ -281,8 +323,28 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
         "adc": conv * c["e_adc"][:, None],
         "dac": col_tiles * (k * (s * c["e_row"])[:, None]),
         "shift_add": conv * c["e_sa"][:, None] + row_tiles * (n * c["e_acc"][:, None]),
+        "mac_units": conv * c["e_tree"][:, None],
     }
     t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
+    if np.any(c["is_dram"]):
+        e, t = _dram_mvm_costs(p, c, mp, k, n, e, t)
+    return e, t
+
+
+def _dram_mvm_costs(p, c, mp, k, n, e, t):
+    """DRAM bank PIM (docs/MODEL.md 'DRAM bank PIM'): every weight bit is read from its bank row (activation +
+    column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used.
+    Computed on the DRAM designs only and written in place into their rows of the fresh arrays e (N, J), t (N, J)."""
+    i = np.flatnonzero(c["is_dram"])
+    col = lambda x: x[i][:, None]  # noqa: E731
+    kn = k * n
+    per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
+    rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
+    t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
+    for part in ("adc", "dac", "shift_add"):
+        e[part][i] = 0.0
+    e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
+    e["mac_units"][i] = kn * col(c["e_mac_w"])
     return e, t
 
 
@@ -307,14 +369,18 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
     kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * (
         wl.scenario.prompt_tokens + wl.scenario.generate_tokens) * bits / 8
     kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
+    kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
+    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
     frac = mp["reload_fraction"]
     reload_cells = mp["weight_cells"] * frac
     w_bytes = reload_cells / mp["cpw"] * p["weight_bits"] / 8
     off_gbps = c["off_gbps"] * mp["chips_used"]
     return {
         "hops": hops, "e_noc_bit": hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"]),
-        "lanes": p["simd_lanes"] * p["tiles"] * mp["chips_used"], "kv_on_chip": kv_on_chip,
-        "e_kv_bit": np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"]), "e_mac": c["e_mac"](bits),
+        "lanes": lanes, "kv_on_chip": kv_on_chip & ~kv_dram, "kv_dram": kv_dram,
+        "kv_dram_gbps": lanes * bits * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
+        "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])),
+        "e_mac": c["e_mac"](bits),
         "off_gbps_all": off_gbps,
         "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
         "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
@@ -348,7 +414,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     share = np.where(wl.copies > 1, wl.model.experts_per_token / np.maximum(wl.copies, 1), 1.0)
     stage_share = float(np.max(share[[j for s in wl.stage_shapes for j in s]], initial=1.0))
     vec_per_stage = _ceil(m_vec * stage_share / mp["rep"])
-    P = np.minimum(p["pipeline_depth"], L)
+    P = np.where(c["is_dram"], 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
     t_static = L * sc_["t_layer"] * (vec_per_stage + P - 1) / P
     for j in wl.single_shapes:
         t_static = t_static + sc_["t_vec"][:, j] * _ceil(wl.scenario.batch / mp["rep"])
@@ -357,25 +423,31 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     lanes = sc_["lanes"]
     cim_attn = p["attention"] == 1
     kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
-    dyn_digital = np.where(cim_attn, 0.0, tot["dyn_macs"])
+    keep = p["kv_keep"]                 # attention tokens kept after pruning: QK^T, S.V and KV reads shrink
+    dyn_macs, kv_read = tot["dyn_macs"] * keep, tot["kv_read"] * keep
+    dyn_io = (tot["dyn_in"] + tot["dyn_out"]) * keep
+    dyn_digital = np.where(cim_attn, 0.0, dyn_macs)
     e_dyn_macs = dyn_digital * sc_["e_mac"]
-    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits * e_kv_bit)
-              + (tot["dyn_in"] + tot["dyn_out"]) * bits * c["e_tile_bit"])
+    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * bits * e_kv_bit)
+              + dyn_io * bits * c["e_tile_bit"])
     e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
     e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
-    kv_traffic = np.where(cim_attn, 0.0, (tot["kv_read"] + tot["kv_write"]) * bits)
-    e["buffers"] = (e_io + (tot["dyn_in"] + tot["dyn_out"] + tot["elem_io"]) * bits * c["e_tile_bit"]
+    kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * bits)
+    kv_dram = sc_["kv_dram"]
+    e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * c["e_tile_bit"]
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
-    e["offchip"] = np.where(kv_on_chip, 0.0, kv_traffic * c["e_off_bit"])
+    e["offchip"] = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
+    e["cells"] = e["cells"] + np.where(kv_dram, kv_traffic * c["e_dram_bit"], 0.0)
     t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
-    t_kv = np.where(kv_on_chip, 0.0, kv_traffic / 8 / sc_["off_gbps_all"])
+    t_kv = np.where(kv_dram, kv_traffic / 8 / sc_["kv_dram_gbps"],
+                    np.where(kv_on_chip, 0.0, kv_traffic / 8 / sc_["off_gbps_all"]))
     t["digital"] = np.maximum(t_compute, t_kv)
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
-        hd, keys = float(wl.model.hd), tot["keys"]
+        hd, keys = float(wl.model.hd), np.maximum(tot["keys"] * keep, 1.0)   # kept keys only
         cells_written = tot["kv_write"] * mp["cpk"]
         e_w = np.where(cim_attn, cells_written * c["e_write"], 0.0)
-        macs = tot["dyn_macs"] / 2  # QK^T and S.V each
+        macs = dyn_macs / 2  # QK^T and S.V each
         s = mp["in_slices"]
         cells_qk = macs * mp["cpk"] * s
         rt_k, rg_k = _ceil(hd / p["rows"]), _ceil(np.minimum(p["rows"], hd) / mp["ra"])
@@ -425,6 +497,7 @@ def area(p: dict, c: dict, mp: dict) -> dict:
         "adc": arrays * per_array_adcs * c["a_adc"],
         "dac": arrays * p["rows"] * c["a_dac"],
         "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * c["a_sh"]),
+        "mac_units": arrays * p["cols"] * c["a_tree_col"],
         "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
         * c["a_buffer_bit"],
         "digital": mp["chips_used"] * p["tiles"] * p["simd_lanes"] * c["a_lane"],
@@ -470,6 +543,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"][p["device"]])
     p["rows_active"] = np.minimum(p["rows_active"], p["rows"])
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
+    p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
     c = circuits(p, tech)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
@@ -507,20 +581,27 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     macs = p["rows"] * cols_used / mp["cpw"]
     t_mvm = mp["in_slices"] * n_rg * c["t_step"]
     conv = cols_used * mp["in_slices"] * n_rg
-    e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"] + conv * (c["e_adc"] + c["e_sa"])
+    e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"] + conv * (c["e_adc"] + c["e_sa"] + c["e_tree"])
              + p["rows"] * mp["in_slices"] * c["e_row"])
-    res["peak_tops"] = mp["avail"] * 2 * macs / t_mvm * 1e-3
-    res["peak_power_w"] = mp["avail"] * e_mvm / t_mvm * 1e-3 + p_leak
+    peak_tops = mp["avail"] * 2 * macs / t_mvm * 1e-3
+    peak_w = mp["avail"] * e_mvm / t_mvm * 1e-3
+    macro_tops_per_w = 2 * macs / np.where(e_mvm > 0, e_mvm, 1.0)   # (e_mvm is 0 only for dram, replaced below)
+    # DRAM PIM peak: every bank unit does simd_lanes MACs per cycle on weights streamed from its bank
+    dram = c["is_dram"]
+    e_dram_mac = c["e_mac_w"] + p["weight_bits"] * c["e_dram_bit"]
+    dram_macs_per_ns = p["tiles"] * mp["chips_used"] * p["simd_lanes"] * p["clock_ghz"]
+    res["peak_tops"] = np.where(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
+    res["peak_power_w"] = np.where(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
     res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
     res["tops_per_mm2"] = res["peak_tops"] / area_mm2
-    res["macro_tops_per_w"] = 2 * macs / e_mvm
-    macro_area = ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"]
+    res["macro_tops_per_w"] = np.where(dram, 2 / e_dram_mac, macro_tops_per_w)
+    macro_area = ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + np.where(dram, ar["digital"], 0)
     res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
     res["chips_needed"] = mp["chips_needed"]
     res["chips_used"] = mp["chips_used"]
     res["weights_fit"] = mp["fit"].astype(float)
     res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
-                             c["db"], p["adc_bits"], c["sigma"], mp["differential"]))
+                             c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"]))
     # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
     passes_per_s = (1 + G) / (t_request * 1e-9)
     rate_reload = mp["reload_rounds"] * passes_per_s

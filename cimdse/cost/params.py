@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserError, unknown
+from ..errors import UserError, number_hint, shown, unknown
 from ..tech import DEVICES, OFFCHIP
 
 
@@ -52,7 +52,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           choices=("digital", "cim")),
     Param("offchip", "cat", "hbm3", "", "off-chip memory attached to each chip", choices=OFFCHIP),
     Param("offchip_devices", "int", 1, "", "off-chip memory devices (stacks, channels) per chip", 1, 64),
-    Param("vdd", "float", 0.0, "V", "supply voltage (0 = the node's default)", 0.0, 2.0),
+    Param("vdd", "float", 0.0, "V", f"supply voltage (0 = the node's default; else at least {0.3:g} V)", 0.0, 2.0),
     Param("weight_encoding", "cat", "differential", "",
           "signed weights as a differential cell pair, or with an offset and a reference column",
           choices=("differential", "offset")),
@@ -63,7 +63,18 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("tile_buffer_kb", "float", 16.0, "KB", "activation buffer per tile", 1.0, 65536.0),
     Param("global_buffer_mb", "float", 16.0, "MB", "global buffer per chip (holds the KV cache when it fits)",
           0.0, 65536.0),
+    Param("compute", "cat", "analog", "",
+          "analog: ADCs read column currents/charges; digital: bit-serial AND gates and an adder tree per column "
+          "(SRAM only; dram always computes digitally in its bank units)", choices=("analog", "digital")),
+    Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
+          "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
 )}
+
+# Below about 0.3 V logic runs sub-threshold (R. Dreslinski et al., "Near-threshold computing: reclaiming Moore's
+# law through energy efficient integrated circuits", Proc. IEEE 98(2), 2010: threshold voltages near 0.3-0.4 V);
+# there the cost model's
+# C V^2 energy at a fixed clock no longer holds, and as vdd -> 0 every energy -> 0 (TOPS/W -> inf).
+VDD_MIN_V = 0.3
 
 CATEGORICAL = tuple(n for n, p in PARAMS.items() if p.kind == "cat")
 
@@ -80,17 +91,23 @@ def check_value(name: str, value) -> float | str:
     p = PARAMS[name]
     if p.kind == "cat":
         if not isinstance(value, str) or value not in p.choices:
-            raise UserError(f"expected one of {', '.join(p.choices)}, got {value!r}", key=name)
+            raise UserError(f"expected one of {', '.join(p.choices)}, got {shown(value)}", key=name)
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise UserError(f"expected a number, got {value!r}", key=name)
-    v = float(value)
+        raise UserError(f"expected a number, got {shown(value)}{number_hint(value)}", key=name)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer beyond float range
+        raise UserError(f"expected a finite number, got {shown(value)}", key=name) from None
     if not np.isfinite(v):
-        raise UserError(f"expected a finite number, got {value!r}", key=name)
+        raise UserError(f"expected a finite number, got {shown(value)}", key=name)
     if p.kind == "int" and not v.is_integer():
-        raise UserError(f"expected an integer, got {value!r}", key=name)
+        raise UserError(f"expected an integer, got {shown(value)}", key=name)
     if not (p.low <= v <= p.high):
-        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {value!r}",
+        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}",
+                        key=name)
+    if name == "vdd" and 0 < v < VDD_MIN_V:
+        raise UserError(f"expected 0 (the node's default) or a supply in [{VDD_MIN_V:g}, {p.high:g}] V, got {shown(value)}",
                         key=name)
     if name == "adc_bits" and v < 1:
         raise UserError("expected at least 1 bit", key=name)
@@ -100,7 +117,7 @@ def check_value(name: str, value) -> float | str:
 def parse_assignment(text: str) -> tuple[str, float | str]:
     """Parse 'key=value' from --set, converting numbers."""
     if "=" not in text:
-        raise UserError(f"expected key=value, got {text!r}", key="--set")
+        raise UserError(f"expected key=value, got {shown(text)}", key="--set")
     key, raw = (s.strip() for s in text.split("=", 1))
     value: float | str = raw
     try:
@@ -169,20 +186,36 @@ CONFLICT_TEXTS = (
     "rows_active exceeds rows",
     "cols_per_adc exceeds cols",
     "cols too small for an offset reference column",
+    "compute 'digital' needs device sram (the bit-serial adder-tree macro reads binary SRAM cells)",
+    "attention 'cim' is not available on dram (attention runs on the bank units next to the KV cache)",
+    f"vdd below {VDD_MIN_V:g} V (sub-threshold, outside the model)",
 )
+CONFLICT_KEYS = ((), ("bits_per_cell", "device"), ("rows_active", "rows"), ("cols_per_adc", "cols"),
+                 ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), ("vdd",))  # the parameters each rule involves
 
 
-def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
+def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it."""
     from ..tech import load_tech
 
-    max_bpc = load_tech().device["max_bits_per_cell"][batch["device"]]
-    checks = (
+    tech = load_tech()
+    max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
+    is_dram = tech.dram[batch["device"]]
+    digital = batch["compute"] == 1
+    return (
         batch["bits_per_cell"] > max_bpc,
         batch["rows_active"] > batch["rows"],
         batch["cols_per_adc"] > batch["cols"],
         (batch["weight_encoding"] == 1) & (batch["cols"] < 2),
+        digital & (batch["device"] != DEVICES.index("sram")) & ~is_dram,
+        is_dram & (batch["attention"] == 1),
+        (batch["vdd"] > 0) & (batch["vdd"] < VDD_MIN_V),
     )
+
+
+def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
+    checks = conflict_masks(batch)
     code = np.zeros(len(batch["rows"]), dtype=np.int8)
     for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
         code[checks[i - 1]] = i

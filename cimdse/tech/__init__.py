@@ -13,13 +13,13 @@ from importlib import resources
 import numpy as np
 import yaml
 
-DEVICES = ("sram", "rram", "pcm", "mram", "fefet")
+DEVICES = ("sram", "rram", "pcm", "mram", "fefet", "dram")
 OFFCHIP = ("hbm3", "hbm2e", "ddr5", "lpddr5", "gddr6")
 
 DEVICE_KEYS = (
     "cell_area_f2", "max_bits_per_cell", "r_on_ohm", "r_off_ohm", "cell_cap_ff", "ref_node_nm", "read_voltage_v",
     "read_pulse_ns", "write_energy_pj", "write_latency_ns", "endurance_cycles", "sigma_g_rel",
-    "leakage_pw_per_cell",
+    "leakage_pw_per_cell", "row_activate_ns", "activate_pj_per_bit", "column_pj_per_bit",
 )
 
 
@@ -48,6 +48,7 @@ class Tech:
     device: dict         # key -> np.ndarray over DEVICES
     capacitive: np.ndarray
     nonvolatile: np.ndarray
+    dram: np.ndarray     # True for bank-level DRAM PIM (digital MAC units next to the banks)
     periphery: dict
     offchip: dict        # key -> np.ndarray over OFFCHIP
     interconnect: dict
@@ -78,6 +79,7 @@ def load_tech() -> Tech:
         device=device,
         capacitive=np.array([dev_vals[d]["kind"] == "capacitive" for d in DEVICES]),
         nonvolatile=np.array([bool(dev_vals[d]["nonvolatile"]) for d in DEVICES]),
+        dram=np.array([dev_vals[d]["kind"] == "dram" for d in DEVICES]),
         periphery=per,
         offchip=offchip,
         interconnect={k: float(v) for k, v in mem["interconnect"].items()},

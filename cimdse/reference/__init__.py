@@ -1,0 +1,334 @@
+"""Reference design points: published systems expressed in cimdse parameters, frozen predictions and validation.
+
+Each `reference/<name>.yaml` (hand-written, with citations) holds one system: the design, the workload it is
+evaluated on, and the figures its paper published. `reference/_recorded.yaml` (machine-written by
+`cimdse check --update`) holds the metrics cimdse predicted for each, so CI catches any change nobody meant.
+`reference/_survey.yaml` lists every system of the survey notes with its modelling status.
+Files whose name starts with '_' are not reference points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+
+REF_KEYS = ("name", "system", "citation", "technology", "kind", "design", "workload", "condition", "published",
+            "not_expressible", "notes")
+REQUIRED = ("name", "system", "citation", "technology", "design", "workload", "condition", "published")
+PUB_KEYS = ("metric", "value", "unit", "source", "role", "note", "why_off")
+ROLES = ("calibration", "holdout", "not_compared")
+TECHNOLOGIES = ("sram-analog", "sram-digital", "rram", "pcm", "mram", "fefet", "dram")
+RECORDED = "_recorded.yaml"
+SURVEY = "_survey.yaml"
+FACTOR_AIM = 2.0
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published figure: a cimdse metric (or a label when it cannot be compared), value, unit, source."""
+
+    metric: str
+    value: float | None
+    unit: str
+    source: str
+    role: str            # calibration | holdout | not_compared
+    note: str = ""
+    why_off: str = ""    # one line saying why the prediction stays off (shown when the error factor > 2)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference design point as read from its YAML file."""
+
+    name: str
+    system: str
+    citation: str
+    technology: str
+    design: dict
+    workload: dict
+    condition: str
+    published: tuple[Published, ...]
+    not_expressible: tuple[str, ...]
+    path: str
+
+
+def folder() -> Path:
+    """The packaged reference folder."""
+    return Path(str(resources.files("cimdse.reference")))
+
+
+def _published(item, where: str, i: int) -> Published:
+    key = f"published[{i}]"
+    if not isinstance(item, dict):
+        raise UserError("expected a mapping", file=where, key=key)
+    bad = [k for k in item if k not in PUB_KEYS]
+    if bad:
+        raise UserError(f"unknown key '{bad[0]}'; expected one of: {', '.join(PUB_KEYS)}", file=where, key=key)
+    for k in ("metric", "unit", "source", "role"):
+        if not isinstance(item.get(k), str) or not item[k].strip():
+            raise UserError(f"'{k}' is required (a non-empty string)", file=where, key=key)
+    if item["role"] not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, got {item['role']!r}", file=where, key=key)
+    value = item.get("value")
+    if item["role"] != "not_compared":
+        from ..cost.model import METRICS
+
+        if item["metric"] not in METRICS:
+            raise UserError(f"metric '{item['metric']}' is not a cimdse metric; use role: not_compared",
+                            file=where, key=key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise UserError(f"expected a positive number as value, got {value!r}", file=where, key=key)
+    return Published(metric=item["metric"], value=None if value is None else float(value), unit=item["unit"],
+                     source=item["source"], role=item["role"], note=str(item.get("note") or ""),
+                     why_off=str(item.get("why_off") or ""))
+
+
+def load_reference(path: str | Path) -> Reference:
+    """Read and check one reference file (design validated against the parameter table)."""
+    from ..config import load_design, load_workload, load_yaml
+
+    where = str(path)
+    data = load_yaml(path)
+    bad = [k for k in data if k not in REF_KEYS]
+    if bad:
+        raise UserError(f"unknown key '{bad[0]}'; expected one of: {', '.join(REF_KEYS)}", file=where, key=bad[0])
+    for k in REQUIRED:
+        if k not in data or data[k] in (None, "", [], {}):
+            raise UserError("is required", file=where, key=k)
+    for k in ("name", "system", "citation", "condition"):
+        if not isinstance(data[k], str):
+            raise UserError("expected a string", file=where, key=k)
+    if data["name"] != Path(path).stem:
+        raise UserError(f"name '{data['name']}' must equal the file name '{Path(path).stem}'", file=where, key="name")
+    if data["technology"] not in TECHNOLOGIES:
+        raise UserError(f"expected one of {', '.join(TECHNOLOGIES)}", file=where, key="technology")
+    design = load_design(data["design"], where)
+    load_workload(data["workload"], where)
+    if not isinstance(data["published"], list):
+        raise UserError("expected a list of published figures", file=where, key="published")
+    pubs = tuple(_published(p, where, i) for i, p in enumerate(data["published"]))
+    ne = data.get("not_expressible") or []
+    if not isinstance(ne, list) or not all(isinstance(x, str) for x in ne):
+        raise UserError("expected a list of strings", file=where, key="not_expressible")
+    return Reference(name=data["name"], system=data["system"], citation=data["citation"],
+                     technology=data["technology"], design=design, workload=dict(data["workload"]),
+                     condition=data["condition"], published=pubs, not_expressible=tuple(ne), path=where)
+
+
+def load_references(where: str | Path | None = None) -> list[Reference]:
+    """Every reference file of the folder, sorted by name."""
+    base = Path(where) if where else folder()
+    return [load_reference(p) for p in sorted(base.glob("*.yaml")) if not p.name.startswith("_")]
+
+
+def evaluate_reference(ref: Reference) -> dict[str, float]:
+    """All cimdse metrics of a reference design on its workload (plus `feasible` as 0/1)."""
+    from ..config import load_workload
+    from ..cost import evaluate_arrays
+    from ..cost.model import METRICS
+    from ..cost.params import defaults, to_batch
+
+    model, sc = load_workload(ref.workload, ref.path)
+    design = {**defaults(), "weight_bits": float(sc.weight_bits), "input_bits": float(sc.act_bits), **ref.design}
+    res = evaluate_arrays(to_batch([design]), model, sc)
+    out = {m: float(res[m][0]) for m in METRICS}
+    out["feasible"] = float(bool(res["feasible"][0]))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ check
+
+def read_recorded(where: str | Path | None = None) -> dict:
+    """The machine-written recorded metrics: {reference name: {metric: value}}."""
+    path = (Path(where) if where else folder()) / RECORDED
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return data.get("recorded", {})
+
+
+def render_recorded(values: dict) -> str:
+    """The text of _recorded.yaml (floats in repr form, so they read back exactly)."""
+    head = ("# Written by `cimdse check --update`; do not edit by hand. The metrics cimdse predicted for every\n"
+            "# reference design point (cimdse/reference/<name>.yaml). `cimdse check` compares against these.\n")
+    body = {"recorded": {n: {k: float(v) for k, v in sorted(m.items())} for n, m in sorted(values.items())}}
+    return head + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+
+
+def rel_diff(a: float, b: float) -> float:
+    """|a - b| relative to the larger magnitude (0 when both are 0)."""
+    scale = max(abs(a), abs(b))
+    return 0.0 if scale == 0 else abs(a - b) / scale
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One recorded metric that no longer matches (or is missing on one side)."""
+
+    reference: str
+    metric: str
+    recorded: float | None
+    current: float | None
+
+    @property
+    def rel(self) -> float:
+        if self.recorded is None or self.current is None:
+            return math.inf
+        return rel_diff(self.recorded, self.current)
+
+
+def check(rtol: float = 1e-6, where: str | Path | None = None) -> tuple[dict, list[Drift]]:
+    """Evaluate every reference point and compare with the recorded values: (current values, drifts)."""
+    refs = load_references(where)
+    recorded = read_recorded(where)
+    current = {r.name: evaluate_reference(r) for r in refs}
+    drifts: list[Drift] = []
+    for name, vals in current.items():
+        rec = recorded.get(name)
+        if rec is None:
+            drifts.append(Drift(name, "(not recorded)", None, None))
+            continue
+        for k in sorted(set(vals) | set(rec)):
+            a, b = rec.get(k), vals.get(k)
+            if a is None or b is None or rel_diff(float(a), float(b)) > rtol:
+                drifts.append(Drift(name, k, None if a is None else float(a), None if b is None else float(b)))
+    for name in sorted(set(recorded) - set(current)):
+        drifts.append(Drift(name, "(no reference file)", None, None))
+    return current, drifts
+
+
+# ------------------------------------------------------------------------------------------------ validate
+
+@dataclass(frozen=True)
+class Row:
+    """One published figure against cimdse's prediction."""
+
+    reference: str
+    system: str
+    metric: str
+    published: float
+    predicted: float
+    role: str
+    why_off: str
+
+    @property
+    def factor(self) -> float:
+        p, q = self.published, self.predicted
+        if p <= 0 or q <= 0:
+            return math.inf
+        return max(p / q, q / p)
+
+
+def validation_rows(refs: list[Reference] | None = None) -> list[Row]:
+    """Every comparable published figure with cimdse's current prediction."""
+    refs = refs if refs is not None else load_references()
+    rows = []
+    for r in refs:
+        vals = None
+        for p in r.published:
+            if p.role == "not_compared":
+                continue
+            vals = vals or evaluate_reference(r)
+            rows.append(Row(r.name, r.system, p.metric, p.value, vals[p.metric], p.role, p.why_off))
+    return rows
+
+
+def geomean_factor(rows: list[Row]) -> float:
+    """Geometric mean of the error factors (1.0 = exact)."""
+    if not rows:
+        return math.nan
+    return math.exp(sum(math.log(r.factor) for r in rows) / len(rows))
+
+
+def read_survey(where: str | Path | None = None) -> list[dict]:
+    """The survey systems and their modelling status (reference/_survey.yaml)."""
+    path = (Path(where) if where else folder()) / SURVEY
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return list(data.get("systems", []))
+
+
+def read_calibration(where: str | Path | None = None) -> list[dict]:
+    """The calibrated shared constants and the data each was fitted on (reference/_survey.yaml)."""
+    path = (Path(where) if where else folder()) / SURVEY
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return list(data.get("calibration", []))
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def render_validation(refs: list[Reference] | None = None) -> str:
+    """docs/VALIDATION.md: published vs predicted, geometric means per metric, survey coverage."""
+    refs = refs if refs is not None else load_references()
+    rows = validation_rows(refs)
+    by_name = {r.name: r for r in refs}
+    out = [
+        "# Validation: published figures against cimdse",
+        "",
+        "Generated by `cimdse validate --write docs/VALIDATION.md` from `cimdse/reference/*.yaml`; do not edit by hand",
+        "(a test regenerates it and fails when it is stale). Error factor = max(published/predicted,",
+        "predicted/published); 1.00 is exact. Aim: every figure within 2x, geometric mean within 1.3x.",
+        "Role: `calibration` figures were used to set a shared constant (see below); `holdout` figures were not",
+        "used for any constant and test the model. Each reference file gives the citation, the design in cimdse",
+        "parameters, what could not be expressed, and the workload.",
+        "",
+        "## Published vs predicted",
+        "",
+        "| system | metric | published | predicted | error factor | role | why off (if > 2x) |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        why = r.why_off if r.factor > FACTOR_AIM else ""
+        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {_g(r.published)} | {_g(r.predicted)} | "
+                   f"{r.factor:.2f} | {r.role} | {why} |")
+    out += ["", "## Geometric-mean error factor per metric", "",
+            "| metric | figures (holdout) | geomean holdout | figures (calibration) | geomean calibration | "
+            "geomean all |", "|---|---:|---:|---:|---:|---:|"]
+    for m in sorted({r.metric for r in rows}):
+        sel = [r for r in rows if r.metric == m]
+        ho = [r for r in sel if r.role == "holdout"]
+        ca = [r for r in sel if r.role == "calibration"]
+        out.append(f"| `{m}` | {len(ho)} | {_fmt_gm(ho)} | {len(ca)} | {_fmt_gm(ca)} | {_fmt_gm(sel)} |")
+    ho_all = [r for r in rows if r.role == "holdout"]
+    within = sum(r.factor <= FACTOR_AIM for r in rows)
+    out += ["", f"All figures: {len(rows)}, within 2x: {within}; geometric mean {_fmt_gm(rows)} "
+            f"(holdout only: {_fmt_gm(ho_all)} over {len(ho_all)} figures).", ""]
+    out += ["## Calibrated constants", "",
+            "Only shared constants are calibrated, never one per paper; every other figure above is a holdout.", "",
+            "| constant | calibrated on | note |", "|---|---|---|"]
+    for cal in read_calibration():
+        out.append(f"| `{cal['constant']}` | {cal['data']} | {cal.get('note', '')} |")
+    out.append("")
+    out += ["## Figures recorded but not compared", "",
+            "Relative figures (speed-ups and energy gains against a GPU or another accelerator) need the baseline",
+            "system too; they are kept in the reference files and listed here.", "",
+            "| system | figure | value | why not compared |", "|---|---|---|---|"]
+    for r in refs:
+        for p in r.published:
+            if p.role == "not_compared":
+                val = "" if p.value is None else _g(p.value) + (f" {p.unit}" if p.unit not in ("", "1") else "")
+                out.append(f"| {r.system} (`{r.name}`) | {p.metric} | {val} | {p.note} |")
+    out += ["", "## Every system of the survey notes", "",
+            "| system | status | reference file | error / why not yet |", "|---|---|---|---|"]
+    for s in read_survey():
+        ref = s.get("reference") or ""
+        if ref and ref in by_name:
+            sel = [r for r in rows if r.reference == ref]
+            err = ", ".join(f"`{r.metric}` {r.factor:.2f}x" for r in sel) or "no absolute figure to compare"
+            note = s.get("note") or ""
+            out.append(f"| {s['system']} | modelled | `{ref}` | {err}{'; ' + note if note else ''} |")
+        else:
+            out.append(f"| {s['system']} | not yet | | {s.get('note', '')} |")
+    out.append("")
+    return "\n".join(out)
+
+
+def _fmt_gm(rows: list[Row]) -> str:
+    return "-" if not rows else f"{geomean_factor(rows):.2f}"
