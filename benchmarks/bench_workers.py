@@ -2,7 +2,7 @@
 with a few hundred TPE and NSGA-II trials, each run as the real command in a fresh run folder, wall time of the
 whole command (imports, study, trials, CSV, plots). Prints one line per sampler.
 
-Run: PYTHONPATH=. python benchmarks/bench_workers.py [--trials 400] [--repeat 1]
+Run: PYTHONPATH=. python benchmarks/bench_workers.py [--trials 400] [--repeat 1] [--samplers tpe,nsga2]
 """
 
 from __future__ import annotations
@@ -36,11 +36,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=400)
     ap.add_argument("--repeat", type=int, default=1, help="Runs per setting; the best is reported.")
+    ap.add_argument("--samplers", default="tpe,nsga2", help="Comma-separated samplers to time.")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores; quickstart sweep, {a.trials} trials, batch 25, best of {a.repeat}")
     print(f"{'sampler':<8} {'1 worker s':>11} {'2 workers s':>12} {'speed-up':>9}")
     with tempfile.TemporaryDirectory() as tmp:
-        for sampler in ("tpe", "nsga2"):
+        for sampler in a.samplers.split(","):
             best = {}
             for workers in (1, 2):
                 best[workers] = min(timed_sweep(sampler, a.trials, workers, Path(tmp) / f"{sampler}-{workers}-{r}")
