@@ -317,17 +317,29 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [results/<name>].")
 @click.option("--fresh", is_flag=True, help="Delete the run folder (and its study) first.")
 @click.option("--quiet", is_flag=True, help="No progress and no front table; only the summary line.")
-def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet) -> None:
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes sharing one study and one trial budget (seeds seed..seed+N-1).")
+@click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
+@click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
-    from .study import run_sweep
+    from .study import check_run_options, collect_sweep, parse_shard, run_sweep
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
+    resume += (f" --workers {workers}" if workers != 1 else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
         sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
+        shard_ix = parse_shard(shard) if shard is not None else None
+        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect)
+        if collect and fresh:
+            raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
-        res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update)
+        if collect:
+            res = collect_sweep(sw, out=out)
+        else:
+            res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix)
         bar.close()
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
         bar.close()
@@ -408,6 +420,22 @@ class ProgressLine:
             self.draw()
             self.stream.write("\n")
             self.stream.flush()
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=True))
+@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [results/<name>].")
+def merge(sweep_file, shard_dirs, out) -> None:
+    """Merge the run folders of shards 1..N of SWEEP_FILE (exhaustive, `sweep --shard I/N`) into one run."""
+    from .config import load_sweep
+    from .study import merge_shards
+
+    sw = load_sweep(sweep_file, {"sampler": "exhaustive"})  # shards are exhaustive whatever the file says
+    res = merge_shards(sw, list(shard_dirs), out=out)
+    feas = int(res.trials["feasible"].sum())
+    click.echo(f"{sw.name}: {len(res.trials):,} designs ({feas:,} feasible) from {len(shard_dirs)} shards, "
+               f"Pareto front {len(res.front)} -> {res.run_dir}")
 
 
 @main.command()

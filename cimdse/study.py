@@ -152,7 +152,10 @@ class FlockLock:
     """Lock for Optuna's journal file held with flock(): the kernel releases it when the process dies.
 
     Optuna's default symlink lock survives a killed process, and the next run then waits out its 30 s grace
-    period; with flock a sweep killed mid-write resumes at once. Same acquire/release interface.
+    period; with flock a sweep killed mid-write resumes at once. Same acquire/release interface. With several
+    workers it also hands the lock straight to the next waiter, where the symlink lock polls with a back-off
+    doubling to 1 s (two NSGA-II workers ran 6x slower than one with it, 2x with flock; docs/SWEEP.md).
+    Each acquire opens its own file description, so forked workers never share one.
     """
 
     def __init__(self, journal: str) -> None:
@@ -201,15 +204,123 @@ def _journal(path: str):
 
 
 def open_storage(url: str | None, run_dir: Path):
-    """An Optuna storage: the default journal file in the run folder, a journal file path, or any Optuna URL."""
+    """An Optuna storage: the default journal file in the run folder, a journal file path, a Redis journal
+    (redis://, rediss://; needs the redis package) or any RDB URL (sqlite://, postgresql://, mysql://)."""
     import optuna
     from optuna.storages import JournalStorage
 
-    if url is None:
-        return JournalStorage(_journal(str(run_dir / STUDY_FILE)))
-    if "://" in url:
+    if url is not None and url.startswith(("redis://", "rediss://")):
+        from optuna.storages.journal import JournalRedisBackend
+
+        with warnings.catch_warnings():  # experimental in Optuna since 3.1; said once in docs/SWEEP.md instead
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return JournalStorage(JournalRedisBackend(url))
+    if url is not None and "://" in url:
         return optuna.storages.get_storage(url)
-    return JournalStorage(_journal(url))
+    return JournalStorage(_journal(str(run_dir / STUDY_FILE) if url is None else url))
+
+
+
+def open_study(sweep: Sweep, run_dir: Path, storage_url: str | None, sampler=None, create: bool = True):
+    """Create or join the sweep's study by name (load_if_exists), or with create=False load an existing one.
+
+    Several processes may open a fresh RDB storage at the same moment and race to create its tables or the
+    study; the loser of such a race retries after a short random pause. Storage errors become UserErrors.
+    """
+    import random
+
+    import optuna
+
+    from .errors import UserError
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = sweep.search.study_name or sweep.name
+    where = storage_url or str(run_dir / STUDY_FILE)
+    for attempt in range(5):
+        try:
+            storage = open_storage(storage_url, run_dir)
+            if not create:
+                return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+            return optuna.create_study(storage=storage, sampler=sampler, study_name=name,
+                                       directions=[d for _, d in sweep.objectives], load_if_exists=True)
+        except KeyError:
+            raise UserError(f"holds no study named {name!r}; run the sweep first (without --collect)",
+                            file=where, key="--storage") from None
+        except ValueError as err:  # e.g. a study of this name with other objectives
+            raise UserError(str(err), file=where, key="--storage") from None
+        except Exception as err:  # noqa: BLE001 -- sqlalchemy/driver errors: retry a race, then report one line
+            if attempt == 4 or not _is_transient(err):
+                raise UserError(f"cannot open the storage: {type(err).__name__}: {str(err).splitlines()[0]}",
+                                file=where, key="--storage") from None
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _is_transient(err: Exception) -> bool:
+    """Errors from two processes creating the same RDB tables or study at once (worth one more try)."""
+    text = f"{type(err).__name__} {err}".lower()
+    return any(w in text for w in ("integrity", "duplicate", "already exists", "unique", "locked", "deadlock",
+                                   "storageinternalerror"))
+
+
+# A RUNNING trial older than this is taken to belong to a worker that died (killed, machine lost) and is closed
+# as FAIL by the workers still running, so that its budget slot is freed. Live batches finish in seconds.
+STALE_RUNNING_S = 120.0
+POLL_S = 0.2
+SURPLUS_ATTR = "cimdse_surplus"
+
+
+def fail_stale_trials(study, older_than_s: float) -> int:
+    """Close the RUNNING trials started more than `older_than_s` seconds ago as FAIL; returns how many."""
+    from datetime import datetime
+
+    import optuna
+    from optuna.trial import TrialState
+
+    now = datetime.now()
+    closed = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.datetime_start is None or (now - t.datetime_start).total_seconds() >= older_than_s:
+            try:
+                study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+                closed += 1
+            except optuna.exceptions.UpdateFinishedTrialError:  # its worker finished it meanwhile
+                pass
+    return closed
+
+
+def _live_trials(study) -> list:
+    """COMPLETE and RUNNING trials: the ones that hold a slot of the trial budget."""
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+
+
+def _drop_surplus(study, asked: list, target: int) -> list:
+    """Keep the asked trials that rank among the first `target` live trials by number; close the others as FAIL.
+
+    Trial numbers are handed out atomically by the storage and a trial only ever leaves the live set, so a
+    trial's rank can only fall: a kept trial stays within the budget, and no more than `target` trials can
+    ever complete, however many workers ask at once.
+    """
+    from optuna.trial import TrialState
+
+    allowed = set(sorted(t.number for t in _live_trials(study))[:target])
+    keep = [t for t in asked if t.number in allowed]
+    for t in asked:
+        if t.number not in allowed:
+            t.set_user_attr(SURPLUS_ATTR, True)
+            study.tell(t, state=TrialState.FAIL)
+    return keep
+
+
+def completed_trials(study, target: int) -> tuple[list[dict], list[int]]:
+    """Params and numbers of the first `target` COMPLETE trials of a study, by trial number."""
+    from optuna.trial import TrialState
+
+    complete = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+    complete = complete[:target]
+    return [t.params for t in complete], [t.number for t in complete]
 
 
 @dataclass
@@ -272,9 +383,11 @@ def graceful_sigint() -> Iterator[StopFlag]:
 
 def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                on_batch: Callable[[Progress], None] | None = None,
-               stop: StopFlag | None = None) -> tuple[list[dict], list[int], bool]:
+               stop: StopFlag | None = None, shared: bool = False) -> tuple[list[dict], list[int], bool]:
     """Ask/tell until the study holds `trials` complete trials, or `stop` is set (checked after every batch).
 
+    `shared`: other processes may work on the same study now (workers, other machines); then trials left
+    RUNNING are only closed once stale, and every batch is checked against the budget shared by all of them.
     Returns the params and numbers of the first `trials` complete trials (by number) and whether Ctrl-C stopped it.
     """
     import optuna
@@ -287,17 +400,14 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     native = hasattr(optuna.trial.Trial, "set_constraint")
     cons_func = None if native else (lambda ft: cons.get(ft.number, [0.0]))
     sampler = make_sampler(sweep, cons_func)
-    storage = open_storage(storage_url, run_dir)
-    study = optuna.create_study(storage=storage, sampler=sampler, study_name=sweep.search.study_name or sweep.name,
-                                directions=[d for _, d in sweep.objectives], load_if_exists=True)
-    # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    study = open_study(sweep, run_dir, storage_url, sampler)
+    # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept.
+    # On a shared storage only stale ones: the others may be another worker's batch in flight.
+    fail_stale_trials(study, STALE_RUNNING_S if shared else 0.0)
     dists = _distributions(sweep)
     target = sweep.search.trials
     start = time.perf_counter()
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    done = len(complete)
     tally = Tally([d for _, d in sweep.objectives])
     if complete and on_batch:  # a resumed run counts what is already there
         tally.add(score(sweep, [t.params for t in complete]))
@@ -306,40 +416,163 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     interrupted = False
     added = 0
     try:
-        while done < target:
+        while True:
             if sweep.search.timeout and time.perf_counter() - start > sweep.search.timeout:
                 break
             if stop is not None and stop.requested:
                 interrupted = True
                 break
-            n = min(sweep.search.batch_size, target - done)
+            # the budget is counted in the storage before every batch: COMPLETE trials, plus RUNNING ones
+            # (another worker's batch in flight) that hold a slot until they finish
+            live = _live_trials(study)
+            done = sum(t.state == TrialState.COMPLETE for t in live)
+            if done >= target:
+                break
+            room = target - len(live)
+            if room <= 0:  # every slot left is held by another worker's running trials: wait for them
+                fail_stale_trials(study, STALE_RUNNING_S)
+                time.sleep(POLL_S)
+                continue
+            n = min(sweep.search.batch_size, room)
             if reseed:
                 study.sampler = make_sampler(sweep, cons_func, batch_seed(sweep.search.seed,
                                                                           len(study.get_trials(deepcopy=False))))
             pending = [study.ask(dists) for _ in range(n)]
+            if shared:
+                pending = _drop_surplus(study, pending, target)
+                if not pending:
+                    continue
             s = score(sweep, [t.params for t in pending])
             for i, t in enumerate(pending):
                 cons[t.number] = [float(v) for v in s.violations[i]]
-                if native:
-                    for j, v in enumerate(cons[t.number]):
-                        t.set_constraint(f"c{j}", v)
-                study.tell(t, [float(v) for v in s.objectives[i]])
+                try:
+                    if native:
+                        for j, v in enumerate(cons[t.number]):
+                            t.set_constraint(f"c{j}", v)
+                    study.tell(t, [float(v) for v in s.objectives[i]])
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    if not shared:  # another worker closed it as stale while it was scored: its slot is free
+                        raise
+            told = len(pending)
             pending = []
-            done += n
-            added += n
+            added += told
             if on_batch:
                 tally.add(s)
-                on_batch(Progress(done, target, added / max(time.perf_counter() - start, 1e-9), tally.feasible,
-                                  len(tally.front)))
+                on_batch(Progress(done + told, target, added / max(time.perf_counter() - start, 1e-9),
+                                  tally.feasible, len(tally.front)))
             if sweep.search.sampler == "grid" and study.sampler.is_exhausted(study):  # type: ignore[attr-defined]
                 break
     except KeyboardInterrupt:
         interrupted = True
         for t in pending:
             study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
-    complete = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
-    complete = complete[:target]
-    return [t.params for t in complete], [t.number for t in complete], interrupted
+    params, numbers = completed_trials(study, target)
+    return params, numbers, interrupted
+
+
+class _WorkerStop:
+    """A worker's stop flag (StopFlag's interface): set by the parent through a shared Event, or when the
+    parent is gone (killed), so that an orphaned worker ends after its batch instead of running on."""
+
+    def __init__(self, event, parent_pid: int) -> None:
+        self.event, self.parent_pid = event, parent_pid
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set() or os.getppid() != self.parent_pid
+
+
+def _worker_main(sweep: Sweep, run_dir: Path, storage_url: str | None, index: int, event, parent_pid: int) -> None:
+    """One of `--workers N` processes: the sweep with seed + index, on the study shared with the others.
+
+    Ctrl-C is left to the parent, which tells the workers to stop after their batch (the event); a hard stop
+    from the parent is SIGTERM.
+    """
+    import dataclasses
+    import sys
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    search = dataclasses.replace(sweep.search, seed=(sweep.search.seed + index) % 2**32)
+    _, _, interrupted = run_optuna(dataclasses.replace(sweep, search=search), run_dir, storage_url,
+                                   stop=_WorkerStop(event, parent_pid), shared=True)  # type: ignore[arg-type]
+    sys.exit(130 if interrupted else 0)
+
+
+def _tally_trials(tally: Tally, trials: list) -> None:
+    """Add finished trials to a progress tally from their stored values and constraints (no re-scoring)."""
+    from types import SimpleNamespace
+
+    if not trials:
+        return
+
+    def feasible(t) -> bool:
+        cons = t.system_attrs.get("constraints")
+        if cons is None:  # Optuna >= 5: one system attribute per constraint, "constraints:<key>"
+            cons = [v for k, v in t.system_attrs.items() if k.startswith("constraints:")]
+        return all(float(v) <= 0 for v in cons)
+
+    tally.add(SimpleNamespace(feasible=np.array([feasible(t) for t in trials]),  # type: ignore[arg-type]
+                              objectives=np.array([t.values for t in trials], dtype=float)))
+
+
+def run_workers(sweep: Sweep, run_dir: Path, storage_url: str | None, workers: int,
+                on_batch: Callable[[Progress], None] | None = None, stop: StopFlag | None = None) -> bool:
+    """Run `workers` processes of ask/tell on one study; returns whether Ctrl-C stopped them.
+
+    The parent creates the study (so the workers only join it), shows progress from the storage, and waits.
+    A first Ctrl-C (`stop`) lets every worker finish its batch; a second stops them at once (SIGTERM). A worker
+    that dies stops the others the first way, and the run reports it.
+    """
+    import multiprocessing as mp
+    import multiprocessing.connection
+
+    from optuna.trial import TrialState
+
+    from .errors import UserError
+
+    study = open_study(sweep, run_dir, storage_url)
+    if storage_url is None:  # the run folder's own journal: nobody else works on it, close what a kill left
+        fail_stale_trials(study, 0.0)
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    event = ctx.Event()
+    procs = [ctx.Process(target=_worker_main, args=(sweep, run_dir, storage_url, k, event, os.getpid()),
+                         name=f"cimdse-worker-{k}") for k in range(workers)]
+    target = sweep.search.trials
+    start = time.perf_counter()
+    seen = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    first = len(seen)
+    tally = Tally([d for _, d in sweep.objectives])
+    if on_batch:
+        _tally_trials(tally, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    for p in procs:
+        p.start()
+    interrupted = False
+    try:
+        while any(p.is_alive() for p in procs):
+            mp.connection.wait([p.sentinel for p in procs if p.is_alive()], timeout=0.5)
+            if (stop is not None and stop.requested) or any(p.exitcode not in (None, 0, 130) for p in procs):
+                event.set()
+            if on_batch:
+                done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                _tally_trials(tally, [t for t in done if t.number not in seen])
+                seen.update(t.number for t in done)
+                n = min(len(done), target)
+                on_batch(Progress(n, target, (n - first) / max(time.perf_counter() - start, 1e-9), tally.feasible,
+                                  len(tally.front)))
+    except KeyboardInterrupt:  # the second Ctrl-C: stop now; their open trials are closed on resume
+        interrupted = True
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join()
+    failed = [(k, p.exitcode) for k, p in enumerate(procs) if p.exitcode not in (0, 130) and not interrupted]
+    if failed:
+        k, c = failed[0]
+        how = f"was killed by signal {-c}" if c is not None and c < 0 else f"stopped with exit status {c}"
+        raise UserError(f"worker {k} of {workers} {how}; the others were stopped. Run the same command again "
+                        "to resume", file=str(run_dir))
+    return interrupted or any(p.exitcode == 130 for p in procs)
 
 
 # ------------------------------------------------------------------------------------------------ exhaustive
@@ -367,22 +600,42 @@ def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> di
 
 def run_exhaustive(sweep: Sweep, chunk: int = 250_000,
                    on_batch: Callable[[Progress], None] | None = None,
-                   stop: StopFlag | None = None) -> Scored | None:
-    """Evaluate every design of a discrete space in vectorized chunks (the first ones only if `stop` is set)."""
-    total = space_size(sweep)
+                   stop: StopFlag | None = None, first: int = 0, end: int | None = None) -> Scored | None:
+    """Evaluate designs first..end (default: all) of a discrete space's enumeration in vectorized chunks
+    (the first ones only if `stop` is set)."""
+    end = space_size(sweep) if end is None else end
+    total = end - first
     parts = []
     start = time.perf_counter()
     tally = Tally([d for _, d in sweep.objectives])
-    for lo in range(0, total, chunk):
+    for lo in range(first, end, chunk):
         if stop is not None and stop.requested:
             break
-        parts.append(score(sweep, enumerate_space(sweep, lo, lo + chunk)))
+        parts.append(score(sweep, enumerate_space(sweep, lo, min(lo + chunk, end))))
         if on_batch:
-            done = min(lo + chunk, total)
+            done = min(lo + chunk, end) - first
             tally.add(parts[-1])
             on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9), tally.feasible,
                               len(tally.front)))
     return concat_scored(parts)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' (1 <= I <= N) -> (I, N): shard I of N of an exhaustive enumeration."""
+    import re
+
+    from .errors import UserError
+
+    m = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", str(text))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise UserError(f"expected I/N with 1 <= I <= N (shard I of N, e.g. 2/8), got {text!r}", key="--shard")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_bounds(total: int, index: int, count: int) -> tuple[int, int]:
+    """Designs [lo, hi) of shard `index` (1-based) of `count`: contiguous blocks of the enumeration order,
+    sizes differing by at most one, so the shards laid end to end are exactly the unsharded enumeration."""
+    return (index - 1) * total // count, index * total // count
 
 
 def concat_scored(parts: list[Scored]) -> Scored | None:
@@ -458,41 +711,77 @@ def prepare_run_dir(sweep: Sweep, run_dir: Path, fresh: bool) -> None:
         raise UserError(f"cannot create the run folder ({exc.strerror})", file=str(run_dir)) from None
 
 
+SHARD_FILE = "shard.json"
+
+
+def default_run_dir(sweep: Sweep, shard: tuple[int, int] | None = None) -> Path:
+    """results/<name>, or results/<name>.shard-I-of-N for one shard of an exhaustive sweep."""
+    return Path("results") / (sweep.name if shard is None else f"{sweep.name}.shard-{shard[0]}-of-{shard[1]}")
+
+
 def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
-              on_batch: Callable[[Progress], None] | None = None, plots: bool = True) -> RunResult:
+              on_batch: Callable[[Progress], None] | None = None, plots: bool = True,
+              workers: int = 1, shard: tuple[int, int] | None = None) -> RunResult:
     """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
 
     A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
+    `workers` > 1 runs that many processes on one shared study; `shard` = (I, N) enumerates only shard I of N of
+    an exhaustive sweep (merge the shards with `merge_shards`).
     """
-    run_dir = Path(out) if out else Path("results") / sweep.name
+    check_run_options(sweep, workers=workers, shard=shard)
+    run_dir = Path(out) if out else default_run_dir(sweep, shard)
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
-        return _run_sweep(sweep, run_dir, fresh, on_batch, plots, stop)
+        return _run_sweep(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard)
 
 
-def _run_sweep(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag) -> RunResult:
-    from .results import front_frame, run_record, trials_frame, write_csv, write_run
+def _run_sweep(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag,
+               workers: int = 1, shard: tuple[int, int] | None = None) -> RunResult:
+    from .results import run_record, write_run
 
     prepare_run_dir(sweep, run_dir, fresh)
-    record = run_record(sweep)
+    extra: dict = {"workers": workers} if workers > 1 else {}
+    bounds = None
+    if sweep.search.sampler == "exhaustive" and shard is not None:
+        total = space_size(sweep)
+        bounds = shard_bounds(total, *shard)
+        extra["shard"] = {"index": shard[0], "count": shard[1], "designs": list(bounds), "total": total}
+    record = run_record(sweep, extra)
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     interrupted = False
     if sweep.search.sampler == "exhaustive":
-        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop)
-        numbers = None
-        interrupted = stop.requested and (scored is None or len(scored.objectives) < space_size(sweep))
-    else:
-        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop)
+        lo, hi = bounds or (0, space_size(sweep))
+        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop, first=lo, end=hi) if hi > lo else None
+        n = 0 if scored is None else len(scored.objectives)
+        numbers = list(range(lo, lo + n))
+        interrupted = stop.requested and n < hi - lo
+    elif workers > 1:
+        interrupted = run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop)
+        params, numbers = completed_trials(open_study(sweep, run_dir, sweep.search.storage), sweep.search.trials)
         scored = score(sweep, params) if params else None
-    seconds = time.perf_counter() - start
+    else:
+        params, numbers, interrupted = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop,
+                                                  shared=sweep.search.storage is not None)
+        scored = score(sweep, params) if params else None
+    res = finish_run(sweep, run_dir, record, scored, numbers, interrupted, time.perf_counter() - start, plots)
+    if bounds is not None and not interrupted:
+        write_shard_file(run_dir, sweep, shard, bounds, res.front)  # type: ignore[arg-type]
+    return res
+
+
+def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, interrupted: bool,
+               seconds: float, plots: bool = True, status: str | None = None) -> RunResult:
+    """Write trials.csv, pareto.csv, run.yaml (with status and counts) and the plots of scored designs."""
     import pandas as pd
+
+    from .results import front_frame, trials_frame, write_csv, write_run
 
     df = trials_frame(scored, numbers) if scored is not None else pd.DataFrame()
     front = front_frame(df, sweep.objectives) if len(df) else df
     if len(df):
         write_csv(df, run_dir / "trials.csv")
         write_csv(front, run_dir / "pareto.csv")
-    status = "interrupted" if interrupted else "complete"
+    status = status or ("interrupted" if interrupted else "complete")
     write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
                         "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
                         "front_size": int(len(front))})
@@ -501,3 +790,148 @@ def _run_sweep(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, 
 
         write_run_plots(run_dir, df, sweep)
     return RunResult(run_dir, df, front, interrupted, seconds)
+
+
+def check_run_options(sweep: Sweep, workers: int = 1, shard: tuple[int, int] | None = None,
+                      collect: bool = False) -> None:
+    """Refuse option combinations that make no sense, before any folder is written."""
+    from .errors import UserError
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UserError(f"expected a number of worker processes >= 1, got {workers!r}", key="--workers")
+    exhaustive = sweep.search.sampler == "exhaustive"
+    if shard is not None and not exhaustive:
+        raise UserError("shards split the exhaustive enumeration; for an Optuna sampler use --workers N or a "
+                        "shared --storage URL", key="--shard")
+    if workers > 1 and exhaustive:
+        raise UserError("the exhaustive sampler runs in one process; split it with --shard I/N and "
+                        "`cimdse merge`", key="--workers")
+    if collect and exhaustive:
+        raise UserError("an exhaustive sweep keeps no study to collect; merge its shards with `cimdse merge`",
+                        key="--collect")
+    if collect and (workers > 1 or shard is not None):
+        raise UserError("--collect runs no trials; leave out --workers and --shard", key="--collect")
+
+
+def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = True) -> RunResult:
+    """Write trials.csv, pareto.csv, run.yaml and plots from the sweep's study as it stands, running no trial.
+
+    Metrics are recomputed by scoring the stored parameters with the cost model (exact: the same vectorized
+    function that scored them during the run, and faster than reading per-trial attributes back).
+    """
+    from .errors import UserError
+    from .results import run_record
+
+    check_run_options(sweep, collect=True)
+    run_dir = Path(out) if out else default_run_dir(sweep)
+    url = sweep.search.storage
+    journal = run_dir / STUDY_FILE if url is None else (Path(url) if "://" not in url else None)
+    if journal is not None and not journal.is_file():
+        raise UserError(f"holds no study to collect (no file {journal}); run the sweep first, or name its "
+                        "storage with --storage", file=str(url or run_dir), key="--storage")
+    start = time.perf_counter()
+    study = open_study(sweep, run_dir, url, create=False)
+    params, numbers = completed_trials(study, sweep.search.trials)
+    prepare_run_dir(sweep, run_dir, fresh=False)
+    record = run_record(sweep, {"collected_from": url or str(run_dir / STUDY_FILE)})
+    scored = score(sweep, params) if params else None
+    return finish_run(sweep, run_dir, record, scored, numbers, False, time.perf_counter() - start, plots,
+                      status="collected")
+
+
+def write_shard_file(run_dir: Path, sweep: Sweep, shard: tuple[int, int], bounds: tuple[int, int], front) -> None:
+    """shard.json: which designs this shard holds, and its front's objective values at full precision, so that
+    `merge_shards` finds the exact global front (the CSVs keep 10 significant digits)."""
+    import json
+
+    from .results import atomic_write, sweep_fingerprint
+
+    objs = [k for k, _ in sweep.objectives]
+    f = front.sort_values("trial", kind="stable") if len(front) else front
+    data = {"fingerprint": sweep_fingerprint(sweep), "index": shard[0], "count": shard[1],
+            "designs": list(bounds), "total": space_size(sweep), "objectives": objs,
+            "front_trials": [int(t) for t in (f["trial"] if len(f) else [])],
+            "front_values": f[objs].to_numpy(dtype=float).tolist() if len(f) else []}
+    atomic_write(run_dir / SHARD_FILE, json.dumps(data))
+
+
+def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = None,
+                 plots: bool = True) -> RunResult:
+    """Join the run folders of shards 1..N of an exhaustive sweep into one trials.csv and the exact front.
+
+    trials.csv is the shards' rows end to end, written like an unsharded run's (so byte-identical to it: the
+    table is re-read exactly and re-written whole, since how a column is written depends on all its values);
+    the front is taken over the union of the shards' fronts at full precision (a design dominated inside its
+    shard is dominated overall), and pareto.csv holds those rows in the unsharded run's order.
+    """
+    import json
+
+    import pandas as pd
+
+    from .errors import UserError
+    from .pareto import pareto_order
+    from .results import run_record, sweep_fingerprint, write_csv, write_run
+
+    if sweep.search.sampler != "exhaustive":
+        raise UserError("only exhaustive sweeps are sharded; collect an Optuna study with `cimdse sweep FILE "
+                        "--storage URL --collect`", file=sweep.path, key="search.sampler")
+    if not dirs:
+        raise UserError("name the run folders of the shards to merge", key="DIRS")
+    fp, total = sweep_fingerprint(sweep), space_size(sweep)
+    shards = []
+    for d in map(Path, dirs):
+        try:
+            info = json.loads((d / SHARD_FILE).read_text())
+            lo, hi = info["designs"]
+            table = None
+            if hi > lo:  # exact floats (pandas 3 parses them exactly by default); empty violations stay ""
+                exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+                table = pd.read_csv(d / "trials.csv", keep_default_na=False, **exact)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UserError(f"is not a finished shard of an exhaustive sweep ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else ''})", file=str(d)) from None
+        if info.get("fingerprint") != fp or info.get("total") != total:
+            raise UserError(f"holds a shard of a different sweep than {sweep.path}", file=str(d))
+        if table is not None and table["trial"].to_list() != list(range(lo, hi)):
+            raise UserError(f"trials.csv does not hold designs {lo}..{hi - 1} of this sweep", file=str(d))
+        shards.append((info, table, d))
+    count = shards[0][0]["count"]
+    seen = sorted(info["index"] for info, _, _ in shards)
+    if any(info["count"] != count for info, _, _ in shards) or seen != list(range(1, count + 1)):
+        missing = sorted(set(range(1, count + 1)) - set(seen))
+        dup = sorted({i for i in seen if seen.count(i) > 1})
+        raise UserError(f"expected shards 1..{count} once each; "
+                        + (f"missing {missing} " if missing else "") + (f"repeated {dup} " if dup else "")
+                        + f"(got {seen})", key="DIRS")
+    shards.sort(key=lambda x: x[0]["index"])
+    tables, trials, values, held = [], [], [], 0
+    for info, table, d in shards:
+        lo, hi = info["designs"]
+        if lo != held:
+            raise UserError(f"shard {info['index']} starts at design {lo}, expected {held}", file=str(d))
+        held = hi
+        if table is not None:
+            tables.append(table)
+        trials.extend(info["front_trials"])
+        values.extend(info["front_values"])
+    if held != total:
+        raise UserError(f"the shards hold {held} of the {total} designs", key="DIRS")
+    run_dir = Path(out) if out else default_run_dir(sweep)
+    prepare_run_dir(sweep, run_dir, fresh=False)
+    start = time.perf_counter()
+    df = pd.concat(tables, ignore_index=True)
+    front_rows: list[int] = []
+    if trials:
+        v = np.asarray(values, dtype=float).reshape(len(trials), len(sweep.objectives))
+        front_rows = [trials[i] for i in pareto_order(v, [dr for _, dr in sweep.objectives])]
+    front = df.iloc[front_rows]
+    write_csv(df, run_dir / "trials.csv")
+    write_csv(front, run_dir / "pareto.csv")
+    record = run_record(sweep, {"merged_from": [str(d) for _, _, d in shards], "shards": count})
+    write_run(run_dir, {**record, "status": "complete", "completed_trials": int(len(df)),
+                        "feasible_trials": int(df["feasible"].sum()), "front_size": int(len(front))})
+    if plots:
+        from .plots import write_run_plots
+
+        write_run_plots(run_dir, df, sweep)
+    return RunResult(run_dir, df, front, False, time.perf_counter() - start)
