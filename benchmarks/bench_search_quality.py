@@ -22,21 +22,33 @@ SPACES = ("sweeps/device-comparison.yaml", "sweeps/precision-study.yaml")
 SAMPLERS = ("tpe", "nsga2", "random", "qmc")
 
 
-def exact(sweep_file: str) -> tuple[np.ndarray, float, int]:
-    """Reference point and exact front hypervolume of the whole space, and the space size."""
+def _space(values: np.ndarray, logged: np.ndarray) -> np.ndarray:
+    """Objectives as the history figure measures them: log10 for the columns `logged`."""
+    out = np.array(values, dtype=float, copy=True)
+    out[:, logged] = np.log10(out[:, logged])
+    return out
+
+
+def exact(sweep_file: str) -> tuple[np.ndarray, float, int, np.ndarray]:
+    """Reference point and exact front hypervolume of the whole space, its size, and which objectives are
+    measured in log10 (those spanning more than two decades over the feasible designs, as in history.png)."""
     from cimdse.config import load_sweep
     from cimdse.pareto import default_reference, hypervolume
+    from cimdse.plots import use_log
     from cimdse.study import run_exhaustive
 
     sweep = load_sweep(ROOT / sweep_file)
     s = run_exhaustive(sweep)
     dirs = [d for _, d in sweep.objectives]
     feas = s.objectives[s.feasible]
+    logged = np.array([bool(use_log(feas[:, k], None)) for k in range(feas.shape[1])])
+    feas = _space(feas, logged)
     ref = default_reference(feas, dirs)
-    return ref, hypervolume(feas, dirs, ref), len(s.objectives)
+    return ref, hypervolume(feas, dirs, ref), len(s.objectives), logged
 
 
-def search(sweep_file: str, sampler: str, seed: int, trials: int, ref: np.ndarray) -> tuple[np.ndarray, float]:
+def search(sweep_file: str, sampler: str, seed: int, trials: int, ref: np.ndarray,
+           logged: np.ndarray) -> tuple[np.ndarray, float]:
     """Hypervolume after each trial of one in-memory search, and its wall time."""
     import warnings
 
@@ -54,8 +66,10 @@ def search(sweep_file: str, sampler: str, seed: int, trials: int, ref: np.ndarra
     dists = _distributions(sweep)
     rows, feasible = [], []
     t0 = time.perf_counter()
-    while len(rows) < trials:
-        batch = [study.ask(dists) for _ in range(min(sweep.search.batch_size, trials - len(rows)))]
+    done = 0
+    while done < trials:
+        batch = [study.ask(dists) for _ in range(min(sweep.search.batch_size, trials - done))]
+        done += len(batch)
         s = score(sweep, [t.params for t in batch])
         for i, t in enumerate(batch):
             for j, v in enumerate(s.violations[i]):
@@ -64,6 +78,7 @@ def search(sweep_file: str, sampler: str, seed: int, trials: int, ref: np.ndarra
         rows.append(s.objectives)
         feasible.append(s.feasible)
     values, ok = np.concatenate(rows), np.concatenate(feasible)
+    values = _space(np.where(ok[:, None], values, 1.0), logged)
     # infeasible trials count as trials but not as points: replace them by the reference (zero volume)
     values = np.where(ok[:, None], values, ref[None, :])
     return hypervolume_history(values, dirs, ref), time.perf_counter() - t0
@@ -76,10 +91,11 @@ def _job(args):
 def measure(trials=(200, 500, 2000), seeds: int = 5, jobs: int = 2, spaces=SPACES, samplers=SAMPLERS):
     """Rows (space, sampler, {trials: mean fraction}, mean seconds per run) and the exact-front facts."""
     facts = {sp: exact(sp) for sp in spaces}
-    work = [(sp, sm, seed, max(trials), facts[sp][0]) for sp in spaces for sm in samplers for seed in range(seeds)]
+    work = [(sp, sm, seed, max(trials), facts[sp][0], facts[sp][3])
+            for sp in spaces for sm in samplers for seed in range(seeds)]
     results: dict = {}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for (sp, sm, _seed, _, _), (hist, secs) in pool.map(_job, work):
+        for (sp, sm, *_), (hist, secs) in pool.map(_job, work):
             results.setdefault((sp, sm), []).append((hist, secs))
     rows = []
     for (sp, sm), runs in results.items():
@@ -98,7 +114,7 @@ def main() -> None:
     args = ap.parse_args()
     trials = tuple(int(t) for t in args.trials.split(","))
     rows, facts = measure(trials, args.seeds, args.jobs, samplers=tuple(args.samplers.split(",")))
-    for sp, (_, hv, n) in facts.items():
+    for sp, (_, hv, n, _) in facts.items():
         print(f"{sp}: {n:,} designs, exact front hypervolume {hv:.6g}")
     head = " ".join(f"{'HV@' + str(n):>9}" for n in trials)
     print(f"{'space':<32} {'sampler':<8} {head} {'s/run':>8}")

@@ -78,7 +78,7 @@ def main() -> None:
         lines.append("")
     lines += ["## 5. Search quality (hypervolume reached / exact front's hypervolume, mean of "
               f"{2 if args.quick else 5} seeds)", ""]
-    for sp, (_, hv, n) in facts.items():
+    for sp, (_, hv, n, _) in facts.items():
         lines.append(f"- `{sp}`: {n:,} designs enumerated by the exhaustive path; exact hypervolume {hv:.6g}.")
     lines += ["", "| space | sampler | " + " | ".join(f"after {n}" for n in trials) + " | s per run |",
               "|---|---|" + "---:|" * (len(trials) + 1)]

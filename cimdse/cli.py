@@ -321,13 +321,15 @@ def gpus(sources: bool, calibration: bool) -> None:
               help="Worker processes sharing one study and one trial budget (seeds seed..seed+N-1).")
 @click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
-def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect) -> None:
+@click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
     from .study import check_run_options, collect_sweep, parse_shard, run_sweep
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers != 1 else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
+    resume += " --no-plots" if no_plots else ""
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
         sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
@@ -337,9 +339,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
             raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
         if collect:
-            res = collect_sweep(sw, out=out)
+            res = collect_sweep(sw, out=out, plots=not no_plots)
         else:
-            res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix)
+            res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix,
+                            plots=not no_plots)
         bar.close()
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
         bar.close()

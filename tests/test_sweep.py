@@ -151,3 +151,17 @@ def test_shipped_sweeps_parse():
 
     for f in sorted(Path(__file__).parent.parent.joinpath("sweeps").glob("*.yaml")):
         assert load_sweep(f).search.trials >= 1
+
+
+def test_no_plots_writes_tables_only(tmp_path):
+    from click.testing import CliRunner
+
+    from cimdse.cli import main
+
+    out = tmp_path / "run"
+    quickstart = Path(__file__).resolve().parent.parent / "sweeps" / "quickstart.yaml"
+    r = CliRunner().invoke(main, ["sweep", str(quickstart), "--trials", "20", "--out", str(out),
+                                  "--quiet", "--no-plots"])
+    assert r.exit_code == 0, r.output
+    assert {"trials.csv", "pareto.csv", "run.yaml"} <= {p.name for p in out.iterdir()}
+    assert not list(out.glob("*.png"))
