@@ -7,7 +7,8 @@ import pytest
 
 from cimdse.cost import evaluate, evaluate_arrays
 from cimdse.cost.model import ENERGY_PARTS, _mvm_costs, circuits, map_weights, prepare
-from cimdse.cost.params import defaults, to_batch
+from cimdse.cost.params import check_value, defaults, to_batch
+from cimdse.errors import UserError
 from cimdse.tech import load_tech
 from cimdse.workload import Scenario, preset
 
@@ -77,6 +78,35 @@ def test_mvm_latency_and_conversions_by_hand():
     e, t = _mvm_costs(p, c, mp, k, n, rt, ct, np.array([[1.0]]))
     assert t[0, 0] == pytest.approx(2308.0)
     assert e["adc"][0, 0] == pytest.approx(4_194_304 * c["e_adc"][0])
+
+
+def test_adc_ns_sets_conversion_time_by_hand():
+    # adc_ns = 2000 ns (an integrating neuron ADC), same layer as above, 1 GHz clock:
+    # t_step = max(10 ns read, 32 conversions x 2000 ns) = 64,000 ns; t = 8 slices x 64,000 + 4 cycles = 512,004 ns
+    # A 2 GHz clock changes only the 4-cycle adder tree: 8 x 64,000 + 4/2 = 512,002 ns. ADC energy is unchanged.
+    wl = prepare(preset("llama-2-7b"), Scenario())
+    k, n = np.array([[4096.0]]), np.array([[4096.0]])
+    rt, ct = np.array([[16.0]]), np.array([[128.0]])
+    for clock, want in ((1.0, 512_004.0), (2.0, 512_002.0)):
+        p = batch(adc_ns=2000.0, clock_ghz=clock)
+        c = circuits(p, load_tech())
+        assert c["t_conv"][0] == 2000.0
+        assert c["e_adc"][0] == circuits(batch(clock_ghz=clock), load_tech())["e_adc"][0]
+        e, t = _mvm_costs(p, c, map_weights(p, wl, c), k, n, rt, ct, np.array([[1.0]]))
+        assert t[0, 0] == pytest.approx(want)
+
+
+def test_adc_ns_zero_is_the_clock_derived_time():
+    # adc_ns = 0 (default) keeps the SAR law: (6 + 1) cycles at 0.5 GHz = 14 ns, bit for bit
+    c = circuits(to_batch([{**defaults(), "adc_bits": 6, "clock_ghz": 0.5},
+                           {**defaults(), "adc_bits": 6, "clock_ghz": 0.5, "adc_ns": 0.0}]), load_tech())
+    assert c["t_conv"].tolist() == [14.0, 14.0]
+
+
+@pytest.mark.parametrize("bad", [-1.0, 2e5, float("nan")])
+def test_adc_ns_out_of_range_is_a_user_error(bad):
+    with pytest.raises(UserError, match="adc_ns|finite|expected"):
+        check_value("adc_ns", bad)
 
 
 def test_peak_tops_by_hand():

@@ -203,7 +203,7 @@ def circuits(p: dict, tech: Tech) -> dict:
     e_adc = (adc["linear_fj_per_bit"] * b * node / adc["ref_node_nm"] + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
     a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
     e_adc, a_adc = np.where(gate, 0.0, e_adc), np.where(gate, 0.0, a_adc)
-    t_conv = (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"]
+    t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
     sa = per["shift_add"]
     s32 = logic_scale(node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
     a32 = (node / sa["ref_node_nm"]) ** 2

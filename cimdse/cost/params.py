@@ -14,6 +14,10 @@ import numpy as np
 from ..errors import UserError, number_hint, shown, unknown
 from ..tech import DEVICES, OFFCHIP
 
+# Longest ADC conversion accepted (ns): 100 us, far above any SAR, flash or counter ADC, leaving room for slow
+# integrating (integrate-and-fire neuron) converters; longer values are taken as typos (e.g. a time in ps).
+ADC_NS_MAX = 100_000.0
+
 
 @dataclass(frozen=True)
 class Param:
@@ -47,6 +51,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("pipeline_depth", "int", 1, "", "pipeline stages overlapping tokens/requests (capped at the layer count)",
           1, 4096),
     Param("clock_ghz", "float", 1.0, "GHz", "digital clock; ADCs convert one bit per cycle", 0.01, 10.0),
+    Param("adc_ns", "float", 0.0, "ns",
+          "time of one ADC conversion (0 = clock-derived: (adc_bits + 1) cycles, a SAR ADC); set it for ADCs whose "
+          "timing is not one bit per cycle (integrating/neuron, counter, flash)", 0.0, ADC_NS_MAX),
     Param("attention", "cat", "digital", "",
           "digital: QK^T and S.V in digital lanes reading the KV cache; cim: K and V written into CIM arrays",
           choices=("digital", "cim")),
