@@ -18,6 +18,12 @@ _API = {
     "workload_summary": "workload",
     "gpu_metrics": "cost.gpu",
     "load_gpus": "cost.gpu",
+    "evaluate": "cost",
+    "evaluate_arrays": "cost",
+    "load_sweep": "config",
+    "run_sweep": "study",
+    "pareto_front": "results",
+    "pareto_view": "plots",
 }
 
 __all__ = ["__version__", *_API]

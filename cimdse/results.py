@@ -62,6 +62,24 @@ def front_frame(df, objectives):
     return feas.iloc[order]
 
 
+def pareto_front(df, objectives):
+    """The Pareto front of a results table, for notebooks: `objectives` is {metric: "minimize"|"maximize"} or a
+    list of (metric, direction) pairs; rows with feasible == False are left out when the column exists."""
+    import pandas as pd
+
+    from .errors import UserError
+
+    pairs = list(objectives.items()) if isinstance(objectives, dict) else [tuple(o) for o in objectives]
+    for metric, direction in pairs:
+        if metric not in df.columns:
+            raise UserError(f"no column {metric!r} in the table", key=metric)
+        if direction not in ("minimize", "maximize"):
+            raise UserError(f"expected 'minimize' or 'maximize', got {direction!r}", key=metric)
+    table = df if "feasible" in df.columns else df.assign(feasible=True)
+    front = front_frame(table, pairs)
+    return front if "feasible" in df.columns else pd.DataFrame(front.drop(columns="feasible"))
+
+
 def front_mask(df, objectives) -> np.ndarray:
     """Boolean mask over df of the feasible non-dominated rows."""
     mask = np.zeros(len(df), dtype=bool)
