@@ -193,18 +193,6 @@ def _fmt_value(v) -> str:
 
 # ------------------------------------------------------------------------------------------------ Pareto scatter
 
-def _front_rows(df, metrics: Sequence[tuple[str, str]]) -> np.ndarray:
-    """Mask over df of the feasible rows non-dominated in `metrics`."""
-    from .pareto import pareto_mask
-
-    mask = np.zeros(len(df), dtype=bool)
-    feas = df["feasible"].to_numpy(dtype=bool)
-    if feas.any():
-        vals = df.loc[feas, [m for m, _ in metrics]].to_numpy(dtype=float)
-        mask[np.flatnonzero(feas)] = pareto_mask(vals, [d for _, d in metrics])
-    return mask
-
-
 def _alpha(n: int) -> float:
     """Opacity of the background points: faint for thousands of points, still visible for a handful."""
     return float(np.clip(0.8 - 0.15 * np.log10(max(n, 1)), 0.25, 0.8))
@@ -298,7 +286,9 @@ def build_pareto_figure(df, metrics: Sequence[tuple[str, str]], *, color: str | 
     refs = list(references or [])
     names = [m for m, _ in metrics]
     dirs = dict(metrics)
-    front = _front_rows(df, metrics)
+    from .results import front_mask
+
+    front = front_mask(df, metrics)
     shown = df[df["feasible"]] if feasible_only else df
     front_shown = front[df["feasible"].to_numpy(dtype=bool)] if feasible_only else front
     drawn, drawn_front, thinned = shown, front_shown, ""
