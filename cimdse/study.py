@@ -154,8 +154,9 @@ def ga_sampler_class(base: type) -> type:
     """Optuna's genetic sampler `base` (NSGA-II or NSGA-III) with the generation of each new trial counted
     incrementally: same generations, so the same trials, as `base`.
 
-    Optuna recounts every complete trial of the study to number each new one (BaseGASampler.get_trial_generation):
-    O(trials) per trial, a quarter of a 2,000-trial NSGA-II sweep. The count it needs (the highest generation among
+    Optuna recounts every complete trial of the study to number each new one (BaseGASampler.get_trial_generation),
+    and rescans every trial for the stored parents of the generation (get_parent_population): O(trials) per trial
+    each, together a third of a 2,000-trial NSGA-II sweep. The count it needs (the highest generation among
     complete trials and how many trials hold it) does not depend on their order, so only trials completed since
     the last call are added; when the complete trials are not the last list plus new ones at its end (another
     worker's trial completed out of order), it recounts all, as Optuna does. If Optuna stops providing the hooks
@@ -168,6 +169,23 @@ def ga_sampler_class(base: type) -> type:
 
     class Cached(base):
         _cimdse_count: tuple | None = None  # (study id, complete trials counted, last one's id, top gen, its count)
+        _cimdse_parents: tuple | None = None  # ((study id, generation), parents as read back from the storage)
+
+        def get_parent_population(self, study, generation: int) -> list:
+            # Optuna rescans every trial for the cached parent ids on each new trial; once the ids are stored
+            # (the first call selects and stores them) the list it reads back is the same until the generation
+            # changes, so it is kept. The first call's list (in selection order) is never kept: Optuna returns
+            # that order only once, then trial order.
+            key = (study._study_id, generation)
+            memo = self._cimdse_parents
+            if memo is not None and memo[0] == key:
+                return list(memo[1])
+            attrs = study._storage.get_study_system_attrs(study._study_id)
+            stored = generation > 0 and self._get_parent_cache_key_prefix() + str(generation) in attrs
+            parents = super().get_parent_population(study, generation)
+            if stored:
+                self._cimdse_parents = (key, list(parents))
+            return parents
 
         def get_trial_generation(self, study, trial) -> int:
             key = self._get_generation_key()
@@ -536,8 +554,8 @@ def _reseeded(old, new):
     cache = getattr(old, "_search_space", None)
     if type(old) is type(new) and cache is not None and hasattr(new, "_search_space"):
         new._search_space = cache
-    if type(old) is type(new) and getattr(old, "_cimdse_count", None) is not None:  # ga_sampler_class's count
-        new._cimdse_count = old._cimdse_count
+    if type(old) is type(new) and getattr(old, "_cimdse_count", None) is not None:  # ga_sampler_class's caches
+        new._cimdse_count, new._cimdse_parents = old._cimdse_count, old._cimdse_parents
     return new
 
 
