@@ -389,13 +389,8 @@ def render_validation(refs: list[Reference] | None = None) -> str:
         "",
         "## Published vs predicted",
         "",
-        "| system | metric | published | predicted | error factor | role | why off (if > 2x) |",
-        "|---|---|---:|---:|---:|---|---|",
+        *_absolute_table(rows),
     ]
-    for r in rows:
-        why = r.why_off if r.factor > FACTOR_AIM else ""
-        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {_g(r.published)} | {_g(r.predicted)} | "
-                   f"{r.factor:.2f} | {r.role} | {why} |")
     out += ["", "## Geometric-mean error factor per metric", "",
             "| metric | figures (holdout) | geomean holdout | figures (calibration) | geomean calibration | "
             "geomean all |", "|---|---:|---:|---:|---:|---:|"]
@@ -437,6 +432,33 @@ def render_validation(refs: list[Reference] | None = None) -> str:
         else:
             out.append(f"| {s['system']} | not yet | | {s.get('note', '')} |")
     out.append("")
+    return "\n".join(out)
+
+
+def _absolute_table(rows: list[Row]) -> list[str]:
+    """The table of absolute figures: system, metric, published, predicted, error factor, role, why off."""
+    out = ["| system | metric | published | predicted | error factor | role | why off (if > 2x) |",
+           "|---|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        why = r.why_off if r.factor > FACTOR_AIM else ""
+        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {_g(r.published)} | {_g(r.predicted)} | "
+                   f"{r.factor:.2f} | {r.role} | {why} |")
+    return out
+
+
+def render_reference(ref: Reference) -> str:
+    """The comparison of one reference file (`cimdse validate --reference FILE`), e.g. while writing it."""
+    every = validation_rows([ref])
+    rows = [r for r in every if not r.baseline]
+    rel = [r for r in every if r.baseline]
+    out = [f"# {ref.system} (`{ref.name}`, {ref.path})", ""]
+    if rows:
+        out += ["## Published vs predicted", "", *_absolute_table(rows), ""]
+    if rel:
+        out += _render_relative(rel)
+    skipped = [p for p in ref.published if p.role == "not_compared"]
+    if skipped:
+        out += ["Not compared: " + "; ".join(f"{p.metric} ({p.note})" for p in skipped), ""]
     return "\n".join(out)
 
 
