@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cimdse.cli import main
 from cimdse.errors import UserError
@@ -251,3 +253,33 @@ def test_validate_one_reference_file():
     assert "Not compared: latency vs in-memory NVM accelerator" in r.output
     r = CliRunner().invoke(main, ["validate", "--reference", str(folder() / "isaac.yaml")])
     assert r.exit_code == 0 and "`peak_tops`" in r.output and "Relative figures" not in r.output
+
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                 st.text(max_size=12), st.sampled_from(["t4", "gtx-1060", "h100-sxm", 32, 16, 1, 0]),
+                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.dictionaries(st.sampled_from(["gpu", "gpus", "bits", "gpu_count"]), _ANY, max_size=4),
+       workload=st.one_of(st.none(), _ANY, st.fixed_dictionaries({"model": st.sampled_from(["gpt2", "bert-base"])},
+                                                                 optional={"batch": _ANY, "weight_bits": _ANY})))
+def test_any_baseline_value_parses_or_is_one_user_error(tmp_path, base, workload):
+    import yaml as _yaml
+
+    item = {"metric": "speedup_vs_gpu", "value": 2, "unit": "x", "source": "fuzz", "role": "holdout",
+            "baseline": base}
+    if workload is not None:
+        item["workload"] = workload
+    doc = {"name": "fuzz", "system": "S", "citation": "c", "technology": "rram", "condition": "c",
+           "workload": {"model": "gpt2", "prompt_tokens": 8, "generate_tokens": 2}, "design": {"device": "rram"},
+           "published": [item]}
+    f = tmp_path / "fuzz.yaml"
+    f.write_text(_yaml.safe_dump(doc))
+    try:
+        ref = load_reference(f)
+    except UserError as err:
+        assert str(f) in str(err) and "\n" not in err.render()
+        return
+    p = ref.published[0]
+    assert p.baseline["gpu"] in ("t4", "gtx-1060", "h100-sxm") and p.baseline["gpus"] >= 1
