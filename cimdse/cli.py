@@ -348,11 +348,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         bar.close()
         click.echo(f"interrupted; resume with: {resume}", err=True)
         sys.exit(130)
-    df, front = res.trials, res.front
-    feas = int(df["feasible"].sum()) if len(df) else 0
-    click.echo(f"{sw.name}: {len(df):,} designs ({feas:,} feasible), Pareto front {len(front)} "
+    click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible), Pareto front {res.front_size} "
                f"[{sw.search.sampler}, {res.seconds:.1f} s] -> {res.run_dir}")
-    if not quiet and len(front):
+    if not quiet and res.front_size:
+        df, front = res.trials, res.front
         objs = [k for k, _ in sw.objectives]
         shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips") if c in df]
         rows = [[str(r["trial"])] + [r[c] for c in objs] + [r[c] if isinstance(r[c], str) else float(r[c])
@@ -363,10 +362,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
             click.echo(f"... {len(front) - 15} more rows in {res.run_dir / 'pareto.csv'}")
     if res.interrupted:
         if sw.search.sampler == "exhaustive":
-            click.echo(f"interrupted after {len(df):,} designs; results so far are in {res.run_dir}; run again to "
+            click.echo(f"interrupted after {res.completed:,} designs; results so far are in {res.run_dir}; run again to "
                        f"finish (exhaustive runs start over): {resume}", err=True)
         else:
-            click.echo(f"interrupted after {len(df):,} of {sw.search.trials:,} trials; results so far are in "
+            click.echo(f"interrupted after {res.completed:,} of {sw.search.trials:,} trials; results so far are in "
                        f"{res.run_dir}; resume with: {resume}", err=True)
         sys.exit(130)
 
@@ -436,9 +435,8 @@ def merge(sweep_file, shard_dirs, out) -> None:
 
     sw = load_sweep(sweep_file, {"sampler": "exhaustive"})  # shards are exhaustive whatever the file says
     res = merge_shards(sw, list(shard_dirs), out=out)
-    feas = int(res.trials["feasible"].sum())
-    click.echo(f"{sw.name}: {len(res.trials):,} designs ({feas:,} feasible) from {len(shard_dirs)} shards, "
-               f"Pareto front {len(res.front)} -> {res.run_dir}")
+    click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible) from {len(shard_dirs)} shards, "
+               f"Pareto front {res.front_size} -> {res.run_dir}")
 
 
 @main.command()

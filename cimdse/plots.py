@@ -677,11 +677,12 @@ def _fork_result(child):
 
 @dataclass
 class FigureWorker:
-    """A process forked when a sweep starts: it imports matplotlib while the sweep runs (0.3 s, on another core)
-    and later draws the run's figures, so the sweep's serial path pays for neither."""
+    """A process forked when a sweep starts: it imports pandas, polars and matplotlib while the sweep runs (0.5 s,
+    on another core) and later writes the run's tables and figures, so the sweep's serial path pays for neither."""
 
     process: object
     conn: object
+    tables: bool = True   # may write the CSVs too: polars was not running in the process it was forked from
 
 
 def start_figure_worker() -> FigureWorker | None:
@@ -689,34 +690,45 @@ def start_figure_worker() -> FigureWorker | None:
     if not _can_fork():
         return None
     import multiprocessing as mp
+    import sys
+
+    # polars' thread pool does not survive fork: a child of a process that has used polars deadlocks in its first
+    # polars call (a notebook or test session that wrote a CSV before). Then the worker draws figures only.
+    tables = "polars" not in sys.modules
 
     ctx = mp.get_context("fork")
     ours, theirs = ctx.Pipe()
     # not a daemon: it forks a child of its own for the costliest figure (daemons may not); it still ends with the
     # sweep, which stops it (stop_figure_worker) or, when killed, closes the pipe it waits on
-    proc = ctx.Process(target=_figure_worker_main, args=(theirs, ours), name="cimdse-figures")
+    proc = ctx.Process(target=_figure_worker_main, args=(theirs, ours, tables), name="cimdse-figures")
     proc.start()
     theirs.close()
-    return FigureWorker(proc, ours)
+    return FigureWorker(proc, ours, tables)
 
 
-def _figure_worker_main(conn, parent_end) -> None:
+def _figure_worker_main(conn, parent_end, tables: bool = True) -> None:
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the sweep; it still asks for its figures
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the sweep; it still asks for its outputs
     parent_end.close()
+    import pandas  # noqa: F401 - what the run's tables and figures need, imported while the sweep runs
+
+    if tables:
+        import polars  # noqa: F401
+
     _pyplot()
-    import optuna.importance  # noqa: F401 - warmed too: importance.png needs it
+    import optuna.importance  # noqa: F401
 
     try:
         job = conn.recv()
-    except (EOFError, OSError):  # the sweep ended (or was killed) without asking for figures
+    except (EOFError, OSError):  # the sweep ended (or was killed) without asking
         return
     if job is None:
         return
+    fn, args = job
     try:
-        conn.send(("ok", write_run_plots(*job, processes=2)))
-    except BaseException as err:  # noqa: BLE001 - the sweep redraws in its own process to raise it properly
+        conn.send(("ok", fn(*args)))
+    except BaseException as err:  # noqa: BLE001 - the sweep redoes the job in its own process to raise it properly
         conn.send(("error", repr(err)))
 
 
@@ -724,15 +736,17 @@ def draw_run_plots(worker: FigureWorker | None, run_dir: Path, df, sweep,
                    references: Sequence[Reference] | None = None) -> list[Path]:
     """write_run_plots through the figure worker when there is one; on any failure there, redraw in this process
     (so an error surfaces exactly as it would without the worker)."""
-    paths = ask_figure_worker(worker, run_dir, df, sweep, references) if worker is not None else None
+    paths = None
+    if worker is not None:
+        paths = ask_figure_worker(worker, write_run_plots, Path(run_dir), df, sweep, list(references or []), 2)
     return paths if paths is not None else write_run_plots(run_dir, df, sweep, references)
 
 
-def ask_figure_worker(worker: FigureWorker, run_dir: Path, df, sweep,
-                      references: Sequence[Reference] | None = None) -> list[Path] | None:
-    """The worker's figure paths, or None when it could not draw them (then stopped either way)."""
+def ask_figure_worker(worker: FigureWorker, fn, *args):
+    """fn(*args) run by the worker (fn a module-level function, args picklable): its value, or None when the
+    worker could not run it. The worker is stopped either way (it serves one job)."""
     try:
-        worker.conn.send((Path(run_dir), df, sweep, list(references or [])))
+        worker.conn.send((fn, args))
         status, value = worker.conn.recv()
         return value if status == "ok" else None
     except Exception:  # noqa: BLE001 - the pipe is gone, or the job would not pickle

@@ -851,11 +851,34 @@ def concat_scored(parts: list[Scored]) -> Scored | None:
 
 @dataclass
 class RunResult:
+    """What a run wrote: its folder, its tables (pandas DataFrames) and counts, whether Ctrl-C stopped it.
+
+    When the figure worker wrote the tables, this process builds them again only if asked (`trials`, `front`),
+    from the same scored arrays and with the same functions, so the sweep itself never needs pandas."""
+
     run_dir: Path
-    trials: object          # pandas DataFrame
-    front: object           # pandas DataFrame
+    _trials: object
+    _front: object
     interrupted: bool
     seconds: float
+    completed: int = 0
+    feasible: int = 0
+    front_size: int = 0
+    _rebuild: Callable | None = None
+
+    @property
+    def trials(self):
+        """Every design: the rows of trials.csv at full precision."""
+        if self._trials is None and self._rebuild is not None:
+            self._trials, self._front = self._rebuild()
+        return self._trials
+
+    @property
+    def front(self):
+        """The Pareto-front rows, as in pareto.csv."""
+        if self._front is None and self._rebuild is not None:
+            self._trials, self._front = self._rebuild()
+        return self._front
 
 
 def _remove_stale_temporaries(run_dir: Path) -> None:
@@ -980,18 +1003,44 @@ def _run_and_finish(sweep: Sweep, run_dir: Path, record: dict, on_batch, plots: 
 
 def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, interrupted: bool,
                seconds: float, plots: bool = True, status: str | None = None, figures=None) -> RunResult:
-    """Write trials.csv, pareto.csv, run.yaml (with status and counts) and the plots of scored designs
-    (through the figure worker `figures` when the sweep started one, see plots.start_figure_worker)."""
+    """Write trials.csv, pareto.csv, run.yaml (with status and counts) and the plots of scored designs.
+
+    With the figure worker `figures` (plots.start_figure_worker) the worker writes all of them, having imported
+    pandas, polars and matplotlib while the sweep ran; if it cannot, this process writes them itself."""
+    status = status or ("interrupted" if interrupted else "complete")
+    if figures is not None and scored is not None and figures.tables:
+        from .plots import ask_figure_worker
+
+        counts = ask_figure_worker(figures, write_outputs_counts, sweep, run_dir, record, scored, numbers, status,
+                                   plots)
+        if counts is not None:
+            return RunResult(run_dir, None, None, interrupted, seconds, *counts,
+                             _rebuild=functools.partial(run_frames, sweep, scored, numbers))
+    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, figures)
+    feas = int(df["feasible"].sum()) if len(df) else 0
+    return RunResult(run_dir, df, front, interrupted, seconds, len(df), feas, len(front))
+
+
+def run_frames(sweep: Sweep, scored: Scored | None, numbers):
+    """(trials table, front table) of scored designs, as written to trials.csv and pareto.csv."""
     import pandas as pd
 
-    from .results import front_frame, trials_frame, write_csv, write_run
+    from .results import front_frame, trials_frame
 
     df = trials_frame(scored, numbers) if scored is not None else pd.DataFrame()
-    front = front_frame(df, sweep.objectives) if len(df) else df
+    return df, (front_frame(df, sweep.objectives) if len(df) else df)
+
+
+def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
+                  plots: bool = True, figures=None):
+    """Write the run's tables, run.yaml and (with `plots`) figures, these through the figure worker `figures`
+    when given; returns (trials table, front table)."""
+    from .results import write_csv, write_run
+
+    df, front = run_frames(sweep, scored, numbers)
     if len(df):
         write_csv(df, run_dir / "trials.csv")
         write_csv(front, run_dir / "pareto.csv")
-    status = status or ("interrupted" if interrupted else "complete")
     write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
                         "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
                         "front_size": int(len(front))})
@@ -1002,7 +1051,13 @@ def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None,
             draw_run_plots(figures, run_dir, df, sweep)
         else:
             write_run_plots(run_dir, df, sweep, processes=2)
-    return RunResult(run_dir, df, front, interrupted, seconds)
+    return df, front
+
+
+def write_outputs_counts(*args) -> tuple[int, int, int]:
+    """write_outputs, returning only (designs, feasible, front size): what the figure worker sends back."""
+    df, front = write_outputs(*args)
+    return len(df), (int(df["feasible"].sum()) if len(df) else 0), len(front)
 
 
 def check_run_options(sweep: Sweep, workers: int = 1, shard: tuple[int, int] | None = None,
@@ -1147,4 +1202,5 @@ def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = 
         from .plots import write_run_plots
 
         write_run_plots(run_dir, df, sweep, processes=2)
-    return RunResult(run_dir, df, front, False, time.perf_counter() - start)
+    return RunResult(run_dir, df, front, False, time.perf_counter() - start, len(df), int(df["feasible"].sum()),
+                     len(front))

@@ -287,7 +287,7 @@ def test_figures_in_two_processes_are_the_same_files(table, small_sweep, tmp_pat
     assert [p.name for p in paths] == ["pareto.png", "breakdown.png", "history.png", "importance.png"]
     w = plots.start_figure_worker()
     assert w is not None  # Linux: fork is available
-    drawn = plots.ask_figure_worker(w, worker, table, small_sweep)  # None would mean it failed there
+    drawn = plots.ask_figure_worker(w, plots.write_run_plots, worker, table, small_sweep, [], 2)  # None: failed there
     assert drawn is not None and [p.name for p in drawn] == [p.name for p in paths]
     assert not w.process.is_alive()
     assert _figure_bytes(one) == _figure_bytes(two) == _figure_bytes(worker)
@@ -322,3 +322,34 @@ def test_unused_figure_worker_exits(tmp_path) -> None:
 def test_figure_worker_can_be_switched_off(monkeypatch) -> None:
     monkeypatch.setenv("CIMDSE_NO_FIGURE_PROCESS", "1")
     assert plots.start_figure_worker() is None
+
+
+def test_worker_forked_after_polars_ran_leaves_the_tables_here(table, tmp_path) -> None:
+    """polars' thread pool does not survive fork; once this process has written a CSV with polars, a new worker
+    must not touch polars (it would hang), so it draws figures only and the sweep writes its tables itself."""
+    import signal
+
+    from cimdse.results import write_csv
+
+    write_csv(table.head(3), tmp_path / "warm.csv")  # polars has now run in this process
+    w = plots.start_figure_worker()
+    assert w is not None and w.tables is False
+    old = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError("figure worker hung")))
+    signal.alarm(120)
+    try:
+        from cimdse.config import load_sweep
+        from cimdse.study import run_sweep
+
+        f = tmp_path / "s.yaml"
+        f.write_text("name: s\nworkload: {model: gpt2, batch: 1, prompt_tokens: 16, generate_tokens: 4}\n"
+                     "space: {device: [sram, rram], adc_bits: {low: 3, high: 8}}\nfixed: {chips: 1}\n"
+                     "objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}\n"
+                     "search: {sampler: random, trials: 12, seed: 1, batch_size: 4}\n")
+        res = run_sweep(load_sweep(f), out=tmp_path / "run")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        plots.stop_figure_worker(w)
+    assert res.completed == 12 and len(res.trials) == 12
+    assert {p.name for p in (tmp_path / "run").glob("*.png")} == {"pareto.png", "breakdown.png", "history.png",
+                                                                    "importance.png"}
