@@ -175,3 +175,19 @@ def test_conflicts_are_infeasible_not_errors():
 def test_encoder_has_no_decode():
     r = evaluate([defaults()], "bert-base", Scenario(prompt_tokens=128))
     assert r["tpot_ms"].iloc[0] == 0 and r["ttft_ms"].iloc[0] > 0 and r["energy_per_token_uj"].iloc[0] > 0
+
+
+def test_chip_energy_excludes_offchip_memory_by_hand():
+    # gpt2 fits one default chip and its KV cache fits the 16 MB global buffer, so the only off-chip traffic of a
+    # decode step is the embedding gather: 2 sequences x 768 values x 8 bits x 5 pJ/bit (HBM3) = 61,440 pJ,
+    # i.e. 30,720 pJ = 0.03072 uJ per token less than energy_per_token_uj.
+    sc = Scenario(batch=2, prompt_tokens=16, generate_tokens=4)
+    r = evaluate_arrays(batch(), "gpt2", sc, breakdown=True)
+    assert r["weights_fit"][0] == 1
+    assert r["breakdown"]["energy_pj"]["decode"]["offchip"][0] == pytest.approx(61_440.0)
+    assert r["energy_per_token_uj"][0] - r["chip_energy_per_token_uj"][0] == pytest.approx(0.03072, rel=1e-9)
+    # an encoder: per prompt token of the prefill pass, without the prefill's off-chip energy
+    enc = evaluate_arrays(batch(overflow="reload", tiles=4), "bert-base", Scenario(prompt_tokens=128), breakdown=True)
+    off = enc["breakdown"]["energy_pj"]["prefill"]["offchip"][0]
+    assert off > 0
+    assert enc["chip_energy_per_token_uj"][0] == pytest.approx(enc["energy_per_token_uj"][0] - off / 128 * 1e-6)

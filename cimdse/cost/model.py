@@ -31,7 +31,7 @@ LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "of
 AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc")
 
 METRICS = (
-    "ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "prefill_energy_mj", "avg_power_w", "area_mm2",
+    "ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "chip_energy_per_token_uj", "prefill_energy_mj", "avg_power_w", "area_mm2",
     "peak_tops", "tops_per_w", "tops_per_mm2", "macro_tops_per_w", "macro_tops_per_mm2", "peak_power_w",
     "chips_needed", "chips_used", "weights_fit", "sqnr_db", "lifetime_years", "utilization",
 )
@@ -586,11 +586,15 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
         res["tpot_ms"] = t_dec * 1e-6
         res["tokens_per_s"] = sc.batch / (t_dec * 1e-9)
         res["energy_per_token_uj"] = e_dec / sc.batch * 1e-6
+        e_chip = e_dec - phase_out["decode"][0]["offchip"]          # without the off-chip memory's energy
+        res["chip_energy_per_token_uj"] = e_chip / sc.batch * 1e-6
     else:  # encoders: per-token figures refer to the prompt tokens of the single pass
         e_dec, t_dec, G = 0.0, 0.0, 0
         res["tpot_ms"] = np.zeros(len(e_pre))
         res["tokens_per_s"] = sc.batch * sc.prompt_tokens / (t_pre * 1e-9)
         res["energy_per_token_uj"] = e_pre / (sc.batch * sc.prompt_tokens) * 1e-6
+        e_chip = e_pre - phase_out["prefill"][0]["offchip"]
+        res["chip_energy_per_token_uj"] = e_chip / (sc.batch * sc.prompt_tokens) * 1e-6
     t_request = t_pre + G * t_dec
     res["ttft_ms"] = t_pre * 1e-6
     res["prefill_energy_mj"] = e_pre * 1e-9
@@ -653,6 +657,7 @@ def metric_units() -> dict:
     """Unit of each metric, for tables and plot labels."""
     return {
         "ttft_ms": "ms", "tpot_ms": "ms", "tokens_per_s": "tokens/s", "energy_per_token_uj": "uJ",
+        "chip_energy_per_token_uj": "uJ",
         "prefill_energy_mj": "mJ", "avg_power_w": "W", "area_mm2": "mm^2", "peak_tops": "TOPS",
         "tops_per_w": "TOPS/W", "tops_per_mm2": "TOPS/mm^2", "macro_tops_per_w": "TOPS/W",
         "macro_tops_per_mm2": "TOPS/mm^2", "peak_power_w": "W", "chips_needed": "chips", "chips_used": "chips",
