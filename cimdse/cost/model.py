@@ -140,14 +140,15 @@ def _ceil(x):
     return np.ceil(x - 1e-9)
 
 
-def logic_scale(node, vdd, ref_node, ref_vdd):
-    """Dynamic-energy scale of CMOS logic relative to a reference node and supply: (node/ref) (V/Vref)^2."""
-    return (node / ref_node) * (vdd / ref_vdd) ** 2
+def logic_scale(tech: Tech, node, vdd, ref_node, ref_vdd):
+    """Dynamic-energy scale of CMOS logic relative to a reference node and supply: k(node)/k(ref) (V/Vref)^2,
+    k the switched-capacitance factor of Stillmaker and Baas (Tech.cap_scale; Dennard would give node/ref)."""
+    return tech.cap_scale(node, ref_node) * (vdd / ref_vdd) ** 2
 
 
 # ------------------------------------------------------------------------------------------------ step 1
 
-def _digital_cim(p: dict, dc: dict, node, vdd, db) -> dict:
+def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech) -> dict:
     """Digital SRAM CIM per column (docs/MODEL.md 'Digital SRAM CIM'): AND gates and an adder tree over the rows.
 
     e_cell: energy per cell and input slice (db AND gates); e_tree: one evaluation of a column's adder tree over
@@ -159,7 +160,7 @@ def _digital_cim(p: dict, dc: dict, node, vdd, db) -> dict:
     half = np.exp2(-levels)
     # full-adder bits of a ripple-carry tree: sum over levels l of (ra / 2^l) adders of (db + l - 1) bits
     n_fa = ra * ((db - 1) * (1 - half) + 2 - (levels + 2) * half)
-    cv2 = node / dc["ref_node_nm"] * vdd**2 * 1e-3                     # fF -> pJ at this node and supply
+    cv2 = tech.cap_scale(node, dc["ref_node_nm"]) * vdd**2 * 1e-3     # fF -> pJ at this node and supply
     e_and = 0.5 * dc["nd2_cap_ff"] * cv2
     e_fa = (3 * dc["nd2_cap_ff"] + 2 * dc["xor2_cap_ff"]) * cv2
     gamma = dc["adder_tree_activity"]
@@ -188,7 +189,7 @@ def circuits(p: dict, tech: Tech) -> dict:
     resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
     vdd = np.where(p["vdd"] > 0, p["vdd"], tech.vdd_for_node(node))
-    s45 = logic_scale(node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"])
+    s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"])
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
     cell_um2 = dev["cell_area_f2"] * f_um**2
@@ -198,17 +199,18 @@ def circuits(p: dict, tech: Tech) -> dict:
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
-    cap_ff = dev["cell_cap_ff"] * node / np.where(dev["ref_node_nm"] > 0, dev["ref_node_nm"], 1.0)
+    cap_ff = dev["cell_cap_ff"] * tech.cap_scale(node, np.where(dev["ref_node_nm"] > 0, dev["ref_node_nm"], node))
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
     db = np.minimum(p["dac_bits"], p["input_bits"])
     e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
-    dg = _digital_cim(p, per["digital_cim"], node, vdd, db)
+    dg = _digital_cim(p, per["digital_cim"], node, vdd, db, tech)
     e_cell = np.where(dcim, dg["e_cell"], np.where(is_dram, 0.0, e_cell))
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
-    e_adc = (adc["linear_fj_per_bit"] * b * node / adc["ref_node_nm"] + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
+    e_adc = (adc["linear_fj_per_bit"] * b * tech.cap_scale(node, adc["ref_node_nm"])
+             + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
     a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
     e_adc, a_adc = np.where(gate, 0.0, e_adc), np.where(gate, 0.0, a_adc)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
@@ -222,7 +224,7 @@ def circuits(p: dict, tech: Tech) -> dict:
     # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
     comb_ff = lambda g: np.where(g > 1, cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), 0.0)  # noqa: E731
     sa = per["shift_add"]
-    s32 = logic_scale(node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
+    s32 = logic_scale(tech, node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
     a32 = (node / sa["ref_node_nm"]) ** 2
     e_add32 = dig["add32_pj"] * s45
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
@@ -256,7 +258,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"], "endurance": dev["endurance_cycles"],
         "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
         "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
-        "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(node, vdd, ic["ref_node_nm"],
+        "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"]))),
         "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
         "a_router": per["shift_add"]["router_area_um2"] * a32,
