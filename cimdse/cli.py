@@ -511,14 +511,16 @@ def check(update: bool, rtol: float) -> None:
 @main.command()
 @click.option("--write", "write_path", default=None, type=click.Path(dir_okay=False),
               help="Write the table to this file (e.g. docs/VALIDATION.md) instead of printing it.")
-def validate(write_path) -> None:
+@click.option("--reference", "ref_path", default=None,
+              help="Compare only this reference file (e.g. one you are writing) instead of the packaged ones.")
+def validate(write_path, ref_path) -> None:
     """Published figures of the reference systems against cimdse's predictions, with error factors."""
     from pathlib import Path
 
-    from .reference import render_validation
+    from .reference import load_reference, render_reference, render_validation
     from .results import atomic_write
 
-    text = render_validation()
+    text = render_reference(load_reference(ref_path)) if ref_path else render_validation()
     if write_path:
         atomic_write(Path(write_path), text)
         click.echo(f"wrote {write_path}")

@@ -44,3 +44,21 @@ def test_pareto_front_by_hand():
 def test_evaluate_from_the_package():
     df = cimdse.evaluate([{"device": "rram"}, {"device": "sram", "bits_per_cell": 1}], model="gpt2")
     assert len(df) == 2 and (df["energy_per_token_uj"] > 0).all()
+
+
+def test_evaluate_frame_is_what_pandas_would_build():
+    """cost.frame assembles the frame from its arrays directly; the public constructor must give the same frame
+    (values, dtypes, column order and index), including infeasible rows and their text reasons."""
+    import numpy as np
+    import pandas as pd
+
+    from cimdse.cost import frame
+
+    designs = [{"device": "rram"}, {"device": "sram", "bits_per_cell": 2}, {"device": "pcm", "compute": "analog"}]
+    df = cimdse.evaluate(designs, model="gpt2")
+    assert not df["feasible"].all()
+    plain = pd.DataFrame({c: np.asarray(df[c].to_numpy(), dtype=object) if df[c].dtype != float and
+                          df[c].dtype != bool else df[c].to_numpy() for c in df.columns})
+    pd.testing.assert_frame_equal(df, plain)
+    small = frame({"a": np.array([1.0, 2.0]), "b": np.array(["x", "y"], dtype=object), "c": np.array([True, False])}, 2)
+    pd.testing.assert_frame_equal(small, pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"], "c": [True, False]}))

@@ -93,6 +93,14 @@ def test_precision_selects_the_tensor_peak():
     assert tensor_peak_tflops(h100, Scenario(weight_bits=8, act_bits=8)) == (1978.9, "fp8")
     assert tensor_peak_tflops(h100, Scenario(weight_bits=4, act_bits=16)) == (989.4, "fp16")  # weight-only quant
     assert tensor_peak_tflops(h100, Scenario(**FP16)) == (989.4, "fp16")
+    # FP32 (a framework's default) runs on the CUDA cores, not the tensor cores (PyTorch leaves TF32 off)
+    assert tensor_peak_tflops(h100, Scenario(weight_bits=32, act_bits=32)) == (66.9, "fp32")
+    assert tensor_peak_tflops(h100, Scenario(weight_bits=16, act_bits=32)) == (66.9, "fp32")
+    # a GPU without tensor cores: Pascal GP106 FP16 at 1/64 rate, INT8 by DP4A, FP32 on the CUDA cores
+    gtx = get_gpu("gtx-1060")
+    assert tensor_peak_tflops(gtx, Scenario(weight_bits=32, act_bits=32)) == (4.375, "fp32")
+    assert tensor_peak_tflops(gtx, Scenario(**FP16)) == (0.06836, "fp16")
+    assert tensor_peak_tflops(gtx, Scenario(weight_bits=8, act_bits=8)) == (17.5, "int8")
 
 
 @settings(max_examples=15, deadline=None)

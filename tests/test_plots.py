@@ -258,3 +258,66 @@ def test_every_metric_has_a_default_direction() -> None:
     assert set(METRIC_DIRECTIONS.values()) == {"minimize", "maximize"}
     assert metric_direction("tokens_per_s") == "maximize" and metric_direction("tpot_ms") == "minimize"
     assert metric_direction("tpot_ms", {"tpot_ms": "maximize"}) == "maximize"  # the run's objective wins
+
+
+# ------------------------------------------------------------------------------------------------ figure processes
+
+@pytest.fixture()
+def small_sweep(tmp_path):
+    from cimdse.config import load_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nworkload: {model: gpt2, batch: 2, prompt_tokens: 32, generate_tokens: 8}\n"
+                    "space: {device: [sram, rram, pcm, mram, fefet], adc_bits: [4, 6, 8], tiles: [1024, 8192],"
+                    " bits_per_cell: [1, 2]}\nfixed: {chips: 1}\n"
+                    "objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}\n")
+    return load_sweep(path)
+
+
+def _figure_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_figures_in_two_processes_are_the_same_files(table, small_sweep, tmp_path) -> None:
+    one, two, worker = tmp_path / "one", tmp_path / "two", tmp_path / "worker"
+    for d in (one, two, worker):
+        d.mkdir()
+    plots.write_run_plots(one, table, small_sweep)
+    paths = plots.write_run_plots(two, table, small_sweep, processes=2)
+    assert [p.name for p in paths] == ["pareto.png", "breakdown.png", "history.png", "importance.png"]
+    w = plots.start_figure_worker()
+    assert w is not None  # Linux: fork is available
+    assert [p.name for p in plots.draw_run_plots(w, worker, table, small_sweep)] == [p.name for p in paths]
+    assert not w.process.is_alive()
+    assert _figure_bytes(one) == _figure_bytes(two) == _figure_bytes(worker)
+    assert len(_figure_bytes(one)) == 4
+
+
+def test_figure_error_in_the_child_is_raised_here(table, small_sweep, tmp_path, monkeypatch) -> None:
+    def broken(*a, **k):
+        raise ValueError("breakdown broke")
+
+    monkeypatch.setattr(plots, "breakdown_figure", broken)  # the forked child inherits the patch
+    with pytest.raises(ValueError, match="breakdown broke"):
+        plots.write_run_plots(tmp_path, table, small_sweep, processes=2)
+
+
+def test_dead_figure_worker_falls_back_to_this_process(table, small_sweep, tmp_path) -> None:
+    w = plots.start_figure_worker()
+    w.process.kill()
+    w.process.join()
+    paths = plots.draw_run_plots(w, tmp_path, table, small_sweep)
+    assert {p.name for p in paths} == {"pareto.png", "breakdown.png", "history.png", "importance.png"}
+    assert all(p.is_file() for p in paths)
+
+
+def test_unused_figure_worker_exits(tmp_path) -> None:
+    w = plots.start_figure_worker()
+    plots.stop_figure_worker(w)
+    assert not w.process.is_alive() and w.process.exitcode == 0
+    plots.stop_figure_worker(w)  # twice is harmless
+
+
+def test_figure_worker_can_be_switched_off(monkeypatch) -> None:
+    monkeypatch.setenv("CIMDSE_NO_FIGURE_PROCESS", "1")
+    assert plots.start_figure_worker() is None

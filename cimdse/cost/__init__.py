@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -30,18 +31,55 @@ def evaluate_arrays(batch: Mapping[str, np.ndarray], model: ModelConfig | str = 
 def evaluate(designs: Iterable[Mapping] | Mapping, model: ModelConfig | str = "llama-2-7b",
              scenario: Scenario | None = None):
     """Score designs (list of dicts or dict of columns; missing parameters take defaults) -> DataFrame."""
-    import pandas as pd
-
     batch = to_batch(designs)
     res = evaluate_arrays(batch, model, scenario)
     out = {}
     for name, p in PARAMS.items():
-        out[name] = np.asarray(p.choices, dtype=object)[batch[name]] if p.kind == "cat" else batch[name]
+        out[name] = _choices(name).take(batch[name]) if p.kind == "cat" else batch[name]
     for k in METRICS:
         out[k] = res[k]
     out["feasible"] = res["feasible"]
     out["reason"] = res["reason"]
-    return pd.DataFrame(out, copy=False)  # the arrays are fresh: no need to copy them again
+    return frame(out, len(batch["rows"]))
+
+
+def frame(columns: dict, n: int):
+    """pd.DataFrame(columns) for fresh 1-D arrays of length n, without pandas' per-column checks and copies.
+
+    Building the 49-column frame the public way took 0.3 ms, a third of a single-design `evaluate`; the arrays
+    need no checks (fresh, 1-D, one length, one dtype each), so the frame is assembled from them directly,
+    with text columns given the dtype pandas itself infers for text (str in pandas 3, object before). Where
+    pandas lacks the internal constructor it falls back to the public one (tests/test_api.py checks both agree).
+    """
+    import pandas as pd
+
+    text = _text_dtype()
+    try:
+        arrays = [pd.array(v, dtype=text) if text is not None and getattr(v, "dtype", None) == np.dtype(object) else v
+                  for v in columns.values()]
+        return pd.DataFrame._from_arrays(arrays, columns=pd.Index(list(columns)), index=pd.RangeIndex(n),
+                                         verify_integrity=False)
+    except (AttributeError, TypeError):  # pragma: no cover - a pandas without DataFrame._from_arrays
+        return pd.DataFrame(columns, copy=False)
+
+
+@functools.cache
+def _choices(name: str):
+    """The choices of categorical parameter `name` as an array of pandas' text dtype (object where it has none)."""
+    import pandas as pd
+
+    text = _text_dtype()
+    values = np.asarray(PARAMS[name].choices, dtype=object)
+    return values if text is None else pd.array(values, dtype=text)
+
+
+@functools.cache
+def _text_dtype():
+    """The dtype pandas gives a column of Python strings (None where it keeps them as objects)."""
+    import pandas as pd
+
+    dtype = pd.DataFrame({"x": np.array(["a"], dtype=object)})["x"].dtype
+    return None if dtype == np.dtype(object) else dtype
 
 
 def design_dict(batch: Mapping[str, np.ndarray], i: int = 0) -> dict:

@@ -110,8 +110,12 @@ def gpu_rows() -> list[dict]:
 # ------------------------------------------------------------------------------------------------ pieces
 
 def tensor_peak_tflops(gpu: GPU, sc: Scenario) -> tuple[float, str]:
-    """Dense tensor-core peak for the scenario's precision: 8-bit (FP8, else INT8) when weights AND activations are
-    <= 8 bits and the GPU has such a unit, else FP16/BF16 (weight-only quantization still computes in 16 bits)."""
+    """Dense matmul peak for the scenario's precision: 8-bit (FP8, else INT8) when weights AND activations are
+    <= 8 bits and the GPU has such a unit; FP32 on the CUDA cores (vector_tflops) when either is wider than 16 bits
+    (PyTorch's default FP32 matmul does not use TF32 tensor cores); else FP16/BF16 (weight-only quantization still
+    computes in 16 bits)."""
+    if max(sc.weight_bits, sc.act_bits) > 16:
+        return gpu.vector_tflops, "fp32"
     if max(sc.weight_bits, sc.act_bits) <= 8:
         if gpu.fp8_tflops > 0:
             return gpu.fp8_tflops, "fp8"

@@ -88,6 +88,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
 VDD_MIN_V = 0.3
 
 CATEGORICAL = tuple(n for n, p in PARAMS.items() if p.kind == "cat")
+_CODES = {n: {c: i for i, c in enumerate(p.choices)} for n, p in PARAMS.items() if p.kind == "cat"}  # name -> code
 
 
 def defaults() -> dict:
@@ -153,28 +154,33 @@ def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
         n = max((len(v) for v in cols.values()), default=1)
         rows = None
     else:
-        rows = list(designs)
+        rows = designs if isinstance(designs, list) else list(designs)
         n = len(rows)
         cols = {}
     batch = {}
     for name, p in PARAMS.items():
         if rows is not None:
             raw = [r.get(name, p.default) for r in rows]
-        else:
-            raw = cols.get(name, np.full(n, p.default, dtype=object if p.kind == "cat" else float))
+        elif name in cols:
+            raw = cols[name]
+        else:  # a default fills the whole column
+            batch[name] = np.full(n, _CODES[name][p.default] if p.kind == "cat" else float(p.default),
+                                  dtype=np.int64 if p.kind == "cat" else float)
+            continue
         if p.kind == "cat":
             arr = np.asarray(raw)
             if arr.dtype.kind in "iuf":
                 codes = arr.astype(np.int64)
             else:
-                lookup = {c: i for i, c in enumerate(p.choices)}
+                lookup = _CODES[name]
                 try:
                     codes = np.array([lookup[str(v)] for v in arr], dtype=np.int64)
                 except KeyError as exc:
                     raise UserError(f"expected one of {', '.join(p.choices)}, got {exc.args[0]!r}", key=name) from None
-            batch[name] = np.broadcast_to(codes, (n,)).copy()
+            batch[name] = codes if len(codes) == n else np.broadcast_to(codes, (n,)).copy()
         else:
-            batch[name] = np.broadcast_to(np.asarray(raw, dtype=float), (n,)).copy()
+            arr = np.array(raw, dtype=float)  # a copy: the batch never aliases the caller's arrays
+            batch[name] = arr if arr.shape == (n,) else np.broadcast_to(arr, (n,)).copy()
     unknown_keys = set(cols) - set(PARAMS) if rows is None else {k for r in rows for k in r} - set(PARAMS)
     if unknown_keys:
         key = sorted(unknown_keys)[0]

@@ -5,6 +5,11 @@ evaluated on, and the figures its paper published. `reference/_recorded.yaml` (m
 `cimdse check --update`) holds the metrics cimdse predicted for each, so CI catches any change nobody meant.
 `reference/_survey.yaml` lists every system of the survey notes with its modelling status.
 Files whose name starts with '_' are not reference points.
+
+A published figure is either absolute (a cimdse metric of the design, e.g. `peak_tops`) or relative to a GPU
+(`speedup_vs_gpu`, `energy_gain_vs_gpu` with `baseline: {gpu, gpus, bits}`): the prediction is then the GPU
+roofline's metric over the design's on the same workload (cimdse.cost.gpu.baseline_columns), optionally on the
+paper's own `workload:` for that figure.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from ..errors import UserError
 REF_KEYS = ("name", "system", "citation", "technology", "kind", "design", "workload", "condition", "published",
             "not_expressible", "notes")
 REQUIRED = ("name", "system", "citation", "technology", "design", "workload", "condition", "published")
-PUB_KEYS = ("metric", "value", "unit", "source", "role", "note", "why_off")
+PUB_KEYS = ("metric", "value", "unit", "source", "role", "note", "why_off", "baseline", "workload")
+BASELINE_KEYS = ("gpu", "gpus", "bits")
 ROLES = ("calibration", "holdout", "not_compared")
 TECHNOLOGIES = ("sram-analog", "sram-digital", "rram", "pcm", "mram", "fefet", "dram")
 RECORDED = "_recorded.yaml"
@@ -40,6 +46,26 @@ class Published:
     role: str            # calibration | holdout | not_compared
     note: str = ""
     why_off: str = ""    # one line saying why the prediction stays off (shown when the error factor > 2)
+    baseline: dict | None = None  # relative figures: {"gpu": name, "gpus": n, "bits": b or None}
+    workload: dict | None = None  # the paper's workload for this figure, when it is not the reference's
+
+    @property
+    def key(self) -> str:
+        """The name of this figure's prediction in _recorded.yaml (the metric itself for an absolute figure)."""
+        if not self.baseline:
+            return self.metric
+        b = self.baseline
+        key = f"{self.metric}@{b['gpus']}x{b['gpu']}" + (f"/{b['bits']}bit" if b.get("bits") else "")
+        return key + (f"/{self.workload['model']}" if self.workload else "")
+
+    @property
+    def baseline_text(self) -> str:
+        """The baseline in words for the tables, e.g. '1x t4, 16 bit, on gpt2'."""
+        if not self.baseline:
+            return ""
+        b = self.baseline
+        text = f"{b['gpus']}x {b['gpu']}" + (f", {b['bits']} bit" if b.get("bits") else "")
+        return text + (f", on {self.workload['model']}" if self.workload else "")
 
 
 @dataclass(frozen=True)
@@ -63,7 +89,45 @@ def folder() -> Path:
     return Path(str(resources.files("cimdse.reference")))
 
 
-def _published(item, where: str, i: int) -> Published:
+def _relative(item: dict, where: str, key: str, ref_workload) -> tuple[dict, dict | None]:
+    """The `baseline:` (and optional `workload:`) of a relative figure, checked: a known GPU, enough of them to hold
+    the model at the baseline's precision (config._baseline, as for a sweep), bits an integer in [1, 32]."""
+    from ..config import _baseline, check_keys, load_workload
+    from ..cost.gpu import BASELINE_METRICS
+
+    if item["metric"] not in BASELINE_METRICS:
+        raise UserError(f"a baseline goes with metric {' or '.join(BASELINE_METRICS)}, got '{item['metric']}'",
+                        file=where, key=f"{key}.baseline")
+    spec = item["baseline"]
+    if not isinstance(spec, dict):
+        raise UserError("expected a mapping like {gpu: t4, gpus: 1, bits: 16}", file=where, key=f"{key}.baseline")
+    check_keys(spec, BASELINE_KEYS, where, f"{key}.baseline.")
+    wl = item.get("workload")
+    if wl is not None and (not isinstance(wl, dict) or "model" not in wl):
+        raise UserError("expected a workload mapping that names its model", file=where, key=f"{key}.workload")
+    model, sc = load_workload(wl if wl is not None else ref_workload, where,
+                              prefix=f"{key}.workload." if wl is not None else "workload.")
+    bits = spec.get("bits")
+    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 32):
+        raise UserError(f"expected an integer number of bits in [1, 32], got {bits!r}", file=where,
+                        key=f"{key}.baseline.bits")
+    try:
+        base = _baseline({k: v for k, v in spec.items() if k != "bits"}, where, model, gpu_scenario(sc, bits))
+    except UserError as err:
+        raise UserError(err.detail, file=where, key=f"{key}.{err.key}") from None
+    return {**base, "bits": bits}, (dict(wl) if wl is not None else None)
+
+
+def gpu_scenario(sc, bits: int | None):
+    """The scenario the GPU baseline runs: the workload's, at `bits` for weights, activations and KV cache if given."""
+    from ..workload import Scenario
+
+    if bits is None:
+        return sc
+    return Scenario(**{**sc.to_dict(), "weight_bits": bits, "act_bits": bits, "kv_bits": 0})
+
+
+def _published(item, where: str, i: int, ref_workload=None) -> Published:
     key = f"published[{i}]"
     if not isinstance(item, dict):
         raise UserError("expected a mapping", file=where, key=key)
@@ -76,17 +140,28 @@ def _published(item, where: str, i: int) -> Published:
     if item["role"] not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, got {item['role']!r}", file=where, key=key)
     value = item.get("value")
+    baseline = workload = None
     if item["role"] != "not_compared":
+        from ..cost.gpu import BASELINE_METRICS
         from ..cost.model import METRICS
 
-        if item["metric"] not in METRICS:
+        if item["metric"] in BASELINE_METRICS and item.get("baseline") is None:
+            raise UserError(f"a relative figure ({item['metric']}) needs baseline: {{gpu: NAME, gpus: N}}",
+                            file=where, key=f"{key}.baseline")
+        if item["metric"] not in (*METRICS, *BASELINE_METRICS):
             raise UserError(f"metric '{item['metric']}' is not a cimdse metric; use role: not_compared",
                             file=where, key=key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise UserError(f"expected a positive number as value, got {value!r}", file=where, key=key)
+        if item.get("baseline") is not None:
+            baseline, workload = _relative(item, where, key, ref_workload)
+    for k in ("baseline", "workload"):
+        if item.get(k) is not None and baseline is None:
+            raise UserError(f"'{k}' goes only with a compared relative figure (metric speedup_vs_gpu or "
+                            "energy_gain_vs_gpu, role holdout or calibration)", file=where, key=f"{key}.{k}")
     return Published(metric=item["metric"], value=None if value is None else float(value), unit=item["unit"],
                      source=item["source"], role=item["role"], note=str(item.get("note") or ""),
-                     why_off=str(item.get("why_off") or ""))
+                     why_off=str(item.get("why_off") or ""), baseline=baseline, workload=workload)
 
 
 def load_reference(path: str | Path) -> Reference:
@@ -112,7 +187,12 @@ def load_reference(path: str | Path) -> Reference:
     load_workload(data["workload"], where)
     if not isinstance(data["published"], list):
         raise UserError("expected a list of published figures", file=where, key="published")
-    pubs = tuple(_published(p, where, i) for i, p in enumerate(data["published"]))
+    pubs = tuple(_published(p, where, i, data["workload"]) for i, p in enumerate(data["published"]))
+    keys = [p.key for p in pubs if p.baseline]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup:
+        raise UserError(f"two relative figures with the same metric, baseline and workload ({dup})", file=where,
+                        key="published")
     ne = data.get("not_expressible") or []
     if not isinstance(ne, list) or not all(isinstance(x, str) for x in ne):
         raise UserError("expected a list of strings", file=where, key="not_expressible")
@@ -127,18 +207,41 @@ def load_references(where: str | Path | None = None) -> list[Reference]:
     return [load_reference(p) for p in sorted(base.glob("*.yaml")) if not p.name.startswith("_")]
 
 
-def evaluate_reference(ref: Reference) -> dict[str, float]:
-    """All cimdse metrics of a reference design on its workload (plus `feasible` as 0/1)."""
+def evaluate_reference(ref: Reference, workload: dict | None = None) -> dict[str, float]:
+    """All cimdse metrics of a reference design on its workload, or on `workload` (plus `feasible` as 0/1)."""
     from ..config import load_workload
     from ..cost import evaluate_arrays
     from ..cost.model import METRICS
     from ..cost.params import defaults, to_batch
 
-    model, sc = load_workload(ref.workload, ref.path)
+    model, sc = load_workload(workload or ref.workload, ref.path)
     design = {**defaults(), "weight_bits": float(sc.weight_bits), "input_bits": float(sc.act_bits), **ref.design}
     res = evaluate_arrays(to_batch([design]), model, sc)
     out = {m: float(res[m][0]) for m in METRICS}
     out["feasible"] = float(bool(res["feasible"][0]))
+    return out
+
+
+def predict_relative(ref: Reference, pub: Published, cim: dict | None = None) -> float:
+    """cimdse's prediction of a relative figure: the GPU roofline's metric over the design's on the figure's workload,
+    through cimdse.cost.gpu.baseline_columns (speedup_vs_gpu: tpot ratio, ttft for encoders; energy_gain_vs_gpu:
+    energy-per-token ratio). `cim` passes the design's metrics when already evaluated on that workload."""
+    from ..config import load_workload
+    from ..cost.gpu import baseline_columns, gpu_metrics
+
+    model, sc = load_workload(pub.workload or ref.workload, ref.path)
+    cim = cim if cim is not None else evaluate_reference(ref, pub.workload)
+    gpu = gpu_metrics(pub.baseline["gpu"], pub.baseline["gpus"], model, gpu_scenario(sc, pub.baseline["bits"]))
+    return float(baseline_columns(cim, gpu["metrics"])[pub.metric])
+
+
+def reference_values(ref: Reference) -> dict[str, float]:
+    """What `cimdse check` records for a reference: every metric on its workload and every relative figure's
+    prediction (keyed Published.key, e.g. 'speedup_vs_gpu@1xt4')."""
+    out = evaluate_reference(ref)
+    for p in ref.published:
+        if p.baseline:
+            out[p.key] = predict_relative(ref, p, None if p.workload else out)
     return out
 
 
@@ -187,7 +290,7 @@ def check(rtol: float = 1e-6, where: str | Path | None = None) -> tuple[dict, li
     """Evaluate every reference point and compare with the recorded values: (current values, drifts)."""
     refs = load_references(where)
     recorded = read_recorded(where)
-    current = {r.name: evaluate_reference(r) for r in refs}
+    current = {r.name: reference_values(r) for r in refs}
     drifts: list[Drift] = []
     for name, vals in current.items():
         rec = recorded.get(name)
@@ -216,6 +319,7 @@ class Row:
     predicted: float
     role: str
     why_off: str
+    baseline: str = ""   # relative figures: the GPU baseline in words (empty for absolute figures)
 
     @property
     def factor(self) -> float:
@@ -234,8 +338,8 @@ def validation_rows(refs: list[Reference] | None = None) -> list[Row]:
         for p in r.published:
             if p.role == "not_compared":
                 continue
-            vals = vals or evaluate_reference(r)
-            rows.append(Row(r.name, r.system, p.metric, p.value, vals[p.metric], p.role, p.why_off))
+            vals = vals or reference_values(r)
+            rows.append(Row(r.name, r.system, p.metric, p.value, vals[p.key], p.role, p.why_off, p.baseline_text))
     return rows
 
 
@@ -267,7 +371,9 @@ def _g(x: float) -> str:
 def render_validation(refs: list[Reference] | None = None) -> str:
     """docs/VALIDATION.md: published vs predicted, geometric means per metric, survey coverage."""
     refs = refs if refs is not None else load_references()
-    rows = validation_rows(refs)
+    every = validation_rows(refs)
+    rows = [r for r in every if not r.baseline]          # absolute figures: the headline comparison
+    rel = [r for r in every if r.baseline]               # relative figures against a GPU: reported apart
     by_name = {r.name: r for r in refs}
     out = [
         "# Validation: published figures against cimdse",
@@ -277,17 +383,14 @@ def render_validation(refs: list[Reference] | None = None) -> str:
         "predicted/published); 1.00 is exact. Aim: every figure within 2x, geometric mean within 1.3x.",
         "Role: `calibration` figures were used to set a shared constant (see below); `holdout` figures were not",
         "used for any constant and test the model. Each reference file gives the citation, the design in cimdse",
-        "parameters, what could not be expressed, and the workload.",
+        "parameters, what could not be expressed, and the workload. Relative figures (speed-ups and energy gains",
+        "against a GPU) are compared in their own section with their own geometric mean, apart from these absolute",
+        "figures: they also test cimdse's GPU roofline and the papers' GPU baselines.",
         "",
         "## Published vs predicted",
         "",
-        "| system | metric | published | predicted | error factor | role | why off (if > 2x) |",
-        "|---|---|---:|---:|---:|---|---|",
+        *_absolute_table(rows),
     ]
-    for r in rows:
-        why = r.why_off if r.factor > FACTOR_AIM else ""
-        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {_g(r.published)} | {_g(r.predicted)} | "
-                   f"{r.factor:.2f} | {r.role} | {why} |")
     out += ["", "## Geometric-mean error factor per metric", "",
             "| metric | figures (holdout) | geomean holdout | figures (calibration) | geomean calibration | "
             "geomean all |", "|---|---:|---:|---:|---:|---:|"]
@@ -300,6 +403,7 @@ def render_validation(refs: list[Reference] | None = None) -> str:
     within = sum(r.factor <= FACTOR_AIM for r in rows)
     out += ["", f"All figures: {len(rows)}, within 2x: {within}; geometric mean {_fmt_gm(rows)} "
             f"(holdout only: {_fmt_gm(ho_all)} over {len(ho_all)} figures).", ""]
+    out += _render_relative(rel)
     out += ["## Calibrated constants", "",
             "Only shared constants are calibrated, never one per paper; every other figure above is a holdout.", "",
             "| constant | calibrated on | note |", "|---|---|---|"]
@@ -307,8 +411,8 @@ def render_validation(refs: list[Reference] | None = None) -> str:
         out.append(f"| `{cal['constant']}` | {cal['data']} | {cal.get('note', '')} |")
     out.append("")
     out += ["## Figures recorded but not compared", "",
-            "Relative figures (speed-ups and energy gains against a GPU or another accelerator) need the baseline",
-            "system too; they are kept in the reference files and listed here.", "",
+            "Relative figures that cannot be compared (a baseline cimdse does not model, an unnamed GPU, a workload",
+            "that is not a transformer) are kept in the reference files and listed here with the reason.", "",
             "| system | figure | value | why not compared |", "|---|---|---|---|"]
     for r in refs:
         for p in r.published:
@@ -320,14 +424,66 @@ def render_validation(refs: list[Reference] | None = None) -> str:
     for s in read_survey():
         ref = s.get("reference") or ""
         if ref and ref in by_name:
-            sel = [r for r in rows if r.reference == ref]
-            err = ", ".join(f"`{r.metric}` {r.factor:.2f}x" for r in sel) or "no absolute figure to compare"
+            sel = [r for r in every if r.reference == ref]
+            err = ", ".join(f"`{r.metric}`{' vs ' + r.baseline if r.baseline else ''} {r.factor:.2f}x"
+                            for r in sel) or "no figure to compare"
             note = s.get("note") or ""
             out.append(f"| {s['system']} | modelled | `{ref}` | {err}{'; ' + note if note else ''} |")
         else:
             out.append(f"| {s['system']} | not yet | | {s.get('note', '')} |")
     out.append("")
     return "\n".join(out)
+
+
+def _absolute_table(rows: list[Row]) -> list[str]:
+    """The table of absolute figures: system, metric, published, predicted, error factor, role, why off."""
+    out = ["| system | metric | published | predicted | error factor | role | why off (if > 2x) |",
+           "|---|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        why = r.why_off if r.factor > FACTOR_AIM else ""
+        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {_g(r.published)} | {_g(r.predicted)} | "
+                   f"{r.factor:.2f} | {r.role} | {why} |")
+    return out
+
+
+def render_reference(ref: Reference) -> str:
+    """The comparison of one reference file (`cimdse validate --reference FILE`), e.g. while writing it."""
+    every = validation_rows([ref])
+    rows = [r for r in every if not r.baseline]
+    rel = [r for r in every if r.baseline]
+    out = [f"# {ref.system} (`{ref.name}`, {ref.path})", ""]
+    if rows:
+        out += ["## Published vs predicted", "", *_absolute_table(rows), ""]
+    if rel:
+        out += _render_relative(rel)
+    skipped = [p for p in ref.published if p.role == "not_compared"]
+    if skipped:
+        out += ["Not compared: " + "; ".join(f"{p.metric} ({p.note})" for p in skipped), ""]
+    return "\n".join(out)
+
+
+def _render_relative(rel: list[Row]) -> list[str]:
+    """The section of relative figures: one row per figure, then the geometric-mean error per metric."""
+    out = ["## Relative figures against a GPU", "",
+           "A paper's speed-up or energy gain over a GPU, against cimdse's ratio on the paper's workload:",
+           "`speedup_vs_gpu` = GPU time / design time (decode `tpot_ms`; `ttft_ms` for encoders) and",
+           "`energy_gain_vs_gpu` = GPU energy per token / design energy per token, with the GPU from the roofline of",
+           "docs/MODEL.md section 8 (its shared calibration, never fitted to these papers). The error factor mixes",
+           "the error of the CIM model, of the GPU roofline, and of the paper's GPU baseline (often an unoptimised",
+           "framework at batch 1), so these figures are reported apart from the absolute ones above.", "",
+           "| system | metric | baseline | published | predicted | error factor | role | why off (if > 2x) |",
+           "|---|---|---|---:|---:|---:|---|---|"]
+    for r in rel:
+        why = r.why_off if r.factor > FACTOR_AIM else ""
+        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {r.baseline} | {_g(r.published)} | "
+                   f"{_g(r.predicted)} | {r.factor:.2f} | {r.role} | {why} |")
+    out += ["", "| metric | figures | within 2x | geomean error |", "|---|---:|---:|---:|"]
+    for m in sorted({r.metric for r in rel}):
+        sel = [r for r in rel if r.metric == m]
+        out.append(f"| `{m}` | {len(sel)} | {sum(r.factor <= FACTOR_AIM for r in sel)} | {_fmt_gm(sel)} |")
+    within = sum(r.factor <= FACTOR_AIM for r in rel)
+    out += ["", f"Relative figures: {len(rel)}, within 2x: {within}; geometric mean {_fmt_gm(rel)}.", ""]
+    return out
 
 
 def _fmt_gm(rows: list[Row]) -> str:
