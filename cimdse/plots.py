@@ -692,7 +692,9 @@ def start_figure_worker() -> FigureWorker | None:
 
     ctx = mp.get_context("fork")
     ours, theirs = ctx.Pipe()
-    proc = ctx.Process(target=_figure_worker_main, args=(theirs, ours), daemon=True, name="cimdse-figures")
+    # not a daemon: it forks a child of its own for the costliest figure (daemons may not); it still ends with the
+    # sweep, which stops it (stop_figure_worker) or, when killed, closes the pipe it waits on
+    proc = ctx.Process(target=_figure_worker_main, args=(theirs, ours), name="cimdse-figures")
     proc.start()
     theirs.close()
     return FigureWorker(proc, ours)
@@ -722,17 +724,21 @@ def draw_run_plots(worker: FigureWorker | None, run_dir: Path, df, sweep,
                    references: Sequence[Reference] | None = None) -> list[Path]:
     """write_run_plots through the figure worker when there is one; on any failure there, redraw in this process
     (so an error surfaces exactly as it would without the worker)."""
-    if worker is not None:
-        try:
-            worker.conn.send((Path(run_dir), df, sweep, list(references or [])))
-            status, value = worker.conn.recv()
-            if status == "ok":
-                return value
-        except Exception:  # noqa: BLE001 - the pipe is gone, or the job would not pickle: draw here instead
-            pass
-        finally:
-            stop_figure_worker(worker)
-    return write_run_plots(run_dir, df, sweep, references)
+    paths = ask_figure_worker(worker, run_dir, df, sweep, references) if worker is not None else None
+    return paths if paths is not None else write_run_plots(run_dir, df, sweep, references)
+
+
+def ask_figure_worker(worker: FigureWorker, run_dir: Path, df, sweep,
+                      references: Sequence[Reference] | None = None) -> list[Path] | None:
+    """The worker's figure paths, or None when it could not draw them (then stopped either way)."""
+    try:
+        worker.conn.send((Path(run_dir), df, sweep, list(references or [])))
+        status, value = worker.conn.recv()
+        return value if status == "ok" else None
+    except Exception:  # noqa: BLE001 - the pipe is gone, or the job would not pickle
+        return None
+    finally:
+        stop_figure_worker(worker)
 
 
 def stop_figure_worker(worker: FigureWorker | None) -> None:
