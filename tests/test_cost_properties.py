@@ -135,6 +135,20 @@ def test_digital_sram_sqnr_never_below_analog(d):
     assert r["sqnr_db"][1] >= r["sqnr_db"][0] - 1e-9
 
 
+@settings(max_examples=60, deadline=None)
+@given(DESIGN)
+def test_analog_combination_trades_precision_for_conversions(d):
+    # merging columns never adds conversions, never slows the array and never improves the SQNR
+    r = evaluate_arrays(to_batch([{**defaults(), **d, "column_combine": c} for c in ("digital", "analog")]),
+                        "gpt2", Scenario(prompt_tokens=32, generate_tokens=4), breakdown=True)
+    assert r["peak_tops"][1] >= r["peak_tops"][0] * (1 - 1e-12)
+    assert r["sqnr_db"][1] <= r["sqnr_db"][0] + 1e-9
+    adc = r["breakdown"]["energy_pj"]["decode"]["adc"]
+    assert adc[1] <= adc[0] * (1 + 1e-12)
+    arrays = r["breakdown"]["latency_ns"]["decode"]["arrays"]
+    assert arrays[1] <= arrays[0] * (1 + 1e-12)
+
+
 # ------------------------------------------------------------------ the whole parameter space (reliability)
 
 def _param_values(p):

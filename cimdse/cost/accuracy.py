@@ -36,8 +36,11 @@ def adc_required_bits(rows_active, dac_bits, bits_per_cell):
 
 
 def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
-            analog=True):
-    """Closed-form SQNR in dB (numpy arrays broadcast; every argument may be an array)."""
+            analog=True, combined=False):
+    """Closed-form SQNR in dB (numpy arrays broadcast; every argument may be an array).
+
+    combined: the bit-slice columns of a weight are charge-shared before one conversion (column_combine: analog),
+    so the ADC sees the whole weight magnitude, ra (2^d - 1)(2^(slices bpc) - 1) levels, instead of one slice."""
     K = np.asarray(rows, dtype=float)
     ra = np.minimum(np.where(rows_active > 0, rows_active, K), K)
     bi = np.asarray(input_bits, dtype=float)
@@ -57,19 +60,25 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
     shift_w = (np.exp2(2 * n_ws * bpc) - 1) / (p2_bpc * p2_bpc - 1)
     columns = np.where(differential, 2.0, 1.0)
     scale = (dx * dw) ** 2 * shift_in * shift_w * columns
-    full = ra * (p2_db - 1) * (p2_bpc - 1)
-    lossy = adc_bits < np.ceil(np.log2(full + 1))        # adc_required_bits(ra, db, bpc)
+    # the ADC input: one slice column, or (combined) all n_ws slices of a weight, already in weight-LSB units
+    combined = np.asarray(combined, dtype=bool)
+    bpc_adc = np.where(combined, n_ws * bpc, bpc)
+    full = ra * (p2_db - 1) * (np.exp2(bpc_adc) - 1)
+    lossy = adc_bits < np.ceil(np.log2(full + 1))        # adc_required_bits(ra, db, bpc_adc)
     step = full / (np.exp2(adc_bits) - 1)
     n_rg = np.ceil(K / ra)
-    n_adc = np.where(lossy & analog, scale * n_rg * step**2 / 12.0, 0.0)
+    scale_adc = scale * np.where(combined, 1.0 / shift_w, 1.0)   # one conversion per weight: no sum over slices
+    n_adc = np.where(lossy & analog, scale_adc * n_rg * step**2 / 12.0, 0.0)
     ex2 = (p2_db - 1) * (2 * p2_db - 1) / 6.0   # E[x_slice^2], slice uniform on 0..2^db-1
     n_dev = np.where(analog, scale * (np.asarray(sigma) * (p2_bpc - 1)) ** 2 * K * ex2, 0.0)
     return 10.0 * np.log10(signal / (n_x + n_w + n_adc + n_dev))
 
 
 def monte_carlo_sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma,
-                        differential=True, trials=4000, seed=0):
-    """Simulate the bit-sliced analog MVM `trials` times and return the measured SQNR in dB."""
+                        differential=True, trials=4000, seed=0, combined=False):
+    """Simulate the bit-sliced analog MVM `trials` times and return the measured SQNR in dB.
+
+    combined: the slice columns of each weight are summed with their binary weights before one ADC conversion."""
     rng = np.random.default_rng(seed)
     K = rows
     ra = min(rows_active or rows, rows)
@@ -91,23 +100,33 @@ def monte_carlo_sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cel
     else:
         u = np.rint((w + 1) / dw).astype(np.int64)                  # w = u*dw - 1
         cols, signs = [u], [1.0]
-    full = ra * (2**db - 1) * (2**bits_per_cell - 1)
-    exact = adc_bits >= int(np.ceil(np.log2(full + 1)))
-    step = full / (2**adc_bits - 1)
     n_is = -(-input_bits // db)
     n_ws = -(-mag_bits // bits_per_cell)
+    adc_cell_bits = n_ws * bits_per_cell if combined else bits_per_cell
+    full = ra * (2**db - 1) * (2**adc_cell_bits - 1)
+    exact = adc_bits >= int(np.ceil(np.log2(full + 1)))
+    step = full / (2**adc_bits - 1)
+
+    def convert(p):
+        return p if exact else np.clip(np.rint(p / step), 0, 2**adc_bits - 1) * step
+
     y_int = np.zeros(trials)
     for col, sgn in zip(cols, signs, strict=True):
         for t in range(n_is):
             xs = (xi >> (t * db)) & (2**db - 1)
+            merged = [np.zeros(trials) for _ in range(0, K, ra)]   # combined: charge-shared slices per row group
             for s in range(n_ws):
                 cs = ((col >> (s * bits_per_cell)) & (2**bits_per_cell - 1)).astype(float)
                 cs = cs + sigma * (2**bits_per_cell - 1) * rng.standard_normal(cs.shape)
-                for g in range(0, K, ra):
+                for i, g in enumerate(range(0, K, ra)):
                     p = (xs[:, g:g + ra] * cs[:, g:g + ra]).sum(axis=1)
-                    if not exact:
-                        p = np.clip(np.rint(p / step), 0, 2**adc_bits - 1) * step
-                    y_int += sgn * p * 2.0 ** (t * db + s * bits_per_cell)
+                    if combined:
+                        merged[i] += p * 2.0 ** (s * bits_per_cell)
+                    else:
+                        y_int += sgn * convert(p) * 2.0 ** (t * db + s * bits_per_cell)
+            if combined:
+                for p in merged:
+                    y_int += sgn * convert(p) * 2.0 ** (t * db)
     if differential:
         y = y_int * dx * dw
     else:

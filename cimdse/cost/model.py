@@ -31,7 +31,7 @@ LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "of
 AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc")
 
 METRICS = (
-    "ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "prefill_energy_mj", "avg_power_w", "area_mm2",
+    "ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "chip_energy_per_token_uj", "prefill_energy_mj", "avg_power_w", "area_mm2",
     "peak_tops", "tops_per_w", "tops_per_mm2", "macro_tops_per_w", "macro_tops_per_mm2", "peak_power_w",
     "chips_needed", "chips_used", "weights_fit", "sqnr_db", "lifetime_years", "utilization",
 )
@@ -140,14 +140,15 @@ def _ceil(x):
     return np.ceil(x - 1e-9)
 
 
-def logic_scale(node, vdd, ref_node, ref_vdd):
-    """Dynamic-energy scale of CMOS logic relative to a reference node and supply: (node/ref) (V/Vref)^2."""
-    return (node / ref_node) * (vdd / ref_vdd) ** 2
+def logic_scale(tech: Tech, node, vdd, ref_node, ref_vdd):
+    """Dynamic-energy scale of CMOS logic relative to a reference node and supply: k(node)/k(ref) (V/Vref)^2,
+    k the switched-capacitance factor of Stillmaker and Baas (Tech.cap_scale; Dennard would give node/ref)."""
+    return tech.cap_scale(node, ref_node) * (vdd / ref_vdd) ** 2
 
 
 # ------------------------------------------------------------------------------------------------ step 1
 
-def _digital_cim(p: dict, dc: dict, node, vdd, db) -> dict:
+def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech) -> dict:
     """Digital SRAM CIM per column (docs/MODEL.md 'Digital SRAM CIM'): AND gates and an adder tree over the rows.
 
     e_cell: energy per cell and input slice (db AND gates); e_tree: one evaluation of a column's adder tree over
@@ -159,7 +160,7 @@ def _digital_cim(p: dict, dc: dict, node, vdd, db) -> dict:
     half = np.exp2(-levels)
     # full-adder bits of a ripple-carry tree: sum over levels l of (ra / 2^l) adders of (db + l - 1) bits
     n_fa = ra * ((db - 1) * (1 - half) + 2 - (levels + 2) * half)
-    cv2 = node / dc["ref_node_nm"] * vdd**2 * 1e-3                     # fF -> pJ at this node and supply
+    cv2 = tech.cap_scale(node, dc["ref_node_nm"]) * vdd**2 * 1e-3     # fF -> pJ at this node and supply
     e_and = 0.5 * dc["nd2_cap_ff"] * cv2
     e_fa = (3 * dc["nd2_cap_ff"] + 2 * dc["xor2_cap_ff"]) * cv2
     gamma = dc["adder_tree_activity"]
@@ -167,6 +168,14 @@ def _digital_cim(p: dict, dc: dict, node, vdd, db) -> dict:
     a_fa = 3 * dc["nd2_area_um2"] + 2 * dc["xor2_area_um2"]
     return {"e_cell": gamma * db * e_and, "e_tree": gamma * n_fa * e_fa,
             "a_col": (ra * db * dc["nd2_area_um2"] + n_fa * a_fa) * a_scale}
+
+
+def combine_group(bits, bpc, differential, analog):
+    """Bit-slice columns merged into one conversion (docs/MODEL.md 'Column combination'): with
+    `column_combine: analog` the ceil(magnitude bits / bits_per_cell) binary-weighted columns of one value are
+    charge-shared and converted once; otherwise every column converts on its own (1)."""
+    mag = np.where(differential, np.maximum(bits - 1, 1), bits)
+    return np.where(analog, _ceil(mag / bpc), 1.0)
 
 
 def circuits(p: dict, tech: Tech) -> dict:
@@ -180,7 +189,7 @@ def circuits(p: dict, tech: Tech) -> dict:
     resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
     vdd = np.where(p["vdd"] > 0, p["vdd"], tech.vdd_for_node(node))
-    s45 = logic_scale(node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"])
+    s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"])
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
     cell_um2 = dev["cell_area_f2"] * f_um**2
@@ -190,22 +199,32 @@ def circuits(p: dict, tech: Tech) -> dict:
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
-    cap_ff = dev["cell_cap_ff"] * node / np.where(dev["ref_node_nm"] > 0, dev["ref_node_nm"], 1.0)
+    cap_ff = dev["cell_cap_ff"] * tech.cap_scale(node, np.where(dev["ref_node_nm"] > 0, dev["ref_node_nm"], node))
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
     db = np.minimum(p["dac_bits"], p["input_bits"])
     e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
-    dg = _digital_cim(p, per["digital_cim"], node, vdd, db)
+    dg = _digital_cim(p, per["digital_cim"], node, vdd, db, tech)
     e_cell = np.where(dcim, dg["e_cell"], np.where(is_dram, 0.0, e_cell))
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
-    e_adc = (adc["linear_fj_per_bit"] * b * node / adc["ref_node_nm"] + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
+    e_adc = (adc["linear_fj_per_bit"] * b * tech.cap_scale(node, adc["ref_node_nm"])
+             + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
     a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
     e_adc, a_adc = np.where(gate, 0.0, e_adc), np.where(gate, 0.0, a_adc)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
+    # analog column combination (not for digital CIM or DRAM, which have no ADC): fewer conversions per ADC per step
+    combine = (p["column_combine"] == 1) & ~gate
+    differential = (p["weight_encoding"] == 0) & ~gate
+    comb_w = combine_group(p["weight_bits"], p["bits_per_cell"], differential, combine)
+    comb_k = combine_group(p["input_bits"], p["bits_per_cell"], differential, combine)
+    t_adc_step = lambda g: np.maximum(dev["read_pulse_ns"], _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
+    cc, bpc = per["column_combine"], p["bits_per_cell"]
+    # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
+    comb_ff = lambda g: np.where(g > 1, cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), 0.0)  # noqa: E731
     sa = per["shift_add"]
-    s32 = logic_scale(node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
+    s32 = logic_scale(tech, node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
     a32 = (node / sa["ref_node_nm"]) ** 2
     e_add32 = dig["add32_pj"] * s45
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
@@ -217,7 +236,11 @@ def circuits(p: dict, tech: Tech) -> dict:
         "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
         "a_sh": np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32),
         "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
-        "t_step": np.where(gate, 1.0 / p["clock_ghz"], np.maximum(dev["read_pulse_ns"], p["cols_per_adc"] * t_conv)),
+        "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_adc_step(comb_w)),
+        "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_adc_step(comb_k)),
+        "comb_w": comb_w, "comb_k": comb_k,
+        "e_comb": act * comb_ff(comb_w) * vdd**2 * 1e-3, "e_comb_k": act * comb_ff(comb_k) * vdd**2 * 1e-3,
+        "a_comb_col": comb_ff(comb_w) / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
         "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": np.where(dcim, dg["e_tree"], 0.0),
         "a_tree_col": np.where(dcim, dg["a_col"], 0.0),
         "e_dram_bit": np.where(is_dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
@@ -235,7 +258,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"], "endurance": dev["endurance_cycles"],
         "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
         "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
-        "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(node, vdd, ic["ref_node_nm"],
+        "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"]))),
         "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
         "a_router": per["shift_add"]["router_area_um2"] * a32,
@@ -317,12 +340,12 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
     """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
     s = mp["in_slices"]
     f = mp["cpw"] * s                                     # cells read per weight column per input vector
-    conv = row_tiles * n_rg * (n * f[:, None])
+    conv = row_tiles * n_rg * (n * (f / c["comb_w"])[:, None])   # analog column combination: one per comb_w columns
     e = {
         "cells": (k * n) * (f * c["e_cell"])[:, None],
         "adc": conv * c["e_adc"][:, None],
         "dac": col_tiles * (k * (s * c["e_row"])[:, None]),
-        "shift_add": conv * c["e_sa"][:, None] + row_tiles * (n * c["e_acc"][:, None]),
+        "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * (n * c["e_acc"][:, None]),
         "mac_units": conv * c["e_tree"][:, None],
     }
     t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
@@ -452,17 +475,17 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         cells_qk = macs * mp["cpk"] * s
         rt_k, rg_k = _ceil(hd / p["rows"]), _ceil(np.minimum(p["rows"], hd) / mp["ra"])
         rt_v, rg_v = _ceil(keys / p["rows"]), _ceil(np.minimum(p["rows"], keys) / mp["ra"])
-        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys)
+        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys) / c["comb_k"]
         e_cim = {
             "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
-            "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * c["e_sa"],
+            "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * (c["e_sa"] + c["e_comb_k"]),
         }
         for part, val in e_cim.items():
             e[part] = e[part] + np.where(cim_attn, val, 0.0)
         e["writes"] = e["writes"] + e_w
         e_attn = e_attn + np.where(cim_attn, sum(e_cim.values()) + e_w, 0.0)
         group = wl.model.heads / wl.model.kv_heads
-        t_mvm = s * (rg_k + rg_v) * c["t_step"]
+        t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
         t["cim_attention"] = np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
         rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
         t["kv_write"] = np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
@@ -496,7 +519,7 @@ def area(p: dict, c: dict, mp: dict) -> dict:
         "cells": arrays * p["rows"] * p["cols"] * c["cell_um2"],
         "adc": arrays * per_array_adcs * c["a_adc"],
         "dac": arrays * p["rows"] * c["a_dac"],
-        "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * c["a_sh"]),
+        "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * (c["a_sh"] + c["a_comb_col"])),
         "mac_units": arrays * p["cols"] * c["a_tree_col"],
         "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
         * c["a_buffer_bit"],
@@ -565,11 +588,15 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
         res["tpot_ms"] = t_dec * 1e-6
         res["tokens_per_s"] = sc.batch / (t_dec * 1e-9)
         res["energy_per_token_uj"] = e_dec / sc.batch * 1e-6
+        e_chip = e_dec - phase_out["decode"][0]["offchip"]          # without the off-chip memory's energy
+        res["chip_energy_per_token_uj"] = e_chip / sc.batch * 1e-6
     else:  # encoders: per-token figures refer to the prompt tokens of the single pass
         e_dec, t_dec, G = 0.0, 0.0, 0
         res["tpot_ms"] = np.zeros(len(e_pre))
         res["tokens_per_s"] = sc.batch * sc.prompt_tokens / (t_pre * 1e-9)
         res["energy_per_token_uj"] = e_pre / (sc.batch * sc.prompt_tokens) * 1e-6
+        e_chip = e_pre - phase_out["prefill"][0]["offchip"]
+        res["chip_energy_per_token_uj"] = e_chip / (sc.batch * sc.prompt_tokens) * 1e-6
     t_request = t_pre + G * t_dec
     res["ttft_ms"] = t_pre * 1e-6
     res["prefill_energy_mj"] = e_pre * 1e-9
@@ -580,8 +607,9 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     n_rg = _ceil(p["rows"] / mp["ra"])
     macs = p["rows"] * cols_used / mp["cpw"]
     t_mvm = mp["in_slices"] * n_rg * c["t_step"]
-    conv = cols_used * mp["in_slices"] * n_rg
-    e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"] + conv * (c["e_adc"] + c["e_sa"] + c["e_tree"])
+    conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"]
+    e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"]
+             + conv * (c["e_adc"] + c["e_sa"] + c["e_comb"] + c["e_tree"])
              + p["rows"] * mp["in_slices"] * c["e_row"])
     peak_tops = mp["avail"] * 2 * macs / t_mvm * 1e-3
     peak_w = mp["avail"] * e_mvm / t_mvm * 1e-3
@@ -601,7 +629,8 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     res["chips_used"] = mp["chips_used"]
     res["weights_fit"] = mp["fit"].astype(float)
     res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
-                             c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"]))
+                             c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
+                             combined=c["comb_w"] > 1))
     # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
     passes_per_s = (1 + G) / (t_request * 1e-9)
     rate_reload = mp["reload_rounds"] * passes_per_s
@@ -630,6 +659,7 @@ def metric_units() -> dict:
     """Unit of each metric, for tables and plot labels."""
     return {
         "ttft_ms": "ms", "tpot_ms": "ms", "tokens_per_s": "tokens/s", "energy_per_token_uj": "uJ",
+        "chip_energy_per_token_uj": "uJ",
         "prefill_energy_mj": "mJ", "avg_power_w": "W", "area_mm2": "mm^2", "peak_tops": "TOPS",
         "tops_per_w": "TOPS/W", "tops_per_mm2": "TOPS/mm^2", "macro_tops_per_w": "TOPS/W",
         "macro_tops_per_mm2": "TOPS/mm^2", "peak_power_w": "W", "chips_needed": "chips", "chips_used": "chips",

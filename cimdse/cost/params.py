@@ -73,6 +73,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("compute", "cat", "analog", "",
           "analog: ADCs read column currents/charges; digital: bit-serial AND gates and an adder tree per column "
           "(SRAM only; dram always computes digitally in its bank units)", choices=("analog", "digital")),
+    Param("column_combine", "cat", "digital", "",
+          "digital: each weight-bit (bit-slice) column is converted and shift-added digitally; analog: the "
+          "binary-weighted bit-slice columns of one weight are charge-shared and converted once (the ADC must then "
+          "cover the combined range)", choices=("digital", "analog")),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
           "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
 )}

@@ -55,6 +55,21 @@ class Tech:
     vdd_nodes: np.ndarray
     vdd_values: np.ndarray
 
+    def cap_scale(self, node_nm, ref_nm) -> np.ndarray:
+        """Switched capacitance of CMOS logic at node_nm relative to ref_nm (Stillmaker and Baas 2017, Table 5,
+        read at one supply; periphery.yaml cmos_energy_scaling); Dennard scaling would give node_nm / ref_nm."""
+        return self._cap_factor(node_nm) / self._cap_factor(ref_nm)
+
+    def _cap_factor(self, node_nm) -> np.ndarray:
+        cs = self.periphery["cmos_energy_scaling"]
+        nodes = np.asarray(cs["nodes_nm"], dtype=float)              # descending, 130 .. 7 nm
+        v0 = cs["ref_vdd_v"]
+        k = np.array([a * v0 * v0 + b * v0 + c for a, b, c in cs["energy_poly"]])
+        f = np.asarray(node_nm, dtype=float)
+        inside = np.interp(np.clip(f, nodes[-1], nodes[0]), nodes[::-1], k[::-1])   # linear in the node
+        edge = np.where(f < nodes[-1], nodes[-1], np.where(f > nodes[0], nodes[0], f))
+        return inside * np.sqrt(f / edge)                            # sqrt(F / edge) outside the table
+
     def vdd_for_node(self, node_nm: np.ndarray) -> np.ndarray:
         """Supply voltage by node, linear in log(node) between table entries, clamped at the ends."""
         return np.interp(np.log(node_nm), np.log(self.vdd_nodes), self.vdd_values)
