@@ -641,16 +641,35 @@ def _can_fork() -> bool:
     return "fork" in mp.get_all_start_methods() and not os.environ.get("CIMDSE_NO_FIGURE_PROCESS")
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """In a forked helper process: be killed when the process that forked it dies (Linux PR_SET_PDEATHSIG), so a
+    killed sweep leaves no helper writing into its run folder while a rerun starts; exit now if it is gone."""
+    import os
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):  # pragma: no cover - not Linux: the pipe's EOF ends it instead
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
 def _fork_call(fn):
     """Start fn() in a forked child; returns (process, connection) for _fork_result."""
     import multiprocessing as mp
+    import os
 
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
+    parent = os.getpid()
 
     def target():
         import signal
 
+        die_with_parent(parent)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which waits for the figures
         try:
             send.send(fn())
@@ -690,6 +709,7 @@ def start_figure_worker() -> FigureWorker | None:
     if not _can_fork():
         return None
     import multiprocessing as mp
+    import os
     import sys
 
     # polars' thread pool does not survive fork: a child of a process that has used polars deadlocks in its first
@@ -700,15 +720,17 @@ def start_figure_worker() -> FigureWorker | None:
     ours, theirs = ctx.Pipe()
     # not a daemon: it forks a child of its own for the costliest figure (daemons may not); it still ends with the
     # sweep, which stops it (stop_figure_worker) or, when killed, closes the pipe it waits on
-    proc = ctx.Process(target=_figure_worker_main, args=(theirs, ours, tables), name="cimdse-figures")
+    proc = ctx.Process(target=_figure_worker_main, args=(theirs, ours, tables, os.getpid()), name="cimdse-figures")
     proc.start()
     theirs.close()
     return FigureWorker(proc, ours, tables)
 
 
-def _figure_worker_main(conn, parent_end, tables: bool = True) -> None:
+def _figure_worker_main(conn, parent_end, tables: bool = True, parent_pid: int | None = None) -> None:
     import signal
 
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the sweep; it still asks for its outputs
     parent_end.close()
     import pandas  # noqa: F401 - what the run's tables and figures need, imported while the sweep runs

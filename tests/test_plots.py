@@ -353,3 +353,34 @@ def test_worker_forked_after_polars_ran_leaves_the_tables_here(table, tmp_path) 
     assert res.completed == 12 and len(res.trials) == 12
     assert {p.name for p in (tmp_path / "run").glob("*.png")} == {"pareto.png", "breakdown.png", "history.png",
                                                                     "importance.png"}
+
+
+def test_figure_worker_dies_with_the_sweep(tmp_path) -> None:
+    """A sweep killed with SIGKILL takes its figure worker with it (no orphan writing into the run folder)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # the worker is busy with a 30 s job when the sweep is killed: it must not run on to the end of it
+    code = ("import sys, time\nfrom cimdse import plots\nw = plots.start_figure_worker()\n"
+            "w.conn.send((time.sleep, (30,)))\nprint(w.process.pid, flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    worker = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{worker}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # killed, waiting to be reaped by init
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the figure worker outlived the sweep")
