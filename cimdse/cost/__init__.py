@@ -57,10 +57,18 @@ def frame(columns: dict, n: int):
     try:
         arrays = [pd.array(v, dtype=text) if text is not None and getattr(v, "dtype", None) == np.dtype(object) else v
                   for v in columns.values()]
-        return pd.DataFrame._from_arrays(arrays, columns=pd.Index(list(columns)), index=pd.RangeIndex(n),
+        return pd.DataFrame._from_arrays(arrays, columns=_column_index(tuple(columns)), index=pd.RangeIndex(n),
                                          verify_integrity=False)
     except (AttributeError, TypeError):  # pragma: no cover - a pandas without DataFrame._from_arrays
         return pd.DataFrame(columns, copy=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _column_index(names: tuple):
+    """pd.Index of column names (immutable, so one object serves every frame with these columns)."""
+    import pandas as pd
+
+    return pd.Index(list(names))
 
 
 @functools.cache

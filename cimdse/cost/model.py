@@ -140,15 +140,17 @@ def _ceil(x):
     return np.ceil(x - 1e-9)
 
 
-def logic_scale(tech: Tech, node, vdd, ref_node, ref_vdd):
+def logic_scale(tech: Tech, node, vdd, ref_node, ref_vdd, k_node=None):
     """Dynamic-energy scale of CMOS logic relative to a reference node and supply: k(node)/k(ref) (V/Vref)^2,
-    k the switched-capacitance factor of Stillmaker and Baas (Tech.cap_scale; Dennard would give node/ref)."""
-    return tech.cap_scale(node, ref_node) * (vdd / ref_vdd) ** 2
+    k the switched-capacitance factor of Stillmaker and Baas (Tech.cap_scale; Dennard would give node/ref).
+    `k_node`: tech.cap_factor(node) when the caller already has it (the batch computes it once)."""
+    k = tech.cap_factor(node) if k_node is None else k_node
+    return k / tech.cap_factor(ref_node) * (vdd / ref_vdd) ** 2
 
 
 # ------------------------------------------------------------------------------------------------ step 1
 
-def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech) -> dict:
+def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech, k_node) -> dict:
     """Digital SRAM CIM per column (docs/MODEL.md 'Digital SRAM CIM'): AND gates and an adder tree over the rows.
 
     e_cell: energy per cell and input slice (db AND gates); e_tree: one evaluation of a column's adder tree over
@@ -160,7 +162,7 @@ def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech) -> dict:
     half = np.exp2(-levels)
     # full-adder bits of a ripple-carry tree: sum over levels l of (ra / 2^l) adders of (db + l - 1) bits
     n_fa = ra * ((db - 1) * (1 - half) + 2 - (levels + 2) * half)
-    cv2 = tech.cap_scale(node, dc["ref_node_nm"]) * vdd**2 * 1e-3     # fF -> pJ at this node and supply
+    cv2 = k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3   # fF -> pJ at this node and supply
     e_and = 0.5 * dc["nd2_cap_ff"] * cv2
     e_fa = (3 * dc["nd2_cap_ff"] + 2 * dc["xor2_cap_ff"]) * cv2
     gamma = dc["adder_tree_activity"]
@@ -189,7 +191,8 @@ def circuits(p: dict, tech: Tech) -> dict:
     resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
     vdd = np.where(p["vdd"] > 0, p["vdd"], tech.vdd_for_node(node))
-    s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"])
+    k_node = tech.cap_factor(node)                                       # Stillmaker-Baas factor, once per batch
+    s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
     cell_um2 = dev["cell_area_f2"] * f_um**2
@@ -199,32 +202,40 @@ def circuits(p: dict, tech: Tech) -> dict:
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
-    cap_ff = dev["cell_cap_ff"] * tech.cap_scale(node, np.where(dev["ref_node_nm"] > 0, dev["ref_node_nm"], node))
+    ref = dev["ref_node_nm"]
+    cap_ff = dev["cell_cap_ff"] * np.where(ref > 0, k_node / tech.cap_factor(np.where(ref > 0, ref, 1.0)), 1.0)
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
     db = np.minimum(p["dac_bits"], p["input_bits"])
     e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
-    dg = _digital_cim(p, per["digital_cim"], node, vdd, db, tech)
+    dg = _digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node)
     e_cell = np.where(dcim, dg["e_cell"], np.where(is_dram, 0.0, e_cell))
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
-    e_adc = (adc["linear_fj_per_bit"] * b * tech.cap_scale(node, adc["ref_node_nm"])
+    e_adc = (adc["linear_fj_per_bit"] * b * (k_node / tech.cap_factor(adc["ref_node_nm"]))
              + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
     a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
     e_adc, a_adc = np.where(gate, 0.0, e_adc), np.where(gate, 0.0, a_adc)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
     # analog column combination (not for digital CIM or DRAM, which have no ADC): fewer conversions per ADC per step
     combine = (p["column_combine"] == 1) & ~gate
-    differential = (p["weight_encoding"] == 0) & ~gate
-    comb_w = combine_group(p["weight_bits"], p["bits_per_cell"], differential, combine)
-    comb_k = combine_group(p["input_bits"], p["bits_per_cell"], differential, combine)
     t_adc_step = lambda g: np.maximum(dev["read_pulse_ns"], _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
     cc, bpc = per["column_combine"], p["bits_per_cell"]
     # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
     comb_ff = lambda g: np.where(g > 1, cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), 0.0)  # noqa: E731
+    if np.any(combine):
+        differential = (p["weight_encoding"] == 0) & ~gate
+        comb_w = combine_group(p["weight_bits"], p["bits_per_cell"], differential, combine)
+        comb_k = combine_group(p["input_bits"], p["bits_per_cell"], differential, combine)
+        t_w, t_k = t_adc_step(comb_w), t_adc_step(comb_k)
+        ff_w, ff_k = comb_ff(comb_w), comb_ff(comb_k)
+    else:  # the same values without the arithmetic: groups of 1, no capacitors
+        comb_w = comb_k = np.ones(len(node))
+        t_w = t_k = t_adc_step(1.0)
+        ff_w = ff_k = np.zeros(len(node))
     sa = per["shift_add"]
-    s32 = logic_scale(tech, node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])))
+    s32 = logic_scale(tech, node, vdd, sa["ref_node_nm"], tech.vdd_for_node(np.array(sa["ref_node_nm"])), k_node)
     a32 = (node / sa["ref_node_nm"]) ** 2
     e_add32 = dig["add32_pj"] * s45
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
@@ -236,11 +247,11 @@ def circuits(p: dict, tech: Tech) -> dict:
         "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
         "a_sh": np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32),
         "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
-        "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_adc_step(comb_w)),
-        "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_adc_step(comb_k)),
+        "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
+        "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
         "comb_w": comb_w, "comb_k": comb_k,
-        "e_comb": act * comb_ff(comb_w) * vdd**2 * 1e-3, "e_comb_k": act * comb_ff(comb_k) * vdd**2 * 1e-3,
-        "a_comb_col": comb_ff(comb_w) / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
+        "e_comb": act * ff_w * vdd**2 * 1e-3, "e_comb_k": act * ff_k * vdd**2 * 1e-3,
+        "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
         "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": np.where(dcim, dg["e_tree"], 0.0),
         "a_tree_col": np.where(dcim, dg["a_col"], 0.0),
         "e_dram_bit": np.where(is_dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
@@ -259,7 +270,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
         "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
-                                                                tech.vdd_for_node(np.array(ic["ref_node_nm"]))),
+                                                                tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
         "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
         "a_router": per["shift_add"]["router_area_um2"] * a32,
         "e_link_bit": ic["chip_link_pj_per_bit"], "link_gbps": ic["chip_link_gbps"],

@@ -7,7 +7,7 @@ the laws that turn them into energy, latency and area are in cimdse/cost/ and do
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import numpy as np
@@ -58,17 +58,38 @@ class Tech:
     def cap_scale(self, node_nm, ref_nm) -> np.ndarray:
         """Switched capacitance of CMOS logic at node_nm relative to ref_nm (Stillmaker and Baas 2017, Table 5,
         read at one supply; periphery.yaml cmos_energy_scaling); Dennard scaling would give node_nm / ref_nm."""
-        return self._cap_factor(node_nm) / self._cap_factor(ref_nm)
+        return self.cap_factor(node_nm) / self.cap_factor(ref_nm)
 
-    def _cap_factor(self, node_nm) -> np.ndarray:
+    @cached_property
+    def _cap_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(nodes ascending, factor at each) of the Stillmaker-Baas energy polynomials at the reference supply."""
         cs = self.periphery["cmos_energy_scaling"]
         nodes = np.asarray(cs["nodes_nm"], dtype=float)              # descending, 130 .. 7 nm
         v0 = cs["ref_vdd_v"]
         k = np.array([a * v0 * v0 + b * v0 + c for a, b, c in cs["energy_poly"]])
-        f = np.asarray(node_nm, dtype=float)
-        inside = np.interp(np.clip(f, nodes[-1], nodes[0]), nodes[::-1], k[::-1])   # linear in the node
-        edge = np.where(f < nodes[-1], nodes[-1], np.where(f > nodes[0], nodes[0], f))
-        return inside * np.sqrt(f / edge)                            # sqrt(F / edge) outside the table
+        return nodes[::-1].copy(), k[::-1].copy()
+
+    def cap_factor(self, node_nm) -> np.ndarray:
+        """The switched-capacitance factor k(node) of cap_scale: linear in the node inside the table, times
+        sqrt(F / edge) outside it (the rule of Accelergy's hwcomponents)."""
+        if np.ndim(node_nm) == 0:  # a reference node of the data files: computed once per value
+            memo = self._cap_scalars
+            key = float(node_nm)
+            if key not in memo:
+                memo[key] = self._cap_factor_array(np.asarray(key))
+            return memo[key]
+        return self._cap_factor_array(np.asarray(node_nm, dtype=float))
+
+    @cached_property
+    def _cap_scalars(self) -> dict:
+        return {}
+
+    def _cap_factor_array(self, f: np.ndarray) -> np.ndarray:
+        nodes, k = self._cap_table
+        lo, hi = nodes[0], nodes[-1]
+        inside = np.interp(np.clip(f, lo, hi), nodes, k)
+        edge = np.where(f < lo, lo, np.where(f > hi, hi, f))
+        return inside * np.sqrt(f / edge)
 
     def vdd_for_node(self, node_nm: np.ndarray) -> np.ndarray:
         """Supply voltage by node, linear in log(node) between table entries, clamped at the ends."""
