@@ -183,9 +183,10 @@ def combine_group(bits, bpc, differential, analog):
 def circuits(p: dict, tech: Tech) -> dict:
     """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3)."""
     per, dig = tech.periphery, tech.periphery["digital"]
-    dev = {k: v[p["device"]] for k, v in tech.device.items()}
-    capacitive = tech.capacitive[p["device"]]
-    is_dram = tech.dram[p["device"]]
+    d = p["device"]                          # take() gathers per-device constants faster than fancy indexing
+    dev = {k: v.take(d) for k, v in tech.device.items()}
+    capacitive = tech.capacitive.take(d)
+    is_dram = tech.dram.take(d)
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
     resistive = ~capacitive & ~is_dram
