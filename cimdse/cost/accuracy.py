@@ -22,10 +22,11 @@ def _weight_levels(weight_bits, differential):
     return mag_bits, np.where(differential, step_diff, step_off)
 
 
-def weight_quant_var(weight_bits, differential):
-    """Variance of the weight quantization error for w ~ U[-1, 1]."""
+def weight_quant_var(weight_bits, differential, step=None):
+    """Variance of the weight quantization error for w ~ U[-1, 1] (`step`: _weight_levels' step, if known)."""
     wb = np.asarray(weight_bits, dtype=float)
-    _, step = _weight_levels(wb, differential)
+    if step is None:
+        _, step = _weight_levels(wb, differential)
     return np.where((wb < 2) & differential, 1.0 / 3.0, step**2 / 12.0)
 
 
@@ -51,8 +52,8 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
     p2_db, p2_bpc = np.exp2(db), np.exp2(bpc)
     dx = 1.0 / (np.exp2(bi) - 1)
     n_x = K / 3.0 * dx**2 / 12.0                        # input quantization
-    n_w = K / 3.0 * weight_quant_var(weight_bits, differential)
     mag_bits, dw = _weight_levels(weight_bits, differential)
+    n_w = K / 3.0 * weight_quant_var(weight_bits, differential, dw)
     n_is = np.ceil(bi / db)
     n_ws = np.ceil(mag_bits / bpc)
     # sum over slices of the squared shift weights: sum_t 4^(t db) and sum_s 4^(s bpc)
