@@ -635,10 +635,15 @@ def write_run_plots(run_dir: Path, df, sweep, references: Sequence[Reference] | 
 
 
 def _can_fork() -> bool:
+    """Whether helper processes may be forked: fork exists, it is not switched off, and this process runs one
+    Python thread (a child forked while another thread holds a lock, e.g. the import lock in a notebook kernel,
+    could wait on it forever)."""
     import multiprocessing as mp
     import os
+    import threading
 
-    return "fork" in mp.get_all_start_methods() and not os.environ.get("CIMDSE_NO_FIGURE_PROCESS")
+    return ("fork" in mp.get_all_start_methods() and not os.environ.get("CIMDSE_NO_FIGURE_PROCESS")
+            and threading.active_count() == 1)
 
 
 def die_with_parent(parent_pid: int) -> None:

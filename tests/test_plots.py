@@ -324,6 +324,23 @@ def test_figure_worker_can_be_switched_off(monkeypatch) -> None:
     assert plots.start_figure_worker() is None
 
 
+def test_no_figure_worker_in_a_threaded_process() -> None:
+    """A notebook kernel runs threads: forking there could hang the child on a lock another thread held."""
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert plots.start_figure_worker() is None
+    finally:
+        stop.set()
+        t.join()
+    w = plots.start_figure_worker()
+    assert w is not None
+    plots.stop_figure_worker(w)
+
+
 def test_worker_forked_after_polars_ran_leaves_the_tables_here(table, tmp_path) -> None:
     """polars' thread pool does not survive fork; once this process has written a CSV with polars, a new worker
     must not touch polars (it would hang), so it draws figures only and the sweep writes its tables itself."""
