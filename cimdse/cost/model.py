@@ -203,13 +203,14 @@ def circuits(p: dict, tech: Tech) -> dict:
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
-    ref = dev["ref_node_nm"]
-    cap_ff = dev["cell_cap_ff"] * np.where(ref > 0, k_node / tech.cap_factor(np.where(ref > 0, ref, 1.0)), 1.0)
+    cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
     db = np.minimum(p["dac_bits"], p["input_bits"])
     e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
-    dg = _digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node)
+    # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
+    dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
+          else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
     e_cell = np.where(dcim, dg["e_cell"], np.where(is_dram, 0.0, e_cell))
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]

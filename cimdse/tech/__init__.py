@@ -81,6 +81,12 @@ class Tech:
         return self._cap_factor_array(np.asarray(node_nm, dtype=float))
 
     @cached_property
+    def device_ref_cap_factor(self) -> np.ndarray:
+        """cap_factor at each device's reference node (DEVICES order); 1 where a device has none (ref_node_nm 0)."""
+        ref = self.device["ref_node_nm"]
+        return np.array([self.cap_factor(float(r)) if r > 0 else 1.0 for r in ref], dtype=float)
+
+    @cached_property
     def _cap_scalars(self) -> dict:
         return {}
 
