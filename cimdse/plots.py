@@ -635,15 +635,16 @@ def write_run_plots(run_dir: Path, df, sweep, references: Sequence[Reference] | 
 
 
 def _can_fork() -> bool:
-    """Whether helper processes may be forked: fork exists, it is not switched off, and this process runs one
-    Python thread (a child forked while another thread holds a lock, e.g. the import lock in a notebook kernel,
-    could wait on it forever)."""
+    """Whether helper processes may be forked: on Linux (macOS lists fork but its system frameworks, e.g. the
+    Accelerate BLAS, are not fork-safe), not switched off, and this process runs one Python thread (a child forked
+    while another thread holds a lock, e.g. the import lock in a notebook kernel, could wait on it forever)."""
     import multiprocessing as mp
     import os
+    import sys
     import threading
 
-    return ("fork" in mp.get_all_start_methods() and not os.environ.get("CIMDSE_NO_FIGURE_PROCESS")
-            and threading.active_count() == 1)
+    return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+            and not os.environ.get("CIMDSE_NO_FIGURE_PROCESS") and threading.active_count() == 1)
 
 
 def die_with_parent(parent_pid: int) -> None:

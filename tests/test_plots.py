@@ -401,3 +401,11 @@ def test_figure_worker_dies_with_the_sweep(tmp_path) -> None:
     else:
         os.kill(worker, signal.SIGKILL)
         raise AssertionError("the figure worker outlived the sweep")
+
+
+def test_no_figure_worker_off_linux(monkeypatch) -> None:
+    """macOS lists fork, but its frameworks are not fork-safe: figures are then drawn in the sweep's process."""
+    import sys
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert plots.start_figure_worker() is None
