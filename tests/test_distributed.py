@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _small_sweep import sweep, write_small
 from click.testing import CliRunner
 
 from cimdse.cli import main
@@ -24,30 +25,8 @@ from cimdse.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 OBJS = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
 
-SMALL = """
-name: {name}
-workload: {{model: gpt2, batch: 1, prompt_tokens: 32, generate_tokens: 8}}
-space:
-  device: [sram, rram, fefet]
-  rows: [64, 128, 256]
-  adc_bits: {{low: 4, high: 9}}
-  tiles: [512, 1024, 4096]
-{extra}
-fixed: {{bits_per_cell: 1, chips: 1}}
-objectives: {{energy_per_token_uj: minimize, sqnr_db: maximize}}
-constraints: ["weights_fit == 1"]
-search: {{sampler: {sampler}, trials: {trials}, seed: 3, batch_size: {batch}}}
-"""
-
-
 def write(tmp_path: Path, sampler="tpe", trials=40, name="d", batch=6, extra="") -> Path:
-    f = tmp_path / f"{name}.yaml"
-    f.write_text(SMALL.format(name=name, sampler=sampler, trials=trials, batch=batch, extra=extra))
-    return f
-
-
-def sweep(*args):
-    return CliRunner().invoke(main, ["sweep", *map(str, args)])
+    return write_small(tmp_path, sampler, trials, name, batch, extra)
 
 
 def brute_front(trials: list[int], values: np.ndarray, feasible: np.ndarray) -> set[int]:

@@ -12,36 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from _small_sweep import sweep, write_small
 
-from cimdse.cli import main
 from cimdse.cost import evaluate
 from cimdse.cost.model import METRICS
 from cimdse.cost.params import PARAMS
 
-SMALL = """
-name: {name}
-workload: {{model: gpt2, batch: 1, prompt_tokens: 32, generate_tokens: 8}}
-space:
-  device: [sram, rram, fefet]
-  rows: [64, 128, 256]
-  adc_bits: {{low: 4, high: 9}}
-  tiles: [512, 1024, 4096]
-fixed: {{bits_per_cell: 1, chips: 1}}
-objectives: {{energy_per_token_uj: minimize, sqnr_db: maximize}}
-constraints: ["weights_fit == 1"]
-search: {{sampler: {sampler}, trials: {trials}, seed: 3, batch_size: 8}}
-"""
-
 
 def write(tmp_path: Path, sampler="tpe", trials=24, name="t") -> Path:
-    f = tmp_path / f"{name}.yaml"
-    f.write_text(SMALL.format(name=name, sampler=sampler, trials=trials))
-    return f
-
-
-def sweep(*args):
-    return CliRunner().invoke(main, ["sweep", *map(str, args)])
+    return write_small(tmp_path, sampler, trials, name, batch=8)
 
 
 def brute_front(df, objs):
