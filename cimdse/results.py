@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import Sweep
-from .cost.gpu import BASELINE_METRICS
-from .cost.model import METRICS
 from .cost.params import PARAMS
+from .metrics import BASELINE_METRICS, DIRECTIONS, METRICS
 from .pareto import pareto_mask, pareto_order
 
 RUN_FILE = "run.yaml"
@@ -192,20 +191,8 @@ def write_run(run_dir: Path, record: dict) -> None:
 
 # ------------------------------------------------------------------------------------------------ reading a run
 
-# Which way is better for each metric, used for axes that are not objectives of the run (`cimdse pareto --x ...`).
-# Throughput, efficiency, accuracy, lifetime and utilization are maximized; energy, time, power, area and chip
-# counts are minimized; weights_fit (0/1) is maximized (a design whose weights fit is better).
-METRIC_DIRECTIONS: dict[str, str] = {
-    "ttft_ms": "minimize", "tpot_ms": "minimize", "tokens_per_s": "maximize", "energy_per_token_uj": "minimize",
-    "chip_energy_per_token_uj": "minimize", "prefill_energy_mj": "minimize", "avg_power_w": "minimize",
-    "area_mm2": "minimize", "peak_tops": "maximize",
-    "tops_per_w": "maximize", "tops_per_mm2": "maximize", "macro_tops_per_w": "maximize",
-    "macro_tops_per_mm2": "maximize", "peak_power_w": "minimize", "chips_needed": "minimize",
-    "chips_used": "minimize", "weights_fit": "maximize", "sqnr_db": "maximize", "lifetime_years": "maximize",
-    "utilization": "maximize",
-    # with a GPU baseline (cost/gpu.py BASELINE_METRICS): ratios above 1 mean the design beats the GPU
-    "speedup_vs_gpu": "maximize", "energy_gain_vs_gpu": "maximize",
-}
+# Which way is better for each metric (cimdse/metrics.py), for axes that are not objectives of the run.
+METRIC_DIRECTIONS: dict[str, str] = DIRECTIONS
 
 TRIALS_FILE = "trials.csv"
 
@@ -219,7 +206,6 @@ def metric_direction(metric: str, objectives: dict | None = None) -> str:
 
 def check_metric(metric: str, key: str) -> str:
     """`metric` if it is a known metric (a GPU-baseline ratio included), else a UserError with a did-you-mean."""
-    from .cost.gpu import BASELINE_METRICS
     from .errors import UserError, unknown
 
     known = (*METRICS, *BASELINE_METRICS)

@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from ..errors import UserError, unknown
+from ..metrics import BASELINE_METRICS, UNITS
 from ..workload import ModelConfig, Scenario, operator_table, phases
 
 GPU_KEYS = ("fp16_tflops", "fp8_tflops", "int8_tops", "vector_tflops", "hbm_gb", "hbm_gbps", "tdp_w", "idle_w",
@@ -33,8 +34,7 @@ GPU_METRICS = ("ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "pre
                "area_mm2", "peak_tops", "tops_per_w", "tops_per_mm2", "peak_power_w", "chips_needed", "chips_used",
                "weights_fit")
 # Columns a sweep with a `baseline:` adds next to the CIM metrics.
-BASELINE_METRICS = ("speedup_vs_gpu", "energy_gain_vs_gpu")
-BASELINE_UNITS = {"speedup_vs_gpu": "x", "energy_gain_vs_gpu": "x"}
+BASELINE_UNITS = {k: UNITS[k] for k in BASELINE_METRICS}
 MAX_GPUS = 4096
 
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
@@ -30,11 +31,6 @@ ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buf
 LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link")
 AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc")
 
-METRICS = (
-    "ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "chip_energy_per_token_uj", "prefill_energy_mj", "avg_power_w", "area_mm2",
-    "peak_tops", "tops_per_w", "tops_per_mm2", "macro_tops_per_w", "macro_tops_per_mm2", "peak_power_w",
-    "chips_needed", "chips_used", "weights_fit", "sqnr_db", "lifetime_years", "utilization",
-)
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -666,16 +662,3 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
             "operators_pj": {ph: o[2] for ph, o in phase_out.items()},
         }
     return res
-
-
-def metric_units() -> dict:
-    """Unit of each metric, for tables and plot labels."""
-    return {
-        "ttft_ms": "ms", "tpot_ms": "ms", "tokens_per_s": "tokens/s", "energy_per_token_uj": "uJ",
-        "chip_energy_per_token_uj": "uJ",
-        "prefill_energy_mj": "mJ", "avg_power_w": "W", "area_mm2": "mm^2", "peak_tops": "TOPS",
-        "tops_per_w": "TOPS/W", "tops_per_mm2": "TOPS/mm^2", "macro_tops_per_w": "TOPS/W",
-        "macro_tops_per_mm2": "TOPS/mm^2", "peak_power_w": "W", "chips_needed": "chips", "chips_used": "chips",
-        "weights_fit": "0/1", "sqnr_db": "dB", "lifetime_years": "years", "utilization": "fraction",
-    }
-
