@@ -86,7 +86,7 @@ def check_keys(d: dict, allowed, where: str, prefix: str = "") -> None:
 
 def load_workload(d: dict, where: str, prefix: str = "workload."):
     """A (ModelConfig, Scenario) from a `workload:` mapping."""
-    from .workload import Scenario, load_model
+    from .workload import Scenario, check_context, load_model
 
     if not isinstance(d, dict):
         raise UserError("expected a mapping", file=where, key=prefix.rstrip("."))
@@ -109,6 +109,10 @@ def load_workload(d: dict, where: str, prefix: str = "workload."):
         raise UserError(err.detail, file=where, key=prefix + (err.key or "")) from None
     if model.arch == "encoder" and sc.generate_tokens:
         sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+    try:
+        check_context(model, sc)
+    except UserError as err:
+        raise UserError(err.detail, file=where, key=prefix + (err.key or "")) from None
     return model, sc
 
 

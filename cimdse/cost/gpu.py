@@ -127,7 +127,7 @@ def tensor_peak_tflops(gpu: GPU, sc: Scenario) -> tuple[float, str]:
 def memory_need_bytes(model: ModelConfig, sc: Scenario) -> tuple[float, float]:
     """(weight bytes, KV-cache bytes at the longest context) that must sit in GPU memory."""
     weights = model.param_counts()["total"] * sc.weight_bits / 8
-    kv = sc.batch * (sc.prompt_tokens + sc.generate_tokens) * model.kv_bytes_per_token(sc.kv)
+    kv = sc.batch * model.cached_tokens(sc.prompt_tokens + sc.generate_tokens) * model.kv_bytes_per_token(sc.kv)
     return weights, kv
 
 
@@ -180,7 +180,7 @@ def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
             touched = 1.0 - (1.0 - active / copies) ** m if copies > 1 else 1.0
             names.append(str(c["name"][i]))
             tensor.append(2 * c["macs"][i])
-            vector.append(0.0)
+            vector.append(c["elem_ops"][i])  # bias adds, fused into the matmul's epilogue
             bytes_split.append(c["weight_bytes"][i] * touched + c["in_bytes"][i] + c["out_bytes"][i])
             bytes_kv.append(0.0)
         elif k == "kv_write":

@@ -24,7 +24,7 @@ SECONDS_PER_YEAR = 3.15576e7
 LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
 CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
 REASONS = np.asarray((*CONFLICT_TEXTS, "KV cache does not fit in the CIM arrays"), dtype=object)
-PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"})
+PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"}, {"shared_gate", "shared_up"})
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
                 "writes", "leakage")
@@ -101,7 +101,7 @@ def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
             "dyn_macs": t.total("macs", dyn),
             "dyn_in": t.total("in_elems", dyn),
             "dyn_out": t.total("out_elems", dyn),
-            "elem_ops": t.total("elem_ops", elem),
+            "elem_ops": t.total("elem_ops", elem | st),   # static rows: bias adds
             "elem_io": t.total("in_elems", elem) + t.total("out_elems", elem),
             "kv_read": t.total("in_elems", t.select(kind="kv_read")),
             "kv_write": t.total("out_elems", t.select(kind="kv_write")),
@@ -308,13 +308,14 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     # KV cache in CIM arrays (attention: cim): per layer, sequence and KV head a K array (hd rows x context)
     # and a V array (context rows x hd), at input precision
     m, sc = wl.model, wl.scenario
-    ctx_max = sc.prompt_tokens + sc.generate_tokens
     cpk = _cells_per_value(p["input_bits"], bpc, differential)
-    kv_units = sc.batch * m.kv_heads * m.layers
-    k_arrays = _ceil(m.hd / rows) * _ceil(ctx_max * cpk / cols_eff)
-    v_arrays = _ceil(ctx_max / rows) * _ceil(m.hd * cpk / cols_eff)
+    kv_per_head = 0.0   # arrays per sequence and KV head, summed over layers; a sliding window caps the context
+    for n_layers, ctx_max in m.kv_spans(sc.prompt_tokens + sc.generate_tokens):
+        k_arrays = _ceil(m.hd / rows) * _ceil(ctx_max * cpk / cols_eff)
+        v_arrays = _ceil(ctx_max / rows) * _ceil(m.hd * cpk / cols_eff)
+        kv_per_head = kv_per_head + n_layers * (k_arrays + v_arrays)
     cim_attn = p["attention"] == 1
-    kv_arrays = np.where(cim_attn, kv_units * (k_arrays + v_arrays), 0.0)
+    kv_arrays = np.where(cim_attn, sc.batch * m.kv_heads * kv_per_head, 0.0)
     arrays_per_chip = p["tiles"] * p["arrays_per_tile"]
     needed = weight_arrays + kv_arrays
     chips_needed = _ceil(needed / arrays_per_chip)
@@ -398,7 +399,7 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
     hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
     tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * (
+    kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * wl.model.cached_tokens(
         wl.scenario.prompt_tokens + wl.scenario.generate_tokens) * bits / 8
     kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
     kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
