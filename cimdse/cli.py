@@ -276,6 +276,7 @@ def gpus(sources: bool, calibration: bool) -> None:
         GPU_UNITS,
         calibration_table,
         fit_calibration,
+        gpu_aliases,
         gpu_rows,
         load_gpus,
     )
@@ -304,6 +305,8 @@ def gpus(sources: bool, calibration: bool) -> None:
     names = list(data.gpus)
     rows = [[f"{k} ({GPU_UNITS[k]})"] + [getattr(data.gpus[g], k) for g in names] for k in GPU_KEYS]
     click.echo(_table(rows, ["parameter", *names]))
+    by_gpu = {g: [a for a, t in gpu_aliases().items() if t == g] for g in names}
+    click.echo("\naliases: " + "; ".join(f"{g} = {', '.join(a)}" for g, a in by_gpu.items() if a))
     click.echo("\n(cimdse gpus --sources prints the citation of every value, --calibration the fit and hold-out "
                "errors; data in cimdse/tech/data/gpus.yaml)")
 

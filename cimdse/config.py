@@ -245,6 +245,7 @@ def _baseline(spec, where: str, model, sc) -> dict:
         gpu = get_gpu(name)
     except UserError as err:
         raise UserError(err.detail, file=where, key="baseline.gpu") from None
+    name = gpu.name  # an alias (`h100`) is recorded as the entry it stands for (`h100-sxm`)
     needed = min_gpus(gpu, model, sc)
     n = spec.get("gpus")
     if n is None:

@@ -17,7 +17,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from ..errors import UserError, unknown
+from ..errors import UserError, did_you_mean
 from ..metrics import BASELINE_METRICS, UNITS
 from ..workload import ModelConfig, Scenario, operator_table, phases
 
@@ -92,12 +92,38 @@ def gpu_names() -> list[str]:
     return list(load_gpus().gpus)
 
 
+@cache
+def gpu_aliases() -> dict[str, str]:
+    """Alias -> documented entry of gpus.yaml (each entry's `aliases` list)."""
+    raw = load_gpus().raw["gpus"]
+    return {str(a).lower(): name for name, entry in raw.items() for a in entry.get("aliases", ())}
+
+
+def _normal(name: str) -> str:
+    """'NVIDIA H100 SXM' -> 'h100-sxm': lower case, spaces and underscores as hyphens, no vendor prefix."""
+    s = "-".join(str(name).strip().lower().replace("_", " ").split())
+    return s.removeprefix("nvidia-")
+
+
+def resolve_gpu(name: str) -> str:
+    """The gpus.yaml entry a name or alias stands for; an unknown name is a UserError with a did-you-mean over the
+    entries and their aliases."""
+    gpus, aliases = load_gpus().gpus, gpu_aliases()
+    if name in gpus:
+        return name
+    key = _normal(name)
+    if key in gpus:
+        return key
+    if key in aliases:
+        return aliases[key]
+    hint = did_you_mean(key, [*gpus, *aliases]) or did_you_mean(name, [*gpus, *aliases])
+    raise UserError(f"unknown GPU '{name}'{hint}; expected one of: {', '.join(gpus)} (or an alias from `cimdse gpus`)",
+                    key="gpu")
+
+
 def get_gpu(name: str) -> GPU:
-    """A GPU by name; an unknown name is a UserError with a did-you-mean."""
-    gpus = load_gpus().gpus
-    if name not in gpus:
-        raise UserError(unknown("GPU", name, gpus), key="gpu")
-    return gpus[name]
+    """A GPU by name or alias (`a100`, `h100`, ...); an unknown name is a UserError with a did-you-mean."""
+    return load_gpus().gpus[resolve_gpu(name)]
 
 
 def gpu_rows() -> list[dict]:
@@ -324,7 +350,7 @@ def _baseline_cached(name: str, gpus: int | None, model: ModelConfig, scenario: 
 
 def baseline_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scenario) -> dict:
     """gpu_metrics for a sweep's baseline, computed once per (GPU, count, workload); a fresh copy each call."""
-    r = _baseline_cached(name, gpus, model, scenario)
+    r = _baseline_cached(resolve_gpu(name), gpus, model, scenario)
     return {**r, "metrics": dict(r["metrics"])}
 
 
