@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .errors import UserError
+from .scenarios import scenario_options
 
 
 class CimdseGroup(click.Group):
@@ -146,20 +147,34 @@ def devices(sources: bool) -> None:
 @click.argument("design_file", required=False, type=click.Path(dir_okay=True))
 @click.option("--model", "model_spec", default=None, help="Preset name or config.json path [llama-2-7b].")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a design parameter (repeatable).")
-@workload_options
+@scenario_options
+@click.option("--plot", "plot_path", default=None, help="With a list of values (--batch 1,4,16): draw each main metric "
+              "against it into this .png, .svg or .pdf.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: design, workload, metrics, breakdown.")
 @click.option("--breakdown", is_flag=True, help="Also print energy, latency and area by component and operator.")
 @click.option("--gpu", "gpu_name", default=None, help="Score a GPU (roofline baseline, see `cimdse gpus`) instead "
               "of a CIM design.")
 @click.option("--gpus", "n_gpus", type=int, default=None, help="GPUs in tensor parallel with --gpu [fewest that "
               "hold weights and KV cache].")
-def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, **kw) -> None:
-    """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown."""
+def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, plot_path, **kw) -> None:
+    """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown.
+
+    A list for --batch, --prompt-tokens or --generate-tokens (1,4,16,64) prints one row per value, the GPU's
+    metrics beside the design's when --gpu is given (the GPU alone without DESIGN_FILE or --set)."""
     from .config import load_design_file, load_workload
     from .cost import evaluate_arrays
     from .cost.model import metric_units
     from .cost.params import PARAMS, cross_check, defaults, from_batch, parse_assignment, to_batch
+    from .scenarios import check_plot_path, varied
 
+    vary, kw = varied(kw)
+    if plot_path is not None:
+        check_plot_path(plot_path, vary)
+    if vary is not None:
+        from .scenarios import eval_list
+
+        eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, _table)
+        return
     if gpu_name is not None or n_gpus is not None:
         _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw)
         return

@@ -49,3 +49,50 @@ def test_sweep_baseline_alias_is_recorded_as_the_entry(tmp_path):
     f.write_text("name: s\nworkload: {model: gpt2, prompt_tokens: 32, generate_tokens: 8}\nspace: {rows: [64, 128]}\n"
                  "objectives: {energy_per_token_uj: minimize}\nbaseline: {gpu: a100}\n")
     assert load_sweep(f).baseline["gpu"] == "a100-80gb"
+
+
+# ------------------------------------------------------------------------------------------------ scenario lists
+
+SMALL = ["--model", "gpt2", "--prompt-tokens", "32", "--generate-tokens", "8"]
+
+
+def test_eval_batch_list_rows_equal_single_evals():
+    r = cli("eval", "--set", "device=rram", *SMALL, "--batch", "1,4,16", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["vary"] == "batch" and [row["batch"] for row in out["rows"]] == [1, 4, 16]
+    for row in out["rows"]:
+        one = json.loads(cli("eval", "--set", "device=rram", *SMALL, "--batch", row["batch"], "--json").stdout)
+        for m in ("tokens_per_s", "tpot_ms", "ttft_ms", "energy_per_token_uj", "avg_power_w"):
+            assert row[m] == one["metrics"][m], m
+        assert row["feasible"] == one["feasible"]
+    # the table: one row per value
+    r = cli("eval", "--set", "device=rram", *SMALL, "--batch", "1,4,16")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines[3:6]] == ["1", "4", "16"]
+
+
+def test_eval_list_with_gpu_beside_and_plot(tmp_path):
+    from cimdse.cost.gpu import gpu_metrics
+    from cimdse.workload import Scenario, preset
+
+    png = tmp_path / "curves.png"
+    r = cli("eval", "--set", "device=sram", "--set", "bits_per_cell=1", "--model", "gpt2", "--generate-tokens", "8",
+            "--prompt-tokens", "16,64,256", "--gpu", "a100", "--plot", png, "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    for row in rows:
+        g = gpu_metrics("a100-80gb", None, preset("gpt2"), Scenario(prompt_tokens=row["prompt_tokens"],
+                                                                    generate_tokens=8))["metrics"]
+        assert row["gpu_ttft_ms"] == g["ttft_ms"]
+        assert row["speedup_vs_gpu"] == g["tpot_ms"] / row["tpot_ms"]     # GPU time per token / design's
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]          # no temporary file left
+
+
+def test_eval_list_gpu_alone_without_design():
+    r = cli("eval", "--gpu", "h100", "--model", "gpt2", "--batch", "1,8", "--json")
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)["rows"][0]
+    assert "gpu_tokens_per_s" in row and "tokens_per_s" not in row
