@@ -210,7 +210,7 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     }
     if as_json:
         out = {"design": from_batch(batch, 0), "workload": {"model": model.name, **sc.to_dict()},
-               "metrics": metrics, "feasible": bool(res["feasible"][0]), "reason": str(res["reason"][0]),
+               "metrics": metrics, "feasible": bool(res["feasible"][0]), "violation": str(res["violation"][0]),
                "breakdown": breakdown_out}
         click.echo(json.dumps(out, indent=2))
         return
@@ -219,7 +219,7 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
                or "design: defaults")
     click.echo(f"workload: {model.name}, batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}")
     if not res["feasible"][0]:
-        click.echo(f"INFEASIBLE: {res['reason'][0]}")
+        click.echo(f"INFEASIBLE: {res['violation'][0]}")
     click.echo(_table([[k, v, units[k]] for k, v in metrics.items()], ["metric", "value", "unit"]))
     if breakdown:
         for title, table in (("energy per pass (pJ)", breakdown_out["energy_pj"]),
@@ -260,13 +260,13 @@ def _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, b
     if as_json:
         out = {"gpu": gpu.to_dict(), "gpus": res["gpus"], "precision": res["precision"],
                "workload": {"model": model.name, **sc.to_dict()}, "metrics": res["metrics"],
-               "feasible": res["feasible"], "reason": res["reason"], "breakdown": res["breakdown"]}
+               "feasible": res["feasible"], "violation": res["violation"], "breakdown": res["breakdown"]}
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(f"gpu: {res['gpus']} x {gpu.name} ({gpu.description}), {res['precision']} tensor peak, roofline baseline")
     click.echo(f"workload: {model.name}, batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}")
     if not res["feasible"]:
-        click.echo(f"INFEASIBLE: {res['reason']}")
+        click.echo(f"INFEASIBLE: {res['violation']}")
     click.echo(_table([[k, v, units[k]] for k, v in res["metrics"].items()], ["metric", "value", "unit"]))
     if breakdown:
         bd = res["breakdown"]

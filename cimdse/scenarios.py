@@ -81,8 +81,9 @@ def varied(kw: dict) -> tuple[str | None, dict]:
 
 def score_values(key: str, values: tuple[int, ...], model, scenario, design: dict | None, gpu: str | None,
                  n_gpus: int | None) -> list[dict]:
-    """One row per value: `key`, the CIM design's main metrics (feasible, reason) when a design is given, and
-    `gpu_<metric>` (plus speedup_vs_gpu and energy_gain_vs_gpu with a design) when a GPU is."""
+    """One row per value: `key`, the CIM design's main metrics (feasible, violation) when a design is given, and
+    `gpu_<metric>` (plus speedup_vs_gpu and energy_gain_vs_gpu with a design) when a GPU is; `violation` says why
+    a design is infeasible."""
     from .cost import evaluate_arrays
     from .cost.gpu import baseline_columns, gpu_metrics
     from .cost.params import to_batch
@@ -101,14 +102,14 @@ def score_values(key: str, values: tuple[int, ...], model, scenario, design: dic
         if design is not None:
             res = evaluate_arrays(to_batch([design]), model, sc)
             row.update({m: float(res[m][0]) for m in MAIN_METRICS})
-            row.update(feasible=bool(res["feasible"][0]), reason=str(res["reason"][0]))
+            row.update(feasible=bool(res["feasible"][0]), violation=str(res["violation"][0]))
         if gpu is not None:
             try:
                 g = gpu_metrics(gpu, n_gpus, model, sc)
             except UserError as err:
                 raise err.at(key="--" + (err.key or "gpus")) from None
             row.update({f"gpu_{m}": float(g["metrics"][m]) for m in MAIN_METRICS})
-            row.update(gpus=g["gpus"], gpu_feasible=bool(g["feasible"]), gpu_reason=g["reason"])
+            row.update(gpus=g["gpus"], gpu_feasible=bool(g["feasible"]), gpu_violation=g["violation"])
             if design is not None:
                 row.update({k: float(a[0]) for k, a in baseline_columns({m: [row[m]] for m in MAIN_METRICS},
                                                                          g["metrics"]).items()})
@@ -218,9 +219,9 @@ def print_rows(rows: list[dict], key: str, echo, table) -> None:
     echo(table(body, cols))
     for r in rows:
         if "feasible" in r and not r["feasible"]:
-            echo(f"{key} {r[key]}: INFEASIBLE: {r['reason']}")
+            echo(f"{key} {r[key]}: INFEASIBLE: {r['violation']}")
         if "gpu_feasible" in r and not r["gpu_feasible"]:
-            echo(f"{key} {r[key]}: GPU: {r['gpu_reason']}")
+            echo(f"{key} {r[key]}: GPU: {r['gpu_violation']}")
 
 
 def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, table) -> None:

@@ -251,6 +251,7 @@ def _preset_data() -> dict:
 
 
 def preset_names() -> list[str]:
+    """Names of the built-in models (cimdse/data/models.yaml), in file order."""
     return list(_preset_data())
 
 

@@ -183,7 +183,7 @@ def test_cim_attention_writes_wear_out_nvm():
 
 def test_conflicts_are_infeasible_not_errors():
     r = evaluate([{**defaults(), "device": "sram", "bits_per_cell": 4}], "gpt2")
-    assert not r["feasible"].iloc[0] and "bits_per_cell" in r["reason"].iloc[0]
+    assert not r["feasible"].iloc[0] and "bits_per_cell" in r["violation"].iloc[0]
     assert np.isfinite(r["energy_per_token_uj"].iloc[0])
 
 

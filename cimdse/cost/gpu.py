@@ -292,7 +292,7 @@ def _check_gpus(gpus) -> int:
 def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scenario,
                 breakdown: bool = False, cal: dict | None = None) -> dict:
     """The CIM metrics (GPU_METRICS) for `gpus` x GPU `name` (None: the fewest that hold weights and KV cache),
-    plus feasible and reason; with breakdown, per-phase times and kernel times."""
+    plus feasible and violation (why not, "" when feasible); with breakdown, per-phase times and kernel times."""
     gpu = get_gpu(name)
     sc = scenario
     if model.arch == "encoder" and sc.generate_tokens:
@@ -336,7 +336,7 @@ def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scena
         reason = (f"weights {w / 1e9:.1f} GB + KV cache {kv / 1e9:.1f} GB need {need} of {gpu.name} "
                   f"({usable:.0f} GB usable each); {n} given")
     res = {"gpu": gpu.name, "gpus": n, "precision": tensor_peak_tflops(gpu, sc)[1], "metrics": metrics,
-           "feasible": feasible, "reason": reason}
+           "feasible": feasible, "violation": reason, "reason": reason}  # `reason`: former name, kept as an alias
     if breakdown:
         res["breakdown"] = {p: {"time_ms": v["time_s"] * 1e3, "energy_mj": v["energy_j"] * 1e3, **v["breakdown_ms"],
                                 "kernels_ms": v["kernels_ms"]} for p, v in ph.items()}
