@@ -96,3 +96,39 @@ def test_eval_list_gpu_alone_without_design():
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout)["rows"][0]
     assert "gpu_tokens_per_s" in row and "tokens_per_s" not in row
+
+
+# ------------------------------------------------------------------------------------------------ device defaults
+
+def test_unset_bits_per_cell_follows_the_device():
+    import cimdse
+    from cimdse.tech import DEVICES, load_tech
+
+    df = cimdse.evaluate([{"device": d} for d in DEVICES], model="gpt2")
+    caps = load_tech().device["max_bits_per_cell"]
+    # the default is min(2, the device's maximum): 1 on SRAM, MRAM, DRAM; 2 on RRAM, PCM, FeFET
+    assert df["bits_per_cell"].tolist() == [min(2, int(c)) for c in caps]
+    assert df.loc[df["device"] == "sram", "bits_per_cell"].item() == 1
+    assert df["feasible"].all(), df["violation"].tolist()
+    r = cli("eval", "--set", "device=sram", "--model", "gpt2")
+    assert r.exit_code == 0, r.output
+    assert "bits_per_cell=1" in r.stdout and "INFEASIBLE" not in r.stdout
+
+
+def test_set_bits_per_cell_is_checked_with_the_range():
+    r = cli("eval", "--set", "device=sram", "--set", "bits_per_cell=2", "--model", "gpt2")
+    assert r.exit_code == 2
+    assert "bits_per_cell 2 exceeds" in r.stderr and "sram allows 1 to 1" in r.stderr
+    r = cli("eval", "--set", "device=pcm", "--set", "bits_per_cell=3", "--model", "gpt2")
+    assert r.exit_code == 0, r.output                                     # PCM stores up to 3
+
+
+def test_sweep_over_devices_needs_no_bits_per_cell(tmp_path):
+    from cimdse.config import load_sweep
+    from cimdse.study import score
+
+    f = tmp_path / "s.yaml"
+    f.write_text("name: s\nworkload: {model: gpt2, prompt_tokens: 32, generate_tokens: 8}\n"
+                 "space: {device: [sram, mram, rram]}\nobjectives: {energy_per_token_uj: minimize}\n")
+    s = score(load_sweep(f), [{"device": "sram"}, {"device": "mram"}, {"device": "rram"}])
+    assert s.feasible.all() and list(s.batch["bits_per_cell"]) == [1, 1, 2]

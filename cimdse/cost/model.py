@@ -18,7 +18,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from .accuracy import sqnr_db
-from .params import CATEGORICAL, CONFLICT_TEXTS, VDD_MIN_V, conflict_codes
+from .params import CATEGORICAL, CONFLICT_TEXTS, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
 
 SECONDS_PER_YEAR = 3.15576e7
 LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
@@ -573,7 +573,9 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     code = conflict_codes(p)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
-    p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"][p["device"]])
+    max_bpc = tech.device["max_bits_per_cell"][p["device"]]
+    bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
+    p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
     p["rows_active"] = np.minimum(p["rows_active"], p["rows"])
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)

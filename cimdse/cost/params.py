@@ -33,12 +33,17 @@ class Param:
     choices: tuple[str, ...] = ()
 
 
+# bits_per_cell a design gets when nobody sets it: 2 (a common multi-level choice of RRAM/PCM/FeFET macros), capped at
+# the device's max_bits_per_cell (SRAM, STT-MRAM and DRAM store 1), so `device=sram` alone is a valid design
+DEFAULT_BITS_PER_CELL = 2
+
 PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("device", "cat", "rram", "", "memory technology of the CIM arrays", choices=DEVICES),
     Param("node_nm", "float", 22.0, "nm", "CMOS technology node of periphery and digital logic", 3, 180),
     Param("rows", "int", 256, "", "word lines (rows) per array", 4, 8192),
     Param("cols", "int", 256, "", "bit lines (columns) per array", 4, 8192),
-    Param("bits_per_cell", "int", 2, "bit", "bits stored per cell (at most the device's maximum)", 1, 8),
+    Param("bits_per_cell", "int", 0, "bit", "bits stored per cell, at most the device's max_bits_per_cell (0 = the "
+          f"device's default: min({DEFAULT_BITS_PER_CELL}, its maximum))", 0, 8),
     Param("weight_bits", "int", 8, "bit", "weight precision (sign included)", 1, 16),
     Param("input_bits", "int", 8, "bit", "activation (input) precision; also the KV-cache precision", 1, 16),
     Param("dac_bits", "int", 1, "bit", "input bits applied per array cycle (1 = bit-serial)", 1, 8),
@@ -144,7 +149,12 @@ def cross_check(design: Mapping) -> None:
     _, reasons = conflicts(to_batch([design]))
     if reasons[0]:
         key = reasons[0].split(" ", 1)[0]
-        raise UserError(reasons[0], key=key)
+        value = design.get(key)
+        text = reasons[0]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = f"{key} {value:g}" + text[len(key):]     # 'bits_per_cell 2 exceeds ...'
+        limits = allowed_range(key, design)
+        raise UserError(text + (f"; {limits}" if limits else ""), key=key)
 
 
 def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
@@ -185,7 +195,33 @@ def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
     if unknown_keys:
         key = sorted(unknown_keys)[0]
         raise UserError(unknown("design parameter", key, PARAMS), key=key)
+    resolve_device_defaults(batch)
     return batch
+
+
+def resolve_device_defaults(batch: dict) -> None:
+    """In place: bits_per_cell 0 (not set) becomes the device's default, min(DEFAULT_BITS_PER_CELL, its maximum)."""
+    bpc = batch["bits_per_cell"]
+    if np.any(bpc == 0):
+        from ..tech import load_tech
+
+        cap = load_tech().device["max_bits_per_cell"][batch["device"]]
+        batch["bits_per_cell"] = np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, cap), bpc)
+
+
+def allowed_range(key: str, design: Mapping) -> str:
+    """The values `key` may take given the rest of a single design (for messages), or ''."""
+    if key == "bits_per_cell":
+        from ..tech import load_tech
+
+        dev = design.get("device", PARAMS["device"].default)
+        cap = int(load_tech().device["max_bits_per_cell"][DEVICES.index(dev)])
+        return f"{dev} allows 1 to {cap} (0: its default, {min(DEFAULT_BITS_PER_CELL, cap)})"
+    if key in ("rows_active", "cols_per_adc"):
+        other = "rows" if key == "rows_active" else "cols"
+        v = design.get(other, PARAMS[other].default)
+        return f"allowed: {PARAMS[key].low:g} to {other} ({v:g})"
+    return ""
 
 
 def from_batch(batch: Mapping[str, np.ndarray], i: int) -> dict:
