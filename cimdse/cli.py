@@ -9,7 +9,7 @@ import time
 
 import click
 
-from . import __version__
+from . import __version__, completion
 from .errors import UserError
 from .scenarios import scenario_options
 
@@ -92,7 +92,7 @@ def scenario_from_options(**kw):
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", shell_complete=completion.models)
 @workload_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def workload(model: str, as_json: bool, **kw) -> None:
@@ -145,14 +145,15 @@ def devices(sources: bool) -> None:
 
 @main.command(name="eval")
 @click.argument("design_file", required=False, type=click.Path(dir_okay=True))
-@click.option("--model", "model_spec", default=None, help="Preset name or config.json path [llama-2-7b].")
+@click.option("--model", "model_spec", default=None, shell_complete=completion.models,
+              help="Preset name or config.json path [llama-2-7b].")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a design parameter (repeatable).")
 @scenario_options
 @click.option("--plot", "plot_path", default=None, help="With a list of values (--batch 1,4,16): draw each main metric "
               "against it into this .png, .svg or .pdf.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: design, workload, metrics, breakdown.")
 @click.option("--breakdown", is_flag=True, help="Also print energy, latency and area by component and operator.")
-@click.option("--gpu", "gpu_name", default=None, help="Score a GPU (roofline baseline, see `cimdse gpus`) instead "
+@click.option("--gpu", "gpu_name", default=None, shell_complete=completion.gpus, help="Score a GPU (roofline baseline, see `cimdse gpus`) instead "
               "of a CIM design.")
 @click.option("--gpus", "n_gpus", type=int, default=None, help="GPUs in tensor parallel with --gpu [fewest that "
               "hold weights and KV cache].")
@@ -527,13 +528,17 @@ def check(update: bool, rtol: float) -> None:
 @main.command()
 @click.option("--write", "write_path", default=None, type=click.Path(dir_okay=False),
               help="Write the table to this file (e.g. docs/VALIDATION.md) instead of printing it.")
-@click.option("--reference", "ref_path", default=None,
-              help="Compare only this reference file (e.g. one you are writing) instead of the packaged ones.")
+@click.option("--reference", "ref_path", default=None, shell_complete=completion.references,
+              help="Compare only this reference (a packaged name such as isaac, or a file you are writing) instead "
+              "of all packaged ones.")
 def validate(write_path, ref_path) -> None:
     """Published figures of the reference systems against cimdse's predictions, with error factors."""
     from pathlib import Path
 
-    from .reference import load_reference, render_reference, render_validation
+    from .reference import folder, load_reference, render_reference, render_validation
+
+    if ref_path and not Path(ref_path).exists() and ref_path in completion.reference_names():
+        ref_path = str(folder() / f"{ref_path}.yaml")   # a packaged reference by name
     from .results import atomic_write
 
     text = render_reference(load_reference(ref_path)) if ref_path else render_validation()

@@ -132,3 +132,55 @@ def test_sweep_over_devices_needs_no_bits_per_cell(tmp_path):
                  "space: {device: [sram, mram, rram]}\nobjectives: {energy_per_token_uj: minimize}\n")
     s = score(load_sweep(f), [{"device": "sram"}, {"device": "mram"}, {"device": "rram"}])
     assert s.feasible.all() and list(s.batch["bits_per_cell"]) == [1, 1, 2]
+
+
+# ------------------------------------------------------------------------------------------------ messages
+
+def _sweep_file(tmp_path, **over):
+    lines = {"name": "s", "workload": "{model: gpt2, prompt_tokens: 32, generate_tokens: 8}",
+             "space": "{rows: [64, 128]}", "objectives": "{energy_per_token_uj: minimize}", **over}
+    f = tmp_path / "s.yaml"
+    f.write_text("".join(f"{k}: {v}\n" for k, v in lines.items()))
+    return f
+
+
+def test_sampler_names_ignore_case(tmp_path):
+    from cimdse.config import load_sweep
+
+    assert load_sweep(_sweep_file(tmp_path, search="{sampler: NSGA2}")).search.sampler == "nsga2"
+    assert load_sweep(_sweep_file(tmp_path), {"sampler": "TPE"}).search.sampler == "tpe"
+    r = cli("sweep", _sweep_file(tmp_path, search="{sampler: Random, trials: 2}"), "--out", tmp_path / "o",
+            "--quiet", "--no-plots")
+    assert r.exit_code == 0, r.output
+
+
+def test_friendly_hints(tmp_path):
+    r = cli("sweep", _sweep_file(tmp_path, constraints='["area_mm2 <= 800 mm2"]'), "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "drop the unit 'mm2'" in r.stderr and "write 'area_mm2 <= 800'" in r.stderr
+    r = cli("eval", "--set", "node_nm=0.022", "--model", "gpt2")
+    assert r.exit_code == 2 and "did you mean 22?" in r.stderr
+    r = cli("eval", "--set", "node_nm=2", "--model", "gpt2")            # no rescaling lands in range: no guess
+    assert r.exit_code == 2 and "did you mean" not in r.stderr
+    f = tmp_path / "tab.yaml"
+    f.write_text("name: t\nspace:\n\trows: [64]\n")
+    r = cli("sweep", f, "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "use spaces, not tabs" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_shell_completion_of_models_gpus_and_references():
+    from click.shell_completion import ShellComplete
+
+    from cimdse.cli import main
+
+    sc = ShellComplete(main, {}, "cimdse", "_CIMDSE_COMPLETE")
+
+    def values(args, incomplete):
+        return [c.value for c in sc.get_completions(args, incomplete) if c.type == "plain"]
+
+    assert values(["workload"], "gemma") == ["gemma-2b", "gemma-2-2b"]
+    assert "qwen2-7b" in values(["eval", "--model"], "q")
+    assert {"h100", "h100-sxm", "h100-pcie"} <= set(values(["eval", "--gpu"], "h1"))
+    assert values(["validate", "--reference"], "isa") == ["isaac"]
+    r = cli("validate", "--reference", "isaac")                        # a packaged reference by name
+    assert r.exit_code == 0 and "ISAAC" in r.stdout

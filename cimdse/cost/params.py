@@ -121,14 +121,26 @@ def check_value(name: str, value) -> float | str:
     if p.kind == "int" and not v.is_integer():
         raise UserError(f"expected an integer, got {shown(value)}", key=name)
     if not (p.low <= v <= p.high):
-        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}",
-                        key=name)
+        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}"
+                        + _scale_hint(p, v), key=name)
     if name == "vdd" and 0 < v < VDD_MIN_V:
         raise UserError(f"expected 0 (the node's default) or a supply in [{VDD_MIN_V:g}, {p.high:g}] V, got {shown(value)}",
                         key=name)
     if name == "adc_bits" and v < 1:
         raise UserError("expected at least 1 bit", key=name)
     return v
+
+
+def _scale_hint(p: Param, v: float) -> str:
+    """' (did you mean 22?)' when the value, read in a unit 1000x larger or smaller (0.022 um for 22 nm, 1000 MHz
+    for 1 GHz), falls in range; else ''."""
+    if p.kind != "float" or not p.unit:
+        return ""
+    for f in (1e3, 1e-3):
+        w = v * f
+        if p.low <= w <= p.high and w != 0:
+            return f" (did you mean {w:.6g}? {p.name} is in {p.unit})"
+    return ""
 
 
 def parse_assignment(text: str) -> tuple[str, float | str]:
