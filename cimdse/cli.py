@@ -61,9 +61,12 @@ def models() -> None:
         m = preset(name)
         p = m.param_counts()
         ffn = f"{m.ffn}/{m.activation} {m.ffn_dim}" + (f" x{m.experts}e top{m.experts_per_token}" if m.experts > 1 else "")
+        ffn += f" +shared {m.shared_ffn_dim}" if m.shared_ffn_dim else ""
+        window = (f"{m.sliding_window}" + (f" ({m.windowed_layers}/{m.layers} layers)" if m.global_layers else "")
+                  if m.sliding_window else "-")
         rows.append([name, f"{p['total'] / 1e9:.3f}B", m.arch, m.layers, m.hidden, f"{m.heads}/{m.kv_heads}", ffn,
-                     m.max_context])
-    click.echo(_table(rows, ["model", "params", "arch", "layers", "hidden", "heads/kv", "ffn", "context"]))
+                     m.max_context, window])
+    click.echo(_table(rows, ["model", "params", "arch", "layers", "hidden", "heads/kv", "ffn", "context", "window"]))
 
 
 def workload_options(f):
@@ -112,7 +115,9 @@ def workload(model: str, as_json: bool, **kw) -> None:
         return
     p = m.param_counts()
     click.echo(f"{m.name}: {p['total']:,} parameters ({p['active']:,} active per token); "
-               f"KV cache {summary['kv_bytes_per_token']:,.0f} B per token at {sc.kv} bits")
+               f"KV cache {summary['kv_bytes_per_token']:,.0f} B per token at {sc.kv} bits"
+               + (f", sliding window {m.sliding_window} in {m.windowed_layers} of {m.layers} layers"
+                  if m.sliding_window else ""))
     click.echo(f"scenario: batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}, "
                f"weights {sc.weight_bits} b, activations {sc.act_bits} b")
     for ph, t in tables.items():
