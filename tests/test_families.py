@@ -148,3 +148,22 @@ def test_deepseek_shared_experts(tmp_path):
     f.write_text(json.dumps({**cfg, "first_k_dense_replace": 1}))
     with pytest.raises(UserError, match="first_k_dense_replace 1: dense layers"):
         model_from_hf_config(f)
+
+
+def test_qwen2_window_only_when_used_and_only_above_max_window_layers(hf_dir, tmp_path):
+    cfg = json.loads((hf_dir / "qwen2-7b" / "config.json").read_text())
+    assert model_from_hf_config(hf_dir / "qwen2-7b" / "config.json").sliding_window == 0   # use_sliding_window false
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps({**cfg, "use_sliding_window": True, "sliding_window": 4096, "max_window_layers": 21}))
+    m = model_from_hf_config(f)
+    # Hugging Face's Qwen2: layers from max_window_layers on use the window, the first 21 attend to everything
+    assert (m.sliding_window, m.global_layers, m.windowed_layers) == (4096, 21, 7)
+
+
+def test_gemma2_layer_types_list(hf_dir, tmp_path):
+    cfg = json.loads((hf_dir / "gemma-2-2b" / "config.json").read_text())
+    types = ["sliding_attention", "sliding_attention", "full_attention"] * 8 + ["full_attention"] * 2
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps({**cfg, "layer_types": types}))
+    m = model_from_hf_config(f)
+    assert (m.global_layers, m.windowed_layers) == (10, 16)
