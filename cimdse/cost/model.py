@@ -251,7 +251,8 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_global_bit": e_sram_bit(np.full_like(node, dig["sram_bank_kb"])),
         "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
         "a_lane": dig["vector_lane_area_um2"] * a45,
-        "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"], "endurance": dev["endurance_cycles"],
+        "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
+        "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
         "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
         "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
