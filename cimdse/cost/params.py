@@ -79,6 +79,15 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "cover the combined range)", choices=("digital", "analog")),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
           "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
+    Param("sram_vt", "cat", "lstp", "",
+          "threshold flavour of the SRAM cells (buffers, SRAM arrays): lstp (high Vt, low standby power), lop (low "
+          "operating power), hp (low Vt); sets their leakage (docs/MODEL.md 'Leakage and power gating')",
+          choices=("lstp", "lop", "hp")),
+    Param("temperature_c", "float", 27.0, "C", "junction temperature, an operating condition that sets leakage", 27.0,
+          127.0),
+    Param("power_gating", "cat", "none", "",
+          "none: idle SRAM buffers and arrays leak in full; idle: they drop to a retention state while not computing",
+          choices=("none", "idle")),
 )}
 
 # Below about 0.3 V logic runs sub-threshold (R. Dreslinski et al., "Near-threshold computing: reclaiming Moore's
