@@ -140,6 +140,8 @@ def devices(sources: bool) -> None:
     rows = [[k] + [float(tech.device[k][i]) for i in range(len(DEVICES))] for k in keys]
     click.echo(_table(rows, ["parameter", *DEVICES]))
     click.echo("\n(cimdse devices --sources prints the citation of every value; data in cimdse/tech/data/)")
+    click.echo("(SRAM cells, of sram arrays and of every buffer, leak by node, sram_vt, supply and temperature_c: "
+               "leakage.yaml, docs/MODEL.md section 10; leakage_pw_per_cell covers the other cells)")
 
 
 @main.command(name="eval")

@@ -118,7 +118,8 @@ def test_dram_bank_leakage_is_background_and_refresh():
                         Scenario(prompt_tokens=16, generate_tokens=2, weight_bits=16, act_bits=16), breakdown=True)
     bits = 128 * 2 * 8192 * 8192
     buffer_bits = 128 * 8192
-    expected_w = bits * 7.5e-12 + buffer_bits * 1000e-12
+    # buffer bits leak by the SRAM law (45 nm lstp, 27 C): 0.9 V x 10.1 pA/um x 4.62 x 0.045 um = 1.889811 pW per bit
+    expected_w = bits * 7.5e-12 + buffer_bits * 1.889811e-12
     dec_e = r["breakdown"]["energy_pj"]["decode"]["leakage"][0]
     t = sum(r["breakdown"]["latency_ns"]["decode"].values())[0]
     assert dec_e == pytest.approx(expected_w * t * 1e3, rel=1e-9)

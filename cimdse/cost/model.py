@@ -19,6 +19,7 @@ from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from .leakage import gated_fraction, sram_bit_leakage_pw
 from .params import CATEGORICAL, VDD_MIN_V, conflict_codes
 from .summary import area, leakage_w, summarize
 
@@ -253,8 +254,9 @@ def circuits(p: dict, tech: Tech) -> dict:
         "a_lane": dig["vector_lane_area_um2"] * a45,
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
-        "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
-        "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
+        "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
+        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
+        "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
         "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
@@ -559,7 +561,8 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     for ph in wl.vectors:
         e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
         t_pass = sum(t.values())
-        e["leakage"] = p_leak * t_pass * 1e3           # W * ns = nJ -> pJ
+        macs = float((wl.vectors[ph] * wl.k * wl.n).sum())           # static MACs of the pass (power gating duty)
+        e["leakage"] = p_leak * t_pass * 1e3 * gated_fraction(p, c, mp, macs, t_pass)   # W * ns = nJ -> pJ
         phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
     res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code)
     if breakdown:

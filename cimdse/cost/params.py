@@ -84,6 +84,15 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
     Param("max_power_density_w_mm2", "float", 1.0, "W/mm2",
           "highest peak power per die area (air cooling; an H100 SXM dissipates 700 W over 814 mm2)", 0.001, 100.0),
+    Param("sram_vt", "cat", "lstp", "",
+          "threshold flavour of the SRAM cells (buffers, SRAM arrays): lstp (high Vt, low standby power), lop (low "
+          "operating power), hp (low Vt); sets their leakage (docs/MODEL.md 'Leakage and power gating')",
+          choices=("lstp", "lop", "hp")),
+    Param("temperature_c", "float", 27.0, "C", "junction temperature, an operating condition that sets leakage", 27.0,
+          127.0),
+    Param("power_gating", "cat", "none", "",
+          "none: idle SRAM buffers and arrays leak in full; idle: they drop to a retention state while not computing",
+          choices=("none", "idle")),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML
