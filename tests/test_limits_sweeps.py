@@ -3,6 +3,7 @@ real sweep of every shipped sweep file's space has only such designs on its Pare
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from cimdse.cost import evaluate_arrays
 from cimdse.cost.params import PARAMS, defaults, to_batch
 from cimdse.tech import OFFCHIP, load_tech
-from cimdse.workload import Scenario
+from cimdse.workload import Scenario, load_model
 
 SWEEPS = sorted(Path(__file__).resolve().parent.parent.joinpath("sweeps").glob("*.yaml"))
 
@@ -54,6 +55,10 @@ DESIGN = st.fixed_dictionaries({
        st.builds(Scenario, batch=st.integers(1, 256), prompt_tokens=st.integers(1, 4096),
                  generate_tokens=st.integers(0, 1024)))
 def test_no_feasible_design_breaks_a_physical_limit(designs, model, scenario):
+    # a request must fit the model's context (longer ones are refused up front): clamp it, keeping the extremes
+    room = load_model(model).max_context
+    gen = min(scenario.generate_tokens, room - 1)
+    scenario = dataclasses.replace(scenario, generate_tokens=gen, prompt_tokens=min(scenario.prompt_tokens, room - gen))
     full = [{**defaults(), **d} for d in designs]
     r = evaluate_arrays(to_batch(full), model, scenario)
     df = pd.DataFrame({**{k: [d[k] for d in full] for k in PARAMS}, **{k: np.asarray(v) for k, v in r.items()}})
