@@ -18,6 +18,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from .accuracy import sqnr_db
+from .errmodel import error_metrics, error_shapes
 from .params import CATEGORICAL, CONFLICT_TEXTS, VDD_MIN_V, conflict_codes
 
 SECONDS_PER_YEAR = 3.15576e7
@@ -640,6 +641,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
                              c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
                              combined=c["comb_w"] > 1))
+    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp))   # logit_sqnr_db, equivalent_bits
     # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
     passes_per_s = (1 + G) / (t_request * 1e-9)
     rate_reload = mp["reload_rounds"] * passes_per_s

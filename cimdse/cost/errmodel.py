@@ -1,0 +1,383 @@
+"""Workload-aware analytic error model: the noise-to-signal ratio (NSR) of every matmul of a model on a design,
+and its accumulation over the layers into the SQNR of the output logits (docs/MODEL.md section 6, docs/ACCURACY.md).
+
+Per matmul y = x W (contraction length K), the NSR is noise power / signal power of y, split into terms:
+  weight_quant   round-to-nearest weights, symmetric, one scale per output column (max |w| of the column)
+  input_quant    round-to-nearest inputs, one scale per token vector (max |x|, outlier channels included)
+  adc            ADC quantization and, with `adc_range_sigma` > 0, clipping of each bit-slice partial sum
+  device         cell programming noise (devices.yaml sigma_g_rel), static per cell
+  drift          conductance drift left after a global drift compensation, at a stated time (tech/data/noise.yaml)
+  read           accumulated 1/f read noise at the same time (tech/data/noise.yaml)
+  ir_drop        IR drop along the lines: an attenuation growing linearly to `ir_drop_frac` at the far end
+Signal: K E[x^2] E[w^2] with weights and ordinary activation channels taken as zero-mean and independent; the
+activation power of outlier channels is not counted as signal (conservative: the ordinary channels carry most
+of what a token means). Terms add in power (independent errors).
+
+Public entry points:
+  matmul_nsr(design, model, ...)      per matmul kind, per term, (N,) arrays: what the accuracy helper injects
+  error_metrics(p, shapes, ...)       equivalent_bits and logit_sqnr_db for a batch (the cost model's call)
+  error_shapes(model, scenario)       the per-workload constants (contraction lengths, crest factors, weights)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from statistics import NormalDist
+
+import numpy as np
+import yaml
+
+from ..tech import DEVICES, Tech, load_tech
+from ..workload import ModelConfig, Scenario
+from .accuracy import _weight_levels
+
+TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
+# matmuls whose input is a normalization output: the family's outlier channels reach them (LLM.int8(), Sec. 3-4;
+# SmoothQuant, Sec. 3: outliers in the inputs of the QKV and first FFN projections)
+NORM_FED = ("q_proj", "k_proj", "v_proj", "ffn_gate", "ffn_up", "router", "lm_head", "pooler")
+ATTENTION = ("qk_scores", "score_v")
+SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+@cache
+def activation_stats() -> dict:
+    """Per model family: outlier_ratio (largest outlier channel / rms of the ordinary channels; 0 = none)."""
+    raw = yaml.safe_load(resources.files("cimdse").joinpath("data/activations.yaml").read_text())
+    return {fam: {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in row.items()}
+            for fam, row in raw["families"].items()}
+
+
+@cache
+def device_noise() -> dict:
+    """Per device (DEVICES order): drift and read noise std relative to g_max at the stated time (noise.yaml)."""
+    raw = yaml.safe_load(resources.files("cimdse.tech").joinpath("data/noise.yaml").read_text())
+    t_s = float(raw["evaluation_time_s"]["value"])
+    drift, read = np.zeros(len(DEVICES)), np.zeros(len(DEVICES))
+    for i, dev in enumerate(DEVICES):
+        row = {k: v["value"] for k, v in raw["devices"].get(dev, {}).items()}
+        if not row:
+            continue
+        g = row["level_rel"]
+        # global drift compensation removes the mean exponent; the spread sigma_nu stays: g (t/t0)^-dnu ~ g (1 - dnu ln)
+        drift[i] = g * row["drift_nu_sigma"] * np.log((t_s + row["drift_t0_s"]) / row["drift_t0_s"])
+        read[i] = g * row["read_q_s"] * np.sqrt(np.log((t_s + row["read_t_s"]) / (2 * row["read_t_s"])))
+    return {"time_s": t_s, "drift": drift, "read": read}
+
+
+def gauss_crest(n) -> float:
+    """Expected max |z| over n standard normal samples, as the 1 - 1/(2(n+1)) quantile of N(0,1) (a standard
+    approximation of the expected maximum); the crest factor (max / rms) of a Gaussian vector of length n."""
+    return NormalDist().inv_cdf(1.0 - 0.5 / (float(n) + 1.0))
+
+
+# ------------------------------------------------------------------------------------------------ workload
+
+@dataclass(frozen=True)
+class ErrorShapes:
+    """Per-workload constants of the error model, one entry per matmul kind (names)."""
+
+    names: tuple[str, ...]
+    k: np.ndarray            # contraction length K
+    x_crest: np.ndarray      # input max / rms of the ordinary channels (per token vector)
+    w_crest: np.ndarray      # stored operand max / rms (per output column)
+    stored_kv: np.ndarray    # True: the stored operand is K or V (written at input_bits), not a weight
+    unsigned_x: np.ndarray   # True: inputs are non-negative (attention probabilities)
+    static: np.ndarray       # True: a static weight matrix (counts in equivalent_bits' reference)
+    coef: np.ndarray         # weight of this kind's NSR in the logit NSR (propagation, docs/MODEL.md 6.3)
+
+
+def _propagation(model: ModelConfig) -> tuple[float, float]:
+    """Weights of one attention block's and one FFN block's output NSR in the final hidden state's NSR.
+
+    Residual stream: the embedding and every sublayer add outputs of equal power, uncorrelated; a sublayer
+    passes its input's relative noise on with gain 1 (normalization keeps relative error) and adds its own NSR.
+    Then the stream NSR after sublayer i is rho_i = rho_(i-1) + eta_i / i (embedding: i = 1, noise-free), so
+    attention of layer l (i = 2l) weighs 1/(2l) and its FFN (i = 2l + 1) weighs 1/(2l + 1)."""
+    ls = np.arange(1, model.layers + 1, dtype=float)
+    return float(np.sum(1.0 / (2 * ls))), float(np.sum(1.0 / (2 * ls + 1)))
+
+
+@lru_cache(maxsize=64)
+def error_shapes(model: ModelConfig, scenario: Scenario | None = None) -> ErrorShapes:
+    """The matmul kinds of `model` with their contraction lengths, crest factors and propagation weights.
+
+    scenario: sets the attention context (mean keys per query in decode; prompt_tokens / 2 without one)."""
+    fam = activation_stats().get(model.family, {"outlier_ratio": 0.0, "min_params": 0.0})
+    big = model.param_counts()["total"] >= float(fam["min_params"])
+    outlier = float(fam["outlier_ratio"]) if big else 0.0
+    d, hd = model.hidden, model.hd
+    if scenario is not None:
+        keys = scenario.prompt_tokens + (scenario.generate_tokens + 1) / 2 if model.arch == "decoder" \
+            else float(scenario.prompt_tokens)
+    else:
+        keys = model.max_context / 2
+    keys = max(keys, 1.0)
+    w_attn, w_ffn = _propagation(model)
+    ffn = ("ffn_gate", "ffn_up", "ffn_down") if model.ffn == "gated" else ("ffn_up", "ffn_down")
+    rows = [("q_proj", d, w_attn), ("k_proj", d, w_attn), ("v_proj", d, w_attn), ("o_proj", model.q_dim, w_attn)]
+    rows += [(nm, model.ffn_dim if nm == "ffn_down" else d, w_ffn) for nm in ffn]
+    if model.arch == "decoder":
+        rows.append(("lm_head", d, 1.0))
+    elif model.pooler:
+        rows.append(("pooler", d, 1.0))
+    names, k, xc, wc, kv, ux, st, coef = [], [], [], [], [], [], [], []
+    for nm, kk, cf in rows:
+        names.append(nm)
+        k.append(kk)
+        g = gauss_crest(kk)
+        xc.append(max(g, outlier) if nm in NORM_FED else g)
+        wc.append(g)
+        kv.append(False)
+        ux.append(False)
+        st.append(True)
+        coef.append(cf)
+    # attention: QK^T contracts over hd (stored K column: one key's hd values); S.V over the keys (stored V column:
+    # one feature over the keys). Probabilities: one-hot and uniform attention bound the crest factor at sqrt(n)
+    # and 1; assumed: attention spread over sqrt(n) keys, crest n^(1/4) (measured by `cimdse accuracy`).
+    for nm, kk, x_c, w_c, uns in (("qk_scores", hd, gauss_crest(hd), gauss_crest(hd), False),
+                                  ("score_v", keys, keys ** 0.25, gauss_crest(keys), True)):
+        names.append(nm)
+        k.append(kk)
+        xc.append(x_c)
+        wc.append(w_c)
+        kv.append(True)
+        ux.append(uns)
+        st.append(False)
+        coef.append(w_attn)
+    arr = lambda v, t=float: np.asarray(v, dtype=t)  # noqa: E731
+    return ErrorShapes(names=tuple(names), k=arr(k), x_crest=arr(xc), w_crest=arr(wc), stored_kv=arr(kv, bool),
+                       unsigned_x=arr(ux, bool), static=arr(st, bool), coef=arr(coef))
+
+
+# ------------------------------------------------------------------------------------------------ per design
+
+def _gauss_crest_array(n):
+    """gauss_crest for an array of lengths n (vectorized: the inverse normal CDF from scipy)."""
+    from scipy.special import ndtri
+
+    return ndtri(1.0 - 0.5 / (np.asarray(n, dtype=float) + 1.0))
+
+
+def _tail_ms(k):
+    """E[(Z - k)^2 ; Z > k] for Z ~ N(0,1): the mean-square clipping error at k sigma, upper side only."""
+    from scipy.special import ndtr  # imported here: scipy is slow to import and most batches never clip
+
+    k = np.asarray(k, dtype=float)
+    q = ndtr(-k)
+    phi = np.exp(-0.5 * k * k) / np.sqrt(2 * np.pi)
+    return np.maximum((1 + k * k) * q - k * phi, 0.0)
+
+
+def _operand(bits, bpc, differential):
+    """Integer step of a signed operand of `bits` bits, its magnitude slices, and sum_s 4^(s bpc) over them."""
+    mag_bits, step = _weight_levels(bits, differential)
+    n_s = np.ceil(mag_bits / bpc - 1e-9)
+    shift = (np.exp2(2 * n_s * bpc) - 1) / (np.exp2(2 * bpc) - 1)
+    return step, n_s, shift
+
+
+def _adc_ms(ra, db, bpc_adc, adc_bits, k_sigma):
+    """Mean-square error of one conversion, in partial-sum LSB^2: rounding, plus clipping when the ADC range is
+    mean + k sigma of the partial sum (input and cell slices taken as independent and uniform over their levels)."""
+    lx, lc = np.exp2(db) - 1, np.exp2(bpc_adc) - 1
+    full = ra * lx * lc
+    rng, clip = full, 0.0
+    if np.any(k_sigma > 0):
+        ex, ex2 = lx / 2, lx * (2 * lx + 1) / 6
+        ec, ec2 = lc / 2, lc * (2 * lc + 1) / 6
+        mu, var = ra * ex * ec, ra * (ex2 * ec2 - ex * ex * ec * ec)
+        top = mu + k_sigma * np.sqrt(var)
+        clipped = (k_sigma > 0) & (top < full)
+        rng = np.where(clipped, top, full)
+        clip = np.where(clipped, var * _tail_ms(k_sigma), 0.0)
+    lossy = (adc_bits < np.ceil(np.log2(full + 1) - 1e-9)) | (rng < full)
+    step = rng / (np.exp2(adc_bits) - 1)
+    return np.where(lossy, step * step / 12.0, 0.0) + clip
+
+
+def _side(bits, bpc, db, in_bits, adc_bits, k_sigma, ra, differential, combined):
+    """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
+    NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the ADC's pieces (mean-square error of one
+    conversion, the slice shift sums of the full operands, and the dense-slice factors, see `_dense_shift`)."""
+    step_w, n_ws, shift_w = _operand(bits, bpc, differential)
+    cols = np.where(differential, 2.0, 1.0)
+    q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
+    cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
+    bpc_adc = np.where(combined, n_ws * bpc, bpc)
+    conv_ms = _adc_ms(ra, db, bpc_adc, adc_bits, k_sigma) * cols
+    n_is = np.ceil(in_bits / db - 1e-9)
+    shift_in = (np.exp2(2 * n_is * db) - 1) / (np.exp2(2 * db) - 1)
+    shift_wa = np.where(combined, 1.0, shift_w)
+    g_in = np.exp2(2 * db) / (np.exp2(2 * db) - 1)
+    g_w = np.where(combined, 1.0, np.exp2(2 * bpc) / (np.exp2(2 * bpc) - 1))
+    return q_w, cell, (conv_ms, shift_in, shift_wa, g_in, g_w, step_w)
+
+
+def _dense_shift(shift, g, crest, step, kappa):
+    """Sum of 4^(slice shift) over the slices whose conversions carry rounding error: the slices up to the largest
+    value among the ra rows of one conversion (kappa x rms); above it a slice's partial sums are almost always 0
+    and convert exactly. Geometric sum up to level kappa rms / step: g (kappa rms / step)^2, at most all slices."""
+    top = kappa / (crest * step)            # kappa x rms in integer steps (rms = max / crest = 1 / (crest step))
+    return np.minimum(shift, g * top * top)
+
+
+def _input_steps(in_bits):
+    """Integer step of signed (two's complement, max |x| at the top code) and of non-negative inputs."""
+    signed = np.where(in_bits >= 2, 1.0 / np.maximum(np.exp2(in_bits - 1) - 1, 1.0), 1.0)
+    unsigned = 1.0 / (np.exp2(in_bits) - 1)
+    return signed, unsigned
+
+
+def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
+              ir_drop_frac=0.0) -> dict[str, dict[str, np.ndarray]]:
+    """NSR per matmul kind (shapes.names) and term (TERMS) for a batch; arrays broadcast over designs.
+
+    sigma, drift, read: cell noise std relative to g_max (programming; drift and read noise at the stated time);
+    analog: False for digital CIM and DRAM (no ADC, no cell noise); ra: rows driven at once; db: input bits per
+    cycle; combined: analog column combination (one conversion per weight); ir_drop_frac: worst-case relative
+    attenuation of a column sum (0 until the physics step provides it)."""
+    rows, bpc, adc_bits = p["rows"], p["bits_per_cell"], p["adc_bits"]
+    bi, bw = p["input_bits"], p["weight_bits"]
+    k_sigma = np.asarray(p.get("adc_range_sigma", 0.0), dtype=float)
+    zero = np.zeros(np.broadcast(rows, bi).shape)
+    analog = np.asarray(analog, dtype=bool)
+    sx_s, sx_u = _input_steps(bi)
+    q_xs = np.where(bi >= 2, sx_s * sx_s / 12.0, SIGN_QUANT_NSR)
+    q_xu = sx_u * sx_u / 12.0
+    sides = {False: _side(bw, bpc, db, bi, adc_bits, k_sigma, ra, differential, combined)}
+    if shapes.stored_kv.any():
+        sides[True] = _side(bi, bpc, db, bi, adc_bits, k_sigma, ra, differential, combined)
+    kappa = _gauss_crest_array(ra)        # largest of the ra values summed in one conversion, in rms units
+    ir_all = np.asarray(ir_drop_frac, dtype=float) ** 2 / 3.0
+    attn_analog = analog & (np.asarray(p["attention"]) == 1)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for j, nm in enumerate(shapes.names):
+        kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
+        q_w, cell, (conv_ms, shift_in, shift_w, g_in, g_w, step_w) = sides[kv]
+        on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
+        cx, cw, K = shapes.x_crest[j], shapes.w_crest[j], shapes.k[j]
+        sx = sx_u if uns else sx_s
+        # conversions summed into one output: row tiles x row groups per tile
+        conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
+        # ADC error in (max x * max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
+        adc = (cx * cx * sx * sx * _dense_shift(shift_in, g_in, cx, sx, kappa)
+               * cw * cw * step_w * step_w * _dense_shift(shift_w, g_w, cw, step_w, kappa) * conv_ms * conv / K)
+        cx2, cw2 = cx * cx, cw * cw
+        terms = {
+            "weight_quant": cw2 * q_w + zero,
+            "input_quant": cx2 * (q_xu if uns else q_xs) + zero,
+            "adc": np.where(on, adc, 0.0),
+            "device": np.where(on, cw2 * cell * sigma * sigma, 0.0),
+            # K and V are written during the request: programming noise only (seconds: no time to drift)
+            "drift": zero if kv else np.where(on, cw2 * cell * drift * drift, 0.0),
+            "read": zero if kv else np.where(on, cw2 * cell * read * read, 0.0),
+            "ir_drop": np.where(on, ir_all, 0.0) + zero,
+        }
+        out[nm] = terms
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ model level
+
+def block_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> tuple[np.ndarray, np.ndarray]:
+    """Output NSR of one attention block and one FFN block: the NSRs of the matmuls in their chain add (relative
+    errors of a product add in power; softmax and the activation function are taken with gain 1)."""
+    attn = ffn = 0.0
+    for nm in shapes.names:
+        total = sum(nsr[nm].values())
+        if nm in ("q_proj", "k_proj", "v_proj", "o_proj", *ATTENTION):
+            attn = attn + total
+        elif nm.startswith("ffn_"):
+            ffn = ffn + total
+    return attn, ffn
+
+
+def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> np.ndarray:
+    """NSR of the output logits (decoders; encoders: the final hidden state, plus the pooler): each kind's NSR
+    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1."""
+    out = 0.0
+    for j, nm in enumerate(shapes.names):
+        if nm == "router":   # routing decisions: not propagated as additive noise (docs/MODEL.md 6.3)
+            continue
+        out = out + shapes.coef[j] * sum(nsr[nm].values())
+    return out
+
+
+def layer_profile(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes, layers: int) -> np.ndarray:
+    """Predicted NSR of the residual stream after each layer, (N, layers): rho_i = rho_(i-1) + eta_i / i."""
+    attn, ffn = block_nsr(nsr, shapes)
+    attn, ffn = np.atleast_1d(attn), np.atleast_1d(ffn)
+    ls = np.arange(1, layers + 1, dtype=float)
+    steps = attn[:, None] / (2 * ls) + ffn[:, None] / (2 * ls + 1)
+    return np.cumsum(steps, axis=1)
+
+
+def rtn_reference(shapes: ErrorShapes) -> float:
+    """B in NSR_rtn(b) = B / (12 (2^(b-1) - 1)^2): the logit NSR of round-to-nearest, per-output-column, b-bit
+    weights in every static matmul and nothing else (the weight-only RTN rows of post-training quantization
+    tables, e.g. OmniQuant Table 1)."""
+    return float(np.sum(shapes.coef * shapes.w_crest**2 * shapes.static))
+
+
+def equivalent_bits(rho, shapes: ErrorShapes) -> np.ndarray:
+    """Round-to-nearest weight width with the same logit NSR rho: solve B / (12 (2^(b-1) - 1)^2) = rho for b."""
+    return 1.0 + np.log2(1.0 + np.sqrt(rtn_reference(shapes) / (12.0 * np.asarray(rho, dtype=float))))
+
+
+def logit_sqnr_db(rho) -> np.ndarray:
+    """-10 log10(rho), floored at 0 dB (noise as strong as the signal: nothing of the logits is left)."""
+    return np.maximum(0.0, -10.0 * np.log10(np.asarray(rho, dtype=float)))
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+
+def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0) -> dict:
+    """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
+    (mp) steps. ir_drop_frac: per design, worst relative attenuation of a column sum (0: IR drop not given)."""
+    dn = device_noise()
+    analog = ~c["gate"]
+    nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
+                    read=dn["read"].take(p["device"]), analog=analog, differential=mp["differential"],
+                    ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
+                    ir_drop_frac=ir_drop_frac)
+    rho = logit_nsr(nsr, shapes)
+    return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
+
+
+def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = None, tech: Tech | None = None,
+               ir_drop_frac=0.0) -> dict[str, dict[str, np.ndarray]]:
+    """Predicted NSR of every matmul kind of `model` on `design`, split into TERMS.
+
+    design: one design (dict of parameters; defaults fill the rest) or a batch (dict of arrays, params.to_batch).
+    Returns {kind: {term: (N,) array}} for the kinds q_proj, k_proj, v_proj, o_proj, ffn_gate (gated FFNs),
+    ffn_up, ffn_down, lm_head (decoders) or pooler, and qk_scores, score_v (attention; with `attention:
+    digital` only the KV-cache and input quantization terms are non-zero). Every layer has the same values.
+    To inject: add Gaussian noise of variance sum(terms) * mean(y^2) to the exact output y of that matmul.
+    Sum the terms of a kind for its total NSR; 10 log10(1 / total) is its SQNR in dB."""
+    from ..workload import load_model
+    from .params import to_batch
+
+    tech = tech or load_tech()
+    m = load_model(model) if isinstance(model, str) else model
+    batch = to_batch([design]) if isinstance(design, Mapping) and not any(
+        np.ndim(v) for v in design.values()) else to_batch(design)
+    p = {k: np.asarray(v) for k, v in batch.items()}
+    dev = p["device"]
+    dram = tech.dram.take(dev)
+    gate = ((p["compute"] == 1) & ~dram) | dram
+    analog = ~gate
+    differential = (p["weight_encoding"] == 0) & analog
+    rows = p["rows"].astype(float)
+    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
+    p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))
+         for k, v in p.items()}
+    dn = device_noise()
+    return nsr_terms(p, error_shapes(m, scenario), sigma=tech.device["sigma_g_rel"].take(dev),
+                     drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
+                     differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),
+                     combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac)
