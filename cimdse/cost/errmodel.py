@@ -249,36 +249,49 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     sx_s, sx_u = _input_steps(bi)
     q_xs = np.where(bi >= 2, sx_s * sx_s / 12.0, SIGN_QUANT_NSR)
     q_xu = sx_u * sx_u / 12.0
+    attn_analog = analog & (np.asarray(p["attention"]) == 1)
     sides = {False: _side(bw, bpc, db, bi, adc_bits, k_sigma, ra, differential, combined)}
-    if shapes.stored_kv.any():
-        sides[True] = _side(bi, bpc, db, bi, adc_bits, k_sigma, ra, differential, combined)
+    if shapes.stored_kv.any():   # K and V at input precision; only their quantization unless attention is in CIM
+        sides[True] = (_side(bi, bpc, db, bi, adc_bits, k_sigma, ra, differential, combined) if np.any(attn_analog)
+                       else (np.where(bi < 2, SIGN_QUANT_NSR, _operand(bi, bpc, differential)[0] ** 2 / 12.0),
+                             None, (None,) * 6))
     kappa = _gauss_crest_array(ra)        # largest of the ra values summed in one conversion, in rms units
     ir_all = np.asarray(ir_drop_frac, dtype=float) ** 2 / 3.0
-    attn_analog = analog & (np.asarray(p["attention"]) == 1)
+    # terms that no design of the batch has are left as zeros (no arithmetic)
+    any_on = {False: bool(np.any(analog)), True: bool(np.any(attn_analog))}
+    timed = bool(np.any(drift) or np.any(read))
+    any_ir = bool(np.any(ir_all))
     out: dict[str, dict[str, np.ndarray]] = {}
+    done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
     for j, nm in enumerate(shapes.names):
         kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
+        cx, cw, K = float(shapes.x_crest[j]), float(shapes.w_crest[j]), float(shapes.k[j])
+        key = (kv, uns, cx, cw, K)
+        if key in done:
+            out[nm] = done[key]
+            continue
         q_w, cell, (conv_ms, shift_in, shift_w, g_in, g_w, step_w) = sides[kv]
         on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
-        cx, cw, K = shapes.x_crest[j], shapes.w_crest[j], shapes.k[j]
         sx = sx_u if uns else sx_s
-        # conversions summed into one output: row tiles x row groups per tile
-        conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
-        # ADC error in (max x * max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
-        adc = (cx * cx * sx * sx * _dense_shift(shift_in, g_in, cx, sx, kappa)
-               * cw * cw * step_w * step_w * _dense_shift(shift_w, g_w, cw, step_w, kappa) * conv_ms * conv / K)
         cx2, cw2 = cx * cx, cw * cw
-        terms = {
-            "weight_quant": cw2 * q_w + zero,
-            "input_quant": cx2 * (q_xu if uns else q_xs) + zero,
-            "adc": np.where(on, adc, 0.0),
-            "device": np.where(on, cw2 * cell * sigma * sigma, 0.0),
+        terms = dict.fromkeys(TERMS, zero)
+        terms["weight_quant"] = cw2 * q_w + zero
+        terms["input_quant"] = cx2 * (q_xu if uns else q_xs) + zero
+        if any_on[kv]:
+            # conversions summed into one output: row tiles x row groups per tile
+            conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
+            # ADC error in (max x * max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
+            adc = (cx2 * sx * sx * _dense_shift(shift_in, g_in, cx, sx, kappa)
+                   * cw2 * step_w * step_w * _dense_shift(shift_w, g_w, cw, step_w, kappa) * conv_ms * conv / K)
+            terms["adc"] = np.where(on, adc, 0.0)
+            terms["device"] = np.where(on, cw2 * cell * sigma * sigma, 0.0)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
-            "drift": zero if kv else np.where(on, cw2 * cell * drift * drift, 0.0),
-            "read": zero if kv else np.where(on, cw2 * cell * read * read, 0.0),
-            "ir_drop": np.where(on, ir_all, 0.0) + zero,
-        }
-        out[nm] = terms
+            if timed and not kv:
+                terms["drift"] = np.where(on, cw2 * cell * drift * drift, 0.0)
+                terms["read"] = np.where(on, cw2 * cell * read * read, 0.0)
+            if any_ir:
+                terms["ir_drop"] = np.where(on, ir_all, 0.0) + zero
+        out[nm] = done[key] = terms
     return out
 
 
@@ -299,12 +312,23 @@ def block_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) 
 
 def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> np.ndarray:
     """NSR of the output logits (decoders; encoders: the final hidden state, plus the pooler): each kind's NSR
-    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1."""
-    out = 0.0
+    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1.
+    Kinds that share their arrays (same shape and statistics) are summed once."""
+    weight: dict[int, float] = {}
+    first: dict[int, str] = {}
     for j, nm in enumerate(shapes.names):
         if nm == "router":   # routing decisions: not propagated as additive noise (docs/MODEL.md 6.3)
             continue
-        out = out + shapes.coef[j] * sum(nsr[nm].values())
+        key = id(nsr[nm])
+        weight[key] = weight.get(key, 0.0) + float(shapes.coef[j])
+        first.setdefault(key, nm)
+    out = 0.0
+    for key, nm in first.items():
+        terms = nsr[nm]
+        total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
+        for t in ("drift", "read", "ir_drop"):
+            total = total + terms[t]
+        out = out + weight[key] * total
     return out
 
 
@@ -342,7 +366,8 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
     dn = device_noise()
     analog = ~c["gate"]
     nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
-                    read=dn["read"].take(p["device"]), analog=analog, differential=mp["differential"],
+                    read=dn["read"].take(p["device"]), analog=analog,
+                    differential=mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
                     ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
                     ir_drop_frac=ir_drop_frac)
     rho = logit_nsr(nsr, shapes)
@@ -368,10 +393,11 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
         np.ndim(v) for v in design.values()) else to_batch(design)
     p = {k: np.asarray(v) for k, v in batch.items()}
     dev = p["device"]
+    p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"].take(dev))  # as the cost model
     dram = tech.dram.take(dev)
     gate = ((p["compute"] == 1) & ~dram) | dram
     analog = ~gate
-    differential = (p["weight_encoding"] == 0) & analog
+    differential = (p["weight_encoding"] == 0) | gate   # digital: symmetric two's complement grid
     rows = p["rows"].astype(float)
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
     p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))
