@@ -45,14 +45,18 @@ def test_hand_checked_small_case():
     # cells: 3 magnitude slices of 1 bit, sum_s 4^s = 21, two columns: per-weight variance sigma^2 (1/7)^2 21 2,
     # over the weight power (1/2)^2 of max^2: NSR = 4 * 0.04^2 * 42 / 49 = 0.0054857
     assert out["device"][0] == pytest.approx(4 * 0.04**2 * 42 / 49)
-    # ADC: partial sums span 0..64 (needs 7 bits); step 64/15; MS error per conversion (64/15)^2/12, two columns.
-    # Input slices: 4 of 1 bit, sum 4^t = 85; weight slices sum 21. Largest of 64 Gaussian values: kappa =
-    # z(1 - 0.5/65) = 2.42 rms; dense slices reach kappa rms = kappa 7 / 2 = 8.5 steps, g (8.5)^2 = 96 > 85 and
-    # > 21: every slice is dense. One conversion per output, K = 64:
-    # NSR = (4/49) 85 (4/49) 21 2 (64/15)^2/12 / 64
-    kappa = NormalDist().inv_cdf(1 - 0.5 / 65)
-    assert 4 / 3 * (kappa * 3.5) ** 2 > 85
-    assert out["adc"][0] == pytest.approx((4 / 49) * 85 * (4 / 49) * 21 * 2 * (64 / 15) ** 2 / 12 / 64)
+    # ADC (bipolar partial sums over 64 rows, range +-64, 15 levels): step 128/15, rounding MS (128/15)^2/12 per
+    # conversion, at most the pair's E[p^2] = 64 E[xs^2] E[cs^2] / 2 (a differential column holds the weights of
+    # one sign: half its cells are 0). Magnitudes have rms r = 7/2 = 3.5 steps, slices
+    # t = 0, 1, 2 of 1 bit: E[xs_t^2] = P(bit t of floor(|z| 3.5) is 1), summed directly here over the half-normal.
+    # NSR = sum_ts 4^(t+s) min(step^2/12, E_ts) x 2 columns x (1 conversion / K = 64) x (crest step)^2 squared
+    r = 3.5
+    j = np.arange(0, 200)
+    pj = np.array([2 * (NormalDist().cdf((v + 1) / r) - NormalDist().cdf(v / r)) for v in j])
+    m2 = [float(np.dot(pj, (j >> t) & 1)) for t in range(3)]
+    ms = (128 / 15) ** 2 / 12
+    pairs = sum(4.0 ** (t + s) * min(ms, 64 * m2[t] * m2[s] / 2) for t in range(3) for s in range(3))
+    assert out["adc"][0] == pytest.approx(pairs * 2 / 64 * (2 / 7) ** 4, rel=0.02)
     assert out["drift"][0] == out["read"][0] == out["ir_drop"][0] == 0.0
 
 
@@ -165,3 +169,56 @@ def test_monotone_in_adc_bits_and_noise(d, model):
     assert n["equivalent_bits"][0] <= r["equivalent_bits"][0] + 1e-9
     assert np.isfinite(r["equivalent_bits"]).all() and (r["equivalent_bits"] >= 1).all()
     assert (r["logit_sqnr_db"] >= 0).all()
+
+
+def _simulate_adc_sqnr_db(K, ra, bi, bw, bpc, db, adc_bits, k_sigma=0.0, trials=600, seed=0):
+    """Bit-level simulation of the ADC error the model predicts: Gaussian inputs and weights, rounded per vector
+    (max |x| and max |w| at the top code), sign-magnitude bit slices, bipolar partial sums over ra rows of each
+    differential column, ADC with range +-ra (2^db-1)(2^bpc-1) or +-k_sigma sigma_uniform, shift-and-add."""
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((trials, K)), rng.standard_normal((trials, K))
+    mx, mw = np.abs(x).max(1, keepdims=True), np.abs(w).max(1, keepdims=True)
+    qx, qw = 2 ** (bi - 1) - 1, 2 ** (bw - 1) - 1
+    xi, wi = np.rint(x / mx * qx).astype(np.int64), np.rint(w / mw * qw).astype(np.int64)
+    exact = (xi * wi).sum(1).astype(float)
+    lx, lc = 2**db - 1, 2**bpc - 1
+    full = ra * lx * lc
+    sig_u = np.sqrt(ra * lx * (2 * lx + 1) / 6 * lc * (2 * lc + 1) / 6)
+    half = k_sigma * sig_u if 0 < k_sigma * sig_u < full else full
+    step = 2 * half / (2**adc_bits - 1)
+    lossless = 2**adc_bits - 1 >= 2 * full and half == full
+    y = np.zeros(trials)
+    for pol in (1, -1):                                      # G+ and G- columns
+        col = np.where(np.sign(wi) == pol, np.abs(wi), 0)
+        for t in range(-(-(bi - 1) // db)):
+            xs = ((np.abs(xi) >> (t * db)) & lx) * np.sign(xi)   # the drive polarity carries the sign
+            for s in range(-(-(bw - 1) // bpc)):
+                cs = (col >> (s * bpc)) & lc
+                for g in range(0, K, ra):
+                    p_ = (xs[:, g:g + ra] * cs[:, g:g + ra]).sum(1).astype(float)
+                    q = p_ if lossless else np.rint(np.clip(p_, -half, half) / step) * step
+                    y += pol * q * 2.0 ** (t * db + s * bpc)
+    scale = (mx[:, 0] / qx) * (mw[:, 0] / qw)
+    return 10 * np.log10(K / np.mean(((y - exact) * scale) ** 2))
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=1, adc_bits=6),
+    dict(K=128, ra=32, bi=8, bw=8, bpc=2, db=1, adc_bits=5),
+    dict(K=256, ra=256, bi=8, bw=8, bpc=2, db=1, adc_bits=7),
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=2, adc_bits=7),
+    dict(K=128, ra=128, bi=6, bw=6, bpc=3, db=1, adc_bits=6),
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=1, adc_bits=6, k_sigma=3.0),
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=1, adc_bits=5, k_sigma=1.0),
+])
+def test_adc_term_matches_bit_level_simulation(cfg):
+    a = lambda v, t=float: np.asarray([v], dtype=t)  # noqa: E731
+    g = NormalDist().inv_cdf(1 - 0.5 / (cfg["K"] + 1))       # the model's crest of a Gaussian vector of K values
+    shapes = _one_kind(k=cfg["K"], cx=g, cw=g)
+    p = {"rows": a(cfg["K"]), "bits_per_cell": a(cfg["bpc"]), "adc_bits": a(cfg["adc_bits"]),
+         "input_bits": a(cfg["bi"]), "weight_bits": a(cfg["bw"]), "attention": np.array([0]),
+         "adc_range_sigma": a(cfg.get("k_sigma", 0.0))}
+    nsr = nsr_terms(p, shapes, sigma=0.0, drift=0.0, read=0.0, analog=np.array([True]),
+                    differential=np.array([True]), ra=a(cfg["ra"]), db=a(cfg["db"]), combined=np.array([False]))
+    predicted_db = -10 * np.log10(nsr["x"]["adc"][0])
+    assert predicted_db == pytest.approx(_simulate_adc_sqnr_db(**cfg), abs=2.5)
