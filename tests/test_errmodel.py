@@ -222,3 +222,20 @@ def test_adc_term_matches_bit_level_simulation(cfg):
                     differential=np.array([True]), ra=a(cfg["ra"]), db=a(cfg["db"]), combined=np.array([False]))
     predicted_db = -10 * np.log10(nsr["x"]["adc"][0])
     assert predicted_db == pytest.approx(_simulate_adc_sqnr_db(**cfg), abs=2.5)
+
+
+def test_a_design_does_not_depend_on_its_batch():
+    # the ADC term is computed once per distinct configuration: every design must get its own configuration's value
+    rng = np.random.default_rng(3)
+    n = 400
+    designs = [{"device": ["sram", "rram", "pcm", "fefet"][rng.integers(4)], "rows": int(rng.choice([64, 256, 1024])),
+                "rows_active": int(rng.choice([0, 32, 128])), "bits_per_cell": 1 + int(rng.integers(2)),
+                "adc_bits": int(rng.integers(3, 13)), "input_bits": int(rng.integers(2, 9)),
+                "weight_bits": int(rng.integers(2, 9)), "dac_bits": 1 + int(rng.integers(2)),
+                "adc_range_sigma": float(rng.choice([0.0, 2.5, 4.0])), "attention": ["digital", "cim"][rng.integers(2)],
+                "column_combine": ["digital", "analog"][rng.integers(2)]} for _ in range(n)]
+    together = _metrics("llama-2-7b", designs)
+    for i in range(0, n, 37):
+        alone = _metrics("llama-2-7b", [designs[i]])
+        assert alone["equivalent_bits"][0] == together["equivalent_bits"][i]
+        assert alone["logit_sqnr_db"][0] == together["logit_sqnr_db"][i]

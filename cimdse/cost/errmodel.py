@@ -243,7 +243,7 @@ def _adc_pairs(ra, db, bpc, b_adc, adc_bits, k_sigma, n_x, n_w, r_x, r_w, w_spar
     if np.any(half < full):
         from scipy.special import ndtr
 
-        kk = half[:, None, None] / np.sqrt(np.maximum(e, 1e-300))
+        kk = np.minimum(half[:, None, None] / np.sqrt(np.maximum(e, 1e-300)), 40.0)   # beyond 40 sigma: 0
         tail = (1 + kk * kk) * ndtr(-kk) - kk * np.exp(-0.5 * kk * kk) / np.sqrt(2 * np.pi)
         ms = ms + np.where((half < full)[:, None, None], 2 * e * np.maximum(tail, 0.0), 0.0)
     wt = np.exp2(2 * t)[:, :, None] * np.where(combined[:, None], 1.0, np.exp2(2 * s))[:, None, :]
@@ -261,13 +261,17 @@ def _side(bits, bpc, differential, combined):
     return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc}
 
 
-def _unique_rows(cols: list) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the first design of each distinct configuration (columns: small non-negative numbers, the last
-    one a float) and, per design, the number of its configuration."""
-    key = np.zeros(len(cols[0]), dtype=np.int64)
-    for c in cols[:-1]:
-        key = key * 32768 + np.asarray(c, dtype=np.int64)
-    key = key * 65536 + np.rint(np.asarray(cols[-1], dtype=float) * 1000).astype(np.int64)
+def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first design of each distinct configuration and, per design, the number of its configuration.
+
+    cols: (values, bits) pairs of non-negative numbers below 2^bits (a float column: its last pair, in steps of
+    1/1000), packed into one 64-bit key (at most 63 bits in all)."""
+    assert sum(b for _, b in cols) <= 63
+    key = np.zeros(len(cols[0][0]), dtype=np.int64)
+    for i, (c, b) in enumerate(cols):
+        v = np.rint(np.asarray(c, dtype=float) * (1000 if i == len(cols) - 1 else 1)).astype(np.int64)
+        assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
+        key = (key << b) | v
     _, first, inv = np.unique(key, return_index=True, return_inverse=True)
     return first, inv.reshape(-1)
 
@@ -304,7 +308,8 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     if shapes.stored_kv.any():   # K and V at input precision
         sides[True] = _side(bi, bpc, differential, combined)
     # the ADC term is computed once per distinct ADC configuration (a sweep's batch repeats few of them)
-    uniq = {kv: _unique_rows([ra, db, bpc, combined, adc_bits, bi, bw if not kv else bi, differential, k_sigma])
+    uniq = {kv: _unique_rows([(ra, 14), (db, 4), (bpc, 4), (combined, 1), (adc_bits, 5), (bi, 5),
+                              (bi if kv else bw, 5), (differential, 1), (k_sigma, 17)])
             for kv in sides if any_on[kv]}
     ir_all = np.asarray(ir_drop_frac, dtype=float) ** 2 / 3.0
     timed = bool(np.any(drift) or np.any(read))
