@@ -66,13 +66,26 @@ def test_ir_drop_term_and_clipping_tail():
     out = nsr_terms(p, _one_kind(), sigma=0.0, drift=0.0, read=0.0, analog=np.array([True]),
                     differential=np.array([True]), ra=np.array([64.0]), db=np.array([1.0]),
                     combined=np.array([False]), ir_drop_frac=0.1)["x"]
-    # attenuation growing linearly from 0 to 10 % along the line: mean square (0.1)^2 / 3
-    assert out["ir_drop"][0] == pytest.approx(0.01 / 3)
+    # attenuation 0.1 (2u - u^2) along the line (u: position); a gain calibration removes the mean 2/3 x 0.1, the
+    # rest has variance 0.01 (E[(2u - u^2)^2] - (2/3)^2) = 0.01 (8/15 - 4/9) = 0.01 x 4/45
+    assert out["ir_drop"][0] == pytest.approx(0.01 * 4 / 45)
     # E[(Z - k)^2; Z > k] = (1 + k^2) Q(k) - k phi(k): 1/2 at k = 0
     assert _tail_ms(0.0) == pytest.approx(0.5)
     k = 2.0
     q, phi = 1 - NormalDist().cdf(k), NormalDist().pdf(k)
     assert _tail_ms(k) == pytest.approx((1 + k * k) * q - k * phi)
+
+
+def test_finite_on_off_ratio_takes_adc_range():
+    # 64 rows of 1-bit cells, 1-bit input slices: sums within +-64, 129 levels, lossless with an 8-bit ADC (255);
+    # an off-state background that takes 2.5x the range per level (+-160) needs 321 levels: the ADC now rounds
+    a = lambda v: np.asarray([v], dtype=float)  # noqa: E731
+    p = {"rows": a(64), "bits_per_cell": a(1), "adc_bits": a(8), "input_bits": a(8), "weight_bits": a(8),
+         "attention": np.array([0]), "device": np.array([1])}
+    kw = dict(sigma=0.0, drift=0.0, read=0.0, analog=np.array([True]), differential=np.array([True]), ra=a(64),
+              db=a(1), combined=np.array([False]))
+    assert nsr_terms(p, _one_kind(), **kw)["x"]["adc"][0] == 0.0
+    assert nsr_terms(p, _one_kind(), adc_range_scale=2.5, **kw)["x"]["adc"][0] > 0.0
 
 
 def test_propagation_weights():
