@@ -275,8 +275,13 @@ def _adc_error(cfg: dict, r_x, r_w, mom: tuple, full_: tuple) -> np.ndarray:
     clipped = (k > 0) & (k * sig_u[m] < full)
     half = np.where(clipped, k * sig_u[m], full)
     levels = np.exp2(f(cfg["adc_bits"])) - 1
-    q = np.where((levels < 2 * full) | clipped, (2 * half / levels) ** 2 / 12.0, 0.0)
-    err = (wt[m] * np.minimum(q[:, None], e[m])).sum(axis=1)
+    q = np.where((levels < 2 * full) | clipped, np.maximum(2 * half / levels, 1.0) ** 2 / 12.0, 0.0)
+    # integer sums on a step just above 1 unit: |p| < 1/(2(step - 1)) rounds to itself and the error is
+    # (step - 1) p, so the cap is (step - 1)^2 E[p^2]; an ADC with more levels than its range needs has a step of
+    # 1 unit (no rounding error, only clipping)
+    step = np.maximum(2 * half / levels, 1.0)
+    near = np.minimum(step - 1, 1.0) ** 2
+    err = (wt[m] * np.minimum(q[:, None], near[:, None] * e[m])).sum(axis=1)
     if np.any(clipped):
         tab = _clip_table(e, wt, sig_u)
         pos = np.minimum(k, CLIP_K_GRID[-1]) * 16
