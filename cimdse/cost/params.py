@@ -83,7 +83,26 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           0.0, 64.0),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
           "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
+    # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
+    Param("max_die_mm2", "float", 858.0, "mm2",
+          "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
+    Param("max_power_density_w_mm2", "float", 1.0, "W/mm2",
+          "highest peak power per die area (air cooling; an H100 SXM dissipates 700 W over 814 mm2)", 0.001, 100.0),
+    Param("sram_vt", "cat", "lstp", "",
+          "threshold flavour of the SRAM cells (buffers, SRAM arrays): lstp (high Vt, low standby power), lop (low "
+          "operating power), hp (low Vt); sets their leakage (docs/MODEL.md 'Leakage and power gating')",
+          choices=("lstp", "lop", "hp")),
+    Param("temperature_c", "float", 27.0, "C", "junction temperature, an operating condition that sets leakage", 27.0,
+          127.0),
+    Param("power_gating", "cat", "none", "",
+          "none: idle SRAM buffers and arrays leak in full; idle: they drop to a retention state while not computing",
+          choices=("none", "idle")),
 )}
+
+# The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML
+# TWINSCAN NXT:2000i and NXE:3400C product specifications, "field size 26 x 33 mm"; IRDS 2022 Lithography chapter,
+# maximum exposure field). A monolithic die larger than this needs stitching or wafer-scale integration.
+RETICLE_MM2 = 26.0 * 33.0
 
 # Below about 0.3 V logic runs sub-threshold (R. Dreslinski et al., "Near-threshold computing: reclaiming Moore's
 # law through energy efficient integrated circuits", Proc. IEEE 98(2), 2010: threshold voltages near 0.3-0.4 V);
