@@ -42,7 +42,12 @@ TABLE: tuple[Metric, ...] = (
     Metric("chips_used", "chips", "minimize", "chips built: requested, or needed when overflow adds chips"),
     Metric("weights_fit", "0/1", "maximize", "1 when every weight stays resident in the chips used (0: overflow "
            "reload streams some from off-chip every pass)"),
-    Metric("sqnr_db", "dB", "maximize", "SQNR of one analog MVM on uniform random data (docs/MODEL.md section 6)"),
+    Metric("sqnr_db", "dB", "maximize", "SQNR of one analog MVM of `rows` inputs on uniform random data, workload-blind "
+           "(docs/MODEL.md section 6.1)"),
+    Metric("logit_sqnr_db", "dB", "maximize", "predicted SQNR of the model's output logits: every matmul's noise (weights, "
+           "inputs with the family's outliers, ADC, cells, drift, IR drop) accumulated over the layers (docs/ACCURACY.md)"),
+    Metric("equivalent_bits", "bit", "maximize", "round-to-nearest weight width with the same logit noise, to read against "
+           "weight-only quantization tables (docs/ACCURACY.md)"),
     Metric("lifetime_years", "years", "maximize", "endurance over the write rate per cell"),
     Metric("utilization", "fraction", "maximize", "weight cells / provisioned cells"),
     Metric("offchip_gb", "GB", "minimize", "data kept in off-chip memory: embeddings, reloaded weights, spilled KV "

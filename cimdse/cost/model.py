@@ -19,6 +19,7 @@ from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
 from .summary import area, leakage_w, summarize
@@ -569,6 +570,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
         e["leakage"] = p_leak * t_pass * 1e3 * gated_fraction(p, c, mp, macs, t_pass)   # W * ns = nJ -> pJ
         phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
     res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code)
+    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp))   # logit_sqnr_db, equivalent_bits
     if breakdown:
         res["breakdown"] = {
             "area_mm2": ar,

@@ -82,6 +82,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "digital: each weight-bit (bit-slice) column is converted and shift-added digitally; analog: the "
           "binary-weighted bit-slice columns of one weight are charge-shared and converted once (the ADC must then "
           "cover the combined range)", choices=("digital", "analog")),
+    Param("adc_range_sigma", "float", 0.0, "sigma",
+          "ADC input range as mean + this many standard deviations of a bit-slice partial sum (0 = the full range "
+          "of the partial sum; like aihwkit's out_bound): a smaller range gives finer steps but clips the tails",
+          0.0, 64.0),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
           "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
     # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
