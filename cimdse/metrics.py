@@ -29,6 +29,7 @@ TABLE: tuple[Metric, ...] = (
     Metric("prefill_energy_mj", "mJ", "minimize", "prefill pass energy for the whole batch"),
     Metric("avg_power_w", "W", "minimize", "request energy over request time"),
     Metric("area_mm2", "mm^2", "minimize", "silicon area of all chips used"),
+    Metric("die_area_mm2", "mm^2", "minimize", "silicon area of one chip (area_mm2 / chips_used); limit max_die_mm2"),
     Metric("peak_tops", "TOPS", "maximize", "every array computing at the design's precisions (1 MAC = 2 ops)"),
     Metric("tops_per_w", "TOPS/W", "maximize", "peak_tops / peak_power_w"),
     Metric("tops_per_mm2", "TOPS/mm^2", "maximize", "peak_tops / area_mm2"),

@@ -79,7 +79,15 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "cover the combined range)", choices=("digital", "analog")),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
           "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
+    # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
+    Param("max_die_mm2", "float", 858.0, "mm2",
+          "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
 )}
+
+# The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML
+# TWINSCAN NXT:2000i and NXE:3400C product specifications, "field size 26 x 33 mm"; IRDS 2022 Lithography chapter,
+# maximum exposure field). A monolithic die larger than this needs stitching or wafer-scale integration.
+RETICLE_MM2 = 26.0 * 33.0
 
 # Below about 0.3 V logic runs sub-threshold (R. Dreslinski et al., "Near-threshold computing: reclaiming Moore's
 # law through energy efficient integrated circuits", Proc. IEEE 98(2), 2010: threshold voltages near 0.3-0.4 V);
