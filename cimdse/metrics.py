@@ -40,6 +40,8 @@ TABLE: tuple[Metric, ...] = (
     Metric("chips_used", "chips", "minimize", "chips built: requested, or needed when overflow adds chips"),
     Metric("weights_fit", "0/1", "maximize", "1 when every weight stays resident (no reload)"),
     Metric("sqnr_db", "dB", "maximize", "SQNR of one analog MVM on uniform random data (docs/MODEL.md section 6)"),
+    Metric("ir_drop_frac", "fraction", "minimize",
+           "read voltage lost on the array lines at the worst cell, all driven rows on (limit max_ir_drop)"),
     Metric("lifetime_years", "years", "maximize", "endurance over the write rate per cell"),
     Metric("utilization", "fraction", "maximize", "weight cells / provisioned cells"),
     # with a GPU baseline: ratios above 1 mean the design beats the GPU

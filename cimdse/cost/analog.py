@@ -1,11 +1,12 @@
 """Analog read non-idealities of resistive arrays: IR drop on the lines and the finite on/off ratio.
 
 - IR drop (docs/MODEL.md 'IR drop'): a line of n cells, each drawing I, driven from one end, drops
-  r I n(n+1)/2 at its far end (r: wire resistance per cell pitch). The worst cell of an array sits at the far end
-  of its row line (all `cols` cells conduct) and of its column line (the `rows_active` driven rows conduct; the
-  driven group taken farthest from the sense end). `ir_drop_frac` is that drop over the read voltage, every
-  driven row on and each cell at the mean conductance (G_on + G_off)/2. Charge-domain SRAM, digital CIM and DRAM
-  draw no DC read current: 0.
+  r I n(n+1)/2 at its far end (r: wire resistance per cell pitch). Every resistive cell of devices.yaml has an
+  access transistor (1T1R, 1T1MTJ) or is one (FeFET), so the inputs drive gates and the row lines carry no DC
+  current (CrossSim's `gate_input`); the worst cell sits at the far end of its column line, where the
+  `rows_active` driven rows conduct (the driven group taken farthest from the sense end). `ir_drop_frac` is that
+  drop over the read voltage, every driven row on and each cell at the mean conductance (G_on + G_off)/2.
+  Charge-domain SRAM, digital CIM and DRAM draw no DC read current: 0.
 - On/off ratio: the off state still conducts, so a column's current spans [0, ra x G_on] while the weights span
   only G_on - G_off of it: the ADC range in weight-level units grows by on_off / (on_off - 1).
 Pure numpy over a batch; wire resistance from periphery.yaml `array_wires`.
@@ -37,12 +38,12 @@ def line_drop_v(n_cells, r_cell_ohm, i_cell_a) -> np.ndarray:
     return r_cell_ohm * i_cell_a * n * (n + 1) / 2
 
 
-def ir_drop_frac(rows, rows_active, cols, r_cell_ohm, i_cell_a, v_read) -> np.ndarray:
-    """Fraction of the read voltage lost at the worst cell: row line (cols cells) plus column line (ra driven
-    rows, placed farthest from the sense end, so their summed current also crosses the rows - ra idle cells)."""
+def ir_drop_frac(rows, rows_active, r_cell_ohm, i_cell_a, v_read) -> np.ndarray:
+    """Fraction of the read voltage lost at the worst cell of a column line: the ra driven rows, placed farthest
+    from the sense end, so that their summed current also crosses the rows - ra idle cells."""
     ra = np.asarray(rows_active, dtype=float)
     col_line = line_drop_v(ra, r_cell_ohm, i_cell_a) + r_cell_ohm * i_cell_a * ra * (np.asarray(rows) - ra)
-    return (line_drop_v(cols, r_cell_ohm, i_cell_a) + col_line) / v_read
+    return col_line / v_read
 
 
 def on_off_range_scale(r_on_ohm, r_off_ohm) -> np.ndarray:
@@ -61,5 +62,5 @@ def design_ir_drop_frac(p: dict, tech: Tech, resistive, rows_active, cell_um2) -
     safe = lambda x: np.where(resistive, x, 1.0)  # noqa: E731  (no division by the zero resistances of SRAM/DRAM)
     g_mean = 0.5 * (1 / safe(r_on) + 1 / safe(r_off))
     r_cell = wire_ohm_per_um(p["node_nm"], tech) * np.sqrt(cell_um2)
-    frac = ir_drop_frac(p["rows"], rows_active, p["cols"], r_cell, safe(v_read) * g_mean, safe(v_read))
+    frac = ir_drop_frac(p["rows"], rows_active, r_cell, safe(v_read) * g_mean, safe(v_read))
     return np.where(resistive, frac, 0.0)

@@ -19,8 +19,10 @@ from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from .analog import design_ir_drop_frac, on_off_range_scale
 from .params import CATEGORICAL, VDD_MIN_V, conflict_codes
 from .summary import area, leakage_w, summarize
+from .timing import adc_energy_pj, fmax_ghz
 
 CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"})
@@ -198,11 +200,10 @@ def circuits(p: dict, tech: Tech) -> dict:
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
-    e_adc = (adc["linear_fj_per_bit"] * b * (k_node / tech.cap_factor(adc["ref_node_nm"]))
-             + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
     a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
-    e_adc, a_adc = np.where(gate, 0.0, e_adc), np.where(gate, 0.0, a_adc)
+    a_adc = np.where(gate, 0.0, a_adc)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
+    e_adc = np.where(gate, 0.0, adc_energy_pj(b, vdd, t_conv, tech, k_node))   # rises above Murmann's corners
     # analog column combination (not for digital CIM or DRAM, which have no ADC): fewer conversions per ADC per step
     combine = (p["column_combine"] == 1) & ~gate
     t_adc_step = lambda g: np.maximum(dev["read_pulse_ns"], _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
@@ -253,6 +254,11 @@ def circuits(p: dict, tech: Tech) -> dict:
         "a_lane": dig["vector_lane_area_um2"] * a45,
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"], "endurance": dev["endurance_cycles"],
         "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
+        "fmax_ghz": fmax_ghz(vdd, node, tech),
+        "ir_drop": design_ir_drop_frac(p, tech, resistive, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"],
+                                                                              p["rows"]), p["rows"]), cell_um2),
+        "adc_range": np.where(resistive & ~gate, on_off_range_scale(np.where(resistive, dev["r_on_ohm"], 1.0),
+                                                                    np.where(resistive, dev["r_off_ohm"], 2.0)), 1.0),
         "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),

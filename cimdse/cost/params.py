@@ -82,6 +82,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
     Param("max_die_mm2", "float", 858.0, "mm2",
           "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
+    Param("max_ir_drop", "float", 0.1, "",
+          "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML

@@ -102,7 +102,8 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["weights_fit"] = mp["fit"].astype(float)
     res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
                              c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
-                             combined=c["comb_w"] > 1))
+                             combined=c["comb_w"] > 1, ir_drop=c["ir_drop"], range_scale=c["adc_range"]))
+    res["ir_drop_frac"] = c["ir_drop"]
     # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
     passes_per_s = (1 + G) / (t_request * 1e-9)
     rate_reload = mp["reload_rounds"] * passes_per_s
@@ -114,15 +115,17 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     life = np.where(rate > 0, c["endurance"] / np.where(rate > 0, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
     res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
     res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
-    res["feasible"], res["reason"] = feasibility(p, res, mp, code)
+    res["feasible"], res["reason"] = feasibility(p, res, mp, code, c)
     return res
 
 
-def feasibility(p: dict, res: dict, mp: dict, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def feasibility(p: dict, res: dict, mp: dict, code: np.ndarray, c: dict) -> tuple[np.ndarray, np.ndarray]:
     """Feasible flag and reason per design: parameter conflicts and capacity first, then the physical limits in
     order (docs/MODEL.md 'Physical limits'); a new limit is one more Check here."""
     code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
     checks = (
         Check("max_die_mm2", res["die_area_mm2"], p["max_die_mm2"], "mm2", "die area"),
+        Check("fmax_ghz", p["clock_ghz"], c["fmax_ghz"], "GHz", "clock"),
+        Check("max_ir_drop", res["ir_drop_frac"], p["max_ir_drop"], "of V_read", "IR drop"),
     )
     return apply_limits(code, REASONS, checks)

@@ -64,7 +64,7 @@ def adc_energy_pj(bits, vdd, t_conv_ns, tech: Tech, k_node) -> np.ndarray:
 
     `k_node`: the Stillmaker-Baas capacitance factor of the designs' node (Tech.cap_factor)."""
     adc, sp = tech.periphery["adc"], tech.periphery["adc_speed"]
-    fs_hz = 1e9 / np.asarray(t_conv_ns, dtype=float)
+    fs_hz = 1e9 / np.maximum(t_conv_ns, 1e-6)      # (a conversion under 1 fs only guards the division)
     switching = adc["linear_fj_per_bit"] * bits * (k_node / tech.cap_factor(adc["ref_node_nm"])) * vdd**2
     thermal = adc["thermal_fj"] * np.exp2(2 * bits) * adc["thermal_ref_vdd_v"] ** 2
     return (switching * adc_rate_factor(fs_hz, sp["walden_corner_hz"])
