@@ -112,3 +112,40 @@ def test_no_feasible_design_breaks_clock_or_ir_drop(designs):
     assert np.all(np.isfinite(r["ir_drop_frac"])) and np.all(r["ir_drop_frac"] >= 0)
     bad = ~ok & (batch["clock_ghz"] > fmax)
     assert all(("fmax_ghz" in s) or s for s in r["reason"][bad])
+
+
+# ------------------------------------------------------------------------------------------- traffic (item 7)
+
+def test_noc_multicast_and_partial_sums_by_hand():
+    from cimdse.cost.traffic import noc_bit_hops, psum_bits
+    # 8 + 8 bits, k = 4096: exact partial sums need 8 + 8 + 12 = 28 bits
+    assert psum_bits(8, 8, 4096) == 28
+    # a 4096 x 4096 matrix on 16 tiles (one tile group along k), 2 hops from the buffer, 8-bit vectors:
+    # input 4096 x 8 x (2 + 15) = 557,056 bit-hops (multicast to 16 tiles costs 15 links more than one tile);
+    # outputs 4096 x 8 x 2 = 65,536 -> 622,592
+    assert noc_bit_hops(4096, 4096, 8, 28, 16, 1, 2.0) == 622_592
+    # its row tiles in 4 tiles: 3 x 4096 partial sums of 28 bits = 344,064 bit-hops more
+    assert noc_bit_hops(4096, 4096, 8, 28, 16, 4, 2.0) == 622_592 + 344_064
+
+
+def test_chip_split_traffic_and_packages_by_hand():
+    from cimdse.cost.traffic import board_fraction, chip_link_bits, kv_buffer_gbps
+    # a 4096 x 11008 FFN matrix over 3 chips, its row tiles over 2: the input crosses 2 boundaries
+    # (2 x 4096 x 8 = 65,536 bits) and 11,008 partial sums of 28 bits cross one (308,224) -> 373,760 bits per vector
+    assert chip_link_bits(4096, 11008, 8, 28, 3, 2) == 373_760
+    # 16 chips, 8 per package: 1 of the 15 boundaries of the chain is a board link
+    assert board_fraction(np.array([16.0, 8.0, 1.0]), 8).tolist() == pytest.approx([1 / 15, 0.0, 0.0])
+    # 16 MB global buffer in 256 KB banks: ceil(16e6 / 262,144) = 62 banks x 64 bit at 1 GHz = 496 GB/s
+    assert kv_buffer_gbps(16.0, 1.0, 1.0, TECH) == pytest.approx(496.0)
+
+
+def test_on_chip_kv_reads_take_time():
+    # gpt2, batch 8, 256 + 64 tokens: KV = 12 layers x 2 x 768 x 320 tokens x 8 sequences x 1 B = 47.2 MB, held in a
+    # 64 MB global buffer (256 banks, 2,048 GB/s) or a 512 MB one (2,048 banks): only the bank count differs, and
+    # decode reads the whole cache once per step (4.7e7 B / 2,048 GB/s = 23 us vs 2.9 us)
+    sc = Scenario(batch=8, prompt_tokens=256, generate_tokens=64)
+    d = {**defaults(), "rows_active": 32, "simd_lanes": 4096}
+    r = evaluate_arrays(to_batch([{**d, "global_buffer_mb": 64.0}, {**d, "global_buffer_mb": 512.0}]), "gpt2", sc,
+                        breakdown=True)
+    t = r["breakdown"]["latency_ns"]["decode"]["digital"]
+    assert t[0] > 5 * t[1]

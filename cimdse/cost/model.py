@@ -23,6 +23,7 @@ from .analog import design_ir_drop_frac, on_off_range_scale
 from .params import CATEGORICAL, VDD_MIN_V, conflict_codes
 from .summary import area, leakage_w, summarize
 from .timing import adc_energy_pj, fmax_ghz
+from .traffic import traffic_constants
 
 CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"})
@@ -262,9 +263,8 @@ def circuits(p: dict, tech: Tech) -> dict:
         "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
-        "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
+        "e_router_bit": ic["noc_router_pj_per_bit"] * s32, "tech": tech,
         "a_router": per["shift_add"]["router_area_um2"] * a32,
-        "e_link_bit": ic["chip_link_pj_per_bit"], "link_gbps": ic["chip_link_gbps"],
         "e_off_bit": tech.offchip["energy_pj_per_bit"][p["offchip"]],
         "off_gbps": tech.offchip["bandwidth_gbps"][p["offchip"]] * p["offchip_devices"],
     }
@@ -401,7 +401,7 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
     w_bytes = reload_cells / mp["cpw"] * p["weight_bits"] / 8
     off_gbps = c["off_gbps"] * mp["chips_used"]
     return {
-        "hops": hops, "e_noc_bit": hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"]),
+        "hops": hops,
         "lanes": lanes, "kv_on_chip": kv_on_chip & ~kv_dram, "kv_dram": kv_dram,
         "kv_dram_gbps": lanes * bits * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
         "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])),
@@ -409,6 +409,8 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
         "off_gbps_all": off_gbps,
         "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
         "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
+        "e_hop_bit": c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"],
+        **traffic_constants(p, wl, mp, hops, c["tech"]),     # multicast, partial sums, chip links, KV bandwidth
     }
 
 
@@ -431,7 +433,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * c["e_tile_bit"]
     hops = sc_["hops"]
-    e["noc"] = io_bits * sc_["e_noc_bit"]
+    e["noc"] = _dot_shapes(sc_["noc_bit_hops"], V) * sc_["e_hop_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
@@ -465,7 +467,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e["cells"] = e["cells"] + np.where(kv_dram, kv_traffic * c["e_dram_bit"], 0.0)
     t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
     t_kv = np.where(kv_dram, kv_traffic / 8 / sc_["kv_dram_gbps"],
-                    np.where(kv_on_chip, 0.0, kv_traffic / 8 / sc_["off_gbps_all"]))
+                    kv_traffic / 8 / np.where(kv_on_chip, sc_["kv_buffer_gbps"], sc_["off_gbps_all"]))
     t["digital"] = np.maximum(t_compute, t_kv)
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
@@ -504,9 +506,10 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     t["reload"] = sc_["t_reload"]
     ops["weight_reload"] = sc_["e_reload_write"] + sc_["e_reload_read"]
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
-    link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1)
-    e["chip_link"] = link_bits * c["e_link_bit"]
-    t["chip_link"] = link_bits / 8 / c["link_gbps"]
+    # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
+    link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1) + _dot_shapes(sc_["link_bits_vec"], V)
+    e["chip_link"] = link_bits * sc_["e_link_eff"]
+    t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
     ops["chip_link"] = e["chip_link"]
     return e, t, ops
 

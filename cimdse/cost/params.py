@@ -59,6 +59,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           choices=("digital", "cim")),
     Param("offchip", "cat", "hbm3", "", "off-chip memory attached to each chip", choices=OFFCHIP),
     Param("offchip_devices", "int", 1, "", "off-chip memory devices (stacks, channels) per chip", 1, 64),
+    Param("chips_per_package", "int", 8, "", "chips per package: chip boundaries inside a package use die-to-die "
+          "links (UCIe), boundaries between packages board links", 1, 100_000),
     Param("vdd", "float", 0.0, "V", f"supply voltage (0 = the node's default; else at least {0.3:g} V)", 0.0, 2.0),
     Param("weight_encoding", "cat", "differential", "",
           "signed weights as a differential cell pair, or with an offset and a reference column",
