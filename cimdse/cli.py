@@ -203,6 +203,8 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     click.echo(f"design: {', '.join(f'{k}={v}' for k, v in d.items() if k in design or PARAMS[k].default != v)}"
                or "design: defaults")
     click.echo(f"workload: {model.name}, batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}")
+    click.echo(f"built: {metrics['chips_used']:,.0f} chip(s) of {metrics['die_area_mm2']:,.1f} mm2 "
+               f"({metrics['area_mm2']:,.0f} mm2 in all; {d['chips']} requested)")
     if not res["feasible"][0]:
         click.echo(f"INFEASIBLE: {res['reason'][0]}")
     click.echo(_table([[k, v, units[k]] for k, v in metrics.items()], ["metric", "value", "unit"]))
@@ -353,7 +355,8 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
     if not quiet and res.front_size:
         df, front = res.trials, res.front
         objs = [k for k, _ in sw.objectives]
-        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips") if c in df]
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2")
+                 if c in df and c not in objs]
         rows = [[str(r["trial"])] + [r[c] for c in objs] + [r[c] if isinstance(r[c], str) else float(r[c])
                                                              for c in shown]
                 for _, r in front.head(15).iterrows()]
@@ -463,7 +466,7 @@ def pareto(run, x, y, z, color, label, log_x, log_y, feasible_only, out) -> None
     click.echo(f"wrote {v.figure} and {v.csv}")
     if len(v.front):
         names = [m for m, _ in v.metrics]
-        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips")
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2")
                  if c in v.front and c not in names]
         rows = [[str(r["trial"]) if "trial" in r else str(i)] + [float(r[c]) for c in names]
                 + [r[c] if isinstance(r[c], str) else float(r[c]) for c in shown]

@@ -36,14 +36,19 @@ TABLE: tuple[Metric, ...] = (
     Metric("macro_tops_per_w", "TOPS/W", "maximize", "arrays and their periphery only, as macro papers report"),
     Metric("macro_tops_per_mm2", "TOPS/mm^2", "maximize", "peak_tops over the macro area"),
     Metric("peak_power_w", "W", "minimize", "peak array power plus leakage"),
+    Metric("power_density_w_mm2", "W/mm^2", "minimize", "peak_power_w / area_mm2 (= one chip's); limit "
+           "max_power_density_w_mm2"),
     Metric("chips_needed", "chips", "minimize", "chips whose arrays hold every weight (and the KV cache in CIM)"),
     Metric("chips_used", "chips", "minimize", "chips built: requested, or needed when overflow adds chips"),
-    Metric("weights_fit", "0/1", "maximize", "1 when every weight stays resident (no reload)"),
+    Metric("weights_fit", "0/1", "maximize", "1 when every weight stays resident in the chips used (0: overflow "
+           "reload streams some from off-chip every pass)"),
     Metric("sqnr_db", "dB", "maximize", "SQNR of one analog MVM on uniform random data (docs/MODEL.md section 6)"),
     Metric("ir_drop_frac", "fraction", "minimize",
            "read voltage lost on the array lines at the worst cell, all driven rows on (limit max_ir_drop)"),
     Metric("lifetime_years", "years", "maximize", "endurance over the write rate per cell"),
     Metric("utilization", "fraction", "maximize", "weight cells / provisioned cells"),
+    Metric("offchip_gb", "GB", "minimize", "data kept in off-chip memory: embeddings, reloaded weights, spilled KV "
+           "cache; limit offchip_devices x capacity_gb per chip"),
     # with a GPU baseline: ratios above 1 mean the design beats the GPU
     Metric("speedup_vs_gpu", "x", "maximize", "GPU time per token / design's", baseline=True),
     Metric("energy_gain_vs_gpu", "x", "maximize", "GPU energy per token / design's", baseline=True),

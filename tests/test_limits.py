@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cimdse.cost import evaluate_arrays
 from cimdse.cost.limits import Check, apply_limits
@@ -64,3 +65,89 @@ def test_llama_70b_default_design_says_what_it_builds():
     r = _eval([{}], "llama-2-70b", Scenario())
     assert r["chips_used"][0] > 100
     assert np.isclose(r["die_area_mm2"][0] * r["chips_used"][0], r["area_mm2"][0])
+
+
+# ------------------------------------------------------------------------------------------------ KV cache bytes
+
+LLAMA_KV_B = 32 * 2 * 4096 * 640          # layers x (K, V) x kv_dim x (512 + 128) tokens x 1 byte = 167,772,160 B
+LLAMA_EMB_B = 32000 * 4096                # embedding table at 8-bit weights: vocab x hidden x 1 byte
+
+
+def test_kv_cache_bytes_by_hand():
+    """llama-2-7b, batch 1, 512 + 128 tokens at 8 bits: 167.8 MB of KV cache, counted once. With no global buffer
+    it spills to off-chip memory next to the embedding table: (167,772,160 + 131,072,000) B = 0.29884416 GB."""
+    sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
+    r = _eval([{"global_buffer_mb": 0.0}, {"global_buffer_mb": 0.0, "input_bits": 4}], "llama-2-7b", sc)
+    assert r["offchip_gb"][0] == pytest.approx((LLAMA_KV_B + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+    # the KV precision follows the design's input_bits when the workload sets no kv_bits: 4 bits, half the bytes
+    assert r["offchip_gb"][1] == pytest.approx((LLAMA_KV_B / 2 + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+    # ... and the workload's kv_bits when it sets one (4-bit KV cache, 8-bit inputs)
+    r4 = _eval([{"global_buffer_mb": 0.0}], "llama-2-7b", Scenario(prompt_tokens=512, generate_tokens=128, kv_bits=4))
+    assert r4["offchip_gb"][0] == pytest.approx((LLAMA_KV_B / 2 + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+
+
+def test_kv_cache_stays_on_chip_exactly_when_the_global_buffers_hold_167_8_mb():
+    sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
+    chips = _eval([{}], "llama-2-7b", sc)["chips_used"][0]
+    per_chip_mb = LLAMA_KV_B / 1e6 / chips                 # the buffer per chip that just holds the cache
+    r = _eval([{"global_buffer_mb": per_chip_mb * 1.001}, {"global_buffer_mb": per_chip_mb * 0.999}], "llama-2-7b", sc)
+    assert r["chips_used"].tolist() == [chips, chips]
+    assert r["offchip_gb"][0] == pytest.approx(LLAMA_EMB_B * 1e-9, rel=1e-12)
+    assert r["offchip_gb"][1] == pytest.approx((LLAMA_KV_B + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ power, capacity
+
+def test_power_density_limit():
+    r = _eval([{}])
+    pd = float(r["power_density_w_mm2"][0])
+    assert pd == pytest.approx(r["peak_power_w"][0] / r["area_mm2"][0], rel=1e-12)
+    r = _eval([{"max_power_density_w_mm2": pd * 1.01}, {"max_power_density_w_mm2": pd * 0.99}])
+    assert r["feasible"].tolist() == [True, False]
+    assert r["reason"][1].startswith("peak power density ") and "> max_power_density_w_mm2 " in r["reason"][1]
+
+
+def test_offchip_capacity_limit_names_both_numbers():
+    # llama-2-70b on one chip with overflow: reload streams about 69 GB of weights from one 24 GB HBM3 stack
+    sc = Scenario()
+    r = _eval([{"overflow": "reload"}, {"overflow": "reload", "offchip_devices": 4}], "llama-2-70b", sc)
+    assert r["offchip_gb"][0] > 24
+    assert r["reason"][0] == (f"off-chip data {r['offchip_gb'][0]:.4g} GB > chips_used x offchip_devices x "
+                              f"capacity_gb 24 GB")
+    assert r["feasible"][1], r["reason"][1]            # 4 stacks x 24 GB = 96 GB hold it
+    # batch 1024 x 4k context: 262,144 B per token x 1024 x 4096 = 1.1 TB of KV cache; one chip with 2 stacks of
+    # 24 GB cannot hold it (50 chips of the default size, 2 stacks each, 2.4 TB, can)
+    big = _eval([{"offchip_devices": 2, "overflow": "reload"}, {"offchip_devices": 2}], "llama-2-7b",
+                Scenario(batch=1024, prompt_tokens=3072, generate_tokens=1024))
+    kv_emb = 262_144 * 1024 * 4096 + LLAMA_EMB_B
+    assert big["offchip_gb"][1] == pytest.approx(kv_emb * 1e-9, rel=1e-12)
+    assert big["offchip_gb"][0] > kv_emb * 1e-9                     # plus the reloaded weights
+    assert not big["feasible"][0] and big["reason"][0].endswith("> chips_used x offchip_devices x capacity_gb 48 GB")
+    assert big["chips_used"][1] == 50 and big["feasible"][1], big["reason"][1]
+
+
+def test_weights_fit_means_resident_in_the_chips_used():
+    r = _eval([{"overflow": "chips"}, {"overflow": "reload"}], "llama-2-7b", Scenario())
+    assert r["chips_used"][0] > 1 and r["weights_fit"][0] == 1      # chips were added: the weights fit in them
+    assert r["chips_used"][1] == 1 and r["weights_fit"][1] == 0      # one chip, weights streamed every pass
+
+
+# ------------------------------------------------------------------------------------------------ endurance
+
+def test_lifetime_counts_the_write_verify_pulses_of_each_device():
+    """PCM programs a level with an 8-step SET sequence (Ambrogio et al., Nature 2018) and FeFET with up to 31 update
+    pulses (Jerry et al., IEDM 2017): each pulse is an endurance cycle, so a cell survives endurance / pulses writes
+    and the lifetime is 1/8 (1/31) of what one cycle per write would give."""
+    import dataclasses
+
+    from cimdse.cost.model import evaluate_batch, prepare
+    from cimdse.tech import DEVICES, load_tech
+    from cimdse.workload import load_model
+
+    tech = load_tech()
+    one = dataclasses.replace(tech, device={**tech.device, "write_verify_pulses": np.ones(len(DEVICES))})
+    wl = prepare(load_model("llama-2-7b"), Scenario())
+    b = to_batch([{**defaults(), "device": d, "bits_per_cell": 1, "overflow": "reload"} for d in ("pcm", "fefet", "mram")])
+    real, once = evaluate_batch(b, wl, tech)["lifetime_years"], evaluate_batch(b, wl, one)["lifetime_years"]
+    assert np.all(real < 1e6)                                      # every design rewrites weights
+    assert real / once == pytest.approx([1 / 8, 1 / 31, 1.0], rel=1e-12)

@@ -253,7 +253,8 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_global_bit": e_sram_bit(np.full_like(node, dig["sram_bank_kb"])),
         "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
         "a_lane": dig["vector_lane_area_um2"] * a45,
-        "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"], "endurance": dev["endurance_cycles"],
+        "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
+        "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
         "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
         "fmax_ghz": fmax_ghz(vdd, node, tech),
         "ir_drop": design_ir_drop_frac(p, tech, resistive, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"],
@@ -267,6 +268,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "a_router": per["shift_add"]["router_area_um2"] * a32,
         "e_off_bit": tech.offchip["energy_pj_per_bit"][p["offchip"]],
         "off_gbps": tech.offchip["bandwidth_gbps"][p["offchip"]] * p["offchip_devices"],
+        "off_gb": tech.offchip["capacity_gb"][p["offchip"]] * p["offchip_devices"],     # capacity per chip (GB)
     }
 
 
@@ -299,10 +301,11 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
     # KV cache in CIM arrays (attention: cim): per layer, sequence and KV head a K array (hd rows x context)
-    # and a V array (context rows x hd), at input precision
+    # and a V array (context rows x hd), at the KV precision
     m, sc = wl.model, wl.scenario
     ctx_max = sc.prompt_tokens + sc.generate_tokens
-    cpk = _cells_per_value(p["input_bits"], bpc, differential)
+    kv_bits = kv_precision(p, wl)
+    cpk = _cells_per_value(kv_bits, bpc, differential)
     kv_units = sc.batch * m.kv_heads * m.layers
     k_arrays = _ceil(m.hd / rows) * _ceil(ctx_max * cpk / cols_eff)
     v_arrays = _ceil(ctx_max / rows) * _ceil(m.hd * cpk / cols_eff)
@@ -326,14 +329,28 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     staging = np.maximum(np.minimum(weight_space, np.maximum(per_layer_arrays, single_arrays)), 1)
     resident = np.where(reload_mode, np.maximum(weight_space - staging, 0), weight_arrays)
     reload_arrays = np.where(reload_mode, np.maximum(weight_arrays - resident, 0), 0.0)
+    # KV cache of the whole batch at full context: layers x (K, V) x kv_dim x kv_bits / 8 bytes per token
+    # (kv_bytes_per_token(1) is that count at 1 bit); digital attention keeps it in the global buffers if it fits
+    kv_bytes = m.kv_bytes_per_token(1) * sc.batch * ctx_max * kv_bits
+    kv_in_buffer = kv_bytes <= p["global_buffer_mb"] * 1e6 * chips_used
+    reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
     return {
         "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
         "kv_arrays": kv_arrays, "cpk": cpk, "needed": needed, "chips_needed": chips_needed, "fit": fit,
         "chips_used": chips_used, "avail": avail, "rep": rep, "reload_mode": reload_mode, "staging": staging,
-        "reload_fraction": np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0),
+        "reload_fraction": reload_fraction,
+        "reload_bytes": weight_cells * reload_fraction / cpw * p["weight_bits"] / 8,   # streamed from off-chip
         "reload_rounds": reload_arrays / staging, "kv_fits": kv_fits, "differential": differential,
+        "kv_bits": kv_bits, "kv_bytes": kv_bytes, "kv_in_buffer": kv_in_buffer,
     }
+
+
+def kv_precision(p: dict, wl: Workload) -> np.ndarray:
+    """Bits per K and V value: the workload's `kv_bits` when it sets one, else the design's `input_bits` (K and V
+    are activations the arrays produce; docs/MODEL.md section 3)."""
+    kv = wl.scenario.kv_bits
+    return np.full(len(p["input_bits"]), float(kv)) if kv else p["input_bits"]
 
 
 # ------------------------------------------------------------------------------------------------ step 3
@@ -387,25 +404,21 @@ def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
 
 def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
     """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload)."""
-    bits = p["input_bits"]
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
     hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
     tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * (
-        wl.scenario.prompt_tokens + wl.scenario.generate_tokens) * bits / 8
-    kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
+    kv_on_chip = mp["kv_in_buffer"]
     kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
     lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
-    frac = mp["reload_fraction"]
-    reload_cells = mp["weight_cells"] * frac
-    w_bytes = reload_cells / mp["cpw"] * p["weight_bits"] / 8
+    reload_cells = mp["weight_cells"] * mp["reload_fraction"]
+    w_bytes = mp["reload_bytes"]
     off_gbps = c["off_gbps"] * mp["chips_used"]
     return {
         "hops": hops,
         "lanes": lanes, "kv_on_chip": kv_on_chip & ~kv_dram, "kv_dram": kv_dram,
-        "kv_dram_gbps": lanes * bits * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
+        "kv_dram_gbps": lanes * mp["kv_bits"] * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
         "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])),
-        "e_mac": c["e_mac"](bits),
+        "e_mac": c["e_mac"](p["input_bits"]),
         "off_gbps_all": off_gbps,
         "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
         "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
@@ -455,11 +468,12 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     dyn_io = (tot["dyn_in"] + tot["dyn_out"]) * keep
     dyn_digital = np.where(cim_attn, 0.0, dyn_macs)
     e_dyn_macs = dyn_digital * sc_["e_mac"]
-    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * bits * e_kv_bit)
+    kv_bits = mp["kv_bits"]
+    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits * e_kv_bit)
               + dyn_io * bits * c["e_tile_bit"])
     e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
     e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
-    kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * bits)
+    kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits)
     kv_dram = sc_["kv_dram"]
     e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * c["e_tile_bit"]
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))

@@ -84,6 +84,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
     Param("max_die_mm2", "float", 858.0, "mm2",
           "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
+    Param("max_power_density_w_mm2", "float", 1.0, "W/mm2",
+          "highest peak power per die area (air cooling; an H100 SXM dissipates 700 W over 814 mm2)", 0.001, 100.0),
     Param("max_ir_drop", "float", 0.1, "",
           "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
 )}

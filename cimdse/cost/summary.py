@@ -93,13 +93,14 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["peak_tops"] = np.where(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
     res["peak_power_w"] = np.where(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
     res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
+    res["power_density_w_mm2"] = res["peak_power_w"] / area_mm2     # all chips alike: one chip's peak over its area
     res["tops_per_mm2"] = res["peak_tops"] / area_mm2
     res["macro_tops_per_w"] = np.where(dram, 2 / e_dram_mac, macro_tops_per_w)
     macro_area = ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + np.where(dram, ar["digital"], 0)
     res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
     res["chips_needed"] = mp["chips_needed"]
     res["chips_used"] = mp["chips_used"]
-    res["weights_fit"] = mp["fit"].astype(float)
+    res["weights_fit"] = (~mp["reload_mode"]).astype(float)     # resident in the chips used (no reload)
     res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
                              c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
                              combined=c["comb_w"] > 1, ir_drop=c["ir_drop"], range_scale=c["adc_range"]))
@@ -115,16 +116,30 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     life = np.where(rate > 0, c["endurance"] / np.where(rate > 0, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
     res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
     res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
-    res["feasible"], res["reason"] = feasibility(p, res, mp, code, c)
+    res["offchip_gb"] = offchip_bytes(wl, p, c, mp) * 1e-9
+    res["feasible"], res["reason"] = feasibility(p, res, c, mp, code)
     return res
 
 
-def feasibility(p: dict, res: dict, mp: dict, code: np.ndarray, c: dict) -> tuple[np.ndarray, np.ndarray]:
+def offchip_bytes(wl, p: dict, c: dict, mp: dict) -> np.ndarray:
+    """Bytes the off-chip memory holds: the embedding table (always gathered from there), the weights that
+    `overflow: reload` streams every pass, and the KV cache when it lives neither in the global buffers, nor in
+    CIM arrays (attention: cim), nor in DRAM PIM banks."""
+    emb = wl.model.param_counts()["embedding"] * p["weight_bits"] / 8
+    kv_off = ~mp["kv_in_buffer"] & (p["attention"] != 1) & ~c["is_dram"]
+    return emb + mp["reload_bytes"] + np.where(kv_off, mp["kv_bytes"], 0.0)
+
+
+def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Feasible flag and reason per design: parameter conflicts and capacity first, then the physical limits in
-    order (docs/MODEL.md 'Physical limits'); a new limit is one more Check here."""
+    order (docs/MODEL.md section 10); a new limit is one more Check here."""
     code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
     checks = (
         Check("max_die_mm2", res["die_area_mm2"], p["max_die_mm2"], "mm2", "die area"),
+        Check("max_power_density_w_mm2", res["power_density_w_mm2"], p["max_power_density_w_mm2"], "W/mm2",
+              "peak power density"),
+        Check("chips_used x offchip_devices x capacity_gb", res["offchip_gb"], c["off_gb"] * mp["chips_used"], "GB",
+              "off-chip data"),
         Check("fmax_ghz", p["clock_ghz"], c["fmax_ghz"], "GHz", "clock"),
         Check("max_ir_drop", res["ir_drop_frac"], p["max_ir_drop"], "of V_read", "IR drop"),
     )
