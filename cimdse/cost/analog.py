@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech
+from .timing import memo_table
 
 # Residual of the IR-drop attenuation after a global gain calibration: along a uniformly loaded line the relative
 # drop at fractional position u is d_max (2u - u^2); its variance over u in [0, 1] is (8/15 - 4/9) d_max^2 = 4/45.
@@ -25,11 +26,14 @@ IR_RESIDUAL_VAR = 4.0 / 45.0
 
 def wire_ohm_per_um(node_nm, tech: Tech) -> np.ndarray:
     """Resistance (ohm/um) of a minimum-width array line at node `node_nm` (log-log between table nodes)."""
-    w = tech.periphery["array_wires"]
+    log_nodes, log_r = memo_table(tech.periphery["array_wires"], "wires", _wire_table)
+    return np.exp(np.interp(np.log(np.asarray(node_nm, dtype=float)), log_nodes, log_r))
+
+
+def _wire_table(w: dict) -> tuple[np.ndarray, np.ndarray]:
     nodes = np.asarray(w["nodes_nm"], dtype=float)
     order = np.argsort(nodes)
-    log_r = np.log(np.asarray(w["ohm_per_um"], dtype=float)[order])
-    return np.exp(np.interp(np.log(np.asarray(node_nm, dtype=float)), np.log(nodes[order]), log_r))
+    return np.log(nodes[order]), np.log(np.asarray(w["ohm_per_um"], dtype=float)[order])
 
 
 def line_drop_v(n_cells, r_cell_ohm, i_cell_a) -> np.ndarray:
@@ -52,15 +56,26 @@ def on_off_range_scale(r_on_ohm, r_off_ohm) -> np.ndarray:
     return ratio / np.maximum(ratio - 1.0, 1e-12)
 
 
-def design_ir_drop_frac(p: dict, tech: Tech, resistive, rows_active, cell_um2) -> np.ndarray:
+def device_read_tables(tech: Tech) -> dict:
+    """Per device (DEVICES order), once per Tech: mean read current per cell (A) and 1 / V_read of the resistive
+    devices (0 for the others, which draw no DC read current), and the on/off ADC range scale (1 for the others)."""
+    def build(dev: dict) -> dict:
+        resistive = ~tech.capacitive & ~tech.dram
+        safe = lambda x: np.where(resistive, x, 1.0)  # noqa: E731  (SRAM/DRAM have no resistances)
+        r_on, r_off, v = safe(dev["r_on_ohm"]), safe(dev["r_off_ohm"]), safe(dev["read_voltage_v"])
+        return {"i_cell_a": np.where(resistive, v * 0.5 * (1 / r_on + 1 / r_off), 0.0),
+                "inv_v_read": np.where(resistive, 1 / v, 0.0),
+                "adc_range": np.where(resistive, on_off_range_scale(r_on, np.where(resistive, r_off, 2.0)), 1.0)}
+    return memo_table(tech.device, "read", build)
+
+
+def design_ir_drop_frac(p: dict, tech: Tech, rows_active, cell_um2, log_node=None) -> np.ndarray:
     """Per design: `ir_drop_frac` of its arrays (0 where the cells draw no DC read current).
 
-    resistive: mask of resistive-device designs; rows_active: rows driven at once; cell_um2: cell area (um^2)."""
-    dev = tech.device
+    rows_active: rows driven at once; cell_um2: cell area (um^2); log_node: log(node_nm) when the caller has it."""
     d = p["device"]
-    r_on, r_off, v_read = dev["r_on_ohm"].take(d), dev["r_off_ohm"].take(d), dev["read_voltage_v"].take(d)
-    safe = lambda x: np.where(resistive, x, 1.0)  # noqa: E731  (no division by the zero resistances of SRAM/DRAM)
-    g_mean = 0.5 * (1 / safe(r_on) + 1 / safe(r_off))
-    r_cell = wire_ohm_per_um(p["node_nm"], tech) * np.sqrt(cell_um2)
-    frac = ir_drop_frac(p["rows"], rows_active, r_cell, safe(v_read) * g_mean, safe(v_read))
-    return np.where(resistive, frac, 0.0)
+    tab = device_read_tables(tech)
+    log_node = np.log(p["node_nm"]) if log_node is None else log_node
+    log_nodes, log_r = memo_table(tech.periphery["array_wires"], "wires", _wire_table)
+    r_cell = np.exp(np.interp(log_node, log_nodes, log_r)) * np.sqrt(cell_um2)
+    return ir_drop_frac(p["rows"], rows_active, r_cell, tab["i_cell_a"].take(d), 1.0) * tab["inv_v_read"].take(d)

@@ -19,7 +19,7 @@ from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from .analog import design_ir_drop_frac, on_off_range_scale
+from .analog import design_ir_drop_frac, device_read_tables
 from .params import CATEGORICAL, VDD_MIN_V, conflict_codes
 from .summary import area, leakage_w, summarize
 from .timing import adc_energy_pj, fmax_ghz
@@ -177,7 +177,9 @@ def circuits(p: dict, tech: Tech) -> dict:
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
     resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
-    vdd = np.where(p["vdd"] > 0, p["vdd"], tech.vdd_for_node(node))
+    log_node = np.log(node)
+    v_nom = np.interp(log_node, np.log(tech.vdd_nodes), tech.vdd_values)    # tech.vdd_for_node, log(node) reused
+    vdd = np.where(p["vdd"] > 0, p["vdd"], v_nom)
     k_node = tech.cap_factor(node)                                       # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
@@ -256,11 +258,10 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
         "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
-        "fmax_ghz": fmax_ghz(vdd, node, tech),
-        "ir_drop": design_ir_drop_frac(p, tech, resistive, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"],
-                                                                              p["rows"]), p["rows"]), cell_um2),
-        "adc_range": np.where(resistive & ~gate, on_off_range_scale(np.where(resistive, dev["r_on_ohm"], 1.0),
-                                                                    np.where(resistive, dev["r_off_ohm"], 2.0)), 1.0),
+        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
+        "ir_drop": design_ir_drop_frac(p, tech, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]),
+                                                           p["rows"]), cell_um2, log_node),
+        "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
         "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),

@@ -15,10 +15,26 @@ import numpy as np
 
 from ..tech import Tech
 
+_MEMO: dict = {}   # (id(data dict), name) -> (data dict, table): the dict is held, so its id cannot be reused
+
+
+def memo_table(data: dict, name: str, build):
+    """build(data), computed once per data dict and name (a Tech's tables are read-only once loaded)."""
+    key = (id(data), name)
+    hit = _MEMO.get(key)
+    if hit is None or hit[0] is not data:
+        if len(_MEMO) > 64:
+            _MEMO.clear()
+        hit = _MEMO[key] = (data, build(data))
+    return hit[1]
+
 
 def _fo4_nominal_table(tech: Tech) -> tuple[np.ndarray, np.ndarray]:
     """(log node ascending, log FO4 delay in ps at the node's nominal supply) of the Stillmaker-Baas table."""
-    tm = tech.periphery["timing"]
+    return memo_table(tech.periphery["timing"], "fo4", lambda tm: _fo4_table(tm, tech))
+
+
+def _fo4_table(tm: dict, tech: Tech) -> tuple[np.ndarray, np.ndarray]:
     nodes = np.asarray(tm["fo4_nodes_nm"], dtype=float)
     v_nom = tech.vdd_for_node(nodes)
     ps = np.array([np.polyval(c, v) for c, v in zip(tm["fo4_delay_poly"], v_nom, strict=True)])
@@ -28,30 +44,37 @@ def _fo4_nominal_table(tech: Tech) -> tuple[np.ndarray, np.ndarray]:
 
 def vth_v(node_nm, tech: Tech) -> np.ndarray:
     """Threshold voltage (V) of the node's high-performance transistors (PTM), held constant outside the table."""
-    tm = tech.periphery["timing"]
+    nodes, vth = memo_table(tech.periphery["timing"], "vth", _vth_table)
+    return np.interp(node_nm, nodes, vth)
+
+
+def _vth_table(tm: dict) -> tuple[np.ndarray, np.ndarray]:
     nodes = np.asarray(tm["vth_nodes_nm"], dtype=float)
     order = np.argsort(nodes)
-    return np.interp(node_nm, nodes[order], np.asarray(tm["vth_v"], dtype=float)[order])
+    return nodes[order], np.asarray(tm["vth_v"], dtype=float)[order]
+
+
+def fmax_ghz(vdd, node_nm, tech: Tech, v_nom=None, log_node=None) -> np.ndarray:
+    """Highest clock (GHz) of logic at supply `vdd` (V) and node `node_nm`: one cycle is n_FO4 FO4 delays; 0 at or
+    below the threshold voltage. `v_nom` (the node's nominal supply) and `log_node` when the caller has them."""
+    node = np.asarray(node_nm, dtype=float)
+    v = np.asarray(vdd, dtype=float)
+    log_node = np.log(node) if log_node is None else log_node
+    v_nom = tech.vdd_for_node(node) if v_nom is None else v_nom
+    log_nodes, log_ps = _fo4_nominal_table(tech)
+    t_nom = np.exp(np.interp(log_node, log_nodes, log_ps))   # ps at v_nom; log-log between nodes, held outside
+    tm = tech.periphery["timing"]
+    a = tm["alpha"]
+    vt = vth_v(node, tech)
+    # 1 / t_FO4(V) = (1 / t_nom) [(V - V_th)^a / V] / [(V_nom - V_th)^a / V_nom]
+    return 1e3 / (tm["fo4_per_cycle"] * t_nom) * (v_nom / (v_nom - vt) ** a) * np.maximum(v - vt, 0.0) ** a / v
 
 
 def fo4_ps(node_nm, vdd, tech: Tech) -> np.ndarray:
     """FO4 inverter delay (ps) at node `node_nm` and supply `vdd`; inf at or below the threshold voltage."""
-    node = np.asarray(node_nm, dtype=float)
-    v = np.asarray(vdd, dtype=float)
-    log_nodes, log_ps = _fo4_nominal_table(tech)
-    t_nom = np.exp(np.interp(np.log(node), log_nodes, log_ps))   # log-log between nodes, held outside
-    a = tech.periphery["timing"]["alpha"]
-    vt = vth_v(node, tech)
-    v_nom = tech.vdd_for_node(node)
-    over = np.maximum(v - vt, 0.0)
-    above = over > 0
-    scale = np.where(above, v * (v_nom - vt) ** a / (v_nom * np.where(above, over, 1.0) ** a), np.inf)
-    return t_nom * scale
-
-
-def fmax_ghz(vdd, node_nm, tech: Tech) -> np.ndarray:
-    """Highest clock (GHz) of logic at supply `vdd` (V) and node `node_nm`: one cycle is n_FO4 FO4 delays."""
-    return 1e3 / (tech.periphery["timing"]["fo4_per_cycle"] * fo4_ps(node_nm, vdd, tech))
+    f = fmax_ghz(vdd, node_nm, tech)
+    with np.errstate(divide="ignore"):
+        return 1e3 / (tech.periphery["timing"]["fo4_per_cycle"] * f)
 
 
 def adc_rate_factor(fs_hz, corner_hz) -> np.ndarray:

@@ -54,27 +54,34 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     arrays = rt * mp["col_tiles"]
     apt, tiles = p["arrays_per_tile"][:, None], p["tiles"][:, None]
     per_chip = apt * tiles
-    pb = psum_bits(bits, p["weight_bits"][:, None], k)
+    # psum_bits(b_in, b_w, k), with log2 k taken once per shape
+    pb = (p["input_bits"] + p["weight_bits"])[:, None] + np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :]
     t_span = np.minimum(_ceil(arrays / apt), tiles)
     g_span = np.minimum(_ceil(rt / apt), tiles)
-    c_span = np.maximum(_ceil(arrays / per_chip), 1)
-    r_span = np.maximum(_ceil(rt / per_chip), 1)
     ic = tech.interconnect
     f_board = board_fraction(mp["chips_used"], p["chips_per_package"])
-    split = c_span > 1
-    split_stages = np.zeros(len(bits))
-    for stage in wl.stage_shapes:
-        split_stages = split_stages + np.any(split[:, list(stage)], axis=1)
-    singles = np.zeros(len(bits))
-    for j in wl.single_shapes:
-        singles = singles + split[:, j]
-    # one hop per chip boundary of the layer chain, and one per split stage of every layer (critical path of a pass)
-    hop_count = (mp["chips_used"] - 1) + wl.model.layers * split_stages + singles
+    hop_count = mp["chips_used"] - 1
+    split = arrays > per_chip
+    if split.any():   # some matrix spans chips: input multicast and partial sums cross, one more hop per split stage
+        c_span = _ceil(arrays / per_chip)
+        r_span = np.maximum(_ceil(rt / per_chip), 1)
+        link_bits_vec = chip_link_bits(k, n, bits, pb, c_span, r_span)
+        split_stages = 0.0
+        for stage in wl.stage_shapes:
+            any_split = split[:, stage[0]]
+            for j in stage[1:]:
+                any_split = any_split | split[:, j]
+            split_stages = split_stages + any_split
+        for j in wl.single_shapes:
+            split_stages = split_stages + split[:, j] / wl.model.layers
+        hop_count = hop_count + wl.model.layers * split_stages
+    else:
+        link_bits_vec = np.zeros_like(arrays)
     return {
         "noc_bit_hops": noc_bit_hops(k, n, bits, pb, t_span, g_span, hops[:, None]),
-        "link_bits_vec": chip_link_bits(k, n, bits, pb, c_span, r_span),
+        "link_bits_vec": link_bits_vec,
         "e_link_eff": (1 - f_board) * ic["chip_link_pj_per_bit"] + f_board * ic["board_link_pj_per_bit"],
         "link_ns_per_bit": ((1 - f_board) / ic["chip_link_gbps"] + f_board / ic["board_link_gbps"]) / 8,
-        "link_hop_ns": hop_count * ic["chip_link_latency_ns"],
+        "link_hop_ns": hop_count * ic["chip_link_latency_ns"],   # a boundary of the chain, a split stage of a layer
         "kv_buffer_gbps": kv_buffer_gbps(p["global_buffer_mb"], mp["chips_used"], p["clock_ghz"], tech),
     }
