@@ -14,11 +14,12 @@ TEXTS = ("", "rows_active exceeds rows")
 
 
 def test_reason_names_the_limit_and_both_numbers():
-    ok, why = apply_limits(np.zeros(3, dtype=np.int8), TEXTS,
-                           [Check("max_die_mm2", np.array([1234.0, 858.0, 171700.0]), 858.0, "mm2", "die area")])
-    assert ok.tolist() == [False, True, False]          # at the limit is still within it
-    assert why.tolist() == ["die area 1234 mm2 > max_die_mm2 858 mm2", "",
-                            "die area 171700 mm2 > max_die_mm2 858 mm2"]
+    ok, why = apply_limits(np.zeros(4, dtype=np.int8), TEXTS,
+                           [Check("max_die_mm2", np.array([1234.0, 858.0, 171700.0, 858.04]), 858.0, "mm2", "die area")])
+    assert ok.tolist() == [False, True, False, False]          # at the limit is still within it
+    assert why.tolist() == ["die area 1230 mm2 > max_die_mm2 858 mm2", "",          # 3 significant digits
+                            "die area 172000 mm2 > max_die_mm2 858 mm2",
+                            "die area 858.04 mm2 > max_die_mm2 858 mm2"]            # more where 3 would read 858
 
 
 def test_conflicts_come_first_then_checks_in_order():
@@ -35,7 +36,7 @@ def test_nan_is_never_feasible_and_small_numbers_keep_their_digits():
                            [Check("max_x", np.array([np.nan, 0.012345]), 0.01, "W/mm2", "power density")])
     assert not ok.any()
     assert why.tolist() == ["power density nan W/mm2 > max_x 0.01 W/mm2",
-                            "power density 0.01234 W/mm2 > max_x 0.01 W/mm2"]
+                            "power density 0.0123 W/mm2 > max_x 0.01 W/mm2"]
 
 
 def test_equal_values_share_one_text_and_each_row_gets_its_own():
@@ -57,7 +58,8 @@ def test_die_limit_is_wired_through_the_cost_model():
     assert np.isclose(die, r["area_mm2"][0] / r["chips_used"][0])
     r = _eval([{"max_die_mm2": die * 1.01}, {"max_die_mm2": die * 0.99}])
     assert r["feasible"].tolist() == [True, False]
-    assert r["reason"][1] == f"die area {die:.4g} mm2 > max_die_mm2 {die * 0.99:.4g} mm2"
+    shown = lambda x: f"{float(f'{x:.3g}'):.7g}"  # noqa: E731  (3 significant digits, no exponent below 1e7)
+    assert r["reason"][1] == f"die area {shown(die)} mm2 > max_die_mm2 {shown(die * 0.99)} mm2"
 
 
 def test_llama_70b_default_design_says_what_it_builds():
@@ -112,8 +114,8 @@ def test_offchip_capacity_limit_names_both_numbers():
     sc = Scenario()
     r = _eval([{"overflow": "reload"}, {"overflow": "reload", "offchip_devices": 4}], "llama-2-70b", sc)
     assert r["offchip_gb"][0] > 24
-    assert r["reason"][0] == (f"off-chip data {r['offchip_gb'][0]:.4g} GB > chips_used x offchip_devices x "
-                              f"capacity_gb 24 GB")
+    gb = float(f"{r['offchip_gb'][0]:.3g}")                        # 3 significant digits
+    assert r["reason"][0] == f"off-chip data {gb:g} GB > chips_used x offchip_devices x capacity_gb 24 GB"
     assert r["feasible"][1], r["reason"][1]            # 4 stacks x 24 GB = 96 GB hold it
     # batch 1024 x 4k context: 262,144 B per token x 1024 x 4096 = 1.1 TB of KV cache; one chip with 2 stacks of
     # 24 GB cannot hold it (50 chips of the default size, 2 stacks each, 2.4 TB, can)
