@@ -149,3 +149,12 @@ def test_on_chip_kv_reads_take_time():
                         breakdown=True)
     t = r["breakdown"]["latency_ns"]["decode"]["digital"]
     assert t[0] > 5 * t[1]
+
+
+def test_one_reload_chip_sends_nothing_across_chips():
+    # overflow: reload on one chip streams every matrix through that chip: no chip boundary, no link traffic
+    d = {**defaults(), "rows_active": 32, "overflow": "reload", "chips": 1, "tiles": 64}
+    r = evaluate_arrays(to_batch([d]), "llama-2-7b", Scenario(prompt_tokens=16, generate_tokens=4), breakdown=True)
+    assert r["chips_used"][0] == 1
+    assert r["breakdown"]["energy_pj"]["decode"]["chip_link"][0] == 0.0
+    assert r["breakdown"]["latency_ns"]["decode"]["chip_link"][0] == 0.0

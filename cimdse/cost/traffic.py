@@ -6,7 +6,8 @@ Per vector through one k x n matrix that occupies `arrays` arrays (`row_tiles` o
   of t - 1 links); the n outputs travel `hops` back; when its row tiles sit in g > 1 tiles, n partial sums of
   `psum_bits` reduce over g - 1 links.
 - Chips: when the matrix spans c > 1 chips, its input crosses c - 1 chip boundaries (multicast), and when its row
-  tiles span r > 1 chips, n partial sums cross r - 1 boundaries.
+  tiles span r > 1 chips, n partial sums cross r - 1 boundaries (c, r at most chips_used: a matrix larger than the
+  chips of an `overflow: reload` design is streamed through them, not spread).
 Pure numpy; (N, J) arrays per matrix shape, (N,) per design.
 """
 
@@ -61,10 +62,11 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     ic = tech.interconnect
     f_board = board_fraction(mp["chips_used"], p["chips_per_package"])
     hop_count = mp["chips_used"] - 1
-    split = arrays > per_chip
+    chips = mp["chips_used"][:, None]
+    split = (arrays > per_chip) & (chips > 1)    # with overflow: reload one chip streams every matrix through itself
     if split.any():   # some matrix spans chips: input multicast and partial sums cross, one more hop per split stage
-        c_span = _ceil(arrays / per_chip)
-        r_span = np.maximum(_ceil(rt / per_chip), 1)
+        c_span = np.minimum(_ceil(arrays / per_chip), chips)
+        r_span = np.clip(_ceil(rt / per_chip), 1, chips)
         link_bits_vec = chip_link_bits(k, n, bits, pb, c_span, r_span)
         split_stages = 0.0
         for stage in wl.stage_shapes:
