@@ -40,7 +40,7 @@ def test_low_supply_high_clock_is_infeasible_not_cheaper():
     base = {"node_nm": 32.0, "rows_active": 32}
     r = _eval([{**base, "vdd": 0.4, "clock_ghz": 10.0}, {**base, "vdd": 0.9, "clock_ghz": 1.0}])
     assert r["feasible"].tolist() == [False, True]
-    assert r["reason"][0] == "clock 10 GHz > fmax_ghz 4.514 GHz"
+    assert r["reason"][0] == "clock 10 GHz > fmax_ghz 4.51 GHz"
 
 
 def test_adc_energy_rises_above_the_survey_corners_by_hand():
@@ -73,7 +73,7 @@ def test_default_rram_array_ir_drop_by_hand():
     assert r["ir_drop_frac"][0] == pytest.approx(0.307917, rel=1e-4)
     assert r["ir_drop_frac"][1] == pytest.approx(0.0720372, rel=1e-4)
     assert r["ir_drop_frac"][2] == 0.0                      # charge-domain SRAM: no DC read current
-    assert r["reason"][0] == "IR drop 0.3079 of V_read > max_ir_drop 0.1 of V_read"
+    assert r["reason"][0] == "IR drop 0.308 of V_read > max_ir_drop 0.1 of V_read"
     assert r["feasible"][1]
 
 
