@@ -57,15 +57,15 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     per_chip = apt * tiles
     # psum_bits(b_in, b_w, k), with log2 k taken once per shape
     pb = (p["input_bits"] + p["weight_bits"])[:, None] + np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :]
-    t_span = np.minimum(_ceil(arrays / apt), tiles)
-    g_span = np.minimum(_ceil(rt / apt), tiles)
+    t_span = np.clip(_ceil(arrays / apt), 1, tiles)     # (clip at 1: _ceil of a ratio under 1e-9 is 0)
+    g_span = np.clip(_ceil(rt / apt), 1, tiles)
     ic = tech.interconnect
     f_board = board_fraction(mp["chips_used"], p["chips_per_package"])
     hop_count = mp["chips_used"] - 1
     chips = mp["chips_used"][:, None]
     split = (arrays > per_chip) & (chips > 1)    # with overflow: reload one chip streams every matrix through itself
     if split.any():   # some matrix spans chips: input multicast and partial sums cross, one more hop per split stage
-        c_span = np.minimum(_ceil(arrays / per_chip), chips)
+        c_span = np.clip(_ceil(arrays / per_chip), 1, chips)
         r_span = np.clip(_ceil(rt / per_chip), 1, chips)
         link_bits_vec = chip_link_bits(k, n, bits, pb, c_span, r_span)
         split_stages = 0.0
