@@ -447,7 +447,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * c["e_tile_bit"]
     hops = sc_["hops"]
-    e["noc"] = _dot_shapes(sc_["noc_bit_hops"], V) * sc_["e_hop_bit"]
+    # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
+    e["noc"] = (io_bits * sc_["hops"] + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]

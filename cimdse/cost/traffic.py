@@ -26,7 +26,13 @@ def psum_bits(input_bits, weight_bits, k) -> np.ndarray:
 
 def noc_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups, hops) -> np.ndarray:
     """Bit-hops on the NoC for one vector through one matrix (multicast in, outputs back, partial sums)."""
-    return k * bits * (hops + tiles_spanned - 1) + n * bits * hops + (tile_groups - 1) * n * pbits
+    return (k + n) * bits * hops + noc_extra_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups)
+
+
+def noc_extra_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups) -> np.ndarray:
+    """The part of `noc_bit_hops` beyond the average distance: the multicast tree over the matrix's tiles and the
+    partial sums between its tile groups (the cost model adds bits x hops x (inputs + outputs) per pass itself)."""
+    return k * bits * (tiles_spanned - 1) + (tile_groups - 1) * n * pbits
 
 
 def chip_link_bits(k, n, bits, pbits, chips_spanned, row_chips) -> np.ndarray:
@@ -57,16 +63,16 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     per_chip = apt * tiles
     # psum_bits(b_in, b_w, k), with log2 k taken once per shape
     pb = (p["input_bits"] + p["weight_bits"])[:, None] + np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :]
-    t_span = np.clip(_ceil(arrays / apt), 1, tiles)     # (clip at 1: _ceil of a ratio under 1e-9 is 0)
-    g_span = np.clip(_ceil(rt / apt), 1, tiles)
+    t_span = np.minimum(np.maximum(_ceil(arrays / apt), 1), tiles)     # (at least 1: _ceil of a ratio < 1e-9 is 0)
+    g_span = np.minimum(np.maximum(_ceil(rt / apt), 1), tiles)
     ic = tech.interconnect
     f_board = board_fraction(mp["chips_used"], p["chips_per_package"])
     hop_count = mp["chips_used"] - 1
     chips = mp["chips_used"][:, None]
     split = (arrays > per_chip) & (chips > 1)    # with overflow: reload one chip streams every matrix through itself
     if split.any():   # some matrix spans chips: input multicast and partial sums cross, one more hop per split stage
-        c_span = np.clip(_ceil(arrays / per_chip), 1, chips)
-        r_span = np.clip(_ceil(rt / per_chip), 1, chips)
+        c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
+        r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
         link_bits_vec = chip_link_bits(k, n, bits, pb, c_span, r_span)
         split_stages = 0.0
         for stage in wl.stage_shapes:
@@ -80,7 +86,7 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     else:
         link_bits_vec = np.zeros_like(arrays)
     return {
-        "noc_bit_hops": noc_bit_hops(k, n, bits, pb, t_span, g_span, hops[:, None]),
+        "noc_extra_bit_hops": noc_extra_bit_hops(k, n, bits, pb, t_span, g_span),
         "link_bits_vec": link_bits_vec,
         "e_link_eff": (1 - f_board) * ic["chip_link_pj_per_bit"] + f_board * ic["board_link_pj_per_bit"],
         "link_ns_per_bit": ((1 - f_board) / ic["chip_link_gbps"] + f_board / ic["board_link_gbps"]) / 8,
