@@ -63,8 +63,9 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     per_chip = apt * tiles
     # psum_bits(b_in, b_w, k), with log2 k taken once per shape
     pb = (p["input_bits"] + p["weight_bits"])[:, None] + np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :]
-    t_span = np.minimum(np.maximum(_ceil(arrays / apt), 1), tiles)     # (at least 1: _ceil of a ratio < 1e-9 is 0)
-    g_span = np.minimum(np.maximum(_ceil(rt / apt), 1), tiles)
+    # (arrays, row tiles >= 1 and arrays_per_tile <= 4096: both ratios are at least 1/4096, so each ceil is >= 1)
+    t_span = np.minimum(np.ceil(arrays / apt), tiles)
+    g_span = np.minimum(np.ceil(rt / apt), tiles)
     ic = tech.interconnect
     f_board = board_fraction(mp["chips_used"], p["chips_per_package"])
     hop_count = mp["chips_used"] - 1
