@@ -48,6 +48,8 @@ TABLE: tuple[Metric, ...] = (
            "inputs with the family's outliers, ADC, cells, drift, IR drop) accumulated over the layers (docs/ACCURACY.md)"),
     Metric("equivalent_bits", "bit", "maximize", "round-to-nearest weight width with the same logit noise, to read against "
            "weight-only quantization tables (docs/ACCURACY.md)"),
+    Metric("ir_drop_frac", "fraction", "minimize",
+           "read voltage lost on the array lines at the worst cell, all driven rows on (limit max_ir_drop)"),
     Metric("lifetime_years", "years", "maximize", "endurance over the write rate per cell"),
     Metric("utilization", "fraction", "maximize", "weight cells / provisioned cells"),
     Metric("offchip_gb", "GB", "minimize", "data kept in off-chip memory: embeddings, reloaded weights, spilled KV "

@@ -18,7 +18,7 @@ space:
   adc_bits: {{low: 4, high: 9}}
   tiles: [512, 1024, 4096]
 {extra}
-fixed: {{bits_per_cell: 1, chips: 1}}
+fixed: {{bits_per_cell: 1, chips: 1, rows_active: 32}}   # 32 driven rows: RRAM columns within max_ir_drop
 objectives: {{energy_per_token_uj: minimize, sqnr_db: maximize}}
 constraints: ["weights_fit == 1"]
 search: {{sampler: {sampler}, trials: {trials}, seed: 3, batch_size: {batch}}}

@@ -18,10 +18,12 @@ def batch(**kw):
 
 
 def test_adc_energy_by_hand():
-    # ZigZag-IMC law: (100 fJ * B * node/28 + 0.001 fJ * 4^B) * VDD^2; 8 bits, 28 nm, 0.9 V:
-    # 4^8 = 65,536 -> (800 + 65.536) * 0.81 = 701.08 fJ = 0.70108 pJ
+    # ZigZag-IMC law: 100 fJ * B * k(node)/k(28) * VDD^2 + 0.001 fJ * 4^B * (0.9 V)^2, each term times
+    # max(1, f_s / corner) (docs/MODEL.md 'Timing'). 8 bits, 28 nm, 0.9 V, SAR at 1 GHz: f_s = 1/9 ns = 111.1 MHz,
+    # below the Walden corner (1.221 GHz), 2.15996x the Schreier corner (51.44 MHz):
+    # 800 * 0.81 = 648 fJ; 65.536 * 0.81 * 2.15996 = 114.660 fJ -> 762.660 fJ = 0.76266 pJ
     c = circuits(batch(adc_bits=8, node_nm=28, vdd=0.9), load_tech())
-    assert c["e_adc"][0] == pytest.approx(0.70108416, rel=1e-6)
+    assert c["e_adc"][0] == pytest.approx(0.7626604, rel=1e-6)
     # conversion time: (B + 1) cycles at 1 GHz = 9 ns
     assert c["t_conv"][0] == pytest.approx(9.0)
 
@@ -106,7 +108,10 @@ def test_adc_ns_sets_conversion_time_by_hand():
         p = batch(adc_ns=2000.0, clock_ghz=clock)
         c = circuits(p, load_tech())
         assert c["t_conv"][0] == 2000.0
-        assert c["e_adc"][0] == circuits(batch(clock_ghz=clock), load_tech())["e_adc"][0]
+        # the ADC's rate is 1/adc_ns = 0.5 MHz whatever the clock: below both of Murmann's corners, so its energy
+        # is the slow converter's (docs/MODEL.md 'Timing') and the same at both clocks
+        assert c["e_adc"][0] == circuits(batch(adc_ns=2000.0, clock_ghz=1.0), load_tech())["e_adc"][0]
+        assert c["e_adc"][0] < circuits(batch(clock_ghz=clock), load_tech())["e_adc"][0]
         e, t = _mvm_costs(p, c, map_weights(p, wl, c), k, n, rt, ct, np.array([[1.0]]))
         assert t[0, 0] == pytest.approx(want)
 
@@ -177,7 +182,8 @@ def test_reload_pays_writes_and_wear():
 
 def test_cim_attention_writes_wear_out_nvm():
     # KV in the arrays needs a second chip of the default size (overflow: chips adds it; one die stays in the reticle)
-    r = evaluate([{**defaults(), "attention": "cim"}], "gpt2")
+    # (32 driven rows keep the column IR drop under max_ir_drop: the default 256 rows lose 31 % of V_read)
+    r = evaluate([{**defaults(), "attention": "cim", "rows_active": 32}], "gpt2")
     assert r["feasible"].iloc[0]
     assert r["lifetime_years"].iloc[0] < 1e6
 

@@ -234,7 +234,7 @@ def test_breakdowns_sum_to_totals(designs, model, scenario):
 def test_subthreshold_vdd_is_flagged_not_infinite():
     # hypothesis found vdd = 1.3e-191 V: every energy ~ V^2 underflowed and macro_tops_per_w = 2 macs / e_mvm
     # overflowed to inf. Such a design is now infeasible with a reason, priced at the 0.3 V floor.
-    r = run([{"vdd": 1.3e-191}, {"vdd": 0.3}, {"vdd": 0.0}])
+    r = run([{"vdd": 1.3e-191, "rows_active": 32}, {"vdd": 0.3, "rows_active": 32}, {"vdd": 0.0, "rows_active": 32}])
     assert list(r["feasible"]) == [False, True, True]
     assert "vdd below 0.3 V" in r["reason"][0]
     for m in METRICS:

@@ -33,7 +33,7 @@ space:
   cols: [64, 128, 256]
   adc_bits: {{low: 3, high: 10}}
   tiles: {{low: 256, high: 8192, log: true}}
-fixed: {{bits_per_cell: 1, chips: 1}}
+fixed: {{bits_per_cell: 1, chips: 1, rows_active: 32}}
 objectives: {{energy_per_token_uj: minimize, sqnr_db: maximize}}
 constraints: ["weights_fit == 1"]
 search: {{sampler: {sampler}, trials: {trials}, seed: 11, batch_size: {batch}}}

@@ -26,7 +26,7 @@ def table() -> pd.DataFrame:
     """A real trials table: 5 devices x 3 ADC resolutions x 2 tile counts x 2 bits per cell (60 designs).
 
     bits_per_cell=2 on SRAM (1 bit at most) makes some rows infeasible, so both kinds of point appear."""
-    designs = [{"device": d, "adc_bits": a, "tiles": t, "bits_per_cell": b, "chips": 1}
+    designs = [{"device": d, "adc_bits": a, "tiles": t, "bits_per_cell": b, "chips": 1, "rows_active": 32}
                for d, a, t, b in itertools.product(["sram", "rram", "pcm", "mram", "fefet"], [4, 6, 8],
                                                    [1024, 8192], [1, 2])]
     df = evaluate(designs, model=MODEL, scenario=SCENARIO)
@@ -359,7 +359,7 @@ def test_worker_forked_after_polars_ran_leaves_the_tables_here(table, tmp_path) 
 
         f = tmp_path / "s.yaml"
         f.write_text("name: s\nworkload: {model: gpt2, batch: 1, prompt_tokens: 16, generate_tokens: 4}\n"
-                     "space: {device: [sram, rram], adc_bits: {low: 3, high: 8}}\nfixed: {chips: 1}\n"
+                     "space: {device: [sram, rram], adc_bits: {low: 3, high: 8}}\nfixed: {chips: 1, rows_active: 32}\n"
                      "objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}\n"
                      "search: {sampler: random, trials: 12, seed: 1, batch_size: 4}\n")
         res = run_sweep(load_sweep(f), out=tmp_path / "run")

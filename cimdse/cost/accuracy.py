@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .analog import IR_RESIDUAL_VAR
+
 
 def _weight_levels(weight_bits, differential):
     """Magnitude bits stored per weight and the weight value of one integer step."""
@@ -37,11 +39,14 @@ def adc_required_bits(rows_active, dac_bits, bits_per_cell):
 
 
 def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
-            analog=True, combined=False):
+            analog=True, combined=False, ir_drop=0.0, range_scale=1.0):
     """Closed-form SQNR in dB (numpy arrays broadcast; every argument may be an array).
 
     combined: the bit-slice columns of a weight are charge-shared before one conversion (column_combine: analog),
-    so the ADC sees the whole weight magnitude, ra (2^d - 1)(2^(slices bpc) - 1) levels, instead of one slice."""
+    so the ADC sees the whole weight magnitude, ra (2^d - 1)(2^(slices bpc) - 1) levels, instead of one slice.
+    ir_drop: IR-drop fraction at the worst cell (analog.ir_drop_frac): after a gain calibration the position-
+    dependent attenuation leaves an error of power signal x IR_RESIDUAL_VAR x ir_drop^2. range_scale: ADC range
+    per weight level relative to an ideal cell (finite on/off ratio, analog.on_off_range_scale)."""
     K = np.asarray(rows, dtype=float)
     ra = np.minimum(np.where(rows_active > 0, rows_active, K), K)
     bi = np.asarray(input_bits, dtype=float)
@@ -64,7 +69,7 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
     # the ADC input: one slice column, or (combined) all n_ws slices of a weight, already in weight-LSB units
     combined = np.asarray(combined, dtype=bool)
     bpc_adc = np.where(combined, n_ws * bpc, bpc)
-    full = ra * (p2_db - 1) * (np.exp2(bpc_adc) - 1)
+    full = ra * (p2_db - 1) * (np.exp2(bpc_adc) - 1) * range_scale   # the off-state background uses ADC range
     lossy = adc_bits < np.ceil(np.log2(full + 1))        # adc_required_bits(ra, db, bpc_adc)
     step = full / (np.exp2(adc_bits) - 1)
     n_rg = np.ceil(K / ra)
@@ -72,7 +77,8 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
     n_adc = np.where(lossy & analog, scale_adc * n_rg * step**2 / 12.0, 0.0)
     ex2 = (p2_db - 1) * (2 * p2_db - 1) / 6.0   # E[x_slice^2], slice uniform on 0..2^db-1
     n_dev = np.where(analog, scale * (np.asarray(sigma) * (p2_bpc - 1)) ** 2 * K * ex2, 0.0)
-    return 10.0 * np.log10(signal / (n_x + n_w + n_adc + n_dev))
+    n_ir = np.where(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
+    return 10.0 * np.log10(signal / (n_x + n_w + n_adc + n_dev + n_ir))
 
 
 def monte_carlo_sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma,

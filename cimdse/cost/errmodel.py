@@ -491,7 +491,7 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
 
 
 def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = None, tech: Tech | None = None,
-               ir_drop_frac=0.0, adc_range_scale=1.0) -> dict[str, dict[str, np.ndarray]]:
+               ir_drop_frac=None, adc_range_scale=None) -> dict[str, dict[str, np.ndarray]]:
     """Predicted NSR of every matmul kind of `model` on `design`, split into TERMS.
 
     design: one design (dict of parameters; defaults fill the rest) or a batch (dict of arrays, params.to_batch).
@@ -499,7 +499,8 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
     ffn_up, ffn_down, lm_head (decoders) or pooler, and qk_scores, score_v (attention; with `attention:
     digital` only the KV-cache and input quantization terms are non-zero). Every layer has the same values.
     To inject: add Gaussian noise of variance sum(terms) * mean(y^2) to the exact output y of that matmul.
-    Sum the terms of a kind for its total NSR; 10 log10(1 / total) is its SQNR in dB."""
+    Sum the terms of a kind for its total NSR; 10 log10(1 / total) is its SQNR in dB.
+    ir_drop_frac, adc_range_scale: None (default) takes the design's own, as the cost model does (cost/analog.py)."""
     from ..workload import load_model
     from .params import to_batch
 
@@ -519,6 +520,13 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
     p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))
          for k, v in p.items()}
     dn = device_noise()
+    if ir_drop_frac is None:   # the design's IR drop (docs/MODEL.md section 11), as in the cost model
+        from .analog import design_ir_drop_frac
+        cell_um2 = tech.device["cell_area_f2"].take(dev) * (p["node_nm"] * 1e-3) ** 2
+        ir_drop_frac = design_ir_drop_frac(p, tech, ra, cell_um2)
+    if adc_range_scale is None:   # the device's finite on/off ratio widens the ADC range
+        from .analog import device_read_tables
+        adc_range_scale = device_read_tables(tech)["adc_range"].take(dev)
     return nsr_terms(p, error_shapes(m, scenario), sigma=tech.device["sigma_g_rel"].take(dev),
                      drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
                      differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),

@@ -19,10 +19,13 @@ from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from .analog import design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
 from .summary import area, leakage_w, summarize
+from .timing import adc_energy_pj, fmax_ghz
+from .traffic import traffic_constants
 
 CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"}, {"shared_gate", "shared_up"})
@@ -176,7 +179,9 @@ def circuits(p: dict, tech: Tech) -> dict:
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
     resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
-    vdd = np.where(p["vdd"] > 0, p["vdd"], tech.vdd_for_node(node))
+    log_node = np.log(node)
+    v_nom = np.interp(log_node, np.log(tech.vdd_nodes), tech.vdd_values)    # tech.vdd_for_node, log(node) reused
+    vdd = np.where(p["vdd"] > 0, p["vdd"], v_nom)
     k_node = tech.cap_factor(node)                                       # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
@@ -200,11 +205,10 @@ def circuits(p: dict, tech: Tech) -> dict:
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
-    e_adc = (adc["linear_fj_per_bit"] * b * (k_node / tech.cap_factor(adc["ref_node_nm"]))
-             + adc["thermal_fj"] * np.exp2(2 * b)) * vdd**2 * 1e-3
     a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
-    e_adc, a_adc = np.where(gate, 0.0, e_adc), np.where(gate, 0.0, a_adc)
+    a_adc = np.where(gate, 0.0, a_adc)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
+    e_adc = np.where(gate, 0.0, adc_energy_pj(b, vdd, t_conv, tech, k_node))   # rises above Murmann's corners
     # analog column combination (not for digital CIM or DRAM, which have no ADC): fewer conversions per ADC per step
     combine = (p["column_combine"] == 1) & ~gate
     t_adc_step = lambda g: np.maximum(dev["read_pulse_ns"], _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
@@ -258,11 +262,14 @@ def circuits(p: dict, tech: Tech) -> dict:
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
+        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
+        "ir_drop": design_ir_drop_frac(p, tech, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]),
+                                                           p["rows"]), cell_um2, log_node),
+        "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
-        "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
+        "e_router_bit": ic["noc_router_pj_per_bit"] * s32, "tech": tech,
         "a_router": per["shift_add"]["router_area_um2"] * a32,
-        "e_link_bit": ic["chip_link_pj_per_bit"], "link_gbps": ic["chip_link_gbps"],
         "e_off_bit": tech.offchip["energy_pj_per_bit"][p["offchip"]],
         "off_gbps": tech.offchip["bandwidth_gbps"][p["offchip"]] * p["offchip_devices"],
         "off_gb": tech.offchip["capacity_gb"][p["offchip"]] * p["offchip_devices"],     # capacity per chip (GB)
@@ -413,7 +420,7 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
     w_bytes = mp["reload_bytes"]
     off_gbps = c["off_gbps"] * mp["chips_used"]
     return {
-        "hops": hops, "e_noc_bit": hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"]),
+        "hops": hops,
         "lanes": lanes, "kv_on_chip": kv_on_chip & ~kv_dram, "kv_dram": kv_dram,
         "kv_dram_gbps": lanes * mp["kv_bits"] * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
         "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])),
@@ -421,6 +428,8 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
         "off_gbps_all": off_gbps,
         "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
         "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
+        "e_hop_bit": c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"],
+        **traffic_constants(p, wl, mp, hops, c["tech"]),     # multicast, partial sums, chip links, KV bandwidth
     }
 
 
@@ -443,7 +452,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * c["e_tile_bit"]
     hops = sc_["hops"]
-    e["noc"] = io_bits * sc_["e_noc_bit"]
+    # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
+    e["noc"] = (io_bits * sc_["hops"] + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
@@ -478,7 +488,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e["cells"] = e["cells"] + np.where(kv_dram, kv_traffic * c["e_dram_bit"], 0.0)
     t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
     t_kv = np.where(kv_dram, kv_traffic / 8 / sc_["kv_dram_gbps"],
-                    np.where(kv_on_chip, 0.0, kv_traffic / 8 / sc_["off_gbps_all"]))
+                    kv_traffic / 8 / np.where(kv_on_chip, sc_["kv_buffer_gbps"], sc_["off_gbps_all"]))
     t["digital"] = np.maximum(t_compute, t_kv)
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
@@ -517,9 +527,10 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     t["reload"] = sc_["t_reload"]
     ops["weight_reload"] = sc_["e_reload_write"] + sc_["e_reload_read"]
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
-    link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1)
-    e["chip_link"] = link_bits * c["e_link_bit"]
-    t["chip_link"] = link_bits / 8 / c["link_gbps"]
+    # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
+    link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1) + _dot_shapes(sc_["link_bits_vec"], V)
+    e["chip_link"] = link_bits * sc_["e_link_eff"]
+    t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
     ops["chip_link"] = e["chip_link"]
     return e, t, ops
 
@@ -570,7 +581,8 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
         e["leakage"] = p_leak * t_pass * 1e3 * gated_fraction(p, c, mp, macs, t_pass)   # W * ns = nJ -> pJ
         phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
     res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code)
-    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp))   # logit_sqnr_db, equivalent_bits
+    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
+                             adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits
     if breakdown:
         res["breakdown"] = {
             "area_mm2": ar,

@@ -64,6 +64,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           choices=("digital", "cim")),
     Param("offchip", "cat", "hbm3", "", "off-chip memory attached to each chip", choices=OFFCHIP),
     Param("offchip_devices", "int", 1, "", "off-chip memory devices (stacks, channels) per chip", 1, 64),
+    Param("chips_per_package", "int", 8, "", "chips per package: chip boundaries inside a package use die-to-die "
+          "links (UCIe), boundaries between packages board links", 1, 100_000),
     Param("vdd", "float", 0.0, "V", f"supply voltage (0 = the node's default; else at least {0.3:g} V)", 0.0, 2.0),
     Param("weight_encoding", "cat", "differential", "",
           "signed weights as a differential cell pair, or with an offset and a reference column",
@@ -102,6 +104,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("power_gating", "cat", "none", "",
           "none: idle SRAM buffers and arrays leak in full; idle: they drop to a retention state while not computing",
           choices=("none", "idle")),
+    Param("max_ir_drop", "float", 0.1, "",
+          "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML

@@ -103,7 +103,8 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["weights_fit"] = (~mp["reload_mode"]).astype(float)     # resident in the chips used (no reload)
     res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
                              c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
-                             combined=c["comb_w"] > 1))
+                             combined=c["comb_w"] > 1, ir_drop=c["ir_drop"], range_scale=c["adc_range"]))
+    res["ir_drop_frac"] = c["ir_drop"]
     # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
     passes_per_s = (1 + G) / (t_request * 1e-9)
     rate_reload = mp["reload_rounds"] * passes_per_s
@@ -139,5 +140,7 @@ def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray) -> tupl
               "peak power density"),
         Check("chips_used x offchip_devices x capacity_gb", res["offchip_gb"], c["off_gb"] * mp["chips_used"], "GB",
               "off-chip data"),
+        Check("fmax_ghz", p["clock_ghz"], c["fmax_ghz"], "GHz", "clock"),
+        Check("max_ir_drop", res["ir_drop_frac"], p["max_ir_drop"], "of V_read", "IR drop"),
     )
     return apply_limits(code, REASONS, checks)

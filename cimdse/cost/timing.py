@@ -1,0 +1,94 @@
+"""Timing laws: the fastest clock a node and supply allow, and what a fast ADC costs (docs/MODEL.md 'Timing').
+
+- `fmax_ghz`: f_max = 1 / (n_FO4 t_FO4(F, V)); the FO4 delay at the node's nominal supply from the
+  Stillmaker-Baas delay fits, and its supply dependence from the alpha-power law (Sakurai and Newton, JSSC 1990):
+  t_FO4(F, V) = t_FO4(F, V_nom) [V / (V - V_th)^a] / [V_nom / (V_nom - V_th)^a]; 0 at or below threshold.
+- `adc_energy_pj`: the ZigZag-IMC ADC law with its kT/C (4^B) term held at the calibration supply, each term
+  multiplied by max(1, f_s / f_corner) of Murmann's survey envelopes (Walden corner for the switching term,
+  Schreier corner for the thermal term).
+Pure numpy over a batch; constants from periphery.yaml (timing, adc, adc_speed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tech import Tech
+
+_MEMO: dict = {}   # (id(data dict), name) -> (data dict, table): the dict is held, so its id cannot be reused
+
+
+def memo_table(data: dict, name: str, build):
+    """build(data), computed once per data dict and name (a Tech's tables are read-only once loaded)."""
+    key = (id(data), name)
+    hit = _MEMO.get(key)
+    if hit is None or hit[0] is not data:
+        if len(_MEMO) > 64:
+            _MEMO.clear()
+        hit = _MEMO[key] = (data, build(data))
+    return hit[1]
+
+
+def _fo4_nominal_table(tech: Tech) -> tuple[np.ndarray, np.ndarray]:
+    """(log node ascending, log FO4 delay in ps at the node's nominal supply) of the Stillmaker-Baas table."""
+    return memo_table(tech.periphery["timing"], "fo4", lambda tm: _fo4_table(tm, tech))
+
+
+def _fo4_table(tm: dict, tech: Tech) -> tuple[np.ndarray, np.ndarray]:
+    nodes = np.asarray(tm["fo4_nodes_nm"], dtype=float)
+    v_nom = tech.vdd_for_node(nodes)
+    ps = np.array([np.polyval(c, v) for c, v in zip(tm["fo4_delay_poly"], v_nom, strict=True)])
+    order = np.argsort(nodes)
+    return np.log(nodes[order]), np.log(ps[order])
+
+
+def vth_v(node_nm, tech: Tech) -> np.ndarray:
+    """Threshold voltage (V) of the node's high-performance transistors (PTM), held constant outside the table."""
+    nodes, vth = memo_table(tech.periphery["timing"], "vth", _vth_table)
+    return np.interp(node_nm, nodes, vth)
+
+
+def _vth_table(tm: dict) -> tuple[np.ndarray, np.ndarray]:
+    nodes = np.asarray(tm["vth_nodes_nm"], dtype=float)
+    order = np.argsort(nodes)
+    return nodes[order], np.asarray(tm["vth_v"], dtype=float)[order]
+
+
+def fmax_ghz(vdd, node_nm, tech: Tech, v_nom=None, log_node=None) -> np.ndarray:
+    """Highest clock (GHz) of logic at supply `vdd` (V) and node `node_nm`: one cycle is n_FO4 FO4 delays; 0 at or
+    below the threshold voltage. `v_nom` (the node's nominal supply) and `log_node` when the caller has them."""
+    node = np.asarray(node_nm, dtype=float)
+    v = np.asarray(vdd, dtype=float)
+    log_node = np.log(node) if log_node is None else log_node
+    v_nom = tech.vdd_for_node(node) if v_nom is None else v_nom
+    log_nodes, log_ps = _fo4_nominal_table(tech)
+    t_nom = np.exp(np.interp(log_node, log_nodes, log_ps))   # ps at v_nom; log-log between nodes, held outside
+    tm = tech.periphery["timing"]
+    a = tm["alpha"]
+    vt = vth_v(node, tech)
+    # 1 / t_FO4(V) = (1 / t_nom) [(V - V_th)^a / V] / [(V_nom - V_th)^a / V_nom]
+    return 1e3 / (tm["fo4_per_cycle"] * t_nom) * (v_nom / (v_nom - vt) ** a) * np.maximum(v - vt, 0.0) ** a / v
+
+
+def fo4_ps(node_nm, vdd, tech: Tech) -> np.ndarray:
+    """FO4 inverter delay (ps) at node `node_nm` and supply `vdd`; inf at or below the threshold voltage."""
+    f = fmax_ghz(vdd, node_nm, tech)
+    with np.errstate(divide="ignore"):
+        return 1e3 / (tech.periphery["timing"]["fo4_per_cycle"] * f)
+
+
+def adc_rate_factor(fs_hz, corner_hz) -> np.ndarray:
+    """Energy per conversion relative to a slow converter: 1 up to the corner, then proportional to f_s."""
+    return np.maximum(1.0, np.asarray(fs_hz, dtype=float) / corner_hz)
+
+
+def adc_energy_pj(bits, vdd, t_conv_ns, tech: Tech, k_node) -> np.ndarray:
+    """Energy (pJ) of one conversion of a `bits`-bit ADC converting every `t_conv_ns` ns at supply `vdd`.
+
+    `k_node`: the Stillmaker-Baas capacitance factor of the designs' node (Tech.cap_factor)."""
+    adc, sp = tech.periphery["adc"], tech.periphery["adc_speed"]
+    fs_hz = 1e9 / np.maximum(t_conv_ns, 1e-6)      # (a conversion under 1 fs only guards the division)
+    switching = adc["linear_fj_per_bit"] * bits * (k_node / tech.cap_factor(adc["ref_node_nm"])) * vdd**2
+    thermal = adc["thermal_fj"] * np.exp2(2 * bits) * adc["thermal_ref_vdd_v"] ** 2
+    return (switching * adc_rate_factor(fs_hz, sp["walden_corner_hz"])
+            + thermal * adc_rate_factor(fs_hz, sp["schreier_corner_hz"])) * 1e-3

@@ -1,0 +1,96 @@
+"""Data movement at the real split points of each matrix: NoC multicast and partial sums, chip-to-chip links
+inside and between packages, and the global buffer's bandwidth for the KV cache (docs/MODEL.md 'Traffic').
+
+Per vector through one k x n matrix that occupies `arrays` arrays (`row_tiles` of them along k):
+- NoC: the input travels `hops` to the nearest tile holding the matrix and is multicast over its t tiles (a tree
+  of t - 1 links); the n outputs travel `hops` back; when its row tiles sit in g > 1 tiles, n partial sums of
+  `psum_bits` reduce over g - 1 links.
+- Chips: when the matrix spans c > 1 chips, its input crosses c - 1 chip boundaries (multicast), and when its row
+  tiles span r > 1 chips, n partial sums cross r - 1 boundaries (c, r at most chips_used: a matrix larger than the
+  chips of an `overflow: reload` design is streamed through them, not spread).
+Pure numpy; (N, J) arrays per matrix shape, (N,) per design.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tech import Tech
+from ._util import ceil as _ceil
+
+
+def psum_bits(input_bits, weight_bits, k) -> np.ndarray:
+    """Width of an exact partial sum of k products of input_bits x weight_bits values: b_in + b_w + ceil(log2 k)."""
+    return input_bits + weight_bits + np.ceil(np.log2(np.maximum(k, 1)) - 1e-9)
+
+
+def noc_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups, hops) -> np.ndarray:
+    """Bit-hops on the NoC for one vector through one matrix (multicast in, outputs back, partial sums)."""
+    return (k + n) * bits * hops + noc_extra_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups)
+
+
+def noc_extra_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups) -> np.ndarray:
+    """The part of `noc_bit_hops` beyond the average distance: the multicast tree over the matrix's tiles and the
+    partial sums between its tile groups (the cost model adds bits x hops x (inputs + outputs) per pass itself)."""
+    return k * bits * (tiles_spanned - 1) + (tile_groups - 1) * n * pbits
+
+
+def chip_link_bits(k, n, bits, pbits, chips_spanned, row_chips) -> np.ndarray:
+    """Bits crossing chip boundaries for one vector through one matrix split over chips."""
+    return (chips_spanned - 1) * k * bits + (row_chips - 1) * n * pbits
+
+
+def board_fraction(chips_used, chips_per_package) -> np.ndarray:
+    """Fraction of the chip-to-chip boundaries of a chain of chips that leave a package (board links)."""
+    packages = _ceil(chips_used / chips_per_package)
+    return (packages - 1) / np.maximum(chips_used - 1, 1)
+
+
+def kv_buffer_gbps(global_buffer_mb, chips_used, clock_ghz, tech: Tech) -> np.ndarray:
+    """Read bandwidth (GB/s) of the global buffers of all chips: banks x 64 bit per clock cycle."""
+    dig = tech.periphery["digital"]
+    banks = np.maximum(_ceil(global_buffer_mb * 1e6 / (dig["sram_bank_kb"] * 1024)), 1)
+    return banks * chips_used * dig["sram_bank_bits_per_cycle"] * clock_ghz / 8
+
+
+def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
+    """Per-design, per-shape traffic quantities that every pass shares (see the module docstring)."""
+    bits = p["input_bits"][:, None]
+    k, n = wl.k[None, :], wl.n[None, :]
+    rt = mp["row_tiles"]
+    arrays = rt * mp["col_tiles"]
+    apt, tiles = p["arrays_per_tile"][:, None], p["tiles"][:, None]
+    per_chip = apt * tiles
+    # psum_bits(b_in, b_w, k), with log2 k taken once per shape
+    pb = (p["input_bits"] + p["weight_bits"])[:, None] + np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :]
+    # (arrays, row tiles >= 1 and arrays_per_tile <= 4096: both ratios are at least 1/4096, so each ceil is >= 1)
+    t_span = np.minimum(np.ceil(arrays / apt), tiles)
+    g_span = np.minimum(np.ceil(rt / apt), tiles)
+    ic = tech.interconnect
+    f_board = board_fraction(mp["chips_used"], p["chips_per_package"])
+    hop_count = mp["chips_used"] - 1
+    chips = mp["chips_used"][:, None]
+    split = (arrays > per_chip) & (chips > 1)    # with overflow: reload one chip streams every matrix through itself
+    if split.any():   # some matrix spans chips: input multicast and partial sums cross, one more hop per split stage
+        c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
+        r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
+        link_bits_vec = chip_link_bits(k, n, bits, pb, c_span, r_span)
+        split_stages = 0.0
+        for stage in wl.stage_shapes:
+            any_split = split[:, stage[0]]
+            for j in stage[1:]:
+                any_split = any_split | split[:, j]
+            split_stages = split_stages + any_split
+        for j in wl.single_shapes:
+            split_stages = split_stages + split[:, j] / wl.model.layers
+        hop_count = hop_count + wl.model.layers * split_stages
+    else:
+        link_bits_vec = np.zeros_like(arrays)
+    return {
+        "noc_extra_bit_hops": noc_extra_bit_hops(k, n, bits, pb, t_span, g_span),
+        "link_bits_vec": link_bits_vec,
+        "e_link_eff": (1 - f_board) * ic["chip_link_pj_per_bit"] + f_board * ic["board_link_pj_per_bit"],
+        "link_ns_per_bit": ((1 - f_board) / ic["chip_link_gbps"] + f_board / ic["board_link_gbps"]) / 8,
+        "link_hop_ns": hop_count * ic["chip_link_latency_ns"],   # a boundary of the chain, a split stage of a layer
+        "kv_buffer_gbps": kv_buffer_gbps(p["global_buffer_mb"], mp["chips_used"], p["clock_ghz"], tech),
+    }
