@@ -69,7 +69,7 @@ def test_default_rram_array_ir_drop_by_hand():
     # = 2.64706 uA; 256 driven rows: 256 x 257 / 2 = 32,896 -> 1.76807 x 2.64706e-6 x 32,896 = 0.153959 V
     # = 0.307917 of the 0.5 V read voltage. 32 driven rows, farthest from the sense end: 32 x 33 / 2 + 32 x 224
     # = 7,696 -> 0.0720372.
-    r = _eval([{}, {"rows_active": 32}, {"device": "sram"}])
+    r = _eval([{"rows_active": 256}, {"rows_active": 32}, {"device": "sram"}])
     assert r["ir_drop_frac"][0] == pytest.approx(0.307917, rel=1e-4)
     assert r["ir_drop_frac"][1] == pytest.approx(0.0720372, rel=1e-4)
     assert r["ir_drop_frac"][2] == 0.0                      # charge-domain SRAM: no DC read current
@@ -158,3 +158,20 @@ def test_one_reload_chip_sends_nothing_across_chips():
     assert r["chips_used"][0] == 1
     assert r["breakdown"]["energy_pj"]["decode"]["chip_link"][0] == 0.0
     assert r["breakdown"]["latency_ns"]["decode"]["chip_link"][0] == 0.0
+
+
+def test_rows_active_zero_drives_as_many_rows_as_the_ir_drop_limit_allows():
+    """Default rows_active (0) on the default 256 x 256 RRAM array at 22 nm: all rows lose 0.308 of V_read
+    (test above); with ra driven rows the drop is 0.308 (ra(ra+1)/2 + ra(256 - ra)) / (256 * 257 / 2):
+    ra = 45 -> 10,530 / 32,896 * 0.308 = 0.0986 <= 0.1, ra = 46 -> 10,741 / 32,896 * 0.308 = 0.1006 > 0.1."""
+    import cimdse
+
+    r = cimdse.evaluate_arrays({"device": ["rram", "rram", "sram", "rram"], "rows": [256, 256, 256, 64],
+                                "rows_active": [0, 128, 0, 0]}, model="gpt2")
+    assert r["ir_drop_frac"][0] == pytest.approx(0.30787 * 10530 / 32896, rel=1e-3)
+    assert bool(r["feasible"][0]) and r["violation"][0] == ""
+    assert not r["feasible"][1] and r["violation"][1].startswith("IR drop")      # a value the user set is kept
+    assert r["ir_drop_frac"][2] == 0 and r["feasible"][2]                        # SRAM: no DC read current
+    # 64 rows all on: 0.308 * (64 * 65 / 2) / 32896 = 0.0195 -> all 64 rows driven (same as rows_active 64)
+    r64 = cimdse.evaluate_arrays({"device": ["rram"], "rows": [64], "rows_active": [64]}, model="gpt2")
+    assert r["ir_drop_frac"][3] == pytest.approx(r64["ir_drop_frac"][0]) and r["tpot_ms"][3] == r64["tpot_ms"][0]

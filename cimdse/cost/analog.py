@@ -50,6 +50,30 @@ def ir_drop_frac(rows, rows_active, r_cell_ohm, i_cell_a, v_read) -> np.ndarray:
     return col_line / v_read
 
 
+def auto_rows_active(p: dict, tech: Tech) -> np.ndarray:
+    """`rows_active` with 0 resolved per design: all rows where the cells draw no DC read current or the drop of all
+    rows stays within `max_ir_drop`, else the most rows whose drop does (docs/MODEL.md 'IR drop').
+
+    With ra driven rows the worst drop is r I (ra(ra+1)/2 + ra(rows - ra)) / V_read (`ir_drop_frac`), increasing in
+    ra up to rows; it stays within the limit m while ra^2 - (2 rows + 1) ra + 2K >= 0, K = m V_read / (r I), i.e.
+    up to the smaller root of that quadratic (at least 1 row)."""
+    ra = np.asarray(p["rows_active"], dtype=float)
+    auto = ra <= 0
+    if not np.any(auto):
+        return ra
+    rows = np.asarray(p["rows"], dtype=float)
+    d = p["device"]
+    tab = device_read_tables(tech)
+    r_cell = wire_ohm_per_um(p["node_nm"], tech) * np.sqrt(tech.device["cell_area_f2"].take(d) * (p["node_nm"] * 1e-3) ** 2)
+    r_i = r_cell * tab["i_cell_a"].take(d) * tab["inv_v_read"].take(d)          # drop per unit of the bracket above
+    k = np.asarray(p["max_ir_drop"], dtype=float) / np.where(r_i > 0, r_i, 1.0)
+    b = 2 * rows + 1
+    disc = b * b - 8 * k
+    fits = (r_i <= 0) | (disc < 0) | (ir_drop_frac(rows, rows, r_i, 1.0, 1.0) <= p["max_ir_drop"])
+    root = np.floor((b - np.sqrt(np.maximum(disc, 0.0))) / 2 + 1e-9)
+    return np.where(auto, np.where(fits, rows, np.clip(root, 1, rows)), ra)
+
+
 def on_off_range_scale(r_on_ohm, r_off_ohm) -> np.ndarray:
     """ADC range needed per weight level relative to an ideal (infinite on/off) cell: ratio / (ratio - 1)."""
     ratio = np.asarray(r_off_ohm, dtype=float) / np.asarray(r_on_ohm, dtype=float)

@@ -34,6 +34,7 @@ import yaml
 from ..tech import DEVICES, Tech, load_tech
 from ..workload import ModelConfig, Scenario
 from .accuracy import _weight_levels
+from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 
 IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
 TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
@@ -516,16 +517,14 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
     analog = ~gate
     differential = (p["weight_encoding"] == 0) | gate   # digital: symmetric two's complement grid
     rows = p["rows"].astype(float)
-    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
+    ra = np.minimum(auto_rows_active(p, tech), rows)   # rows_active 0: as many rows as IR drop allows (cost model)
     p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))
          for k, v in p.items()}
     dn = device_noise()
     if ir_drop_frac is None:   # the design's IR drop (docs/MODEL.md section 11), as in the cost model
-        from .analog import design_ir_drop_frac
         cell_um2 = tech.device["cell_area_f2"].take(dev) * (p["node_nm"] * 1e-3) ** 2
         ir_drop_frac = design_ir_drop_frac(p, tech, ra, cell_um2)
     if adc_range_scale is None:   # the device's finite on/off ratio widens the ADC range
-        from .analog import device_read_tables
         adc_range_scale = device_read_tables(tech)["adc_range"].take(dev)
     return nsr_terms(p, error_shapes(m, scenario), sigma=tech.device["sigma_g_rel"].take(dev),
                      drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,

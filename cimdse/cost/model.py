@@ -19,7 +19,7 @@ from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._alloc import tune_allocator
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from .analog import design_ir_drop_frac, device_read_tables
+from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
@@ -565,7 +565,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     max_bpc = tech.device["max_bits_per_cell"][p["device"]]
     bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
     p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
-    p["rows_active"] = np.minimum(p["rows_active"], p["rows"])
+    p["rows_active"] = np.minimum(auto_rows_active(p, tech), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
     c = circuits(p, tech)
