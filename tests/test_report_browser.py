@@ -1,0 +1,124 @@
+"""The report in a real browser: headless Chromium opens report.html from the file system with the network
+unreachable, runs its scripts, and the page records what it drew (points, bars, lines per figure) and any script
+error into #report-status, which is read back from the rendered DOM. Chromium's network log shows that the page
+asked for nothing over the network. Skipped (with a message) only where no Chromium is installed; `.ci/run` installs
+Debian's package and sets CIMDSE_REQUIRE_CHROMIUM=1, which turns the skip into a failure."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _report_run import make_run
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# no route to any host: every name resolves to nothing and any proxy use fails; no background traffic of its own
+OFFLINE = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+           "--disable-default-apps", "--disable-domain-reliability")
+TIMEOUT_S = 240
+
+
+def browser() -> str:
+    exe = next((p for p in map(shutil.which, BROWSERS) if p), None)
+    if exe is None:
+        if os.environ.get("CIMDSE_REQUIRE_CHROMIUM"):
+            pytest.fail("CIMDSE_REQUIRE_CHROMIUM is set but no Chromium was found on PATH")
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+    return exe
+
+
+def headless(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run headless Chromium with a throwaway profile and no network."""
+    cmd = [exe, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", f"--user-data-dir={profile}",
+           *OFFLINE, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+
+
+def page_requests(netlog: Path) -> list[str]:
+    """URLs and hosts the page itself (a file:// document) asked the network for, from Chromium's net log.
+
+    Chromium's own requests (updates, accounts) carry another isolation key and are left out."""
+    log = json.loads(netlog.read_text())
+    out = []
+    for e in log["events"]:
+        p = e.get("params") or {}
+        key = str(p.get("network_isolation_key", p.get("network_anonymization_key", "")))
+        target = str(p.get("url", p.get("host", "")))
+        if key.startswith("file://") and re.match(r"(https?|wss?|ftp)://", target):
+            out.append(target)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """(run folder, status written by the page, page requests) after Chromium ran the report of a small sweep."""
+    exe = browser()
+    tmp = tmp_path_factory.mktemp("browser")
+    run = make_run(tmp)
+    netlog = tmp / "net.json"
+    # the virtual time budget lets every timer and animation frame of the page run before the DOM is dumped
+    res = headless(exe, tmp / "profile", f"--log-net-log={netlog}", "--virtual-time-budget=30000", "--dump-dom",
+                   (run / "report.html").as_uri())
+    assert res.returncode == 0, res.stderr[-2000:]
+    m = re.search(r'<pre id="report-status"[^>]*data-done="1"[^>]*>([^<]*)</pre>', res.stdout)
+    assert m, "the page did not finish drawing: " + res.stdout[-2000:]
+    return run, json.loads(html.unescape(m.group(1))), page_requests(netlog)
+
+
+def test_page_draws_every_figure_without_errors(rendered) -> None:
+    run, status, _ = rendered
+    assert status["errors"] == [] and status["ok"]
+    trials = pd.read_csv(run / "trials.csv")
+    front = pd.read_csv(run / "pareto.csv")
+    n, n_feas = len(trials), int(trials["feasible"].sum())
+    fig = status["figures"]
+    # scatter: every trial is a point (feasible and infeasible), the front's points on top, the GPU star placed
+    s = fig["scatter"]
+    assert s["points"] == n and s["infeasible_points"] == n - n_feas
+    assert s["front_points"] == len(front) and s["baseline"] is True
+    assert (s["x"], s["y"]) == ("energy_per_token_uj", "tpot_ms")
+    # under 1,500 points the scatter is SVG: the DOM holds one marker per trial, plus the GPU star and the ring
+    # around the selected design
+    assert status["domPoints"]["scatter"] == n + 2
+    # breakdown of the selected front design: 7 panels (3 x prefill/decode + area), plus the GPU ratios
+    b = fig["breakdown"]
+    assert b["trial"] in set(front["trial"]) and b["subplots"] == 8
+    assert b["bars"] == status["domPoints"]["breakdown_bars"] > 20
+    # parallel coordinates: one line per feasible trial; an axis for each searched parameter, objective and
+    # constraint metric that varies among them (weights_fit is 1 on every feasible trial: no axis)
+    p = fig["parcoords"]
+    feas = trials[trials["feasible"]]
+    axes = [c for c in ("device", "rows", "adc_bits", "tiles", "energy_per_token_uj", "tpot_ms", "weights_fit",
+                        "sqnr_db") if feas[c].nunique() > 1]
+    assert "weights_fit" not in axes and len(axes) >= 5
+    assert p["lines"] == n_feas and p["dimensions"] == len(axes) and status["domPoints"]["parcoords_canvases"] == 3
+    assert fig["history"]["points"] > 1 and fig["importance"]["bars"] == 4 * 2
+
+
+def test_page_requests_nothing_from_the_network(rendered) -> None:
+    _, status, requests = rendered
+    assert requests == []
+    assert not any("blocked request" in e for e in status["errors"])
+
+
+def test_screenshot(rendered, tmp_path) -> None:
+    """A full-page screenshot renders (a PNG of the window's size); look at it when changing the page."""
+    run, _, _ = rendered
+    shot = tmp_path / "report.png"
+    res = headless(browser(), tmp_path / "profile", "--virtual-time-budget=30000", "--window-size=1400,4200",
+                   f"--screenshot={shot}", (run / "report.html").as_uri())
+    assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
+    import matplotlib.image
+
+    img = matplotlib.image.imread(shot)
+    assert img.shape[:2] == (4200, 1400) and img.std() > 0.05
+    if os.environ.get("CIMDSE_SCREENSHOT_DIR"):  # keep it to look at
+        shutil.copy(shot, Path(os.environ["CIMDSE_SCREENSHOT_DIR"]) / "report.png")
