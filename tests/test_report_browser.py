@@ -37,8 +37,9 @@ def browser() -> str:
 
 def headless(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     """Run headless Chromium with a throwaway profile and no network."""
+    # a window tall enough to show the whole page: the parallel coordinates are drawn when they come into view
     cmd = [exe, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", f"--user-data-dir={profile}",
-           *OFFLINE, *args]
+           "--window-size=1400,6000", *OFFLINE, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
 
 
@@ -86,8 +87,8 @@ def test_page_draws_every_figure_without_errors(rendered) -> None:
     assert s["front_points"] == len(front) and s["baseline"] is True
     assert (s["x"], s["y"]) == ("energy_per_token_uj", "tpot_ms")
     # under 1,500 points the scatter is SVG: the DOM holds one marker per trial, plus the GPU star and the ring
-    # around the selected design
-    assert status["domPoints"]["scatter"] == n + 2
+    # around the selected design (a front design when the page opens)
+    assert status["domPoints"]["scatter"] == n + 2 and s["selected"] in set(front["trial"])
     # breakdown of the selected front design: 7 panels (3 x prefill/decode + area), plus the GPU ratios
     b = fig["breakdown"]
     assert b["trial"] in set(front["trial"]) and b["subplots"] == 8
@@ -103,6 +104,23 @@ def test_page_draws_every_figure_without_errors(rendered) -> None:
     assert fig["history"]["points"] > 1 and fig["importance"]["bars"] == 4 * 2
 
 
+def test_clicking_a_point_shows_its_breakdown(rendered, tmp_path) -> None:
+    """report.html#click-trial=N sends the scatter a click on trial N (through plotly's event, as a mouse click
+    does): the page selects it, rings it and draws its breakdown. An infeasible design has a breakdown too."""
+    run, _, _ = rendered
+    trials = pd.read_csv(run / "trials.csv")
+    pick = int(trials.loc[~trials["feasible"], "trial"].iloc[-1])
+    res = headless(browser(), tmp_path / "profile", "--virtual-time-budget=30000", "--dump-dom",
+                   (run / "report.html").as_uri() + f"#click-trial={pick}")
+    m = re.search(r'<pre id="report-status"[^>]*data-done="1"[^>]*>([^<]*)</pre>', res.stdout)
+    assert m, res.stderr[-2000:]
+    status = json.loads(html.unescape(m.group(1)))
+    assert status["errors"] == []
+    assert status["figures"]["scatter"]["selected"] == pick and status["figures"]["breakdown"]["trial"] == pick
+    assert status["figures"]["breakdown"]["bars"] > 20
+    assert f"Selected design: trial {pick}" in res.stdout and "infeasible:" in res.stdout
+
+
 def test_page_requests_nothing_from_the_network(rendered) -> None:
     _, status, requests = rendered
     assert requests == []
@@ -114,7 +132,7 @@ def test_screenshot(rendered, tmp_path) -> None:
     run, _, _ = rendered
     shot = tmp_path / "report.png"
     res = headless(browser(), tmp_path / "profile", "--virtual-time-budget=30000", "--window-size=1400,4200",
-                   f"--screenshot={shot}", (run / "report.html").as_uri())
+                   f"--screenshot={shot}", (run / "report.html").as_uri())  # (the last --window-size counts)
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
     import matplotlib.image
 

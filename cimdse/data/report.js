@@ -79,20 +79,34 @@
   }
   el("notes").innerHTML = notes.map(function (n) { return '<p class="note">' + esc(n) + "</p>"; }).join("");
 
-  // ---------------------------------------------------------------------------------------------- hover text
+  // ---------------------------------------------------------------------------------------------- hover box
+  // written when a point is hovered (not for every point up front: 20,000 labels took a second to build)
   var hoverParams = D.params.filter(function (p) { return distinct(p.name) > 1; }).map(function (p) { return p.name; });
   var hoverMetrics = OBJ.concat(D.hover_metrics.filter(function (m) { return OBJ.indexOf(m) < 0; }));
-  var hoverText = null;
-  function buildHover() {
-    hoverText = new Array(N);
-    for (var i = 0; i < N; i++) {
-      var s = "<b>trial " + C.trial[i] + "</b> " + (C.front[i] ? "(Pareto front)" : C.feasible[i] ? "(feasible)" : "(infeasible)");
-      if (!C.feasible[i] && C.violation) s += "<br><i>" + esc(D.violations[C.violation[i]]) + "</i>";
-      for (var a = 0; a < hoverMetrics.length; a++) { var m = hoverMetrics[a]; s += "<br>" + m + ": " + fmt(C[m][i]) + " " + unit(m); }
-      s += "<br>―――";
-      for (var b = 0; b < hoverParams.length; b++) s += "<br>" + hoverParams[b] + " = " + pfmt(hoverParams[b], i);
-      hoverText[i] = s;
-    }
+  var tip = document.createElement("div");
+  tip.id = "hover-box";
+  document.body.appendChild(tip);
+  function hoverHtml(i) {
+    var s = "<b>trial " + C.trial[i] + "</b> " + (C.front[i] ? "(Pareto front)" : C.feasible[i] ? "(feasible)" : "(infeasible)");
+    if (!C.feasible[i] && C.violation) s += "<br><i>" + esc(D.violations[C.violation[i]]) + "</i>";
+    var ms = [state.x, state.y].concat(hoverMetrics.filter(function (m) { return m !== state.x && m !== state.y; }));
+    s += '<table><tr><td colspan="2" class="h">metrics</td></tr>';
+    ms.forEach(function (m) { s += "<tr><td>" + m + "</td><td>" + fmt(C[m][i]) + " " + esc(unit(m)) + "</td></tr>"; });
+    s += '<tr><td colspan="2" class="h">design</td></tr>';
+    hoverParams.forEach(function (k) { s += "<tr><td>" + k + "</td><td>" + esc(pfmt(k, i)) + "</td></tr>"; });
+    return s + "</table><i>click: breakdown below</i>";
+  }
+  function showTip(ev) {
+    var p = ev.points && ev.points[0];
+    if (!p || p.customdata === undefined || p.customdata === null) return;
+    tip.innerHTML = hoverHtml(p.customdata);
+    tip.style.display = "block";
+    var e = ev.event || {}, x = (e.clientX || 0) + 16, y = (e.clientY || 0) + 12;
+    var r = tip.getBoundingClientRect();
+    if (x + r.width > window.innerWidth - 8) x = Math.max(8, (e.clientX || 0) - r.width - 16);
+    if (y + r.height > window.innerHeight - 8) y = Math.max(8, window.innerHeight - r.height - 8);
+    tip.style.left = x + "px";
+    tip.style.top = y + "px";
   }
 
   // ---------------------------------------------------------------------------------------------- scatter
@@ -141,13 +155,13 @@
   }
   function glType(n) { return n > 1500 ? "scattergl" : "scatter"; }
   function pointTrace(idx, name, marker, type, extra) {
-    var xs = new Array(idx.length), ys = new Array(idx.length), tx = new Array(idx.length);
-    for (var j = 0; j < idx.length; j++) { var i = idx[j]; xs[j] = C[state.x][i]; ys[j] = C[state.y][i]; tx[j] = hoverText[i]; }
-    return Object.assign({ type: type, mode: "markers", name: name, x: xs, y: ys, text: tx, customdata: idx, marker: marker,
-      hovertemplate: "%{text}<extra></extra>" }, extra || {});
+    var xs = new Array(idx.length), ys = new Array(idx.length);
+    for (var j = 0; j < idx.length; j++) { var i = idx[j]; xs[j] = C[state.x][i]; ys[j] = C[state.y][i]; }
+    return Object.assign({ type: type, mode: "markers", name: name, x: xs, y: ys, customdata: idx, marker: marker,
+      hoverinfo: "none" }, extra || {});
   }
+  var wired = false;
   function drawScatter() {
-    if (!hoverText) buildHover();
     var xm = state.x, ym = state.y;
     var infeas = [], feasRest = [], front = [], feasAll = [];
     for (var i = 0; i < N; i++) {
@@ -186,7 +200,7 @@
       Object.assign(frontMarker, scale, { color: front.map(function (i) { return f(C[state.color][i]); }) });
     }
     var nShownFront = front.length;
-    traces.push(pointTrace(front, "Pareto front of the run (" + fmt(D.counts.front) + ")", frontMarker, "scatter"));
+    traces.push(pointTrace(front, "Pareto front of the run (" + fmt(D.counts.front) + ")", frontMarker, glType(front.length)));
     var stairs = front2d(feasAll, xm, ym);
     var isObjView = OBJ.length === 2 && ((xm === OBJ[0] && ym === OBJ[1]) || (xm === OBJ[1] && ym === OBJ[0]));
     traces.push({ type: "scatter", mode: "lines", name: isObjView ? "front staircase" : "non-dominated in this view",
@@ -223,10 +237,20 @@
     TIMES.scatter_traces = Math.round(performance.now());
     var done = Plotly.react(gd, traces, layout, CONFIG);
     TIMES.scatter_drawn = Math.round(performance.now());
+    if (!wired) {  // once: the handlers stay on the figure across redraws
+      wired = true;
+      gd.on("plotly_hover", showTip);
+      gd.on("plotly_unhover", function () { tip.style.display = "none"; });
+      gd.on("plotly_click", function (ev) {
+        var p = ev.points && ev.points[0];
+        if (p && p.customdata !== undefined && p.customdata !== null) { tip.style.display = "none"; select(p.customdata); }
+      });
+    }
     var nPts = 0;
     traces.forEach(function (tr) { if (tr.customdata) nPts += tr.x.length; });
     status.figures.scatter = { points: nPts, front_points: nShownFront, infeasible_points: state.infeasible ? infeas.length : 0,
-      baseline: refPlaced, traces: traces.length, x: xm, y: ym, staircase: stairs.length };
+      baseline: refPlaced, traces: traces.length, x: xm, y: ym, staircase: stairs.length,
+      selected: state.selected === null ? null : C.trial[state.selected] };
     var cap = (isObjView ? "The line is the run's Pareto front (" : "The dotted line joins the trials no other trial shown beats on both axes (") +
       better(xm).replace(" is better", "") + " " + xm + ", " + better(ym).replace(" is better", "") + " " + ym + "); black-edged points are the run's front for its objectives (" +
       D.objectives.map(function (o) { return o[0] + " " + (o[1] === "minimize" ? "min" : "max"); }).join(", ") + "). Hover a point for its design; click it for its breakdown below." +
@@ -396,6 +420,7 @@
   // ---------------------------------------------------------------------------------------------- parallel coordinates
   function drawParcoords() {
     var rows = D.parcoords, gd = el("parcoords");
+    if (gd.firstElementChild && gd.firstElementChild.tagName === "P") gd.innerHTML = "";  // the placeholder
     if (!rows.length) {
       gd.innerHTML = '<p class="note">No feasible trial.</p>';
       status.figures.parcoords = { lines: 0, dimensions: 0 };
@@ -424,7 +449,7 @@
     var cm = OBJ[0], cv = take(cm), clog = autoLog(cv);
     var line = { color: cv.map(function (v) { return clog ? Math.log10(v) : v; }), colorscale: "Viridis", reversescale: DIR[cm] !== "maximize",
       showscale: true, colorbar: { title: { text: (clog ? "log10 " : "") + cm }, thickness: 14 } };
-    var layout = { font: FONT, height: 540, margin: { l: 70, r: 90, t: 100, b: 30 }, paper_bgcolor: "#fff" };
+    var layout = { font: FONT, height: 480, margin: { l: 70, r: 90, t: 100, b: 30 }, paper_bgcolor: "#fff" };
     var done = Plotly.react(gd, [{ type: "parcoords", line: line, dimensions: dims, labelangle: -20, labelside: "top", labelfont: { size: 13 },
       tickfont: { size: 11 }, rangefont: { size: 10 } }], layout, CONFIG);
     status.figures.parcoords = { lines: rows.length, dimensions: dims.length };
@@ -490,21 +515,48 @@
     var s = el("report-status");
     s.textContent = JSON.stringify(status);
     s.setAttribute("data-done", "1");
-    el("footer").textContent = D.generator + " · " + fmt(N) + " trials in the page · drawn in " +
-      (status.render_ms / 1000).toFixed(2) + " s after the page started loading · nothing is fetched from any server";
+    el("footer").textContent = D.generator + " · " + fmt(N) + " trials in the page · first screen drawn " +
+      (TIMES.first_view / 1000).toFixed(2) + " s and every figure " + (status.render_ms / 1000).toFixed(2) +
+      " s after the page started loading · nothing is fetched from any server";
   }
+  function fail(e) { status.errors.push("script: " + (e && e.stack ? e.stack : e)); }
+  function afterPaint(fn) {
+    // run fn once the browser has painted what is drawn so far (a frame, then a task)
+    requestAnimationFrame(function () { setTimeout(fn, 0); });
+  }
+  var waits = [];
   try {
-    var waits = [], start = middleFront();
-    if (start === null) { waits.push(drawScatter()); waits.push(drawBreakdown(null)); } else { waits.push(select(start)); }
+    // first the header, the Pareto scatter with the selected design's breakdown, history and importances ...
+    // report.html#trial=N opens with trial N selected; #click-trial=N does it through the scatter's click handler
+    var hash = /^#(click-)?trial=(\d+)$/.exec(location.hash);
+    var start = hash && byTrial.has(Number(hash[2])) ? byTrial.get(Number(hash[2])) : middleFront();
+    if (start === null) { waits.push(drawScatter()); waits.push(drawBreakdown(null)); }
+    else if (hash && hash[1]) { waits.push(drawScatter()); el("scatter").emit("plotly_click", { points: [{ customdata: start }] }); }
+    else { waits.push(select(start)); }
     TIMES.scatter_breakdown = Math.round(performance.now());
     waits.push(drawHistory(), drawImportance());
     TIMES.history_importance = Math.round(performance.now());
-    waits.push(drawParcoords());
-    TIMES.parcoords = Math.round(performance.now());
-    Promise.all(waits).then(finish, function (e) { status.errors.push("render: " + e); finish(); });
-  } catch (e) {
-    status.errors.push("script: " + (e && e.stack ? e.stack : e));
-    finish();
+  } catch (e) { fail(e); }
+  // ... then the parallel coordinates, once that is on screen and the figure is scrolled near: WebGL, by far the
+  // slowest figure where the browser draws WebGL in software (1-4 s in headless Chromium, milliseconds on a GPU)
+  afterPaint(function () {
+    TIMES.first_view = Math.round(performance.now());
+    document.body.setAttribute("data-first-view", String(TIMES.first_view));
+    whenNear(el("parcoords"), function () {
+      TIMES.parcoords_start = Math.round(performance.now());
+      try { waits.push(drawParcoords()); } catch (e) { fail(e); }
+      TIMES.parcoords = Math.round(performance.now());
+      Promise.all(waits).then(finish, function (e) { status.errors.push("render: " + e); finish(); });
+    });
+  });
+  function whenNear(node, fn) {
+    // fn() now if node is within 400 px of the window, else when scrolling brings it there
+    var r = node.getBoundingClientRect();
+    if (!("IntersectionObserver" in window) || (r.top < window.innerHeight + 400 && r.bottom > -400)) { fn(); return; }
+    var io = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { io.disconnect(); fn(); }
+    }, { rootMargin: "400px" });
+    io.observe(node);
   }
   function middleFront() {
     // the front design in the middle of the front ordered by the first objective: where the breakdown starts
