@@ -311,14 +311,17 @@
     return parts.join(" ") + " --breakdown";
   }
   function metricTable(i) {
+    // two tables side by side (half the metrics each), so the breakdown below stays near the scatter
     var base = D.baseline ? D.baseline.metrics : null;
-    var head = "<thead><tr><th>metric</th><th>value</th><th>unit</th>" + (base ? "<th>" + esc(D.baseline.label) + "</th>" : "") + "</tr></thead>";
+    var head = "<thead><tr><th>metric</th><th>value</th><th>unit</th>" + (base ? '<th title="' + esc(D.baseline.label) + '">GPU</th>' : "") + "</tr></thead>";
     var rows = D.metrics.map(function (m) {
       var cls = OBJ.indexOf(m.name) >= 0 ? ' class="objective"' : "";
       var b = base ? "<td>" + (base[m.name] !== undefined ? fmt(base[m.name]) : "") + "</td>" : "";
       return "<tr" + cls + ' title="' + esc(m.doc) + '"><td>' + m.name + "</td><td>" + fmt(C[m.name][i]) + "</td><td>" + esc(m.unit) + "</td>" + b + "</tr>";
     });
-    return '<table class="data">' + head + "<tbody>" + rows.join("") + "</tbody></table>";
+    var half = Math.ceil(rows.length / 2);
+    return '<div class="split"><table class="data">' + head + "<tbody>" + rows.slice(0, half).join("") + '</tbody></table><table class="data">' +
+      head + "<tbody>" + rows.slice(half).join("") + "</tbody></table></div>";
   }
   function designTable(i) {
     var rows = D.params.map(function (p) {
