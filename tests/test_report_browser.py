@@ -1,11 +1,12 @@
 """The report in a real browser: headless Chromium opens report.html from the file system with the network
-unreachable, runs its scripts, and the page records what it drew (points, bars, lines per figure) and any script
+unreachable (a network namespace without interfaces where allowed, and no host resolvable), runs its scripts, and the page records what it drew (points, bars, lines per figure) and any script
 error into #report-status, which is read back from the rendered DOM. Chromium's network log shows that the page
 asked for nothing over the network. Skipped (with a message) only where no Chromium is installed; `.ci/run` installs
 Debian's package and sets CIMDSE_REQUIRE_CHROMIUM=1, which turns the skip into a failure."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -35,11 +36,21 @@ def browser() -> str:
     return exe
 
 
+@functools.lru_cache(maxsize=1)
+def no_network_prefix() -> tuple[str, ...]:
+    """`unshare -n` (a network namespace with no interface up) where this user may create one, else nothing (the
+    resolver and proxy flags still leave the page no route to any host)."""
+    for prefix in (("unshare", "-n"), ("unshare", "-rn")):
+        if shutil.which(prefix[0]) and subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+            return prefix
+    return ()
+
+
 def headless(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     """Run headless Chromium with a throwaway profile and no network."""
     # a window tall enough to show the whole page: the parallel coordinates are drawn when they come into view
-    cmd = [exe, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", f"--user-data-dir={profile}",
-           "--window-size=1400,6000", *OFFLINE, *args]
+    cmd = [*no_network_prefix(), exe, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
+           f"--user-data-dir={profile}", "--window-size=1400,6000", *OFFLINE, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
 
 
