@@ -110,9 +110,12 @@ def _numbers(values: np.ndarray) -> list:
     from .results import round_significant
 
     v = round_significant(round_significant(np.asarray(values, dtype=float)), DIGITS)
-    if len(v) and np.all(np.isfinite(v)) and np.all(v == np.rint(v)) and np.all(np.abs(v) < 2.0 ** 53):
-        return v.astype(np.int64).tolist()
-    return [float(x) if np.isfinite(x) else None for x in v]
+    finite = np.isfinite(v)
+    if finite.all():
+        if len(v) and np.all(v == np.rint(v)) and np.all(np.abs(v) < 2.0 ** 53):
+            return v.astype(np.int64).tolist()
+        return v.tolist()
+    return [float(x) if ok else None for x, ok in zip(v.tolist(), finite.tolist(), strict=True)]
 
 
 def _codes(values) -> tuple[list[int], list[str]]:
