@@ -151,3 +151,31 @@ def test_screenshot(rendered, tmp_path) -> None:
     assert img.shape[:2] == (4200, 1400) and img.std() > 0.05
     if os.environ.get("CIMDSE_SCREENSHOT_DIR"):  # keep it to look at
         shutil.copy(shot, Path(os.environ["CIMDSE_SCREENSHOT_DIR"]) / "report.png")
+
+
+def test_run_without_a_feasible_design(tmp_path) -> None:
+    """No feasible design, one objective: the page still draws (infeasible points only, notes instead of the
+    breakdown, history, importances and parallel coordinates) without a script error."""
+    exe = browser()
+    f = tmp_path / "none.yaml"
+    f.write_text("name: none\nworkload: {model: gpt2, batch: 1, prompt_tokens: 32, generate_tokens: 8}\n"
+                 "space: {adc_bits: [4, 6, 8]}\nobjectives: {energy_per_token_uj: minimize}\n"
+                 'constraints: ["area_mm2 <= 0.000001"]\nsearch: {sampler: exhaustive}\n')
+    from click.testing import CliRunner
+
+    from cimdse.cli import main
+
+    res = CliRunner().invoke(main, ["sweep", str(f), "--out", str(tmp_path / "run"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    out = headless(exe, tmp_path / "profile", "--virtual-time-budget=30000", "--dump-dom",
+                   (tmp_path / "run" / "report.html").as_uri())
+    m = re.search(r'<pre id="report-status"[^>]*data-done="1"[^>]*>([^<]*)</pre>', out.stdout)
+    assert m, out.stderr[-2000:]
+    status = json.loads(html.unescape(m.group(1)))
+    assert status["errors"] == []
+    fig = status["figures"]
+    # one objective: paired with area_mm2 as in pareto.png; 3 infeasible points, nothing else to draw
+    assert (fig["scatter"]["x"], fig["scatter"]["y"]) == ("energy_per_token_uj", "area_mm2")
+    assert fig["scatter"]["points"] == fig["scatter"]["infeasible_points"] == 3
+    assert fig["breakdown"]["bars"] == fig["parcoords"]["lines"] == fig["importance"]["bars"] == 0
+    assert "No feasible design" in out.stdout and "no feasible trial" in out.stdout
