@@ -277,7 +277,8 @@
   }
   function setAxis(which, m) {
     state[which] = m;
-    var vals = C[m].filter(function (_, i) { return C.feasible[i]; });
+    // as pareto.png: every trial drawn (infeasible ones too) and the GPU decide
+    var vals = C[m].slice();
     if (D.baseline && D.baseline.metrics[m] !== undefined) vals.push(D.baseline.metrics[m]);
     var lg = autoLog(vals);
     state["log" + which] = lg;
