@@ -559,5 +559,7 @@ def validate(write_path, ref_path) -> None:
         click.echo(text, nl=False)
 
 
+from . import report_cli  # noqa: E402, F401 - registers `cimdse report` (its own module)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -613,6 +613,8 @@ def run_figure_jobs(run_dir: Path, df, sweep, references: Sequence[Reference] | 
                                                               order_note=order)))
     jobs.append(("importance.png", 0.4, lambda: importance_figure(df, objs, _distributions(sweep),
                                                                   run_dir / "importance.png", title=title)))
+    from .report import report_job  # report.html (cimdse/report.py) beside the figures, in a run folder
+    jobs += report_job(run_dir, df, sweep)
     return jobs
 
 
