@@ -30,6 +30,14 @@ def main() -> None:
     """Design-space exploration of compute-in-memory accelerators for LLM inference."""
 
 
+def _process_setup() -> None:
+    """What a cimdse process (never the library) sets for itself before a sweep: glibc's allocator thresholds
+    (cost/_alloc.py: about 2x on large batches of the cost model)."""
+    from .cost._alloc import tune_allocator
+
+    tune_allocator()
+
+
 def _fmt(x: float) -> str:
     """Human-readable number: thousands separators for integers, 4 significant digits otherwise."""
     if isinstance(x, str):
@@ -325,7 +333,12 @@ def gpus(sources: bool, calibration: bool) -> None:
 def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
-    from .study import check_run_options, collect_sweep, parse_shard, run_sweep
+    from .run import check_run_options, collect_sweep, run_sweep
+    from .search.exhaustive import parse_shard
+    from .search.optuna_api import quiet_logging
+
+    _process_setup()
+    quiet_logging()
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers != 1 else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
@@ -431,7 +444,9 @@ class ProgressLine:
 def merge(sweep_file, shard_dirs, out) -> None:
     """Merge the run folders of shards 1..N of SWEEP_FILE (exhaustive, `sweep --shard I/N`) into one run."""
     from .config import load_sweep
-    from .study import merge_shards
+    from .run import merge_shards
+
+    _process_setup()
 
     sw = load_sweep(sweep_file, {"sampler": "exhaustive"})  # shards are exhaustive whatever the file says
     res = merge_shards(sw, list(shard_dirs), out=out)
@@ -454,7 +469,7 @@ def merge(sweep_file, shard_dirs, out) -> None:
               help="Figure file [RUN_DIR/pareto-<metrics>.png]; the front's CSV goes beside it (same name, .csv).")
 def pareto(run, x, y, z, color, label, log_x, log_y, feasible_only, out) -> None:
     """Recompute the Pareto front of a run for chosen metrics; write its figure and CSV, print the front."""
-    from .plots import pareto_view
+    from .run import pareto_view
 
     v = pareto_view(run, x, y, z, color=color, label=label, log_x=log_x, log_y=log_y, feasible_only=feasible_only,
                     out=out)

@@ -16,6 +16,7 @@ from .config import Sweep
 from .cost.params import PARAMS
 from .metrics import BASELINE_METRICS, DIRECTIONS, METRICS
 from .pareto import pareto_mask, pareto_order
+from .search.scoring import sweep_baseline
 
 RUN_FILE = "run.yaml"
 
@@ -175,8 +176,6 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
 
 def _baseline_record(sweep: Sweep) -> dict | None:
     """The sweep's GPU baseline and its metrics, for run.yaml (None without a baseline)."""
-    from .study import sweep_baseline
-
     base = sweep_baseline(sweep)
     if base is None:
         return None

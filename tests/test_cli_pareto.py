@@ -99,7 +99,7 @@ def test_pareto_other_metrics_three_axes_svg(rundir, tmp_path) -> None:
 def test_gpu_baseline_is_a_reference_marker(rundir, tmp_path) -> None:
     import yaml
 
-    from cimdse.plots import pareto_view
+    from cimdse.run import pareto_view
 
     gpu = yaml.safe_load((rundir / "run.yaml").read_text())["baseline"]
     v = pareto_view(rundir, "speedup_vs_gpu", "energy_gain_vs_gpu", out=tmp_path / "g.png")

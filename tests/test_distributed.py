@@ -62,7 +62,7 @@ def study_summary(study):
 def load(storage: str, run_dir: Path, name: str):
     import optuna
 
-    from cimdse.study import open_storage
+    from cimdse.search.optuna_api import open_storage
 
     return optuna.load_study(study_name=name, storage=open_storage(storage, run_dir))
 
@@ -101,14 +101,14 @@ def test_surplus_asks_are_closed_and_the_budget_holds(tmp_path):
     from optuna.trial import TrialState
 
     from cimdse.config import load_sweep
-    from cimdse.study import SURPLUS_ATTR, _distributions, _drop_surplus, open_study
+    from cimdse.search.optuna_api import SURPLUS_ATTR, distributions, drop_surplus, open_study
 
     sw = load_sweep(write(tmp_path, "random", trials=5))
     a, b = open_study(sw, tmp_path, None), open_study(sw, tmp_path, None)  # two handles, as two processes
-    dists = _distributions(sw)
+    dists = distributions(sw)
     asked_a = [a.ask(dists) for _ in range(3)]          # trials 0, 1, 2: both saw 5 free slots
     asked_b = [b.ask(dists) for _ in range(3)]          # trials 3, 4, 5
-    keep_a, keep_b = _drop_surplus(a, asked_a, 5), _drop_surplus(b, asked_b, 5)
+    keep_a, keep_b = drop_surplus(a, asked_a, 5), drop_surplus(b, asked_b, 5)
     assert [t.number for t in keep_a] == [0, 1, 2] and [t.number for t in keep_b] == [3, 4]
     for t in keep_a + keep_b:
         (a if t in keep_a else b).tell(t, [1.0, 1.0])
@@ -123,13 +123,13 @@ def test_stale_running_trials_are_closed(tmp_path):
     from optuna.trial import TrialState
 
     from cimdse.config import load_sweep
-    from cimdse.study import _distributions, fail_stale_trials, open_study
+    from cimdse.search.optuna_api import distributions, fail_running_trials, open_study
 
     sw = load_sweep(write(tmp_path, "random", trials=5))
     study = open_study(sw, tmp_path, None)
-    study.ask(_distributions(sw))
-    assert fail_stale_trials(study, 3600.0) == 0        # a live batch is left alone
-    assert fail_stale_trials(study, 0.0) == 1
+    study.ask(distributions(sw))
+    assert fail_running_trials(study, 3600.0) == 0        # a live batch is left alone
+    assert fail_running_trials(study, 0.0) == 1
     assert study.get_trials()[0].state == TrialState.FAIL
 
 

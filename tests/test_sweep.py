@@ -146,92 +146,40 @@ def test_no_plots_writes_tables_only(tmp_path):
     assert not list(out.glob("*.png"))
 
 
-def test_store_trials_writes_optunas_own_journal_lines(tmp_path):
-    """store_trials appends, in one write, exactly the lines Study.add_trial makes Optuna write (worker ids aside),
-    and Optuna reads them back as the same trials."""
+def test_batched_sync_journal_writes_optunas_own_journal_lines(tmp_path):
+    """The batched-fsync journal backend writes exactly the lines Optuna's own JournalFileBackend writes for the
+    same trials (worker ids aside), and Optuna's own backend reads them back as the same trials."""
     import json
 
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
     from optuna.trial import TrialState, create_trial
 
-    from cimdse.study import _journal, store_trials
+    from cimdse.search.optuna_api import journal_backend
 
     dists = {"device": CategoricalDistribution(["sram", "rram"]), "adc_bits": IntDistribution(3, 10),
              "vdd": FloatDistribution(0.3, 1.0, log=True)}
     trials = [create_trial(params={"device": "rram", "adc_bits": 7, "vdd": 0.55}, distributions=dists,
                            values=[1.5, -2.0], system_attrs={"constraints": [0.0, 1.0], "nsga2:generation": 3},
-                           user_attrs={"note": "x"}),
+                           user_attrs={"note": "x", "energy_per_token_uj": 1.5}),
               create_trial(params={"device": "sram", "adc_bits": 3, "vdd": 1.0}, distributions=dists,
                            state=TrialState.FAIL)]
     lines = {}
-    for how in ("optuna", "cimdse"):
+    for how, backend in (("optuna", JournalFileBackend), ("cimdse", journal_backend)):
         path = str(tmp_path / f"{how}.journal")
-        study = optuna.create_study(storage=JournalStorage(_journal(path)), directions=["minimize", "maximize"],
+        study = optuna.create_study(storage=JournalStorage(backend(path)), directions=["minimize", "maximize"],
                                     study_name="s")
-        if how == "optuna":
-            for t in trials:
-                study.add_trial(t)
-        else:
-            store_trials(study, trials)
+        study.set_metric_names(["energy_per_token_uj", "sqnr_db"])
+        study.add_trials(trials)
         lines[how] = [json.loads(line) for line in Path(path).read_text().splitlines()]
         for line in lines[how]:
-            line.pop("worker_id")
-        back = optuna.load_study(study_name="s", storage=JournalStorage(_journal(path))).get_trials()
-        assert [(t.params, t.values, t.state, t.system_attrs, t.user_attrs) for t in back] == \
+            line.pop("worker_id", None)
+        back = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
+        assert back.metric_names == ["energy_per_token_uj", "sqnr_db"]
+        assert [(t.params, t.values, t.state, t.system_attrs, t.user_attrs) for t in back.get_trials()] == \
             [(t.params, t.values, t.state, t.system_attrs, t.user_attrs) for t in trials]
     assert lines["cimdse"] == lines["optuna"]
-    assert len(lines["cimdse"]) == 1 + len(trials)  # create-study line, then one line per trial
 
 
-@pytest.mark.parametrize("sampler", ["nsga2", "nsga3"])
-def test_incremental_generation_count_gives_optunas_trials(tmp_path, sampler, monkeypatch):
-    """ga_sampler_class only counts generations faster: the same sweep with Optuna's own sampler writes the same
-    bytes (300 trials, population 50: six generations)."""
-    import cimdse.study
-
-    runs = {}
-    for how in ("cimdse", "optuna"):
-        if how == "optuna":
-            monkeypatch.setattr(cimdse.study, "ga_sampler_class", lambda base: base)
-        out = tmp_path / how
-        r = sweep(write(tmp_path, sampler, trials=300), "--out", out, "--quiet", "--no-plots")
-        assert r.exit_code == 0, r.output
-        runs[how] = (out / "trials.csv").read_bytes()
-    assert runs["cimdse"] == runs["optuna"]
-
-
-def test_incremental_generation_count_with_trials_completing_out_of_order():
-    """Trials told in random order (as with several workers): every generation number matches Optuna's count."""
-    import random
-
-    import optuna
-    from optuna.distributions import IntDistribution
-    from optuna.samplers import NSGAIISampler
-
-    from cimdse.study import ga_sampler_class
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rng = random.Random(7)
-    studies = {}
-    for name, cls in (("optuna", NSGAIISampler), ("cimdse", ga_sampler_class(NSGAIISampler))):
-        studies[name] = optuna.create_study(sampler=cls(population_size=4, seed=1))
-    pending: dict[str, list] = {"optuna": [], "cimdse": []}
-    for _ in range(200):
-        if pending["optuna"] and rng.random() < 0.5:
-            i = rng.randrange(len(pending["optuna"]))
-            value = rng.random()
-            for name in studies:
-                studies[name].tell(pending[name].pop(i), value)
-        else:
-            for name, st in studies.items():
-                t = st.ask({"x": IntDistribution(0, 9)})
-                pending[name].append(t)
-    gens = {name: [t.system_attrs.get(st.sampler._get_generation_key()) for t in st.get_trials()]
-            for name, st in studies.items()}
-    assert gens["cimdse"] == gens["optuna"]
-    cached = studies["cimdse"].sampler
-    assert cached._get_generation_key() == NSGAIISampler._get_generation_key()  # a journal resumes with either
-    assert cached._get_parent_cache_key_prefix() == NSGAIISampler._get_parent_cache_key_prefix()
-    assert max(g for g in gens["cimdse"] if g is not None) >= 5   # several generations were counted
