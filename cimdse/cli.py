@@ -325,8 +325,9 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [results/<name>].")
 @click.option("--fresh", is_flag=True, help="Delete the run folder (and its study) first.")
 @click.option("--quiet", is_flag=True, help="No progress and no front table; only the summary line.")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes sharing one study and one trial budget (seeds seed..seed+N-1).")
+@click.option("--workers", type=int, default=None,
+              help="Processes: for an Optuna sampler, workers sharing one study and one trial budget (seeds "
+                   "seed..seed+N-1) [1]; for the exhaustive one, scoring chunks of the enumeration [every core].")
 @click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
 @click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
@@ -341,7 +342,7 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
     quiet_logging()
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
-    resume += (f" --workers {workers}" if workers != 1 else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
+    resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
     resume += " --no-plots" if no_plots else ""
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:

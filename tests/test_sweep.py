@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _small_sweep import sweep, write_small
+from _small_sweep import front_trials, sweep, write_small
 
 from cimdse.cost import evaluate
 from cimdse.cost.model import METRICS
@@ -45,7 +45,8 @@ def test_each_sampler_writes_run(tmp_path, sampler):
         assert col in df.columns, col
     front = pd.read_csv(out / "pareto.csv")
     objs = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
-    assert set(front["trial"]) == brute_front(df, objs)
+    assert front_trials(front) == brute_front(df, objs)
+    assert not front.duplicated([p for p in PARAMS]).any()  # each distinct design once
     assert (out / "run.yaml").exists() and (out / "pareto.png").stat().st_size > 1000
     assert front["energy_per_token_uj"].is_monotonic_increasing
 
@@ -183,3 +184,67 @@ def test_batched_sync_journal_writes_optunas_own_journal_lines(tmp_path):
     assert lines["cimdse"] == lines["optuna"]
 
 
+
+
+def test_timeout_says_timeout_and_a_finished_run_says_complete(tmp_path):
+    """A sweep stopped by search.timeout before its budget records status: timeout (it used to say complete)."""
+    import yaml
+
+    f = write(tmp_path, "random", trials=100000)
+    f.write_text(f.read_text().replace("seed: 3,", "seed: 3, timeout: 0.5,"))
+    r = sweep(f, "--out", tmp_path / "t", "--quiet", "--no-plots")
+    assert r.exit_code == 0, r.output
+    rec = yaml.safe_load((tmp_path / "t" / "run.yaml").read_text())
+    assert rec["status"] == "timeout" and 0 < rec["completed_trials"] < 100000
+    r = sweep(write(tmp_path, "random", trials=16), "--out", tmp_path / "c", "--quiet", "--no-plots")
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((tmp_path / "c" / "run.yaml").read_text())["status"] == "complete"
+
+
+def test_front_lists_each_design_once_with_the_trials_that_found_it(tmp_path):
+    """Random sampling of a 4-design space repeats designs: pareto.csv holds each distinct design once, its row is
+    the first trial that found it, and found_in_trials names every trial of trials.csv with that design."""
+    f = tmp_path / "tiny.yaml"
+    f.write_text(SMALL_TINY)
+    r = sweep(f, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "run" / "trials.csv")
+    front = pd.read_csv(tmp_path / "run" / "pareto.csv", dtype={"found_in_trials": str})
+    assert len(df) == 30 and not front.duplicated(list(PARAMS)).any()
+    assert max(len(v.split()) for v in front["found_in_trials"]) > 1  # repeats happened and are listed
+    for _, row in front.iterrows():
+        same = df[(df[list(PARAMS)] == row[list(PARAMS)]).all(axis=1)]["trial"].tolist()
+        assert row["found_in_trials"].split() == [str(t) for t in sorted(same)] and row["trial"] == min(same)
+    assert f"Pareto front {len(front)} " in r.output
+
+
+SMALL_TINY = """
+name: tiny
+workload: {model: gpt2, batch: 1, prompt_tokens: 32, generate_tokens: 8}
+space: {device: [sram, rram], adc_bits: [4, 8]}
+fixed: {bits_per_cell: 1, chips: 1}
+objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}
+search: {sampler: random, trials: 30, seed: 3, batch_size: 10}
+"""
+
+
+def test_study_holds_metric_names_and_every_metric_as_user_attributes(tmp_path):
+    """optuna-dashboard reads the journal: named objectives, and each trial's metrics equal to trials.csv's."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    out = tmp_path / "run"
+    for extra in ((), ("--workers", 2)):  # one process (in-memory copy, add_trials) and shared workers
+        r = sweep(write(tmp_path, "tpe", trials=16), "--out", out, "--quiet", "--no-plots", "--fresh", *extra)
+        assert r.exit_code == 0, r.output
+        study = optuna.load_study(study_name="t", storage=JournalStorage(JournalFileBackend(
+            str(out / "study.journal"))))
+        assert study.metric_names == ["energy_per_token_uj", "sqnr_db"]
+        df = pd.read_csv(out / "trials.csv").set_index("trial")
+        done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        assert len(done) == 16
+        for t in done:
+            for m in METRICS:
+                assert t.user_attrs[m] == pytest.approx(df.loc[t.number, m], rel=1e-9, abs=1e-12), m
+            assert t.user_attrs["feasible"] == bool(df.loc[t.number, "feasible"])

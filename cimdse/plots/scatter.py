@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..results import front_mask
+from ..results import distinct_designs, front_mask
 from .style import (
     _REF_STYLE,
     Reference,
@@ -123,7 +123,8 @@ def pareto_figure(df, metrics: Sequence[tuple[str, str]], *, color: str | None =
         pairs = [((0, 0), names[0], names[1])]
     else:
         n = k - 1
-        fig, grid = new_figure(n, n, figsize=(3.6 * n + 2.6, 3.3 * n + 0.6), squeeze=False)
+        # sizes rounded to whole 1/100 inch: 3.3 * 2 + 0.6 is 7.199999..., which matplotlib < 3.8 truncated to 791 px
+        fig, grid = new_figure(n, n, figsize=(round(3.6 * n + 2.6, 2), round(3.3 * n + 0.6, 2)), squeeze=False)
         axes, pairs = {}, []
         for i in range(n):
             for j in range(n):
@@ -144,7 +145,7 @@ def pareto_figure(df, metrics: Sequence[tuple[str, str]], *, color: str | None =
             ax.set_ylabel(metric_label(y) + f" ({'lower' if dirs[y] == 'minimize' else 'higher'} is better)")
     # a reference goes in the legend only where some panel can place it (a GPU has no sqnr_db, for example)
     placed = [r for r in refs if any(x in r[1] and y in r[1] for _, x, y in pairs)]
-    handles = _legend_handles(shown, colors, int(front_shown.sum()), feasible_only, refs, placed)
+    handles = _legend_handles(shown, colors, len(distinct_designs(shown[front_shown])), feasible_only, refs, placed)
     if k == 2:
         axes[(0, 0)].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
                             frameon=False, borderaxespad=0)

@@ -11,7 +11,7 @@ from ..config import Sweep
 from ..errors import UserError
 from ..results import run_record, write_run
 from ..search import optuna_api as oa
-from ..search.exhaustive import run_exhaustive, shard_bounds, space_size
+from ..search.exhaustive import run_exhaustive, shard_bounds, space_size, usable_cores
 from ..search.loop import run_optuna
 from ..search.progress import Progress, StopFlag, graceful_sigint
 from ..search.scoring import Scored, score
@@ -22,14 +22,17 @@ from .outputs import write_outputs, write_shard_file
 
 def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
               on_batch: Callable[[Progress], None] | None = None, plots: bool = True,
-              workers: int = 1, shard: tuple[int, int] | None = None) -> RunResult:
+              workers: int | None = None, shard: tuple[int, int] | None = None) -> RunResult:
     """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
 
     A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
-    `workers` > 1 runs that many processes (on one shared study, or on chunks of an exhaustive enumeration);
+    `workers` > 1 runs that many processes: on one shared study, or on chunks of an exhaustive enumeration
+    (default: 1 for an Optuna sampler, every usable core for the exhaustive one; same results either way);
     `shard` = (I, N) enumerates only shard I of N of an exhaustive sweep (merge the shards with `merge_shards`).
     """
     check_run_options(sweep, workers=workers, shard=shard)
+    if workers is None:
+        workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
     run_dir = Path(out) if out else default_run_dir(sweep, shard)
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
         return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard)
@@ -49,7 +52,8 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
     start = time.perf_counter()
     if sweep.search.sampler == "exhaustive":
         lo, hi = bounds or (0, space_size(sweep))
-        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop, first=lo, end=hi) if hi > lo else None
+        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop, first=lo, end=hi, workers=workers) \
+            if hi > lo else None
         n = 0 if scored is None else len(scored.objectives)
         numbers = list(range(lo, lo + n))
         status = "interrupted" if stop.requested and n < hi - lo else "complete"
@@ -57,6 +61,8 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
         status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
             else "complete"
         params, numbers = oa.first_complete(oa.open_study(sweep, run_dir, sweep.search.storage), sweep.search.trials)
+        if status == "complete" and sweep.search.timeout and len(numbers) < sweep.search.trials:
+            status = "timeout"  # the workers stopped at search.timeout before the budget
         scored = score(sweep, params) if params else None
     else:
         res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None)
@@ -76,22 +82,19 @@ def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None,
     return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front))
 
 
-def check_run_options(sweep: Sweep, workers: int = 1, shard: tuple[int, int] | None = None,
+def check_run_options(sweep: Sweep, workers: int | None = None, shard: tuple[int, int] | None = None,
                       collect: bool = False) -> None:
-    """Refuse option combinations that make no sense, before any folder is written."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    """Refuse option combinations that make no sense, before any folder is written (workers None: the default)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UserError(f"expected a number of worker processes >= 1, got {workers!r}", key="--workers")
     exhaustive = sweep.search.sampler == "exhaustive"
     if shard is not None and not exhaustive:
         raise UserError("shards split the exhaustive enumeration; for an Optuna sampler use --workers N or a "
                         "shared --storage URL", key="--shard")
-    if workers > 1 and exhaustive:
-        raise UserError("the exhaustive sampler runs in one process; split it with --shard I/N and "
-                        "`cimdse merge`", key="--workers")
     if collect and exhaustive:
         raise UserError("an exhaustive sweep keeps no study to collect; merge its shards with `cimdse merge`",
                         key="--collect")
-    if collect and (workers > 1 or shard is not None):
+    if collect and ((workers or 1) > 1 or shard is not None):
         raise UserError("--collect runs no trials; leave out --workers and --shard", key="--collect")
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from ..cost.params import PARAMS
 from ..errors import UserError, unknown
-from ..pareto import pareto_order
 from ..plots import Reference, baseline_reference, default_axes, default_color, pareto_figure
-from ..results import check_metric, load_run, metric_direction, require_columns, write_csv
+from ..results import check_metric, front_frame, load_run, metric_direction, require_columns, write_csv
 from .outputs import FIGURE_FORMATS, save_figure
 
 
@@ -68,11 +67,7 @@ def pareto_view(path: str | Path, x: str | None = None, y: str | None = None, z:
     if csv_path.resolve() == run.source.resolve():
         raise UserError("would overwrite the trials table it reads; choose another name", key="--out")
     feas = df[df["feasible"]]
-    if len(feas):
-        order = pareto_order(feas[[m for m, _ in metrics]].to_numpy(dtype=float), [d for _, d in metrics])
-        front = feas.iloc[order]
-    else:
-        front = feas
+    front = front_frame(df, metrics)
     log = {metrics[0][0]: log_x, metrics[1][0]: log_y}
     gpu = baseline_reference((run.record or {}).get("baseline"))
     refs = ([gpu] if gpu else []) + list(references or [])

@@ -47,24 +47,85 @@ def score_range(sweep: Sweep, lo: int, hi: int) -> Scored:
 
 def run_exhaustive(sweep: Sweep, chunk: int = CHUNK,
                    on_batch: Callable[[Progress], None] | None = None,
-                   stop: StopFlag | None = None, first: int = 0, end: int | None = None) -> Scored | None:
+                   stop: StopFlag | None = None, first: int = 0, end: int | None = None,
+                   workers: int = 1) -> Scored | None:
     """Evaluate designs first..end (default: all) of a discrete space's enumeration in vectorized chunks
-    (the first ones only if `stop` is set)."""
+    (the first ones only if `stop` is set), on `workers` processes when > 1. The chunks are joined in
+    enumeration order, so the result does not depend on `workers`."""
     end = space_size(sweep) if end is None else end
     total = end - first
-    parts = []
+    bounds = [(lo, min(lo + chunk, end)) for lo in range(first, end, chunk)]
     start = time.perf_counter()
     tally = Tally([d for _, d in sweep.objectives])
-    for lo in range(first, end, chunk):
-        if stop is not None and stop.requested:
-            break
-        parts.append(score_range(sweep, lo, min(lo + chunk, end)))
+    parts: list[Scored] = []
+
+    def add(part: Scored, hi: int) -> None:
+        parts.append(part)
         if on_batch:
-            done = min(lo + chunk, end) - first
-            tally.add(parts[-1].feasible, parts[-1].objectives)
+            done = hi - first
+            tally.add(part.feasible, part.objectives)
             on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9), tally.feasible,
                               len(tally.front)))
+
+    if workers <= 1 or len(bounds) <= 1:
+        for lo, hi in bounds:
+            if stop is not None and stop.requested:
+                break
+            add(score_range(sweep, lo, hi), hi)
+        return concat_scored(parts)
+    for part, hi in _pooled(sweep, bounds, workers, stop):
+        add(part, hi)
     return concat_scored(parts)
+
+
+_SWEEP: Sweep | None = None  # the sweep of a pool worker (set once by its initializer)
+
+
+def _init_worker(sweep: Sweep) -> None:
+    import signal
+
+    global _SWEEP
+    _SWEEP = sweep
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out chunks
+
+
+def _score_in_worker(lo: int, hi: int) -> Scored:
+    assert _SWEEP is not None
+    return score_range(_SWEEP, lo, hi)
+
+
+def _pooled(sweep: Sweep, bounds: list[tuple[int, int]], workers: int, stop: StopFlag | None):
+    """Yield (scored chunk, its end) in enumeration order, scored by a pool of `workers` processes with at most
+    2 x workers chunks in flight (memory stays bounded); after `stop` no new chunk is started."""
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .workers import start_method
+
+    ctx = mp.get_context(start_method())
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(sweep,)) as pool:
+        todo = deque(bounds)
+        flight: deque = deque()
+        while todo or flight:
+            while todo and len(flight) < 2 * workers and not (stop is not None and stop.requested):
+                lo, hi = todo.popleft()
+                flight.append((pool.submit(_score_in_worker, lo, hi), hi))
+            if not flight:
+                break
+            fut, hi = flight.popleft()
+            yield fut.result(), hi
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
