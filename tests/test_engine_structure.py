@@ -132,3 +132,13 @@ def test_run_sweep_leaves_the_host_state_alone(tmp_path) -> None:
     assert r.returncode == 0 and "unchanged" in r.stdout, r.stderr[-3000:]
     assert {p.name for p in (tmp_path / "run").glob("*.png")} == {"pareto.png", "breakdown.png", "history.png",
                                                                  "importance.png"}
+
+
+def test_docs_name_every_metric_of_the_table() -> None:
+    """docs/MODEL.md defines every metric of the one table (cimdse/metrics.py), so a metric added there without
+    its definition in the docs fails here."""
+    from cimdse.metrics import TABLE
+
+    text = (ROOT / "docs" / "MODEL.md").read_text()
+    missing = [m.name for m in TABLE if f"`{m.name}`" not in text]
+    assert not missing, missing
