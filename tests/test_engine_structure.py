@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "cimdse"
 SOURCES = sorted(PKG.rglob("*.py"))
 PRIVATE = ("._storage", "_get_trials(", "._study_id", "._trial_id", "JournalOperation", "_replay_result",
-           "_from_arrays", "._backend", "_search_space", "._validate(")
+           "_from_arrays", "._backend", "._search_space", "._validate(")
 
 
 def _module(path: Path) -> str:
