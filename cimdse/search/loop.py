@@ -88,7 +88,7 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
             # the budget is counted in the storage before every batch: COMPLETE trials, plus RUNNING ones
             # (another worker's batch in flight) that hold a slot until they finish
             live = oa.live_trials(study)
-            done = sum(oa.is_complete(t) for t in live)
+            done = oa.count_complete(live)
             if done >= target:
                 break
             if sweep.search.timeout and time.perf_counter() - start > sweep.search.timeout:
