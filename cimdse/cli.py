@@ -9,8 +9,9 @@ import time
 
 import click
 
-from . import __version__
+from . import __version__, completion
 from .errors import UserError
+from .scenarios import scenario_options
 
 
 class CimdseGroup(click.Group):
@@ -68,9 +69,12 @@ def models() -> None:
         m = preset(name)
         p = m.param_counts()
         ffn = f"{m.ffn}/{m.activation} {m.ffn_dim}" + (f" x{m.experts}e top{m.experts_per_token}" if m.experts > 1 else "")
+        ffn += f" +shared {m.shared_ffn_dim}" if m.shared_ffn_dim else ""
+        window = (f"{m.sliding_window}" + (f" ({m.windowed_layers}/{m.layers} layers)" if m.global_layers else "")
+                  if m.sliding_window else "-")
         rows.append([name, f"{p['total'] / 1e9:.3f}B", m.arch, m.layers, m.hidden, f"{m.heads}/{m.kv_heads}", ffn,
-                     m.max_context])
-    click.echo(_table(rows, ["model", "params", "arch", "layers", "hidden", "heads/kv", "ffn", "context"]))
+                     m.max_context, window])
+    click.echo(_table(rows, ["model", "params", "arch", "layers", "hidden", "heads/kv", "ffn", "context", "window"]))
 
 
 def workload_options(f):
@@ -99,7 +103,7 @@ def scenario_from_options(**kw):
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", shell_complete=completion.models)
 @workload_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def workload(model: str, as_json: bool, **kw) -> None:
@@ -119,7 +123,9 @@ def workload(model: str, as_json: bool, **kw) -> None:
         return
     p = m.param_counts()
     click.echo(f"{m.name}: {p['total']:,} parameters ({p['active']:,} active per token); "
-               f"KV cache {summary['kv_bytes_per_token']:,.0f} B per token at {sc.kv} bits")
+               f"KV cache {summary['kv_bytes_per_token']:,.0f} B per token at {sc.kv} bits"
+               + (f", sliding window {m.sliding_window} in {m.windowed_layers} of {m.layers} layers"
+                  if m.sliding_window else ""))
     click.echo(f"scenario: batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}, "
                f"weights {sc.weight_bits} b, activations {sc.act_bits} b")
     for ph, t in tables.items():
@@ -148,26 +154,43 @@ def devices(sources: bool) -> None:
     rows = [[k] + [float(tech.device[k][i]) for i in range(len(DEVICES))] for k in keys]
     click.echo(_table(rows, ["parameter", *DEVICES]))
     click.echo("\n(cimdse devices --sources prints the citation of every value; data in cimdse/tech/data/)")
+    click.echo("(SRAM cells, of sram arrays and of every buffer, leak by node, sram_vt, supply and temperature_c: "
+               "leakage.yaml, docs/MODEL.md section 10; leakage_pw_per_cell covers the other cells)")
 
 
 @main.command(name="eval")
 @click.argument("design_file", required=False, type=click.Path(dir_okay=True))
-@click.option("--model", "model_spec", default=None, help="Preset name or config.json path [llama-2-7b].")
+@click.option("--model", "model_spec", default=None, shell_complete=completion.models,
+              help="Preset name or config.json path [llama-2-7b].")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a design parameter (repeatable).")
-@workload_options
+@scenario_options
+@click.option("--plot", "plot_path", default=None, help="With a list of values (--batch 1,4,16): draw each main metric "
+              "against it into this .png, .svg or .pdf.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: design, workload, metrics, breakdown.")
 @click.option("--breakdown", is_flag=True, help="Also print energy, latency and area by component and operator.")
-@click.option("--gpu", "gpu_name", default=None, help="Score a GPU (roofline baseline, see `cimdse gpus`) instead "
+@click.option("--gpu", "gpu_name", default=None, shell_complete=completion.gpus, help="Score a GPU (roofline baseline, see `cimdse gpus`) instead "
               "of a CIM design.")
 @click.option("--gpus", "n_gpus", type=int, default=None, help="GPUs in tensor parallel with --gpu [fewest that "
               "hold weights and KV cache].")
-def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, **kw) -> None:
-    """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown."""
+def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, plot_path, **kw) -> None:
+    """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown.
+
+    A list for --batch, --prompt-tokens or --generate-tokens (1,4,16,64) prints one row per value, the GPU's
+    metrics beside the design's when --gpu is given (the GPU alone without DESIGN_FILE or --set)."""
     from .config import load_design_file, load_workload
     from .cost import evaluate_arrays
     from .cost.model import metric_units
     from .cost.params import PARAMS, cross_check, defaults, from_batch, parse_assignment, to_batch
+    from .scenarios import check_plot_path, varied
 
+    vary, kw = varied(kw)
+    if plot_path is not None:
+        check_plot_path(plot_path, vary)
+    if vary is not None:
+        from .scenarios import eval_list
+
+        eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, _table)
+        return
     if gpu_name is not None or n_gpus is not None:
         _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw)
         return
@@ -203,7 +226,7 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     }
     if as_json:
         out = {"design": from_batch(batch, 0), "workload": {"model": model.name, **sc.to_dict()},
-               "metrics": metrics, "feasible": bool(res["feasible"][0]), "reason": str(res["reason"][0]),
+               "metrics": metrics, "feasible": bool(res["feasible"][0]), "violation": str(res["violation"][0]),
                "breakdown": breakdown_out}
         click.echo(json.dumps(out, indent=2))
         return
@@ -211,8 +234,10 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     click.echo(f"design: {', '.join(f'{k}={v}' for k, v in d.items() if k in design or PARAMS[k].default != v)}"
                or "design: defaults")
     click.echo(f"workload: {model.name}, batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}")
+    click.echo(f"built: {metrics['chips_used']:,.0f} chip(s) of {metrics['die_area_mm2']:,.1f} mm2 "
+               f"({metrics['area_mm2']:,.0f} mm2 in all; {d['chips']} requested)")
     if not res["feasible"][0]:
-        click.echo(f"INFEASIBLE: {res['reason'][0]}")
+        click.echo(f"INFEASIBLE: {res['violation'][0]}")
     click.echo(_table([[k, v, units[k]] for k, v in metrics.items()], ["metric", "value", "unit"]))
     if breakdown:
         for title, table in (("energy per pass (pJ)", breakdown_out["energy_pj"]),
@@ -253,13 +278,13 @@ def _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, b
     if as_json:
         out = {"gpu": gpu.to_dict(), "gpus": res["gpus"], "precision": res["precision"],
                "workload": {"model": model.name, **sc.to_dict()}, "metrics": res["metrics"],
-               "feasible": res["feasible"], "reason": res["reason"], "breakdown": res["breakdown"]}
+               "feasible": res["feasible"], "violation": res["violation"], "breakdown": res["breakdown"]}
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(f"gpu: {res['gpus']} x {gpu.name} ({gpu.description}), {res['precision']} tensor peak, roofline baseline")
     click.echo(f"workload: {model.name}, batch {sc.batch}, prompt {sc.prompt_tokens}, generate {sc.generate_tokens}")
     if not res["feasible"]:
-        click.echo(f"INFEASIBLE: {res['reason']}")
+        click.echo(f"INFEASIBLE: {res['violation']}")
     click.echo(_table([[k, v, units[k]] for k, v in res["metrics"].items()], ["metric", "value", "unit"]))
     if breakdown:
         bd = res["breakdown"]
@@ -284,6 +309,7 @@ def gpus(sources: bool, calibration: bool) -> None:
         GPU_UNITS,
         calibration_table,
         fit_calibration,
+        gpu_aliases,
         gpu_rows,
         load_gpus,
     )
@@ -312,6 +338,8 @@ def gpus(sources: bool, calibration: bool) -> None:
     names = list(data.gpus)
     rows = [[f"{k} ({GPU_UNITS[k]})"] + [getattr(data.gpus[g], k) for g in names] for k in GPU_KEYS]
     click.echo(_table(rows, ["parameter", *names]))
+    by_gpu = {g: [a for a, t in gpu_aliases().items() if t == g] for g in names}
+    click.echo("\naliases: " + "; ".join(f"{g} = {', '.join(a)}" for g, a in by_gpu.items() if a))
     click.echo("\n(cimdse gpus --sources prints the citation of every value, --calibration the fit and hold-out "
                "errors; data in cimdse/tech/data/gpus.yaml)")
 
@@ -367,7 +395,8 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
     if not quiet and res.front_size:
         df, front = res.trials, res.front
         objs = [k for k, _ in sw.objectives]
-        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips") if c in df]
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2")
+                 if c in df and c not in objs]
         rows = [[str(r["trial"])] + [r[c] for c in objs] + [r[c] if isinstance(r[c], str) else float(r[c])
                                                              for c in shown]
                 for _, r in front.head(15).iterrows()]
@@ -479,7 +508,7 @@ def pareto(run, x, y, z, color, label, log_x, log_y, feasible_only, out) -> None
     click.echo(f"wrote {v.figure} and {v.csv}")
     if len(v.front):
         names = [m for m, _ in v.metrics]
-        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips")
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2")
                  if c in v.front and c not in names]
         rows = [[str(r["trial"]) if "trial" in r else str(i)] + [float(r[c]) for c in names]
                 + [r[c] if isinstance(r[c], str) else float(r[c]) for c in shown]
@@ -525,13 +554,17 @@ def check(update: bool, rtol: float) -> None:
 @main.command()
 @click.option("--write", "write_path", default=None, type=click.Path(dir_okay=False),
               help="Write the table to this file (e.g. docs/VALIDATION.md) instead of printing it.")
-@click.option("--reference", "ref_path", default=None,
-              help="Compare only this reference file (e.g. one you are writing) instead of the packaged ones.")
+@click.option("--reference", "ref_path", default=None, shell_complete=completion.references,
+              help="Compare only this reference (a packaged name such as isaac, or a file you are writing) instead "
+              "of all packaged ones.")
 def validate(write_path, ref_path) -> None:
     """Published figures of the reference systems against cimdse's predictions, with error factors."""
     from pathlib import Path
 
-    from .reference import load_reference, render_reference, render_validation
+    from .reference import folder, load_reference, render_reference, render_validation
+
+    if ref_path and not Path(ref_path).exists() and ref_path in completion.reference_names():
+        ref_path = str(folder() / f"{ref_path}.yaml")   # a packaged reference by name
     from .results import atomic_write
 
     text = render_reference(load_reference(ref_path)) if ref_path else render_validation()

@@ -66,6 +66,8 @@ def load_yaml(path: str | Path) -> dict:
             problem = f"{exc.reason} (character {exc.character!r})"
         if "unhashable" in str(problem) or "found unacceptable key" in str(exc):
             problem = "a key must be a plain value, not a list or mapping"
+        if mark and _tab_indented(text, mark.line):
+            problem = f"{problem}; use spaces, not tabs, to indent YAML"
         raise UserError(f"YAML syntax error{at}: {problem}", file=where) from None
     if data is None:
         raise UserError("file is empty; expected a YAML mapping", file=where)
@@ -77,6 +79,13 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def _tab_indented(text: str, line: int) -> bool:
+    """True when a tab indents the line a YAML error points at, or the line before it (where a tab usually is)."""
+    lines = text.splitlines()
+    near = lines[max(line - 1, 0): line + 1]
+    return any(ln[: len(ln) - len(ln.lstrip())].count("\t") for ln in near)
+
+
 def check_keys(d: dict, allowed, where: str, prefix: str = "") -> None:
     """Reject unknown keys with a did-you-mean suggestion."""
     for k in d:
@@ -86,7 +95,7 @@ def check_keys(d: dict, allowed, where: str, prefix: str = "") -> None:
 
 def load_workload(d: dict, where: str, prefix: str = "workload."):
     """A (ModelConfig, Scenario) from a `workload:` mapping."""
-    from .workload import Scenario, load_model
+    from .workload import Scenario, check_context, load_model
 
     if not isinstance(d, dict):
         raise UserError("expected a mapping", file=where, key=prefix.rstrip("."))
@@ -109,6 +118,10 @@ def load_workload(d: dict, where: str, prefix: str = "workload."):
         raise UserError(err.detail, file=where, key=prefix + (err.key or "")) from None
     if model.arch == "encoder" and sc.generate_tokens:
         sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+    try:
+        check_context(model, sc)
+    except UserError as err:
+        raise UserError(err.detail, file=where, key=prefix + (err.key or "")) from None
     return model, sc
 
 
@@ -241,6 +254,7 @@ def _baseline(spec, where: str, model, sc) -> dict:
         gpu = get_gpu(name)
     except UserError as err:
         raise UserError(err.detail, file=where, key="baseline.gpu") from None
+    name = gpu.name  # an alias (`h100`) is recorded as the entry it stands for (`h100-sxm`)
     needed = min_gpus(gpu, model, sc)
     n = spec.get("gpus")
     if n is None:
@@ -333,6 +347,12 @@ def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Const
     if not isinstance(text, str):
         raise UserError(f"expected a string like 'area_mm2 <= 800', got {shown(text)}", file=where, key=key)
     m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*", text)
+    unit = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*([A-Za-z/^%][\w/^%]*)\s*",
+                        text)
+    if not m and unit:  # 'sqnr_db >= 20 dB': the unit is already in the metric's name
+        metric, op, num, u = unit.groups()
+        raise UserError(f"cannot parse '{text}': drop the unit '{u}' (the metric's name carries it); write "
+                        f"'{metric} {op} {num}'", file=where, key=key)
     if not m:
         raise UserError(f"cannot parse '{text}'; expected 'metric <= number' (ops: <=, >=, ==, <, >)",
                         file=where, key=key)
@@ -462,6 +482,8 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         if v is not None:
             search_raw[k] = v
     sampler = search_raw.get("sampler", "tpe")
+    if isinstance(sampler, str) and sampler.strip().lower() in SAMPLERS:  # 'TPE', 'NSGA2' are meant the same
+        sampler = sampler.strip().lower()
     if sampler not in SAMPLERS:
         raise UserError(unknown("sampler", sampler, SAMPLERS), file=where, key="search.sampler")
     trials = search_raw.get("trials", 200)

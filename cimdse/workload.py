@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from functools import cache
 from importlib import resources
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,14 @@ class ModelConfig:
     experts: int = 1
     experts_per_token: int = 1
     head_dim: int = 0
+    qkv_bias: bool = False          # biases on q, k, v only (Qwen2); `bias` puts them on every linear layer
+    shared_ffn_dim: int = 0         # width of the always-active shared expert(s) of an MoE (0: none)
+    shared_expert_gate: bool = False  # Qwen2-MoE: a hidden -> 1 sigmoid gate scales the shared expert's output
+    sliding_window: int = 0         # keys a query attends to at most (0: the whole context)
+    global_layers: int = 0          # layers that attend to the whole context despite sliding_window (Gemma 2)
+    norms_per_layer: int = 2        # Gemma 2 adds a norm after attention and after the FFN (4)
+    attn_softcap: float = 0.0       # Gemma 2: scores = c tanh(scores / c) before the softmax (0: none)
+    logit_softcap: float = 0.0      # Gemma 2: the same on the LM head's logits
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -83,22 +91,58 @@ class ModelConfig:
     def n_ffn_mats(self) -> int:
         return 3 if self.ffn == "gated" else 2
 
+    @property
+    def windowed_layers(self) -> int:
+        """Layers whose attention span is capped at sliding_window."""
+        return self.layers - self.global_layers if self.sliding_window else 0
+
+    def kv_spans(self, context: float) -> list[tuple[int, float]]:
+        """(layers, tokens each keeps in its KV cache) at `context` tokens: a windowed layer keeps the last
+        sliding_window tokens, a full-attention layer all of them. Groups with no layer are left out."""
+        w = self.windowed_layers
+        spans = [(self.layers - w, context), (w, min(context, self.sliding_window))]
+        return [(n, t) for n, t in spans if n]
+
+    def cached_tokens(self, context: float) -> float:
+        """Mean over layers of the tokens a layer keeps in its KV cache (and attends to) at `context` tokens."""
+        return sum(n * t for n, t in self.kv_spans(context)) / self.layers
+
+    def mean_keys(self, first: int, last: int) -> float:
+        """Mean over layers and over query positions first..last (1-based, the query included) of the keys
+        each query attends to: position i sees min(i, sliding_window) keys in a windowed layer, i otherwise."""
+        last = max(last, first)  # a decode of 0 tokens still has its one (never run) average step
+        n = last - first + 1
+        full = (first + last) / 2
+        w = self.windowed_layers
+        if not w:
+            return full
+        W = self.sliding_window
+        # sum over i of min(i, W): positions below W contribute i, the rest W
+        lo_end = min(last, W)
+        below = (first + lo_end) * (lo_end - first + 1) / 2 if lo_end >= first else 0.0
+        capped = (below + W * (n - max(lo_end - first + 1, 0))) / n
+        return ((self.layers - w) * full + w * capped) / self.layers
+
     def param_counts(self) -> dict[str, int]:
         """Parameter counts by part, total, and active per token (MoE runs experts_per_token experts)."""
         d, b = self.hidden, int(self.bias)
+        qkv_b = int(self.bias or self.qkv_bias)
         emb = self.vocab * d + self.position_rows * d + self.type_vocab * d
         norm_size = 2 * d if self.norm == "layernorm" else d
         if self.arch == "encoder":
             emb += norm_size  # BERT's embedding LayerNorm
-        attn = d * self.q_dim + 2 * d * self.kv_dim + self.q_dim * d + b * (self.q_dim + 2 * self.kv_dim + d)
+        attn = (d * self.q_dim + 2 * d * self.kv_dim + self.q_dim * d + qkv_b * (self.q_dim + 2 * self.kv_dim)
+                + b * d)
         one_expert = self.n_ffn_mats * d * self.ffn_dim + b * ((self.n_ffn_mats - 1) * self.ffn_dim + d)
+        shared = (self.n_ffn_mats * d * self.shared_ffn_dim + b * ((self.n_ffn_mats - 1) * self.shared_ffn_dim + d)
+                  if self.shared_ffn_dim else 0) + d * int(self.shared_expert_gate)
         router = d * self.experts if self.experts > 1 else 0
-        per_layer_norms = 2 * norm_size
+        per_layer_norms = self.norms_per_layer * norm_size
         final_norm = norm_size if self.arch == "decoder" else 0
         lm_head = self.vocab * d if (self.arch == "decoder" and not self.tied_embeddings) else 0
         pooler = d * d + d if self.pooler else 0
-        ffn_all = self.layers * (self.experts * one_expert + router)
-        ffn_active = self.layers * (self.experts_per_token * one_expert + router)
+        ffn_all = self.layers * (self.experts * one_expert + router + shared)
+        ffn_active = self.layers * (self.experts_per_token * one_expert + router + shared)
         common = emb + self.layers * (attn + per_layer_norms) + final_norm + lm_head + pooler
         return {
             "embedding": emb,
@@ -113,7 +157,8 @@ class ModelConfig:
         }
 
     def kv_bytes_per_token(self, kv_bits: int = 16) -> float:
-        """KV-cache bytes one token adds: layers x (K and V) x kv_dim x bytes."""
+        """KV-cache bytes one token adds: layers x (K and V) x kv_dim x bytes (before any sliding window;
+        the cache of a context of T tokens is kv_bytes_per_token x cached_tokens(T))."""
         return self.layers * 2 * self.kv_dim * kv_bits / 8
 
     def to_dict(self) -> dict:
@@ -161,11 +206,19 @@ def validate_model(m: ModelConfig) -> None:
         v = getattr(m, f)
         if isinstance(v, bool) or not isinstance(v, Integral) or not 1 <= v <= MAX_MODEL_DIM:
             raise UserError(f"expected an integer in [1, {MAX_MODEL_DIM}], got {shown(v)}", key=f)
-    for f in ("position_rows", "type_vocab", "head_dim"):
+    for f in ("position_rows", "type_vocab", "head_dim", "shared_ffn_dim", "sliding_window", "global_layers"):
         v = getattr(m, f)
         if isinstance(v, bool) or not isinstance(v, Integral) or not 0 <= v <= MAX_MODEL_DIM:
             raise UserError(f"expected an integer in [0, {MAX_MODEL_DIM}], got {shown(v)}", key=f)
-    for f in ("pooler", "tied_embeddings", "bias"):
+    for f in ("norms_per_layer",):
+        v = getattr(m, f)
+        if isinstance(v, bool) or not isinstance(v, Integral) or v not in (2, 4):
+            raise UserError(f"expected 2 or 4, got {shown(v)}", key=f)
+    for f in ("attn_softcap", "logit_softcap"):
+        v = getattr(m, f)
+        if isinstance(v, bool) or not isinstance(v, Real) or not 0 <= v < float("inf"):
+            raise UserError(f"expected a number >= 0 (0: no softcapping), got {shown(v)}", key=f)
+    for f in ("pooler", "tied_embeddings", "bias", "qkv_bias", "shared_expert_gate"):
         if not isinstance(getattr(m, f), bool) and type(getattr(m, f)).__name__ != "bool_":  # numpy bool too
             raise UserError(f"expected true or false, got {shown(getattr(m, f))}", key=f)
     for f in ("name", "family", "source"):
@@ -180,6 +233,10 @@ def validate_model(m: ModelConfig) -> None:
     if not m.head_dim and m.hidden % m.heads:
         raise UserError(f"hidden ({m.hidden}) is not divisible by heads ({m.heads}); give head_dim",
                         key="head_dim")
+    if m.global_layers > m.layers:
+        raise UserError(f"global_layers ({m.global_layers}) exceeds layers ({m.layers})", key="global_layers")
+    if m.shared_expert_gate and not m.shared_ffn_dim:
+        raise UserError("shared_expert_gate needs a shared expert (shared_ffn_dim > 0)", key="shared_expert_gate")
     if m.experts_per_token > m.experts:
         raise UserError(f"experts_per_token ({m.experts_per_token}) exceeds experts ({m.experts})",
                         key="experts_per_token")
@@ -194,6 +251,7 @@ def _preset_data() -> dict:
 
 
 def preset_names() -> list[str]:
+    """Names of the built-in models (cimdse/data/models.yaml), in file order."""
     return list(_preset_data())
 
 
@@ -225,6 +283,8 @@ def model_from_dict(d: dict, name: str = "custom") -> ModelConfig:
 
 _HF_FAMILIES = {
     "llama": "llama", "mistral": "mistral", "mixtral": "mixtral", "gpt2": "gpt2", "opt": "opt", "bert": "bert",
+    "qwen2": "qwen2", "qwen2_moe": "qwen2_moe", "phi3": "phi3", "gemma": "gemma", "gemma2": "gemma2",
+    "deepseek": "deepseek",
 }
 
 
@@ -246,7 +306,13 @@ _HF_KEYS = {
           "max_context": "max_position_embeddings", "position_rows": "max_position_embeddings",
           "activation": "hidden_act", "tied_embeddings": "tie_word_embeddings", "bias": "attention_bias",
           "head_dim": "head_dim", "experts": "num_local_experts", "experts_per_token": "num_experts_per_tok",
-          "type_vocab": "type_vocab_size"},
+          "type_vocab": "type_vocab_size", "sliding_window": "sliding_window", "global_layers": "max_window_layers",
+          "shared_ffn_dim": "shared_expert_intermediate_size", "attn_softcap": "attn_logit_softcapping",
+          "logit_softcap": "final_logit_softcapping"},
+    "qwen2_moe": {"experts": "num_experts", "ffn_dim": "moe_intermediate_size"},
+    "deepseek": {"experts": "n_routed_experts", "ffn_dim": "moe_intermediate_size",
+                 "shared_ffn_dim": "n_shared_experts"},
+    "gemma2": {"global_layers": "layer_types"},
     "gpt2": {"layers": "n_layer", "hidden": "n_embd", "heads": "n_head", "kv_heads": "n_head", "ffn_dim": "n_inner",
              "max_context": "n_positions", "position_rows": "n_positions", "activation": "activation_function",
              "head_dim": "n_head"},
@@ -257,7 +323,8 @@ _HF_KEYS = {
 
 
 def model_from_hf_config(path: str | Path) -> ModelConfig:
-    """Read a local Hugging Face config.json (Llama, Mistral, Mixtral, GPT-2, OPT, BERT). No network."""
+    """Read a local Hugging Face config.json (Llama, Mistral, Mixtral, Qwen2, Qwen2-MoE, Phi-3, Gemma, Gemma 2,
+    DeepSeek-MoE, GPT-2, OPT, BERT). No network."""
     path = Path(path)
     where = str(path)
     try:
@@ -321,23 +388,71 @@ def model_from_hf_config(path: str | Path) -> ModelConfig:
                      position="learned", position_rows=ctx, type_vocab=cfg.get("type_vocab_size", 2),
                      pooler=True, tied_embeddings=True, norm="layernorm", bias=True)
             m["kv_heads"] = m["heads"]
-        else:  # llama, mistral, mixtral
-            heads = need("num_attention_heads")
-            m = dict(family=_HF_FAMILIES[mtype], arch="decoder", layers=need("num_hidden_layers"),
-                     hidden=need("hidden_size"), heads=heads,
-                     kv_heads=cfg.get("num_key_value_heads") or heads, ffn="gated",
-                     activation=_hf_act(cfg.get("hidden_act", "silu")), ffn_dim=need("intermediate_size"),
-                     vocab=need("vocab_size"), max_context=need("max_position_embeddings"), position="rotary",
-                     tied_embeddings=cfg.get("tie_word_embeddings", False), norm="rmsnorm",
-                     bias=bool(cfg.get("attention_bias", False)), head_dim=cfg.get("head_dim") or 0)
-            if mtype == "mixtral":
-                m["experts"] = need("num_local_experts")
-                m["experts_per_token"] = need("num_experts_per_tok")
+        else:  # llama and its relatives: rotary, RMSNorm, gated FFN
+            m = _llama_like(cfg, mtype, need, where)
         m["source"] = f"Hugging Face config {where}"
         return ModelConfig(name=path.parent.name or path.stem, **m)
     except UserError as err:  # name the config.json key the user wrote, not cimdse's field
         hf_key = _HF_KEYS.get(mtype, {}).get(err.key or "", _HF_KEYS["*"].get(err.key or "", err.key))
         raise UserError(err.detail, file=where, key=hf_key if err.key in MODEL_FIELDS else err.key) from None
+
+
+def _llama_like(cfg: dict, mtype: str, need, where: str) -> dict:
+    """Fields of a llama-like config.json (llama, mistral, mixtral, qwen2, qwen2_moe, phi3, gemma, gemma2, deepseek).
+
+    Hugging Face defaults where a key is absent: tie_word_embeddings false (gemma: true), no biases (qwen2: q, k, v
+    biases), hidden_act silu (gemma: gelu_pytorch_tanh)."""
+    heads = need("num_attention_heads")
+    gemma = mtype in ("gemma", "gemma2")
+    act = cfg.get("hidden_activation") or cfg.get("hidden_act") or ("gelu" if gemma else "silu")
+    m = dict(family=_HF_FAMILIES[mtype], arch="decoder", layers=need("num_hidden_layers"),
+             hidden=need("hidden_size"), heads=heads, kv_heads=cfg.get("num_key_value_heads") or heads, ffn="gated",
+             activation=_hf_act(act), ffn_dim=need("intermediate_size"), vocab=need("vocab_size"),
+             max_context=need("max_position_embeddings"), position="rotary",
+             tied_embeddings=cfg.get("tie_word_embeddings", gemma), norm="rmsnorm",
+             bias=bool(cfg.get("attention_bias", False)) and mtype != "qwen2" and mtype != "qwen2_moe",
+             qkv_bias=mtype in ("qwen2", "qwen2_moe"), head_dim=cfg.get("head_dim") or 0)
+    if mtype == "mixtral":
+        m["experts"] = need("num_local_experts")
+        m["experts_per_token"] = need("num_experts_per_tok")
+    elif mtype == "qwen2_moe":
+        if cfg.get("mlp_only_layers") or cfg.get("decoder_sparse_step", 1) != 1:
+            raise UserError("dense layers between MoE layers (mlp_only_layers, decoder_sparse_step != 1) are not "
+                            "modelled; every layer must be an MoE layer", file=where, key="decoder_sparse_step")
+        m.update(experts=need("num_experts"), experts_per_token=need("num_experts_per_tok"),
+                 ffn_dim=need("moe_intermediate_size"),
+                 shared_ffn_dim=cfg.get("shared_expert_intermediate_size") or 0)
+        m["shared_expert_gate"] = m["shared_ffn_dim"] > 0  # Qwen2MoeSparseMoeBlock.shared_expert_gate
+    elif mtype == "deepseek":  # DeepSeek-MoE: n_shared_experts always-active experts of moe_intermediate_size
+        if cfg.get("first_k_dense_replace", 0) or cfg.get("moe_layer_freq", 1) != 1:
+            raise UserError(f"first_k_dense_replace {cfg.get('first_k_dense_replace')}: dense layers before the "
+                            "MoE layers are not modelled; every layer must be an MoE layer (first_k_dense_replace 0, "
+                            "moe_layer_freq 1)", file=where, key="first_k_dense_replace")
+        width = need("moe_intermediate_size")
+        m.update(experts=need("n_routed_experts"), experts_per_token=need("num_experts_per_tok"), ffn_dim=width,
+                 shared_ffn_dim=width * (cfg.get("n_shared_experts") or 0))
+    # sliding-window attention: mistral, phi3, gemma2; qwen2 only with use_sliding_window, and then only the
+    # layers from max_window_layers on (Qwen2Attention); gemma2 alternates windowed and full layers
+    window = cfg.get("sliding_window")
+    if mtype in ("qwen2", "qwen2_moe") and not cfg.get("use_sliding_window", False):
+        window = None
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise UserError(f"expected a positive integer or null, got {shown(window)}", file=where,
+                            key="sliding_window")
+        m["sliding_window"] = window
+        if mtype in ("qwen2", "qwen2_moe"):
+            m["global_layers"] = min(cfg.get("max_window_layers", 0) or 0, m["layers"])
+        elif mtype == "gemma2":
+            types = cfg.get("layer_types")
+            if isinstance(types, list):
+                m["global_layers"] = sum(t != "sliding_attention" for t in types)
+            else:  # Gemma2DecoderLayer: even layers (0, 2, ...) slide, odd ones attend to everything
+                m["global_layers"] = m["layers"] // 2
+    if mtype == "gemma2":
+        m.update(norms_per_layer=4, attn_softcap=cfg.get("attn_logit_softcapping") or 0.0,
+                 logit_softcap=cfg.get("final_logit_softcapping") or 0.0)
+    return m
 
 
 def load_model(spec: str | Path) -> ModelConfig:
@@ -426,10 +541,15 @@ def _rows_to_table(phase: str, steps: int, rows: list[dict], sc: Scenario) -> Op
     return OpTable(phase=phase, steps=steps, cols=out)
 
 
-def _static(name: str, count: int, m: float, k: int, n: int, copies: int = 1, active: int = 1) -> dict:
+def _static(name: str, count: int, m: float, k: int, n: int, copies: int = 1, active: int = 1,
+            bias: bool = False) -> dict:
+    """A matmul against resident weights; a bias vector (n per matrix) is stored with the weights and adds one
+    element op per output."""
+    b = int(bias)
     return dict(name=name, kind="static_matmul", static=True, count=count, m=m, k=k, n=n, copies=copies,
-                active=active, macs=count * m * k * n * active, weight_elems=count * k * n * copies,
-                in_elems=count * m * k * active, out_elems=count * m * n * active)
+                active=active, macs=count * m * k * n * active, weight_elems=count * (k + b) * n * copies,
+                in_elems=count * m * k * active, out_elems=count * m * n * active,
+                elem_ops=b * count * m * n * active)
 
 
 def _elementwise(name: str, kind: str, count: int, elems: float, ops_per_elem: float = 1.0) -> dict:
@@ -444,22 +564,25 @@ def _phase_rows(model: ModelConfig, sc: Scenario, phase: str) -> list[dict]:
     H, Hkv, hd = model.heads, model.kv_heads, model.hd
     if phase == "prefill":
         T = sc.prompt_tokens
-        # keys each query attends to, on average: causal (T+1)/2, bidirectional T
-        keys = (T + 1) / 2 if model.arch == "decoder" else T
+        # keys each query attends to, on average over queries and layers: causal (T+1)/2, bidirectional T;
+        # a sliding window caps each query's span (ModelConfig.mean_keys)
+        keys = model.mean_keys(1, T) if model.arch == "decoder" else model.cached_tokens(T)
         kv_len_read = T          # K and V of the prompt are read once per layer
         new_tokens = T
     else:
         T = 1
-        keys = sc.prompt_tokens + (sc.generate_tokens + 1) / 2  # mean context over steps 1..G (see MODEL.md)
+        # mean context over steps 1..G (see WORKLOAD.md): step s attends to prompt + s keys, capped at the window
+        keys = model.mean_keys(sc.prompt_tokens + 1, sc.prompt_tokens + sc.generate_tokens)
         kv_len_read = keys
         new_tokens = 1
     M = B * T
     E, Ek = model.experts, model.experts_per_token
+    qb, b = model.bias or model.qkv_bias, model.bias
     rows = [
         _elementwise("embedding", "embedding", 1, M * d, 0),
-        _static("q_proj", L, M, d, model.q_dim),
-        _static("k_proj", L, M, d, model.kv_dim),
-        _static("v_proj", L, M, d, model.kv_dim),
+        _static("q_proj", L, M, d, model.q_dim, bias=qb),
+        _static("k_proj", L, M, d, model.kv_dim, bias=qb),
+        _static("v_proj", L, M, d, model.kv_dim, bias=qb),
         _elementwise("kv_write", "kv_write", L, B * new_tokens * 2 * model.kv_dim, 0),
         _elementwise("kv_read", "kv_read", L, B * kv_len_read * 2 * model.kv_dim, 0),
     ]
@@ -476,32 +599,50 @@ def _phase_rows(model: ModelConfig, sc: Scenario, phase: str) -> list[dict]:
     rows.append(dict(name="qk_scores", kind="dynamic_matmul", static=False, count=L, m=T, k=hd, n=keys,
                      copies=B * H, active=B * H, macs=qk_macs, weight_elems=L * B * Hkv * kv_len_read * hd,
                      in_elems=L * B * H * T * hd, out_elems=L * B * H * T * keys))
+    if model.attn_softcap:  # c tanh(s / c): divide, tanh, multiply per score
+        rows.append(_elementwise("attn_softcap", "softmax", L, B * H * T * keys, 3))
     rows.append(_elementwise("softmax", "softmax", L, B * H * T * keys, 5))  # max, sub, exp, sum, div
     rows.append(dict(name="score_v", kind="dynamic_matmul", static=False, count=L, m=T, k=keys, n=hd,
                      copies=B * H, active=B * H, macs=qk_macs, weight_elems=L * B * Hkv * kv_len_read * hd,
                      in_elems=L * B * H * T * keys, out_elems=L * B * H * T * hd))
-    rows.append(_static("o_proj", L, M, model.q_dim, d))
-    rows.append(_elementwise("residual_attn", "residual", L, M * d))
+    rows.append(_static("o_proj", L, M, model.q_dim, d, bias=b))
     norm_ops = 5 if model.norm == "layernorm" else 4  # mean/var or rms, scale, shift
+    if model.norms_per_layer == 4:  # Gemma 2: the attention output is normalized before the residual add
+        rows.append(_elementwise("norm_attn_post", "norm", L, M * d, norm_ops))
+    rows.append(_elementwise("residual_attn", "residual", L, M * d))
     rows.append(_elementwise("norm_attn", "norm", L, M * d, norm_ops))
     if E > 1:
         rows.append(_static("router", L, M, d, E))
-    ffn_names = ("ffn_gate", "ffn_up", "ffn_down") if model.ffn == "gated" else ("ffn_up", "ffn_down")
+    gated = model.ffn == "gated"
+    ffn_names = ("ffn_gate", "ffn_up", "ffn_down") if gated else ("ffn_up", "ffn_down")
     for nm in ffn_names[:-1]:
-        rows.append(_static(nm, L, M, d, model.ffn_dim, copies=E, active=Ek))
-    rows.append(_elementwise("ffn_act", "activation", L, M * model.ffn_dim * Ek,
-                             2 if model.ffn == "gated" else 1))
-    rows.append(_static(ffn_names[-1], L, M, model.ffn_dim, d, copies=E, active=Ek))
+        rows.append(_static(nm, L, M, d, model.ffn_dim, copies=E, active=Ek, bias=b))
+    rows.append(_elementwise("ffn_act", "activation", L, M * model.ffn_dim * Ek, 2 if gated else 1))
+    rows.append(_static(ffn_names[-1], L, M, model.ffn_dim, d, copies=E, active=Ek, bias=b))
+    if model.shared_ffn_dim:  # shared expert(s): one always-active FFN of the combined width
+        fs = model.shared_ffn_dim
+        for nm in ("shared_gate", "shared_up")[0 if gated else 1:]:
+            rows.append(_static(nm, L, M, d, fs, bias=b))
+        rows.append(_elementwise("shared_act", "activation", L, M * fs, 2 if gated else 1))
+        rows.append(_static("shared_down", L, M, fs, d, bias=b))
+        if model.shared_expert_gate:  # sigmoid(x . w) scales the shared output: 1 sigmoid + d products per token
+            rows.append(_static("shared_expert_gate", L, M, d, 1))
+            rows.append(_elementwise("shared_scale", "activation", L, M * (d + 1)))
+        rows.append(_elementwise("shared_add", "residual", L, M * d))
+    if model.norms_per_layer == 4:
+        rows.append(_elementwise("norm_ffn_post", "norm", L, M * d, norm_ops))
     rows.append(_elementwise("residual_ffn", "residual", L, M * d))
     rows.append(_elementwise("norm_ffn", "norm", L, M * d, norm_ops))
     if model.arch == "decoder":
         rows.append(_elementwise("norm_final", "norm", 1, B * d, norm_ops))
         # logits only for the last position of each sequence (prefill) or the new token (decode)
         rows.append(_static("lm_head", 1, B, d, model.vocab))
+        if model.logit_softcap:
+            rows.append(_elementwise("logit_softcap", "activation", 1, B * model.vocab, 3))
     else:
         rows.append(_elementwise("norm_embed", "norm", 1, M * d, norm_ops))
         if model.pooler:
-            rows.append(_static("pooler", 1, B, d, d))
+            rows.append(_static("pooler", 1, B, d, d, bias=True))
     return rows
 
 
@@ -516,8 +657,20 @@ def operator_table(model: ModelConfig, sc: Scenario, phase: str) -> OpTable:
         raise UserError(unknown("phase", phase, ("prefill", "decode")), key="phase")
     if phase == "decode" and model.arch != "decoder":
         raise UserError(f"model '{model.name}' is an encoder and has no decode phase", key="phase")
+    check_context(model, sc)
     steps = 1 if phase == "prefill" else sc.generate_tokens
     return _rows_to_table(phase, steps, _phase_rows(model, sc, phase), sc)
+
+
+def check_context(model: ModelConfig, sc: Scenario) -> None:
+    """Refuse a request longer than the model's context (max_position_embeddings): decoders need room for the
+    prompt and every generated token, encoders for the prompt."""
+    need = sc.prompt_tokens + (sc.generate_tokens if model.arch == "decoder" else 0)
+    if need > model.max_context:
+        what = (f"prompt_tokens + generate_tokens = {sc.prompt_tokens} + {sc.generate_tokens} = {need}"
+                if model.arch == "decoder" else f"prompt_tokens = {need}")
+        raise UserError(f"{what} exceeds the context of model '{model.name}' (max_context {model.max_context})",
+                        key="prompt_tokens")
 
 
 def workload_summary(model: ModelConfig, sc: Scenario) -> dict:

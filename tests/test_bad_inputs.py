@@ -21,6 +21,7 @@ from cimdse.cli import main
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 INDEX = yaml.safe_load((CORPUS / "INDEX.yaml").read_text(encoding="utf-8"))
+OPTIONS = yaml.safe_load((CORPUS / "OPTIONS.yaml").read_text(encoding="utf-8"))
 ROOT = Path(__file__).parent.parent
 
 
@@ -74,7 +75,8 @@ def run_cli(cmd: str, path: Path, key: str, expect: str, workdir: Path) -> None:
 
 
 def test_corpus_is_large_and_indexed():
-    files = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file() and p.name != "INDEX.yaml"}
+    files = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*")
+             if p.is_file() and p.name not in ("INDEX.yaml", "OPTIONS.yaml")}
     assert files == set(INDEX), files ^ set(INDEX)
     assert len(INDEX) >= 40
 
@@ -121,3 +123,17 @@ def test_real_process_prints_one_line(name, tmp_path):
     assert r.returncode == 2, r.stderr
     check_one_line(r.stderr, r.stdout, path, key, expect)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,key,expect", OPTIONS, ids=[" ".join(map(str, a[0])) for a in OPTIONS])
+def test_bad_option(args, key, expect, workdir):
+    """A bad command-line option: one line naming the option, exit 2, nothing written."""
+    before = snapshot(workdir)
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 2, (r.output, r.exception)
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert "Traceback" not in r.output and r.stdout == "", r.output
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert key in lines[0] and expect in lines[0], (key, expect, lines[0])
+    assert snapshot(workdir) == before

@@ -47,7 +47,7 @@ def test_eval_errors_one_line_exit_2(tmp_path):
     unknown_key = tmp_path / "u.yaml"
     unknown_key.write_text("design: {rowz: 128}\n")
     cases = [
-        ["eval", "--set", "device=dram"],
+        ["eval", "--set", "device=dram", "--set", "bits_per_cell=2"],  # set by the user: checked
         ["eval", "--set", "rows_active=512", "--set", "rows=256"],
         ["eval", "--set", "adc_bits=0"],
         ["eval", "--set", "rows=12.5"],

@@ -37,6 +37,13 @@ SCEN = st.builds(Scenario, batch=st.integers(1, 64), prompt_tokens=st.integers(1
                  generate_tokens=st.integers(0, 512))
 
 
+def _fit(model: str, scenario: Scenario) -> Scenario:
+    """The scenario clamped to the model's context (longer requests are refused up front), keeping its extremes."""
+    room = load_model(model).max_context
+    gen = min(scenario.generate_tokens, room - 1)
+    return dataclasses.replace(scenario, generate_tokens=gen, prompt_tokens=min(scenario.prompt_tokens, room - gen))
+
+
 def run(designs, model="gpt2", scenario=None):
     return evaluate_arrays(to_batch([{**defaults(), **d} for d in designs]), model, scenario)
 
@@ -44,7 +51,7 @@ def run(designs, model="gpt2", scenario=None):
 @settings(max_examples=150, deadline=None)
 @given(st.lists(DESIGN, min_size=1, max_size=8), MODELS, SCEN)
 def test_every_metric_finite_and_non_negative(designs, model, scenario):
-    r = run(designs, model, scenario)
+    r = run(designs, model, _fit(model, scenario))
     for m in METRICS:
         v = np.asarray(r[m], dtype=float)
         assert np.all(np.isfinite(v)), m
@@ -186,6 +193,7 @@ def _close(a, b, rel=1e-9):
 def test_whole_space_metrics_finite_non_negative_and_flagged(designs, model, scenario):
     """Every parameter over its whole range, every preset, scenarios up to the limits: no NaN, no inf, no negative
     number, and a design is infeasible exactly when it says why."""
+    scenario = _fit(model, scenario)
     # an overflow, x/0 or 0/0 anywhere in the model is a failure, even if masked later (underflow to 0 is fine)
     with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
         r = evaluate_arrays(to_batch(designs), model, scenario, breakdown=True)
@@ -204,6 +212,7 @@ def test_whole_space_metrics_finite_non_negative_and_flagged(designs, model, sce
 def test_breakdowns_sum_to_totals(designs, model, scenario):
     """Area, energy and latency by component add up to the reported totals, and the energy by operator class
     (a second, independent split of the same energy) plus leakage adds up to the energy by component."""
+    scenario = _fit(model, scenario)
     r = evaluate_arrays(to_batch(designs), model, scenario, breakdown=True)
     bd = r["breakdown"]
     assert _close(sum(bd["area_mm2"].values()), r["area_mm2"])

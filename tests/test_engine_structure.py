@@ -67,8 +67,8 @@ def test_no_private_attribute_of_optuna_or_pandas(pattern) -> None:
     assert not hits, f"{pattern} in {hits}"
 
 
-# cost/model.py (662 lines) is being changed by the cost-model branches; its split belongs with them
-KNOWN_LONG = {"cimdse/cost/model.py"}
+# workload.py (691 lines on main after the families merge) belongs to the workload branch; its split belongs there
+KNOWN_LONG = {"cimdse/workload.py"}
 
 
 def test_modules_stay_under_600_lines() -> None:
@@ -108,6 +108,7 @@ import matplotlib
 matplotlib.use("svg")  # a host's choice, which the library must keep
 import matplotlib.pyplot as plt
 import optuna
+import optuna.importance, pandas, polars, scipy.special, scipy.stats  # third-party imports add their own filters
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.simplefilter("default")
 before = (matplotlib.get_backend(), list(warnings.filters), optuna.logging.get_verbosity(), plt.get_fignums())

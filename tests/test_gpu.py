@@ -42,7 +42,7 @@ def test_data_file_complete_and_cited():
     assert {"a100-80gb", "h100-sxm", "h200"} <= set(data.gpus)
     for g, entry in data.raw["gpus"].items():
         for k, leaf in entry.items():
-            if k != "description":
+            if k not in ("description", "aliases"):
                 assert leaf["source"] and leaf["unit"], (g, k)
     for m in data.measurements:
         assert m["role"] in ("calibration", "holdout") and m["source"]
@@ -140,7 +140,7 @@ def test_infeasible_when_model_does_not_fit():
     # Llama-2-70B FP16: 68,976,648,192 params x 2 B = 137.95 GB > 0.9 x 80 GB = 72 GB of one A100; two hold it
     m, sc = preset("llama-2-70b"), Scenario(**FP16)
     r = gpu_metrics("a100-80gb", 1, m, sc)
-    assert not r["feasible"] and "need 2 GPUs" in r["reason"] and "1 given" in r["reason"]
+    assert not r["feasible"] and "need 2 GPUs" in r["violation"] and "1 given" in r["violation"]
     assert all(math.isfinite(v) and v >= 0 for v in r["metrics"].values())
     assert r["metrics"]["weights_fit"] == 0 and r["metrics"]["chips_needed"] == 2
     assert min_gpus(get_gpu("a100-80gb"), m, sc) == 2

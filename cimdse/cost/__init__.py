@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from ..errors import UserError
 from ..workload import ModelConfig, Scenario, load_model
 from .model import METRICS, evaluate_batch, prepare
 from .params import PARAMS, from_batch, to_batch
@@ -22,25 +23,58 @@ def _workload(model: ModelConfig | str, scenario: Scenario | None):
     return prepare(m, sc)
 
 
+def _encoded(batch: Mapping) -> bool:
+    """True for a batch as `params.to_batch` makes it: every parameter, categories as integer codes, numbers as
+    floats, all numpy arrays."""
+    for name, p in PARAMS.items():
+        v = batch.get(name)
+        if not isinstance(v, np.ndarray) or v.dtype.kind != ("i" if p.kind == "cat" else "f"):
+            return False
+    return True
+
+
 def evaluate_arrays(batch: Mapping[str, np.ndarray], model: ModelConfig | str = "llama-2-7b",
                     scenario: Scenario | None = None, breakdown: bool = False) -> dict:
-    """Metrics as numpy arrays for a batch already encoded by `params.to_batch` (the fast path)."""
-    return evaluate_batch(dict(batch), _workload(model, scenario), breakdown=breakdown)
+    """Metrics as numpy arrays, one per design: the fast path. `batch` is a dict of columns, either encoded by
+    `params.to_batch` (used as is) or plain (`{"device": ["rram", "sram"], "rows": [256, 512]}`; missing
+    parameters take their defaults). Besides the METRICS: `feasible` and `violation` (why a design is infeasible,
+    "" when feasible; also under its former name `reason`)."""
+    if not _encoded(batch):
+        batch = to_batch(batch)
+    res = evaluate_batch(dict(batch), _workload(model, scenario), breakdown=breakdown)
+    res["violation"] = res["reason"]
+    return res
 
 
 def evaluate(designs: Iterable[Mapping] | Mapping, model: ModelConfig | str = "llama-2-7b",
              scenario: Scenario | None = None):
-    """Score designs (list of dicts or dict of columns; missing parameters take defaults) -> DataFrame."""
+    """Score designs (a list of dicts or a dict of columns; missing parameters take defaults) -> DataFrame with one
+    row per design: every parameter (integer ones as integers), every metric, `feasible` and `violation` (the
+    same column name as in a run's trials.csv)."""
     batch = to_batch(designs)
     res = evaluate_arrays(batch, model, scenario)
     out = {}
     for name, p in PARAMS.items():
-        out[name] = _choices(name).take(batch[name]) if p.kind == "cat" else batch[name]
+        if p.kind == "cat":
+            out[name] = _choices(name).take(batch[name])
+        elif p.kind == "int":
+            out[name] = _as_int(name, batch[name])
+        else:
+            out[name] = batch[name]
     for k in METRICS:
         out[k] = res[k]
     out["feasible"] = res["feasible"]
-    out["reason"] = res["reason"]
+    out["violation"] = res["violation"]
     return frame(out, len(batch["rows"]))
+
+
+def _as_int(name: str, values: np.ndarray) -> np.ndarray:
+    """An integer parameter's column as int64; a fractional value is the caller's mistake, not rounded away."""
+    whole = np.round(values)
+    if not np.array_equal(whole, values):
+        bad = values[whole != values][0]
+        raise UserError(f"expected an integer, got {bad:g}", key=name)
+    return whole.astype(np.int64)
 
 
 def frame(columns: dict, n: int):

@@ -17,7 +17,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from ..errors import UserError, unknown
+from ..errors import UserError, did_you_mean
 from ..metrics import BASELINE_METRICS, UNITS
 from ..workload import ModelConfig, Scenario, operator_table, phases
 
@@ -92,12 +92,38 @@ def gpu_names() -> list[str]:
     return list(load_gpus().gpus)
 
 
+@cache
+def gpu_aliases() -> dict[str, str]:
+    """Alias -> documented entry of gpus.yaml (each entry's `aliases` list)."""
+    raw = load_gpus().raw["gpus"]
+    return {str(a).lower(): name for name, entry in raw.items() for a in entry.get("aliases", ())}
+
+
+def _normal(name: str) -> str:
+    """'NVIDIA H100 SXM' -> 'h100-sxm': lower case, spaces and underscores as hyphens, no vendor prefix."""
+    s = "-".join(str(name).strip().lower().replace("_", " ").split())
+    return s.removeprefix("nvidia-")
+
+
+def resolve_gpu(name: str) -> str:
+    """The gpus.yaml entry a name or alias stands for; an unknown name is a UserError with a did-you-mean over the
+    entries and their aliases."""
+    gpus, aliases = load_gpus().gpus, gpu_aliases()
+    if name in gpus:
+        return name
+    key = _normal(name)
+    if key in gpus:
+        return key
+    if key in aliases:
+        return aliases[key]
+    hint = did_you_mean(key, [*gpus, *aliases]) or did_you_mean(name, [*gpus, *aliases])
+    raise UserError(f"unknown GPU '{name}'{hint}; expected one of: {', '.join(gpus)} (or an alias from `cimdse gpus`)",
+                    key="gpu")
+
+
 def get_gpu(name: str) -> GPU:
-    """A GPU by name; an unknown name is a UserError with a did-you-mean."""
-    gpus = load_gpus().gpus
-    if name not in gpus:
-        raise UserError(unknown("GPU", name, gpus), key="gpu")
-    return gpus[name]
+    """A GPU by name or alias (`a100`, `h100`, ...); an unknown name is a UserError with a did-you-mean."""
+    return load_gpus().gpus[resolve_gpu(name)]
 
 
 def gpu_rows() -> list[dict]:
@@ -127,7 +153,7 @@ def tensor_peak_tflops(gpu: GPU, sc: Scenario) -> tuple[float, str]:
 def memory_need_bytes(model: ModelConfig, sc: Scenario) -> tuple[float, float]:
     """(weight bytes, KV-cache bytes at the longest context) that must sit in GPU memory."""
     weights = model.param_counts()["total"] * sc.weight_bits / 8
-    kv = sc.batch * (sc.prompt_tokens + sc.generate_tokens) * model.kv_bytes_per_token(sc.kv)
+    kv = sc.batch * model.cached_tokens(sc.prompt_tokens + sc.generate_tokens) * model.kv_bytes_per_token(sc.kv)
     return weights, kv
 
 
@@ -180,7 +206,7 @@ def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
             touched = 1.0 - (1.0 - active / copies) ** m if copies > 1 else 1.0
             names.append(str(c["name"][i]))
             tensor.append(2 * c["macs"][i])
-            vector.append(0.0)
+            vector.append(c["elem_ops"][i])  # bias adds, fused into the matmul's epilogue
             bytes_split.append(c["weight_bytes"][i] * touched + c["in_bytes"][i] + c["out_bytes"][i])
             bytes_kv.append(0.0)
         elif k == "kv_write":
@@ -266,7 +292,7 @@ def _check_gpus(gpus) -> int:
 def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scenario,
                 breakdown: bool = False, cal: dict | None = None) -> dict:
     """The CIM metrics (GPU_METRICS) for `gpus` x GPU `name` (None: the fewest that hold weights and KV cache),
-    plus feasible and reason; with breakdown, per-phase times and kernel times."""
+    plus feasible and violation (why not, "" when feasible); with breakdown, per-phase times and kernel times."""
     gpu = get_gpu(name)
     sc = scenario
     if model.arch == "encoder" and sc.generate_tokens:
@@ -310,7 +336,7 @@ def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scena
         reason = (f"weights {w / 1e9:.1f} GB + KV cache {kv / 1e9:.1f} GB need {need} of {gpu.name} "
                   f"({usable:.0f} GB usable each); {n} given")
     res = {"gpu": gpu.name, "gpus": n, "precision": tensor_peak_tflops(gpu, sc)[1], "metrics": metrics,
-           "feasible": feasible, "reason": reason}
+           "feasible": feasible, "violation": reason, "reason": reason}  # `reason`: former name, kept as an alias
     if breakdown:
         res["breakdown"] = {p: {"time_ms": v["time_s"] * 1e3, "energy_mj": v["energy_j"] * 1e3, **v["breakdown_ms"],
                                 "kernels_ms": v["kernels_ms"]} for p, v in ph.items()}
@@ -324,7 +350,7 @@ def _baseline_cached(name: str, gpus: int | None, model: ModelConfig, scenario: 
 
 def baseline_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scenario) -> dict:
     """gpu_metrics for a sweep's baseline, computed once per (GPU, count, workload); a fresh copy each call."""
-    r = _baseline_cached(name, gpus, model, scenario)
+    r = _baseline_cached(resolve_gpu(name), gpus, model, scenario)
     return {**r, "metrics": dict(r["metrics"])}
 
 

@@ -16,14 +16,15 @@ import numpy as np
 from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
-from .accuracy import sqnr_db
-from .params import CATEGORICAL, CONFLICT_TEXTS, VDD_MIN_V, conflict_codes
+from ._util import ceil as _ceil
+from ._util import dot_shapes as _dot_shapes
+from .errmodel import error_metrics, error_shapes
+from .leakage import gated_fraction, sram_bit_leakage_pw
+from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
+from .summary import area, leakage_w, summarize
 
-SECONDS_PER_YEAR = 3.15576e7
-LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
 CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
-REASONS = np.asarray((*CONFLICT_TEXTS, "KV cache does not fit in the CIM arrays"), dtype=object)
-PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"})
+PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"}, {"shared_gate", "shared_up"})
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
                 "writes", "leakage")
@@ -100,7 +101,7 @@ def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
             "dyn_macs": t.total("macs", dyn),
             "dyn_in": t.total("in_elems", dyn),
             "dyn_out": t.total("out_elems", dyn),
-            "elem_ops": t.total("elem_ops", elem),
+            "elem_ops": t.total("elem_ops", elem | st),   # static rows: bias adds
             "elem_io": t.total("in_elems", elem) + t.total("out_elems", elem),
             "kv_read": t.total("in_elems", t.select(kind="kv_read")),
             "kv_write": t.total("out_elems", t.select(kind="kv_write")),
@@ -122,18 +123,6 @@ def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-def _dot_shapes(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """x (N, J) . v (J,) summed in a fixed order, so a design's result never depends on the batch around it."""
-    out = x[:, 0] * v[0]
-    for j in range(1, x.shape[1]):
-        out = out + x[:, j] * v[j]
-    return out
-
-
-def _ceil(x):
-    return np.ceil(x - 1e-9)
-
 
 def logic_scale(tech: Tech, node, vdd, ref_node, ref_vdd, k_node=None):
     """Dynamic-energy scale of CMOS logic relative to a reference node and supply: k(node)/k(ref) (V/Vref)^2,
@@ -263,9 +252,11 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_global_bit": e_sram_bit(np.full_like(node, dig["sram_bank_kb"])),
         "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
         "a_lane": dig["vector_lane_area_um2"] * a45,
-        "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"], "endurance": dev["endurance_cycles"],
-        "sigma": dev["sigma_g_rel"], "leak_cell_pw": dev["leakage_pw_per_cell"],
-        "sram_leak_pw": tech.device["leakage_pw_per_cell"][0],
+        "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
+        "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
+        "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
+        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
+        "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
         "e_router_bit": ic["noc_router_pj_per_bit"] * s32,
@@ -273,6 +264,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_link_bit": ic["chip_link_pj_per_bit"], "link_gbps": ic["chip_link_gbps"],
         "e_off_bit": tech.offchip["energy_pj_per_bit"][p["offchip"]],
         "off_gbps": tech.offchip["bandwidth_gbps"][p["offchip"]] * p["offchip_devices"],
+        "off_gb": tech.offchip["capacity_gb"][p["offchip"]] * p["offchip_devices"],     # capacity per chip (GB)
     }
 
 
@@ -305,15 +297,18 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
     # KV cache in CIM arrays (attention: cim): per layer, sequence and KV head a K array (hd rows x context)
-    # and a V array (context rows x hd), at input precision
+    # and a V array (context rows x hd), at the KV precision
     m, sc = wl.model, wl.scenario
-    ctx_max = sc.prompt_tokens + sc.generate_tokens
-    cpk = _cells_per_value(p["input_bits"], bpc, differential)
-    kv_units = sc.batch * m.kv_heads * m.layers
-    k_arrays = _ceil(m.hd / rows) * _ceil(ctx_max * cpk / cols_eff)
-    v_arrays = _ceil(ctx_max / rows) * _ceil(m.hd * cpk / cols_eff)
+    kv_bits = kv_precision(p, wl)
+    cpk = _cells_per_value(kv_bits, bpc, differential)
+    kv_per_head = 0.0   # arrays per sequence and KV head, summed over layers; a sliding window caps the context
+    for n_layers, span in m.kv_spans(sc.prompt_tokens + sc.generate_tokens):
+        k_arrays = _ceil(m.hd / rows) * _ceil(span * cpk / cols_eff)
+        v_arrays = _ceil(span / rows) * _ceil(m.hd * cpk / cols_eff)
+        kv_per_head = kv_per_head + n_layers * (k_arrays + v_arrays)
+    ctx_max = m.cached_tokens(sc.prompt_tokens + sc.generate_tokens)   # tokens cached per layer, on average
     cim_attn = p["attention"] == 1
-    kv_arrays = np.where(cim_attn, kv_units * (k_arrays + v_arrays), 0.0)
+    kv_arrays = np.where(cim_attn, sc.batch * m.kv_heads * kv_per_head, 0.0)
     arrays_per_chip = p["tiles"] * p["arrays_per_tile"]
     needed = weight_arrays + kv_arrays
     chips_needed = _ceil(needed / arrays_per_chip)
@@ -332,14 +327,28 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     staging = np.maximum(np.minimum(weight_space, np.maximum(per_layer_arrays, single_arrays)), 1)
     resident = np.where(reload_mode, np.maximum(weight_space - staging, 0), weight_arrays)
     reload_arrays = np.where(reload_mode, np.maximum(weight_arrays - resident, 0), 0.0)
+    # KV cache of the whole batch at full context: layers x (K, V) x kv_dim x kv_bits / 8 bytes per token
+    # (kv_bytes_per_token(1) is that count at 1 bit); digital attention keeps it in the global buffers if it fits
+    kv_bytes = m.kv_bytes_per_token(1) * sc.batch * ctx_max * kv_bits
+    kv_in_buffer = kv_bytes <= p["global_buffer_mb"] * 1e6 * chips_used
+    reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
     return {
         "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
         "kv_arrays": kv_arrays, "cpk": cpk, "needed": needed, "chips_needed": chips_needed, "fit": fit,
         "chips_used": chips_used, "avail": avail, "rep": rep, "reload_mode": reload_mode, "staging": staging,
-        "reload_fraction": np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0),
+        "reload_fraction": reload_fraction,
+        "reload_bytes": weight_cells * reload_fraction / cpw * p["weight_bits"] / 8,   # streamed from off-chip
         "reload_rounds": reload_arrays / staging, "kv_fits": kv_fits, "differential": differential,
+        "kv_bits": kv_bits, "kv_bytes": kv_bytes, "kv_in_buffer": kv_in_buffer,
     }
+
+
+def kv_precision(p: dict, wl: Workload) -> np.ndarray:
+    """Bits per K and V value: the workload's `kv_bits` when it sets one, else the design's `input_bits` (K and V
+    are activations the arrays produce; docs/MODEL.md section 3)."""
+    kv = wl.scenario.kv_bits
+    return np.full(len(p["input_bits"]), float(kv)) if kv else p["input_bits"]
 
 
 # ------------------------------------------------------------------------------------------------ step 3
@@ -393,25 +402,21 @@ def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
 
 def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
     """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload)."""
-    bits = p["input_bits"]
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
     hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
     tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    kv_bytes_total = wl.model.kv_bytes_per_token(1) * wl.scenario.batch * (
-        wl.scenario.prompt_tokens + wl.scenario.generate_tokens) * bits / 8
-    kv_on_chip = kv_bytes_total <= p["global_buffer_mb"] * 1e6 * mp["chips_used"]
+    kv_on_chip = mp["kv_in_buffer"]
     kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
     lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
-    frac = mp["reload_fraction"]
-    reload_cells = mp["weight_cells"] * frac
-    w_bytes = reload_cells / mp["cpw"] * p["weight_bits"] / 8
+    reload_cells = mp["weight_cells"] * mp["reload_fraction"]
+    w_bytes = mp["reload_bytes"]
     off_gbps = c["off_gbps"] * mp["chips_used"]
     return {
         "hops": hops, "e_noc_bit": hops * (c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"]),
         "lanes": lanes, "kv_on_chip": kv_on_chip & ~kv_dram, "kv_dram": kv_dram,
-        "kv_dram_gbps": lanes * bits * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
+        "kv_dram_gbps": lanes * mp["kv_bits"] * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
         "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])),
-        "e_mac": c["e_mac"](bits),
+        "e_mac": c["e_mac"](p["input_bits"]),
         "off_gbps_all": off_gbps,
         "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
         "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
@@ -459,11 +464,12 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     dyn_io = (tot["dyn_in"] + tot["dyn_out"]) * keep
     dyn_digital = np.where(cim_attn, 0.0, dyn_macs)
     e_dyn_macs = dyn_digital * sc_["e_mac"]
-    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * bits * e_kv_bit)
+    kv_bits = mp["kv_bits"]
+    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits * e_kv_bit)
               + dyn_io * bits * c["e_tile_bit"])
     e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
     e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
-    kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * bits)
+    kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits)
     kv_dram = sc_["kv_dram"]
     e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * c["e_tile_bit"]
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
@@ -517,33 +523,6 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     return e, t, ops
 
 
-# ------------------------------------------------------------------------------------------------ step 4
-
-def area(p: dict, c: dict, mp: dict) -> dict:
-    """Area (mm^2) per component for all chips used."""
-    per_array_adcs = _ceil(p["cols"] / p["cols_per_adc"])
-    arrays = mp["avail"]
-    a = {
-        "cells": arrays * p["rows"] * p["cols"] * c["cell_um2"],
-        "adc": arrays * per_array_adcs * c["a_adc"],
-        "dac": arrays * p["rows"] * c["a_dac"],
-        "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * (c["a_sh"] + c["a_comb_col"])),
-        "mac_units": arrays * p["cols"] * c["a_tree_col"],
-        "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
-        * c["a_buffer_bit"],
-        "digital": mp["chips_used"] * p["tiles"] * p["simd_lanes"] * c["a_lane"],
-        "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
-    }
-    return {k: v * 1e-6 for k, v in a.items()}
-
-
-def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
-    """Static power: volatile (SRAM) cells of the arrays and all buffer bits."""
-    array_cells = mp["avail"] * p["rows"] * p["cols"]
-    buffer_bits = mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
-    return (array_cells * c["leak_cell_pw"] + buffer_bits * c["sram_leak_pw"]) * 1e-12
-
-
 def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
     """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS.
 
@@ -570,88 +549,26 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     code = conflict_codes(p)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
-    p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"][p["device"]])
+    max_bpc = tech.device["max_bits_per_cell"][p["device"]]
+    bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
+    p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
     p["rows_active"] = np.minimum(p["rows_active"], p["rows"])
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
     c = circuits(p, tech)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
-    area_mm2 = sum(ar.values())
     p_leak = leakage_w(p, c, mp)
-    res = {}
     phase_out = {}
     sc_ = static_costs(p, wl, c, mp)
     for ph in wl.vectors:
         e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
         t_pass = sum(t.values())
-        e["leakage"] = p_leak * t_pass * 1e3           # W * ns = nJ -> pJ
+        macs = float((wl.vectors[ph] * wl.k * wl.n).sum())           # static MACs of the pass (power gating duty)
+        e["leakage"] = p_leak * t_pass * 1e3 * gated_fraction(p, c, mp, macs, t_pass)   # W * ns = nJ -> pJ
         phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
-    sc = wl.scenario
-    e_pre, t_pre = phase_out["prefill"][3], phase_out["prefill"][4]
-    if "decode" in phase_out:
-        e_dec, t_dec = phase_out["decode"][3], phase_out["decode"][4]
-        G = sc.generate_tokens
-        res["tpot_ms"] = t_dec * 1e-6
-        res["tokens_per_s"] = sc.batch / (t_dec * 1e-9)
-        res["energy_per_token_uj"] = e_dec / sc.batch * 1e-6
-        e_chip = e_dec - phase_out["decode"][0]["offchip"]          # without the off-chip memory's energy
-        res["chip_energy_per_token_uj"] = e_chip / sc.batch * 1e-6
-    else:  # encoders: per-token figures refer to the prompt tokens of the single pass
-        e_dec, t_dec, G = 0.0, 0.0, 0
-        res["tpot_ms"] = np.zeros(len(e_pre))
-        res["tokens_per_s"] = sc.batch * sc.prompt_tokens / (t_pre * 1e-9)
-        res["energy_per_token_uj"] = e_pre / (sc.batch * sc.prompt_tokens) * 1e-6
-        e_chip = e_pre - phase_out["prefill"][0]["offchip"]
-        res["chip_energy_per_token_uj"] = e_chip / (sc.batch * sc.prompt_tokens) * 1e-6
-    t_request = t_pre + G * t_dec
-    res["ttft_ms"] = t_pre * 1e-6
-    res["prefill_energy_mj"] = e_pre * 1e-9
-    res["avg_power_w"] = (e_pre + G * e_dec) / t_request * 1e-3
-    res["area_mm2"] = area_mm2
-    # peak: every array busy with full matrix-vector products
-    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]
-    n_rg = _ceil(p["rows"] / mp["ra"])
-    macs = p["rows"] * cols_used / mp["cpw"]
-    t_mvm = mp["in_slices"] * n_rg * c["t_step"]
-    conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"]
-    e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"]
-             + conv * (c["e_adc"] + c["e_sa"] + c["e_comb"] + c["e_tree"])
-             + p["rows"] * mp["in_slices"] * c["e_row"])
-    peak_tops = mp["avail"] * 2 * macs / t_mvm * 1e-3
-    peak_w = mp["avail"] * e_mvm / t_mvm * 1e-3
-    macro_tops_per_w = 2 * macs / np.where(e_mvm > 0, e_mvm, 1.0)   # (e_mvm is 0 only for dram, replaced below)
-    # DRAM PIM peak: every bank unit does simd_lanes MACs per cycle on weights streamed from its bank
-    dram = c["is_dram"]
-    e_dram_mac = c["e_mac_w"] + p["weight_bits"] * c["e_dram_bit"]
-    dram_macs_per_ns = p["tiles"] * mp["chips_used"] * p["simd_lanes"] * p["clock_ghz"]
-    res["peak_tops"] = np.where(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
-    res["peak_power_w"] = np.where(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
-    res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
-    res["tops_per_mm2"] = res["peak_tops"] / area_mm2
-    res["macro_tops_per_w"] = np.where(dram, 2 / e_dram_mac, macro_tops_per_w)
-    macro_area = ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + np.where(dram, ar["digital"], 0)
-    res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
-    res["chips_needed"] = mp["chips_needed"]
-    res["chips_used"] = mp["chips_used"]
-    res["weights_fit"] = mp["fit"].astype(float)
-    res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
-                             c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
-                             combined=c["comb_w"] > 1))
-    # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
-    passes_per_s = (1 + G) / (t_request * 1e-9)
-    rate_reload = mp["reload_rounds"] * passes_per_s
-    kv_cells_written = (wl.phase_totals["prefill"]["kv_write"]
-                        + G * wl.phase_totals.get("decode", {"kv_write": 0})["kv_write"]) * mp["cpk"]
-    kv_capacity = np.maximum(mp["kv_arrays"] * p["rows"] * p["cols"], 1)
-    rate_kv = np.where(p["attention"] == 1, kv_cells_written / kv_capacity / (t_request * 1e-9), 0.0)
-    rate = np.maximum(rate_reload, rate_kv)
-    life = np.where(rate > 0, c["endurance"] / np.where(rate > 0, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
-    res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
-    res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
-    code = np.where((code == 0) & ~mp["kv_fits"], len(REASONS) - 1, code)
-    res["feasible"] = code == 0
-    res["reason"] = REASONS[code]
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code)
+    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp))   # logit_sqnr_db, equivalent_bits
     if breakdown:
         res["breakdown"] = {
             "area_mm2": ar,

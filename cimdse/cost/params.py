@@ -33,12 +33,17 @@ class Param:
     choices: tuple[str, ...] = ()
 
 
+# bits_per_cell a design gets when nobody sets it: 2 (a common multi-level choice of RRAM/PCM/FeFET macros), capped at
+# the device's max_bits_per_cell (SRAM, STT-MRAM and DRAM store 1), so `device=sram` alone is a valid design
+DEFAULT_BITS_PER_CELL = 2
+
 PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("device", "cat", "rram", "", "memory technology of the CIM arrays", choices=DEVICES),
     Param("node_nm", "float", 22.0, "nm", "CMOS technology node of periphery and digital logic", 3, 180),
     Param("rows", "int", 256, "", "word lines (rows) per array", 4, 8192),
     Param("cols", "int", 256, "", "bit lines (columns) per array", 4, 8192),
-    Param("bits_per_cell", "int", 2, "bit", "bits stored per cell (at most the device's maximum)", 1, 8),
+    Param("bits_per_cell", "int", 0, "bit", "bits stored per cell, at most the device's max_bits_per_cell (0 = the "
+          f"device's default: min({DEFAULT_BITS_PER_CELL}, its maximum))", 0, 8),
     Param("weight_bits", "int", 8, "bit", "weight precision (sign included)", 1, 16),
     Param("input_bits", "int", 8, "bit", "activation (input) precision; also the KV-cache precision", 1, 16),
     Param("dac_bits", "int", 1, "bit", "input bits applied per array cycle (1 = bit-serial)", 1, 8),
@@ -77,9 +82,32 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "digital: each weight-bit (bit-slice) column is converted and shift-added digitally; analog: the "
           "binary-weighted bit-slice columns of one weight are charge-shared and converted once (the ADC must then "
           "cover the combined range)", choices=("digital", "analog")),
+    Param("adc_range_sigma", "float", 0.0, "sigma",
+          "ADC input range as mean + this many standard deviations of a bit-slice partial sum (0 = the full range "
+          "of the partial sum; like aihwkit's out_bound): a smaller range gives finer steps but clips the tails",
+          0.0, 64.0),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
           "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
+    # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
+    Param("max_die_mm2", "float", 858.0, "mm2",
+          "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
+    Param("max_power_density_w_mm2", "float", 1.0, "W/mm2",
+          "highest peak power per die area (air cooling; an H100 SXM dissipates 700 W over 814 mm2)", 0.001, 100.0),
+    Param("sram_vt", "cat", "lstp", "",
+          "threshold flavour of the SRAM cells (buffers, SRAM arrays): lstp (high Vt, low standby power), lop (low "
+          "operating power), hp (low Vt); sets their leakage (docs/MODEL.md 'Leakage and power gating')",
+          choices=("lstp", "lop", "hp")),
+    Param("temperature_c", "float", 27.0, "C", "junction temperature, an operating condition that sets leakage", 27.0,
+          127.0),
+    Param("power_gating", "cat", "none", "",
+          "none: idle SRAM buffers and arrays leak in full; idle: they drop to a retention state while not computing",
+          choices=("none", "idle")),
 )}
+
+# The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML
+# TWINSCAN NXT:2000i and NXE:3400C product specifications, "field size 26 x 33 mm"; IRDS 2022 Lithography chapter,
+# maximum exposure field). A monolithic die larger than this needs stitching or wafer-scale integration.
+RETICLE_MM2 = 26.0 * 33.0
 
 # Below about 0.3 V logic runs sub-threshold (R. Dreslinski et al., "Near-threshold computing: reclaiming Moore's
 # law through energy efficient integrated circuits", Proc. IEEE 98(2), 2010: threshold voltages near 0.3-0.4 V);
@@ -116,14 +144,26 @@ def check_value(name: str, value) -> float | str:
     if p.kind == "int" and not v.is_integer():
         raise UserError(f"expected an integer, got {shown(value)}", key=name)
     if not (p.low <= v <= p.high):
-        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}",
-                        key=name)
+        raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}"
+                        + _scale_hint(p, v), key=name)
     if name == "vdd" and 0 < v < VDD_MIN_V:
         raise UserError(f"expected 0 (the node's default) or a supply in [{VDD_MIN_V:g}, {p.high:g}] V, got {shown(value)}",
                         key=name)
     if name == "adc_bits" and v < 1:
         raise UserError("expected at least 1 bit", key=name)
     return v
+
+
+def _scale_hint(p: Param, v: float) -> str:
+    """' (did you mean 22?)' when the value, read in a unit 1000x larger or smaller (0.022 um for 22 nm, 1000 MHz
+    for 1 GHz), falls in range; else ''."""
+    if p.kind != "float" or not p.unit:
+        return ""
+    for f in (1e3, 1e-3):
+        w = v * f
+        if p.low <= w <= p.high and w != 0:
+            return f" (did you mean {w:.6g}? {p.name} is in {p.unit})"
+    return ""
 
 
 def parse_assignment(text: str) -> tuple[str, float | str]:
@@ -144,7 +184,12 @@ def cross_check(design: Mapping) -> None:
     _, reasons = conflicts(to_batch([design]))
     if reasons[0]:
         key = reasons[0].split(" ", 1)[0]
-        raise UserError(reasons[0], key=key)
+        value = design.get(key)
+        text = reasons[0]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = f"{key} {value:g}" + text[len(key):]     # 'bits_per_cell 2 exceeds ...'
+        limits = allowed_range(key, design)
+        raise UserError(text + (f"; {limits}" if limits else ""), key=key)
 
 
 def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
@@ -185,7 +230,33 @@ def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
     if unknown_keys:
         key = sorted(unknown_keys)[0]
         raise UserError(unknown("design parameter", key, PARAMS), key=key)
+    resolve_device_defaults(batch)
     return batch
+
+
+def resolve_device_defaults(batch: dict) -> None:
+    """In place: bits_per_cell 0 (not set) becomes the device's default, min(DEFAULT_BITS_PER_CELL, its maximum)."""
+    bpc = batch["bits_per_cell"]
+    if np.any(bpc == 0):
+        from ..tech import load_tech
+
+        cap = load_tech().device["max_bits_per_cell"][batch["device"]]
+        batch["bits_per_cell"] = np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, cap), bpc)
+
+
+def allowed_range(key: str, design: Mapping) -> str:
+    """The values `key` may take given the rest of a single design (for messages), or ''."""
+    if key == "bits_per_cell":
+        from ..tech import load_tech
+
+        dev = design.get("device", PARAMS["device"].default)
+        cap = int(load_tech().device["max_bits_per_cell"][DEVICES.index(dev)])
+        return f"{dev} allows 1 to {cap} (0: its default, {min(DEFAULT_BITS_PER_CELL, cap)})"
+    if key in ("rows_active", "cols_per_adc"):
+        other = "rows" if key == "rows_active" else "cols"
+        v = design.get(other, PARAMS[other].default)
+        return f"allowed: {PARAMS[key].low:g} to {other} ({v:g})"
+    return ""
 
 
 def from_batch(batch: Mapping[str, np.ndarray], i: int) -> dict:

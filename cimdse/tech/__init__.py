@@ -19,7 +19,7 @@ OFFCHIP = ("hbm3", "hbm2e", "ddr5", "lpddr5", "gddr6")
 DEVICE_KEYS = (
     "cell_area_f2", "max_bits_per_cell", "r_on_ohm", "r_off_ohm", "cell_cap_ff", "ref_node_nm", "read_voltage_v",
     "read_pulse_ns", "write_energy_pj", "write_latency_ns", "endurance_cycles", "sigma_g_rel",
-    "leakage_pw_per_cell", "row_activate_ns", "activate_pj_per_bit", "column_pj_per_bit",
+    "leakage_pw_per_cell", "row_activate_ns", "activate_pj_per_bit", "column_pj_per_bit", "write_verify_pulses",
 )
 
 

@@ -1,0 +1,526 @@
+"""Workload-aware analytic error model: the noise-to-signal ratio (NSR) of every matmul of a model on a design,
+and its accumulation over the layers into the SQNR of the output logits (docs/MODEL.md section 6, docs/ACCURACY.md).
+
+Per matmul y = x W (contraction length K), the NSR is noise power / signal power of y, split into terms:
+  weight_quant   round-to-nearest weights, symmetric, one scale per output column (max |w| of the column)
+  input_quant    round-to-nearest inputs, one scale per token vector (max |x|, outlier channels included)
+  adc            ADC quantization and, with `adc_range_sigma` > 0, clipping of each bit-slice partial sum
+  device         cell programming noise (devices.yaml sigma_g_rel), static per cell
+  drift          conductance drift left after a global drift compensation, at a stated time (tech/data/noise.yaml)
+  read           accumulated 1/f read noise at the same time (tech/data/noise.yaml)
+  ir_drop        IR drop along the lines: the read voltage falls to 1 - ir_drop_frac at the worst cell (profile
+                 ir_drop_frac (2u - u^2) along the line); what a global gain calibration leaves
+Signal: K E[x^2] E[w^2] with weights and ordinary activation channels taken as zero-mean and independent; the
+activation power of outlier channels is not counted as signal (conservative: the ordinary channels carry most
+of what a token means). Terms add in power (independent errors).
+
+Public entry points:
+  matmul_nsr(design, model, ...)      per matmul kind, per term, (N,) arrays: what the accuracy helper injects
+  error_metrics(p, shapes, ...)       equivalent_bits and logit_sqnr_db for a batch (the cost model's call)
+  error_shapes(model, scenario)       the per-workload constants (contraction lengths, crest factors, weights)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from statistics import NormalDist
+
+import numpy as np
+import yaml
+
+from ..tech import DEVICES, Tech, load_tech
+from ..workload import ModelConfig, Scenario
+from .accuracy import _weight_levels
+
+IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
+TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
+# matmuls whose input is a normalization output: the family's outlier channels reach them (LLM.int8(), Sec. 3-4;
+# SmoothQuant, Sec. 3: outliers in the inputs of the QKV and first FFN projections)
+NORM_FED = ("q_proj", "k_proj", "v_proj", "ffn_gate", "ffn_up", "router", "lm_head", "pooler")
+ATTENTION = ("qk_scores", "score_v")
+SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+@cache
+def activation_stats() -> dict:
+    """Per model family: outlier_ratio (largest outlier channel / rms of the ordinary channels; 0 = none)."""
+    raw = yaml.safe_load(resources.files("cimdse").joinpath("data/activations.yaml").read_text())
+    return {fam: {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in row.items()}
+            for fam, row in raw["families"].items()}
+
+
+@cache
+def device_noise() -> dict:
+    """Per device (DEVICES order): drift and read noise std relative to g_max at the stated time (noise.yaml)."""
+    raw = yaml.safe_load(resources.files("cimdse.tech").joinpath("data/noise.yaml").read_text())
+    t_s = float(raw["evaluation_time_s"]["value"])
+    drift, read = np.zeros(len(DEVICES)), np.zeros(len(DEVICES))
+    for i, dev in enumerate(DEVICES):
+        row = {k: v["value"] for k, v in raw["devices"].get(dev, {}).items()}
+        if not row:
+            continue
+        g = row["level_rel"]
+        # global drift compensation removes the mean exponent; the spread sigma_nu stays: g (t/t0)^-dnu ~ g (1 - dnu ln)
+        drift[i] = g * row["drift_nu_sigma"] * np.log((t_s + row["drift_t0_s"]) / row["drift_t0_s"])
+        read[i] = g * row["read_q_s"] * np.sqrt(np.log((t_s + row["read_t_s"]) / (2 * row["read_t_s"])))
+    return {"time_s": t_s, "drift": drift, "read": read}
+
+
+def gauss_crest(n) -> float:
+    """Expected max |z| over n standard normal samples, as the 1 - 1/(2(n+1)) quantile of N(0,1) (a standard
+    approximation of the expected maximum); the crest factor (max / rms) of a Gaussian vector of length n."""
+    return NormalDist().inv_cdf(1.0 - 0.5 / (float(n) + 1.0))
+
+
+# ------------------------------------------------------------------------------------------------ workload
+
+@dataclass(frozen=True)
+class ErrorShapes:
+    """Per-workload constants of the error model, one entry per matmul kind (names)."""
+
+    names: tuple[str, ...]
+    k: np.ndarray            # contraction length K
+    x_crest: np.ndarray      # input max / rms of the ordinary channels (per token vector)
+    w_crest: np.ndarray      # stored operand max / rms (per output column)
+    stored_kv: np.ndarray    # True: the stored operand is K or V (written at input_bits), not a weight
+    unsigned_x: np.ndarray   # True: inputs are non-negative (attention probabilities)
+    static: np.ndarray       # True: a static weight matrix (counts in equivalent_bits' reference)
+    coef: np.ndarray         # weight of this kind's NSR in the logit NSR (propagation, docs/MODEL.md 6.3)
+
+
+def _propagation(model: ModelConfig) -> tuple[float, float]:
+    """Weights of one attention block's and one FFN block's output NSR in the final hidden state's NSR.
+
+    Residual stream: the embedding and every sublayer add outputs of equal power, uncorrelated; a sublayer
+    passes its input's relative noise on with gain 1 (normalization keeps relative error) and adds its own NSR.
+    Then the stream NSR after sublayer i is rho_i = rho_(i-1) + eta_i / i (embedding: i = 1, noise-free), so
+    attention of layer l (i = 2l) weighs 1/(2l) and its FFN (i = 2l + 1) weighs 1/(2l + 1)."""
+    ls = np.arange(1, model.layers + 1, dtype=float)
+    return float(np.sum(1.0 / (2 * ls))), float(np.sum(1.0 / (2 * ls + 1)))
+
+
+@lru_cache(maxsize=64)
+def error_shapes(model: ModelConfig, scenario: Scenario | None = None) -> ErrorShapes:
+    """The matmul kinds of `model` with their contraction lengths, crest factors and propagation weights.
+
+    scenario: sets the attention context (mean keys per query in decode; prompt_tokens / 2 without one)."""
+    fam = activation_stats().get(model.family, {"outlier_ratio": 0.0, "min_params": 0.0})
+    big = model.param_counts()["total"] >= float(fam["min_params"])
+    outlier = float(fam["outlier_ratio"]) if big else 0.0
+    d, hd = model.hidden, model.hd
+    if scenario is not None:
+        keys = scenario.prompt_tokens + (scenario.generate_tokens + 1) / 2 if model.arch == "decoder" \
+            else float(scenario.prompt_tokens)
+    else:
+        keys = model.max_context / 2
+    keys = max(keys, 1.0)
+    w_attn, w_ffn = _propagation(model)
+    ffn = ("ffn_gate", "ffn_up", "ffn_down") if model.ffn == "gated" else ("ffn_up", "ffn_down")
+    rows = [("q_proj", d, w_attn), ("k_proj", d, w_attn), ("v_proj", d, w_attn), ("o_proj", model.q_dim, w_attn)]
+    rows += [(nm, model.ffn_dim if nm == "ffn_down" else d, w_ffn) for nm in ffn]
+    if model.arch == "decoder":
+        rows.append(("lm_head", d, 1.0))
+    elif model.pooler:
+        rows.append(("pooler", d, 1.0))
+    names, k, xc, wc, kv, ux, st, coef = [], [], [], [], [], [], [], []
+    for nm, kk, cf in rows:
+        names.append(nm)
+        k.append(kk)
+        g = gauss_crest(kk)
+        xc.append(max(g, outlier) if nm in NORM_FED else g)
+        wc.append(g)
+        kv.append(False)
+        ux.append(False)
+        st.append(True)
+        coef.append(cf)
+    # attention: QK^T contracts over hd (stored K column: one key's hd values); S.V over the keys (stored V column:
+    # one feature over the keys). Probabilities: one-hot and uniform attention bound the crest factor at sqrt(n)
+    # and 1; assumed: attention spread over sqrt(n) keys, crest n^(1/4) (measured by `cimdse accuracy`).
+    for nm, kk, x_c, w_c, uns in (("qk_scores", hd, gauss_crest(hd), gauss_crest(hd), False),
+                                  ("score_v", keys, keys ** 0.25, gauss_crest(keys), True)):
+        names.append(nm)
+        k.append(kk)
+        xc.append(x_c)
+        wc.append(w_c)
+        kv.append(True)
+        ux.append(uns)
+        st.append(False)
+        coef.append(w_attn)
+    arr = lambda v, t=float: np.asarray(v, dtype=t)  # noqa: E731
+    return ErrorShapes(names=tuple(names), k=arr(k), x_crest=arr(xc), w_crest=arr(wc), stored_kv=arr(kv, bool),
+                       unsigned_x=arr(ux, bool), static=arr(st, bool), coef=arr(coef))
+
+
+# ------------------------------------------------------------------------------------------------ per design
+
+def _tail_ms(k):
+    """E[(Z - k)^2 ; Z > k] for Z ~ N(0,1): the mean-square clipping error at k sigma, upper side only."""
+    from scipy.special import ndtr  # imported here: scipy is slow to import and most batches never clip
+
+    k = np.asarray(k, dtype=float)
+    q = ndtr(-k)
+    phi = np.exp(-0.5 * k * k) / np.sqrt(2 * np.pi)
+    return np.maximum((1 + k * k) * q - k * phi, 0.0)
+
+
+def _operand(bits, bpc, differential):
+    """Integer step of a signed operand of `bits` bits, its magnitude slices, and sum_s 4^(s bpc) over them."""
+    mag_bits, step = _weight_levels(bits, differential)
+    n_s = np.ceil(mag_bits / bpc - 1e-9)
+    shift = (np.exp2(2 * n_s * bpc) - 1) / (np.exp2(2 * bpc) - 1)
+    return step, n_s, shift
+
+
+SLICE_GRID = np.arange(-10.0, 24.001, 0.125)   # log2(rms / slice weight) at which slice moments are tabulated
+
+
+def _u2(levels):
+    """E[s^2] of a slice uniform over 0..levels."""
+    return levels * (2 * levels + 1) / 6.0
+
+
+@cache
+def slice_moment_table(b: int) -> np.ndarray:
+    """E[s^2] of a b-bit slice s = floor(|z| r / a) mod 2^b of a Gaussian magnitude (z ~ N(0,1), rms r integer
+    steps, slice weight a), on SLICE_GRID = log2(r / a): exact sums over the values of floor(|z| r / a); where
+    r / a > 64 2^b the slice is uniform over its levels. Slices far above the rms are almost always 0."""
+    from scipy.special import ndtr
+
+    m = 2**b
+    out = np.empty(len(SLICE_GRID))
+    for i, u in enumerate(SLICE_GRID):
+        sc = 2.0**u
+        if sc > 64 * m:
+            out[i] = _u2(m - 1)
+            continue
+        j = np.arange(int(9 * sc) + m + 1)
+        pj = 2 * (ndtr((j + 1) / sc) - ndtr(j / sc))
+        out[i] = float(np.dot(pj, (j % m).astype(float) ** 2))
+    return out
+
+
+def _slice_m2(log2_rms, shifts, b):
+    """E[s^2] of the slices of weight 2^shift (shifts: (U, T)) of Gaussian magnitudes with log2(rms) (U, 1)."""
+    out = np.empty(shifts.shape)
+    for bb in np.unique(b):
+        sel = b[:, 0] == bb
+        out[sel] = np.interp(log2_rms[sel] - shifts[sel], SLICE_GRID, slice_moment_table(int(bb)))
+    return out
+
+
+CLIP_K_GRID = np.arange(0.0, 12.0001, 1.0 / 16)   # adc_range_sigma values at which the clipping error is tabulated
+
+
+def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined):
+    """Per configuration (rows: (M,) arrays), the bit-slice pairs (t, s) of one output: E[p_ts^2] of their bipolar
+    partial sums and their shift weights 4^(t db + s bpc), both (M, P), and the rms of a partial sum of uniform
+    slices (M,), against which `adc_range_sigma` is measured.
+
+    p = sum_i sign(x_i) xs_i cs_i over ra rows: E[p] = 0, E[p^2] = ra E[xs^2] E[cs^2] with the Gaussian slice
+    moments (slice_moment_table, halved for a differential column, which holds the weights of one sign;
+    offset-coded weights: uniform slices; combined columns: the whole magnitude, E = rms^2)."""
+    lx, lc = np.exp2(db) - 1, np.exp2(b_adc) - 1
+    T, S = int(n_x.max()), int(n_w.max())
+    t = np.arange(T)[None, :] * db[:, None]
+    s = np.arange(S)[None, :] * bpc[:, None]
+    m2x = _slice_m2(np.log2(r_x)[:, None], t, db[:, None].astype(int))
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)
+    m2c = np.where(w_sparse[:, None], _slice_m2(np.log2(r_w)[:, None], s, bpc[:, None].astype(int)),
+                   _u2(lc)[:, None])
+    whole = np.where(w_sparse, np.minimum(r_w * r_w, _u2(lc)), _u2(lc))       # combined: one "slice"
+    m2c = np.where(combined[:, None], whole[:, None], m2c)
+    m2c = np.where(np.arange(S)[None, :] < np.where(combined, 1, n_w)[:, None], m2c, 0.0)
+    m2c = m2c * np.where(w_sparse, 0.5, 1.0)[:, None]    # a differential column holds one sign: half its cells 0
+    e = ra[:, None, None] * m2x[:, :, None] * m2c[:, None, :]                      # (M, T, S)
+    wt = np.exp2(2 * t)[:, :, None] * np.where(combined[:, None], 1.0, np.exp2(2 * s))[:, None, :]
+    m = len(ra)
+    return e.reshape(m, -1), (wt * (e > 0)).reshape(m, -1), np.sqrt(ra * _u2(lx) * _u2(lc))
+
+
+def _clip_table(e, wt, sig_u):
+    """sum over pairs of w 2 E tail(k sig_u / sqrt(E)) on CLIP_K_GRID, (M, len(grid)): the mean-square error of
+    clipping both Gaussian tails of every pair's partial sum at +-k sig_u (E[(|p| - h)^2; |p| > h])."""
+    from scipy.special import ndtr
+
+    sd = np.sqrt(np.maximum(e, 1e-300))[:, :, None]
+    kk = np.minimum(CLIP_K_GRID[None, None, :] * sig_u[:, None, None] / sd, 40.0)   # beyond 40 sigma: 0
+    tail = np.maximum((1 + kk * kk) * ndtr(-kk) - kk * np.exp(-0.5 * kk * kk) / np.sqrt(2 * np.pi), 0.0)
+    return (wt[:, :, None] * 2 * e[:, :, None] * tail).sum(axis=1)
+
+
+def _adc_error(cfg: dict, r_x, r_w, mom: tuple, full_: tuple) -> np.ndarray:
+    """ADC mean-square error of one output per design, in integer (input step x weight step)^2 units: over the
+    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, E[p_ts^2]) + clipping) for one row group.
+
+    ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-adc_range_sigma x the rms of a partial sum of uniform slices when
+    that is smaller; rounding adds step^2/12 per conversion, at most E[p^2] (a step coarser than the sums rounds
+    them to 0); clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
+    CLIP_K_GRID points). The pair moments are computed once per configuration of rows, slices and precisions
+    (mom), the rest once per configuration that adds the ADC's bits and range (full_)."""
+    first_m, inv_m = mom
+    first_f, inv_f = full_
+    g = lambda v: v[first_m]  # noqa: E731
+    e, wt, sig_u = _pair_moments(g(cfg["ra"]), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
+                                 g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
+    m = inv_m[first_f]                                   # moment configuration of each full configuration
+    f = lambda v: v[first_f]  # noqa: E731
+    # finite on/off ratio: the off-state background takes ADC range (range_scale >= 1 per weight level)
+    full = f(cfg["ra"]) * (np.exp2(f(cfg["db"])) - 1) * (np.exp2(f(cfg["b_adc"])) - 1) * f(cfg["range_scale"])
+    k = f(cfg["k_sigma"])
+    clipped = (k > 0) & (k * sig_u[m] < full)
+    half = np.where(clipped, k * sig_u[m], full)
+    levels = np.exp2(f(cfg["adc_bits"])) - 1
+    q = np.where((levels < 2 * full) | clipped, np.maximum(2 * half / levels, 1.0) ** 2 / 12.0, 0.0)
+    # integer sums on a step just above 1 unit: |p| < 1/(2(step - 1)) rounds to itself and the error is
+    # (step - 1) p, so the cap is (step - 1)^2 E[p^2]; an ADC with more levels than its range needs has a step of
+    # 1 unit (no rounding error, only clipping)
+    step = np.maximum(2 * half / levels, 1.0)
+    near = np.minimum(step - 1, 1.0) ** 2
+    err = (wt[m] * np.minimum(q[:, None], near[:, None] * e[m])).sum(axis=1)
+    if np.any(clipped):
+        tab = _clip_table(e, wt, sig_u)
+        pos = np.minimum(k, CLIP_K_GRID[-1]) * 16
+        i0 = np.minimum(np.floor(pos).astype(np.int64), len(CLIP_K_GRID) - 2)
+        fr = pos - i0
+        clip = tab[m, i0] * (1 - fr) + tab[m, i0 + 1] * fr
+        err = err + np.where(clipped & (k <= CLIP_K_GRID[-1]), clip, 0.0)
+    return err[inv_f]
+
+
+def _side(bits, bpc, differential, combined):
+    """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
+    NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs."""
+    step_w, n_ws, shift_w = _operand(bits, bpc, differential)
+    cols = np.where(differential, 2.0, 1.0)
+    q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
+    cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
+    b_adc = np.where(combined, n_ws * bpc, bpc)                             # cell bits one conversion sees
+    return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc}
+
+
+def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first design of each distinct configuration and, per design, the number of its configuration.
+
+    cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
+    scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
+    assert sum(c[1] for c in cols) <= 63
+    key = np.zeros(len(cols[0][0]), dtype=np.int64)
+    for c, b, scale in cols:
+        v = np.rint(np.asarray(c, dtype=float) * scale).astype(np.int64)
+        assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
+        key = (key << b) | v
+    uniq, inv = np.unique(key, return_inverse=True)    # (return_index would need a slower stable sort)
+    inv = inv.reshape(-1)
+    first = np.empty(len(uniq), dtype=np.int64)
+    first[inv] = np.arange(len(key))                   # one design of each configuration (all are alike)
+    return first, inv
+
+
+def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
+              ir_drop_frac=0.0, adc_range_scale=1.0) -> dict[str, dict[str, np.ndarray]]:
+    """NSR per matmul kind (shapes.names) and term (TERMS) for a batch of designs ((N,) arrays).
+
+    sigma, drift, read: cell noise std relative to g_max (programming; drift and read noise at the stated time);
+    analog: False for digital CIM and DRAM (no ADC, no cell noise); differential: weights as sign and magnitude
+    (a differential pair; also digital CIM's symmetric grid), else offset-coded; ra: rows driven at once; db: input
+    bits per cycle; combined: analog column combination (one conversion per weight); ir_drop_frac: the read
+    voltage lost at a column's worst cell, as a fraction (0 until the physics step provides it per design);
+    adc_range_scale: ADC range per weight level relative to an ideal cell, >= 1 for a finite on/off ratio (1 until
+    provided; a function of the device)."""
+    n = len(np.atleast_1d(p["rows"]))
+    f = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))  # noqa: E731
+    rows, bpc, adc_bits, bi, bw = (f(p[k]) for k in ("rows", "bits_per_cell", "adc_bits", "input_bits",
+                                                     "weight_bits"))
+    ra, db = f(ra), f(db)
+    k_sigma = f(p.get("adc_range_sigma", 0.0))
+    sigma, drift, read, range_scale = f(sigma), f(drift), f(read), f(adc_range_scale)
+    device = np.broadcast_to(np.asarray(p.get("device", 0)), (n,))
+    analog = np.broadcast_to(np.asarray(analog, dtype=bool), (n,))
+    differential = np.broadcast_to(np.asarray(differential, dtype=bool), (n,))
+    combined = np.broadcast_to(np.asarray(combined, dtype=bool), (n,))
+    zero = np.zeros(n)
+    # inputs: sign and magnitude (the drive polarity carries the sign); attention probabilities: magnitude only
+    sx_s, n_xs, _ = _operand(bi, db, True)
+    sx_u = 1.0 / (np.exp2(bi) - 1)
+    n_xu = np.ceil(bi / db - 1e-9)
+    q_xs = np.where(bi >= 2, sx_s * sx_s / 12.0, SIGN_QUANT_NSR)
+    q_xu = sx_u * sx_u / 12.0
+    attn_analog = analog & (np.asarray(p["attention"]) == 1)
+    any_on = {False: bool(np.any(analog)), True: bool(np.any(attn_analog))}   # else those terms stay 0
+    sides = {False: _side(bw, bpc, differential, combined)}
+    if shapes.stored_kv.any():   # K and V at input precision
+        sides[True] = _side(bi, bpc, differential, combined)
+    # the ADC term is computed once per distinct ADC configuration (a sweep's batch repeats few of them)
+    uniq = {}
+    for kv in sides:
+        if any_on[kv]:
+            cols = [(ra, 14, 1), (db, 4, 1), (bpc, 4, 1), (combined, 1, 1), (bi, 5, 1), (bi if kv else bw, 5, 1),
+                    (differential, 1, 1)]
+            # the ADC range scale follows the device (its on/off ratio): the device code stands for it in the key
+            full_ = _unique_rows([*cols, (adc_bits, 5, 1), (k_sigma, 17, 1000), (device, 3, 1)])
+            assert np.array_equal(range_scale[full_[0]][full_[1]], range_scale), "range scale not per device"
+            # configurations without the ADC's bits and range, among the (few) full configurations
+            first_m, inv_m = _unique_rows([(c[full_[0]], b, sc) for c, b, sc in cols])
+            uniq[kv] = ((full_[0][first_m], inv_m[full_[1]]), full_)
+    # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
+    # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
+    ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
+    timed = bool(np.any(drift) or np.any(read))
+    any_ir = bool(np.any(ir_all))
+    out: dict[str, dict[str, np.ndarray]] = {}
+    done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
+    for j, nm in enumerate(shapes.names):
+        kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
+        cx, cw, K = float(shapes.x_crest[j]), float(shapes.w_crest[j]), float(shapes.k[j])
+        key = (kv, uns, cx, cw, K)
+        if key in done:
+            out[nm] = done[key]
+            continue
+        q_w, cell, sd = sides[kv]
+        cx2, cw2 = cx * cx, cw * cw
+        terms = dict.fromkeys(TERMS, zero)
+        terms["weight_quant"] = cw2 * q_w + zero
+        terms["input_quant"] = cx2 * (q_xu if uns else q_xs) + zero
+        if any_on[kv]:
+            on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
+            sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
+            cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_x": n_x, "n_w": sd["n"],
+                   "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma,
+                   "range_scale": range_scale}
+            pairs = _adc_error(cfg, 1.0 / (cx * sx), 1.0 / (cw * sd["step"]), *uniq[kv])
+            # conversions summed into one output: row tiles x row groups per tile
+            conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
+            # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
+            adc = pairs * sd["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * sd["step"] ** 2)
+            terms["adc"] = np.where(on, adc, 0.0)
+            terms["device"] = np.where(on, cw2 * cell * sigma * sigma, 0.0)
+            # K and V are written during the request: programming noise only (seconds: no time to drift)
+            if timed and not kv:
+                terms["drift"] = np.where(on, cw2 * cell * drift * drift, 0.0)
+                terms["read"] = np.where(on, cw2 * cell * read * read, 0.0)
+            if any_ir:
+                terms["ir_drop"] = np.where(on, ir_all, 0.0) + zero
+        out[nm] = done[key] = terms
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ model level
+
+def block_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> tuple[np.ndarray, np.ndarray]:
+    """Output NSR of one attention block and one FFN block: the NSRs of the matmuls in their chain add (relative
+    errors of a product add in power; softmax and the activation function are taken with gain 1)."""
+    attn = ffn = 0.0
+    for nm in shapes.names:
+        total = sum(nsr[nm].values())
+        if nm in ("q_proj", "k_proj", "v_proj", "o_proj", *ATTENTION):
+            attn = attn + total
+        elif nm.startswith("ffn_"):
+            ffn = ffn + total
+    return attn, ffn
+
+
+def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> np.ndarray:
+    """NSR of the output logits (decoders; encoders: the final hidden state, plus the pooler): each kind's NSR
+    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1.
+    Kinds that share their arrays (same shape and statistics) are summed once."""
+    weight: dict[int, float] = {}
+    first: dict[int, str] = {}
+    for j, nm in enumerate(shapes.names):
+        if nm == "router":   # routing decisions: not propagated as additive noise (docs/MODEL.md 6.3)
+            continue
+        key = id(nsr[nm])
+        weight[key] = weight.get(key, 0.0) + float(shapes.coef[j])
+        first.setdefault(key, nm)
+    out = 0.0
+    for key, nm in first.items():
+        terms = nsr[nm]
+        total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
+        for t in ("drift", "read", "ir_drop"):
+            total = total + terms[t]
+        out = out + weight[key] * total
+    return out
+
+
+def layer_profile(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes, layers: int) -> np.ndarray:
+    """Predicted NSR of the residual stream after each layer, (N, layers): rho_i = rho_(i-1) + eta_i / i."""
+    attn, ffn = block_nsr(nsr, shapes)
+    attn, ffn = np.atleast_1d(attn), np.atleast_1d(ffn)
+    ls = np.arange(1, layers + 1, dtype=float)
+    steps = attn[:, None] / (2 * ls) + ffn[:, None] / (2 * ls + 1)
+    return np.cumsum(steps, axis=1)
+
+
+def rtn_reference(shapes: ErrorShapes) -> float:
+    """B in NSR_rtn(b) = B / (12 (2^(b-1) - 1)^2): the logit NSR of round-to-nearest, per-output-column, b-bit
+    weights in every static matmul and nothing else (the weight-only RTN rows of post-training quantization
+    tables, e.g. OmniQuant Table 1)."""
+    return float(np.sum(shapes.coef * shapes.w_crest**2 * shapes.static))
+
+
+def equivalent_bits(rho, shapes: ErrorShapes) -> np.ndarray:
+    """Round-to-nearest weight width with the same logit NSR rho: solve B / (12 (2^(b-1) - 1)^2) = rho for b."""
+    return 1.0 + np.log2(1.0 + np.sqrt(rtn_reference(shapes) / (12.0 * np.asarray(rho, dtype=float))))
+
+
+def logit_sqnr_db(rho) -> np.ndarray:
+    """-10 log10(rho), floored at 0 dB (noise as strong as the signal: nothing of the logits is left)."""
+    return np.maximum(0.0, -10.0 * np.log10(np.asarray(rho, dtype=float)))
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+
+def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0,
+                  adc_range_scale=1.0) -> dict:
+    """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
+    (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
+    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given)."""
+    dn = device_noise()
+    analog = ~c["gate"]
+    nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
+                    read=dn["read"].take(p["device"]), analog=analog,
+                    differential=mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
+                    ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
+                    ir_drop_frac=ir_drop_frac, adc_range_scale=adc_range_scale)
+    rho = logit_nsr(nsr, shapes)
+    return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
+
+
+def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = None, tech: Tech | None = None,
+               ir_drop_frac=0.0, adc_range_scale=1.0) -> dict[str, dict[str, np.ndarray]]:
+    """Predicted NSR of every matmul kind of `model` on `design`, split into TERMS.
+
+    design: one design (dict of parameters; defaults fill the rest) or a batch (dict of arrays, params.to_batch).
+    Returns {kind: {term: (N,) array}} for the kinds q_proj, k_proj, v_proj, o_proj, ffn_gate (gated FFNs),
+    ffn_up, ffn_down, lm_head (decoders) or pooler, and qk_scores, score_v (attention; with `attention:
+    digital` only the KV-cache and input quantization terms are non-zero). Every layer has the same values.
+    To inject: add Gaussian noise of variance sum(terms) * mean(y^2) to the exact output y of that matmul.
+    Sum the terms of a kind for its total NSR; 10 log10(1 / total) is its SQNR in dB."""
+    from ..workload import load_model
+    from .params import to_batch
+
+    tech = tech or load_tech()
+    m = load_model(model) if isinstance(model, str) else model
+    batch = to_batch([design]) if isinstance(design, Mapping) and not any(
+        np.ndim(v) for v in design.values()) else to_batch(design)
+    p = {k: np.asarray(v) for k, v in batch.items()}
+    dev = p["device"]
+    p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"].take(dev))  # as the cost model
+    dram = tech.dram.take(dev)
+    gate = ((p["compute"] == 1) & ~dram) | dram
+    analog = ~gate
+    differential = (p["weight_encoding"] == 0) | gate   # digital: symmetric two's complement grid
+    rows = p["rows"].astype(float)
+    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
+    p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))
+         for k, v in p.items()}
+    dn = device_noise()
+    return nsr_terms(p, error_shapes(m, scenario), sigma=tech.device["sigma_g_rel"].take(dev),
+                     drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
+                     differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),
+                     combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac,
+                     adc_range_scale=adc_range_scale)

@@ -1,0 +1,68 @@
+"""SRAM leakage by node, threshold flavour, supply and temperature, and power gating of idle SRAM.
+
+The law is stated in docs/MODEL.md ("Leakage and power gating"); its constants, each with its source, are in
+cimdse/tech/data/leakage.yaml. Vectorized over a batch of designs like the rest of the cost model.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from ..tech import _read, _values
+
+FLAVOURS = ("lstp", "lop", "hp")   # the order of the `sram_vt` choices in cost/params.py
+T_LOW_C, T_HIGH_C = 27.0, 127.0    # the two temperature columns of the table (300 K and 400 K)
+
+
+@cache
+def leakage_data() -> dict:
+    """The leakage table as arrays: log off-current (pA/um) per flavour (rows) and node (columns, ascending)."""
+    data = _values(_read("leakage.yaml"))
+    cell = data["sram_cell"]
+    nodes = np.asarray(cell["nodes_nm"], dtype=float)
+    order = np.argsort(nodes)
+    table = {t: np.log(np.array([cell[key][f] for f in FLAVOURS], dtype=float))[:, order]
+             for t, key in (("low", "ioff_27c_pa_per_um"), ("high", "ioff_127c_pa_per_um"))}
+    return {"log_nodes": np.log(nodes[order]), "log_i_low": table["low"], "log_i_high": table["high"],
+            "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"])}
+
+
+def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c) -> np.ndarray:
+    """Leakage power (pW) of one 6T SRAM bit: vdd x I_off(flavour, node, T) x 4.62 F of leaking width.
+
+    I_off is interpolated log-linearly in log(node) between the table's nodes (clamped at 22 and 90 nm) and in
+    temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS."""
+    t = leakage_data()
+    ln = np.log(np.asarray(node_nm, dtype=float))
+    xs = t["log_nodes"]
+    ln_c = np.clip(ln, xs[0], xs[-1])
+    i = np.clip(np.searchsorted(xs, ln_c, side="right") - 1, 0, len(xs) - 2)
+    w = (ln_c - xs[i]) / (xs[i + 1] - xs[i])
+    code = np.asarray(vt_code, dtype=np.int64)
+    f = (np.asarray(temp_c, dtype=float) - T_LOW_C) / (T_HIGH_C - T_LOW_C)
+    lo, hi = t["log_i_low"], t["log_i_high"]
+    log_lo = lo[code, i] + w * (lo[code, i + 1] - lo[code, i])
+    log_hi = hi[code, i] + w * (hi[code, i + 1] - hi[code, i])
+    i_pa_per_um = np.exp(log_lo + f * (log_hi - log_lo))
+    width_um = t["width_f"] * np.asarray(node_nm, dtype=float) * 1e-3
+    return vdd * i_pa_per_um * width_um                       # V x pA = pW
+
+
+def gated_fraction(p: dict, c: dict, mp: dict, macs: float, t_pass) -> np.ndarray:
+    """Leakage of one pass relative to leaking in full for the whole pass (docs/MODEL.md).
+
+    Without gating 1. With `power_gating: idle` the SRAM leaks in full while the arrays compute and at the
+    retention fraction r otherwise: d + (1 - d) r, d = `macs` of the pass / (peak MAC rate x pass time), the mean
+    busy fraction of the arrays. DRAM PIM designs keep 1 (their banks must refresh)."""
+    gated = (p["power_gating"] == 1) & ~c["is_dram"]
+    if not np.any(gated):
+        return np.ones(len(gated))
+    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]   # as the peak figures of evaluate_batch
+    macs_per_mvm = p["rows"] * cols_used / mp["cpw"]
+    t_mvm = mp["in_slices"] * np.ceil(p["rows"] / mp["ra"] - 1e-9) * c["t_step"]
+    peak_macs_per_ns = mp["avail"] * macs_per_mvm / t_mvm
+    duty = np.minimum(macs / np.maximum(peak_macs_per_ns * t_pass, 1e-30), 1.0)
+    r = leakage_data()["retention"]
+    return np.where(gated, duty + (1.0 - duty) * r, 1.0)

@@ -1,0 +1,143 @@
+"""Step 4 of the cost model: area, leakage, and the metrics of each design from its priced passes; limits.
+
+`summarize` turns the per-pass energies and latencies of `price_phase` into the metrics of METRICS (per token,
+per request, peak, lifetime) and decides feasibility through `limits.apply_limits` (docs/MODEL.md sections 5-7).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._util import ceil as _ceil
+from .accuracy import sqnr_db
+from .limits import Check, apply_limits
+from .params import CONFLICT_TEXTS
+
+SECONDS_PER_YEAR = 3.15576e7
+LIFETIME_CAP_YEARS = 1e6  # reported when nothing is ever rewritten
+# reasons with a code: parameter conflicts (params.py), then capacity rules of the mapping; checked before limits
+REASONS = np.asarray((*CONFLICT_TEXTS, "KV cache does not fit in the CIM arrays"), dtype=object)
+KV_CODE = len(REASONS) - 1
+
+
+def area(p: dict, c: dict, mp: dict) -> dict:
+    """Area (mm^2) per component for all chips used."""
+    per_array_adcs = _ceil(p["cols"] / p["cols_per_adc"])
+    arrays = mp["avail"]
+    a = {
+        "cells": arrays * p["rows"] * p["cols"] * c["cell_um2"],
+        "adc": arrays * per_array_adcs * c["a_adc"],
+        "dac": arrays * p["rows"] * c["a_dac"],
+        "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * (c["a_sh"] + c["a_comb_col"])),
+        "mac_units": arrays * p["cols"] * c["a_tree_col"],
+        "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
+        * c["a_buffer_bit"],
+        "digital": mp["chips_used"] * p["tiles"] * p["simd_lanes"] * c["a_lane"],
+        "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
+    }
+    return {k: v * 1e-6 for k, v in a.items()}
+
+
+def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
+    """Static power: volatile (SRAM) cells of the arrays and all buffer bits."""
+    array_cells = mp["avail"] * p["rows"] * p["cols"]
+    buffer_bits = mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
+    return (array_cells * c["leak_cell_pw"] + buffer_bits * c["sram_leak_pw"]) * 1e-12
+
+
+def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phase_out: dict,
+              code: np.ndarray) -> dict:
+    """Metrics of every design (METRICS, plus feasible and reason) from its circuits `c`, mapping `mp`, area
+    components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time))."""
+    res = {}
+    area_mm2 = sum(ar.values())
+    sc = wl.scenario
+    e_pre, t_pre = phase_out["prefill"][3], phase_out["prefill"][4]
+    if "decode" in phase_out:
+        e_dec, t_dec = phase_out["decode"][3], phase_out["decode"][4]
+        G = sc.generate_tokens
+        res["tpot_ms"] = t_dec * 1e-6
+        res["tokens_per_s"] = sc.batch / (t_dec * 1e-9)
+        res["energy_per_token_uj"] = e_dec / sc.batch * 1e-6
+        e_chip = e_dec - phase_out["decode"][0]["offchip"]          # without the off-chip memory's energy
+        res["chip_energy_per_token_uj"] = e_chip / sc.batch * 1e-6
+    else:  # encoders: per-token figures refer to the prompt tokens of the single pass
+        e_dec, t_dec, G = 0.0, 0.0, 0
+        res["tpot_ms"] = np.zeros(len(e_pre))
+        res["tokens_per_s"] = sc.batch * sc.prompt_tokens / (t_pre * 1e-9)
+        res["energy_per_token_uj"] = e_pre / (sc.batch * sc.prompt_tokens) * 1e-6
+        e_chip = e_pre - phase_out["prefill"][0]["offchip"]
+        res["chip_energy_per_token_uj"] = e_chip / (sc.batch * sc.prompt_tokens) * 1e-6
+    t_request = t_pre + G * t_dec
+    res["ttft_ms"] = t_pre * 1e-6
+    res["prefill_energy_mj"] = e_pre * 1e-9
+    res["avg_power_w"] = (e_pre + G * e_dec) / t_request * 1e-3
+    res["area_mm2"] = area_mm2
+    res["die_area_mm2"] = area_mm2 / mp["chips_used"]
+    # peak: every array busy with full matrix-vector products
+    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]
+    n_rg = _ceil(p["rows"] / mp["ra"])
+    macs = p["rows"] * cols_used / mp["cpw"]
+    t_mvm = mp["in_slices"] * n_rg * c["t_step"]
+    conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"]
+    e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"]
+             + conv * (c["e_adc"] + c["e_sa"] + c["e_comb"] + c["e_tree"])
+             + p["rows"] * mp["in_slices"] * c["e_row"])
+    peak_tops = mp["avail"] * 2 * macs / t_mvm * 1e-3
+    peak_w = mp["avail"] * e_mvm / t_mvm * 1e-3
+    macro_tops_per_w = 2 * macs / np.where(e_mvm > 0, e_mvm, 1.0)   # (e_mvm is 0 only for dram, replaced below)
+    # DRAM PIM peak: every bank unit does simd_lanes MACs per cycle on weights streamed from its bank
+    dram = c["is_dram"]
+    e_dram_mac = c["e_mac_w"] + p["weight_bits"] * c["e_dram_bit"]
+    dram_macs_per_ns = p["tiles"] * mp["chips_used"] * p["simd_lanes"] * p["clock_ghz"]
+    res["peak_tops"] = np.where(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
+    res["peak_power_w"] = np.where(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
+    res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
+    res["power_density_w_mm2"] = res["peak_power_w"] / area_mm2     # all chips alike: one chip's peak over its area
+    res["tops_per_mm2"] = res["peak_tops"] / area_mm2
+    res["macro_tops_per_w"] = np.where(dram, 2 / e_dram_mac, macro_tops_per_w)
+    macro_area = ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + np.where(dram, ar["digital"], 0)
+    res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
+    res["chips_needed"] = mp["chips_needed"]
+    res["chips_used"] = mp["chips_used"]
+    res["weights_fit"] = (~mp["reload_mode"]).astype(float)     # resident in the chips used (no reload)
+    res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
+                             c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
+                             combined=c["comb_w"] > 1))
+    # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
+    passes_per_s = (1 + G) / (t_request * 1e-9)
+    rate_reload = mp["reload_rounds"] * passes_per_s
+    kv_cells_written = (wl.phase_totals["prefill"]["kv_write"]
+                        + G * wl.phase_totals.get("decode", {"kv_write": 0})["kv_write"]) * mp["cpk"]
+    kv_capacity = np.maximum(mp["kv_arrays"] * p["rows"] * p["cols"], 1)
+    rate_kv = np.where(p["attention"] == 1, kv_cells_written / kv_capacity / (t_request * 1e-9), 0.0)
+    rate = np.maximum(rate_reload, rate_kv)
+    life = np.where(rate > 0, c["endurance"] / np.where(rate > 0, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
+    res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
+    res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
+    res["offchip_gb"] = offchip_bytes(wl, p, c, mp) * 1e-9
+    res["feasible"], res["reason"] = feasibility(p, res, c, mp, code)
+    return res
+
+
+def offchip_bytes(wl, p: dict, c: dict, mp: dict) -> np.ndarray:
+    """Bytes the off-chip memory holds: the embedding table (always gathered from there), the weights that
+    `overflow: reload` streams every pass, and the KV cache when it lives neither in the global buffers, nor in
+    CIM arrays (attention: cim), nor in DRAM PIM banks."""
+    emb = wl.model.param_counts()["embedding"] * p["weight_bits"] / 8
+    kv_off = ~mp["kv_in_buffer"] & (p["attention"] != 1) & ~c["is_dram"]
+    return emb + mp["reload_bytes"] + np.where(kv_off, mp["kv_bytes"], 0.0)
+
+
+def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Feasible flag and reason per design: parameter conflicts and capacity first, then the physical limits in
+    order (docs/MODEL.md section 10); a new limit is one more Check here."""
+    code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
+    checks = (
+        Check("max_die_mm2", res["die_area_mm2"], p["max_die_mm2"], "mm2", "die area"),
+        Check("max_power_density_w_mm2", res["power_density_w_mm2"], p["max_power_density_w_mm2"], "W/mm2",
+              "peak power density"),
+        Check("chips_used x offchip_devices x capacity_gb", res["offchip_gb"], c["off_gb"] * mp["chips_used"], "GB",
+              "off-chip data"),
+    )
+    return apply_limits(code, REASONS, checks)

@@ -1,0 +1,153 @@
+"""The limit mechanism (cimdse/cost/limits.py) and the physical limits wired through it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimdse.cost import evaluate_arrays
+from cimdse.cost.limits import Check, apply_limits
+from cimdse.cost.params import defaults, to_batch
+from cimdse.workload import Scenario
+
+TEXTS = ("", "rows_active exceeds rows")
+
+
+def test_reason_names_the_limit_and_both_numbers():
+    ok, why = apply_limits(np.zeros(4, dtype=np.int8), TEXTS,
+                           [Check("max_die_mm2", np.array([1234.0, 858.0, 171700.0, 858.04]), 858.0, "mm2", "die area")])
+    assert ok.tolist() == [False, True, False, False]          # at the limit is still within it
+    assert why.tolist() == ["die area 1230 mm2 > max_die_mm2 858 mm2", "",          # 3 significant digits
+                            "die area 172000 mm2 > max_die_mm2 858 mm2",
+                            "die area 858.04 mm2 > max_die_mm2 858 mm2"]            # more where 3 would read 858
+
+
+def test_conflicts_come_first_then_checks_in_order():
+    code = np.array([1, 0, 0, 0], dtype=np.int8)
+    a = Check("max_a", np.array([5.0, 5.0, 0.0, 0.0]), 1.0, "W", "a")
+    b = Check("max_b", np.array([5.0, 5.0, 5.0, 0.0]), np.array([1.0, 1.0, 2.5, 9.0]), "V", "b")
+    ok, why = apply_limits(code, TEXTS, [a, b])
+    assert ok.tolist() == [False, False, False, True]
+    assert why.tolist() == ["rows_active exceeds rows", "a 5 W > max_a 1 W", "b 5 V > max_b 2.5 V", ""]
+
+
+def test_nan_is_never_feasible_and_small_numbers_keep_their_digits():
+    ok, why = apply_limits(np.zeros(2, dtype=np.int8), TEXTS,
+                           [Check("max_x", np.array([np.nan, 0.012345]), 0.01, "W/mm2", "power density")])
+    assert not ok.any()
+    assert why.tolist() == ["power density nan W/mm2 > max_x 0.01 W/mm2",
+                            "power density 0.0123 W/mm2 > max_x 0.01 W/mm2"]
+
+
+def test_equal_values_share_one_text_and_each_row_gets_its_own():
+    vals = np.array([2000.0, 3000.0, 2000.0, 100.0])
+    ok, why = apply_limits(np.zeros(4, dtype=np.int8), TEXTS, [Check("max_die_mm2", vals, 858.0, "mm2", "die area")])
+    assert why[0] is why[2]                    # formatted once
+    assert why[1] == "die area 3000 mm2 > max_die_mm2 858 mm2" and why[3] == ""
+
+
+def _eval(designs, model="gpt2", sc=None):
+    return evaluate_arrays(to_batch([{**defaults(), **d} for d in designs]), model, sc or Scenario(prompt_tokens=32))
+
+
+def test_die_limit_is_wired_through_the_cost_model():
+    r = _eval([{}])
+    die = float(r["die_area_mm2"][0])
+    assert np.isclose(die, r["area_mm2"][0] / r["chips_used"][0])
+    r = _eval([{"max_die_mm2": die * 1.01}, {"max_die_mm2": die * 0.99}])
+    assert r["feasible"].tolist() == [True, False]
+    shown = lambda x: f"{float(f'{x:.3g}'):.7g}"  # noqa: E731  (3 significant digits, no exponent below 1e7)
+    assert r["reason"][1] == f"die area {shown(die)} mm2 > max_die_mm2 {shown(die * 0.99)} mm2"
+
+
+def test_llama_70b_default_design_says_what_it_builds():
+    """The default design on llama-2-70b needs hundreds of chips of its own size; the metrics say so."""
+    r = _eval([{}], "llama-2-70b", Scenario())
+    assert r["chips_used"][0] > 100
+    assert np.isclose(r["die_area_mm2"][0] * r["chips_used"][0], r["area_mm2"][0])
+
+
+# ------------------------------------------------------------------------------------------------ KV cache bytes
+
+LLAMA_KV_B = 32 * 2 * 4096 * 640          # layers x (K, V) x kv_dim x (512 + 128) tokens x 1 byte = 167,772,160 B
+LLAMA_EMB_B = 32000 * 4096                # embedding table at 8-bit weights: vocab x hidden x 1 byte
+
+
+def test_kv_cache_bytes_by_hand():
+    """llama-2-7b, batch 1, 512 + 128 tokens at 8 bits: 167.8 MB of KV cache, counted once. With no global buffer
+    it spills to off-chip memory next to the embedding table: (167,772,160 + 131,072,000) B = 0.29884416 GB."""
+    sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
+    r = _eval([{"global_buffer_mb": 0.0}, {"global_buffer_mb": 0.0, "input_bits": 4}], "llama-2-7b", sc)
+    assert r["offchip_gb"][0] == pytest.approx((LLAMA_KV_B + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+    # the KV precision follows the design's input_bits when the workload sets no kv_bits: 4 bits, half the bytes
+    assert r["offchip_gb"][1] == pytest.approx((LLAMA_KV_B / 2 + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+    # ... and the workload's kv_bits when it sets one (4-bit KV cache, 8-bit inputs)
+    r4 = _eval([{"global_buffer_mb": 0.0}], "llama-2-7b", Scenario(prompt_tokens=512, generate_tokens=128, kv_bits=4))
+    assert r4["offchip_gb"][0] == pytest.approx((LLAMA_KV_B / 2 + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+
+
+def test_kv_cache_stays_on_chip_exactly_when_the_global_buffers_hold_167_8_mb():
+    sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
+    chips = _eval([{}], "llama-2-7b", sc)["chips_used"][0]
+    per_chip_mb = LLAMA_KV_B / 1e6 / chips                 # the buffer per chip that just holds the cache
+    r = _eval([{"global_buffer_mb": per_chip_mb * 1.001}, {"global_buffer_mb": per_chip_mb * 0.999}], "llama-2-7b", sc)
+    assert r["chips_used"].tolist() == [chips, chips]
+    assert r["offchip_gb"][0] == pytest.approx(LLAMA_EMB_B * 1e-9, rel=1e-12)
+    assert r["offchip_gb"][1] == pytest.approx((LLAMA_KV_B + LLAMA_EMB_B) * 1e-9, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ power, capacity
+
+def test_power_density_limit():
+    r = _eval([{}])
+    pd = float(r["power_density_w_mm2"][0])
+    assert pd == pytest.approx(r["peak_power_w"][0] / r["area_mm2"][0], rel=1e-12)
+    r = _eval([{"max_power_density_w_mm2": pd * 1.01}, {"max_power_density_w_mm2": pd * 0.99}])
+    assert r["feasible"].tolist() == [True, False]
+    assert r["reason"][1].startswith("peak power density ") and "> max_power_density_w_mm2 " in r["reason"][1]
+
+
+def test_offchip_capacity_limit_names_both_numbers():
+    # llama-2-70b on one chip with overflow: reload streams about 69 GB of weights from one 24 GB HBM3 stack
+    sc = Scenario()
+    r = _eval([{"overflow": "reload"}, {"overflow": "reload", "offchip_devices": 4}], "llama-2-70b", sc)
+    assert r["offchip_gb"][0] > 24
+    gb = float(f"{r['offchip_gb'][0]:.3g}")                        # 3 significant digits
+    assert r["reason"][0] == f"off-chip data {gb:g} GB > chips_used x offchip_devices x capacity_gb 24 GB"
+    assert r["feasible"][1], r["reason"][1]            # 4 stacks x 24 GB = 96 GB hold it
+    # batch 1024 x 4k context: 262,144 B per token x 1024 x 4096 = 1.1 TB of KV cache; one chip with 2 stacks of
+    # 24 GB cannot hold it (50 chips of the default size, 2 stacks each, 2.4 TB, can)
+    big = _eval([{"offchip_devices": 2, "overflow": "reload"}, {"offchip_devices": 2}], "llama-2-7b",
+                Scenario(batch=1024, prompt_tokens=3072, generate_tokens=1024))
+    kv_emb = 262_144 * 1024 * 4096 + LLAMA_EMB_B
+    assert big["offchip_gb"][1] == pytest.approx(kv_emb * 1e-9, rel=1e-12)
+    assert big["offchip_gb"][0] > kv_emb * 1e-9                     # plus the reloaded weights
+    assert not big["feasible"][0] and big["reason"][0].endswith("> chips_used x offchip_devices x capacity_gb 48 GB")
+    assert big["chips_used"][1] == 50 and big["feasible"][1], big["reason"][1]
+
+
+def test_weights_fit_means_resident_in_the_chips_used():
+    r = _eval([{"overflow": "chips"}, {"overflow": "reload"}], "llama-2-7b", Scenario())
+    assert r["chips_used"][0] > 1 and r["weights_fit"][0] == 1      # chips were added: the weights fit in them
+    assert r["chips_used"][1] == 1 and r["weights_fit"][1] == 0      # one chip, weights streamed every pass
+
+
+# ------------------------------------------------------------------------------------------------ endurance
+
+def test_lifetime_counts_the_write_verify_pulses_of_each_device():
+    """PCM programs a level with an 8-step SET sequence (Ambrogio et al., Nature 2018) and FeFET with up to 31 update
+    pulses (Jerry et al., IEDM 2017): each pulse is an endurance cycle, so a cell survives endurance / pulses writes
+    and the lifetime is 1/8 (1/31) of what one cycle per write would give."""
+    import dataclasses
+
+    from cimdse.cost.model import evaluate_batch, prepare
+    from cimdse.tech import DEVICES, load_tech
+    from cimdse.workload import load_model
+
+    tech = load_tech()
+    one = dataclasses.replace(tech, device={**tech.device, "write_verify_pulses": np.ones(len(DEVICES))})
+    wl = prepare(load_model("llama-2-7b"), Scenario())
+    b = to_batch([{**defaults(), "device": d, "bits_per_cell": 1, "overflow": "reload"} for d in ("pcm", "fefet", "mram")])
+    real, once = evaluate_batch(b, wl, tech)["lifetime_years"], evaluate_batch(b, wl, one)["lifetime_years"]
+    assert np.all(real < 1e6)                                      # every design rewrites weights
+    assert real / once == pytest.approx([1 / 8, 1 / 31, 1.0], rel=1e-12)
