@@ -35,7 +35,7 @@ def exact(sweep_file: str) -> tuple[np.ndarray, float, int, np.ndarray]:
     from cimdse.config import load_sweep
     from cimdse.pareto import default_reference, hypervolume
     from cimdse.plots import use_log
-    from cimdse.study import run_exhaustive
+    from cimdse.search.exhaustive import run_exhaustive
 
     sweep = load_sweep(ROOT / sweep_file)
     s = run_exhaustive(sweep)
@@ -56,14 +56,15 @@ def search(sweep_file: str, sampler: str, seed: int, trials: int, ref: np.ndarra
 
     from cimdse.config import load_sweep
     from cimdse.pareto import hypervolume_history
-    from cimdse.study import _distributions, make_sampler, score
+    from cimdse.search.optuna_api import distributions, make_sampler
+    from cimdse.search.scoring import score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")
     sweep = load_sweep(ROOT / sweep_file, overrides={"sampler": sampler, "seed": seed, "trials": trials})
     dirs = [d for _, d in sweep.objectives]
     study = optuna.create_study(directions=dirs, sampler=make_sampler(sweep, None))
-    dists = _distributions(sweep)
+    dists = distributions(sweep)
     rows, feasible = [], []
     t0 = time.perf_counter()
     done = 0

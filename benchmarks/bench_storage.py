@@ -36,7 +36,8 @@ def one(kind: str, workers: int, trials: int, batch: int, root: Path) -> tuple[f
 
     from cimdse.config import load_sweep
     from cimdse.errors import UserError
-    from cimdse.study import open_storage, run_sweep
+    from cimdse.run import run_sweep
+    from cimdse.search.optuna_api import open_storage
 
     run = root / f"{kind}-{workers}"
     run.mkdir()

@@ -32,9 +32,9 @@ _API = {
     "evaluate": "cost",
     "evaluate_arrays": "cost",
     "load_sweep": "config",
-    "run_sweep": "study",
+    "run_sweep": "run",
     "pareto_front": "results",
-    "pareto_view": "plots",
+    "pareto_view": "run",
     "UserError": "errors",
 }
 

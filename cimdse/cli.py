@@ -31,6 +31,14 @@ def main() -> None:
     """Design-space exploration of compute-in-memory accelerators for LLM inference."""
 
 
+def _process_setup() -> None:
+    """What a cimdse process (never the library) sets for itself before a sweep: glibc's allocator thresholds
+    (cost/_alloc.py: about 2x on large batches of the cost model)."""
+    from .cost._alloc import tune_allocator
+
+    tune_allocator()
+
+
 def _fmt(x: float) -> str:
     """Human-readable number: thousands separators for integers, 4 significant digits otherwise."""
     if isinstance(x, str):
@@ -345,18 +353,24 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [results/<name>].")
 @click.option("--fresh", is_flag=True, help="Delete the run folder (and its study) first.")
 @click.option("--quiet", is_flag=True, help="No progress and no front table; only the summary line.")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes sharing one study and one trial budget (seeds seed..seed+N-1).")
+@click.option("--workers", type=int, default=None,
+              help="Processes: for an Optuna sampler, workers sharing one study and one trial budget (seeds "
+                   "seed..seed+N-1) [1]; for the exhaustive one, scoring chunks of the enumeration [every core].")
 @click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
 @click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
 def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
-    from .study import check_run_options, collect_sweep, parse_shard, run_sweep
+    from .run import check_run_options, collect_sweep, run_sweep
+    from .search.exhaustive import parse_shard
+    from .search.optuna_api import quiet_logging
+
+    _process_setup()
+    quiet_logging()
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
-    resume += (f" --workers {workers}" if workers != 1 else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
+    resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
     resume += " --no-plots" if no_plots else ""
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
@@ -460,7 +474,9 @@ class ProgressLine:
 def merge(sweep_file, shard_dirs, out) -> None:
     """Merge the run folders of shards 1..N of SWEEP_FILE (exhaustive, `sweep --shard I/N`) into one run."""
     from .config import load_sweep
-    from .study import merge_shards
+    from .run import merge_shards
+
+    _process_setup()
 
     sw = load_sweep(sweep_file, {"sampler": "exhaustive"})  # shards are exhaustive whatever the file says
     res = merge_shards(sw, list(shard_dirs), out=out)
@@ -483,7 +499,7 @@ def merge(sweep_file, shard_dirs, out) -> None:
               help="Figure file [RUN_DIR/pareto-<metrics>.png]; the front's CSV goes beside it (same name, .csv).")
 def pareto(run, x, y, z, color, label, log_x, log_y, feasible_only, out) -> None:
     """Recompute the Pareto front of a run for chosen metrics; write its figure and CSV, print the front."""
-    from .plots import pareto_view
+    from .run import pareto_view
 
     v = pareto_view(run, x, y, z, color=color, label=label, log_x=log_x, log_y=log_y, feasible_only=feasible_only,
                     out=out)
@@ -559,7 +575,9 @@ def validate(write_path, ref_path) -> None:
         click.echo(text, nl=False)
 
 
-from . import report_cli  # noqa: E402, F401 - registers `cimdse report` (its own module)
+from .report_cli import report  # noqa: E402 - `cimdse report` lives in its own module
+
+main.add_command(report)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

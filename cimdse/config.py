@@ -340,7 +340,7 @@ def _dimension(name: str, spec, where: str) -> Dimension:
 
 
 def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Constraint:
-    from .cost.model import METRICS
+    from .metrics import METRICS
 
     allowed = metrics or METRICS  # a sweep with a baseline adds its comparison columns
     key = f"constraints[{i}]"
@@ -431,7 +431,7 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys."""
-    from .cost.model import METRICS
+    from .metrics import METRICS
 
     where = str(path)
     data = load_yaml(path)
@@ -453,7 +453,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
     _always_conflicting(space, fixed, sc, where)
     baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
-    from .cost.gpu import BASELINE_METRICS
+    from .metrics import BASELINE_METRICS
 
     allowed = (*METRICS, *BASELINE_METRICS) if baseline else METRICS
     obj_raw = data.get("objectives")

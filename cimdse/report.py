@@ -223,30 +223,13 @@ def history(df, objectives: Sequence[tuple[str, str]]) -> dict:
             "reference": [f"{lab} = {r:.4g}" for lab, r in zip(labels, ref, strict=True)]}
 
 
-def distributions(space: Mapping) -> dict:
-    """Optuna distributions of the searched parameters from run.yaml's `space` (as the sweep built them)."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    out = {}
-    for name, spec in space.items():
-        if name not in PARAMS:
-            continue
-        if isinstance(spec, list):
-            out[name] = CategoricalDistribution(spec)
-        elif PARAMS[name].kind == "int":
-            out[name] = IntDistribution(int(spec["low"]), int(spec["high"]), log=bool(spec.get("log")),
-                                        step=int(spec.get("step") or 1))
-        else:
-            out[name] = FloatDistribution(float(spec["low"]), float(spec["high"]), log=bool(spec.get("log")),
-                                          step=spec.get("step"))
-    return out
-
-
 def importances(df, objectives: Sequence[tuple[str, str]], space: Mapping) -> dict:
     """{objective: {parameter: importance}} (Optuna PED-ANOVA, as importance.png), or a note why there is none."""
-    from .plots import IMPORTANCE_MAX_TRIALS, IMPORTANCE_MIN_TRIALS, param_importances
+    from .plots import IMPORTANCE_MIN_TRIALS
+    from .search.importance import IMPORTANCE_MAX_TRIALS, param_importances
+    from .search.optuna_api import space_distributions
 
-    dists = distributions(space)
+    dists = space_distributions(space)
     n_feas = int(df["feasible"].sum())
     if len(dists) < 2:
         return {"note": f"parameter importance needs at least 2 searched parameters; this run searched {len(dists)}"}
@@ -413,8 +396,10 @@ def render_report(data: Mapping) -> str:
     """The HTML page: the frame (data/report.html) with plotly.js, the data and the page script inlined."""
     import html
     import re
+    import warnings
 
-    from plotly.offline import get_plotlyjs
+    with warnings.catch_warnings():   # importing plotly.offline adds a process-wide warning filter: undo it
+        from plotly.offline import get_plotlyjs
 
     pkg = resources.files("cimdse") / "data"
     frame = (pkg / "report.html").read_text(encoding="utf-8")
@@ -426,17 +411,6 @@ def render_report(data: Mapping) -> str:
     if missing:
         raise RuntimeError(f"report template lacks {', '.join(sorted(missing))}")
     return "".join(parts.get(p, p) for p in pieces)
-
-
-def report_job(run_dir: str | Path, trials, sweep) -> list[tuple]:
-    """The report as one job of the figures written at the end of a sweep (plots.run_figure_jobs): [(file name,
-    relative cost, function)], or [] for a folder that is not a run folder (no run.yaml)."""
-    from .results import RUN_FILE
-
-    if not (Path(run_dir) / RUN_FILE).is_file():
-        return []
-    # cost: about 1 s for the quickstart run (its importances, the page's data and 5 MB of plotly.js)
-    return [(REPORT_FILE, 1.0, lambda: write_report(run_dir, trials=trials, sweep=sweep))]
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, trials=None, sweep=None) -> Path:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .cli import main
 from .errors import UserError
 
 
-@main.command()
+@click.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", default=None, metavar="FILE.html", type=click.Path(dir_okay=False),
               help="Where to write the page [RUN_DIR/report.html].")

@@ -16,6 +16,7 @@ from .config import Sweep
 from .cost.params import PARAMS
 from .metrics import BASELINE_METRICS, DIRECTIONS, METRICS
 from .pareto import pareto_mask, pareto_order
+from .search.scoring import sweep_baseline
 
 RUN_FILE = "run.yaml"
 
@@ -51,14 +52,41 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
     return pd.DataFrame(cols)
 
 
+FOUND_IN = "found_in_trials"
+
+
 def front_frame(df, objectives):
-    """The non-dominated feasible rows for the objectives, sorted by the first objective."""
+    """The Pareto front: the non-dominated feasible rows for the objectives, sorted by the first objective, each
+    distinct design once (`distinct_designs`)."""
     feas = df[df["feasible"]]
     if feas.empty:
         return feas
     values = feas[[k for k, _ in objectives]].to_numpy(dtype=float)
     order = pareto_order(values, [d for _, d in objectives])
-    return feas.iloc[order]
+    return distinct_designs(feas.iloc[order])
+
+
+def distinct_designs(front):
+    """Each distinct design of a front once: the row of the first trial that found it, in the front's order, with
+    column `found_in_trials` listing every trial that found it (ascending, space-separated). A sampler may ask
+    the same design again (a discrete space, a converged search); the copies have the same metrics, so all
+    are non-dominated, and a front of 882 rows held 6 designs. A design is its values of every parameter column;
+    a table without parameter or trial columns is returned as it is."""
+    keys = [c for c in PARAMS if c in front.columns]
+    if not len(front) or not keys or "trial" not in front.columns:
+        return front
+    group = front.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    trial = front["trial"].to_numpy()
+    by = np.lexsort((trial, group))                     # rows by design, then trial
+    starts = np.r_[True, group[by][1:] != group[by][:-1]]
+    first = by[starts]                                  # each design's row of its lowest trial
+    found = np.split(trial[by], np.flatnonzero(starts)[1:])
+    seen = np.full(group.max() + 1, len(front))
+    np.minimum.at(seen, group, np.arange(len(front)))  # where each design first appears in the front's order
+    keep = np.argsort(seen[group[first]], kind="stable")
+    out = front.iloc[first[keep]].copy()
+    out[FOUND_IN] = [" ".join(str(int(t)) for t in found[i]) for i in keep]
+    return out
 
 
 def pareto_front(df, objectives):
@@ -90,6 +118,7 @@ def front_mask(df, objectives) -> np.ndarray:
 
 
 CSV_SIGNIFICANT_DIGITS = 10
+_POW10 = np.array([float(10**i) for i in range(301)])  # 10^0 .. 10^300, each the float nearest the exact power
 
 
 def round_significant(x: np.ndarray, digits: int = CSV_SIGNIFICANT_DIGITS) -> np.ndarray:
@@ -99,10 +128,11 @@ def round_significant(x: np.ndarray, digits: int = CSV_SIGNIFICANT_DIGITS) -> np
     ok = np.isfinite(x) & (ax > 0)
     k = digits - 1 - np.floor(np.log10(np.where(ok, ax, 1.0)))
     ok &= np.abs(k) <= 300           # subnormal or near-overflow values are left as they are
-    k = np.where(ok, k, 0.0)
-    # scale by an exact power of ten (10^k is exact for 0 <= k <= 22), dividing when k < 0
-    up = np.where(k >= 0, 10.0 ** np.maximum(k, 0), 1.0)
-    down = np.where(k < 0, 10.0 ** np.maximum(-k, 0), 1.0)
+    k = np.where(ok, k, 0.0).astype(np.int64)
+    # scale by a power of ten (exact for 0 <= k <= 22), dividing when k < 0; the powers come from a table of
+    # correctly rounded floats, not numpy's power (off by an ulp for some k, e.g. 10.0 ** 299 in numpy 1.24)
+    up = np.where(k >= 0, _POW10[np.maximum(k, 0)], 1.0)
+    down = np.where(k < 0, _POW10[np.maximum(-k, 0)], 1.0)
     with np.errstate(over="ignore", invalid="ignore"):
         y = np.rint(x * up / down) * down / up
     return np.where(ok & np.isfinite(y), y, x)
@@ -175,8 +205,6 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
 
 def _baseline_record(sweep: Sweep) -> dict | None:
     """The sweep's GPU baseline and its metrics, for run.yaml (None without a baseline)."""
-    from .study import sweep_baseline
-
     base = sweep_baseline(sweep)
     if base is None:
         return None

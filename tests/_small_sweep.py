@@ -35,3 +35,11 @@ def write_small(tmp_path: Path, sampler: str, trials: int, name: str, batch: int
 def sweep(*args):
     """`cimdse sweep ARGS...` in this process."""
     return CliRunner().invoke(main, ["sweep", *map(str, args)])
+
+
+def front_trials(front) -> set[int]:
+    """Every trial a pareto.csv stands for: each row is one distinct design, `found_in_trials` lists the trials
+    that found it (the row's own trial among them)."""
+    found = {int(t) for v in front["found_in_trials"] for t in str(v).split()}
+    assert set(front["trial"]) <= found
+    return found

@@ -125,7 +125,7 @@ def test_set_bits_per_cell_is_checked_with_the_range():
 
 def test_sweep_over_devices_needs_no_bits_per_cell(tmp_path):
     from cimdse.config import load_sweep
-    from cimdse.study import score
+    from cimdse.search.scoring import score
 
     f = tmp_path / "s.yaml"
     f.write_text("name: s\nworkload: {model: gpt2, prompt_tokens: 32, generate_tokens: 8}\n"

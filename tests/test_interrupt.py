@@ -20,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from cimdse.cli import ProgressLine, format_progress, main
-from cimdse.study import Progress
+from cimdse.search.progress import Progress
 
 ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -163,22 +163,26 @@ def test_stopped_and_resumed_in_process_equals_uninterrupted(tmp_path, sampler):
     """The model-based and sequence samplers: stopped with the Ctrl-C flag after the first batch, then resumed, the run asks
     exactly what the uninterrupted run asked (same parameters, same trial numbers)."""
     from cimdse.config import load_sweep
-    from cimdse.study import StopFlag, run_optuna
+    from cimdse.search.loop import run_optuna
+    from cimdse.search.progress import StopFlag
 
     f = write(tmp_path, f"det-{sampler}", sampler, trials=16, batch=8)
     if sampler == "grid":  # grid needs a discrete space
         f.write_text(f.read_text().replace("{low: 256, high: 8192, log: true}", "[256, 1024, 4096]"))
     sw = load_sweep(f)
-    whole, _, stopped = run_optuna(sw, tmp_path / "whole")
-    assert not stopped
+    res = run_optuna(sw, tmp_path / "whole")
+    whole, stopped = res.params, res.interrupted
+    assert not stopped and res.status == "complete"
     flag = StopFlag()
 
     def on_batch(pr):
         flag.requested = True
 
-    part, _, stopped = run_optuna(sw, tmp_path / "part", on_batch=on_batch, stop=flag)
+    res = run_optuna(sw, tmp_path / "part", on_batch=on_batch, stop=flag)
+    part, stopped = res.params, res.interrupted
     assert stopped and len(part) == 8
-    rest, numbers, stopped = run_optuna(sw, tmp_path / "part")
+    res = run_optuna(sw, tmp_path / "part")
+    rest, numbers, stopped = res.params, res.numbers, res.interrupted
     assert not stopped and numbers == list(range(16))
     assert rest == whole
 
@@ -261,7 +265,7 @@ def test_progress_on_a_terminal(tmp_path, quiet):
 def test_every_output_is_written_to_a_temporary_name_and_renamed(tmp_path, monkeypatch):
     import cimdse.results as results
     from cimdse.config import load_sweep
-    from cimdse.study import run_sweep
+    from cimdse.run import run_sweep
 
     renamed = []
     real_replace = os.replace
@@ -272,7 +276,6 @@ def test_every_output_is_written_to_a_temporary_name_and_renamed(tmp_path, monke
         return real_replace(src, dst, *a, **k)
 
     monkeypatch.setattr(os, "replace", spy)
-    monkeypatch.setenv("CIMDSE_NO_FIGURE_PROCESS", "1")  # the spy sees this process's renames only
     run_sweep(load_sweep(write(tmp_path, "atomic", trials=8, batch=8)), out=tmp_path / "o")
     assert {"trials.csv", "pareto.csv", "run.yaml", "pareto.png"} <= set(renamed)
     # a write that fails half-way leaves the old file whole and no temporary behind

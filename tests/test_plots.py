@@ -15,6 +15,8 @@ from cimdse.cost import evaluate
 from cimdse.cost.model import METRICS
 from cimdse.pareto import hypervolume_history
 from cimdse.results import METRIC_DIRECTIONS, metric_direction
+from cimdse.run.outputs import save_figure
+from cimdse.search.importance import param_importances
 from cimdse.workload import Scenario, load_model
 
 MODEL = "gpt2"
@@ -45,23 +47,23 @@ def image(path: Path) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ Pareto figure
 
 def test_pareto_scatter_png_size(table, tmp_path) -> None:
-    out = plots.pareto_figure(table, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
-                              tmp_path / "p.png", color="device", title="t")
+    out = save_figure(plots.pareto_figure(table, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
+                                          color="device", title="t"), tmp_path / "p.png")
     # figsize 9.5 x 6 in at 110 dpi -> 1045 x 660 px
     assert image(out).shape[:2] == (660, 1045)
 
 
 def test_pareto_matrix_png_size(table, tmp_path) -> None:
-    out = plots.pareto_figure(table, [("energy_per_token_uj", "minimize"), ("tpot_ms", "minimize"),
-                                      ("area_mm2", "minimize")], tmp_path / "m.png")
+    out = save_figure(plots.pareto_figure(table, [("energy_per_token_uj", "minimize"), ("tpot_ms", "minimize"),
+                                                  ("area_mm2", "minimize")]), tmp_path / "m.png")
     # 3 objectives -> 2 x 2 panels: (3.6*2 + 2.6) x (3.3*2 + 0.6) = 9.8 x 7.2 in at 110 dpi -> 1078 x 792 px
     assert image(out).shape[:2] == (792, 1078)
 
 
 @pytest.mark.parametrize("suffix", [".svg", ".pdf"])
 def test_vector_formats_are_valid(table, tmp_path, suffix) -> None:
-    out = plots.pareto_figure(table, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
-                              tmp_path / f"p{suffix}")
+    out = save_figure(plots.pareto_figure(table, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]),
+                      tmp_path / f"p{suffix}")
     data = out.read_bytes()
     if suffix == ".svg":
         import xml.etree.ElementTree as ET
@@ -75,17 +77,15 @@ def test_vector_formats_are_valid(table, tmp_path, suffix) -> None:
 def test_same_figure_same_bytes(table, tmp_path) -> None:
     objs = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
     for suffix in (".png", ".svg", ".pdf"):
-        a = plots.pareto_figure(table, objs, tmp_path / f"a{suffix}").read_bytes()
-        b = plots.pareto_figure(table, objs, tmp_path / f"b{suffix}").read_bytes()
+        a = save_figure(plots.pareto_figure(table, objs), tmp_path / f"a{suffix}").read_bytes()
+        b = save_figure(plots.pareto_figure(table, objs), tmp_path / f"b{suffix}").read_bytes()
         assert a == b, suffix
 
 
 def test_front_points_and_reference_markers(table) -> None:
-    import matplotlib.pyplot as plt
-
     objs = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
     refs = [("GPU A100", {"energy_per_token_uj": 50.0, "sqnr_db": 40.0}), ("no such axis", {"ttft_ms": 1.0})]
-    fig = plots.build_pareto_figure(table, objs, references=refs, label="adc_bits")
+    fig = plots.pareto_figure(table, objs, references=refs, label="adc_bits")
     ax = fig.axes[0]
     front = {c.get_label(): c for c in ax.collections}
     pts = front["_front_points"].get_offsets()
@@ -99,20 +99,18 @@ def test_front_points_and_reference_markers(table) -> None:
     assert "GPU A100" in legend and any(t.startswith("infeasible (") for t in legend)
     assert "no such axis" not in legend  # nowhere to place it, so not in the legend either
     assert any(t.get_text() in {"4", "6", "8"} for t in ax.texts)  # --label values beside front points
-    plt.close(fig)
 
 
 def test_large_tables_draw_a_sample_but_every_front_point(table, monkeypatch) -> None:
-    import matplotlib.pyplot as plt
 
-    monkeypatch.setattr(plots, "MAX_BACKGROUND_POINTS", 10)
+    monkeypatch.setattr(plots.scatter, "MAX_BACKGROUND_POINTS", 10)
     objs = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
-    fig = plots.build_pareto_figure(table, objs)
+    fig = plots.pareto_figure(table, objs)
     by_label = {c.get_label(): len(c.get_offsets()) for c in fig.axes[0].collections}
     n_front = by_label["_front_points"]
     assert by_label.get("_feasible", 0) + by_label.get("_infeasible", 0) == 10
-    assert f"a random 10 of the {len(table) - n_front} trials off the front" in fig.get_suptitle()
-    plt.close(fig)
+    title = "".join(t.get_text() for t in fig.texts)  # the suptitle (Figure.get_suptitle needs matplotlib 3.8)
+    assert f"a random 10 of the {len(table) - n_front} trials off the front" in title
 
 
 def test_baseline_reference_from_run_record() -> None:
@@ -149,10 +147,10 @@ def test_default_color_falls_back(table) -> None:
 def test_numeric_color_uses_a_colorbar(table, tmp_path) -> None:
     df = table.copy()
     df["tiles"] = np.arange(len(df)) * 100 + 1  # 60 distinct values -> continuous colour scale
-    fig = plots.build_pareto_figure(df, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
+    fig = plots.pareto_figure(df, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
                                     color="tiles")
     assert any(a.get_label() == "<colorbar>" for a in fig.axes)
-    plots.save_figure(fig, tmp_path / "c.png")
+    save_figure(fig, tmp_path / "c.png")
 
 
 # ------------------------------------------------------------------------------------------------ breakdown
@@ -175,8 +173,9 @@ def test_pick_front_designs_spreads_and_keeps_ends() -> None:
 
 def test_breakdown_png_size(table, tmp_path) -> None:
     front = table[table["feasible"]].head(5)
-    out = plots.breakdown_figure(front, load_model(MODEL), SCENARIO, tmp_path / "b.png",
-                                 objectives=["energy_per_token_uj", "sqnr_db"], title="t")
+    out = save_figure(plots.breakdown_figure(front, load_model(MODEL), SCENARIO,
+                                             objectives=["energy_per_token_uj", "sqnr_db"], title="t"),
+                      tmp_path / "b.png")
     # two phases: (5.2*2 + 2.4) x 7.4 = 12.8 x 7.4 in at 110 dpi -> 1408 x 814 px
     assert image(out).shape[:2] == (814, 1408)
 
@@ -204,15 +203,15 @@ def test_history_space_logs_wide_columns_only() -> None:
 
 
 def test_history_png_size(table, tmp_path) -> None:
-    out = plots.history_figure(table, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
-                               tmp_path / "h.png", title="t")
+    out = save_figure(plots.history_figure(table, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
+                                           title="t"), tmp_path / "h.png")
     assert image(out).shape[:2] == (528, 880)  # 8 x 4.8 in at 110 dpi
 
 
 def test_history_without_feasible_trials_still_draws(table, tmp_path) -> None:
     df = table.assign(feasible=False)
-    out = plots.history_figure(df, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")],
-                               tmp_path / "h.png")
+    out = save_figure(plots.history_figure(df, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]),
+                      tmp_path / "h.png")
     assert image(out).shape[:2] == (528, 880)
 
 
@@ -230,7 +229,7 @@ def test_importance_finds_the_parameter_that_matters() -> None:
              "feasible": True}
             for i, (a, d, _) in enumerate(itertools.product(range(1, 11), ["sram", "rram"], range(10)))]
     df = pd.DataFrame(rows)
-    imp = plots.param_importances(df, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")], _dists())
+    imp = param_importances(df, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")], _dists())
     for m in ("energy_per_token_uj", "sqnr_db"):
         assert sum(imp[m].values()) == pytest.approx(1.0)
         assert imp[m]["adc_bits"] > 0.9 > imp[m]["device"]
@@ -242,11 +241,17 @@ def test_importance_png_and_note(table, tmp_path) -> None:
     dists = {"device": CategoricalDistribution(["sram", "rram", "pcm", "mram", "fefet"]),
              "adc_bits": IntDistribution(4, 8, step=2), "tiles": IntDistribution(1024, 8192, log=True)}
     objs = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
-    out = plots.importance_figure(table, objs, dists, tmp_path / "i.png", title="t")
+    n_feas = int(table["feasible"].sum())
+    imp = param_importances(table, objs, dists)
+    out = save_figure(plots.importance_figure(imp, objs, list(dists), n_feasible=n_feas, sample=n_feas, title="t"),
+                      tmp_path / "i.png")
     # (3.4*2 + 1.8) x (0.32*3 + 1.9) = 8.6 x 2.86 in at 110 dpi -> 946 x 314.6 (314) px
     assert image(out).shape[:2] == (314, 946)
-    note = plots.importance_figure(table, objs, {"device": dists["device"]}, tmp_path / "n.png")
+    note = save_figure(plots.importance_figure(None, objs, ["device"], n_feasible=n_feas, sample=n_feas),
+                       tmp_path / "n.png")
     assert image(note).shape[:2] == (330, 880)  # the note figure: 8 x 3 in
+    assert "2 searched parameters" in plots.importance_note(["device"], n_feas)
+    assert "10 feasible trials" in plots.importance_note(["device", "adc_bits"], 3)
 
 
 # ------------------------------------------------------------------------------------------------ directions
@@ -260,7 +265,7 @@ def test_every_metric_has_a_default_direction() -> None:
     assert metric_direction("tpot_ms", {"tpot_ms": "maximize"}) == "maximize"  # the run's objective wins
 
 
-# ------------------------------------------------------------------------------------------------ figure processes
+# ------------------------------------------------------------------------------------------------ a run's figures
 
 @pytest.fixture()
 def small_sweep(tmp_path):
@@ -274,138 +279,24 @@ def small_sweep(tmp_path):
     return load_sweep(path)
 
 
-def _figure_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+def test_run_figures_are_written_and_deterministic(table, small_sweep, tmp_path) -> None:
+    from cimdse.run.outputs import write_run_figures
 
-
-def test_figures_in_two_processes_are_the_same_files(table, small_sweep, tmp_path) -> None:
-    one, two, worker = tmp_path / "one", tmp_path / "two", tmp_path / "worker"
-    for d in (one, two, worker):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for d in (one, two):
         d.mkdir()
-    plots.write_run_plots(one, table, small_sweep)
-    paths = plots.write_run_plots(two, table, small_sweep, processes=2)
+    paths = write_run_figures(one, table, small_sweep)
     assert [p.name for p in paths] == ["pareto.png", "breakdown.png", "history.png", "importance.png"]
-    w = plots.start_figure_worker()
-    assert w is not None  # Linux: fork is available
-    drawn = plots.ask_figure_worker(w, plots.write_run_plots, worker, table, small_sweep, [], 2)  # None: failed there
-    assert drawn is not None and [p.name for p in drawn] == [p.name for p in paths]
-    assert not w.process.is_alive()
-    assert _figure_bytes(one) == _figure_bytes(two) == _figure_bytes(worker)
-    assert len(_figure_bytes(one)) == 4
+    write_run_figures(two, table, small_sweep)
+    for p in paths:
+        image(p)
+        assert p.read_bytes() == (two / p.name).read_bytes(), p.name
 
 
-def test_figure_error_in_the_child_is_raised_here(table, small_sweep, tmp_path, monkeypatch) -> None:
-    def broken(*a, **k):
-        raise ValueError("breakdown broke")
+def test_figures_do_not_use_pyplot(table) -> None:
+    """A figure is a plain matplotlib Figure: pyplot's list of open figures stays as it was."""
+    import matplotlib.pyplot as plt
 
-    monkeypatch.setattr(plots, "breakdown_figure", broken)  # the forked child inherits the patch
-    with pytest.raises(ValueError, match="breakdown broke"):
-        plots.write_run_plots(tmp_path, table, small_sweep, processes=2)
-
-
-def test_dead_figure_worker_falls_back_to_this_process(table, small_sweep, tmp_path) -> None:
-    w = plots.start_figure_worker()
-    w.process.kill()
-    w.process.join()
-    paths = plots.draw_run_plots(w, tmp_path, table, small_sweep)
-    assert {p.name for p in paths} == {"pareto.png", "breakdown.png", "history.png", "importance.png"}
-    assert all(p.is_file() for p in paths)
-
-
-def test_unused_figure_worker_exits(tmp_path) -> None:
-    w = plots.start_figure_worker()
-    plots.stop_figure_worker(w)
-    assert not w.process.is_alive() and w.process.exitcode == 0
-    plots.stop_figure_worker(w)  # twice is harmless
-
-
-def test_figure_worker_can_be_switched_off(monkeypatch) -> None:
-    monkeypatch.setenv("CIMDSE_NO_FIGURE_PROCESS", "1")
-    assert plots.start_figure_worker() is None
-
-
-def test_no_figure_worker_in_a_threaded_process() -> None:
-    """A notebook kernel runs threads: forking there could hang the child on a lock another thread held."""
-    import threading
-
-    stop = threading.Event()
-    t = threading.Thread(target=stop.wait)
-    t.start()
-    try:
-        assert plots.start_figure_worker() is None
-    finally:
-        stop.set()
-        t.join()
-    w = plots.start_figure_worker()
-    assert w is not None
-    plots.stop_figure_worker(w)
-
-
-def test_worker_forked_after_polars_ran_leaves_the_tables_here(table, tmp_path) -> None:
-    """polars' thread pool does not survive fork; once this process has written a CSV with polars, a new worker
-    must not touch polars (it would hang), so it draws figures only and the sweep writes its tables itself."""
-    import signal
-
-    from cimdse.results import write_csv
-
-    write_csv(table.head(3), tmp_path / "warm.csv")  # polars has now run in this process
-    w = plots.start_figure_worker()
-    assert w is not None and w.tables is False
-    old = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError("figure worker hung")))
-    signal.alarm(120)
-    try:
-        from cimdse.config import load_sweep
-        from cimdse.study import run_sweep
-
-        f = tmp_path / "s.yaml"
-        f.write_text("name: s\nworkload: {model: gpt2, batch: 1, prompt_tokens: 16, generate_tokens: 4}\n"
-                     "space: {device: [sram, rram], adc_bits: {low: 3, high: 8}}\nfixed: {chips: 1, rows_active: 32}\n"
-                     "objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}\n"
-                     "search: {sampler: random, trials: 12, seed: 1, batch_size: 4}\n")
-        res = run_sweep(load_sweep(f), out=tmp_path / "run")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-        plots.stop_figure_worker(w)
-    assert res.completed == 12 and len(res.trials) == 12
-    assert {p.name for p in (tmp_path / "run").glob("*.png")} == {"pareto.png", "breakdown.png", "history.png",
-                                                                    "importance.png"}
-
-
-def test_figure_worker_dies_with_the_sweep(tmp_path) -> None:
-    """A sweep killed with SIGKILL takes its figure worker with it (no orphan writing into the run folder)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    # the worker is busy with a 30 s job when the sweep is killed: it must not run on to the end of it
-    code = ("import sys, time\nfrom cimdse import plots\nw = plots.start_figure_worker()\n"
-            "w.conn.send((time.sleep, (30,)))\nprint(w.process.pid, flush=True)\ntime.sleep(60)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-    worker = int(proc.stdout.readline())
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            with open(f"/proc/{worker}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            break
-        if state == "Z":  # killed, waiting to be reaped by init
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(worker, signal.SIGKILL)
-        raise AssertionError("the figure worker outlived the sweep")
-
-
-def test_no_figure_worker_off_linux(monkeypatch) -> None:
-    """macOS lists fork, but its frameworks are not fork-safe: figures are then drawn in the sweep's process."""
-    import sys
-
-    monkeypatch.setattr(sys, "platform", "darwin")
-    assert plots.start_figure_worker() is None
+    before = plt.get_fignums()
+    fig = plots.pareto_figure(table, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")])
+    assert type(fig).__module__ == "matplotlib.figure" and plt.get_fignums() == before

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _small_sweep import sweep, write_small
+from _small_sweep import front_trials, sweep, write_small
 
 from cimdse.cost import evaluate
 from cimdse.cost.model import METRICS
@@ -45,7 +45,8 @@ def test_each_sampler_writes_run(tmp_path, sampler):
         assert col in df.columns, col
     front = pd.read_csv(out / "pareto.csv")
     objs = [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")]
-    assert set(front["trial"]) == brute_front(df, objs)
+    assert front_trials(front) == brute_front(df, objs)
+    assert not front.duplicated([p for p in PARAMS]).any()  # each distinct design once
     assert (out / "run.yaml").exists() and (out / "pareto.png").stat().st_size > 1000
     assert front["energy_per_token_uj"].is_monotonic_increasing
 
@@ -146,92 +147,104 @@ def test_no_plots_writes_tables_only(tmp_path):
     assert not list(out.glob("*.png"))
 
 
-def test_store_trials_writes_optunas_own_journal_lines(tmp_path):
-    """store_trials appends, in one write, exactly the lines Study.add_trial makes Optuna write (worker ids aside),
-    and Optuna reads them back as the same trials."""
+def test_batched_sync_journal_writes_optunas_own_journal_lines(tmp_path):
+    """The batched-fsync journal backend writes exactly the lines Optuna's own JournalFileBackend writes for the
+    same trials (worker ids aside), and Optuna's own backend reads them back as the same trials."""
     import json
 
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
     from optuna.trial import TrialState, create_trial
 
-    from cimdse.study import _journal, store_trials
+    from cimdse.search.optuna_api import journal_backend
 
     dists = {"device": CategoricalDistribution(["sram", "rram"]), "adc_bits": IntDistribution(3, 10),
              "vdd": FloatDistribution(0.3, 1.0, log=True)}
     trials = [create_trial(params={"device": "rram", "adc_bits": 7, "vdd": 0.55}, distributions=dists,
                            values=[1.5, -2.0], system_attrs={"constraints": [0.0, 1.0], "nsga2:generation": 3},
-                           user_attrs={"note": "x"}),
+                           user_attrs={"note": "x", "energy_per_token_uj": 1.5}),
               create_trial(params={"device": "sram", "adc_bits": 3, "vdd": 1.0}, distributions=dists,
                            state=TrialState.FAIL)]
     lines = {}
-    for how in ("optuna", "cimdse"):
+    for how, backend in (("optuna", JournalFileBackend), ("cimdse", journal_backend)):
         path = str(tmp_path / f"{how}.journal")
-        study = optuna.create_study(storage=JournalStorage(_journal(path)), directions=["minimize", "maximize"],
+        study = optuna.create_study(storage=JournalStorage(backend(path)), directions=["minimize", "maximize"],
                                     study_name="s")
-        if how == "optuna":
-            for t in trials:
-                study.add_trial(t)
-        else:
-            store_trials(study, trials)
+        study.set_metric_names(["energy_per_token_uj", "sqnr_db"])
+        study.add_trials(trials)
         lines[how] = [json.loads(line) for line in Path(path).read_text().splitlines()]
         for line in lines[how]:
-            line.pop("worker_id")
-        back = optuna.load_study(study_name="s", storage=JournalStorage(_journal(path))).get_trials()
-        assert [(t.params, t.values, t.state, t.system_attrs, t.user_attrs) for t in back] == \
+            line.pop("worker_id", None)
+        back = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
+        assert back.metric_names == ["energy_per_token_uj", "sqnr_db"]
+        assert [(t.params, t.values, t.state, t.system_attrs, t.user_attrs) for t in back.get_trials()] == \
             [(t.params, t.values, t.state, t.system_attrs, t.user_attrs) for t in trials]
     assert lines["cimdse"] == lines["optuna"]
-    assert len(lines["cimdse"]) == 1 + len(trials)  # create-study line, then one line per trial
 
 
-@pytest.mark.parametrize("sampler", ["nsga2", "nsga3"])
-def test_incremental_generation_count_gives_optunas_trials(tmp_path, sampler, monkeypatch):
-    """ga_sampler_class only counts generations faster: the same sweep with Optuna's own sampler writes the same
-    bytes (300 trials, population 50: six generations)."""
-    import cimdse.study
-
-    runs = {}
-    for how in ("cimdse", "optuna"):
-        if how == "optuna":
-            monkeypatch.setattr(cimdse.study, "ga_sampler_class", lambda base: base)
-        out = tmp_path / how
-        r = sweep(write(tmp_path, sampler, trials=300), "--out", out, "--quiet", "--no-plots")
-        assert r.exit_code == 0, r.output
-        runs[how] = (out / "trials.csv").read_bytes()
-    assert runs["cimdse"] == runs["optuna"]
 
 
-def test_incremental_generation_count_with_trials_completing_out_of_order():
-    """Trials told in random order (as with several workers): every generation number matches Optuna's count."""
-    import random
+def test_timeout_says_timeout_and_a_finished_run_says_complete(tmp_path):
+    """A sweep stopped by search.timeout before its budget records status: timeout (it used to say complete)."""
+    import yaml
 
+    f = write(tmp_path, "random", trials=100000)
+    f.write_text(f.read_text().replace("seed: 3,", "seed: 3, timeout: 0.5,"))
+    r = sweep(f, "--out", tmp_path / "t", "--quiet", "--no-plots")
+    assert r.exit_code == 0, r.output
+    rec = yaml.safe_load((tmp_path / "t" / "run.yaml").read_text())
+    assert rec["status"] == "timeout" and 0 < rec["completed_trials"] < 100000
+    r = sweep(write(tmp_path, "random", trials=16), "--out", tmp_path / "c", "--quiet", "--no-plots")
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((tmp_path / "c" / "run.yaml").read_text())["status"] == "complete"
+
+
+def test_front_lists_each_design_once_with_the_trials_that_found_it(tmp_path):
+    """Random sampling of a 4-design space repeats designs: pareto.csv holds each distinct design once, its row is
+    the first trial that found it, and found_in_trials names every trial of trials.csv with that design."""
+    f = tmp_path / "tiny.yaml"
+    f.write_text(SMALL_TINY)
+    r = sweep(f, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "run" / "trials.csv")
+    front = pd.read_csv(tmp_path / "run" / "pareto.csv", dtype={"found_in_trials": str})
+    assert len(df) == 30 and not front.duplicated(list(PARAMS)).any()
+    assert max(len(v.split()) for v in front["found_in_trials"]) > 1  # repeats happened and are listed
+    for _, row in front.iterrows():
+        same = df[(df[list(PARAMS)] == row[list(PARAMS)]).all(axis=1)]["trial"].tolist()
+        assert row["found_in_trials"].split() == [str(t) for t in sorted(same)] and row["trial"] == min(same)
+    assert f"Pareto front {len(front)} " in r.output
+
+
+SMALL_TINY = """
+name: tiny
+workload: {model: gpt2, batch: 1, prompt_tokens: 32, generate_tokens: 8}
+space: {device: [sram, rram], adc_bits: [4, 8]}
+fixed: {bits_per_cell: 1, chips: 1}
+objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}
+search: {sampler: random, trials: 30, seed: 3, batch_size: 10}
+"""
+
+
+def test_study_holds_metric_names_and_every_metric_as_user_attributes(tmp_path):
+    """optuna-dashboard reads the journal: named objectives, and each trial's metrics equal to trials.csv's."""
     import optuna
-    from optuna.distributions import IntDistribution
-    from optuna.samplers import NSGAIISampler
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
 
-    from cimdse.study import ga_sampler_class
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rng = random.Random(7)
-    studies = {}
-    for name, cls in (("optuna", NSGAIISampler), ("cimdse", ga_sampler_class(NSGAIISampler))):
-        studies[name] = optuna.create_study(sampler=cls(population_size=4, seed=1))
-    pending: dict[str, list] = {"optuna": [], "cimdse": []}
-    for _ in range(200):
-        if pending["optuna"] and rng.random() < 0.5:
-            i = rng.randrange(len(pending["optuna"]))
-            value = rng.random()
-            for name in studies:
-                studies[name].tell(pending[name].pop(i), value)
-        else:
-            for name, st in studies.items():
-                t = st.ask({"x": IntDistribution(0, 9)})
-                pending[name].append(t)
-    gens = {name: [t.system_attrs.get(st.sampler._get_generation_key()) for t in st.get_trials()]
-            for name, st in studies.items()}
-    assert gens["cimdse"] == gens["optuna"]
-    cached = studies["cimdse"].sampler
-    assert cached._get_generation_key() == NSGAIISampler._get_generation_key()  # a journal resumes with either
-    assert cached._get_parent_cache_key_prefix() == NSGAIISampler._get_parent_cache_key_prefix()
-    assert max(g for g in gens["cimdse"] if g is not None) >= 5   # several generations were counted
+    out = tmp_path / "run"
+    for extra in ((), ("--workers", 2)):  # one process (in-memory copy, add_trials) and shared workers
+        r = sweep(write(tmp_path, "tpe", trials=16), "--out", out, "--quiet", "--no-plots", "--fresh", *extra)
+        assert r.exit_code == 0, r.output
+        study = optuna.load_study(study_name="t", storage=JournalStorage(JournalFileBackend(
+            str(out / "study.journal"))))
+        assert study.metric_names == ["energy_per_token_uj", "sqnr_db"]
+        df = pd.read_csv(out / "trials.csv").set_index("trial")
+        done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        assert len(done) == 16
+        for t in done:
+            for m in METRICS:
+                assert t.user_attrs[m] == pytest.approx(df.loc[t.number, m], rel=1e-9, abs=1e-12), m
+            assert t.user_attrs["feasible"] == bool(df.loc[t.number, "feasible"])

@@ -16,7 +16,6 @@ import numpy as np
 from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
-from ._alloc import tune_allocator
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
@@ -543,7 +542,6 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
     n = len(p["rows"])
-    tune_allocator()
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
     parts = [_evaluate_chunk({k: v[i:i + CHUNK_DESIGNS] for k, v in p.items()}, wl, tech, breakdown)

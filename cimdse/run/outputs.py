@@ -1,0 +1,131 @@
+"""Everything a run writes into its folder, in one place (`write_outputs`): trials.csv, pareto.csv, run.yaml and
+the figures. A new output of a run (e.g. a report page) is added here, once.
+
+Figures come from `cimdse.plots` as matplotlib Figures (pure functions of the data); this module saves them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..config import Sweep
+from ..plots import (
+    Reference,
+    baseline_reference,
+    breakdown_figure,
+    default_axes,
+    default_color,
+    history_figure,
+    importance_figure,
+    importance_note,
+    pareto_figure,
+)
+from ..report import write_report
+from ..results import (
+    atomic_write,
+    front_frame,
+    run_title,
+    sweep_fingerprint,
+    trials_frame,
+    write_csv,
+    write_run,
+)
+from ..search.scoring import Scored, sweep_baseline
+from .folder import SHARD_FILE
+
+RUN_FIGURES = ("pareto.png", "breakdown.png", "history.png", "importance.png")
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+DPI = 110
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Write a matplotlib Figure via a temporary file and a rename; the format follows the suffix. The bytes
+    depend only on the figure: no creation date, fixed SVG element ids."""
+    import matplotlib
+
+    out = Path(out)
+    tmp = out.with_name(f".tmp-{out.name}")
+    suffix = out.suffix.lower()
+    metadata = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(suffix, {})
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "cimdse"}):
+            fig.savefig(tmp, format=suffix.lstrip(".") or "png", dpi=DPI, metadata=metadata)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def run_frames(sweep: Sweep, scored: Scored | None, numbers):
+    """(trials table, front table) of scored designs, as written to trials.csv and pareto.csv."""
+    import pandas as pd
+
+    df = trials_frame(scored, numbers) if scored is not None else pd.DataFrame()
+    return df, (front_frame(df, sweep.objectives) if len(df) else df)
+
+
+def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
+                  plots: bool = True):
+    """Write the run's tables, run.yaml (with status and counts) and, with `plots`, its figures; returns
+    (trials table, front table). The one place where a run's outputs are written."""
+    df, front = run_frames(sweep, scored, numbers)
+    write_tables(sweep, run_dir, record, df, front, status)
+    if plots and len(df):
+        write_run_figures(run_dir, df, sweep)
+        write_report(run_dir, trials=df, sweep=sweep)   # report.html beside the figures (cimdse/report.py)
+    return df, front
+
+
+def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str) -> None:
+    """trials.csv and pareto.csv (when there are rows) and run.yaml with the run's status and counts."""
+    if len(df):
+        write_csv(df, run_dir / "trials.csv")
+        write_csv(front, run_dir / "pareto.csv")
+    write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
+                        "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
+                        "front_size": int(len(front))})
+
+
+def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None) -> list[Path]:
+    """The figures written at the end of every sweep: pareto.png, breakdown.png (when the front is not empty),
+    history.png, importance.png."""
+    from ..search.importance import IMPORTANCE_MAX_TRIALS, param_importances
+    from ..search.optuna_api import distributions
+
+    run_dir = Path(run_dir)
+    sc = sweep.scenario
+    gpu = baseline_reference(sweep_baseline(sweep))
+    refs = ([gpu] if gpu else []) + list(references or [])
+    title = run_title(sweep.name, sweep.model.name, sc.to_dict())
+    objs = list(sweep.objectives)
+    searched = [d.name for d in sweep.space]
+    order = "enumeration order" if sweep.search.sampler == "exhaustive" else ""
+    front = front_frame(df, objs)
+    out = [save_figure(pareto_figure(df, default_axes(objs), color=default_color(df, searched), title=title,
+                                     references=refs), run_dir / "pareto.png")]
+    if len(front):
+        out.append(save_figure(breakdown_figure(front, sweep.model, sc, objectives=[m for m, _ in objs],
+                                                title=title), run_dir / "breakdown.png"))
+    out.append(save_figure(history_figure(df, objs, title=title, order_note=order), run_dir / "history.png"))
+    dists = distributions(sweep)
+    n_feas = int(df["feasible"].sum())
+    imp = param_importances(df, objs, dists) if not importance_note(list(dists), n_feas) else None
+    out.append(save_figure(importance_figure(imp, objs, list(dists), n_feasible=n_feas,
+                                             sample=min(n_feas, IMPORTANCE_MAX_TRIALS), title=title),
+                           run_dir / "importance.png"))
+    return out
+
+
+def write_shard_file(run_dir: Path, sweep: Sweep, shard: tuple[int, int], bounds: tuple[int, int], total: int,
+                     front) -> None:
+    """shard.json: which designs this shard holds, and its front's objective values at full precision, so that
+    `merge_shards` finds the exact global front (the CSVs keep 10 significant digits)."""
+    objs = [k for k, _ in sweep.objectives]
+    f = front.sort_values("trial", kind="stable") if len(front) else front
+    data = {"fingerprint": sweep_fingerprint(sweep), "index": shard[0], "count": shard[1],
+            "designs": list(bounds), "total": total, "objectives": objs,
+            "front_trials": [int(t) for t in (f["trial"] if len(f) else [])],
+            "front_values": f[objs].to_numpy(dtype=float).tolist() if len(f) else []}
+    atomic_write(run_dir / SHARD_FILE, json.dumps(data))

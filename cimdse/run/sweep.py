@@ -1,0 +1,120 @@
+"""A whole run: check the options, prepare the folder, search (Optuna loop, workers or exhaustive), then write
+every output through `outputs.write_outputs`. Also `collect_sweep`: the outputs of a study as it stands."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import Sweep
+from ..errors import UserError
+from ..results import run_record, write_run
+from ..search import optuna_api as oa
+from ..search.exhaustive import run_exhaustive, shard_bounds, space_size, usable_cores
+from ..search.loop import run_optuna
+from ..search.progress import Progress, StopFlag, graceful_sigint
+from ..search.scoring import Scored, score
+from ..search.workers import run_workers
+from .folder import RunResult, default_run_dir, prepare_run_dir
+from .outputs import write_outputs, write_shard_file
+
+
+def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
+              on_batch: Callable[[Progress], None] | None = None, plots: bool = True,
+              workers: int | None = None, shard: tuple[int, int] | None = None) -> RunResult:
+    """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
+
+    A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
+    `workers` > 1 runs that many processes: on one shared study, or on chunks of an exhaustive enumeration
+    (default: 1 for an Optuna sampler, every usable core for the exhaustive one; same results either way);
+    `shard` = (I, N) enumerates only shard I of N of an exhaustive sweep (merge the shards with `merge_shards`).
+    """
+    check_run_options(sweep, workers=workers, shard=shard)
+    if workers is None:
+        workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
+    run_dir = Path(out) if out else default_run_dir(sweep, shard)
+    with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
+        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard)
+
+
+def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag, workers: int,
+         shard: tuple[int, int] | None) -> RunResult:
+    prepare_run_dir(sweep, run_dir, fresh)
+    extra: dict = {"workers": workers} if workers > 1 else {}
+    bounds = None
+    if sweep.search.sampler == "exhaustive" and shard is not None:
+        total = space_size(sweep)
+        bounds = shard_bounds(total, *shard)
+        extra["shard"] = {"index": shard[0], "count": shard[1], "designs": list(bounds), "total": total}
+    record = run_record(sweep, extra)
+    write_run(run_dir, {**record, "status": "running"})
+    start = time.perf_counter()
+    if sweep.search.sampler == "exhaustive":
+        lo, hi = bounds or (0, space_size(sweep))
+        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop, first=lo, end=hi, workers=workers) \
+            if hi > lo else None
+        n = 0 if scored is None else len(scored.objectives)
+        numbers = list(range(lo, lo + n))
+        status = "interrupted" if stop.requested and n < hi - lo else "complete"
+    elif workers > 1:
+        status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
+            else "complete"
+        params, numbers = oa.first_complete(oa.open_study(sweep, run_dir, sweep.search.storage), sweep.search.trials)
+        if status == "complete" and sweep.search.timeout and len(numbers) < sweep.search.trials:
+            status = "timeout"  # the workers stopped at search.timeout before the budget
+        scored = score(sweep, params) if params else None
+    else:
+        res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None)
+        params, numbers, status = res.params, res.numbers, res.status
+        scored = score(sweep, params) if params else None
+    result = finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots)
+    if bounds is not None and status == "complete":
+        write_shard_file(run_dir, sweep, shard, bounds, space_size(sweep), result.front)  # type: ignore[arg-type]
+    return result
+
+
+def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
+               seconds: float, plots: bool = True) -> RunResult:
+    """Write the run's outputs (tables, run.yaml with status and counts, figures) and return what was written."""
+    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots)
+    feas = int(df["feasible"].sum()) if len(df) else 0
+    return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front))
+
+
+def check_run_options(sweep: Sweep, workers: int | None = None, shard: tuple[int, int] | None = None,
+                      collect: bool = False) -> None:
+    """Refuse option combinations that make no sense, before any folder is written (workers None: the default)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UserError(f"expected a number of worker processes >= 1, got {workers!r}", key="--workers")
+    exhaustive = sweep.search.sampler == "exhaustive"
+    if shard is not None and not exhaustive:
+        raise UserError("shards split the exhaustive enumeration; for an Optuna sampler use --workers N or a "
+                        "shared --storage URL", key="--shard")
+    if collect and exhaustive:
+        raise UserError("an exhaustive sweep keeps no study to collect; merge its shards with `cimdse merge`",
+                        key="--collect")
+    if collect and ((workers or 1) > 1 or shard is not None):
+        raise UserError("--collect runs no trials; leave out --workers and --shard", key="--collect")
+
+
+def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = True) -> RunResult:
+    """Write trials.csv, pareto.csv, run.yaml and plots from the sweep's study as it stands, running no trial.
+
+    Metrics are recomputed by scoring the stored parameters with the cost model (exact: the same vectorized
+    function that scored them during the run, and faster than reading per-trial attributes back).
+    """
+    check_run_options(sweep, collect=True)
+    run_dir = Path(out) if out else default_run_dir(sweep)
+    url = sweep.search.storage
+    journal = run_dir / oa.STUDY_FILE if url is None else (Path(url) if "://" not in url else None)
+    if journal is not None and not journal.is_file():
+        raise UserError(f"holds no study to collect (no file {journal}); run the sweep first, or name its "
+                        "storage with --storage", file=str(url or run_dir), key="--storage")
+    start = time.perf_counter()
+    study = oa.open_study(sweep, run_dir, url, create=False)
+    params, numbers = oa.first_complete(study, sweep.search.trials)
+    prepare_run_dir(sweep, run_dir, fresh=False)
+    record = run_record(sweep, {"collected_from": url or str(run_dir / oa.STUDY_FILE)})
+    scored = score(sweep, params) if params else None
+    return finish_run(sweep, run_dir, record, scored, numbers, "collected", time.perf_counter() - start, plots)

@@ -1,0 +1,142 @@
+"""The exhaustive path: enumerate a discrete space in its fixed order and score it in vectorized chunks, in this
+process or on a pool of worker processes; shards split the enumeration into contiguous blocks across machines."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..config import Sweep
+from ..cost.params import PARAMS
+from ..errors import UserError
+from .progress import Progress, StopFlag, Tally
+from .scoring import Scored, concat_scored, score
+
+CHUNK = 250_000  # designs scored per vectorized call
+
+
+def space_size(sweep: Sweep) -> int:
+    """Number of designs in a discrete space."""
+    return math.prod(len(d.discrete_values) for d in sweep.space)
+
+
+def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> dict:
+    """Designs start..stop of the Cartesian product of the space, as columns (last dimension varies fastest)."""
+    dims = [d.discrete_values for d in sweep.space]
+    total = space_size(sweep)
+    stop = total if stop is None else min(stop, total)
+    idx = np.arange(start, stop, dtype=np.int64)
+    cols = {}
+    stride = 1
+    for d, vals in zip(reversed(sweep.space), reversed(dims), strict=True):
+        codes = (idx // stride) % len(vals)
+        arr = np.asarray(vals, dtype=object if PARAMS[d.name].kind == "cat" else float)
+        cols[d.name] = arr[codes]
+        stride *= len(vals)
+    return {d.name: cols[d.name] for d in sweep.space}
+
+
+def score_range(sweep: Sweep, lo: int, hi: int) -> Scored:
+    """Score designs lo..hi of the enumeration (one chunk; a worker process's job)."""
+    return score(sweep, enumerate_space(sweep, lo, hi))
+
+
+def run_exhaustive(sweep: Sweep, chunk: int = CHUNK,
+                   on_batch: Callable[[Progress], None] | None = None,
+                   stop: StopFlag | None = None, first: int = 0, end: int | None = None,
+                   workers: int = 1) -> Scored | None:
+    """Evaluate designs first..end (default: all) of a discrete space's enumeration in vectorized chunks
+    (the first ones only if `stop` is set), on `workers` processes when > 1. The chunks are joined in
+    enumeration order, so the result does not depend on `workers`."""
+    end = space_size(sweep) if end is None else end
+    total = end - first
+    bounds = [(lo, min(lo + chunk, end)) for lo in range(first, end, chunk)]
+    start = time.perf_counter()
+    tally = Tally([d for _, d in sweep.objectives])
+    parts: list[Scored] = []
+
+    def add(part: Scored, hi: int) -> None:
+        parts.append(part)
+        if on_batch:
+            done = hi - first
+            tally.add(part.feasible, part.objectives)
+            on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9), tally.feasible,
+                              len(tally.front)))
+
+    if workers <= 1 or len(bounds) <= 1:
+        for lo, hi in bounds:
+            if stop is not None and stop.requested:
+                break
+            add(score_range(sweep, lo, hi), hi)
+        return concat_scored(parts)
+    for part, hi in _pooled(sweep, bounds, workers, stop):
+        add(part, hi)
+    return concat_scored(parts)
+
+
+_SWEEP: Sweep | None = None  # the sweep of a pool worker (set once by its initializer)
+
+
+def _init_worker(sweep: Sweep) -> None:
+    import signal
+
+    global _SWEEP
+    _SWEEP = sweep
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out chunks
+
+
+def _score_in_worker(lo: int, hi: int) -> Scored:
+    assert _SWEEP is not None
+    return score_range(_SWEEP, lo, hi)
+
+
+def _pooled(sweep: Sweep, bounds: list[tuple[int, int]], workers: int, stop: StopFlag | None):
+    """Yield (scored chunk, its end) in enumeration order, scored by a pool of `workers` processes with at most
+    2 x workers chunks in flight (memory stays bounded); after `stop` no new chunk is started."""
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .workers import start_method
+
+    ctx = mp.get_context(start_method())
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(sweep,)) as pool:
+        todo = deque(bounds)
+        flight: deque = deque()
+        while todo or flight:
+            while todo and len(flight) < 2 * workers and not (stop is not None and stop.requested):
+                lo, hi = todo.popleft()
+                flight.append((pool.submit(_score_in_worker, lo, hi), hi))
+            if not flight:
+                break
+            fut, hi = flight.popleft()
+            yield fut.result(), hi
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' (1 <= I <= N) -> (I, N): shard I of N of an exhaustive enumeration."""
+    m = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", str(text))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise UserError(f"expected I/N with 1 <= I <= N (shard I of N, e.g. 2/8), got {text!r}", key="--shard")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_bounds(total: int, index: int, count: int) -> tuple[int, int]:
+    """Designs [lo, hi) of shard `index` (1-based) of `count`: contiguous blocks of the enumeration order,
+    sizes differing by at most one, so the shards laid end to end are exactly the unsharded enumeration."""
+    return (index - 1) * total // count, index * total // count

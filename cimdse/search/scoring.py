@@ -1,0 +1,106 @@
+"""Scoring a batch of designs: the one place that fills in the sweep's base design, runs the cost model, adds the
+GPU-baseline ratios and checks the sweep's constraints. The Optuna loop, the workers, the exhaustive path and a
+collected or merged run all call `score`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Sweep
+from ..cost import evaluate_arrays
+from ..cost.gpu import baseline_columns, baseline_metrics
+from ..cost.params import defaults, to_batch
+from ..metrics import BASELINE_METRICS, METRICS
+
+
+@dataclass
+class Scored:
+    """A scored batch: parameter columns (names), metric arrays, objective matrix, violations."""
+
+    batch: dict
+    metrics: dict
+    objectives: np.ndarray      # (N, M) in the metrics' own units
+    violations: np.ndarray      # (N, C) > 0 when violated (C >= 1: last column is the design-conflict flag)
+    feasible: np.ndarray
+    violation_text: np.ndarray
+
+    def trial_metrics(self, i: int) -> dict:
+        """Design i's metrics as plain floats (and whether it is feasible): a trial's user attributes."""
+        out = {k: float(self.metrics[k][i]) for k in (*METRICS, *BASELINE_METRICS) if k in self.metrics}
+        out["feasible"] = bool(self.feasible[i])
+        return out
+
+
+def base_design(sweep: Sweep) -> dict:
+    """Defaults, then the workload's precisions, then the sweep's fixed values."""
+    d = defaults()
+    d["weight_bits"] = float(sweep.scenario.weight_bits)
+    d["input_bits"] = float(sweep.scenario.act_bits)
+    d.update(sweep.fixed)
+    return d
+
+
+def sweep_baseline(sweep: Sweep) -> dict | None:
+    """The GPU baseline's gpu_metrics result (metrics, feasible, gpus, ...) when the sweep names one, else None."""
+    if not sweep.baseline:
+        return None
+    return baseline_metrics(sweep.baseline["gpu"], sweep.baseline["gpus"], sweep.model, sweep.scenario)
+
+
+def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
+    """Evaluate designs (searched values over the sweep's base design) and check its constraints.
+
+    `rows` is a list of {parameter: value} or a dict of equal-length columns."""
+    base = base_design(sweep)
+    if isinstance(rows, dict):
+        n = len(next(iter(rows.values())))
+        cols = {k: np.repeat(np.asarray([v], dtype=object if isinstance(v, str) else float), n) for k, v in base.items()}
+        cols.update(rows)
+        batch = to_batch(cols)
+    else:
+        batch = to_batch([{**base, **r} for r in rows])
+    m = evaluate_arrays(batch, sweep.model, sweep.scenario)
+    gpu = sweep_baseline(sweep)
+    if gpu is not None:
+        m.update(baseline_columns(m, gpu["metrics"]))
+    obj = np.column_stack([np.asarray(m[k], dtype=float) for k, _ in sweep.objectives])
+    viol = []
+    n = len(obj)
+    text = np.where(m["feasible"], "", m["reason"]).astype(object)
+    for c in sweep.constraints:
+        v = np.asarray(m[c.metric], dtype=float)
+        scale = max(abs(c.bound), 1e-12)
+        if c.op in ("<=", "<"):
+            raw = (v - c.bound) / scale
+            bad = v > c.bound if c.op == "<=" else v >= c.bound
+        elif c.op in (">=", ">"):
+            raw = (c.bound - v) / scale
+            bad = v < c.bound if c.op == ">=" else v <= c.bound
+        else:
+            raw = np.abs(v - c.bound) / scale
+            bad = v != c.bound
+        viol.append(np.where(bad, np.maximum(raw, 1e-9), np.minimum(raw, 0.0)))
+        text = np.where(bad, np.where(text == "", c.text, text + "; " + c.text), text)
+    viol.append(np.where(m["feasible"], 0.0, 1.0))
+    violations = np.column_stack(viol) if viol else np.zeros((n, 0))
+    feasible = np.all(violations <= 0, axis=1)
+    return Scored(batch, m, obj, violations, feasible, text)
+
+
+def concat_scored(parts: list[Scored]) -> Scored | None:
+    """Join scored chunks into one (None for no chunks)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    keys = [*METRICS, "feasible", "reason"] + [k for k in BASELINE_METRICS if k in parts[0].metrics]
+    return Scored(
+        batch={k: np.concatenate([p.batch[k] for p in parts]) for k in parts[0].batch},
+        metrics={k: np.concatenate([np.asarray(p.metrics[k]) for p in parts]) for k in keys},
+        objectives=np.concatenate([p.objectives for p in parts]),
+        violations=np.concatenate([p.violations for p in parts]),
+        feasible=np.concatenate([p.feasible for p in parts]),
+        violation_text=np.concatenate([p.violation_text for p in parts]),
+    )
