@@ -526,5 +526,9 @@ def validate(write_path, ref_path) -> None:
         click.echo(text, nl=False)
 
 
+from .cli_accuracy import accuracy  # noqa: E402  (own module; its heavy imports are inside the command)
+
+main.add_command(accuracy)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

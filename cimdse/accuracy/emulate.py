@@ -1,0 +1,272 @@
+"""Exact emulation of one matmul on the design's CIM arrays (numpy, vectorized; for small models).
+
+y = x W^T with x (..., M, K) real activations and W (..., N, K) real weights (or stored K / V in attention):
+  1. weights: round-to-nearest, symmetric, one scale per output column (max |w|; 1 bit: sign times mean |w|),
+     stored as a differential pair of magnitude columns (G+, G-) or with an offset (u = w + max, one column;
+     the offset times the input sum is removed digitally, exactly);
+  2. magnitudes cut into ceil(bits / bits_per_cell) cell slices; each cell gets a static Gaussian error of
+     sigma (2^bits_per_cell - 1) levels (programming noise; for weights also drift and read noise at the stated
+     time, which are static within one inference);
+  3. inputs: round-to-nearest, one scale per token vector (max |x|), two's complement on input_bits bits, applied
+     dac_bits at a time (bit-serial when 1). The top slice carries the sign: it is applied in offset binary
+     (value + 2^(w-1)) and the offset times the column's (noisy) cell sum is removed digitally (exact);
+     non-negative inputs (attention probabilities) are unsigned;
+  4. each (input slice, cell slice, row group of rows_active rows within a tile of `rows`) partial sum is
+     converted by an ADC of adc_bits over [0, full] (full = ra (2^dac - 1)(2^bpc - 1)), or over [0, mean +
+     adc_range_sigma std] of that partial sum for uniform slices when adc_range_sigma > 0, clipping above;
+     with column_combine: analog the slices of one weight are summed with their binary weights first and
+     converted once over the combined range. A lossless ADC (enough bits, full range) passes the sum unchanged;
+  5. shift-and-add digitally, rescale.
+Digital CIM (compute: digital) and DRAM keep steps 1 and 3 only (exact integer arithmetic, no ADC, no noise).
+These are the assumptions of the analytic model (cimdse/cost/errmodel.py), emulated on the real operands.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .forward import MatmulOps
+
+
+@dataclass(frozen=True)
+class CimSpec:
+    """Everything the emulation needs about one design, resolved from its parameters and the tech data."""
+
+    rows: int
+    ra: int                     # rows driven at once
+    bits_per_cell: int
+    weight_bits: int
+    input_bits: int
+    db: int                     # input bits per cycle, min(dac_bits, input_bits)
+    adc_bits: int
+    adc_range_sigma: float      # 0: full range
+    differential: bool
+    analog: bool                # False: digital CIM or DRAM (no ADC, no cell noise)
+    attention_cim: bool         # K and V written into CIM arrays
+    combined: bool              # column_combine: analog
+    weight_sigma: float         # static cell error of weights, relative to g_max (programming, drift, read)
+    kv_sigma: float             # of K and V cells (programming only: no time to drift)
+    ir_drop_frac: float = 0.0   # attenuation of the farthest row's product (linear in the row position)
+
+
+def cim_spec(design: Mapping, ir_drop_frac: float = 0.0) -> CimSpec:
+    """Resolve one design (dict of parameters; defaults fill the rest) as the cost model does."""
+    from ..cost.errmodel import device_noise
+    from ..cost.params import defaults
+    from ..tech import DEVICES, load_tech
+
+    d = {**defaults(), **design}
+    tech = load_tech()
+    dev = DEVICES.index(d["device"])
+    dram = bool(tech.dram[dev])
+    analog = not (dram or d["compute"] == "digital")
+    sigma = float(tech.device["sigma_g_rel"][dev])
+    dn = device_noise()  # drift and read noise at the stated time (tech/data/noise.yaml)
+    drift, read = float(dn["drift"][dev]), float(dn["read"][dev])
+    rows = int(d["rows"])
+    ra = min(int(d["rows_active"]) or rows, rows)
+    k_sigma = float(d["adc_range_sigma"])
+    return CimSpec(rows=rows, ra=ra, bits_per_cell=int(d["bits_per_cell"]), weight_bits=int(d["weight_bits"]),
+                   input_bits=int(d["input_bits"]), db=min(int(d["dac_bits"]), int(d["input_bits"])),
+                   adc_bits=int(d["adc_bits"]), adc_range_sigma=k_sigma,
+                   differential=d["weight_encoding"] == "differential" and analog, analog=analog,
+                   attention_cim=d["attention"] == "cim" and analog, combined=d["column_combine"] == "analog" and analog,
+                   weight_sigma=float(np.sqrt(sigma**2 + drift**2 + read**2)), kv_sigma=sigma,
+                   ir_drop_frac=float(ir_drop_frac))
+
+
+# --------------------------------------------------------------------------------------------- quantizers
+
+def quantize_stored(w: np.ndarray, bits: int, differential: bool) -> tuple[list[tuple[np.ndarray, float]], np.ndarray,
+                                                                             np.ndarray, int]:
+    """Integer columns of W (..., N, K) as (cells, sign) pairs, per-column scale (..., N, 1), the per-column
+    offset removed digitally (..., N, 1) (offset encoding; else 0), and the magnitude bits per column.
+
+    w_hat = scale * (sum over pairs of sign * cells) - offset."""
+    w = w.astype(np.float64)
+    amax = np.abs(w).max(axis=-1, keepdims=True)
+    amax = np.where(amax > 0, amax, 1.0)
+    if differential:
+        if bits >= 2:
+            scale = amax / (2.0 ** (bits - 1) - 1)
+            m = np.rint(w / scale)
+            mag_bits = bits - 1
+        else:  # sign only, scaled by mean |w| (the MSE-optimal scale of a sign quantizer)
+            scale = np.abs(w).mean(axis=-1, keepdims=True)
+            scale = np.where(scale > 0, scale, 1.0)
+            m = np.where(w >= 0, 1.0, -1.0)
+            mag_bits = 1
+        return [(np.maximum(m, 0), 1.0), (np.maximum(-m, 0), -1.0)], scale, np.zeros_like(scale), mag_bits
+    scale = 2.0 * amax / (2.0**bits - 1)
+    u = np.clip(np.rint((w + amax) / scale), 0, 2.0**bits - 1)
+    return [(u, 1.0)], scale, amax, bits
+
+
+def quantize_inputs(x: np.ndarray, bits: int, unsigned: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Integer inputs and the per-row scale (..., M, 1): x_hat = scale * xi."""
+    x = x.astype(np.float64)
+    amax = np.abs(x).max(axis=-1, keepdims=True)
+    amax = np.where(amax > 0, amax, 1.0)
+    if unsigned:
+        scale = amax / (2.0**bits - 1)
+        return np.clip(np.rint(x / scale), 0, 2.0**bits - 1), scale
+    if bits >= 2:
+        scale = amax / (2.0 ** (bits - 1) - 1)
+        return np.rint(x / scale), scale
+    scale = np.abs(x).mean(axis=-1, keepdims=True)
+    return np.where(x >= 0, 1.0, -1.0), np.where(scale > 0, scale, 1.0)
+
+
+def input_planes(xi: np.ndarray, bits: int, db: int, unsigned: bool) -> list[tuple[np.ndarray, float, float]]:
+    """Slices of integer inputs: (plane values in [0, 2^db - 1], shift weight, offset weight) with
+    xi = sum(shift * plane) + sum(offset), the offsets removed digitally (times the column's cell sum)."""
+    if not unsigned and bits == 1:  # +-1 inputs as one bit b = (x + 1) / 2: x = 2 b - 1
+        return [((xi + 1) / 2, 2.0, -1.0)]
+    if unsigned:
+        u = xi.astype(np.int64)
+    else:  # two's complement on `bits` bits, read as unsigned
+        u = np.where(xi < 0, xi + 2**bits, xi).astype(np.int64)
+    n = -(-bits // db)
+    planes = []
+    for t in range(n):
+        width = min(db, bits - t * db)
+        p = (u >> (t * db)) & (2**width - 1)
+        off = 0.0
+        if not unsigned and t == n - 1:  # the sign slice, in offset binary: flip its top bit
+            p = p ^ (1 << (width - 1))
+            off = -float(2 ** (width - 1)) * 2.0 ** (t * db)
+        planes.append((p.astype(np.float64), 2.0 ** (t * db), off))
+    return planes
+
+
+# ------------------------------------------------------------------------------------------------ the ADC
+
+def adc_range(spec: CimSpec, cell_levels: float) -> tuple[float, bool]:
+    """ADC input range (partial-sum units) and whether conversion loses anything: [0, full] at full range, or
+    [0, mean + k std] of a partial sum of `ra` products of independent slices uniform over their levels."""
+    lx = 2.0**spec.db - 1
+    full = spec.ra * lx * cell_levels
+    top = full
+    if spec.adc_range_sigma > 0:
+        ex, ex2 = lx / 2, lx * (2 * lx + 1) / 6
+        ec, ec2 = cell_levels / 2, cell_levels * (2 * cell_levels + 1) / 6
+        mu, var = spec.ra * ex * ec, spec.ra * (ex2 * ec2 - ex * ex * ec * ec)
+        top = min(full, mu + spec.adc_range_sigma * np.sqrt(var))
+    lossy = spec.adc_bits < np.ceil(np.log2(full + 1) - 1e-9) or top < full
+    return top, bool(lossy)
+
+
+def convert(p: np.ndarray, top: float, adc_bits: int) -> np.ndarray:
+    """One ADC conversion of partial sums p: round to the nearest of 2^adc_bits levels over [0, top], clipping."""
+    step = top / (2.0**adc_bits - 1)
+    return np.clip(np.rint(p / step), 0, 2.0**adc_bits - 1) * step
+
+
+# --------------------------------------------------------------------------------------------- the matmul
+
+def _row_groups(K: int, rows: int, ra: int) -> list[slice]:
+    """Contraction indices of each conversion: tiles of `rows` rows, each in groups of `ra` rows."""
+    out = []
+    for t0 in range(0, K, rows):
+        t1 = min(t0 + rows, K)
+        out += [slice(g, min(g + ra, t1)) for g in range(t0, t1, ra)]
+    return out
+
+
+def _shift_add(X: np.ndarray, cells: np.ndarray, groups: list[slice], spec: CimSpec, top: float, lossy: bool,
+               shifts: np.ndarray, slice_w: np.ndarray, atten: np.ndarray | None) -> np.ndarray:
+    """Integer result (M, N) of input planes X (P, M, K) against cell slices (S, N, K): one partial sum per
+    (plane, slice, row group), converted, shifted by plane and slice weights, added."""
+    P, M, _ = X.shape
+    S, N, _ = cells.shape
+    acc = np.zeros((M, N))
+    for g in groups:
+        xg = X[..., g] if atten is None else X[..., g] * atten[g]
+        ps = (xg.reshape(P * M, -1) @ cells[..., g].reshape(S * N, -1).T).reshape(P, M, S, N)  # one GEMM
+        if spec.combined:  # binary-weighted slices charge-shared, one conversion per weight
+            ps = np.einsum("pmsn,s->pmn", ps, slice_w)
+            if lossy:
+                ps = convert(ps, top, spec.adc_bits)
+            acc += np.einsum("pmn,p->mn", ps, shifts)
+        else:
+            if lossy:
+                ps = convert(ps, top, spec.adc_bits)
+            acc += np.einsum("pmsn,p,s->mn", ps, shifts, slice_w, optimize=True)
+    return acc
+
+
+def cim_matmul(x: np.ndarray, w: np.ndarray, spec: CimSpec, *, stored_kv: bool = False, unsigned_x: bool = False,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """x (..., M, K) times W (..., N, K) -> (..., M, N), float32, as the design's arrays compute it.
+
+    stored_kv: W holds K or V (written at input_bits, programming noise only); analog only when attention is cim.
+    unsigned_x: non-negative inputs (attention probabilities)."""
+    bits_w = spec.input_bits if stored_kv else spec.weight_bits
+    analog = spec.analog and (spec.attention_cim if stored_kv else True)
+    differential = spec.differential if analog else True
+    cols, w_scale, w_off, mag_bits = quantize_stored(w, bits_w, differential)
+    xi, x_scale = quantize_inputs(x, spec.input_bits, unsigned_x)
+    if not analog:  # digital: exact integer arithmetic on the quantized operands
+        wi = sum(sgn * c for c, sgn in cols)
+        y = (xi @ np.swapaxes(wi, -1, -2)) * x_scale * np.swapaxes(w_scale, -1, -2)
+        return y.astype(np.float32)
+    bpc = spec.bits_per_cell
+    n_ws = -(-mag_bits // bpc)
+    lc = 2.0**bpc - 1
+    sigma = spec.kv_sigma if stored_kv else spec.weight_sigma
+    rng = rng or np.random.default_rng(0)
+    planes = input_planes(xi, spec.input_bits, spec.db, unsigned_x)
+    K = x.shape[-1]
+    groups = _row_groups(K, spec.rows, spec.ra)
+    top, lossy = adc_range(spec, 2.0 ** (n_ws * bpc) - 1 if spec.combined else lc)
+    atten = None
+    if spec.ir_drop_frac > 0:  # attenuation of each row's product, growing linearly along the array
+        atten = 1.0 - spec.ir_drop_frac * (np.arange(K) % spec.rows + 0.5) / spec.rows
+    # stack the input planes: (P, ..., M, K); shifts and offsets (P,)
+    X = np.stack([p for p, _, _ in planes])
+    shifts = np.array([s for _, s, _ in planes])
+    offset = sum(o for _, _, o in planes)
+    y_int = 0.0
+    for col, sgn in cols:
+        col = col.astype(np.int64)
+        # cell slices with static noise: (S, ..., N, K)
+        cells = np.stack([((col >> (s * bpc)) & (2**bpc - 1)).astype(np.float64) for s in range(n_ws)])
+        if sigma > 0:
+            cells = cells + sigma * lc * rng.standard_normal(cells.shape)
+        slice_w = 2.0 ** (bpc * np.arange(n_ws))
+        lead = cells.shape[1:-2]
+        acc = np.empty((*lead, x.shape[-2], w.shape[-2]))
+        for idx in np.ndindex(*lead):  # one 2-D problem per attention head (none for static weights)
+            at = (slice(None), *idx)
+            acc[idx] = _shift_add(X[at], cells[at], groups, spec, top, lossy, shifts, slice_w, atten)
+        if offset:  # the sign slice's offset times each column's cell sum, removed digitally
+            csum = np.tensordot(slice_w, cells.sum(axis=-1), axes=([0], [0]))   # (..., N)
+            acc = acc + offset * csum[..., None, :]
+        y_int = y_int + sgn * acc
+    y = y_int * x_scale * np.swapaxes(w_scale, -1, -2)
+    if not differential:  # offset encoding: w_hat = scale u - max; remove max * sum(x_hat) digitally
+        y = y - (xi * x_scale).sum(axis=-1, keepdims=True) * np.swapaxes(w_off, -1, -2)
+    return y.astype(np.float32)
+
+
+def _seed(seed: int, op: str, layer: int) -> np.random.Generator:
+    """A generator per (seed, matmul, layer): the same cells get the same programming noise in every run."""
+    return np.random.default_rng([seed, layer, zlib.crc32(op.encode())])
+
+
+class EmulateOps(MatmulOps):
+    """The forward pass's matmuls emulated exactly on the design (cim_matmul), seeded per matmul."""
+
+    def __init__(self, spec: CimSpec, seed: int = 0) -> None:
+        self.spec, self.seed = spec, seed
+
+    def static(self, op: str, layer: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return cim_matmul(x, w, self.spec, rng=_seed(self.seed, op, layer))
+
+    def dynamic(self, op: str, layer: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return cim_matmul(x, w, self.spec, stored_kv=True, unsigned_x=op == "score_v",
+                          rng=_seed(self.seed, op, layer))
