@@ -1,0 +1,185 @@
+"""The exact CIM emulation (cimdse/accuracy/emulate.py) and the measurement (measure.py): lossless designs give the
+quantized product exactly, a hand-worked ADC case, cell noise against its closed form, noise injection against
+exact emulation, and perplexity rising as ADC or weight bits fall."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from cimdse.accuracy.emulate import CimSpec, cim_matmul, cim_spec, input_planes
+from cimdse.errors import UserError
+
+pytest.importorskip("safetensors")
+
+BASE = CimSpec(rows=256, ra=256, bits_per_cell=2, weight_bits=8, input_bits=8, db=1, adc_bits=24,
+               adc_range_sigma=0.0, differential=True, analog=True, attention_cim=True, combined=False,
+               weight_sigma=0.0, kv_sigma=0.0)
+
+
+def quantized_product(x, w, wb, ib, differential=True, unsigned=False):
+    """The reference: round-to-nearest operands, then an exact float64 product. Weights: per row of W (output
+    column) max |w| / (2^(wb-1) - 1) (differential) or 2 max / (2^wb - 1) with offset -max; inputs: per row max |x|
+    / (2^(ib-1) - 1) (signed) or max / (2^ib - 1) (unsigned)."""
+    amax = np.abs(w).max(axis=1, keepdims=True)
+    if differential:
+        s = amax / (2 ** (wb - 1) - 1)
+        wq = np.rint(w / s) * s
+    else:
+        s = 2 * amax / (2**wb - 1)
+        wq = np.rint((w + amax) / s) * s - amax
+    xm = np.abs(x).max(axis=1, keepdims=True)
+    sx = xm / (2**ib - 1) if unsigned else xm / (2 ** (ib - 1) - 1)
+    return (np.rint(x / sx) * sx) @ wq.T
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"bits_per_cell": 1}, {"bits_per_cell": 3}, {"db": 2}, {"db": 3}, {"input_bits": 5, "db": 2},
+    {"weight_bits": 5, "bits_per_cell": 4}, {"rows": 48, "ra": 16}, {"rows": 100, "ra": 30},
+    {"differential": False}, {"differential": False, "db": 4}, {"combined": True}, {"analog": False},
+])
+@pytest.mark.parametrize("unsigned", [False, True])
+def test_lossless_design_gives_the_quantized_product(change, unsigned):
+    """Enough ADC bits, no cell noise: slicing, row groups, offsets and shift-add must reproduce the product of
+    the quantized operands exactly (up to float rounding)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 150))
+    x = np.abs(x) if unsigned else x
+    w = rng.standard_normal((7, 150))
+    spec = dataclasses.replace(BASE, **change)
+    y = cim_matmul(x, w, spec, unsigned_x=unsigned)
+    want = quantized_product(x, w, spec.weight_bits, spec.input_bits, spec.differential or not spec.analog, unsigned)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+def test_input_planes_reassemble_twos_complement():
+    xi = np.arange(-127, 128, dtype=float)
+    for db in (1, 2, 3, 8):
+        planes = input_planes(xi, 8, db, unsigned=False)
+        assert all(p.min() >= 0 and p.max() <= 2**db - 1 for p, _, _ in planes)
+        back = sum(s * p + o for p, s, o in planes)
+        np.testing.assert_array_equal(back, xi)
+
+
+def test_adc_by_hand():
+    """rows 2, 1 bit per cell, bit-serial 2-bit unsigned inputs, 2-bit differential weights, ADC 1 bit.
+    x = [1, 0.34] -> scale 1/3, codes rint([3, 1.02]) = [3, 1]; w = [1, 1] -> codes [1, 1] (scale 1), G- empty.
+    Full range ra (2^1 - 1)(2^1 - 1) = 2, ADC step 2 / (2^1 - 1) = 2.
+    Input bit 0 = [1, 1]: partial sum 2 -> code 1 -> 2. Input bit 1 = [1, 0]: partial sum 1 -> 1/2 rounds to
+    even 0 -> 0. y = (2 + 2 * 0) / 3 = 0.6667 (exact product of the quantized operands: (3 + 1) / 3 = 1.3333)."""
+    spec = dataclasses.replace(BASE, rows=2, ra=2, bits_per_cell=1, weight_bits=2, input_bits=2, adc_bits=1)
+    y = cim_matmul(np.array([[1.0, 0.34]]), np.array([[1.0, 1.0]]), spec, unsigned_x=True)
+    assert y[0, 0] == pytest.approx(2 / 3, rel=1e-6)
+    lossless = dataclasses.replace(spec, adc_bits=2)   # ceil(log2(2 + 1)) = 2 bits resolve every sum
+    assert cim_matmul(np.array([[1.0, 0.34]]), np.array([[1.0, 1.0]]), lossless, unsigned_x=True)[0, 0] == \
+        pytest.approx(4 / 3, rel=1e-6)
+
+
+def test_cell_noise_against_its_closed_form():
+    """Static cell noise sigma (2^bpc - 1) levels per cell slice. A weight's error is step * sum_s 2^(s bpc) e_s
+    per column, two columns (G+, G-): variance step^2 sigma^2 (2^bpc - 1)^2 sum_s 4^(s bpc) 2, with step =
+    max_j / 127 per output column j. The output error of column j: sum_i x_i^2 times that variance, so
+    NSR = mean_j(step_j^2 sum_i x_i^2) sigma^2 9 (1 + 16 + 256 + 4096) 2 / mean(y^2) for bpc 2 (4 slices of 7 bits)."""
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((256, 512)), rng.standard_normal((256, 512))
+    sigma = 0.02
+    spec = dataclasses.replace(BASE, rows=512, ra=512, weight_sigma=sigma, input_bits=16)
+    ref = x @ w.T
+    quant = quantized_product(x, w, 8, 16)
+    err = cim_matmul(x, w, spec, rng=np.random.default_rng(2)) - quant
+    step2 = (np.abs(w).max(axis=1) / 127) ** 2
+    want = np.mean((x**2).sum(axis=1)[:, None] * step2[None, :]) * sigma**2 * 9 * 4369 * 2
+    assert np.mean(err.astype(np.float64) ** 2) == pytest.approx(want, rel=0.05)
+    assert np.mean(ref**2) > 20 * want  # noise well below the signal (about 17 dB)
+
+
+def test_clipped_adc_range_clips_and_is_finer():
+    """adc_range_sigma k: the range is mean + k std of a partial sum of uniform slices; for ra = 64 bit-serial
+    inputs and 1-bit cells: mean 64 / 4 = 16, std sqrt(64 (1/2 * 1/2 - 1/16)) = sqrt(12) = 3.46, so k = 2 gives a
+    top of 22.9 (instead of 64): partial sums above it clip."""
+    from cimdse.accuracy.emulate import adc_range
+
+    spec = dataclasses.replace(BASE, rows=64, ra=64, bits_per_cell=1, adc_bits=4, adc_range_sigma=2.0)
+    top, lossy = adc_range(spec, 1.0)
+    assert top == pytest.approx(16 + 2 * 12**0.5) and lossy
+    assert adc_range(dataclasses.replace(spec, adc_range_sigma=0.0), 1.0) == (64.0, True)
+
+
+def test_cim_spec_resolves_the_design_like_the_cost_model():
+    s = cim_spec({"device": "sram", "compute": "digital", "bits_per_cell": 1})
+    assert not s.analog and not s.attention_cim and s.weight_sigma == 0
+    s = cim_spec({"device": "rram", "rows": 128, "rows_active": 0, "dac_bits": 4, "input_bits": 2,
+                  "attention": "cim", "weight_encoding": "offset"})
+    assert s.analog and s.ra == 128 and s.db == 2 and s.attention_cim and not s.differential and s.kv_sigma > 0
+
+
+# --------------------------------------------------------------------------------------------- measurement
+
+@pytest.fixture(scope="module")
+def ref_llama(tiny_checkpoint):
+    from cimdse.accuracy.checkpoint import load_checkpoint
+    from cimdse.accuracy.measure import reference
+    from cimdse.accuracy.tiny import TEXT
+
+    ck = load_checkpoint(tiny_checkpoint("llama"))
+    return reference(ck, np.asarray(ck.tokenizer.encode(TEXT).ids[:64]))
+
+
+AGREE_DESIGNS = [  # cell noise, ADC rounding, quantization only, a low-SQNR design
+    {"device": "rram", "bits_per_cell": 1, "adc_bits": 9},
+    {"device": "fefet", "bits_per_cell": 1, "adc_bits": 5, "rows_active": 16},
+    {"device": "sram", "compute": "digital", "bits_per_cell": 1},
+    {"device": "sram", "bits_per_cell": 1, "adc_bits": 4, "rows_active": 16},
+]
+
+
+@pytest.mark.parametrize("design", AGREE_DESIGNS)
+def test_noise_injection_and_exact_emulation_agree_within_2_db(ref_llama, design):
+    """Issue 16 item 2: on a small model, the logit SQNR with the analytic per-matmul noise injected and with
+    every matmul emulated exactly agree within 2 dB (designs where the analytic per-matmul terms hold; see
+    docs/ACCURACY.md 'Agreement' for the designs where they do not)."""
+    from cimdse.accuracy.measure import measure
+
+    inj, ex = measure(ref_llama, design, "inject"), measure(ref_llama, design, "exact")
+    assert abs(inj["logit_sqnr_db"] - ex["logit_sqnr_db"]) <= 2.0, (inj["logit_sqnr_db"], ex["logit_sqnr_db"])
+
+
+@pytest.mark.parametrize("mode", ["inject", "exact"])
+def test_perplexity_rises_as_adc_or_weight_bits_fall(ref_llama, mode):
+    from cimdse.accuracy.measure import measure
+
+    base = {"device": "fefet", "bits_per_cell": 1, "rows_active": 16}   # 5 ADC bits resolve 16 rows exactly
+    ppl = [measure(ref_llama, {**base, "adc_bits": b}, mode)["design_ppl"] for b in (5, 4, 3, 2)]
+    assert ppl[0] < ppl[1] < ppl[2] < ppl[3], ppl
+    assert ppl[0] >= ref_llama.ppl * 0.99
+    wppl = [measure(ref_llama, {**base, "adc_bits": 5, "weight_bits": b}, mode)["design_ppl"] for b in (8, 4, 3, 2)]
+    assert wppl[0] < wppl[1] < wppl[2] < wppl[3], wppl
+    sq = [measure(ref_llama, {**base, "adc_bits": b}, mode)["logit_sqnr_db"] for b in (5, 3)]
+    assert sq[0] > sq[1]
+
+
+def test_measurement_is_seeded_and_deterministic(ref_llama):
+    from cimdse.accuracy.measure import measure
+
+    d = {"device": "rram", "bits_per_cell": 1, "adc_bits": 9, "attention": "cim"}
+    for mode in ("inject", "exact"):
+        a, b = measure(ref_llama, d, mode, seed=1), measure(ref_llama, d, mode, seed=1)
+        assert a["logit_sqnr_db"] == b["logit_sqnr_db"] and a["design_ppl"] == b["design_ppl"]
+        assert measure(ref_llama, d, mode, seed=2)["logit_sqnr_db"] != a["logit_sqnr_db"]
+
+
+def test_measure_designs_table(tiny_checkpoint, tmp_path):
+    from cimdse.accuracy import measure_designs
+    from cimdse.accuracy.tiny import TEXT
+
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT)
+    df = measure_designs(tiny_checkpoint("llama"), text, [{"adc_bits": 6, "rows_active": 16}, {"adc_bits": 3}],
+                         tokens=32)
+    assert list(df["adc_bits"]) == [6, 3]
+    assert {"reference_ppl", "measured_ppl", "measured_logit_sqnr_db", "predicted_logit_sqnr_db"} <= set(df)
+    assert df["measured_logit_sqnr_db"][0] > df["measured_logit_sqnr_db"][1]
+    with pytest.raises(UserError, match="rows_active exceeds rows"):
+        measure_designs(tiny_checkpoint("llama"), text, [{"rows_active": 512}], tokens=8)
