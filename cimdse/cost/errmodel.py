@@ -156,13 +156,6 @@ def error_shapes(model: ModelConfig, scenario: Scenario | None = None) -> ErrorS
 
 # ------------------------------------------------------------------------------------------------ per design
 
-def _gauss_crest_array(n):
-    """gauss_crest for an array of lengths n (vectorized: the inverse normal CDF from scipy)."""
-    from scipy.special import ndtri
-
-    return ndtri(1.0 - 0.5 / (np.asarray(n, dtype=float) + 1.0))
-
-
 def _tail_ms(k):
     """E[(Z - k)^2 ; Z > k] for Z ~ N(0,1): the mean-square clipping error at k sigma, upper side only."""
     from scipy.special import ndtr  # imported here: scipy is slow to import and most batches never clip
@@ -181,104 +174,180 @@ def _operand(bits, bpc, differential):
     return step, n_s, shift
 
 
-def _adc_ms(ra, db, bpc_adc, adc_bits, k_sigma):
-    """Mean-square error of one conversion, in partial-sum LSB^2: rounding, plus clipping when the ADC range is
-    mean + k sigma of the partial sum (input and cell slices taken as independent and uniform over their levels)."""
-    lx, lc = np.exp2(db) - 1, np.exp2(bpc_adc) - 1
+SLICE_GRID = np.arange(-10.0, 24.001, 0.125)   # log2(rms / slice weight) at which slice moments are tabulated
+
+
+def _u2(levels):
+    """E[s^2] of a slice uniform over 0..levels."""
+    return levels * (2 * levels + 1) / 6.0
+
+
+@cache
+def slice_moment_table(b: int) -> np.ndarray:
+    """E[s^2] of a b-bit slice s = floor(|z| r / a) mod 2^b of a Gaussian magnitude (z ~ N(0,1), rms r integer
+    steps, slice weight a), on SLICE_GRID = log2(r / a): exact sums over the values of floor(|z| r / a); where
+    r / a > 64 2^b the slice is uniform over its levels. Slices far above the rms are almost always 0."""
+    from scipy.special import ndtr
+
+    m = 2**b
+    out = np.empty(len(SLICE_GRID))
+    for i, u in enumerate(SLICE_GRID):
+        sc = 2.0**u
+        if sc > 64 * m:
+            out[i] = _u2(m - 1)
+            continue
+        j = np.arange(int(9 * sc) + m + 1)
+        pj = 2 * (ndtr((j + 1) / sc) - ndtr(j / sc))
+        out[i] = float(np.dot(pj, (j % m).astype(float) ** 2))
+    return out
+
+
+def _slice_m2(log2_rms, shifts, b):
+    """E[s^2] of the slices of weight 2^shift (shifts: (U, T)) of Gaussian magnitudes with log2(rms) (U, 1)."""
+    out = np.empty(shifts.shape)
+    for bb in np.unique(b):
+        sel = b[:, 0] == bb
+        out[sel] = np.interp(log2_rms[sel] - shifts[sel], SLICE_GRID, slice_moment_table(int(bb)))
+    return out
+
+
+def _adc_pairs(ra, db, bpc, b_adc, adc_bits, k_sigma, n_x, n_w, r_x, r_w, w_sparse, combined):
+    """ADC mean-square error of one output in integer (input step x weight step)^2 units, summed over the
+    bit-slice pairs (t, s) with their shift weights 4^(t db + s bpc) (one conversion per pair and row group).
+
+    Bipolar partial sums p = sum_i sign(x_i) xs_i cs_i over ra rows: E[p] = 0, E[p^2] = ra E[xs^2] E[cs^2] with
+    the Gaussian slice moments (slice_moment_table, halved for a differential column, which holds the weights of
+    one sign; offset-coded weights: uniform slices; combined columns: the whole magnitude, E = rms^2). ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-k_sigma sigma of a partial sum of
+    uniform slices when smaller; per pair: rounding step^2/12, at most E[p^2] (a step coarser than the sums
+    rounds them to 0), plus both Gaussian tails beyond the range. All arguments are (U,) arrays."""
+    lx, lc = np.exp2(db) - 1, np.exp2(b_adc) - 1
     full = ra * lx * lc
-    rng, clip = full, 0.0
-    if np.any(k_sigma > 0):
-        ex, ex2 = lx / 2, lx * (2 * lx + 1) / 6
-        ec, ec2 = lc / 2, lc * (2 * lc + 1) / 6
-        mu, var = ra * ex * ec, ra * (ex2 * ec2 - ex * ex * ec * ec)
-        top = mu + k_sigma * np.sqrt(var)
-        clipped = (k_sigma > 0) & (top < full)
-        rng = np.where(clipped, top, full)
-        clip = np.where(clipped, var * _tail_ms(k_sigma), 0.0)
-    lossy = (adc_bits < np.ceil(np.log2(full + 1) - 1e-9)) | (rng < full)
-    step = rng / (np.exp2(adc_bits) - 1)
-    return np.where(lossy, step * step / 12.0, 0.0) + clip
+    sig_u = np.sqrt(ra * _u2(lx) * _u2(lc))
+    half = np.where((k_sigma > 0) & (k_sigma * sig_u < full), k_sigma * sig_u, full)
+    levels = np.exp2(adc_bits) - 1
+    lossy = (levels < 2 * full) | (half < full)
+    step = 2 * half / levels
+    T, S = int(n_x.max()), int(n_w.max())
+    t = np.arange(T)[None, :] * db[:, None]
+    s = np.arange(S)[None, :] * bpc[:, None]
+    m2x = _slice_m2(np.log2(r_x)[:, None], t, db[:, None].astype(int))
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)
+    m2c = np.where(w_sparse[:, None], _slice_m2(np.log2(r_w)[:, None], s, bpc[:, None].astype(int)),
+                   _u2(lc)[:, None])
+    whole = np.where(w_sparse, np.minimum(r_w * r_w, _u2(lc)), _u2(lc))       # combined: one "slice"
+    m2c = np.where(combined[:, None], whole[:, None], m2c)
+    m2c = np.where(np.arange(S)[None, :] < np.where(combined, 1, n_w)[:, None], m2c, 0.0)
+    m2c = m2c * np.where(w_sparse, 0.5, 1.0)[:, None]    # a differential column holds one sign: half its cells 0
+    e = ra[:, None, None] * m2x[:, :, None] * m2c[:, None, :]                      # (U, T, S)
+    ms = np.where(lossy[:, None, None], np.minimum((step * step / 12.0)[:, None, None], e), 0.0)
+    if np.any(half < full):
+        from scipy.special import ndtr
+
+        kk = np.minimum(half[:, None, None] / np.sqrt(np.maximum(e, 1e-300)), 40.0)   # beyond 40 sigma: 0
+        tail = (1 + kk * kk) * ndtr(-kk) - kk * np.exp(-0.5 * kk * kk) / np.sqrt(2 * np.pi)
+        ms = ms + np.where((half < full)[:, None, None], 2 * e * np.maximum(tail, 0.0), 0.0)
+    wt = np.exp2(2 * t)[:, :, None] * np.where(combined[:, None], 1.0, np.exp2(2 * s))[:, None, :]
+    return (ms * wt).sum(axis=(1, 2))
 
 
-def _side(bits, bpc, db, in_bits, adc_bits, k_sigma, ra, differential, combined):
+def _side(bits, bpc, differential, combined):
     """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
-    NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the ADC's pieces (mean-square error of one
-    conversion, the slice shift sums of the full operands, and the dense-slice factors, see `_dense_shift`)."""
+    NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs."""
     step_w, n_ws, shift_w = _operand(bits, bpc, differential)
     cols = np.where(differential, 2.0, 1.0)
     q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
     cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
-    bpc_adc = np.where(combined, n_ws * bpc, bpc)
-    conv_ms = _adc_ms(ra, db, bpc_adc, adc_bits, k_sigma) * cols
-    n_is = np.ceil(in_bits / db - 1e-9)
-    shift_in = (np.exp2(2 * n_is * db) - 1) / (np.exp2(2 * db) - 1)
-    shift_wa = np.where(combined, 1.0, shift_w)
-    g_in = np.exp2(2 * db) / (np.exp2(2 * db) - 1)
-    g_w = np.where(combined, 1.0, np.exp2(2 * bpc) / (np.exp2(2 * bpc) - 1))
-    return q_w, cell, (conv_ms, shift_in, shift_wa, g_in, g_w, step_w)
+    b_adc = np.where(combined, n_ws * bpc, bpc)                             # cell bits one conversion sees
+    return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc}
 
 
-def _dense_shift(shift, g, crest, step, kappa):
-    """Sum of 4^(slice shift) over the slices whose conversions carry rounding error: the slices up to the largest
-    value among the ra rows of one conversion (kappa x rms); above it a slice's partial sums are almost always 0
-    and convert exactly. Geometric sum up to level kappa rms / step: g (kappa rms / step)^2, at most all slices."""
-    top = kappa / (crest * step)            # kappa x rms in integer steps (rms = max / crest = 1 / (crest step))
-    return np.minimum(shift, g * top * top)
+def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first design of each distinct configuration and, per design, the number of its configuration.
 
-
-def _input_steps(in_bits):
-    """Integer step of signed (two's complement, max |x| at the top code) and of non-negative inputs."""
-    signed = np.where(in_bits >= 2, 1.0 / np.maximum(np.exp2(in_bits - 1) - 1, 1.0), 1.0)
-    unsigned = 1.0 / (np.exp2(in_bits) - 1)
-    return signed, unsigned
+    cols: (values, bits) pairs of non-negative numbers below 2^bits (a float column: its last pair, in steps of
+    1/1000), packed into one 64-bit key (at most 63 bits in all)."""
+    assert sum(b for _, b in cols) <= 63
+    key = np.zeros(len(cols[0][0]), dtype=np.int64)
+    for i, (c, b) in enumerate(cols):
+        v = np.rint(np.asarray(c, dtype=float) * (1000 if i == len(cols) - 1 else 1)).astype(np.int64)
+        assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
+        key = (key << b) | v
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return first, inv.reshape(-1)
 
 
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
               ir_drop_frac=0.0) -> dict[str, dict[str, np.ndarray]]:
-    """NSR per matmul kind (shapes.names) and term (TERMS) for a batch; arrays broadcast over designs.
+    """NSR per matmul kind (shapes.names) and term (TERMS) for a batch of designs ((N,) arrays).
 
     sigma, drift, read: cell noise std relative to g_max (programming; drift and read noise at the stated time);
-    analog: False for digital CIM and DRAM (no ADC, no cell noise); ra: rows driven at once; db: input bits per
-    cycle; combined: analog column combination (one conversion per weight); ir_drop_frac: worst-case relative
-    attenuation of a column sum (0 until the physics step provides it)."""
-    rows, bpc, adc_bits = p["rows"], p["bits_per_cell"], p["adc_bits"]
-    bi, bw = p["input_bits"], p["weight_bits"]
-    k_sigma = np.asarray(p.get("adc_range_sigma", 0.0), dtype=float)
-    zero = np.zeros(np.broadcast(rows, bi).shape)
-    analog = np.asarray(analog, dtype=bool)
-    sx_s, sx_u = _input_steps(bi)
+    analog: False for digital CIM and DRAM (no ADC, no cell noise); differential: weights as sign and magnitude
+    (a differential pair; also digital CIM's symmetric grid), else offset-coded; ra: rows driven at once; db: input
+    bits per cycle; combined: analog column combination (one conversion per weight); ir_drop_frac: worst-case
+    relative attenuation of a column sum (0 until the physics step provides it)."""
+    n = len(np.atleast_1d(p["rows"]))
+    f = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))  # noqa: E731
+    rows, bpc, adc_bits, bi, bw = (f(p[k]) for k in ("rows", "bits_per_cell", "adc_bits", "input_bits",
+                                                     "weight_bits"))
+    ra, db = f(ra), f(db)
+    k_sigma = f(p.get("adc_range_sigma", 0.0))
+    sigma, drift, read = f(sigma), f(drift), f(read)
+    analog = np.broadcast_to(np.asarray(analog, dtype=bool), (n,))
+    differential = np.broadcast_to(np.asarray(differential, dtype=bool), (n,))
+    combined = np.broadcast_to(np.asarray(combined, dtype=bool), (n,))
+    zero = np.zeros(n)
+    # inputs: sign and magnitude (the drive polarity carries the sign); attention probabilities: magnitude only
+    sx_s, n_xs, _ = _operand(bi, db, True)
+    sx_u = 1.0 / (np.exp2(bi) - 1)
+    n_xu = np.ceil(bi / db - 1e-9)
     q_xs = np.where(bi >= 2, sx_s * sx_s / 12.0, SIGN_QUANT_NSR)
     q_xu = sx_u * sx_u / 12.0
-    sides = {False: _side(bw, bpc, db, bi, adc_bits, k_sigma, ra, differential, combined)}
-    if shapes.stored_kv.any():
-        sides[True] = _side(bi, bpc, db, bi, adc_bits, k_sigma, ra, differential, combined)
-    kappa = _gauss_crest_array(ra)        # largest of the ra values summed in one conversion, in rms units
-    ir_all = np.asarray(ir_drop_frac, dtype=float) ** 2 / 3.0
     attn_analog = analog & (np.asarray(p["attention"]) == 1)
+    any_on = {False: bool(np.any(analog)), True: bool(np.any(attn_analog))}   # else those terms stay 0
+    sides = {False: _side(bw, bpc, differential, combined)}
+    if shapes.stored_kv.any():   # K and V at input precision
+        sides[True] = _side(bi, bpc, differential, combined)
+    # the ADC term is computed once per distinct ADC configuration (a sweep's batch repeats few of them)
+    uniq = {kv: _unique_rows([(ra, 14), (db, 4), (bpc, 4), (combined, 1), (adc_bits, 5), (bi, 5),
+                              (bi if kv else bw, 5), (differential, 1), (k_sigma, 17)])
+            for kv in sides if any_on[kv]}
+    ir_all = np.asarray(ir_drop_frac, dtype=float) ** 2 / 3.0
+    timed = bool(np.any(drift) or np.any(read))
+    any_ir = bool(np.any(ir_all))
     out: dict[str, dict[str, np.ndarray]] = {}
+    done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
     for j, nm in enumerate(shapes.names):
         kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
-        q_w, cell, (conv_ms, shift_in, shift_w, g_in, g_w, step_w) = sides[kv]
-        on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
-        cx, cw, K = shapes.x_crest[j], shapes.w_crest[j], shapes.k[j]
-        sx = sx_u if uns else sx_s
-        # conversions summed into one output: row tiles x row groups per tile
-        conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
-        # ADC error in (max x * max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
-        adc = (cx * cx * sx * sx * _dense_shift(shift_in, g_in, cx, sx, kappa)
-               * cw * cw * step_w * step_w * _dense_shift(shift_w, g_w, cw, step_w, kappa) * conv_ms * conv / K)
+        cx, cw, K = float(shapes.x_crest[j]), float(shapes.w_crest[j]), float(shapes.k[j])
+        key = (kv, uns, cx, cw, K)
+        if key in done:
+            out[nm] = done[key]
+            continue
+        q_w, cell, sd = sides[kv]
         cx2, cw2 = cx * cx, cw * cw
-        terms = {
-            "weight_quant": cw2 * q_w + zero,
-            "input_quant": cx2 * (q_xu if uns else q_xs) + zero,
-            "adc": np.where(on, adc, 0.0),
-            "device": np.where(on, cw2 * cell * sigma * sigma, 0.0),
+        terms = dict.fromkeys(TERMS, zero)
+        terms["weight_quant"] = cw2 * q_w + zero
+        terms["input_quant"] = cx2 * (q_xu if uns else q_xs) + zero
+        if any_on[kv]:
+            on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
+            sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
+            first, inv = uniq[kv]
+            g = lambda v, first=first: np.broadcast_to(v, (n,))[first]  # noqa: E731
+            pairs = _adc_pairs(g(ra), g(db), g(bpc), g(sd["b_adc"]), g(adc_bits), g(k_sigma), g(n_x), g(sd["n"]),
+                               1.0 / (cx * g(sx)), 1.0 / (cw * g(sd["step"])), g(differential), g(combined))[inv]
+            # conversions summed into one output: row tiles x row groups per tile
+            conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
+            # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
+            adc = pairs * sd["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * sd["step"] ** 2)
+            terms["adc"] = np.where(on, adc, 0.0)
+            terms["device"] = np.where(on, cw2 * cell * sigma * sigma, 0.0)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
-            "drift": zero if kv else np.where(on, cw2 * cell * drift * drift, 0.0),
-            "read": zero if kv else np.where(on, cw2 * cell * read * read, 0.0),
-            "ir_drop": np.where(on, ir_all, 0.0) + zero,
-        }
-        out[nm] = terms
+            if timed and not kv:
+                terms["drift"] = np.where(on, cw2 * cell * drift * drift, 0.0)
+                terms["read"] = np.where(on, cw2 * cell * read * read, 0.0)
+            if any_ir:
+                terms["ir_drop"] = np.where(on, ir_all, 0.0) + zero
+        out[nm] = done[key] = terms
     return out
 
 
@@ -299,12 +368,23 @@ def block_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) 
 
 def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> np.ndarray:
     """NSR of the output logits (decoders; encoders: the final hidden state, plus the pooler): each kind's NSR
-    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1."""
-    out = 0.0
+    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1.
+    Kinds that share their arrays (same shape and statistics) are summed once."""
+    weight: dict[int, float] = {}
+    first: dict[int, str] = {}
     for j, nm in enumerate(shapes.names):
         if nm == "router":   # routing decisions: not propagated as additive noise (docs/MODEL.md 6.3)
             continue
-        out = out + shapes.coef[j] * sum(nsr[nm].values())
+        key = id(nsr[nm])
+        weight[key] = weight.get(key, 0.0) + float(shapes.coef[j])
+        first.setdefault(key, nm)
+    out = 0.0
+    for key, nm in first.items():
+        terms = nsr[nm]
+        total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
+        for t in ("drift", "read", "ir_drop"):
+            total = total + terms[t]
+        out = out + weight[key] * total
     return out
 
 
@@ -342,7 +422,8 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
     dn = device_noise()
     analog = ~c["gate"]
     nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
-                    read=dn["read"].take(p["device"]), analog=analog, differential=mp["differential"],
+                    read=dn["read"].take(p["device"]), analog=analog,
+                    differential=mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
                     ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
                     ir_drop_frac=ir_drop_frac)
     rho = logit_nsr(nsr, shapes)
@@ -368,10 +449,11 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
         np.ndim(v) for v in design.values()) else to_batch(design)
     p = {k: np.asarray(v) for k, v in batch.items()}
     dev = p["device"]
+    p["bits_per_cell"] = np.minimum(p["bits_per_cell"], tech.device["max_bits_per_cell"].take(dev))  # as the cost model
     dram = tech.dram.take(dev)
     gate = ((p["compute"] == 1) & ~dram) | dram
     analog = ~gate
-    differential = (p["weight_encoding"] == 0) & analog
+    differential = (p["weight_encoding"] == 0) | gate   # digital: symmetric two's complement grid
     rows = p["rows"].astype(float)
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
     p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))

@@ -1,0 +1,241 @@
+"""The analytic error model (cimdse/cost/errmodel.py): hand-checked terms, workload awareness, monotonicity."""
+
+from dataclasses import replace
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cimdse.cost.errmodel import (
+    ErrorShapes,
+    _propagation,
+    _tail_ms,
+    equivalent_bits,
+    logit_nsr,
+    matmul_nsr,
+    nsr_terms,
+)
+from cimdse.cost.model import evaluate_batch, prepare
+from cimdse.cost.params import to_batch
+from cimdse.tech import load_tech
+from cimdse.workload import Scenario, load_model
+
+SC = Scenario(batch=1, prompt_tokens=256, generate_tokens=64)
+
+
+def _one_kind(k=64, cx=2.0, cw=2.0):
+    a = lambda v, t=float: np.asarray([v], dtype=t)  # noqa: E731
+    return ErrorShapes(names=("x",), k=a(k), x_crest=a(cx), w_crest=a(cw), stored_kv=a(False, bool),
+                       unsigned_x=a(False, bool), static=a(True, bool), coef=a(1.0))
+
+
+def test_hand_checked_small_case():
+    # One 64-input matmul, crest factors 2 (inputs and weights), 4-bit signed inputs and weights, differential
+    # 1-bit cells, 64 rows all driven, 1-bit DAC, 4-bit ADC, sigma 4 %.
+    p = {"rows": np.array([64.0]), "bits_per_cell": np.array([1.0]), "adc_bits": np.array([4.0]),
+         "input_bits": np.array([4.0]), "weight_bits": np.array([4.0]), "attention": np.array([0])}
+    out = nsr_terms(p, _one_kind(), sigma=0.04, drift=0.0, read=0.0, analog=np.array([True]),
+                    differential=np.array([True]), ra=np.array([64.0]), db=np.array([1.0]),
+                    combined=np.array([False]))["x"]
+    # weights: step 1/7 of max, NSR = crest^2 step^2 / 12 = 4 / 49 / 12; inputs the same
+    assert out["weight_quant"][0] == pytest.approx(4 / 49 / 12)
+    assert out["input_quant"][0] == pytest.approx(4 / 49 / 12)
+    # cells: 3 magnitude slices of 1 bit, sum_s 4^s = 21, two columns: per-weight variance sigma^2 (1/7)^2 21 2,
+    # over the weight power (1/2)^2 of max^2: NSR = 4 * 0.04^2 * 42 / 49 = 0.0054857
+    assert out["device"][0] == pytest.approx(4 * 0.04**2 * 42 / 49)
+    # ADC (bipolar partial sums over 64 rows, range +-64, 15 levels): step 128/15, rounding MS (128/15)^2/12 per
+    # conversion, at most the pair's E[p^2] = 64 E[xs^2] E[cs^2] / 2 (a differential column holds the weights of
+    # one sign: half its cells are 0). Magnitudes have rms r = 7/2 = 3.5 steps, slices
+    # t = 0, 1, 2 of 1 bit: E[xs_t^2] = P(bit t of floor(|z| 3.5) is 1), summed directly here over the half-normal.
+    # NSR = sum_ts 4^(t+s) min(step^2/12, E_ts) x 2 columns x (1 conversion / K = 64) x (crest step)^2 squared
+    r = 3.5
+    j = np.arange(0, 200)
+    pj = np.array([2 * (NormalDist().cdf((v + 1) / r) - NormalDist().cdf(v / r)) for v in j])
+    m2 = [float(np.dot(pj, (j >> t) & 1)) for t in range(3)]
+    ms = (128 / 15) ** 2 / 12
+    pairs = sum(4.0 ** (t + s) * min(ms, 64 * m2[t] * m2[s] / 2) for t in range(3) for s in range(3))
+    assert out["adc"][0] == pytest.approx(pairs * 2 / 64 * (2 / 7) ** 4, rel=0.02)
+    assert out["drift"][0] == out["read"][0] == out["ir_drop"][0] == 0.0
+
+
+def test_ir_drop_term_and_clipping_tail():
+    p = {"rows": np.array([64.0]), "bits_per_cell": np.array([1.0]), "adc_bits": np.array([8.0]),
+         "input_bits": np.array([8.0]), "weight_bits": np.array([8.0]), "attention": np.array([0])}
+    out = nsr_terms(p, _one_kind(), sigma=0.0, drift=0.0, read=0.0, analog=np.array([True]),
+                    differential=np.array([True]), ra=np.array([64.0]), db=np.array([1.0]),
+                    combined=np.array([False]), ir_drop_frac=0.1)["x"]
+    # attenuation growing linearly from 0 to 10 % along the line: mean square (0.1)^2 / 3
+    assert out["ir_drop"][0] == pytest.approx(0.01 / 3)
+    # E[(Z - k)^2; Z > k] = (1 + k^2) Q(k) - k phi(k): 1/2 at k = 0
+    assert _tail_ms(0.0) == pytest.approx(0.5)
+    k = 2.0
+    q, phi = 1 - NormalDist().cdf(k), NormalDist().pdf(k)
+    assert _tail_ms(k) == pytest.approx((1 + k * k) * q - k * phi)
+
+
+def test_propagation_weights():
+    # rho_i = rho_(i-1) + eta_i / i, attention at i = 2l, FFN at i = 2l + 1: for 2 layers 1/2 + 1/4 and 1/3 + 1/5
+    m = replace(load_model("gpt2"), layers=2)
+    assert _propagation(m) == pytest.approx((0.75, 1 / 3 + 1 / 5))
+
+
+def test_equivalent_bits_of_plain_rtn_weights():
+    # digital SRAM CIM, 16-bit inputs: only the b-bit weight rounding is left (plus 16-bit input/KV rounding,
+    # 2^-30 smaller), so the equivalent round-to-nearest width is the weight width
+    for b in (3, 4, 6, 8):
+        r = evaluate_batch(to_batch([{"device": "sram", "compute": "digital", "bits_per_cell": 1, "weight_bits": b,
+                                      "input_bits": 16}]), prepare(load_model("llama-2-7b"), SC))
+        assert r["equivalent_bits"][0] == pytest.approx(b, abs=0.01)
+
+
+def _metrics(model, designs, tech=None):
+    return evaluate_batch(to_batch(designs), prepare(load_model(model), SC), tech)
+
+
+def test_workload_matters():
+    d = [{"device": "rram", "adc_bits": 9, "rows_active": 64, "rows": 256}]
+    small, large = _metrics("gpt2", d), _metrics("llama-2-70b", d)
+    assert small["sqnr_db"][0] == large["sqnr_db"][0]          # the workload-blind proxy
+    assert small["logit_sqnr_db"][0] != large["logit_sqnr_db"][0]
+    assert small["equivalent_bits"][0] != large["equivalent_bits"][0]
+    # attention in CIM adds the K and V cells' noise
+    cim = _metrics("gpt2", [{**d[0], "attention": "cim"}])
+    assert cim["logit_sqnr_db"][0] < small["logit_sqnr_db"][0]
+
+
+def test_falls_with_fewer_adc_bits_and_more_device_noise():
+    base = {"device": "rram", "rows": 256, "rows_active": 128, "bits_per_cell": 2}
+    r = _metrics("llama-2-7b", [{**base, "adc_bits": b} for b in (10, 8, 6, 4)])
+    assert np.all(np.diff(r["equivalent_bits"]) < 0)
+    tech = load_tech()
+    noisy = replace(tech, device={**tech.device, "sigma_g_rel": tech.device["sigma_g_rel"] * 2})
+    q, n = _metrics("llama-2-7b", [{**base, "adc_bits": 10}]), _metrics("llama-2-7b", [{**base, "adc_bits": 10}], noisy)
+    assert n["equivalent_bits"][0] < q["equivalent_bits"][0]
+
+
+def test_clipped_adc_range_needs_fewer_bits():
+    # a 7-bit ADC on 256 rows of 2-bit cells (full range 768 levels): clipping at mean + 4 sigma beats the full
+    # range; clipping at 0.5 sigma throws away more than it gains
+    base = {"device": "rram", "rows": 256, "bits_per_cell": 2, "adc_bits": 7}
+    r = _metrics("gpt2", [{**base, "adc_range_sigma": k} for k in (0.0, 4.0, 0.5)])
+    assert r["equivalent_bits"][1] > r["equivalent_bits"][0]
+    assert r["equivalent_bits"][1] > r["equivalent_bits"][2]
+
+
+def test_matmul_nsr_interface():
+    nsr = matmul_nsr({"device": "pcm", "attention": "cim"}, "llama-2-7b")
+    assert set(nsr) == {"q_proj", "k_proj", "v_proj", "o_proj", "ffn_gate", "ffn_up", "ffn_down", "lm_head",
+                        "qk_scores", "score_v"}
+    assert nsr["q_proj"]["drift"][0] > 0 and nsr["q_proj"]["read"][0] > 0      # PCM at the stated time
+    assert nsr["qk_scores"]["drift"][0] == 0 and nsr["qk_scores"]["device"][0] > 0
+    # the same design through the cost model gives the same logit SQNR
+    from cimdse.cost.errmodel import error_shapes
+    rho = logit_nsr(matmul_nsr({"device": "pcm", "attention": "cim"}, "llama-2-7b", SC),
+                    error_shapes(load_model("llama-2-7b"), SC))
+    r = _metrics("llama-2-7b", [{"device": "pcm", "attention": "cim"}])
+    assert r["equivalent_bits"][0] == pytest.approx(equivalent_bits(rho, error_shapes(load_model("llama-2-7b"), SC))[0])
+
+
+designs = st.fixed_dictionaries({
+    "device": st.sampled_from(["sram", "rram", "pcm", "fefet", "mram"]),
+    "rows": st.sampled_from([64, 128, 256, 512, 1024]),
+    "rows_active": st.sampled_from([0, 16, 64, 128]),
+    "bits_per_cell": st.integers(1, 3),
+    "weight_bits": st.integers(2, 8),
+    "input_bits": st.integers(2, 8),
+    "dac_bits": st.integers(1, 2),
+    "adc_bits": st.integers(2, 12),
+    "adc_range_sigma": st.sampled_from([0.0, 1.0, 3.0, 6.0]),
+    "column_combine": st.sampled_from(["digital", "analog"]),
+    "attention": st.sampled_from(["digital", "cim"]),
+    "weight_encoding": st.sampled_from(["differential", "offset"]),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(designs, st.sampled_from(["gpt2", "llama-2-7b", "llama-2-70b"]))
+def test_monotone_in_adc_bits_and_noise(d, model):
+    tech = load_tech()
+    d = {**d, "bits_per_cell": min(d["bits_per_cell"], int(tech.device["max_bits_per_cell"][
+        ["sram", "rram", "pcm", "mram", "fefet", "dram"].index(d["device"])]))}
+    fewer = {**d, "adc_bits": d["adc_bits"] - 1}
+    r = _metrics(model, [d, fewer])
+    assert r["equivalent_bits"][1] <= r["equivalent_bits"][0] + 1e-9
+    assert r["logit_sqnr_db"][1] <= r["logit_sqnr_db"][0] + 1e-9
+    noisy = replace(tech, device={**tech.device, "sigma_g_rel": tech.device["sigma_g_rel"] * 1.5})
+    n = _metrics(model, [d], noisy)
+    assert n["equivalent_bits"][0] <= r["equivalent_bits"][0] + 1e-9
+    assert np.isfinite(r["equivalent_bits"]).all() and (r["equivalent_bits"] >= 1).all()
+    assert (r["logit_sqnr_db"] >= 0).all()
+
+
+def _simulate_adc_sqnr_db(K, ra, bi, bw, bpc, db, adc_bits, k_sigma=0.0, trials=600, seed=0):
+    """Bit-level simulation of the ADC error the model predicts: Gaussian inputs and weights, rounded per vector
+    (max |x| and max |w| at the top code), sign-magnitude bit slices, bipolar partial sums over ra rows of each
+    differential column, ADC with range +-ra (2^db-1)(2^bpc-1) or +-k_sigma sigma_uniform, shift-and-add."""
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((trials, K)), rng.standard_normal((trials, K))
+    mx, mw = np.abs(x).max(1, keepdims=True), np.abs(w).max(1, keepdims=True)
+    qx, qw = 2 ** (bi - 1) - 1, 2 ** (bw - 1) - 1
+    xi, wi = np.rint(x / mx * qx).astype(np.int64), np.rint(w / mw * qw).astype(np.int64)
+    exact = (xi * wi).sum(1).astype(float)
+    lx, lc = 2**db - 1, 2**bpc - 1
+    full = ra * lx * lc
+    sig_u = np.sqrt(ra * lx * (2 * lx + 1) / 6 * lc * (2 * lc + 1) / 6)
+    half = k_sigma * sig_u if 0 < k_sigma * sig_u < full else full
+    step = 2 * half / (2**adc_bits - 1)
+    lossless = 2**adc_bits - 1 >= 2 * full and half == full
+    y = np.zeros(trials)
+    for pol in (1, -1):                                      # G+ and G- columns
+        col = np.where(np.sign(wi) == pol, np.abs(wi), 0)
+        for t in range(-(-(bi - 1) // db)):
+            xs = ((np.abs(xi) >> (t * db)) & lx) * np.sign(xi)   # the drive polarity carries the sign
+            for s in range(-(-(bw - 1) // bpc)):
+                cs = (col >> (s * bpc)) & lc
+                for g in range(0, K, ra):
+                    p_ = (xs[:, g:g + ra] * cs[:, g:g + ra]).sum(1).astype(float)
+                    q = p_ if lossless else np.rint(np.clip(p_, -half, half) / step) * step
+                    y += pol * q * 2.0 ** (t * db + s * bpc)
+    scale = (mx[:, 0] / qx) * (mw[:, 0] / qw)
+    return 10 * np.log10(K / np.mean(((y - exact) * scale) ** 2))
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=1, adc_bits=6),
+    dict(K=128, ra=32, bi=8, bw=8, bpc=2, db=1, adc_bits=5),
+    dict(K=256, ra=256, bi=8, bw=8, bpc=2, db=1, adc_bits=7),
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=2, adc_bits=7),
+    dict(K=128, ra=128, bi=6, bw=6, bpc=3, db=1, adc_bits=6),
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=1, adc_bits=6, k_sigma=3.0),
+    dict(K=128, ra=128, bi=8, bw=8, bpc=2, db=1, adc_bits=5, k_sigma=1.0),
+])
+def test_adc_term_matches_bit_level_simulation(cfg):
+    a = lambda v, t=float: np.asarray([v], dtype=t)  # noqa: E731
+    g = NormalDist().inv_cdf(1 - 0.5 / (cfg["K"] + 1))       # the model's crest of a Gaussian vector of K values
+    shapes = _one_kind(k=cfg["K"], cx=g, cw=g)
+    p = {"rows": a(cfg["K"]), "bits_per_cell": a(cfg["bpc"]), "adc_bits": a(cfg["adc_bits"]),
+         "input_bits": a(cfg["bi"]), "weight_bits": a(cfg["bw"]), "attention": np.array([0]),
+         "adc_range_sigma": a(cfg.get("k_sigma", 0.0))}
+    nsr = nsr_terms(p, shapes, sigma=0.0, drift=0.0, read=0.0, analog=np.array([True]),
+                    differential=np.array([True]), ra=a(cfg["ra"]), db=a(cfg["db"]), combined=np.array([False]))
+    predicted_db = -10 * np.log10(nsr["x"]["adc"][0])
+    assert predicted_db == pytest.approx(_simulate_adc_sqnr_db(**cfg), abs=2.5)
+
+
+def test_a_design_does_not_depend_on_its_batch():
+    # the ADC term is computed once per distinct configuration: every design must get its own configuration's value
+    rng = np.random.default_rng(3)
+    n = 400
+    designs = [{"device": ["sram", "rram", "pcm", "fefet"][rng.integers(4)], "rows": int(rng.choice([64, 256, 1024])),
+                "rows_active": int(rng.choice([0, 32, 128])), "bits_per_cell": 1 + int(rng.integers(2)),
+                "adc_bits": int(rng.integers(3, 13)), "input_bits": int(rng.integers(2, 9)),
+                "weight_bits": int(rng.integers(2, 9)), "dac_bits": 1 + int(rng.integers(2)),
+                "adc_range_sigma": float(rng.choice([0.0, 2.5, 4.0])), "attention": ["digital", "cim"][rng.integers(2)],
+                "column_combine": ["digital", "analog"][rng.integers(2)]} for _ in range(n)]
+    together = _metrics("llama-2-7b", designs)
+    for i in range(0, n, 37):
+        alone = _metrics("llama-2-7b", [designs[i]])
+        assert alone["equivalent_bits"][0] == together["equivalent_bits"][i]
+        assert alone["logit_sqnr_db"][0] == together["logit_sqnr_db"][i]
