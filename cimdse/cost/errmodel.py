@@ -211,22 +211,18 @@ def _slice_m2(log2_rms, shifts, b):
     return out
 
 
-def _adc_pairs(ra, db, bpc, b_adc, adc_bits, k_sigma, n_x, n_w, r_x, r_w, w_sparse, combined):
-    """ADC mean-square error of one output in integer (input step x weight step)^2 units, summed over the
-    bit-slice pairs (t, s) with their shift weights 4^(t db + s bpc) (one conversion per pair and row group).
+CLIP_K_GRID = np.arange(0.0, 12.0001, 1.0 / 16)   # adc_range_sigma values at which the clipping error is tabulated
 
-    Bipolar partial sums p = sum_i sign(x_i) xs_i cs_i over ra rows: E[p] = 0, E[p^2] = ra E[xs^2] E[cs^2] with
-    the Gaussian slice moments (slice_moment_table, halved for a differential column, which holds the weights of
-    one sign; offset-coded weights: uniform slices; combined columns: the whole magnitude, E = rms^2). ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-k_sigma sigma of a partial sum of
-    uniform slices when smaller; per pair: rounding step^2/12, at most E[p^2] (a step coarser than the sums
-    rounds them to 0), plus both Gaussian tails beyond the range. All arguments are (U,) arrays."""
+
+def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined):
+    """Per configuration (rows: (M,) arrays), the bit-slice pairs (t, s) of one output: E[p_ts^2] of their bipolar
+    partial sums and their shift weights 4^(t db + s bpc), both (M, P), and the rms of a partial sum of uniform
+    slices (M,), against which `adc_range_sigma` is measured.
+
+    p = sum_i sign(x_i) xs_i cs_i over ra rows: E[p] = 0, E[p^2] = ra E[xs^2] E[cs^2] with the Gaussian slice
+    moments (slice_moment_table, halved for a differential column, which holds the weights of one sign;
+    offset-coded weights: uniform slices; combined columns: the whole magnitude, E = rms^2)."""
     lx, lc = np.exp2(db) - 1, np.exp2(b_adc) - 1
-    full = ra * lx * lc
-    sig_u = np.sqrt(ra * _u2(lx) * _u2(lc))
-    half = np.where((k_sigma > 0) & (k_sigma * sig_u < full), k_sigma * sig_u, full)
-    levels = np.exp2(adc_bits) - 1
-    lossy = (levels < 2 * full) | (half < full)
-    step = 2 * half / levels
     T, S = int(n_x.max()), int(n_w.max())
     t = np.arange(T)[None, :] * db[:, None]
     s = np.arange(S)[None, :] * bpc[:, None]
@@ -238,16 +234,54 @@ def _adc_pairs(ra, db, bpc, b_adc, adc_bits, k_sigma, n_x, n_w, r_x, r_w, w_spar
     m2c = np.where(combined[:, None], whole[:, None], m2c)
     m2c = np.where(np.arange(S)[None, :] < np.where(combined, 1, n_w)[:, None], m2c, 0.0)
     m2c = m2c * np.where(w_sparse, 0.5, 1.0)[:, None]    # a differential column holds one sign: half its cells 0
-    e = ra[:, None, None] * m2x[:, :, None] * m2c[:, None, :]                      # (U, T, S)
-    ms = np.where(lossy[:, None, None], np.minimum((step * step / 12.0)[:, None, None], e), 0.0)
-    if np.any(half < full):
-        from scipy.special import ndtr
-
-        kk = np.minimum(half[:, None, None] / np.sqrt(np.maximum(e, 1e-300)), 40.0)   # beyond 40 sigma: 0
-        tail = (1 + kk * kk) * ndtr(-kk) - kk * np.exp(-0.5 * kk * kk) / np.sqrt(2 * np.pi)
-        ms = ms + np.where((half < full)[:, None, None], 2 * e * np.maximum(tail, 0.0), 0.0)
+    e = ra[:, None, None] * m2x[:, :, None] * m2c[:, None, :]                      # (M, T, S)
     wt = np.exp2(2 * t)[:, :, None] * np.where(combined[:, None], 1.0, np.exp2(2 * s))[:, None, :]
-    return (ms * wt).sum(axis=(1, 2))
+    m = len(ra)
+    return e.reshape(m, -1), (wt * (e > 0)).reshape(m, -1), np.sqrt(ra * _u2(lx) * _u2(lc))
+
+
+def _clip_table(e, wt, sig_u):
+    """sum over pairs of w 2 E tail(k sig_u / sqrt(E)) on CLIP_K_GRID, (M, len(grid)): the mean-square error of
+    clipping both Gaussian tails of every pair's partial sum at +-k sig_u (E[(|p| - h)^2; |p| > h])."""
+    from scipy.special import ndtr
+
+    sd = np.sqrt(np.maximum(e, 1e-300))[:, :, None]
+    kk = np.minimum(CLIP_K_GRID[None, None, :] * sig_u[:, None, None] / sd, 40.0)   # beyond 40 sigma: 0
+    tail = np.maximum((1 + kk * kk) * ndtr(-kk) - kk * np.exp(-0.5 * kk * kk) / np.sqrt(2 * np.pi), 0.0)
+    return (wt[:, :, None] * 2 * e[:, :, None] * tail).sum(axis=1)
+
+
+def _adc_error(cfg: dict, r_x, r_w, mom: tuple, full_: tuple) -> np.ndarray:
+    """ADC mean-square error of one output per design, in integer (input step x weight step)^2 units: over the
+    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, E[p_ts^2]) + clipping) for one row group.
+
+    ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-adc_range_sigma x the rms of a partial sum of uniform slices when
+    that is smaller; rounding adds step^2/12 per conversion, at most E[p^2] (a step coarser than the sums rounds
+    them to 0); clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
+    CLIP_K_GRID points). The pair moments are computed once per configuration of rows, slices and precisions
+    (mom), the rest once per configuration that adds the ADC's bits and range (full_)."""
+    first_m, inv_m = mom
+    first_f, inv_f = full_
+    g = lambda v: v[first_m]  # noqa: E731
+    e, wt, sig_u = _pair_moments(g(cfg["ra"]), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
+                                 g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
+    m = inv_m[first_f]                                   # moment configuration of each full configuration
+    f = lambda v: v[first_f]  # noqa: E731
+    full = f(cfg["ra"]) * (np.exp2(f(cfg["db"])) - 1) * (np.exp2(f(cfg["b_adc"])) - 1)
+    k = f(cfg["k_sigma"])
+    clipped = (k > 0) & (k * sig_u[m] < full)
+    half = np.where(clipped, k * sig_u[m], full)
+    levels = np.exp2(f(cfg["adc_bits"])) - 1
+    q = np.where((levels < 2 * full) | clipped, (2 * half / levels) ** 2 / 12.0, 0.0)
+    err = (wt[m] * np.minimum(q[:, None], e[m])).sum(axis=1)
+    if np.any(clipped):
+        tab = _clip_table(e, wt, sig_u)
+        pos = np.minimum(k, CLIP_K_GRID[-1]) * 16
+        i0 = np.minimum(np.floor(pos).astype(np.int64), len(CLIP_K_GRID) - 2)
+        fr = pos - i0
+        clip = tab[m, i0] * (1 - fr) + tab[m, i0 + 1] * fr
+        err = err + np.where(clipped & (k <= CLIP_K_GRID[-1]), clip, 0.0)
+    return err[inv_f]
 
 
 def _side(bits, bpc, differential, combined):
@@ -264,16 +298,19 @@ def _side(bits, bpc, differential, combined):
 def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     """Index of the first design of each distinct configuration and, per design, the number of its configuration.
 
-    cols: (values, bits) pairs of non-negative numbers below 2^bits (a float column: its last pair, in steps of
-    1/1000), packed into one 64-bit key (at most 63 bits in all)."""
-    assert sum(b for _, b in cols) <= 63
+    cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
+    scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
+    assert sum(c[1] for c in cols) <= 63
     key = np.zeros(len(cols[0][0]), dtype=np.int64)
-    for i, (c, b) in enumerate(cols):
-        v = np.rint(np.asarray(c, dtype=float) * (1000 if i == len(cols) - 1 else 1)).astype(np.int64)
+    for c, b, scale in cols:
+        v = np.rint(np.asarray(c, dtype=float) * scale).astype(np.int64)
         assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
         key = (key << b) | v
-    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
-    return first, inv.reshape(-1)
+    uniq, inv = np.unique(key, return_inverse=True)    # (return_index would need a slower stable sort)
+    inv = inv.reshape(-1)
+    first = np.empty(len(uniq), dtype=np.int64)
+    first[inv] = np.arange(len(key))                   # one design of each configuration (all are alike)
+    return first, inv
 
 
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
@@ -308,9 +345,15 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     if shapes.stored_kv.any():   # K and V at input precision
         sides[True] = _side(bi, bpc, differential, combined)
     # the ADC term is computed once per distinct ADC configuration (a sweep's batch repeats few of them)
-    uniq = {kv: _unique_rows([(ra, 14), (db, 4), (bpc, 4), (combined, 1), (adc_bits, 5), (bi, 5),
-                              (bi if kv else bw, 5), (differential, 1), (k_sigma, 17)])
-            for kv in sides if any_on[kv]}
+    uniq = {}
+    for kv in sides:
+        if any_on[kv]:
+            cols = [(ra, 14, 1), (db, 4, 1), (bpc, 4, 1), (combined, 1, 1), (bi, 5, 1), (bi if kv else bw, 5, 1),
+                    (differential, 1, 1)]
+            full_ = _unique_rows([*cols, (adc_bits, 5, 1), (k_sigma, 17, 1000)])
+            # configurations without the ADC's bits and range, among the (few) full configurations
+            first_m, inv_m = _unique_rows([(c[full_[0]], b, sc) for c, b, sc in cols])
+            uniq[kv] = ((full_[0][first_m], inv_m[full_[1]]), full_)
     ir_all = np.asarray(ir_drop_frac, dtype=float) ** 2 / 3.0
     timed = bool(np.any(drift) or np.any(read))
     any_ir = bool(np.any(ir_all))
@@ -331,10 +374,9 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         if any_on[kv]:
             on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
-            first, inv = uniq[kv]
-            g = lambda v, first=first: np.broadcast_to(v, (n,))[first]  # noqa: E731
-            pairs = _adc_pairs(g(ra), g(db), g(bpc), g(sd["b_adc"]), g(adc_bits), g(k_sigma), g(n_x), g(sd["n"]),
-                               1.0 / (cx * g(sx)), 1.0 / (cw * g(sd["step"])), g(differential), g(combined))[inv]
+            cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_x": n_x, "n_w": sd["n"],
+                   "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma}
+            pairs = _adc_error(cfg, 1.0 / (cx * sx), 1.0 / (cw * sd["step"]), *uniq[kv])
             # conversions summed into one output: row tiles x row groups per tile
             conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
