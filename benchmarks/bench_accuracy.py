@@ -25,18 +25,19 @@ AGREE_DB = 3.0   # the issue's target: measured within 3 dB of predicted
 
 
 def grid() -> list[dict]:
-    """Designs around three devices (no, low and high cell noise), varying one factor at a time, plus the ADC,
-    weight and cell precisions a user sweeps."""
+    """Designs a user sweeps: three devices (no, low and high cell noise) at falling ADC resolution, then one
+    factor at a time around a fefet design (weight, input and cell precision, rows, DAC, ADC range, encoding,
+    column combination, attention in CIM, digital CIM). 128-row arrays: the tiny model's K = 128 fills them."""
     out = []
     for dev in ("sram", "fefet", "rram"):
-        for adc in (4, 6, 8):
-            out.append({"device": dev, "bits_per_cell": 1, "adc_bits": adc})
-    base = {"device": "fefet", "bits_per_cell": 1, "adc_bits": 6}
-    for change in ({"weight_bits": 4}, {"weight_bits": 6}, {"input_bits": 6}, {"bits_per_cell": 2, "adc_bits": 8},
-                   {"rows": 64}, {"rows_active": 32}, {"dac_bits": 2, "adc_bits": 8}, {"adc_range_sigma": 3.0},
-                   {"adc_range_sigma": 2.0, "adc_bits": 4}, {"weight_encoding": "offset"},
-                   {"column_combine": "analog", "adc_bits": 10}, {"attention": "cim"},
-                   {"attention": "cim", "adc_bits": 8}, {"compute": "digital", "device": "sram"}):
+        for adc in (8, 7, 6, 5, 4):
+            out.append({"device": dev, "rows": 128, "rows_active": 64, "bits_per_cell": 1, "adc_bits": adc})
+    base = {"device": "fefet", "rows": 128, "rows_active": 64, "bits_per_cell": 1, "adc_bits": 6}
+    for change in ({"weight_bits": 6}, {"weight_bits": 4}, {"weight_bits": 3}, {"input_bits": 6},
+                   {"bits_per_cell": 2, "adc_bits": 8}, {"rows_active": 16, "adc_bits": 5}, {"rows_active": 0},
+                   {"dac_bits": 2, "adc_bits": 7}, {"adc_range_sigma": 3.0}, {"adc_range_sigma": 2.0, "adc_bits": 4},
+                   {"weight_encoding": "offset"}, {"column_combine": "analog", "adc_bits": 8},
+                   {"attention": "cim"}, {"compute": "digital", "device": "sram"}):
         out.append({**base, **change})
     return out
 

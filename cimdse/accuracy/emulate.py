@@ -7,15 +7,15 @@ y = x W^T with x (..., M, K) real activations and W (..., N, K) real weights (or
   2. magnitudes cut into ceil(bits / bits_per_cell) cell slices; each cell gets a static Gaussian error of
      sigma (2^bits_per_cell - 1) levels (programming noise; for weights also drift and read noise at the stated
      time, which are static within one inference);
-  3. inputs: round-to-nearest, one scale per token vector (max |x|), two's complement on input_bits bits, applied
-     dac_bits at a time (bit-serial when 1). The top slice carries the sign: it is applied in offset binary
-     (value + 2^(w-1)) and the offset times the column's (noisy) cell sum is removed digitally (exact);
-     non-negative inputs (attention probabilities) are unsigned;
+  3. inputs: round-to-nearest, one scale per token vector (max |x|), sign and magnitude: the magnitude's
+     input_bits - 1 bits are applied dac_bits at a time (bit-serial when 1), the drive polarity carries the sign,
+     so partial sums are bipolar; non-negative inputs (attention probabilities) use all input_bits for magnitude;
   4. each (input slice, cell slice, row group of rows_active rows within a tile of `rows`) partial sum is
-     converted by an ADC of adc_bits over [0, full] (full = ra (2^dac - 1)(2^bpc - 1)), or over [0, mean +
-     adc_range_sigma std] of that partial sum for uniform slices when adc_range_sigma > 0, clipping above;
-     with column_combine: analog the slices of one weight are summed with their binary weights first and
-     converted once over the combined range. A lossless ADC (enough bits, full range) passes the sum unchanged;
+     converted by a bipolar ADC: 2^adc_bits - 1 levels (mid-tread: zero is a level) over +-full, full =
+     ra (2^dac - 1)(2^bpc - 1), or over +-adc_range_sigma times the rms of a partial sum of uniform slices when
+     that is smaller, clipping beyond; with column_combine: analog the slices of one weight are summed with
+     their binary weights first and converted once over the combined range. An ADC with at least 2 full + 1
+     levels (and the full range) passes the sum unchanged;
   5. shift-and-add digitally, rescale.
 Digital CIM (compute: digital) and DRAM keep steps 1 and 3 only (exact integer arithmetic, no ADC, no noise).
 These are the assumptions of the analytic model (cimdse/cost/errmodel.py), emulated on the real operands.
@@ -121,49 +121,45 @@ def quantize_inputs(x: np.ndarray, bits: int, unsigned: bool) -> tuple[np.ndarra
     return np.where(x >= 0, 1.0, -1.0), np.where(scale > 0, scale, 1.0)
 
 
-def input_planes(xi: np.ndarray, bits: int, db: int, unsigned: bool) -> list[tuple[np.ndarray, float, float]]:
-    """Slices of integer inputs: (plane values in [0, 2^db - 1], shift weight, offset weight) with
-    xi = sum(shift * plane) + sum(offset), the offsets removed digitally (times the column's cell sum)."""
-    if not unsigned and bits == 1:  # +-1 inputs as one bit b = (x + 1) / 2: x = 2 b - 1
-        return [((xi + 1) / 2, 2.0, -1.0)]
-    if unsigned:
-        u = xi.astype(np.int64)
-    else:  # two's complement on `bits` bits, read as unsigned
-        u = np.where(xi < 0, xi + 2**bits, xi).astype(np.int64)
-    n = -(-bits // db)
-    planes = []
-    for t in range(n):
-        width = min(db, bits - t * db)
-        p = (u >> (t * db)) & (2**width - 1)
-        off = 0.0
-        if not unsigned and t == n - 1:  # the sign slice, in offset binary: flip its top bit
-            p = p ^ (1 << (width - 1))
-            off = -float(2 ** (width - 1)) * 2.0 ** (t * db)
-        planes.append((p.astype(np.float64), 2.0 ** (t * db), off))
-    return planes
+def input_planes(xi: np.ndarray, bits: int, db: int, unsigned: bool) -> list[tuple[np.ndarray, float]]:
+    """Slices of integer inputs as applied to the word lines: (signed plane values, shift weight) with
+    xi = sum(shift * plane); each plane is sign(x) times a dac_bits slice of |x| (|x| < 2^(bits - 1), or 2^bits
+    when unsigned)."""
+    mag = np.abs(xi).astype(np.int64)
+    sign = np.where(xi < 0, -1.0, 1.0)
+    mag_bits = bits if unsigned else max(bits - 1, 1)
+    return [(sign * ((mag >> (t * db)) & (2**db - 1)), 2.0 ** (t * db)) for t in range(-(-mag_bits // db))]
 
 
 # ------------------------------------------------------------------------------------------------ the ADC
 
+def _u2(levels: float) -> float:
+    """E[s^2] of a slice uniform over 0..levels."""
+    return levels * (2 * levels + 1) / 6.0
+
+
 def adc_range(spec: CimSpec, cell_levels: float) -> tuple[float, bool]:
-    """ADC input range (partial-sum units) and whether conversion loses anything: [0, full] at full range, or
-    [0, mean + k std] of a partial sum of `ra` products of independent slices uniform over their levels."""
+    """Half range of the bipolar ADC (partial-sum units) and whether conversion loses anything: +-full, or
+    +-adc_range_sigma x sqrt(ra E[xs^2] E[cs^2]) for slices uniform over their levels when that is smaller."""
     lx = 2.0**spec.db - 1
     full = spec.ra * lx * cell_levels
-    top = full
+    half = full
     if spec.adc_range_sigma > 0:
-        ex, ex2 = lx / 2, lx * (2 * lx + 1) / 6
-        ec, ec2 = cell_levels / 2, cell_levels * (2 * cell_levels + 1) / 6
-        mu, var = spec.ra * ex * ec, spec.ra * (ex2 * ec2 - ex * ex * ec * ec)
-        top = min(full, mu + spec.adc_range_sigma * np.sqrt(var))
-    lossy = spec.adc_bits < np.ceil(np.log2(full + 1) - 1e-9) or top < full
-    return top, bool(lossy)
+        half = min(full, spec.adc_range_sigma * np.sqrt(spec.ra * _u2(lx) * _u2(cell_levels)))
+    lossy = (2.0**spec.adc_bits - 1) < 2 * full or half < full
+    return half, bool(lossy)
 
 
-def convert(p: np.ndarray, top: float, adc_bits: int) -> np.ndarray:
-    """One ADC conversion of partial sums p: round to the nearest of 2^adc_bits levels over [0, top], clipping."""
-    step = top / (2.0**adc_bits - 1)
-    return np.clip(np.rint(p / step), 0, 2.0**adc_bits - 1) * step
+def convert(p: np.ndarray, half: float, adc_bits: int) -> np.ndarray:
+    """One ADC conversion of bipolar partial sums p: 2^adc_bits - 1 levels over [-half, half], step
+    2 half / (2^adc_bits - 1), round to the nearest level (zero is one), clip at the outermost; a 1-bit ADC is
+    a comparator giving +-step / 2."""
+    levels = 2.0**adc_bits - 1
+    step = 2 * half / levels
+    if adc_bits == 1:
+        return np.where(p >= 0, 0.5, -0.5) * step
+    kmax = np.floor(levels / 2)
+    return np.clip(np.rint(p / step), -kmax, kmax) * step
 
 
 # --------------------------------------------------------------------------------------------- the matmul
@@ -177,7 +173,7 @@ def _row_groups(K: int, rows: int, ra: int) -> list[slice]:
     return out
 
 
-def _shift_add(X: np.ndarray, cells: np.ndarray, groups: list[slice], spec: CimSpec, top: float, lossy: bool,
+def _shift_add(X: np.ndarray, cells: np.ndarray, groups: list[slice], spec: CimSpec, half: float, lossy: bool,
                shifts: np.ndarray, slice_w: np.ndarray, atten: np.ndarray | None) -> np.ndarray:
     """Integer result (M, N) of input planes X (P, M, K) against cell slices (S, N, K): one partial sum per
     (plane, slice, row group), converted, shifted by plane and slice weights, added."""
@@ -190,11 +186,11 @@ def _shift_add(X: np.ndarray, cells: np.ndarray, groups: list[slice], spec: CimS
         if spec.combined:  # binary-weighted slices charge-shared, one conversion per weight
             ps = np.einsum("pmsn,s->pmn", ps, slice_w)
             if lossy:
-                ps = convert(ps, top, spec.adc_bits)
+                ps = convert(ps, half, spec.adc_bits)
             acc += np.einsum("pmn,p->mn", ps, shifts)
         else:
             if lossy:
-                ps = convert(ps, top, spec.adc_bits)
+                ps = convert(ps, half, spec.adc_bits)
             acc += np.einsum("pmsn,p,s->mn", ps, shifts, slice_w, optimize=True)
     return acc
 
@@ -222,14 +218,13 @@ def cim_matmul(x: np.ndarray, w: np.ndarray, spec: CimSpec, *, stored_kv: bool =
     planes = input_planes(xi, spec.input_bits, spec.db, unsigned_x)
     K = x.shape[-1]
     groups = _row_groups(K, spec.rows, spec.ra)
-    top, lossy = adc_range(spec, 2.0 ** (n_ws * bpc) - 1 if spec.combined else lc)
+    half, lossy = adc_range(spec, 2.0 ** (n_ws * bpc) - 1 if spec.combined else lc)
     atten = None
     if spec.ir_drop_frac > 0:  # attenuation of each row's product, growing linearly along the array
         atten = 1.0 - spec.ir_drop_frac * (np.arange(K) % spec.rows + 0.5) / spec.rows
-    # stack the input planes: (P, ..., M, K); shifts and offsets (P,)
-    X = np.stack([p for p, _, _ in planes])
-    shifts = np.array([s for _, s, _ in planes])
-    offset = sum(o for _, _, o in planes)
+    # stack the input planes: (P, ..., M, K); their shift weights (P,)
+    X = np.stack([p for p, _ in planes])
+    shifts = np.array([s for _, s in planes])
     y_int = 0.0
     for col, sgn in cols:
         col = col.astype(np.int64)
@@ -242,10 +237,7 @@ def cim_matmul(x: np.ndarray, w: np.ndarray, spec: CimSpec, *, stored_kv: bool =
         acc = np.empty((*lead, x.shape[-2], w.shape[-2]))
         for idx in np.ndindex(*lead):  # one 2-D problem per attention head (none for static weights)
             at = (slice(None), *idx)
-            acc[idx] = _shift_add(X[at], cells[at], groups, spec, top, lossy, shifts, slice_w, atten)
-        if offset:  # the sign slice's offset times each column's cell sum, removed digitally
-            csum = np.tensordot(slice_w, cells.sum(axis=-1), axes=([0], [0]))   # (..., N)
-            acc = acc + offset * csum[..., None, :]
+            acc[idx] = _shift_add(X[at], cells[at], groups, spec, half, lossy, shifts, slice_w, atten)
         y_int = y_int + sgn * acc
     y = y_int * x_scale * np.swapaxes(w_scale, -1, -2)
     if not differential:  # offset encoding: w_hat = scale u - max; remove max * sum(x_hat) digitally
