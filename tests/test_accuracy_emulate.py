@@ -154,13 +154,13 @@ def test_noise_injection_and_exact_emulation_agree_within_2_db(ref_llama, design
 def test_perplexity_rises_as_adc_or_weight_bits_fall(ref_llama, mode):
     from cimdse.accuracy.measure import measure
 
-    base = {"device": "fefet", "bits_per_cell": 1, "rows_active": 16}   # 5 ADC bits resolve 16 rows exactly
-    ppl = [measure(ref_llama, {**base, "adc_bits": b}, mode)["design_ppl"] for b in (5, 4, 3, 2)]
+    base = {"device": "fefet", "bits_per_cell": 1, "rows_active": 16}   # 6 ADC bits resolve +-16 exactly
+    ppl = [measure(ref_llama, {**base, "adc_bits": b}, mode)["design_ppl"] for b in (6, 4, 3, 2)]
     assert ppl[0] < ppl[1] < ppl[2] < ppl[3], ppl
-    assert ppl[0] >= ref_llama.ppl * 0.99
-    wppl = [measure(ref_llama, {**base, "adc_bits": 5, "weight_bits": b}, mode)["design_ppl"] for b in (8, 4, 3, 2)]
+    assert ppl[0] == pytest.approx(ref_llama.ppl, rel=0.1)   # weight and input quantization only: close
+    wppl = [measure(ref_llama, {**base, "adc_bits": 6, "weight_bits": b}, mode)["design_ppl"] for b in (8, 4, 3, 2)]
     assert wppl[0] < wppl[1] < wppl[2] < wppl[3], wppl
-    sq = [measure(ref_llama, {**base, "adc_bits": b}, mode)["logit_sqnr_db"] for b in (5, 3)]
+    sq = [measure(ref_llama, {**base, "adc_bits": b}, mode)["logit_sqnr_db"] for b in (6, 3)]
     assert sq[0] > sq[1]
 
 
