@@ -8,7 +8,8 @@ Per matmul y = x W (contraction length K), the NSR is noise power / signal power
   device         cell programming noise (devices.yaml sigma_g_rel), static per cell
   drift          conductance drift left after a global drift compensation, at a stated time (tech/data/noise.yaml)
   read           accumulated 1/f read noise at the same time (tech/data/noise.yaml)
-  ir_drop        IR drop along the lines: an attenuation growing linearly to `ir_drop_frac` at the far end
+  ir_drop        IR drop along the lines: the read voltage falls to 1 - ir_drop_frac at the worst cell (profile
+                 ir_drop_frac (2u - u^2) along the line); what a global gain calibration leaves
 Signal: K E[x^2] E[w^2] with weights and ordinary activation channels taken as zero-mean and independent; the
 activation power of outlier channels is not counted as signal (conservative: the ordinary channels carry most
 of what a token means). Terms add in power (independent errors).
@@ -34,6 +35,7 @@ from ..tech import DEVICES, Tech, load_tech
 from ..workload import ModelConfig, Scenario
 from .accuracy import _weight_levels
 
+IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
 TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
 # matmuls whose input is a normalization output: the family's outlier channels reach them (LLM.int8(), Sec. 3-4;
 # SmoothQuant, Sec. 3: outliers in the inputs of the QKV and first FFN projections)
@@ -267,13 +269,19 @@ def _adc_error(cfg: dict, r_x, r_w, mom: tuple, full_: tuple) -> np.ndarray:
                                  g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
     m = inv_m[first_f]                                   # moment configuration of each full configuration
     f = lambda v: v[first_f]  # noqa: E731
-    full = f(cfg["ra"]) * (np.exp2(f(cfg["db"])) - 1) * (np.exp2(f(cfg["b_adc"])) - 1)
+    # finite on/off ratio: the off-state background takes ADC range (range_scale >= 1 per weight level)
+    full = f(cfg["ra"]) * (np.exp2(f(cfg["db"])) - 1) * (np.exp2(f(cfg["b_adc"])) - 1) * f(cfg["range_scale"])
     k = f(cfg["k_sigma"])
     clipped = (k > 0) & (k * sig_u[m] < full)
     half = np.where(clipped, k * sig_u[m], full)
     levels = np.exp2(f(cfg["adc_bits"])) - 1
-    q = np.where((levels < 2 * full) | clipped, (2 * half / levels) ** 2 / 12.0, 0.0)
-    err = (wt[m] * np.minimum(q[:, None], e[m])).sum(axis=1)
+    q = np.where((levels < 2 * full) | clipped, np.maximum(2 * half / levels, 1.0) ** 2 / 12.0, 0.0)
+    # integer sums on a step just above 1 unit: |p| < 1/(2(step - 1)) rounds to itself and the error is
+    # (step - 1) p, so the cap is (step - 1)^2 E[p^2]; an ADC with more levels than its range needs has a step of
+    # 1 unit (no rounding error, only clipping)
+    step = np.maximum(2 * half / levels, 1.0)
+    near = np.minimum(step - 1, 1.0) ** 2
+    err = (wt[m] * np.minimum(q[:, None], near[:, None] * e[m])).sum(axis=1)
     if np.any(clipped):
         tab = _clip_table(e, wt, sig_u)
         pos = np.minimum(k, CLIP_K_GRID[-1]) * 16
@@ -314,21 +322,24 @@ def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
-              ir_drop_frac=0.0) -> dict[str, dict[str, np.ndarray]]:
+              ir_drop_frac=0.0, adc_range_scale=1.0) -> dict[str, dict[str, np.ndarray]]:
     """NSR per matmul kind (shapes.names) and term (TERMS) for a batch of designs ((N,) arrays).
 
     sigma, drift, read: cell noise std relative to g_max (programming; drift and read noise at the stated time);
     analog: False for digital CIM and DRAM (no ADC, no cell noise); differential: weights as sign and magnitude
     (a differential pair; also digital CIM's symmetric grid), else offset-coded; ra: rows driven at once; db: input
-    bits per cycle; combined: analog column combination (one conversion per weight); ir_drop_frac: worst-case
-    relative attenuation of a column sum (0 until the physics step provides it)."""
+    bits per cycle; combined: analog column combination (one conversion per weight); ir_drop_frac: the read
+    voltage lost at a column's worst cell, as a fraction (0 until the physics step provides it per design);
+    adc_range_scale: ADC range per weight level relative to an ideal cell, >= 1 for a finite on/off ratio (1 until
+    provided; a function of the device)."""
     n = len(np.atleast_1d(p["rows"]))
     f = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))  # noqa: E731
     rows, bpc, adc_bits, bi, bw = (f(p[k]) for k in ("rows", "bits_per_cell", "adc_bits", "input_bits",
                                                      "weight_bits"))
     ra, db = f(ra), f(db)
     k_sigma = f(p.get("adc_range_sigma", 0.0))
-    sigma, drift, read = f(sigma), f(drift), f(read)
+    sigma, drift, read, range_scale = f(sigma), f(drift), f(read), f(adc_range_scale)
+    device = np.broadcast_to(np.asarray(p.get("device", 0)), (n,))
     analog = np.broadcast_to(np.asarray(analog, dtype=bool), (n,))
     differential = np.broadcast_to(np.asarray(differential, dtype=bool), (n,))
     combined = np.broadcast_to(np.asarray(combined, dtype=bool), (n,))
@@ -350,11 +361,15 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         if any_on[kv]:
             cols = [(ra, 14, 1), (db, 4, 1), (bpc, 4, 1), (combined, 1, 1), (bi, 5, 1), (bi if kv else bw, 5, 1),
                     (differential, 1, 1)]
-            full_ = _unique_rows([*cols, (adc_bits, 5, 1), (k_sigma, 17, 1000)])
+            # the ADC range scale follows the device (its on/off ratio): the device code stands for it in the key
+            full_ = _unique_rows([*cols, (adc_bits, 5, 1), (k_sigma, 17, 1000), (device, 3, 1)])
+            assert np.array_equal(range_scale[full_[0]][full_[1]], range_scale), "range scale not per device"
             # configurations without the ADC's bits and range, among the (few) full configurations
             first_m, inv_m = _unique_rows([(c[full_[0]], b, sc) for c, b, sc in cols])
             uniq[kv] = ((full_[0][first_m], inv_m[full_[1]]), full_)
-    ir_all = np.asarray(ir_drop_frac, dtype=float) ** 2 / 3.0
+    # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
+    # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
+    ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
     timed = bool(np.any(drift) or np.any(read))
     any_ir = bool(np.any(ir_all))
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -375,7 +390,8 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
             cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_x": n_x, "n_w": sd["n"],
-                   "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma}
+                   "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma,
+                   "range_scale": range_scale}
             pairs = _adc_error(cfg, 1.0 / (cx * sx), 1.0 / (cw * sd["step"]), *uniq[kv])
             # conversions summed into one output: row tiles x row groups per tile
             conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
@@ -458,22 +474,24 @@ def logit_sqnr_db(rho) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ entry points
 
-def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0) -> dict:
+def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0,
+                  adc_range_scale=1.0) -> dict:
     """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
-    (mp) steps. ir_drop_frac: per design, worst relative attenuation of a column sum (0: IR drop not given)."""
+    (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
+    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given)."""
     dn = device_noise()
     analog = ~c["gate"]
     nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
                     read=dn["read"].take(p["device"]), analog=analog,
                     differential=mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
                     ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
-                    ir_drop_frac=ir_drop_frac)
+                    ir_drop_frac=ir_drop_frac, adc_range_scale=adc_range_scale)
     rho = logit_nsr(nsr, shapes)
     return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
 
 
 def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = None, tech: Tech | None = None,
-               ir_drop_frac=0.0) -> dict[str, dict[str, np.ndarray]]:
+               ir_drop_frac=0.0, adc_range_scale=1.0) -> dict[str, dict[str, np.ndarray]]:
     """Predicted NSR of every matmul kind of `model` on `design`, split into TERMS.
 
     design: one design (dict of parameters; defaults fill the rest) or a batch (dict of arrays, params.to_batch).
@@ -504,4 +522,5 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
     return nsr_terms(p, error_shapes(m, scenario), sigma=tech.device["sigma_g_rel"].take(dev),
                      drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
                      differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),
-                     combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac)
+                     combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac,
+                     adc_range_scale=adc_range_scale)
