@@ -13,9 +13,9 @@ y = x W^T with x (..., M, K) real activations and W (..., N, K) real weights (or
   4. each (input slice, cell slice, row group of rows_active rows within a tile of `rows`) partial sum is
      converted by a bipolar ADC: 2^adc_bits - 1 levels (mid-tread: zero is a level) over +-full, full =
      ra (2^dac - 1)(2^bpc - 1), or over +-adc_range_sigma times the rms of a partial sum of uniform slices when
-     that is smaller, clipping beyond; with column_combine: analog the slices of one weight are summed with
+     that is smaller, clipping beyond (the step is never below one unit of the integer sums); with column_combine: analog the slices of one weight are summed with
      their binary weights first and converted once over the combined range. An ADC with at least 2 full + 1
-     levels (and the full range) passes the sum unchanged;
+     levels (and the full range) returns integer sums unchanged, and rounds noisy ones to the nearest integer;
   5. shift-and-add digitally, rescale.
 Digital CIM (compute: digital) and DRAM keep steps 1 and 3 only (exact integer arithmetic, no ADC, no noise).
 These are the assumptions of the analytic model (cimdse/cost/errmodel.py), emulated on the real operands.
@@ -151,15 +151,15 @@ def adc_range(spec: CimSpec, cell_levels: float) -> tuple[float, bool]:
 
 
 def convert(p: np.ndarray, half: float, adc_bits: int) -> np.ndarray:
-    """One ADC conversion of bipolar partial sums p: 2^adc_bits - 1 levels over [-half, half], step
-    2 half / (2^adc_bits - 1), round to the nearest level (zero is one), clip at the outermost; a 1-bit ADC is
-    a comparator giving +-step / 2."""
+    """One ADC conversion of bipolar partial sums p: 2^adc_bits - 1 levels (zero is one) spaced by
+    step = max(2 half / (2^adc_bits - 1), 1) (an ADC with more levels than its range needs steps by one unit of
+    the integer sums), clipping at +-half; round to the nearest level. A 1-bit ADC is a comparator: +-step / 2."""
     levels = 2.0**adc_bits - 1
-    step = 2 * half / levels
+    step = max(2 * half / levels, 1.0)
     if adc_bits == 1:
         return np.where(p >= 0, 0.5, -0.5) * step
     kmax = np.floor(levels / 2)
-    return np.clip(np.rint(p / step), -kmax, kmax) * step
+    return np.clip(np.rint(np.clip(p, -half, half) / step), -kmax, kmax) * step
 
 
 # --------------------------------------------------------------------------------------------- the matmul
@@ -218,7 +218,10 @@ def cim_matmul(x: np.ndarray, w: np.ndarray, spec: CimSpec, *, stored_kv: bool =
     planes = input_planes(xi, spec.input_bits, spec.db, unsigned_x)
     K = x.shape[-1]
     groups = _row_groups(K, spec.rows, spec.ra)
-    half, lossy = adc_range(spec, 2.0 ** (n_ws * bpc) - 1 if spec.combined else lc)
+    # every partial sum goes through the ADC: even a lossless one (enough levels) rounds a noisy analog sum to
+    # the nearest integer level, which removes cell noise below half a level (the analytic model does not)
+    half, _ = adc_range(spec, 2.0 ** (n_ws * bpc) - 1 if spec.combined else lc)
+    lossy = True
     atten = None
     if spec.ir_drop_frac > 0:  # attenuation of each row's product, growing linearly along the array
         atten = 1.0 - spec.ir_drop_frac * (np.arange(K) % spec.rows + 0.5) / spec.rows
