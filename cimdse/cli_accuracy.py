@@ -67,7 +67,7 @@ def accuracy(checkpoint, design_file, assignments, text_file, tokens, exact, see
         rows.append([str(r["layer"]), stream, *[cells.get(op, "") for op in ops]])
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
     for j, line in enumerate([head, *rows]):
-        click.echo("  ".join(s.rjust(w) for s, w in zip(line, widths, strict=True)))
+        click.echo("  ".join(s.rjust(w) for s, w in zip(line, widths, strict=True)).rstrip())
         if j == 0:
             click.echo("  ".join("-" * w for w in widths))
 
