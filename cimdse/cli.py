@@ -575,8 +575,10 @@ def validate(write_path, ref_path) -> None:
         click.echo(text, nl=False)
 
 
+from .cli_accuracy import accuracy  # noqa: E402  (own module; its heavy imports are inside the command)
 from .report_cli import report  # noqa: E402 - `cimdse report` lives in its own module
 
+main.add_command(accuracy)
 main.add_command(report)
 
 if __name__ == "__main__":  # pragma: no cover
