@@ -108,7 +108,8 @@ def scenario_from_options(**kw):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def workload(model: str, as_json: bool, **kw) -> None:
     """Show the operators of MODEL (a preset name or a config.json path) per phase."""
-    from .workload import load_model, operator_table, phases, workload_summary
+    from .models import load_model
+    from .workload import operator_table, phases, workload_summary
 
     m = load_model(model)
     sc = scenario_from_options(**kw)

@@ -95,7 +95,8 @@ def check_keys(d: dict, allowed, where: str, prefix: str = "") -> None:
 
 def load_workload(d: dict, where: str, prefix: str = "workload."):
     """A (ModelConfig, Scenario) from a `workload:` mapping."""
-    from .workload import Scenario, check_context, load_model
+    from .models import load_model
+    from .workload import Scenario, check_context
 
     if not isinstance(d, dict):
         raise UserError("expected a mapping", file=where, key=prefix.rstrip("."))

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..workload import ModelConfig, Scenario, load_model
+from ..models import load_model
+from ..workload import ModelConfig, Scenario
 from .model import METRICS, evaluate_batch, prepare
 from .params import PARAMS, from_batch, to_batch
 

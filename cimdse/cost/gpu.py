@@ -377,7 +377,7 @@ def measured_metric(metric: str, m: dict, sc: Scenario) -> float:
 
 
 def _predict(meas: dict, cal: dict | None = None) -> tuple[float, ModelConfig, Scenario]:
-    from ..workload import load_model
+    from ..models import load_model
 
     wl = dict(meas["workload"])
     model = load_model(wl.pop("model"))
