@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -173,9 +174,15 @@ def devices(sources: bool) -> None:
               "of a CIM design.")
 @click.option("--gpus", "n_gpus", type=int, default=None, help="GPUs in tensor parallel with --gpu [fewest that "
               "hold weights and KV cache].")
-def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, plot_path, **kw) -> None:
+@click.option("--trial", "trial", type=int, default=None, metavar="N",
+              help="With a run folder as DESIGN_FILE: re-score trial N of that run (its workload from run.yaml).")
+@click.option("--export", "export_path", default=None, metavar="FILE.yaml",
+              help="Also write the scored design and its workload as a design file.")
+def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, plot_path, trial,
+             export_path, **kw) -> None:
     """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown.
 
+    DESIGN_FILE may be a run folder with --trial N: the trial's design and the run's workload, re-scored.
     A list for --batch, --prompt-tokens or --generate-tokens (1,4,16,64) prints one row per value, the GPU's
     metrics beside the design's when --gpu is given (the GPU alone without DESIGN_FILE or --set)."""
     from .config import load_design_file, load_workload
@@ -195,7 +202,20 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     if gpu_name is not None or n_gpus is not None:
         _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw)
         return
-    design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
+    run_folder = bool(design_file) and any((Path(design_file) / f).is_file() for f in ("trials.csv", "run.yaml"))
+    if trial is not None or run_folder:
+        if not design_file:
+            raise UserError("--trial needs a run folder as DESIGN_FILE (cimdse eval RUN_DIR --trial N)", key="--trial")
+        if trial is None:
+            raise UserError("a run folder needs --trial N: which of its trials to re-score", file=design_file,
+                            key="--trial")
+        from .run.trial import trial_design
+
+        design, wl_dict = trial_design(design_file, trial)
+    else:
+        design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
+    if export_path is not None and Path(export_path).suffix.lower() not in (".yaml", ".yml"):
+        raise UserError("expected a file name ending in .yaml or .yml", key="--export")
     for a in assignments:
         k, v = parse_assignment(a)
         design[k] = v
@@ -225,6 +245,15 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
         "latency_ns": {ph: one(v) for ph, v in bd["latency_ns"].items()},
         "operators_pj": {ph: one(v) for ph, v in bd["operators_pj"].items()},
     }
+    if export_path is not None:
+        from .run.trial import export_design
+
+        scen = {k: v for k, v in sc.to_dict().items() if not (k == "kv_bits" and not v)}
+        source = f"trial {trial} of {design_file}" if trial is not None else (design_file or "the command line")
+        export_design(export_path, from_batch(batch, 0), {"model": wl_dict.get("model", model.name), **scen},
+                      f"exported by cimdse eval from {source}")
+        if not as_json:
+            click.echo(f"wrote {export_path}")
     if as_json:
         out = {"design": from_batch(batch, 0), "workload": {"model": model.name, **sc.to_dict()},
                "metrics": metrics, "feasible": bool(res["feasible"][0]), "violation": str(res["violation"][0]),
