@@ -161,7 +161,7 @@ def devices(sources: bool) -> None:
 
 
 @main.command(name="eval")
-@click.argument("design_file", required=False, type=click.Path(dir_okay=True))
+@click.argument("design_file", required=False, type=click.Path(dir_okay=True), shell_complete=completion.references)
 @click.option("--model", "model_spec", default=None, shell_complete=completion.models,
               help="Preset name or config.json path [llama-2-7b].")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a design parameter (repeatable).")
@@ -182,13 +182,15 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
              export_path, **kw) -> None:
     """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown.
 
-    DESIGN_FILE may be a run folder with --trial N: the trial's design and the run's workload, re-scored.
+    DESIGN_FILE may be a published chip (a reference name such as isaac, or a reference file: its design and
+    workload), or a run folder with --trial N (the trial's design and the run's workload, re-scored).
     A list for --batch, --prompt-tokens or --generate-tokens (1,4,16,64) prints one row per value, the GPU's
     metrics beside the design's when --gpu is given (the GPU alone without DESIGN_FILE or --set)."""
     from .config import load_design_file, load_workload
     from .cost import evaluate_arrays
     from .cost.model import metric_units
     from .cost.params import PARAMS, cross_check, defaults, from_batch, parse_assignment, to_batch
+    from .reference import find_reference
     from .scenarios import check_plot_path, varied
 
     vary, kw = varied(kw)
@@ -212,6 +214,8 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
         from .run.trial import trial_design
 
         design, wl_dict = trial_design(design_file, trial)
+    elif design_file and (ref := find_reference(design_file)) is not None:   # a published chip as the start
+        design, wl_dict = dict(ref.design), dict(ref.workload)
     else:
         design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
     if export_path is not None and Path(export_path).suffix.lower() not in (".yaml", ".yml"):

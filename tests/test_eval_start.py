@@ -1,4 +1,5 @@
-"""`cimdse eval RUN_DIR --trial N [--export design.yaml]`: a trial of a finished run re-scored (issue 18 item 4)."""
+"""`cimdse eval RUN_DIR --trial N [--export design.yaml]` and `cimdse eval isaac`: a trial of a finished run
+re-scored, a published chip as the starting point (issue 18 items 3 and 4)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,25 @@ def test_bad_trial_options_give_one_line_and_exit_2(run_dir, tmp_path, args, wor
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
     r = _eval(tmp_path, "--trial", 0)
     assert r.exit_code == 2 and "trials.csv" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_a_published_chip_is_a_starting_point():
+    """`cimdse eval isaac` and `cimdse eval cimdse/reference/isaac.yaml` score ISAAC's design on its workload, the
+    value `cimdse check` records; --set changes it from there (issue 18 item 3)."""
+    import yaml
+
+    from cimdse.reference import folder
+
+    recorded = yaml.safe_load((folder() / "_recorded.yaml").read_text())["recorded"]["isaac"]
+    for spec in ("isaac", folder() / "isaac.yaml"):
+        out = json.loads(_eval(spec, "--json").output)
+        assert out["design"]["tiles"] == 168 and out["workload"]["model"] == "gpt2"
+        assert out["metrics"]["peak_tops"] == pytest.approx(recorded["peak_tops"], rel=1e-9)
+    # ISAAC's 168 tiles x 96 crossbars at 2 x 128 x 16 MACs per 16 x 100 ns MVM: peak_tops scales with the tiles
+    half = json.loads(_eval("isaac", "--set", "tiles=84", "--json").output)
+    assert half["metrics"]["peak_tops"] == pytest.approx(recorded["peak_tops"] / 2, rel=1e-9)
+
+
+def test_an_unknown_reference_name_suggests_the_closest():
+    r = _eval("isaak")
+    assert r.exit_code == 2 and "did you mean 'isaac'" in r.output and len(r.output.strip().splitlines()) == 1
