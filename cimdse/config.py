@@ -158,7 +158,7 @@ def load_design_file(path: str | Path) -> tuple[dict, dict | None]:
 
 # ------------------------------------------------------------------------------------------------ sweeps
 
-SWEEP_KEYS = ("name", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline")
+SWEEP_KEYS = ("name", "base", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline")
 SEARCH_KEYS = ("sampler", "trials", "timeout", "seed", "batch_size", "storage", "study_name")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "qmc", "grid", "exhaustive")
 CONSTRAINT_OPS = ("<=", ">=", "==", "<", ">")
@@ -430,6 +430,25 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
                             file=where, key=key)
 
 
+def _base(spec, where: str):
+    """`base:` of a sweep: a packaged reference name (isaac) or a reference file path, relative to the sweep file."""
+    from .reference import find_reference
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise UserError(f"expected a reference name (cimdse validate lists them) or a reference file, got "
+                        f"{shown(spec)}", file=where, key="base")
+    p = Path(spec)
+    if not p.is_absolute() and ("/" in spec or p.suffix) and not p.exists():
+        p = Path(where).parent / p          # a path relative to the sweep file
+    try:
+        ref = find_reference(p if p.exists() else spec)
+    except UserError as err:
+        raise UserError(err.detail, file=where, key="base") from None
+    if ref is None:
+        raise UserError(f"'{spec}' is not a reference (a file with system: and published:)", file=where, key="base")
+    return ref
+
+
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys."""
     from .metrics import METRICS
@@ -441,6 +460,9 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
         raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {shown(name)}",
                         file=where, key="name")
+    base = _base(data["base"], where) if data.get("base") is not None else None
+    if "workload" not in data and base is not None:   # the published chip's workload unless the sweep names one
+        data = {**data, "workload": dict(base.workload)}
     model, sc = load_workload(data.get("workload") or {}, where)
     space_raw = data.get("space")
     if not isinstance(space_raw, dict) or not space_raw:
@@ -452,6 +474,8 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if both:
         k = sorted(both)[0]
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
+    if base is not None:   # the base design, overridden by `fixed` and by the searched parameters
+        fixed = {**{k: v for k, v in base.design.items() if k not in space_raw}, **fixed}
     _always_conflicting(space, fixed, sc, where)
     baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
     from .metrics import BASELINE_METRICS

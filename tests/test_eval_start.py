@@ -90,3 +90,27 @@ def test_a_published_chip_is_a_starting_point():
 def test_an_unknown_reference_name_suggests_the_closest():
     r = _eval("isaak")
     assert r.exit_code == 2 and "did you mean 'isaac'" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_a_sweep_around_a_published_chip(tmp_path):
+    """`base: isaac`: every trial carries ISAAC's design except what `space` searches and `fixed` sets; the
+    workload is ISAAC's reference workload when the sweep names none."""
+    f = tmp_path / "around.yaml"
+    f.write_text("name: around\nbase: isaac\nspace: {adc_bits: [6, 7, 8]}\nfixed: {tiles: 84}\n"
+                 "objectives: {energy_per_token_uj: minimize, peak_tops: maximize}\n"
+                 "search: {sampler: exhaustive}\n")
+    r = sweep(f, "--out", tmp_path / "run", "--quiet", "--no-plots")
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert sorted(df["adc_bits"]) == [6, 7, 8]
+    assert set(df["tiles"]) == {84} and set(df["rows"]) == {128} and set(df["weight_encoding"]) == {"offset"}
+    assert set(df["adc_ns"]) == {0.78} and set(df["input_bits"]) == {16}
+
+
+@pytest.mark.parametrize("base, words", [("isaak", "did you mean 'isaac'"), ("[1, 2]", "expected a reference name")])
+def test_a_bad_base_is_one_line(tmp_path, base, words):
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"name: bad\nbase: {base}\nspace: {{adc_bits: [6, 8]}}\nobjectives: {{area_mm2: minimize}}\n")
+    r = sweep(f, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 2 and words in r.output and "base" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
