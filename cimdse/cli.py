@@ -186,11 +186,11 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     workload), or a run folder with --trial N (the trial's design and the run's workload, re-scored).
     A list for --batch, --prompt-tokens or --generate-tokens (1,4,16,64) prints one row per value, the GPU's
     metrics beside the design's when --gpu is given (the GPU alone without DESIGN_FILE or --set)."""
-    from .config import load_design_file, load_workload
+    from .config import load_workload
     from .cost import evaluate_arrays
     from .cost.model import metric_units
-    from .cost.params import PARAMS, cross_check, defaults, from_batch, parse_assignment, to_batch
-    from .reference import find_reference
+    from .cost.params import PARAMS, cross_check, defaults, from_batch, to_batch
+    from .design_input import design_and_workload
     from .scenarios import check_plot_path, varied
 
     vary, kw = varied(kw)
@@ -199,36 +199,15 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     if vary is not None:
         from .scenarios import eval_list
 
-        eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, _table)
+        eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, _table,
+                  trial=trial)
         return
     if gpu_name is not None or n_gpus is not None:
         _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw)
         return
-    run_folder = bool(design_file) and any((Path(design_file) / f).is_file() for f in ("trials.csv", "run.yaml"))
-    if trial is not None or run_folder:
-        if not design_file:
-            raise UserError("--trial needs a run folder as DESIGN_FILE (cimdse eval RUN_DIR --trial N)", key="--trial")
-        if trial is None:
-            raise UserError("a run folder needs --trial N: which of its trials to re-score", file=design_file,
-                            key="--trial")
-        from .run.trial import trial_design
-
-        design, wl_dict = trial_design(design_file, trial)
-    elif design_file and (ref := find_reference(design_file)) is not None:   # a published chip as the start
-        design, wl_dict = dict(ref.design), dict(ref.workload)
-    else:
-        design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
+    design, wl_dict = design_and_workload(design_file, trial, assignments, model_spec, kw)
     if export_path is not None and Path(export_path).suffix.lower() not in (".yaml", ".yml"):
         raise UserError("expected a file name ending in .yaml or .yml", key="--export")
-    for a in assignments:
-        k, v = parse_assignment(a)
-        design[k] = v
-    wl_dict = dict(wl_dict or {})
-    if model_spec:
-        wl_dict["model"] = model_spec
-    for k, v in kw.items():
-        if v is not None:
-            wl_dict[k] = v
     model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
     design.setdefault("weight_bits", float(sc.weight_bits))
     design.setdefault("input_bits", float(sc.act_bits))
