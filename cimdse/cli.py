@@ -110,12 +110,11 @@ def scenario_from_options(**kw):
 def workload(model: str, as_json: bool, **kw) -> None:
     """Show the operators of MODEL (a preset name or a config.json path) per phase."""
     from .models import load_model
-    from .workload import operator_table, phases, workload_summary
+    from .workload import fit_scenario, operator_table, phases, workload_summary
 
     m = load_model(model)
     sc = scenario_from_options(**kw)
-    if m.arch == "encoder" and sc.generate_tokens:
-        sc = type(sc)(**{**sc.to_dict(), "generate_tokens": 0})
+    sc = fit_scenario(m, sc)
     summary = workload_summary(m, sc)
     tables = {ph: operator_table(m, sc, ph) for ph in phases(m)}
     if as_json:
@@ -189,7 +188,7 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     from .config import load_workload
     from .cost import evaluate_arrays
     from .cost.model import metric_units
-    from .cost.params import PARAMS, cross_check, defaults, from_batch, to_batch
+    from .cost.params import PARAMS, cross_check, from_batch, scenario_defaults, to_batch
     from .design_input import design_and_workload
     from .scenarios import check_plot_path, varied
 
@@ -209,9 +208,7 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     if export_path is not None and Path(export_path).suffix.lower() not in (".yaml", ".yml"):
         raise UserError("expected a file name ending in .yaml or .yml", key="--export")
     model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
-    design.setdefault("weight_bits", float(sc.weight_bits))
-    design.setdefault("input_bits", float(sc.act_bits))
-    full = {**defaults(), **design}
+    full = {**scenario_defaults(sc), **design}
     try:
         cross_check(full)
     except UserError as err:

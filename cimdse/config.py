@@ -96,7 +96,7 @@ def check_keys(d: dict, allowed, where: str, prefix: str = "") -> None:
 def load_workload(d: dict, where: str, prefix: str = "workload."):
     """A (ModelConfig, Scenario) from a `workload:` mapping."""
     from .models import load_model
-    from .workload import Scenario, check_context
+    from .workload import Scenario, check_context, fit_scenario
 
     if not isinstance(d, dict):
         raise UserError("expected a mapping", file=where, key=prefix.rstrip("."))
@@ -117,8 +117,7 @@ def load_workload(d: dict, where: str, prefix: str = "workload."):
         sc = Scenario(**kw)
     except UserError as err:
         raise UserError(err.detail, file=where, key=prefix + (err.key or "")) from None
-    if model.arch == "encoder" and sc.generate_tokens:
-        sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+    sc = fit_scenario(model, sc)
     try:
         check_context(model, sc)
     except UserError as err:
@@ -412,9 +411,16 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
     """
     import itertools
 
-    from .cost.params import CONFLICT_KEYS, CONFLICT_TEXTS, PARAMS, conflict_masks, defaults, to_batch
+    from .cost.params import (
+        CONFLICT_KEYS,
+        CONFLICT_TEXTS,
+        PARAMS,
+        conflict_masks,
+        scenario_defaults,
+        to_batch,
+    )
 
-    base = {**defaults(), "weight_bits": float(scenario.weight_bits), "input_bits": float(scenario.act_bits), **fixed}
+    base = {**scenario_defaults(scenario), **fixed}
     dims = {d.name: d for d in space}
     for i, (reason, keys) in enumerate(zip(CONFLICT_TEXTS[1:], CONFLICT_KEYS[1:], strict=True)):
         options = [list(dims[k].choices) if k in dims and dims[k].choices else

@@ -87,14 +87,13 @@ def score_values(key: str, values: tuple[int, ...], model, scenario, design: dic
     from .cost import evaluate_arrays
     from .cost.gpu import baseline_columns, gpu_metrics
     from .cost.params import to_batch
-    from .workload import Scenario, check_context
+    from .workload import check_context, fit_scenario
 
     rows = []
     for v in values:
         try:
             sc = replace(scenario, **{key: v})
-            if model.arch == "encoder" and sc.generate_tokens:
-                sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+            sc = fit_scenario(model, sc)
             check_context(model, sc)
         except UserError as err:
             raise UserError(err.detail, key=option_name(key)) from None
@@ -229,7 +228,7 @@ def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, 
     """`cimdse eval ... --batch 1,4,16,64`: one row per value (design and/or GPU), optionally drawn."""
     from .config import load_workload
     from .cost.gpu import get_gpu
-    from .cost.params import cross_check, defaults
+    from .cost.params import cross_check, scenario_defaults
     from .design_input import design_and_workload
 
     values = kw[vary]
@@ -247,9 +246,7 @@ def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, 
     model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
     full = None
     if with_design:
-        design.setdefault("weight_bits", float(sc.weight_bits))
-        design.setdefault("input_bits", float(sc.act_bits))
-        full = {**defaults(), **design}
+        full = {**scenario_defaults(sc), **design}
         try:
             cross_check(full)
         except UserError as err:

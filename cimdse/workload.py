@@ -475,6 +475,13 @@ def operator_table(model: ModelConfig, sc: Scenario, phase: str) -> OpTable:
     return _rows_to_table(phase, steps, _phase_rows(model, sc, phase), sc)
 
 
+def fit_scenario(model: ModelConfig, sc: Scenario) -> Scenario:
+    """The scenario as `model` runs it: an encoder generates nothing (generate_tokens 0, one prefill pass)."""
+    if model.arch == "encoder" and sc.generate_tokens:
+        return Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+    return sc
+
+
 def check_context(model: ModelConfig, sc: Scenario) -> None:
     """Refuse a request longer than the model's context (max_position_embeddings): decoders need room for the
     prompt and every generated token, encoders for the prompt."""

@@ -231,10 +231,10 @@ def evaluate_reference(ref: Reference, workload: dict | None = None) -> dict[str
     from ..config import load_workload
     from ..cost import evaluate_arrays
     from ..cost.model import METRICS
-    from ..cost.params import defaults, to_batch
+    from ..cost.params import scenario_defaults, to_batch
 
     model, sc = load_workload(workload or ref.workload, ref.path)
-    design = {**defaults(), "weight_bits": float(sc.weight_bits), "input_bits": float(sc.act_bits), **ref.design}
+    design = {**scenario_defaults(sc), **ref.design}
     res = evaluate_arrays(to_batch([design]), model, sc)
     out = {m: float(res[m][0]) for m in METRICS}
     out["feasible"] = float(bool(res["feasible"][0]))
