@@ -70,23 +70,32 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     n = len(obj)
     text = np.where(m["feasible"], "", m["reason"]).astype(object)
     for c in sweep.constraints:
-        v = np.asarray(m[c.metric], dtype=float)
-        scale = max(abs(c.bound), 1e-12)
-        if c.op in ("<=", "<"):
-            raw = (v - c.bound) / scale
-            bad = v > c.bound if c.op == "<=" else v >= c.bound
-        elif c.op in (">=", ">"):
-            raw = (c.bound - v) / scale
-            bad = v < c.bound if c.op == ">=" else v <= c.bound
-        else:
-            raw = np.abs(v - c.bound) / scale
-            bad = v != c.bound
-        viol.append(np.where(bad, np.maximum(raw, 1e-9), np.minimum(raw, 0.0)))
+        x = constraint_excess(c, np.asarray(m[c.metric], dtype=float))
+        viol.append(x)
+        bad = x > 0
         text = np.where(bad, np.where(text == "", c.text, text + "; " + c.text), text)
     viol.append(np.where(m["feasible"], 0.0, 1.0))
     violations = np.column_stack(viol) if viol else np.zeros((n, 0))
     feasible = np.all(violations <= 0, axis=1)
     return Scored(batch, m, obj, violations, feasible, text)
+
+
+def constraint_excess(c, v: np.ndarray) -> np.ndarray:
+    """Per design, how far `v` breaks constraint `c`, relative to the bound's scale: > 0 (at least 1e-9) where
+    broken, <= 0 where it holds."""
+    scale = max(abs(c.bound), 1e-12)
+    if c.op in ("<=", "<"):
+        raw = (v - c.bound) / scale
+        bad = v > c.bound if c.op == "<=" else v >= c.bound
+    elif c.op in (">=", ">"):
+        raw = (c.bound - v) / scale
+        bad = v < c.bound if c.op == ">=" else v <= c.bound
+    else:
+        raw = np.abs(v - c.bound) / scale
+        bad = v != c.bound
+    bad = bad | np.isnan(v)     # a NaN value never satisfies a constraint
+    with np.errstate(invalid="ignore"):
+        return np.where(bad, np.maximum(np.nan_to_num(raw, nan=1.0), 1e-9), np.minimum(raw, 0.0))
 
 
 def concat_scored(parts: list[Scored]) -> Scored | None:
