@@ -487,6 +487,10 @@ def merge(sweep_file, shard_dirs, out) -> None:
     res = merge_shards(sw, list(shard_dirs), out=out)
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible) from {len(shard_dirs)} shards, "
                f"Pareto front {res.front_size} -> {res.run_dir}")
+    if res.completed and not res.feasible:  # an empty front explains itself (cimdse/run/diagnose.py)
+        from .run.diagnose import NOT_DRAWN, explain_empty, summary_lines
+
+        click.echo("\n".join([*summary_lines(explain_empty(res.trials, sw)), f"breakdown.png {NOT_DRAWN}"]))
 
 
 @main.command()

@@ -68,3 +68,21 @@ def test_reason_kind_drops_the_numbers():
     assert reason_kind("die area 1230 mm2 > max_die_mm2 858 mm2") == "die area > max_die_mm2"
     assert reason_kind("IR drop 0.123 of V_read > max_ir_drop 0.1 of V_read") == "IR drop > max_ir_drop"
     assert reason_kind("rows_active (512) exceeds rows (256)") == "rows_active (N) exceeds rows (N)"
+
+
+def test_merged_shards_explain_an_empty_front(tmp_path):
+    from click.testing import CliRunner
+
+    from cimdse.cli import main
+
+    f = write_small(tmp_path, "exhaustive", 1, "shards", 64)
+    f.write_text(f.read_text().replace('constraints: ["weights_fit == 1"]', 'constraints: ["area_mm2 <= 1"]'))
+    for i in (1, 2):
+        assert sweep(f, "--shard", f"{i}/2", "--out", tmp_path / f"s{i}", "--no-plots").exit_code == 0
+    res = CliRunner().invoke(main, ["merge", str(f), str(tmp_path / "s1"), str(tmp_path / "s2"),
+                                    "--out", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    why = yaml.safe_load((tmp_path / "m" / "run.yaml").read_text())["no_feasible_design"]
+    assert why["trials"] == 162 and why["violated"][0] == {"rule": "area_mm2 <= 1", "kind": "constraint",
+                                                           "trials": 162, "share": 1.0}
+    assert "100.0%  area_mm2 <= 1" in res.output and "breakdown.png not drawn" in res.output
