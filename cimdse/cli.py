@@ -402,6 +402,11 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         sys.exit(130)
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible), Pareto front {res.front_size} "
                f"[{sw.search.sampler}, {res.seconds:.1f} s] -> {res.run_dir}")
+    if res.completed and not res.feasible:  # an empty front explains itself (cimdse/run/diagnose.py)
+        from .run.diagnose import NOT_DRAWN, explain_empty, summary_lines
+
+        click.echo("\n".join(summary_lines(explain_empty(res.trials, sw)) + ([f"breakdown.png {NOT_DRAWN}"]
+                                                                             if not no_plots else [])))
     if not quiet and res.front_size:
         df, front = res.trials, res.front
         objs = [k for k, _ in sw.objectives]
@@ -492,6 +497,10 @@ def merge(sweep_file, shard_dirs, out) -> None:
     res = merge_shards(sw, list(shard_dirs), out=out)
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible) from {len(shard_dirs)} shards, "
                f"Pareto front {res.front_size} -> {res.run_dir}")
+    if res.completed and not res.feasible:  # an empty front explains itself (cimdse/run/diagnose.py)
+        from .run.diagnose import NOT_DRAWN, explain_empty, summary_lines
+
+        click.echo("\n".join([*summary_lines(explain_empty(res.trials, sw)), f"breakdown.png {NOT_DRAWN}"]))
 
 
 @main.command()

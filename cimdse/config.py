@@ -203,10 +203,11 @@ class Dimension:
 class Constraint:
     """`metric op bound`; violation > 0 when broken (relative to the bound's scale)."""
 
-    metric: str
+    metric: str                # a metric, or an expression's normalized text (its column in trials.csv)
     op: str
     bound: float
     text: str
+    expr: object = None        # cimdse.expr.Expr when the left side is arithmetic, else None
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ class Sweep:
     search: Search
     raw: dict = field(default_factory=dict, compare=False)
     baseline: dict | None = None  # {"gpu": name, "gpus": n} when the sweep compares against a GPU
+    expressions: tuple = ()       # cimdse.expr.Expr of the objectives and constraints that are arithmetic
 
 
 def _baseline(spec, where: str, model, sc) -> dict:
@@ -339,6 +341,25 @@ def _dimension(name: str, spec, where: str) -> Dimension:
     raise UserError(f"expected a list of choices or a range {{low, high}}, got {shown(spec)}", file=where, key=key)
 
 
+def expression_names(metrics: tuple) -> tuple:
+    """Names an expression may read: the metrics, then the numeric design parameters."""
+    from .cost.params import PARAMS
+
+    return (*metrics, *(k for k, p in PARAMS.items() if p.kind != "cat"))
+
+
+def _expression(text: str, metrics: tuple, where: str, key: str):
+    """A constraint's or objective's left side: a metric name, or arithmetic over metric and parameter names."""
+    from .expr import ExprError, parse_expr
+
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text.strip()) and text.strip() not in expression_names(metrics):
+        raise UserError(unknown("metric", text.strip(), metrics), file=where, key=key)
+    try:
+        return parse_expr(text, expression_names(metrics))
+    except ExprError as err:
+        raise UserError(str(err), file=where, key=key) from None
+
+
 def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Constraint:
     from .metrics import METRICS
 
@@ -346,7 +367,7 @@ def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Const
     key = f"constraints[{i}]"
     if not isinstance(text, str):
         raise UserError(f"expected a string like 'area_mm2 <= 800', got {shown(text)}", file=where, key=key)
-    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*", text)
+    m = re.fullmatch(r"\s*(.+?)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*", text)
     unit = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*([A-Za-z/^%][\w/^%]*)\s*",
                         text)
     if not m and unit:  # 'sqnr_db >= 20 dB': the unit is already in the metric's name
@@ -354,18 +375,17 @@ def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Const
         raise UserError(f"cannot parse '{text}': drop the unit '{u}' (the metric's name carries it); write "
                         f"'{metric} {op} {num}'", file=where, key=key)
     if not m:
-        raise UserError(f"cannot parse '{text}'; expected 'metric <= number' (ops: <=, >=, ==, <, >)",
-                        file=where, key=key)
-    metric, op, num = m.groups()
-    if metric not in allowed:
-        raise UserError(unknown("metric", metric, allowed), file=where, key=key)
+        raise UserError(f"cannot parse '{text}'; expected 'metric <= number' or 'expression <= number' "
+                        "(ops: <=, >=, ==, <, >; e.g. 'area_mm2 / chips_used <= 800')", file=where, key=key)
+    lhs, op, num = m.groups()
+    expr = _expression(lhs, allowed, where, key)
     try:
         bound = float(num)
     except ValueError:
         raise UserError(f"'{num}' is not a number", file=where, key=key) from None
     if not math.isfinite(bound):
         raise UserError(f"bound must be finite, got {num}", file=where, key=key)
-    return Constraint(metric, op, bound, text.strip())
+    return Constraint(expr.text, op, bound, text.strip(), None if expr.is_name else expr)
 
 
 def _check_storage(url: str, where: str) -> None:
@@ -491,16 +511,21 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if not isinstance(obj_raw, dict) or not obj_raw:
         raise UserError("expected a mapping of metric: minimize|maximize", file=where, key="objectives")
     objectives = []
+    exprs: dict = {}
     for k, v in obj_raw.items():
-        if k not in allowed:
-            raise UserError(unknown("metric", k, allowed), file=where, key=f"objectives.{k}")
+        e = _expression(str(k), allowed, where, f"objectives.{k}")
         if v not in ("minimize", "maximize"):
             raise UserError(f"expected minimize or maximize, got {shown(v)}", file=where, key=f"objectives.{k}")
-        objectives.append((k, v))
+        if any(e.text == o for o, _ in objectives):
+            raise UserError(f"the same objective as '{e.text}' above", file=where, key=f"objectives.{k}")
+        if not e.is_name:
+            exprs[e.text] = e
+        objectives.append((e.text, v))
     cons_raw = data.get("constraints") or []
     if not isinstance(cons_raw, list):
         raise UserError("expected a list of strings like 'area_mm2 <= 800'", file=where, key="constraints")
     constraints = tuple(_constraint(c, where, i, allowed) for i, c in enumerate(cons_raw))
+    exprs.update({c.metric: c.expr for c in constraints if c.expr is not None})
     clash = _contradictory(constraints)
     if clash:
         raise UserError(clash, file=where, key="constraints")
@@ -552,4 +577,4 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
                  space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
                  search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data,
-                 baseline=baseline)
+                 baseline=baseline, expressions=tuple(exprs.values()))

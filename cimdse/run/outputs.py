@@ -33,6 +33,7 @@ from ..results import (
     write_run,
 )
 from ..search.scoring import Scored, sweep_baseline
+from .diagnose import NOT_DRAWN, explain_empty
 from .folder import SHARD_FILE
 
 RUN_FIGURES = ("pareto.png", "breakdown.png", "history.png", "importance.png")
@@ -71,15 +72,19 @@ def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | No
     """Write the run's tables, run.yaml (with status and counts) and, with `plots`, its figures; returns
     (trials table, front table). The one place where a run's outputs are written."""
     df, front = run_frames(sweep, scored, numbers)
-    write_tables(sweep, run_dir, record, df, front, status)
+    write_tables(sweep, run_dir, record, df, front, status, plots)
     if plots and len(df):
         write_run_figures(run_dir, df, sweep)
         write_report(run_dir, trials=df, sweep=sweep)   # report.html beside the figures (cimdse/report.py)
     return df, front
 
 
-def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str) -> None:
-    """trials.csv and pareto.csv (when there are rows) and run.yaml with the run's status and counts."""
+def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True) -> None:
+    """trials.csv and pareto.csv (when there are rows) and run.yaml with the run's status and counts; with no
+    feasible design, run.yaml says which rules broke and why breakdown.png is missing (`plots`: figures drawn)."""
+    why = explain_empty(df, sweep)
+    if why is not None:
+        record = {**record, "no_feasible_design": {**why, **({"breakdown.png": NOT_DRAWN} if plots else {})}}
     if len(df):
         write_csv(df, run_dir / "trials.csv")
         write_csv(front, run_dir / "pareto.csv")
