@@ -11,7 +11,7 @@ import numpy as np
 from ..config import Sweep
 from ..cost import evaluate_arrays
 from ..cost.gpu import baseline_columns, baseline_metrics
-from ..cost.params import defaults, to_batch
+from ..cost.params import scenario_defaults, to_batch
 from ..metrics import BASELINE_METRICS, METRICS
 
 
@@ -37,11 +37,7 @@ class Scored:
 
 def base_design(sweep: Sweep) -> dict:
     """Defaults, then the workload's precisions, then the sweep's fixed values."""
-    d = defaults()
-    d["weight_bits"] = float(sweep.scenario.weight_bits)
-    d["input_bits"] = float(sweep.scenario.act_bits)
-    d.update(sweep.fixed)
-    return d
+    return {**scenario_defaults(sweep.scenario), **sweep.fixed}
 
 
 def sweep_baseline(sweep: Sweep) -> dict | None:
