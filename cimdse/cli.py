@@ -359,10 +359,16 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
 @click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
-def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots) -> None:
+@click.option("--verify", "verify_ck", default=None, type=click.Path(), metavar="CHECKPOINT",
+              help="After the search, measure every front design on this local checkpoint (docs/ACCURACY.md).")
+@click.option("--text", "verify_text", default=None, type=click.Path(), help="With --verify: UTF-8 text to score.")
+@click.option("--verify-tokens", type=int, default=128, show_default=True, help="With --verify: tokens scored.")
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots,
+          verify_ck, verify_text, verify_tokens) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
     from .run import check_run_options, collect_sweep, run_sweep
+    from .run.verify import prepare_verify
     from .search.exhaustive import parse_shard
     from .search.optuna_api import quiet_logging
 
@@ -372,19 +378,23 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
     resume += " --no-plots" if no_plots else ""
+    if verify_ck is not None:
+        resume += " " + shlex.join(["--verify", str(verify_ck), "--text", str(verify_text), "--verify-tokens",
+                                    str(verify_tokens)])
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
         sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
         shard_ix = parse_shard(shard) if shard is not None else None
-        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect)
+        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect, verify=verify_ck is not None)
         if collect and fresh:
             raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
+        ver = prepare_verify(verify_ck, verify_text, verify_tokens)   # before the search: bad input costs nothing
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
         if collect:
-            res = collect_sweep(sw, out=out, plots=not no_plots)
+            res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver)
         else:
             res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix,
-                            plots=not no_plots)
+                            plots=not no_plots, verify=ver)
         bar.close()
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
         bar.close()
@@ -393,10 +403,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible), Pareto front {res.front_size} "
                f"[{sw.search.sampler}, {res.seconds:.1f} s] -> {res.run_dir}")
     if not quiet and res.front_size:
-        df, front = res.trials, res.front
+        front = res.front
         objs = [k for k, _ in sw.objectives]
-        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2")
-                 if c in df and c not in objs]
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2",
+                             "measured_ppl", "measured_logit_sqnr_db") if c in front and c not in objs]
         rows = [[str(r["trial"])] + [r[c] for c in objs] + [r[c] if isinstance(r[c], str) else float(r[c])
                                                              for c in shown]
                 for _, r in front.head(15).iterrows()]
