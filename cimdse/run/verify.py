@@ -33,10 +33,10 @@ def prepare_verify(checkpoint: str | Path | None, text: str | Path | None, token
     """None without --verify; otherwise the loaded checkpoint and checked text (UserError on any bad input)."""
     if checkpoint is None:
         if text is not None:
-            raise UserError("--text is the text that --verify scores; give --verify CHECKPOINT too", key="--text")
+            raise UserError("the text that --verify scores; give --verify CHECKPOINT too", key="--text")
         return None
     if text is None:
-        raise UserError("--verify needs --text FILE (the UTF-8 text to score the checkpoint on)", key="--verify")
+        raise UserError("needs --text FILE (the UTF-8 text to score the checkpoint on)", key="--verify")
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 2:
         raise UserError(f"expected at least 2 tokens, got {tokens!r}", key="--verify-tokens")
     from ..accuracy.checkpoint import load_checkpoint, require_packages, tokenize
