@@ -48,6 +48,7 @@ def test_verify_adds_measured_columns_per_front_design(tiny_checkpoint, text_fil
         assert front[col].map(math.isfinite).all()
     assert (front["measured_ppl"] > 1).all()   # a perplexity is at least 1 (exp of a non-negative loss)
     assert "measured_ppl" not in pd.read_csv(tmp_path / "run" / "trials.csv")   # only the front is measured
+    assert (tmp_path / "run" / "verify.png").stat().st_size > 10_000
     rec = yaml.safe_load((tmp_path / "run" / "run.yaml").read_text())["verify"]
     assert rec["checkpoint"] == str(ck) and rec["text"] == str(text_file) and rec["tokens"] == 48
     assert rec["designs"] == len(front) and rec["mode"] == "inject" and rec["reference_ppl"] > 1
@@ -72,6 +73,7 @@ def test_verify_with_collect_measures_an_existing_study(tiny_checkpoint, text_fi
     assert r.exit_code == 0, r.output
     front = pd.read_csv(tmp_path / "run" / "pareto.csv")
     assert front["measured_logit_sqnr_db"].map(math.isfinite).all() and len(front) >= 1
+    assert not (tmp_path / "run" / "verify.png").exists()   # --no-plots
 
 
 @pytest.mark.parametrize("args, expect", [

@@ -84,6 +84,12 @@ def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | No
     write_tables(sweep, run_dir, record, df, front, status)
     if plots and len(df):
         write_run_figures(run_dir, df, sweep)
+        if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
+            from ..plots.verify import verify_figure
+
+            save_figure(verify_figure(front, sweep.objectives[0][0], record["verify"]["reference_ppl"],
+                                      run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
+                                      Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
         write_report(run_dir, trials=df, sweep=sweep)   # report.html beside the figures (cimdse/report.py)
     return df, front
 
