@@ -99,3 +99,26 @@ def test_verify_without_the_accuracy_extra_names_the_install(monkeypatch, tiny_c
     line = one_line_error(sweep(f, "--out", tmp_path / "run", "--verify", ck, "--text", text_file))
     assert "tokenizers" in line and "pip install -e '.[accuracy]'" in line and "--verify" in line
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("status, rows, skipped", [("interrupted", 2, "run interrupted"),
+                                                  ("complete", 0, "empty front")])
+def test_verify_is_skipped_and_recorded_when_there_is_nothing_to_measure(tiny_checkpoint, text_file, tmp_path,
+                                                                         status, rows, skipped):
+    from cimdse.config import load_sweep
+    from cimdse.results import run_record
+    from cimdse.run.outputs import write_outputs
+    from cimdse.run.verify import prepare_verify
+    from cimdse.search.scoring import score
+
+    sw = load_sweep(write_small(tmp_path, "tpe", 8, "skip", 8))
+    designs = [{"device": "sram", "rows": 128, "adc_bits": 6, "tiles": 1024},
+               {"device": "fefet", "rows": 128, "adc_bits": 4, "tiles": 1024}][:rows]
+    v = prepare_verify(tiny_checkpoint("llama"), text_file, 16)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _, front = write_outputs(sw, run_dir, run_record(sw), score(sw, designs) if designs else None,
+                             list(range(rows)), status, plots=False, verify=v)
+    assert "measured_ppl" not in front
+    rec = yaml.safe_load((run_dir / "run.yaml").read_text())
+    assert rec["verify"]["skipped"] == skipped and rec["verify"]["designs"] == 0 and rec["status"] == status
