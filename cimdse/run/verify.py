@@ -20,7 +20,7 @@ VERIFY_SEED = 0
 
 @dataclass(frozen=True)
 class Verify:
-    """A checked --verify request: the checkpoint (loaded once, kept for after the search) and its token ids."""
+    """A checked --verify request: the checkpoint (loaded once, kept for after the search), the text, the tokens."""
 
     checkpoint: Path
     text: Path
