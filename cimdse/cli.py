@@ -10,6 +10,7 @@ import time
 import click
 
 from . import __version__, completion
+from .cli_verify import verify_options, verify_request, verify_resume
 from .errors import UserError
 from .scenarios import scenario_options
 
@@ -359,16 +360,11 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
 @click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
-@click.option("--verify", "verify_ck", default=None, type=click.Path(), metavar="CHECKPOINT",
-              help="After the search, measure every front design on this local checkpoint (docs/ACCURACY.md).")
-@click.option("--text", "verify_text", default=None, type=click.Path(), help="With --verify: UTF-8 text to score.")
-@click.option("--verify-tokens", type=int, default=128, show_default=True, help="With --verify: tokens scored.")
-def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots,
-          verify_ck, verify_text, verify_tokens) -> None:
+@verify_options
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots, **vk) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
     from .run import check_run_options, collect_sweep, run_sweep
-    from .run.verify import prepare_verify
     from .search.exhaustive import parse_shard
     from .search.optuna_api import quiet_logging
 
@@ -377,18 +373,15 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
-    resume += " --no-plots" if no_plots else ""
-    if verify_ck is not None:
-        resume += " " + shlex.join(["--verify", str(verify_ck), "--text", str(verify_text), "--verify-tokens",
-                                    str(verify_tokens)])
+    resume += (" --no-plots" if no_plots else "") + verify_resume(**vk)
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
         sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
         shard_ix = parse_shard(shard) if shard is not None else None
-        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect, verify=verify_ck is not None)
+        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect, verify=vk["verify_ck"] is not None)
         if collect and fresh:
             raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
-        ver = prepare_verify(verify_ck, verify_text, verify_tokens)   # before the search: bad input costs nothing
+        ver = verify_request(**vk)   # checkpoint and text loaded before the search: bad input costs nothing
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
         if collect:
             res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver)
