@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 _API = {
     "ModelConfig": "workload",
     "Scenario": "workload",
-    "load_model": "workload",
+    "load_model": "models",
     "preset_names": "workload",
-    "model_from_hf_config": "workload",
+    "model_from_hf_config": "models",
     "operator_table": "workload",
     "workload_summary": "workload",
     "gpu_metrics": "cost.gpu",

@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -109,12 +110,12 @@ def scenario_from_options(**kw):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def workload(model: str, as_json: bool, **kw) -> None:
     """Show the operators of MODEL (a preset name or a config.json path) per phase."""
-    from .workload import load_model, operator_table, phases, workload_summary
+    from .models import load_model
+    from .workload import fit_scenario, operator_table, phases, workload_summary
 
     m = load_model(model)
     sc = scenario_from_options(**kw)
-    if m.arch == "encoder" and sc.generate_tokens:
-        sc = type(sc)(**{**sc.to_dict(), "generate_tokens": 0})
+    sc = fit_scenario(m, sc)
     summary = workload_summary(m, sc)
     tables = {ph: operator_table(m, sc, ph) for ph in phases(m)}
     if as_json:
@@ -160,7 +161,7 @@ def devices(sources: bool) -> None:
 
 
 @main.command(name="eval")
-@click.argument("design_file", required=False, type=click.Path(dir_okay=True))
+@click.argument("design_file", required=False, type=click.Path(dir_okay=True), shell_complete=completion.references)
 @click.option("--model", "model_spec", default=None, shell_complete=completion.models,
               help="Preset name or config.json path [llama-2-7b].")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a design parameter (repeatable).")
@@ -173,15 +174,23 @@ def devices(sources: bool) -> None:
               "of a CIM design.")
 @click.option("--gpus", "n_gpus", type=int, default=None, help="GPUs in tensor parallel with --gpu [fewest that "
               "hold weights and KV cache].")
-def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, plot_path, **kw) -> None:
+@click.option("--trial", "trial", type=int, default=None, metavar="N",
+              help="With a run folder as DESIGN_FILE: re-score trial N of that run (its workload from run.yaml).")
+@click.option("--export", "export_path", default=None, metavar="FILE.yaml",
+              help="Also write the scored design and its workload as a design file.")
+def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, plot_path, trial,
+             export_path, **kw) -> None:
     """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown.
 
+    DESIGN_FILE may be a published chip (a reference name such as isaac, or a reference file: its design and
+    workload), or a run folder with --trial N (the trial's design and the run's workload, re-scored).
     A list for --batch, --prompt-tokens or --generate-tokens (1,4,16,64) prints one row per value, the GPU's
     metrics beside the design's when --gpu is given (the GPU alone without DESIGN_FILE or --set)."""
-    from .config import load_design_file, load_workload
+    from .config import load_workload
     from .cost import evaluate_arrays
     from .cost.model import metric_units
-    from .cost.params import PARAMS, cross_check, defaults, from_batch, parse_assignment, to_batch
+    from .cost.params import PARAMS, cross_check, from_batch, scenario_defaults, to_batch
+    from .design_input import design_and_workload
     from .scenarios import check_plot_path, varied
 
     vary, kw = varied(kw)
@@ -190,25 +199,17 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     if vary is not None:
         from .scenarios import eval_list
 
-        eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, _table)
+        eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, _table,
+                  trial=trial)
         return
     if gpu_name is not None or n_gpus is not None:
         _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw)
         return
-    design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
-    for a in assignments:
-        k, v = parse_assignment(a)
-        design[k] = v
-    wl_dict = dict(wl_dict or {})
-    if model_spec:
-        wl_dict["model"] = model_spec
-    for k, v in kw.items():
-        if v is not None:
-            wl_dict[k] = v
+    design, wl_dict = design_and_workload(design_file, trial, assignments, model_spec, kw)
+    if export_path is not None and Path(export_path).suffix.lower() not in (".yaml", ".yml"):
+        raise UserError("expected a file name ending in .yaml or .yml", key="--export")
     model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
-    design.setdefault("weight_bits", float(sc.weight_bits))
-    design.setdefault("input_bits", float(sc.act_bits))
-    full = {**defaults(), **design}
+    full = {**scenario_defaults(sc), **design}
     try:
         cross_check(full)
     except UserError as err:
@@ -225,6 +226,15 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
         "latency_ns": {ph: one(v) for ph, v in bd["latency_ns"].items()},
         "operators_pj": {ph: one(v) for ph, v in bd["operators_pj"].items()},
     }
+    if export_path is not None:
+        from .run.trial import export_design
+
+        scen = {k: v for k, v in sc.to_dict().items() if not (k == "kv_bits" and not v)}
+        source = f"trial {trial} of {design_file}" if trial is not None else (design_file or "the command line")
+        export_design(export_path, from_batch(batch, 0), {"model": wl_dict.get("model", model.name), **scen},
+                      f"exported by cimdse eval from {source}")
+        if not as_json:
+            click.echo(f"wrote {export_path}")
     if as_json:
         out = {"design": from_batch(batch, 0), "workload": {"model": model.name, **sc.to_dict()},
                "metrics": metrics, "feasible": bool(res["feasible"][0]), "violation": str(res["violation"][0]),
@@ -395,6 +405,11 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         sys.exit(130)
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible), Pareto front {res.front_size} "
                f"[{sw.search.sampler}, {res.seconds:.1f} s] -> {res.run_dir}")
+    if res.completed and not res.feasible:  # an empty front explains itself (cimdse/run/diagnose.py)
+        from .run.diagnose import NOT_DRAWN, explain_empty, summary_lines
+
+        click.echo("\n".join(summary_lines(explain_empty(res.trials, sw)) + ([f"breakdown.png {NOT_DRAWN}"]
+                                                                             if not no_plots else [])))
     if not quiet and res.front_size:
         front = res.front
         objs = [k for k, _ in sw.objectives]
@@ -485,6 +500,10 @@ def merge(sweep_file, shard_dirs, out) -> None:
     res = merge_shards(sw, list(shard_dirs), out=out)
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible) from {len(shard_dirs)} shards, "
                f"Pareto front {res.front_size} -> {res.run_dir}")
+    if res.completed and not res.feasible:  # an empty front explains itself (cimdse/run/diagnose.py)
+        from .run.diagnose import NOT_DRAWN, explain_empty, summary_lines
+
+        click.echo("\n".join([*summary_lines(explain_empty(res.trials, sw)), f"breakdown.png {NOT_DRAWN}"]))
 
 
 @main.command()

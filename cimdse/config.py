@@ -95,7 +95,8 @@ def check_keys(d: dict, allowed, where: str, prefix: str = "") -> None:
 
 def load_workload(d: dict, where: str, prefix: str = "workload."):
     """A (ModelConfig, Scenario) from a `workload:` mapping."""
-    from .workload import Scenario, check_context, load_model
+    from .models import load_model
+    from .workload import Scenario, check_context, fit_scenario
 
     if not isinstance(d, dict):
         raise UserError("expected a mapping", file=where, key=prefix.rstrip("."))
@@ -116,8 +117,7 @@ def load_workload(d: dict, where: str, prefix: str = "workload."):
         sc = Scenario(**kw)
     except UserError as err:
         raise UserError(err.detail, file=where, key=prefix + (err.key or "")) from None
-    if model.arch == "encoder" and sc.generate_tokens:
-        sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+    sc = fit_scenario(model, sc)
     try:
         check_context(model, sc)
     except UserError as err:
@@ -157,7 +157,7 @@ def load_design_file(path: str | Path) -> tuple[dict, dict | None]:
 
 # ------------------------------------------------------------------------------------------------ sweeps
 
-SWEEP_KEYS = ("name", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline")
+SWEEP_KEYS = ("name", "base", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline")
 SEARCH_KEYS = ("sampler", "trials", "timeout", "seed", "batch_size", "storage", "study_name")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "qmc", "grid", "exhaustive")
 CONSTRAINT_OPS = ("<=", ">=", "==", "<", ">")
@@ -203,10 +203,11 @@ class Dimension:
 class Constraint:
     """`metric op bound`; violation > 0 when broken (relative to the bound's scale)."""
 
-    metric: str
+    metric: str                # a metric, or an expression's normalized text (its column in trials.csv)
     op: str
     bound: float
     text: str
+    expr: object = None        # cimdse.expr.Expr when the left side is arithmetic, else None
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ class Sweep:
     search: Search
     raw: dict = field(default_factory=dict, compare=False)
     baseline: dict | None = None  # {"gpu": name, "gpus": n} when the sweep compares against a GPU
+    expressions: tuple = ()       # cimdse.expr.Expr of the objectives and constraints that are arithmetic
 
 
 def _baseline(spec, where: str, model, sc) -> dict:
@@ -339,6 +341,25 @@ def _dimension(name: str, spec, where: str) -> Dimension:
     raise UserError(f"expected a list of choices or a range {{low, high}}, got {shown(spec)}", file=where, key=key)
 
 
+def expression_names(metrics: tuple) -> tuple:
+    """Names an expression may read: the metrics, then the numeric design parameters."""
+    from .cost.params import PARAMS
+
+    return (*metrics, *(k for k, p in PARAMS.items() if p.kind != "cat"))
+
+
+def _expression(text: str, metrics: tuple, where: str, key: str):
+    """A constraint's or objective's left side: a metric name, or arithmetic over metric and parameter names."""
+    from .expr import ExprError, parse_expr
+
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text.strip()) and text.strip() not in expression_names(metrics):
+        raise UserError(unknown("metric", text.strip(), metrics), file=where, key=key)
+    try:
+        return parse_expr(text, expression_names(metrics))
+    except ExprError as err:
+        raise UserError(str(err), file=where, key=key) from None
+
+
 def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Constraint:
     from .metrics import METRICS
 
@@ -346,7 +367,7 @@ def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Const
     key = f"constraints[{i}]"
     if not isinstance(text, str):
         raise UserError(f"expected a string like 'area_mm2 <= 800', got {shown(text)}", file=where, key=key)
-    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*", text)
+    m = re.fullmatch(r"\s*(.+?)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*", text)
     unit = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*([A-Za-z/^%][\w/^%]*)\s*",
                         text)
     if not m and unit:  # 'sqnr_db >= 20 dB': the unit is already in the metric's name
@@ -354,18 +375,17 @@ def _constraint(text, where: str, i: int, metrics: tuple | None = None) -> Const
         raise UserError(f"cannot parse '{text}': drop the unit '{u}' (the metric's name carries it); write "
                         f"'{metric} {op} {num}'", file=where, key=key)
     if not m:
-        raise UserError(f"cannot parse '{text}'; expected 'metric <= number' (ops: <=, >=, ==, <, >)",
-                        file=where, key=key)
-    metric, op, num = m.groups()
-    if metric not in allowed:
-        raise UserError(unknown("metric", metric, allowed), file=where, key=key)
+        raise UserError(f"cannot parse '{text}'; expected 'metric <= number' or 'expression <= number' "
+                        "(ops: <=, >=, ==, <, >; e.g. 'area_mm2 / chips_used <= 800')", file=where, key=key)
+    lhs, op, num = m.groups()
+    expr = _expression(lhs, allowed, where, key)
     try:
         bound = float(num)
     except ValueError:
         raise UserError(f"'{num}' is not a number", file=where, key=key) from None
     if not math.isfinite(bound):
         raise UserError(f"bound must be finite, got {num}", file=where, key=key)
-    return Constraint(metric, op, bound, text.strip())
+    return Constraint(expr.text, op, bound, text.strip(), None if expr.is_name else expr)
 
 
 def _check_storage(url: str, where: str) -> None:
@@ -411,9 +431,16 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
     """
     import itertools
 
-    from .cost.params import CONFLICT_KEYS, CONFLICT_TEXTS, PARAMS, conflict_masks, defaults, to_batch
+    from .cost.params import (
+        CONFLICT_KEYS,
+        CONFLICT_TEXTS,
+        PARAMS,
+        conflict_masks,
+        scenario_defaults,
+        to_batch,
+    )
 
-    base = {**defaults(), "weight_bits": float(scenario.weight_bits), "input_bits": float(scenario.act_bits), **fixed}
+    base = {**scenario_defaults(scenario), **fixed}
     dims = {d.name: d for d in space}
     for i, (reason, keys) in enumerate(zip(CONFLICT_TEXTS[1:], CONFLICT_KEYS[1:], strict=True)):
         options = [list(dims[k].choices) if k in dims and dims[k].choices else
@@ -429,6 +456,25 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
                             file=where, key=key)
 
 
+def _base(spec, where: str):
+    """`base:` of a sweep: a packaged reference name (isaac) or a reference file path, relative to the sweep file."""
+    from .reference import find_reference
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise UserError(f"expected a reference name (cimdse validate lists them) or a reference file, got "
+                        f"{shown(spec)}", file=where, key="base")
+    p = Path(spec)
+    if not p.is_absolute() and ("/" in spec or p.suffix) and not p.exists():
+        p = Path(where).parent / p          # a path relative to the sweep file
+    try:
+        ref = find_reference(p if p.exists() else spec)
+    except UserError as err:
+        raise UserError(err.detail, file=where, key="base") from None
+    if ref is None:
+        raise UserError(f"'{spec}' is not a reference (a file with system: and published:)", file=where, key="base")
+    return ref
+
+
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys."""
     from .metrics import METRICS
@@ -440,6 +486,9 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
         raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {shown(name)}",
                         file=where, key="name")
+    base = _base(data["base"], where) if data.get("base") is not None else None
+    if "workload" not in data and base is not None:   # the published chip's workload unless the sweep names one
+        data = {**data, "workload": dict(base.workload)}
     model, sc = load_workload(data.get("workload") or {}, where)
     space_raw = data.get("space")
     if not isinstance(space_raw, dict) or not space_raw:
@@ -451,6 +500,8 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if both:
         k = sorted(both)[0]
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
+    if base is not None:   # the base design, overridden by `fixed` and by the searched parameters
+        fixed = {**{k: v for k, v in base.design.items() if k not in space_raw}, **fixed}
     _always_conflicting(space, fixed, sc, where)
     baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
     from .metrics import BASELINE_METRICS
@@ -460,16 +511,21 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if not isinstance(obj_raw, dict) or not obj_raw:
         raise UserError("expected a mapping of metric: minimize|maximize", file=where, key="objectives")
     objectives = []
+    exprs: dict = {}
     for k, v in obj_raw.items():
-        if k not in allowed:
-            raise UserError(unknown("metric", k, allowed), file=where, key=f"objectives.{k}")
+        e = _expression(str(k), allowed, where, f"objectives.{k}")
         if v not in ("minimize", "maximize"):
             raise UserError(f"expected minimize or maximize, got {shown(v)}", file=where, key=f"objectives.{k}")
-        objectives.append((k, v))
+        if any(e.text == o for o, _ in objectives):
+            raise UserError(f"the same objective as '{e.text}' above", file=where, key=f"objectives.{k}")
+        if not e.is_name:
+            exprs[e.text] = e
+        objectives.append((e.text, v))
     cons_raw = data.get("constraints") or []
     if not isinstance(cons_raw, list):
         raise UserError("expected a list of strings like 'area_mm2 <= 800'", file=where, key="constraints")
     constraints = tuple(_constraint(c, where, i, allowed) for i, c in enumerate(cons_raw))
+    exprs.update({c.metric: c.expr for c in constraints if c.expr is not None})
     clash = _contradictory(constraints)
     if clash:
         raise UserError(clash, file=where, key="constraints")
@@ -521,4 +577,4 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
                  space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
                  search=Search(sampler, trials, timeout, seed, batch, storage, study_name), raw=data,
-                 baseline=baseline)
+                 baseline=baseline, expressions=tuple(exprs.values()))

@@ -132,7 +132,8 @@ def _workload(rec: Mapping, folder: Path, sweep=None):
     workload of the sweep file run.yaml names; None with the reason when none can be loaded."""
     if sweep is not None:
         return sweep.model, sweep.scenario, ""
-    from .workload import Scenario, load_model
+    from .models import load_model
+    from .workload import Scenario
 
     try:
         sc = Scenario(**dict(rec.get("scenario") or {}))

@@ -47,6 +47,8 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
     for k in BASELINE_METRICS:  # only when the sweep has a GPU baseline
         if k in scored.metrics:
             cols[k] = np.asarray(scored.metrics[k], dtype=float)
+    for k in getattr(scored, "derived", ()):  # the sweep's expressions, each a column named after its text
+        cols[k] = np.asarray(scored.metrics[k], dtype=float)
     cols["feasible"] = scored.feasible
     cols["violation"] = scored.violation_text
     return pd.DataFrame(cols)

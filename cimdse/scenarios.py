@@ -87,14 +87,13 @@ def score_values(key: str, values: tuple[int, ...], model, scenario, design: dic
     from .cost import evaluate_arrays
     from .cost.gpu import baseline_columns, gpu_metrics
     from .cost.params import to_batch
-    from .workload import Scenario, check_context
+    from .workload import check_context, fit_scenario
 
     rows = []
     for v in values:
         try:
             sc = replace(scenario, **{key: v})
-            if model.arch == "encoder" and sc.generate_tokens:
-                sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+            sc = fit_scenario(model, sc)
             check_context(model, sc)
         except UserError as err:
             raise UserError(err.detail, key=option_name(key)) from None
@@ -224,11 +223,13 @@ def print_rows(rows: list[dict], key: str, echo, table) -> None:
             echo(f"{key} {r[key]}: GPU: {r['gpu_violation']}")
 
 
-def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, table) -> None:
+def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, table,
+              trial: int | None = None) -> None:
     """`cimdse eval ... --batch 1,4,16,64`: one row per value (design and/or GPU), optionally drawn."""
-    from .config import load_design_file, load_workload
+    from .config import load_workload
     from .cost.gpu import get_gpu
-    from .cost.params import cross_check, defaults, parse_assignment
+    from .cost.params import cross_check, scenario_defaults
+    from .design_input import design_and_workload
 
     values = kw[vary]
     if n_gpus is not None and gpu_name is None:
@@ -240,20 +241,12 @@ def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, 
         except UserError as err:
             raise UserError(err.detail, key="--gpu") from None
     with_design = gpu is None or bool(design_file or assignments)
-    design, wl_dict = (load_design_file(design_file) if design_file else ({}, None))
-    for a in assignments:
-        k, v = parse_assignment(a)
-        design[k] = v
-    wl_dict = dict(wl_dict or {})
-    if model_spec:
-        wl_dict["model"] = model_spec
-    wl_dict.update({k: v for k, v in kw.items() if v is not None and k != vary})
+    design, wl_dict = design_and_workload(design_file, trial, assignments, model_spec,
+                                          {k: v for k, v in kw.items() if k != vary})
     model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
     full = None
     if with_design:
-        design.setdefault("weight_bits", float(sc.weight_bits))
-        design.setdefault("input_bits", float(sc.act_bits))
-        full = {**defaults(), **design}
+        full = {**scenario_defaults(sc), **design}
         try:
             cross_check(full)
         except UserError as err:

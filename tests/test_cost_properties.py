@@ -13,7 +13,8 @@ from cimdse.cost import evaluate_arrays
 from cimdse.cost.accuracy import monte_carlo_sqnr_db, sqnr_db
 from cimdse.cost.model import METRICS
 from cimdse.cost.params import PARAMS, defaults, to_batch
-from cimdse.workload import Scenario, load_model, preset_names
+from cimdse.models import load_model
+from cimdse.workload import Scenario, preset_names
 
 POW2 = st.sampled_from([16, 32, 64, 128, 256, 512, 1024])
 DESIGN = st.fixed_dictionaries({

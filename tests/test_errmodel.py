@@ -19,8 +19,9 @@ from cimdse.cost.errmodel import (
 )
 from cimdse.cost.model import evaluate_batch, prepare
 from cimdse.cost.params import to_batch
+from cimdse.models import load_model
 from cimdse.tech import load_tech
-from cimdse.workload import Scenario, load_model
+from cimdse.workload import Scenario
 
 SC = Scenario(batch=1, prompt_tokens=256, generate_tokens=64)
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from cimdse.cli import main
 from cimdse.cost.gpu import memory_need_bytes
 from cimdse.errors import UserError
-from cimdse.workload import Scenario, model_from_hf_config, operator_table, preset
+from cimdse.models import model_from_hf_config
+from cimdse.workload import Scenario, operator_table, preset
 
 NEW = ["qwen2-7b", "qwen1.5-moe-a2.7b", "phi-3-mini", "gemma-2b", "gemma-2-2b"]
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from cimdse.config import load_design_file, load_sweep
 from cimdse.errors import UserError
-from cimdse.workload import ModelConfig, load_model
+from cimdse.models import load_model
+from cimdse.workload import ModelConfig
 
 QUICK = yaml.safe_load((Path(__file__).parent.parent / "sweeps" / "quickstart.yaml").read_text())
 LLAMA = json.loads((Path(__file__).parent / "data" / "hf" / "llama-2-7b" / "config.json").read_text())

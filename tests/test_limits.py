@@ -143,8 +143,8 @@ def test_lifetime_counts_the_write_verify_pulses_of_each_device():
     import dataclasses
 
     from cimdse.cost.model import evaluate_batch, prepare
+    from cimdse.models import load_model
     from cimdse.tech import DEVICES, load_tech
-    from cimdse.workload import load_model
 
     tech = load_tech()
     one = dataclasses.replace(tech, device={**tech.device, "write_verify_pulses": np.ones(len(DEVICES))})

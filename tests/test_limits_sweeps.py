@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from cimdse.cost import evaluate_arrays
 from cimdse.cost.params import PARAMS, defaults, to_batch
+from cimdse.models import load_model
 from cimdse.tech import OFFCHIP, load_tech
-from cimdse.workload import Scenario, load_model
+from cimdse.workload import Scenario
 
 SWEEPS = sorted(Path(__file__).resolve().parent.parent.joinpath("sweeps").glob("*.yaml"))
 

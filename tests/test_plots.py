@@ -13,11 +13,12 @@ import pytest
 from cimdse import plots
 from cimdse.cost import evaluate
 from cimdse.cost.model import METRICS
+from cimdse.models import load_model
 from cimdse.pareto import hypervolume_history
 from cimdse.results import METRIC_DIRECTIONS, metric_direction
 from cimdse.run.outputs import save_figure
 from cimdse.search.importance import param_importances
-from cimdse.workload import Scenario, load_model
+from cimdse.workload import Scenario
 
 MODEL = "gpt2"
 SCENARIO = Scenario(batch=2, prompt_tokens=32, generate_tokens=8)

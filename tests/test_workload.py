@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from cimdse.errors import UserError
+from cimdse.models import load_model, model_from_hf_config
 from cimdse.workload import (
     ModelConfig,
     Scenario,
-    load_model,
-    model_from_hf_config,
     operator_table,
     preset,
     preset_names,

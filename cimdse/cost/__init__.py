@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..workload import ModelConfig, Scenario, load_model
+from ..models import load_model
+from ..workload import ModelConfig, Scenario, fit_scenario
 from .model import METRICS, evaluate_batch, prepare
 from .params import PARAMS, from_batch, to_batch
 
@@ -18,8 +19,7 @@ __all__ = ["evaluate", "evaluate_arrays", "METRICS", "PARAMS"]
 def _workload(model: ModelConfig | str, scenario: Scenario | None):
     m = load_model(model) if isinstance(model, str) else model
     sc = scenario or Scenario()
-    if m.arch == "encoder" and sc.generate_tokens:
-        sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+    sc = fit_scenario(m, sc)
     return prepare(m, sc)
 
 

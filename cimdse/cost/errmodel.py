@@ -502,7 +502,7 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
     To inject: add Gaussian noise of variance sum(terms) * mean(y^2) to the exact output y of that matmul.
     Sum the terms of a kind for its total NSR; 10 log10(1 / total) is its SQNR in dB.
     ir_drop_frac, adc_range_scale: None (default) takes the design's own, as the cost model does (cost/analog.py)."""
-    from ..workload import load_model
+    from ..models import load_model
     from .params import to_batch
 
     tech = tech or load_tech()

@@ -19,7 +19,7 @@ import yaml
 
 from ..errors import UserError, did_you_mean
 from ..metrics import BASELINE_METRICS, UNITS
-from ..workload import ModelConfig, Scenario, operator_table, phases
+from ..workload import ModelConfig, Scenario, fit_scenario, operator_table, phases
 
 GPU_KEYS = ("fp16_tflops", "fp8_tflops", "int8_tops", "vector_tflops", "hbm_gb", "hbm_gbps", "tdp_w", "idle_w",
             "link_gbps", "die_mm2", "node_nm")
@@ -294,9 +294,7 @@ def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scena
     """The CIM metrics (GPU_METRICS) for `gpus` x GPU `name` (None: the fewest that hold weights and KV cache),
     plus feasible and violation (why not, "" when feasible); with breakdown, per-phase times and kernel times."""
     gpu = get_gpu(name)
-    sc = scenario
-    if model.arch == "encoder" and sc.generate_tokens:
-        sc = Scenario(**{**sc.to_dict(), "generate_tokens": 0})
+    sc = fit_scenario(model, scenario)
     needed = min_gpus(gpu, model, sc)
     n = _check_gpus(gpus) if gpus is not None else min(needed, MAX_GPUS)
     ph = {p: price_phase_gpu(gpu, n, model, sc, p, cal) for p in phases(model)}
@@ -377,7 +375,7 @@ def measured_metric(metric: str, m: dict, sc: Scenario) -> float:
 
 
 def _predict(meas: dict, cal: dict | None = None) -> tuple[float, ModelConfig, Scenario]:
-    from ..workload import load_model
+    from ..models import load_model
 
     wl = dict(meas["workload"])
     model = load_model(wl.pop("model"))

@@ -129,6 +129,12 @@ def defaults() -> dict:
     return {n: p.default for n, p in PARAMS.items()}
 
 
+def scenario_defaults(sc) -> dict:
+    """The default design with the scenario's precisions (weight_bits, input_bits = the workload's weight and
+    activation bits): what a design that does not set them is scored with."""
+    return {**defaults(), "weight_bits": float(sc.weight_bits), "input_bits": float(sc.act_bits)}
+
+
 def check_value(name: str, value) -> float | str:
     """Validate one parameter value; return it in canonical form (str for categories, float otherwise)."""
     if name not in PARAMS:

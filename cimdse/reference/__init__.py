@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, unknown
 
 REF_KEYS = ("name", "system", "citation", "technology", "kind", "design", "workload", "condition", "published",
             "not_expressible", "notes")
@@ -201,6 +201,25 @@ def load_reference(path: str | Path) -> Reference:
                      condition=data["condition"], published=pubs, not_expressible=tuple(ne), path=where)
 
 
+def find_reference(spec: str | Path) -> Reference | None:
+    """The reference a DESIGN_FILE argument names: a packaged reference by name (`isaac`), or the path of a reference
+    file (a YAML file with `system` and `published` keys); None for anything else (an ordinary design file)."""
+    from ..config import load_yaml
+
+    p = Path(spec)
+    if not p.exists() and p.suffix == "" and "/" not in str(spec):
+        if (folder() / f"{spec}.yaml").is_file():
+            return load_reference(folder() / f"{spec}.yaml")
+        names = sorted(q.stem for q in folder().glob("*.yaml") if not q.name.startswith("_"))
+        raise UserError("not found; " + unknown("reference", str(spec), names) + ", or a design file",
+                        file=str(spec))
+    if p.is_file() and p.suffix.lower() in (".yaml", ".yml"):
+        data = load_yaml(p)
+        if "system" in data and "published" in data:
+            return load_reference(p)
+    return None
+
+
 def load_references(where: str | Path | None = None) -> list[Reference]:
     """Every reference file of the folder, sorted by name."""
     base = Path(where) if where else folder()
@@ -212,10 +231,10 @@ def evaluate_reference(ref: Reference, workload: dict | None = None) -> dict[str
     from ..config import load_workload
     from ..cost import evaluate_arrays
     from ..cost.model import METRICS
-    from ..cost.params import defaults, to_batch
+    from ..cost.params import scenario_defaults, to_batch
 
     model, sc = load_workload(workload or ref.workload, ref.path)
-    design = {**defaults(), "weight_bits": float(sc.weight_bits), "input_bits": float(sc.act_bits), **ref.design}
+    design = {**scenario_defaults(sc), **ref.design}
     res = evaluate_arrays(to_batch([design]), model, sc)
     out = {m: float(res[m][0]) for m in METRICS}
     out["feasible"] = float(bool(res["feasible"][0]))

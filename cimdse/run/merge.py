@@ -82,7 +82,7 @@ def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = 
         front_rows = [trials[i] for i in pareto_order(v, [dr for _, dr in sweep.objectives])]
     front = distinct_designs(df.iloc[front_rows])
     record = run_record(sweep, {"merged_from": [str(d) for _, _, d in shards], "shards": count})
-    write_tables(sweep, run_dir, record, df, front, "complete")
+    write_tables(sweep, run_dir, record, df, front, "complete", plots)
     if plots:
         write_run_figures(run_dir, df, sweep)
     return RunResult(run_dir, df, front, "complete", time.perf_counter() - start, len(df),

@@ -33,6 +33,7 @@ from ..results import (
     write_run,
 )
 from ..search.scoring import Scored, sweep_baseline
+from .diagnose import NOT_DRAWN, explain_empty
 from .folder import SHARD_FILE
 
 RUN_FIGURES = ("pareto.png", "breakdown.png", "history.png", "importance.png")
@@ -81,7 +82,7 @@ def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | No
         else:
             front, done = verify_front(front, verify)
             record = {**record, "verify": done}
-    write_tables(sweep, run_dir, record, df, front, status)
+    write_tables(sweep, run_dir, record, df, front, status, plots)
     if plots and len(df):
         write_run_figures(run_dir, df, sweep)
         if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
@@ -94,8 +95,12 @@ def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | No
     return df, front
 
 
-def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str) -> None:
-    """trials.csv and pareto.csv (when there are rows) and run.yaml with the run's status and counts."""
+def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True) -> None:
+    """trials.csv and pareto.csv (when there are rows) and run.yaml with the run's status and counts; with no
+    feasible design, run.yaml says which rules broke and why breakdown.png is missing (`plots`: figures drawn)."""
+    why = explain_empty(df, sweep)
+    if why is not None:
+        record = {**record, "no_feasible_design": {**why, **({"breakdown.png": NOT_DRAWN} if plots else {})}}
     if len(df):
         write_csv(df, run_dir / "trials.csv")
         write_csv(front, run_dir / "pareto.csv")

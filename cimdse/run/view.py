@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,8 @@ def pareto_view(path: str | Path, x: str | None = None, y: str | None = None, z:
     if color is None:
         color = default_color(df, run.searched)
     if out is None:
-        fig_path = run.folder / ("pareto-" + "-".join(m for m, _ in metrics) + ".png")
+        # an expression objective ('tokens_per_s / area_mm2') becomes letters, digits and '_' in the file name
+        fig_path = run.folder / ("pareto-" + "-".join(re.sub(r"\W+", "_", m).strip("_") for m, _ in metrics) + ".png")
     else:
         fig_path = Path(out)
         if not fig_path.parent.exists():

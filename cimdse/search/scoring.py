@@ -25,10 +25,12 @@ class Scored:
     violations: np.ndarray      # (N, C) > 0 when violated (C >= 1: last column is the design-conflict flag)
     feasible: np.ndarray
     violation_text: np.ndarray
+    derived: tuple = ()         # columns of the sweep's expressions (their text), also in `metrics`
 
     def trial_metrics(self, i: int) -> dict:
         """Design i's metrics as plain floats (and whether it is feasible): a trial's user attributes."""
-        out = {k: float(self.metrics[k][i]) for k in (*METRICS, *BASELINE_METRICS) if k in self.metrics}
+        out = {k: float(self.metrics[k][i]) for k in (*METRICS, *BASELINE_METRICS, *self.derived)
+               if k in self.metrics}
         out["feasible"] = bool(self.feasible[i])
         return out
 
@@ -65,28 +67,39 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     gpu = sweep_baseline(sweep)
     if gpu is not None:
         m.update(baseline_columns(m, gpu["metrics"]))
+    for e in sweep.expressions:  # arithmetic objectives and constraints (cimdse/expr.py), over metrics and parameters
+        m[e.text] = e.evaluate({**batch, **m})
     obj = np.column_stack([np.asarray(m[k], dtype=float) for k, _ in sweep.objectives])
     viol = []
     n = len(obj)
     text = np.where(m["feasible"], "", m["reason"]).astype(object)
     for c in sweep.constraints:
-        v = np.asarray(m[c.metric], dtype=float)
-        scale = max(abs(c.bound), 1e-12)
-        if c.op in ("<=", "<"):
-            raw = (v - c.bound) / scale
-            bad = v > c.bound if c.op == "<=" else v >= c.bound
-        elif c.op in (">=", ">"):
-            raw = (c.bound - v) / scale
-            bad = v < c.bound if c.op == ">=" else v <= c.bound
-        else:
-            raw = np.abs(v - c.bound) / scale
-            bad = v != c.bound
-        viol.append(np.where(bad, np.maximum(raw, 1e-9), np.minimum(raw, 0.0)))
+        x = constraint_excess(c, np.asarray(m[c.metric], dtype=float))
+        viol.append(x)
+        bad = x > 0
         text = np.where(bad, np.where(text == "", c.text, text + "; " + c.text), text)
     viol.append(np.where(m["feasible"], 0.0, 1.0))
     violations = np.column_stack(viol) if viol else np.zeros((n, 0))
     feasible = np.all(violations <= 0, axis=1)
-    return Scored(batch, m, obj, violations, feasible, text)
+    return Scored(batch, m, obj, violations, feasible, text, tuple(e.text for e in sweep.expressions))
+
+
+def constraint_excess(c, v: np.ndarray) -> np.ndarray:
+    """Per design, how far `v` breaks constraint `c`, relative to the bound's scale: > 0 (at least 1e-9) where
+    broken, <= 0 where it holds."""
+    scale = max(abs(c.bound), 1e-12)
+    if c.op in ("<=", "<"):
+        raw = (v - c.bound) / scale
+        bad = v > c.bound if c.op == "<=" else v >= c.bound
+    elif c.op in (">=", ">"):
+        raw = (c.bound - v) / scale
+        bad = v < c.bound if c.op == ">=" else v <= c.bound
+    else:
+        raw = np.abs(v - c.bound) / scale
+        bad = v != c.bound
+    bad = bad | np.isnan(v)     # a NaN value never satisfies a constraint
+    with np.errstate(invalid="ignore"):
+        return np.where(bad, np.maximum(np.nan_to_num(raw, nan=1.0), 1e-9), np.minimum(raw, 0.0))
 
 
 def concat_scored(parts: list[Scored]) -> Scored | None:
@@ -95,7 +108,7 @@ def concat_scored(parts: list[Scored]) -> Scored | None:
         return None
     if len(parts) == 1:
         return parts[0]
-    keys = [*METRICS, "feasible", "reason"] + [k for k in BASELINE_METRICS if k in parts[0].metrics]
+    keys = [*METRICS, "feasible", "reason", *parts[0].derived] + [k for k in BASELINE_METRICS if k in parts[0].metrics]
     return Scored(
         batch={k: np.concatenate([p.batch[k] for p in parts]) for k in parts[0].batch},
         metrics={k: np.concatenate([np.asarray(p.metrics[k]) for p in parts]) for k in keys},
@@ -103,4 +116,5 @@ def concat_scored(parts: list[Scored]) -> Scored | None:
         violations=np.concatenate([p.violations for p in parts]),
         feasible=np.concatenate([p.feasible for p in parts]),
         violation_text=np.concatenate([p.violation_text for p in parts]),
+        derived=parts[0].derived,
     )
