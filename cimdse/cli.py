@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__, completion
+from .cli_verify import verify_options, verify_request, verify_resume
 from .errors import UserError
 from .scenarios import scenario_options
 
@@ -369,7 +370,8 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
 @click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
-def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots) -> None:
+@verify_options
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots, **vk) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
     from .run import check_run_options, collect_sweep, run_sweep
@@ -381,20 +383,21 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
-    resume += " --no-plots" if no_plots else ""
+    resume += (" --no-plots" if no_plots else "") + verify_resume(**vk)
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
         sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
         shard_ix = parse_shard(shard) if shard is not None else None
-        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect)
+        check_run_options(sw, workers=workers, shard=shard_ix, collect=collect, verify=vk["verify_ck"] is not None)
         if collect and fresh:
             raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
+        ver = verify_request(**vk)   # checkpoint and text loaded before the search: bad input costs nothing
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
         if collect:
-            res = collect_sweep(sw, out=out, plots=not no_plots)
+            res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver)
         else:
             res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix,
-                            plots=not no_plots)
+                            plots=not no_plots, verify=ver)
         bar.close()
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
         bar.close()
@@ -408,10 +411,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         click.echo("\n".join(summary_lines(explain_empty(res.trials, sw)) + ([f"breakdown.png {NOT_DRAWN}"]
                                                                              if not no_plots else [])))
     if not quiet and res.front_size:
-        df, front = res.trials, res.front
+        front = res.front
         objs = [k for k, _ in sw.objectives]
-        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2")
-                 if c in df and c not in objs]
+        shown = [c for c in ("device", "rows", "cols", "bits_per_cell", "adc_bits", "tiles", "chips_used", "die_area_mm2",
+                             "measured_ppl", "measured_logit_sqnr_db") if c in front and c not in objs]
         rows = [[str(r["trial"])] + [r[c] for c in objs] + [r[c] if isinstance(r[c], str) else float(r[c])
                                                              for c in shown]
                 for _, r in front.head(15).iterrows()]

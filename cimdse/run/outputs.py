@@ -68,13 +68,29 @@ def run_frames(sweep: Sweep, scored: Scored | None, numbers):
 
 
 def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-                  plots: bool = True):
+                  plots: bool = True, verify=None):
     """Write the run's tables, run.yaml (with status and counts) and, with `plots`, its figures; returns
-    (trials table, front table). The one place where a run's outputs are written."""
+    (trials table, front table). The one place where a run's outputs are written. `verify` (run.verify.Verify):
+    measure the front designs on a checkpoint first (pareto.csv gains the measured columns; not when interrupted)."""
     df, front = run_frames(sweep, scored, numbers)
+    if verify is not None:
+        from .verify import verify_front
+
+        if status == "interrupted" or not len(front):
+            record = {**record, "verify": {"checkpoint": str(verify.checkpoint), "designs": 0,
+                                           "skipped": "run interrupted" if len(front) else "empty front"}}
+        else:
+            front, done = verify_front(front, verify)
+            record = {**record, "verify": done}
     write_tables(sweep, run_dir, record, df, front, status, plots)
     if plots and len(df):
         write_run_figures(run_dir, df, sweep)
+        if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
+            from ..plots.verify import verify_figure
+
+            save_figure(verify_figure(front, sweep.objectives[0][0], record["verify"]["reference_ppl"],
+                                      run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
+                                      Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
         write_report(run_dir, trials=df, sweep=sweep)   # report.html beside the figures (cimdse/report.py)
     return df, front
 

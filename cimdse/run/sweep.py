@@ -22,7 +22,7 @@ from .outputs import write_outputs, write_shard_file
 
 def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
               on_batch: Callable[[Progress], None] | None = None, plots: bool = True,
-              workers: int | None = None, shard: tuple[int, int] | None = None) -> RunResult:
+              workers: int | None = None, shard: tuple[int, int] | None = None, verify=None) -> RunResult:
     """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
 
     A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
@@ -30,16 +30,16 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     (default: 1 for an Optuna sampler, every usable core for the exhaustive one; same results either way);
     `shard` = (I, N) enumerates only shard I of N of an exhaustive sweep (merge the shards with `merge_shards`).
     """
-    check_run_options(sweep, workers=workers, shard=shard)
+    check_run_options(sweep, workers=workers, shard=shard, verify=verify is not None)
     if workers is None:
         workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
     run_dir = Path(out) if out else default_run_dir(sweep, shard)
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
-        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard)
+        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify)
 
 
 def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag, workers: int,
-         shard: tuple[int, int] | None) -> RunResult:
+         shard: tuple[int, int] | None, verify=None) -> RunResult:
     prepare_run_dir(sweep, run_dir, fresh)
     extra: dict = {"workers": workers} if workers > 1 else {}
     bounds = None
@@ -68,23 +68,25 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
         res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None)
         params, numbers, status = res.params, res.numbers, res.status
         scored = score(sweep, params) if params else None
-    result = finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots)
+    result = finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify)
     if bounds is not None and status == "complete":
         write_shard_file(run_dir, sweep, shard, bounds, space_size(sweep), result.front)  # type: ignore[arg-type]
     return result
 
 
 def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-               seconds: float, plots: bool = True) -> RunResult:
+               seconds: float, plots: bool = True, verify=None) -> RunResult:
     """Write the run's outputs (tables, run.yaml with status and counts, figures) and return what was written."""
-    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots)
+    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify)
     feas = int(df["feasible"].sum()) if len(df) else 0
     return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front))
 
 
 def check_run_options(sweep: Sweep, workers: int | None = None, shard: tuple[int, int] | None = None,
-                      collect: bool = False) -> None:
+                      collect: bool = False, verify: bool = False) -> None:
     """Refuse option combinations that make no sense, before any folder is written (workers None: the default)."""
+    if verify and shard is not None:
+        raise UserError("a shard's front is not the sweep's front; run --verify on an unsharded sweep", key="--verify")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UserError(f"expected a number of worker processes >= 1, got {workers!r}", key="--workers")
     exhaustive = sweep.search.sampler == "exhaustive"
@@ -98,7 +100,7 @@ def check_run_options(sweep: Sweep, workers: int | None = None, shard: tuple[int
         raise UserError("--collect runs no trials; leave out --workers and --shard", key="--collect")
 
 
-def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = True) -> RunResult:
+def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = True, verify=None) -> RunResult:
     """Write trials.csv, pareto.csv, run.yaml and plots from the sweep's study as it stands, running no trial.
 
     Metrics are recomputed by scoring the stored parameters with the cost model (exact: the same vectorized
@@ -117,4 +119,5 @@ def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = Tru
     prepare_run_dir(sweep, run_dir, fresh=False)
     record = run_record(sweep, {"collected_from": url or str(run_dir / oa.STUDY_FILE)})
     scored = score(sweep, params) if params else None
-    return finish_run(sweep, run_dir, record, scored, numbers, "collected", time.perf_counter() - start, plots)
+    return finish_run(sweep, run_dir, record, scored, numbers, "collected", time.perf_counter() - start, plots,
+                      verify)
