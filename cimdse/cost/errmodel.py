@@ -254,30 +254,37 @@ def _clip_table(e, wt, sig_u):
     return (wt[:, :, None] * 2 * e[:, :, None] * tail).sum(axis=1)
 
 
-def _pair_sums(v, w, inv_c, r):
-    """sum_ts w_ts min(r, v_ts) per design: v, w (C, P) per configuration, inv_c each design's configuration, r (N,).
+def _log_key(a):
+    """log2 of non-negative values, clipped to [-1000, 1100] and shifted to [0, 2100]: a sort key within 2200."""
+    return np.clip(np.log2(np.maximum(a, 1e-300)), -1000.0, 1100.0) + 1000.0
+
+
+def _pair_sums(v, w, inv_c, r, order, qkey):
+    """sum_ts w_ts min(r, v_ts) per design: v, w (C, P) per configuration, inv_c each design's configuration, r (N,);
+    order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
 
     Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
     plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
-    (keys: configuration x 2200 + log2 v, clipped to [-1000, 1100]; a tie adds the same either way)."""
+    (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
     n_c, n_p = v.shape
-    order = np.argsort(v, axis=1)
-    vs, ws = np.take_along_axis(v, order, 1), np.take_along_axis(w, order, 1)
+    srt = np.argsort(v, axis=1)
+    vs, ws = np.take_along_axis(v, srt, 1), np.take_along_axis(w, srt, 1)
     pre = np.zeros((n_c, n_p + 1))
     pre[:, 1:] = np.cumsum(ws * vs, axis=1)
     suf = np.zeros((n_c, n_p + 1))
     suf[:, :n_p] = np.cumsum(ws[:, ::-1], axis=1)[:, ::-1]
-    lg = lambda a: np.clip(np.log2(np.maximum(a, 1e-300)), -1000.0, 1100.0) + 1000.0  # noqa: E731
-    keys = (np.arange(n_c)[:, None] * 2200.0 + lg(vs)).ravel()
-    cnt = np.searchsorted(keys, inv_c * 2200.0 + lg(r), side="right") - inv_c * n_p
+    keys = (np.arange(n_c)[:, None] * 2200.0 + _log_key(vs)).ravel()
+    cnt = np.empty(len(r), dtype=np.int64)
+    cnt[order] = np.searchsorted(keys, qkey, side="right")
+    cnt -= inv_c * n_p
     idx = inv_c * (n_p + 1) + cnt
     return pre.ravel()[idx] + r * suf.ravel()[idx]
 
 
-def _adc_rounding(cfg: dict) -> dict:
+def _adc_rounding(cfg: dict, inv_c) -> dict:
     """Per design, the ADC step terms of _adc_error that do not depend on the matmul kind: a = ra near and
     r = q / a (rounding error q = step^2/12 per conversion, capped at near E[p^2]), the clipped designs (sel) and
-    their adc_range_sigma (k), and the rms of a partial sum of uniform slices (sig_u)."""
+    their adc_range_sigma (k), and the order of the designs by (configuration inv_c, r) with its sorted keys."""
     ra, db, b_adc = cfg["ra"], cfg["db"], cfg["b_adc"]
     sig_u = np.sqrt(ra * _u2(np.exp2(db) - 1) * _u2(np.exp2(b_adc) - 1))
     # finite on/off ratio: the off-state background takes ADC range (range_scale >= 1 per weight level)
@@ -295,7 +302,10 @@ def _adc_rounding(cfg: dict) -> dict:
     a = near * ra
     pos = a > 0
     sel = np.flatnonzero(clipped & (k <= CLIP_K_GRID[-1]))
-    return {"a": a, "r": np.where(pos, q / np.where(pos, a, 1.0), 0.0), "sel": sel, "k": k[sel]}
+    r = np.where(pos, q / np.where(pos, a, 1.0), 0.0)
+    qkey = inv_c * 2200.0 + _log_key(r)
+    order = np.argsort(qkey)
+    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order]}
 
 
 def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
@@ -313,7 +323,7 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     g = lambda v: v[first_c]  # noqa: E731
     v, w, _ = _pair_moments(np.ones(len(first_c)), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
                             g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
-    err = rnd["a"] * _pair_sums(v, w, inv_c, rnd["r"])
+    err = rnd["a"] * _pair_sums(v, w, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
     sel = rnd["sel"]
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
@@ -425,7 +435,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                    "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma,
                    "range_scale": range_scale, "bits_x": bi, "bits_w": bi if kv else bw}
             if kv not in rounding:
-                rounding[kv] = _adc_rounding(cfg)
+                rounding[kv] = _adc_rounding(cfg, uniq[kv][1])
             pairs = _adc_error(cfg, rounding[kv], 1.0 / (cx * sx), 1.0 / (cw * sd["step"]), uniq[kv])
             # conversions summed into one output: row tiles x row groups per tile
             conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
