@@ -402,12 +402,14 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     sides = {False: _side(bw, bpc, differential, combined)}
     if shapes.stored_kv.any():   # K and V at input precision
         sides[True] = _side(bi, bpc, differential, combined)
-    # the slice moments of the ADC term are computed once per distinct configuration of slices and precisions
-    uniq = {}
+    # the ADC term only for the designs that convert (the others' is 0); its slice moments once per distinct
+    # configuration of slices and precisions among them
+    uniq, on_idx = {}, {}
     for kv in sides:
         if any_on[kv]:
-            uniq[kv] = _unique_rows([(db, 4, 1), (bpc, 4, 1), (combined, 1, 1), (bi, 5, 1), (bi if kv else bw, 5, 1),
-                                     (differential, 1, 1)])
+            idx = on_idx[kv] = np.flatnonzero(attn_analog if kv else analog)
+            uniq[kv] = _unique_rows([(db[idx], 4, 1), (bpc[idx], 4, 1), (combined[idx], 1, 1), (bi[idx], 5, 1),
+                                     ((bi if kv else bw)[idx], 5, 1), (differential[idx], 1, 1)])
     # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
     # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
@@ -431,12 +433,16 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         if any_on[kv]:
             on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
+            idx = on_idx[kv]
             cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_x": n_x, "n_w": sd["n"],
                    "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma,
                    "range_scale": range_scale, "bits_x": bi, "bits_w": bi if kv else bw}
+            cfg = {name: v[idx] for name, v in cfg.items()}
             if kv not in rounding:
                 rounding[kv] = _adc_rounding(cfg, uniq[kv][1])
-            pairs = _adc_error(cfg, rounding[kv], 1.0 / (cx * sx), 1.0 / (cw * sd["step"]), uniq[kv])
+            pairs = np.zeros(n)
+            pairs[idx] = _adc_error(cfg, rounding[kv], (1.0 / (cx * sx))[idx], (1.0 / (cw * sd["step"]))[idx],
+                                    uniq[kv])
             # conversions summed into one output: row tiles x row groups per tile
             conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
