@@ -254,43 +254,90 @@ def _clip_table(e, wt, sig_u):
     return (wt[:, :, None] * 2 * e[:, :, None] * tail).sum(axis=1)
 
 
-def _adc_error(cfg: dict, r_x, r_w, mom: tuple, full_: tuple) -> np.ndarray:
-    """ADC mean-square error of one output per design, in integer (input step x weight step)^2 units: over the
-    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, E[p_ts^2]) + clipping) for one row group.
+def _log_key(a):
+    """log2 of non-negative values, clipped to [-1000, 1100] and shifted to [0, 2100]: a sort key within 2200."""
+    return np.clip(np.log2(np.maximum(a, 1e-300)), -1000.0, 1100.0) + 1000.0
 
-    ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-adc_range_sigma x the rms of a partial sum of uniform slices when
-    that is smaller; rounding adds step^2/12 per conversion, at most E[p^2] (a step coarser than the sums rounds
-    them to 0); clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
-    CLIP_K_GRID points). The pair moments are computed once per configuration of rows, slices and precisions
-    (mom), the rest once per configuration that adds the ADC's bits and range (full_)."""
-    first_m, inv_m = mom
-    first_f, inv_f = full_
-    g = lambda v: v[first_m]  # noqa: E731
-    e, wt, sig_u = _pair_moments(g(cfg["ra"]), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
-                                 g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
-    m = inv_m[first_f]                                   # moment configuration of each full configuration
-    f = lambda v: v[first_f]  # noqa: E731
+
+def _pair_sums(v, w, inv_c, r, order, qkey):
+    """sum_ts w_ts min(r, v_ts) per design: v, w (C, P) per configuration, inv_c each design's configuration, r (N,);
+    order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
+
+    Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
+    plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
+    (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
+    n_c, n_p = v.shape
+    srt = np.argsort(v, axis=1)
+    vs, ws = np.take_along_axis(v, srt, 1), np.take_along_axis(w, srt, 1)
+    pre = np.zeros((n_c, n_p + 1))
+    pre[:, 1:] = np.cumsum(ws * vs, axis=1)
+    suf = np.zeros((n_c, n_p + 1))
+    suf[:, :n_p] = np.cumsum(ws[:, ::-1], axis=1)[:, ::-1]
+    keys = (np.arange(n_c)[:, None] * 2200.0 + _log_key(vs)).ravel()
+    cnt = np.empty(len(r), dtype=np.int64)
+    cnt[order] = np.searchsorted(keys, qkey, side="right")
+    cnt -= inv_c * n_p
+    idx = inv_c * (n_p + 1) + cnt
+    return pre.ravel()[idx] + r * suf.ravel()[idx]
+
+
+def _adc_rounding(cfg: dict, inv_c) -> dict:
+    """Per design, the ADC step terms of _adc_error that do not depend on the matmul kind: a = ra near and
+    r = q / a (rounding error q = step^2/12 per conversion, capped at near E[p^2]), the clipped designs (sel) and
+    their adc_range_sigma (k), and the order of the designs by (configuration inv_c, r) with its sorted keys."""
+    ra, db, b_adc = cfg["ra"], cfg["db"], cfg["b_adc"]
+    sig_u = np.sqrt(ra * _u2(np.exp2(db) - 1) * _u2(np.exp2(b_adc) - 1))
     # finite on/off ratio: the off-state background takes ADC range (range_scale >= 1 per weight level)
-    full = f(cfg["ra"]) * (np.exp2(f(cfg["db"])) - 1) * (np.exp2(f(cfg["b_adc"])) - 1) * f(cfg["range_scale"])
-    k = f(cfg["k_sigma"])
-    clipped = (k > 0) & (k * sig_u[m] < full)
-    half = np.where(clipped, k * sig_u[m], full)
-    levels = np.exp2(f(cfg["adc_bits"])) - 1
+    full = ra * (np.exp2(db) - 1) * (np.exp2(b_adc) - 1) * cfg["range_scale"]
+    k = cfg["k_sigma"]
+    clipped = (k > 0) & (k * sig_u < full)
+    half = np.where(clipped, k * sig_u, full)
+    levels = np.exp2(cfg["adc_bits"]) - 1
     q = np.where((levels < 2 * full) | clipped, np.maximum(2 * half / levels, 1.0) ** 2 / 12.0, 0.0)
     # integer sums on a step just above 1 unit: |p| < 1/(2(step - 1)) rounds to itself and the error is
     # (step - 1) p, so the cap is (step - 1)^2 E[p^2]; an ADC with more levels than its range needs has a step of
     # 1 unit (no rounding error, only clipping)
     step = np.maximum(2 * half / levels, 1.0)
     near = np.minimum(step - 1, 1.0) ** 2
-    err = (wt[m] * np.minimum(q[:, None], near[:, None] * e[m])).sum(axis=1)
-    if np.any(clipped):
-        tab = _clip_table(e, wt, sig_u)
-        pos = np.minimum(k, CLIP_K_GRID[-1]) * 16
-        i0 = np.minimum(np.floor(pos).astype(np.int64), len(CLIP_K_GRID) - 2)
-        fr = pos - i0
-        clip = tab[m, i0] * (1 - fr) + tab[m, i0 + 1] * fr
-        err = err + np.where(clipped & (k <= CLIP_K_GRID[-1]), clip, 0.0)
-    return err[inv_f]
+    a = near * ra
+    pos = a > 0
+    sel = np.flatnonzero(clipped & (k <= CLIP_K_GRID[-1]))
+    r = np.where(pos, q / np.where(pos, a, 1.0), 0.0)
+    qkey = inv_c * 2200.0 + _log_key(r)
+    order = np.argsort(qkey)
+    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order]}
+
+
+def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
+    """ADC mean-square error of one output per design, in integer (input step x weight step)^2 units: over the
+    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, E[p_ts^2]) + clipping) for one row group.
+
+    ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-adc_range_sigma x the rms of a partial sum of uniform slices when
+    that is smaller; rounding adds step^2/12 per conversion, at most E[p^2] (a step coarser than the sums rounds
+    them to 0); clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
+    CLIP_K_GRID points). E[p_ts^2] = ra v_ts with v_ts per configuration of slices and precisions (combo: first
+    design of each, each design's configuration), so the rounding term is a sum_ts w_ts min(r, v_ts) with a and r
+    from _adc_rounding (_pair_sums); the clipping table is built per configuration with the rows, for clipped
+    designs only."""
+    first_c, inv_c = combo
+    g = lambda v: v[first_c]  # noqa: E731
+    v, w, _ = _pair_moments(np.ones(len(first_c)), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
+                            g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
+    err = rnd["a"] * _pair_sums(v, w, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
+    sel = rnd["sel"]
+    if len(sel):
+        cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
+                (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)]
+        first_m, inv_m = _unique_rows([(c[sel], b, sc) for c, b, sc in cols])
+        h = lambda v: v[sel[first_m]]  # noqa: E731
+        e, wt, sig_m = _pair_moments(h(cfg["ra"]), h(cfg["db"]), h(cfg["bpc"]), h(cfg["b_adc"]), h(cfg["n_x"]),
+                                     h(cfg["n_w"]), h(r_x), h(r_w), h(cfg["differential"]), h(cfg["combined"]))
+        tab = _clip_table(e, wt, sig_m)
+        pos_k = np.minimum(rnd["k"], CLIP_K_GRID[-1]) * 16
+        i0 = np.minimum(np.floor(pos_k).astype(np.int64), len(CLIP_K_GRID) - 2)
+        fr = pos_k - i0
+        err[sel] = err[sel] + (tab[inv_m, i0] * (1 - fr) + tab[inv_m, i0 + 1] * fr)
+    return err
 
 
 def _side(bits, bpc, differential, combined):
@@ -340,7 +387,6 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     ra, db = f(ra), f(db)
     k_sigma = f(p.get("adc_range_sigma", 0.0))
     sigma, drift, read, range_scale = f(sigma), f(drift), f(read), f(adc_range_scale)
-    device = np.broadcast_to(np.asarray(p.get("device", 0)), (n,))
     analog = np.broadcast_to(np.asarray(analog, dtype=bool), (n,))
     differential = np.broadcast_to(np.asarray(differential, dtype=bool), (n,))
     combined = np.broadcast_to(np.asarray(combined, dtype=bool), (n,))
@@ -356,18 +402,14 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     sides = {False: _side(bw, bpc, differential, combined)}
     if shapes.stored_kv.any():   # K and V at input precision
         sides[True] = _side(bi, bpc, differential, combined)
-    # the ADC term is computed once per distinct ADC configuration (a sweep's batch repeats few of them)
-    uniq = {}
+    # the ADC term only for the designs that convert (the others' is 0); its slice moments once per distinct
+    # configuration of slices and precisions among them
+    uniq, on_idx = {}, {}
     for kv in sides:
         if any_on[kv]:
-            cols = [(ra, 14, 1), (db, 4, 1), (bpc, 4, 1), (combined, 1, 1), (bi, 5, 1), (bi if kv else bw, 5, 1),
-                    (differential, 1, 1)]
-            # the ADC range scale follows the device (its on/off ratio): the device code stands for it in the key
-            full_ = _unique_rows([*cols, (adc_bits, 5, 1), (k_sigma, 17, 1000), (device, 3, 1)])
-            assert np.array_equal(range_scale[full_[0]][full_[1]], range_scale), "range scale not per device"
-            # configurations without the ADC's bits and range, among the (few) full configurations
-            first_m, inv_m = _unique_rows([(c[full_[0]], b, sc) for c, b, sc in cols])
-            uniq[kv] = ((full_[0][first_m], inv_m[full_[1]]), full_)
+            idx = on_idx[kv] = np.flatnonzero(attn_analog if kv else analog)
+            uniq[kv] = _unique_rows([(db[idx], 4, 1), (bpc[idx], 4, 1), (combined[idx], 1, 1), (bi[idx], 5, 1),
+                                     ((bi if kv else bw)[idx], 5, 1), (differential[idx], 1, 1)])
     # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
     # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
@@ -375,6 +417,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     any_ir = bool(np.any(ir_all))
     out: dict[str, dict[str, np.ndarray]] = {}
     done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
+    rounding: dict[bool, dict] = {}                 # the ADC step terms, shared by the kinds of one stored operand
     for j, nm in enumerate(shapes.names):
         kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
         cx, cw, K = float(shapes.x_crest[j]), float(shapes.w_crest[j]), float(shapes.k[j])
@@ -390,10 +433,16 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         if any_on[kv]:
             on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
+            idx = on_idx[kv]
             cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_x": n_x, "n_w": sd["n"],
                    "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma,
-                   "range_scale": range_scale}
-            pairs = _adc_error(cfg, 1.0 / (cx * sx), 1.0 / (cw * sd["step"]), *uniq[kv])
+                   "range_scale": range_scale, "bits_x": bi, "bits_w": bi if kv else bw}
+            cfg = {name: v[idx] for name, v in cfg.items()}
+            if kv not in rounding:
+                rounding[kv] = _adc_rounding(cfg, uniq[kv][1])
+            pairs = np.zeros(n)
+            pairs[idx] = _adc_error(cfg, rounding[kv], (1.0 / (cx * sx))[idx], (1.0 / (cw * sd["step"]))[idx],
+                                    uniq[kv])
             # conversions summed into one output: row tiles x row groups per tile
             conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
