@@ -456,10 +456,27 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
                             file=where, key=key)
 
 
-def _base(spec, where: str):
-    """`base:` of a sweep: a packaged reference name (isaac) or a reference file path, relative to the sweep file."""
-    from .reference import find_reference
+def reference_path(spec: str | Path) -> Path | None:
+    """The reference file a name (`isaac`) or a path (YAML with `system` and `published`) stands for, else None; a
+    bare name that is neither a file nor a reference is a UserError naming the closest references."""
+    from importlib import resources
 
+    p = Path(spec)
+    if not p.exists() and p.suffix == "" and "/" not in str(spec):
+        folder = Path(str(resources.files("cimdse.reference")))
+        if (folder / f"{spec}.yaml").is_file():
+            return folder / f"{spec}.yaml"
+        names = sorted(q.stem for q in folder.glob("*.yaml") if not q.name.startswith("_"))
+        raise UserError("not found; " + unknown("reference", str(spec), names) + ", or a design file", file=str(spec))
+    if p.is_file() and p.suffix.lower() in (".yaml", ".yml"):
+        data = load_yaml(p)
+        if "system" in data and "published" in data:
+            return p
+    return None
+
+
+def _base(spec, where: str) -> tuple[dict, dict]:
+    """(design, workload) of a sweep's `base:`, a reference name or file path (relative to the sweep file)."""
     if not isinstance(spec, str) or not spec.strip():
         raise UserError(f"expected a reference name (cimdse validate lists them) or a reference file, got "
                         f"{shown(spec)}", file=where, key="base")
@@ -467,12 +484,15 @@ def _base(spec, where: str):
     if not p.is_absolute() and ("/" in spec or p.suffix) and not p.exists():
         p = Path(where).parent / p          # a path relative to the sweep file
     try:
-        ref = find_reference(p if p.exists() else spec)
+        path = reference_path(p if p.exists() else spec)
     except UserError as err:
         raise UserError(err.detail, file=where, key="base") from None
-    if ref is None:
+    if path is None:
         raise UserError(f"'{spec}' is not a reference (a file with system: and published:)", file=where, key="base")
-    return ref
+    data = load_yaml(path)
+    if not isinstance(data.get("workload"), dict):
+        raise UserError("expected a mapping of workload keys", file=str(path), key="workload")
+    return load_design(data.get("design") or {}, str(path)), dict(data["workload"])
 
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
@@ -488,7 +508,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
                         file=where, key="name")
     base = _base(data["base"], where) if data.get("base") is not None else None
     if "workload" not in data and base is not None:   # the published chip's workload unless the sweep names one
-        data = {**data, "workload": dict(base.workload)}
+        data = {**data, "workload": base[1]}
     model, sc = load_workload(data.get("workload") or {}, where)
     space_raw = data.get("space")
     if not isinstance(space_raw, dict) or not space_raw:
@@ -501,7 +521,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         k = sorted(both)[0]
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
     if base is not None:   # the base design, overridden by `fixed` and by the searched parameters
-        fixed = {**{k: v for k, v in base.design.items() if k not in space_raw}, **fixed}
+        fixed = {**{k: v for k, v in base[0].items() if k not in space_raw}, **fixed}
     _always_conflicting(space, fixed, sc, where)
     baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
     from .metrics import BASELINE_METRICS

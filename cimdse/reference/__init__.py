@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UserError, unknown
+from ..errors import UserError
 
 REF_KEYS = ("name", "system", "citation", "technology", "kind", "design", "workload", "condition", "published",
             "not_expressible", "notes")
@@ -203,21 +203,11 @@ def load_reference(path: str | Path) -> Reference:
 
 def find_reference(spec: str | Path) -> Reference | None:
     """The reference a DESIGN_FILE argument names: a packaged reference by name (`isaac`), or the path of a reference
-    file (a YAML file with `system` and `published` keys); None for anything else (an ordinary design file)."""
-    from ..config import load_yaml
+    file; None for anything else (an ordinary design file). See config.reference_path."""
+    from ..config import reference_path
 
-    p = Path(spec)
-    if not p.exists() and p.suffix == "" and "/" not in str(spec):
-        if (folder() / f"{spec}.yaml").is_file():
-            return load_reference(folder() / f"{spec}.yaml")
-        names = sorted(q.stem for q in folder().glob("*.yaml") if not q.name.startswith("_"))
-        raise UserError("not found; " + unknown("reference", str(spec), names) + ", or a design file",
-                        file=str(spec))
-    if p.is_file() and p.suffix.lower() in (".yaml", ".yml"):
-        data = load_yaml(p)
-        if "system" in data and "published" in data:
-            return load_reference(p)
-    return None
+    path = reference_path(spec)
+    return load_reference(path) if path is not None else None
 
 
 def load_references(where: str | Path | None = None) -> list[Reference]:
