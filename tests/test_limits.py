@@ -153,3 +153,15 @@ def test_lifetime_counts_the_write_verify_pulses_of_each_device():
     real, once = evaluate_batch(b, wl, tech)["lifetime_years"], evaluate_batch(b, wl, one)["lifetime_years"]
     assert np.all(real < 1e6)                                      # every design rewrites weights
     assert real / once == pytest.approx([1 / 8, 1 / 31, 1.0], rel=1e-12)
+
+
+def test_reason_numbers_round_without_overflow_for_tiny_values():
+    """A subnormal value (1e-310) in a broken limit printed 10^(2 + 310) on the way; found by the whole-space
+    property. 1234.5678 -> 1230 at 3 significant digits; 1e-310 shows as 0."""
+    import numpy as np
+
+    from cimdse.cost.limits import _rounded
+
+    with np.errstate(over="raise", invalid="raise"):
+        out = _rounded(np.array([1e-310, 1234.5678, 0.0, 5e307]), 3)
+    assert list(out) == [0.0, 1230.0, 0.0, 5e307]

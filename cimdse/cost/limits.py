@@ -41,7 +41,8 @@ def _rounded(x: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
     """x rounded to `digits` significant digits (the number shown; equal shown numbers share a text)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = np.floor(np.log10(np.abs(x)))
-        q = 10.0 ** (digits - 1 - np.where(np.isfinite(mag), mag, 0))
+        # exponent clipped: a subnormal value (1e-310) would make 10^(digits - 1 - mag) overflow
+        q = 10.0 ** np.clip(digits - 1 - np.where(np.isfinite(mag), mag, 0), -300, 300)
         return np.where(np.isfinite(x) & (x != 0), np.round(x * q) / q, x)
 
 
