@@ -267,14 +267,16 @@ def open_study(sweep: Sweep, run_dir: Path, storage_url: str | None, sampler=Non
 def _is_transient(err: Exception) -> bool:
     """Errors from two processes creating the same RDB tables or study at once (worth one more try).
 
-    SQLAlchemy reports them as IntegrityError or OperationalError (a lock); Optuna as StorageInternalError."""
+    SQLAlchemy reports them as IntegrityError, OperationalError (a lock) or ProgrammingError (PostgreSQL's
+    DuplicateTable / DuplicateObject when two processes create the schema's tables and enum types at once); Optuna
+    as StorageInternalError. A genuine ProgrammingError fails again on every try and is reported after the last."""
     if isinstance(err, optuna.exceptions.StorageInternalError):
         return True
     try:
-        from sqlalchemy.exc import IntegrityError, OperationalError
+        from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
     except ImportError:  # pragma: no cover - no RDB storage without sqlalchemy
         return False
-    return isinstance(err, (IntegrityError, OperationalError))
+    return isinstance(err, (IntegrityError, OperationalError, ProgrammingError))
 
 
 def name_metrics(study, names: Sequence[str]) -> None:
