@@ -108,7 +108,11 @@ def test_bigger_model_never_cheaper(d, grow):
     small = run([d], base)
     big = run([d], bigger)
     assert big["chips_needed"][0] >= small["chips_needed"][0]
-    assert big["energy_per_token_uj"][0] >= small["energy_per_token_uj"][0] * (1 - 1e-12)
+    # Energy only on the same hardware: a bigger model that needs more chips also brings their global buffers,
+    # which can hold a KV cache the smaller build spills off-chip (hypothesis found 76 chips of 1 MB spilling
+    # llama-2-7b's cache to GDDR6 at 7.1 mJ per token, 126 chips of the 2x-FFN model holding it: 0.6 mJ).
+    if big["chips_used"][0] == small["chips_used"][0]:
+        assert big["energy_per_token_uj"][0] >= small["energy_per_token_uj"][0] * (1 - 1e-12)
 
 
 @pytest.mark.parametrize("case", [
