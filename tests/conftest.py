@@ -31,3 +31,14 @@ def tiny_checkpoint(tmp_path_factory):
         return made[key]
 
     return make
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    """A text file for `cimdse accuracy` and `sweep --verify`: the tiny checkpoints' own paragraph."""
+    pytest.importorskip("tokenizers")
+    from cimdse.accuracy.tiny import TEXT
+
+    p = tmp_path / "text.txt"
+    p.write_text(TEXT)
+    return p

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from _cli import one_line_error
 from click.testing import CliRunner
 
 from cimdse.accuracy.checkpoint import ArchConfig, Checkpoint, load_checkpoint
@@ -25,18 +26,6 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-@pytest.fixture
-def text_file(tmp_path):
-    p = tmp_path / "text.txt"
-    p.write_text(TEXT)
-    return p
-
-
-def one_line_error(r) -> str:
-    assert r.exit_code == 2, r.output
-    lines = [ln for ln in r.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 # ------------------------------------------------------------------------------------------------ loading

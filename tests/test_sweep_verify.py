@@ -10,10 +10,10 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+from _cli import one_line_error
 from _small_sweep import sweep, write_small
 from click.testing import CliRunner
 
-from cimdse.accuracy.tiny import TEXT
 from cimdse.cli import main
 from cimdse.cost.params import PARAMS
 
@@ -21,18 +21,6 @@ pytest.importorskip("safetensors")
 pytest.importorskip("tokenizers")
 
 
-@pytest.fixture
-def text_file(tmp_path):
-    p = tmp_path / "text.txt"
-    p.write_text(TEXT)
-    return p
-
-
-def one_line_error(r) -> str:
-    assert r.exit_code == 2, r.output
-    lines = [ln for ln in r.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 def test_verify_adds_measured_columns_per_front_design(tiny_checkpoint, text_file, tmp_path):
