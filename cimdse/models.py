@@ -50,17 +50,16 @@ _HF_KEYS = {
 }
 
 
-def model_from_hf_config(path: str | Path) -> ModelConfig:
-    """Read a local Hugging Face config.json (Llama, Mistral, Mixtral, Qwen2, Qwen2-MoE, Phi-3, Gemma, Gemma 2,
-    DeepSeek-MoE, GPT-2, OPT, BERT). No network."""
-    path = Path(path)
+def read_json_object(path: Path, missing: str = "file not found", expected: str = "a JSON file") -> dict:
+    """A JSON file whose top level is an object; every way it can fail is one UserError naming the file (config.json
+    of a model here, and of a checkpoint in cimdse/accuracy)."""
     where = str(path)
     try:
-        cfg = json.loads(path.read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError("file not found; expected a preset name or a config.json path", file=where) from None
+        raise UserError(missing, file=where) from None
     except IsADirectoryError:
-        raise UserError("is a directory; expected a config.json file", file=where) from None
+        raise UserError(f"is a directory; expected {expected}", file=where) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read file ({exc.__class__.__name__})", file=where) from None
     except json.JSONDecodeError as exc:
@@ -70,8 +69,18 @@ def model_from_hf_config(path: str | Path) -> ModelConfig:
         raise UserError(f"JSON value not readable: {why}", file=where) from None
     except RecursionError:
         raise UserError("JSON nested too deeply", file=where) from None
-    if not isinstance(cfg, dict):
+    if not isinstance(data, dict):
         raise UserError("expected a JSON object at the top level", file=where)
+    return data
+
+
+def model_from_hf_config(path: str | Path) -> ModelConfig:
+    """Read a local Hugging Face config.json (Llama, Mistral, Mixtral, Qwen2, Qwen2-MoE, Phi-3, Gemma, Gemma 2,
+    DeepSeek-MoE, GPT-2, OPT, BERT). No network."""
+    path = Path(path)
+    where = str(path)
+    cfg = read_json_object(path, missing="file not found; expected a preset name or a config.json path",
+                           expected="a config.json file")
     mtype = str(cfg.get("model_type", "")).lower()
     if mtype not in _HF_FAMILIES:
         raise UserError(unknown("model_type", mtype, _HF_FAMILIES), file=where, key="model_type")

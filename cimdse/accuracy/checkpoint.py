@@ -96,22 +96,9 @@ class Checkpoint:
 # ------------------------------------------------------------------------------------------------- config
 
 def _read_json(path: Path) -> dict:
-    where = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("file not found", file=where) from None
-    except IsADirectoryError:
-        raise UserError("is a directory; expected a JSON file", file=where) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read file ({exc.__class__.__name__})", file=where) from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=where) from None
-    except (ValueError, RecursionError) as exc:
-        raise UserError(f"JSON not readable: {shown(str(exc), 80)}", file=where) from None
-    if not isinstance(data, dict):
-        raise UserError("expected a JSON object at the top level", file=where)
-    return data
+    from ..models import read_json_object
+
+    return read_json_object(path)
 
 
 def _int(cfg: dict, where: str, *keys: str, default: int | None = None, low: int = 1) -> int:
