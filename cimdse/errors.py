@@ -55,3 +55,10 @@ def unknown(kind: str, word: str, choices: Iterable[str]) -> str:
     choices = sorted(choices)
     shown = ", ".join(choices[:20]) + (", ..." if len(choices) > 20 else "")
     return f"unknown {kind} '{word}'{did_you_mean(word, choices)}; expected one of: {shown}"
+
+
+def check_keys(d: dict, allowed, where: str, prefix: str = "") -> None:
+    """Reject unknown keys with a did-you-mean suggestion."""
+    for k in d:
+        if k not in allowed:
+            raise UserError(unknown("key", k, allowed), file=where, key=prefix + str(k))
