@@ -31,8 +31,8 @@ CAL_KEYS = ("mem_efficiency", "compute_efficiency", "link_efficiency", "mem_powe
 
 # Metrics a GPU reports, with the same names and units as the CIM model's (cimdse.cost.model.metric_units).
 GPU_METRICS = ("ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "prefill_energy_mj", "avg_power_w",
-               "area_mm2", "peak_tops", "tops_per_w", "tops_per_mm2", "peak_power_w", "chips_needed", "chips_used",
-               "weights_fit")
+               "area_mm2", "die_area_mm2", "peak_tops", "tops_per_w", "tops_per_mm2", "peak_power_w", "chips_needed",
+               "chips_used", "weights_fit")
 # Columns a sweep with a `baseline:` adds next to the CIM metrics.
 BASELINE_UNITS = {k: UNITS[k] for k in BASELINE_METRICS}
 MAX_GPUS = 4096
@@ -317,6 +317,7 @@ def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scena
     out["avg_power_w"] = (pre["energy_j"] + G * e_dec) / (pre["time_s"] + G * t_dec)
     peak, _ = tensor_peak_tflops(gpu, sc)
     out["area_mm2"] = gpu.die_mm2 * n
+    out["die_area_mm2"] = gpu.die_mm2  # one GPU die, as the CIM side's area_mm2 / chips_used
     out["peak_tops"] = peak * n
     out["peak_power_w"] = gpu.tdp_w * n
     out["tops_per_w"] = out["peak_tops"] / out["peak_power_w"]
