@@ -1,4 +1,4 @@
-"""CAM blocks (docs/MODEL.md section 13): token-selection TCAM and analog-CAM non-linear lookups, against
+"""CAM blocks (docs/MODEL.md section 14): token-selection TCAM and analog-CAM non-linear lookups, against
 hand-worked numbers and monotonic properties."""
 
 from __future__ import annotations

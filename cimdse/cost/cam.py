@@ -1,4 +1,4 @@
-"""CAM blocks in the cost model (docs/MODEL.md section 13): a ternary CAM that selects the attention tokens kept
+"""CAM blocks in the cost model (docs/MODEL.md section 14): a ternary CAM that selects the attention tokens kept
 (`token_select: cam`) and analog-CAM lookup tables for the non-linear functions (`nonlinear: acam`).
 
 Constants come from tech/data/cam.yaml. Every function takes whole batches (arrays over designs).

@@ -16,7 +16,7 @@ import numpy as np
 from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
-from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 13
+from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
@@ -113,7 +113,7 @@ def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
             "m": float(scenario.batch * (scenario.prompt_tokens if ph == "prefill" else 1)),
             "keys": float(t.cols["n"][t.select(name="qk_scores")][0]),
             "queries": float(scenario.prompt_tokens if ph == "prefill" else 1),
-            # CAM: element ops an analog-CAM lookup replaces (softmax exp, FFN activation), docs/MODEL.md 13
+            # CAM: element ops an analog-CAM lookup replaces (softmax exp, FFN activation), docs/MODEL.md 14
             "nl_lookups": sum(t.total("in_elems", t.select(name=nm)) for nm in ("softmax", "ffn_act", "shared_act")),
         }
     per_layer_names = [nm for nm, key in zip(names, keys, strict=True) if key[3]]
@@ -480,7 +480,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     kv_bits = mp["kv_bits"]
     e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits * e_kv_bit)
               + dyn_io * bits * c["e_tile_bit"])
-    nl = _cam.nonlinear_costs(p, c, tot, c["tech"])      # CAM (MODEL.md 13): lookups leave the lanes
+    nl = _cam.nonlinear_costs(p, c, tot, c["tech"])      # CAM (MODEL.md 14): lookups leave the lanes
     elem_ops = tot["elem_ops"] - nl["lookups"]
     e_elem = elem_ops * c["e_vec"] + nl["energy"] + tot["elem_io"] * bits * c["e_tile_bit"]
     e["digital"] = e_dyn_macs + elem_ops * c["e_vec"]
@@ -518,7 +518,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         t["cim_attention"] = np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
         rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
         t["kv_write"] = np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
-    sel = _cam.selection_costs(p, wl, c, mp, ph, tot, c["tech"])   # CAM token selection (MODEL.md 13)
+    sel = _cam.selection_costs(p, wl, c, mp, ph, tot, c["tech"])   # CAM token selection (MODEL.md 14)
     e["cam"] = nl["energy"] + sel["energy"] + zero
     t["cam"] = sel["time"] + zero
     ops["attention"] = e_attn + sel["energy"]
@@ -577,7 +577,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     c = circuits(p, tech)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
-    ar["cam"] = _cam.cam_area_um2(p, wl, c, mp, tech) * 1e-6                  # CAM blocks (MODEL.md 13)
+    ar["cam"] = _cam.cam_area_um2(p, wl, c, mp, tech) * 1e-6                  # CAM blocks (MODEL.md 14)
     p_leak = leakage_w(p, c, mp) + _cam.cam_leakage_w(p, wl, c)
     phase_out = {}
     sc_ = static_costs(p, wl, c, mp)

@@ -107,7 +107,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           choices=("none", "idle")),
     Param("max_ir_drop", "float", 0.1, "",
           "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
-    # CAM blocks (docs/MODEL.md section 13, cost/cam.py)
+    # CAM blocks (docs/MODEL.md section 14, cost/cam.py)
     Param("token_select", "cat", "none", "",
           "none: kv_keep prunes keys at no cost (an upper bound); cam: a ternary CAM holding each key's signature "
           "(cam_hash_bits sign bits of a random projection) is searched by every query to select the kept keys, and "
