@@ -104,6 +104,8 @@ def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
 def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:
     """Area (um^2) of the CAM blocks of all chips: the token-selection TCAM and one analog-CAM lookup table per
     vector lane (cells x cell area / array efficiency)."""
+    if not (np.any(p["token_select"] == TOKEN_SELECT_CAM) or np.any(p["nonlinear"] == NONLINEAR_ACAM)):
+        return np.zeros(len(p["node_nm"]))
     f2 = (p["node_nm"] * 1e-3) ** 2
     eff = tech.cam["tcam"]["array_efficiency"]
     tcam = selection_bits(p, wl) * tech.cam["tcam"]["cell_area_f2"] * f2 / eff
@@ -118,4 +120,6 @@ def cam_leakage_w(p: dict, wl, c: dict) -> np.ndarray:
     """Static power (W) of the token-selection TCAM: two SRAM bits per ternary cell, leaking as the design's
     SRAM (cost/leakage.py). The analog CAM's memristors hold their state without power; its 6T periphery
     leakage is not modelled."""
+    if not np.any(p["token_select"] == TOKEN_SELECT_CAM):
+        return np.zeros(len(p["node_nm"]))
     return 2.0 * selection_bits(p, wl) * c["sram_leak_pw"] * 1e-12
