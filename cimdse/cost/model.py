@@ -16,6 +16,7 @@ import numpy as np
 from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
+from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
@@ -30,9 +31,9 @@ CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"}, {"shared_gate", "shared_up"})
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
-                "writes", "leakage")
-LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link")
-AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc")
+                "writes", "leakage", "cam")
+LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link", "cam")
+AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc", "cam")
 
 
 
@@ -112,6 +113,8 @@ def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
             "m": float(scenario.batch * (scenario.prompt_tokens if ph == "prefill" else 1)),
             "keys": float(t.cols["n"][t.select(name="qk_scores")][0]),
             "queries": float(scenario.prompt_tokens if ph == "prefill" else 1),
+            # CAM: element ops an analog-CAM lookup replaces (softmax exp, FFN activation), docs/MODEL.md 14
+            "nl_lookups": sum(t.total("in_elems", t.select(name=nm)) for nm in ("softmax", "ffn_act", "shared_act")),
         }
     per_layer_names = [nm for nm, key in zip(names, keys, strict=True) if key[3]]
     stages = tuple(tuple(sorted({shape_of[nm] for nm in grp})) for grp in _stage_plan(per_layer_names))
@@ -477,15 +480,17 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     kv_bits = mp["kv_bits"]
     e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits * e_kv_bit)
               + dyn_io * bits * c["e_tile_bit"])
-    e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
-    e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
+    nl = _cam.nonlinear_costs(p, c, tot, c["tech"])      # CAM (MODEL.md 14): lookups leave the lanes
+    elem_ops = tot["elem_ops"] - nl["lookups"]
+    e_elem = elem_ops * c["e_vec"] + nl["energy"] + tot["elem_io"] * bits * c["e_tile_bit"]
+    e["digital"] = e_dyn_macs + elem_ops * c["e_vec"]
     kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits)
     kv_dram = sc_["kv_dram"]
     e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * c["e_tile_bit"]
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
     e["offchip"] = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
     e["cells"] = e["cells"] + np.where(kv_dram, kv_traffic * c["e_dram_bit"], 0.0)
-    t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
+    t_compute = (dyn_digital + elem_ops) / (lanes * p["clock_ghz"]) + nl["lookups"] / lanes * nl["t_lookup"]
     t_kv = np.where(kv_dram, kv_traffic / 8 / sc_["kv_dram_gbps"],
                     kv_traffic / 8 / np.where(kv_on_chip, sc_["kv_buffer_gbps"], sc_["off_gbps_all"]))
     t["digital"] = np.maximum(t_compute, t_kv)
@@ -513,7 +518,10 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         t["cim_attention"] = np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
         rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
         t["kv_write"] = np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
-    ops["attention"] = e_attn
+    sel = _cam.selection_costs(p, wl, c, mp, ph, tot, c["tech"])   # CAM token selection (MODEL.md 14)
+    e["cam"] = nl["energy"] + sel["energy"] + zero
+    t["cam"] = sel["time"] + zero
+    ops["attention"] = e_attn + sel["energy"]
     ops["elementwise"] = e_elem
     # --- embedding lookups from off-chip memory
     emb_bits = tot["embed"] * p["weight_bits"]
@@ -569,7 +577,8 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     c = circuits(p, tech)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
-    p_leak = leakage_w(p, c, mp)
+    ar["cam"] = _cam.cam_area_um2(p, wl, c, mp, tech) * 1e-6                  # CAM blocks (MODEL.md 14)
+    p_leak = leakage_w(p, c, mp) + _cam.cam_leakage_w(p, wl, c)
     phase_out = {}
     sc_ = static_costs(p, wl, c, mp)
     for ph in wl.vectors:

@@ -107,6 +107,16 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           choices=("none", "idle")),
     Param("max_ir_drop", "float", 0.1, "",
           "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
+    # CAM blocks (docs/MODEL.md section 14, cost/cam.py)
+    Param("token_select", "cat", "none", "",
+          "none: kv_keep prunes keys at no cost (an upper bound); cam: a ternary CAM holding each key's signature "
+          "(cam_hash_bits sign bits of a random projection) is searched by every query to select the kept keys, and "
+          "its search, hashing, write energy, time and area are priced", choices=("none", "cam")),
+    Param("cam_hash_bits", "int", 64, "bit", "bits of each key signature stored in the token-selection CAM", 1, 4096),
+    Param("cam_rows", "int", 256, "", "rows (stored keys) per token-selection CAM array", 4, 8192),
+    Param("nonlinear", "cat", "digital", "",
+          "digital: exp (softmax) and GELU/SiLU on the vector lanes; acam: each such element op is an analog-CAM lookup "
+          "(2^input_bits ranges, one table per lane), as in RACE-IT", choices=("digital", "acam")),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML

@@ -6,7 +6,7 @@ the laws that turn them into energy, latency and area are in cimdse/cost/ and do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
 
@@ -54,6 +54,7 @@ class Tech:
     interconnect: dict
     vdd_nodes: np.ndarray
     vdd_values: np.ndarray
+    cam: dict = field(default_factory=dict)   # cam.yaml values: TCAM and analog CAM blocks (cost/cam.py)
 
     def cap_scale(self, node_nm, ref_nm) -> np.ndarray:
         """Switched capacitance of CMOS logic at node_nm relative to ref_nm (Stillmaker and Baas 2017, Table 5,
@@ -108,6 +109,7 @@ def load_tech() -> Tech:
     devices = _read("devices.yaml")["devices"]
     periphery = _read("periphery.yaml")
     memory = _read("memory.yaml")
+    cam = _read("cam.yaml")
     dev_vals = {d: _values(devices[d]) for d in DEVICES}
     device = {k: np.array([float(dev_vals[d].get(k, 0.0) or 0.0) for d in DEVICES]) for k in DEVICE_KEYS}
     per = _values(periphery)
@@ -117,7 +119,7 @@ def load_tech() -> Tech:
     offchip = {k: np.array([float(mem["offchip"][m][k]) for m in OFFCHIP])
                for k in ("energy_pj_per_bit", "bandwidth_gbps", "capacity_gb")}
     return Tech(
-        raw={"devices": devices, "periphery": periphery, "memory": memory},
+        raw={"devices": devices, "periphery": periphery, "memory": memory, "cam": cam},
         device=device,
         capacitive=np.array([dev_vals[d]["kind"] == "capacitive" for d in DEVICES]),
         nonvolatile=np.array([bool(dev_vals[d]["nonvolatile"]) for d in DEVICES]),
@@ -127,6 +129,7 @@ def load_tech() -> Tech:
         interconnect={k: float(v) for k, v in mem["interconnect"].items()},
         vdd_nodes=nodes,
         vdd_values=np.array([vdd[n] for n in nodes]),
+        cam=_values(cam),
     )
 
 
