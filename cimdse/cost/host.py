@@ -1,7 +1,8 @@
 """A host GPU beside the CIM/PIM chips: which operators run where, the transfers between the two sides, and the
 schedule that combines their times and energies into one design's metrics (docs/MODEL.md 'Host GPU and PIM offload').
 
-Designs with `host` != none are evaluated here: the CIM/PIM side by the ordinary cost model on its share of the
+model.evaluate_batch hands designs with `host` != none to `evaluate_hosted` (with itself and model.build_workload, so
+that this module does not import the model): the CIM/PIM side by the ordinary cost model on its share of the
 operators (the `offload` groups; `build_workload` on masked operator tables), the host by the GPU roofline
 (gpu.price_phase_gpu) on the rest. The host side depends only on categorical and integer parameters, so it is priced
 once per distinct (host, host_count, offload) and scattered over the batch; the combination is array arithmetic.
@@ -17,7 +18,6 @@ import numpy as np
 from ..tech import Tech
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
-from .model import Workload, build_workload
 from .params import PARAMS
 from .summary import LIFETIME_CAP_YEARS
 
@@ -61,8 +61,8 @@ def _masked(table: OpTable, keep: np.ndarray) -> OpTable:
 
 
 @lru_cache(maxsize=64)
-def pim_workload(model: ModelConfig, scenario: Scenario, offload: str) -> Workload:
-    """The cost model's Workload of the operators `offload` puts on the CIM/PIM side."""
+def pim_workload(model: ModelConfig, scenario: Scenario, offload: str, build_workload):
+    """The cost model's Workload (model.build_workload) of the operators `offload` puts on the CIM/PIM side."""
     tables = {ph: operator_table(model, scenario, ph) for ph in phases(model)}
     return build_workload(model, scenario, {ph: _masked(t, on_pim(t, offload)) for ph, t in tables.items()})
 
@@ -114,22 +114,27 @@ def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
     return out
 
 
-def _pim_side(p: dict, idx: np.ndarray, wl: Workload, tech: Tech, run, half: bool) -> dict:
+def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, run, half: bool) -> dict:
     """The CIM/PIM side of the hosted designs idx, each on its offload share: full results, plus per phase
     (time ns, energy pJ, leakage pJ, off-chip pJ) arrays over idx."""
     parts = []
     for (code,), sub in _groups(p, idx, ("offload",)).items():
         sc = _half(wl.scenario) if half else wl.scenario
-        pw = pim_workload(wl.model, sc, OFFLOAD[code])
+        pw = pim_workload(wl.model, sc, OFFLOAD[code], run.build)
         # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
         with np.errstate(divide="ignore", invalid="ignore"):
             parts.append((np.searchsorted(idx, sub), run({k: v[sub] for k, v in p.items()}, pw, tech, True)))
     return _scatter(parts, len(idx))
 
 
-def evaluate_hosted(p: dict, wl: Workload, tech: Tech, breakdown: bool, run) -> dict:
-    """evaluate_batch for a batch where some designs have a host: `run(p, wl, tech, breakdown)` evaluates CIM designs
-    (model._evaluate_cim); the hosted ones are combined with their host here."""
+def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch, build_workload) -> dict:
+    """evaluate_batch for a batch where some designs have a host: the CIM cost model (`evaluate_batch`, called with
+    host none) prices each design's offloaded share (`build_workload` of the masked operator tables), combined here
+    with the host's roofline."""
+    def run(q: dict, w, t: Tech, bd: bool) -> dict:
+        return evaluate_batch({**q, "host": np.zeros_like(q["host"])}, w, t, bd)
+
+    run.build = build_workload
     n_all = len(p["rows"])
     hosted = np.flatnonzero(p["host"] != 0)
     plain = np.flatnonzero(p["host"] == 0)
@@ -155,7 +160,7 @@ def _phase_sums(res: dict, ph: str) -> tuple:
     return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
 
 
-def combine(p: dict, idx: np.ndarray, wl: Workload, tech: Tech, pim: dict, run) -> dict:
+def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, run) -> dict:
     """The metrics of the hosted designs idx: per phase, the step time by the schedule (host_overlap), the energy
     of both sides, the link, and each side's power while it waits; system area, peak and feasibility with the host."""
     model, sc = wl.model, wl.scenario

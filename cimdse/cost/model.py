@@ -545,14 +545,9 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
-    if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py, MODEL.md 12)
+    if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
         from .host import evaluate_hosted
-        return evaluate_hosted(p, wl, tech, breakdown, _evaluate_cim)
-    return _evaluate_cim(p, wl, tech, breakdown)
-
-
-def _evaluate_cim(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
-    """evaluate_batch of the CIM side alone, in chunks."""
+        return evaluate_hosted(p, wl, tech, breakdown, evaluate_batch, build_workload)
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
