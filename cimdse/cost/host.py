@@ -146,7 +146,14 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch, bu
         return res_h
     res_p = run({k: v[plain] for k, v in p.items()}, wl, tech, breakdown)
     if breakdown:
-        res_p["breakdown"]["host"] = {ph: {k: np.zeros(len(plain)) for k in HOST_PARTS} for ph in wl.vectors}
+        z = np.zeros(len(plain))
+        b = res_p["breakdown"]
+        b["host"] = {ph: dict.fromkeys(HOST_PARTS, z) for ph in wl.vectors}
+        b["area_mm2"]["host"] = z
+        for ph in wl.vectors:
+            b["energy_pj"][ph].update(host=z, host_link=z)
+            b["latency_ns"][ph].update(host=z, host_link=z)
+            b["operators_pj"][ph]["host"] = z
     return _scatter([(hosted, res_h), (plain, res_p)], n_all)
 
 
@@ -199,7 +206,11 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, run) -> dict:
     res = {k: np.array(v, copy=True) for k, v in res.items()}
     out_bd = {}
     sums = {}
+    pb = pim["breakdown"]
+    bd = {"area_mm2": {**pb["area_mm2"], "host": die_mm2}, "energy_pj": {}, "latency_ns": {}, "operators_pj": {}}
     for ph in wl.vectors:
+        en, lat, ops = ({k: np.array(v, copy=True) for k, v in pb[key][ph].items()}
+                        for key in ("energy_pj", "latency_ns", "operators_pj"))
         t_p, e_p, e_leak, e_off = _phase_sums(pim, ph)
         m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
         x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
@@ -220,12 +231,26 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, run) -> dict:
             t_h_busy[sub], t_p_busy[sub] = th2, tp2
             e_h, e_p, e_off = e_h.copy(), e_p.copy(), e_off.copy()
             e_h[sub], e_p[sub], e_off[sub] = 2 * half_e[sub], 2 * ep1, 2 * eo1
+            t_x = t_x.copy()
+            t_x[sub] = tx2
+            hb = pim_half["breakdown"]
+            for key, d in (("energy_pj", en), ("latency_ns", lat), ("operators_pj", ops)):
+                for part, v in hb[key][ph].items():     # the PIM side's parts: two half batches
+                    d[part][sub] = 2 * v
         # while one side waits: the host at its idle power; the PIM chips at their (gated) leakage power
         p_leak = np.where(t_p > 0, e_leak / np.where(t_p > 0, t_p, 1.0), 0.0)         # pJ/ns
         e_wait_h = idle_w * (t - t_h_busy) * 1e3                                       # W x ns = nJ -> pJ
         e_wait_p = p_leak * (t - t_p_busy)
         e = e_p + e_h + e_x + e_wait_h + e_wait_p
         sums[ph] = (t, e, e_off)
+        # the breakdown by component adds up to the totals: the host's share of the step is what the PIM side's
+        # parts and the link leave (per layer in turn: the host's own time; sub-batches: its time not hidden)
+        en["leakage"] = en["leakage"] + e_wait_p
+        en["host"], en["host_link"] = e_h + e_wait_h, e_x
+        ops["host"] = e_h + e_wait_h + e_x
+        lat["host"] = np.maximum(t - sum(lat.values()) - t_x, 0.0)
+        lat["host_link"] = t_x
+        bd["energy_pj"][ph], bd["latency_ns"][ph], bd["operators_pj"][ph] = en, lat, ops
         out_bd[ph] = {"step_ns": t, "host_ns": t_h_busy, "pim_ns": t_p_busy, "link_ns": t_x, "host_pj": e_h,
                       "host_wait_pj": e_wait_h, "pim_pj": e_p, "pim_wait_pj": e_wait_p, "link_pj": e_x}
     _metrics(res, sums, sc, pim)
@@ -240,7 +265,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, run) -> dict:
     newly = over & res["feasible"].astype(bool)
     res["reason"] = np.where(newly, why, res["reason"])
     res["feasible"] = res["feasible"] & ~over
-    res["breakdown"] = {**pim["breakdown"], "host": out_bd}
+    res["breakdown"] = {**bd, "host": out_bd}
     return res
 
 
