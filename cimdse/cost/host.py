@@ -11,6 +11,8 @@ once per distinct (host, host_count, offload) and scattered over the batch; the 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -114,37 +116,47 @@ def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
     return out
 
 
-def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, run, half: bool) -> dict:
+def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, cim: Cim, half: bool) -> dict:
     """The CIM/PIM side of the hosted designs idx, each on its offload share: full results, plus per phase
     (time ns, energy pJ, leakage pJ, off-chip pJ) arrays over idx."""
     parts = []
     for (code,), sub in _groups(p, idx, ("offload",)).items():
         sc = _half(wl.scenario) if half else wl.scenario
-        pw = pim_workload(wl.model, sc, OFFLOAD[code], run.build)
+        pw = pim_workload(wl.model, sc, OFFLOAD[code], cim.build_workload)
         # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
         with np.errstate(divide="ignore", invalid="ignore"):
-            parts.append((np.searchsorted(idx, sub), run({k: v[sub] for k, v in p.items()}, pw, tech, True)))
+            parts.append((np.searchsorted(idx, sub), cim.run({k: v[sub] for k, v in p.items()}, pw, tech, True)))
     return _scatter(parts, len(idx))
 
 
-def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch, build_workload) -> dict:
+@dataclass(frozen=True)
+class Cim:
+    """The CIM cost model's entry points, handed in by model.evaluate_batch (this module does not import the model)."""
+
+    evaluate_batch: Callable
+    build_workload: Callable
+
+    def run(self, q: dict, wl, tech: Tech, breakdown: bool) -> dict:
+        """The CIM cost model alone on designs q (their host set to none)."""
+        return self.evaluate_batch({**q, "host": np.zeros_like(q["host"])}, wl, tech, breakdown)
+
+
+def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch: Callable,
+                    build_workload: Callable) -> dict:
     """evaluate_batch for a batch where some designs have a host: the CIM cost model (`evaluate_batch`, called with
     host none) prices each design's offloaded share (`build_workload` of the masked operator tables), combined here
     with the host's roofline."""
-    def run(q: dict, w, t: Tech, bd: bool) -> dict:
-        return evaluate_batch({**q, "host": np.zeros_like(q["host"])}, w, t, bd)
-
-    run.build = build_workload
+    cim = Cim(evaluate_batch, build_workload)
     n_all = len(p["rows"])
     hosted = np.flatnonzero(p["host"] != 0)
     plain = np.flatnonzero(p["host"] == 0)
-    pim = _pim_side(p, hosted, wl, tech, run, half=False)
-    res_h = combine(p, hosted, wl, tech, pim, run)
+    pim = _pim_side(p, hosted, wl, tech, cim, half=False)
+    res_h = combine(p, hosted, wl, tech, pim, cim)
     if not breakdown:
         res_h.pop("breakdown")
     if len(plain) == 0:
         return res_h
-    res_p = run({k: v[plain] for k, v in p.items()}, wl, tech, breakdown)
+    res_p = cim.run({k: v[plain] for k, v in p.items()}, wl, tech, breakdown)
     if breakdown:
         z = np.zeros(len(plain))
         b = res_p["breakdown"]
@@ -167,7 +179,7 @@ def _phase_sums(res: dict, ph: str) -> tuple:
     return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
 
 
-def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, run) -> dict:
+def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> dict:
     """The metrics of the hosted designs idx: per phase, the step time by the schedule (host_overlap), the energy
     of both sides, the link, and each side's power while it waits; system area, peak and feasibility with the host."""
     model, sc = wl.model, wl.scenario
@@ -221,7 +233,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, run) -> dict:
         t_h_busy, t_p_busy = t_h, t_p
         sub = (q["host_overlap"] == 1) & (sc.batch >= 2)
         if ph == "decode" and np.any(sub):
-            pim_half = _pim_side(p, idx[sub], wl, tech, run, half=True)
+            pim_half = _pim_side(p, idx[sub], wl, tech, cim, half=True)
             tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
             th2, tp2 = 2 * half_t[sub], 2 * tp1
             tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
