@@ -80,6 +80,8 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
         "latency_ns": {ph: one(v) for ph, v in bd["latency_ns"].items()},
         "operators_pj": {ph: one(v) for ph, v in bd["operators_pj"].items()},
     }
+    if "host" in bd:   # a host GPU beside the CIM/PIM chips: both sides' times and energies (cost/host.py)
+        breakdown_out["host"] = {ph: one(v) for ph, v in bd["host"].items()}
     if export_path is not None:
         from .run.trial import export_design
 
@@ -107,7 +109,9 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     if breakdown:
         for title, table in (("energy per pass (pJ)", breakdown_out["energy_pj"]),
                              ("latency per pass (ns)", breakdown_out["latency_ns"]),
-                             ("energy by operator per pass (pJ)", breakdown_out["operators_pj"])):
+                             ("energy by operator per pass (pJ)", breakdown_out["operators_pj"]),
+                             *((("host and CIM/PIM sides per pass (ns, pJ)", breakdown_out["host"]),)
+                               if "host" in breakdown_out else ())):
             phs = list(table)
             parts = list(table[phs[0]])
             click.echo(f"\n{title}")

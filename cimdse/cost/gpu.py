@@ -187,18 +187,19 @@ def allreduce_latency_s(n: int) -> float:
     return us * 1e-6
 
 
-def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
+def _kernels(model: ModelConfig, sc: Scenario, phase: str, skip: frozenset = frozenset()) -> dict:
     """The operator table of one pass regrouped into GPU kernels: arrays of tensor FLOPs, vector FLOPs,
     split-N-ways bytes and KV bytes, one entry per kernel. Attention (QK^T, softmax, S.V and the KV read) is one fused
-    kernel (FlashAttention / paged attention): scores never go to DRAM."""
+    kernel (FlashAttention / paged attention): scores never go to DRAM. Operators named in `skip` run elsewhere (a
+    PIM side, cost/host.py) and are left out; the attention kernel is left out when `qk_scores` is skipped."""
     t = operator_table(model, sc, phase)
     c = t.cols
     kind = c["kind"]
     names, tensor, vector, bytes_split, bytes_kv, launches = [], [], [], [], [], []
     for i in range(len(t)):
         k = kind[i]
-        if k in ("dynamic_matmul", "softmax", "kv_read"):
-            continue  # folded into the attention kernel below
+        if k in ("dynamic_matmul", "softmax", "kv_read") or str(c["name"][i]) in skip:
+            continue  # folded into the attention kernel below, or run on the PIM side
         launches.append(c["count"][i])  # one kernel per layer (count = layers) or per pass
         if k == "static_matmul":
             copies, active, m = c["copies"][i], c["active"][i], c["m"][i]
@@ -223,6 +224,10 @@ def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
                                if k != "embedding" else c["weight_bytes"][i] + c["out_bytes"][i])
             bytes_kv.append(0.0)
     qk, sv = t.select(name="qk_scores"), t.select(name="score_v")
+    if "qk_scores" in skip:
+        return {"names": names, "tensor_flops": np.array(tensor), "vector_flops": np.array(vector),
+                "bytes_split": np.array(bytes_split), "bytes_kv": np.array(bytes_kv),
+                "launches": np.array(launches, dtype=float), "steps": t.steps}
     names.append("attention")
     launches.append(model.layers)
     tensor.append(2 * (t.total("macs", qk) + t.total("macs", sv)))
@@ -235,11 +240,13 @@ def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
             "steps": t.steps}
 
 
-def price_phase_gpu(gpu: GPU, n: int, model: ModelConfig, sc: Scenario, phase: str, cal: dict | None = None) -> dict:
+def price_phase_gpu(gpu: GPU, n: int, model: ModelConfig, sc: Scenario, phase: str, cal: dict | None = None,
+                    skip: frozenset = frozenset()) -> dict:
     """Time (s) and energy (J, all n GPUs) of one pass of `phase` on n GPUs in tensor parallel, with a breakdown.
-    `cal` overrides the shared calibrated constants (used by `fit_calibration`)."""
+    `cal` overrides the shared calibrated constants (used by `fit_calibration`); `skip` names operators that run on
+    a PIM side instead (cost/host.py): their kernels, and the all-reduce after o_proj / ffn_down, are left out."""
     cal = {**load_gpus().calibration, **(cal or {})}
-    k = _kernels(model, sc, phase)
+    k = _kernels(model, sc, phase, skip)
     peak, _ = tensor_peak_tflops(gpu, sc)
     f_tensor = peak * 1e12 * cal["compute_efficiency"]
     f_vector = gpu.vector_tflops * 1e12 * cal["compute_efficiency"]
@@ -254,7 +261,7 @@ def price_phase_gpu(gpu: GPU, n: int, model: ModelConfig, sc: Scenario, phase: s
         activity = np.where(t_op > 0, np.maximum(t_c, w_mem * t_m) / np.where(t_op > 0, t_op, 1.0), 0.0)
     # tensor parallelism: two all-reduces per layer of the pass's activations (after o_proj and after the FFN)
     m_tokens = sc.batch * (sc.prompt_tokens if phase == "prefill" else 1)
-    n_ar = 2 * model.layers if n > 1 else 0
+    n_ar = (("o_proj" not in skip) + ("ffn_down" not in skip)) * model.layers if n > 1 else 0
     ar_bytes = m_tokens * model.hidden * sc.act_bits / 8
     link = gpu.link_gbps / 2 * 1e9 * cal["link_efficiency"]  # one direction of the per-GPU link bandwidth
     t_ar = allreduce_latency_s(n) + 2 * (n - 1) / n * ar_bytes / link if n > 1 else 0.0

@@ -74,7 +74,11 @@ def _stage_plan(names: list[str]) -> list[list[str]]:
 @lru_cache(maxsize=64)
 def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
     """Precompute the workload arrays for the cost model."""
-    tables = {ph: operator_table(model, scenario, ph) for ph in phases(model)}
+    return build_workload(model, scenario, {ph: operator_table(model, scenario, ph) for ph in phases(model)})
+
+
+def build_workload(model: ModelConfig, scenario: Scenario, tables: dict) -> Workload:
+    """The Workload of given operator tables (phase -> OpTable); cost/host.py passes the PIM side's share."""
     pre = tables["prefill"]
     static = pre.select(kind="static_matmul")
     names = list(pre.cols["name"][static])
@@ -549,6 +553,9 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
+    if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
+        from .host import evaluate_hosted
+        return evaluate_hosted(p, wl, tech, breakdown, evaluate_batch, build_workload)
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)

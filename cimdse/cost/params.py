@@ -19,6 +19,11 @@ from ..tech import DEVICES, OFFCHIP
 ADC_NS_MAX = 100_000.0
 
 
+# GPUs a design may name as its host: the entries of cimdse/tech/data/gpus.yaml (tests/test_host.py checks the two
+# agree; listed here so that importing the parameters does not parse that file)
+HOST_GPUS = ("a100-80gb", "h100-sxm", "h100-pcie", "h200", "l40s", "t4", "titan-rtx", "rtx-3090", "gtx-1060")
+
+
 @dataclass(frozen=True)
 class Param:
     """One design parameter. kind: 'int', 'float' or 'cat'."""
@@ -117,6 +122,19 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("nonlinear", "cat", "digital", "",
           "digital: exp (softmax) and GELU/SiLU on the vector lanes; acam: each such element op is an analog-CAM lookup "
           "(2^input_bits ranges, one table per lane), as in RACE-IT", choices=("digital", "acam")),
+    # a host GPU beside the CIM/PIM chips (cost/host.py, docs/MODEL.md 'Host GPU and PIM offload')
+    Param("host", "cat", "none", "", "host GPU (`cimdse gpus`) that runs the operators not offloaded, by its roofline; "
+          "none: the CIM/PIM chips run everything", choices=("none", *HOST_GPUS)),
+    Param("host_count", "int", 1, "", "host GPUs in tensor parallel (with host)", 1, 1024),
+    Param("offload", "cat", "all", "", "operator groups on the CIM/PIM side when there is a host: none (host only), "
+          "attention (QK^T, softmax, S.V, KV cache), ffn (FFN matmuls and activation), all",
+          choices=("none", "attention", "ffn", "all")),
+    Param("host_link", "cat", "auto", "", "path between host and PIM: shared (the PIM is the host's own memory, as "
+          "HBM-PIM: no transfer), board (NVLink-C2C-class link), auto (shared for dram, else board)",
+          choices=("auto", "shared", "board")),
+    Param("host_overlap", "cat", "none", "", "none: per layer the two sides run in turn (sum of times); subbatch: two "
+          "sub-batches alternate between the sides as NeuPIMs does (max of the sides' times)",
+          choices=("none", "subbatch")),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML
