@@ -18,6 +18,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from .activity import input_activity, skip_fraction
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
@@ -188,15 +189,23 @@ def circuits(p: dict, tech: Tech) -> dict:
     cell_um2 = dev["cell_area_f2"] * f_um**2
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
-    act = per["activity"]["input_bit_density"]
+    db = np.minimum(p["dac_bits"], p["input_bits"])
+    # mean activity of the input slices and their count (docs/MODEL.md 13: input_stats, input_encoding)
+    ia = input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db)
+    act = ia["rho"]
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
     cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
-    db = np.minimum(p["dac_bits"], p["input_bits"])
-    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    # a row is driven (its DAC switched, its line charged) in proportion to its slice value
+    e_row = act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    skip = p["slice_skip"] == 1
+    if np.any(skip):   # zero-slice detection: about one 2-input OR per driven row and slice (docs/MODEL.md 13)
+        dc = per["digital_cim"]
+        e_or = 0.5 * dc["nd2_cap_ff"] * k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3
+        e_row = e_row + np.where(skip & ~is_dram, e_or, 0.0)
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
@@ -248,7 +257,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "t_act": dev["row_activate_ns"],
         "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
         + dig["add32_pj"] * (2 * p["weight_bits"] + 8) / 32 * s45,
-        "t_read": dev["read_pulse_ns"], "db": db,
+        "t_read": dev["read_pulse_ns"], "db": db, "in_slices": ia["slices"], "act_code": ia["code"], "act": act,
         "e_acc": e_add32,
         "e_mac": lambda bits: dig["mult32_pj"] * (bits / 32) ** 2 * s45 + dig["add32_pj"] * (2 * bits + 8) / 32 * s45,
         "e_vec": dig["vector_op_pj"] * s45,
@@ -291,7 +300,9 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     cols_eff = np.where(differential | c["gate"], cols, cols - 1)
     cpw = _cells_per_value(p["weight_bits"], bpc, differential)
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
-    in_slices = _ceil(p["input_bits"] / c["db"])
+    in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
+    skip = p["slice_skip"] == 1    # conversions left after zero-slice skipping (docs/MODEL.md 13)
+    conv_keep = np.where(skip, 1.0 - skip_fraction(c["act_code"], ra), 1.0) if np.any(skip) else np.ones(len(ra))
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
     row_tiles = _ceil(k / R)
@@ -341,6 +352,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
     return {
         "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles,
+        "conv_keep": conv_keep,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
         "kv_arrays": kv_arrays, "cpk": cpk, "needed": needed, "chips_needed": chips_needed, "fit": fit,
         "chips_used": chips_used, "avail": avail, "rep": rep, "reload_mode": reload_mode, "staging": staging,
@@ -364,7 +376,8 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
     """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
     s = mp["in_slices"]
     f = mp["cpw"] * s                                     # cells read per weight column per input vector
-    conv = row_tiles * n_rg * (n * (f / c["comb_w"])[:, None])   # analog column combination: one per comb_w columns
+    # analog column combination: one conversion per comb_w columns; zero-slice skipping: conv_keep of them
+    conv = row_tiles * n_rg * (n * (f / c["comb_w"] * mp["conv_keep"])[:, None])
     e = {
         "cells": (k * n) * (f * c["e_cell"])[:, None],
         "adc": conv * c["e_adc"][:, None],
@@ -499,7 +512,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         cells_qk = macs * mp["cpk"] * s
         rt_k, rg_k = _ceil(hd / p["rows"]), _ceil(np.minimum(p["rows"], hd) / mp["ra"])
         rt_v, rg_v = _ceil(keys / p["rows"]), _ceil(np.minimum(p["rows"], keys) / mp["ra"])
-        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys) / c["comb_k"]
+        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys) / c["comb_k"] * mp["conv_keep"]
         e_cim = {
             "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
             "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * (c["e_sa"] + c["e_comb_k"]),

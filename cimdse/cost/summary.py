@@ -79,7 +79,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     n_rg = _ceil(p["rows"] / mp["ra"])
     macs = p["rows"] * cols_used / mp["cpw"]
     t_mvm = mp["in_slices"] * n_rg * c["t_step"]
-    conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"]
+    conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"] * mp["conv_keep"]
     e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"]
              + conv * (c["e_adc"] + c["e_sa"] + c["e_comb"] + c["e_tree"])
              + p["rows"] * mp["in_slices"] * c["e_row"])
