@@ -23,6 +23,7 @@ from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
+from .readout import readout
 from .summary import area, leakage_w, summarize
 from .timing import adc_energy_pj, fmax_ghz
 from .traffic import traffic_constants
@@ -31,9 +32,9 @@ CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"}, {"shared_gate", "shared_up"})
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
-                "writes", "leakage")
+                "writes", "leakage", "readout")
 LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link")
-AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc")
+AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc", "readout")
 
 
 
@@ -240,11 +241,13 @@ def circuits(p: dict, tech: Tech) -> dict:
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
     e_sram_bit = lambda kb: dig["sram_64b_8kb_pj"] / 64 * np.sqrt(kb / 8.0) * s45  # noqa: E731
     ic = tech.interconnect
+    a_sh = np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32)
+    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a_sh)   # column front end (docs/MODEL.md 14)
     return {
         "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
         "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
-        "a_sh": np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32),
+        "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
         "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
         "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
         "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
@@ -384,6 +387,7 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
         "dac": col_tiles * (k * (s * c["e_row"])[:, None]),
         "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * (n * c["e_acc"][:, None]),
         "mac_units": conv * c["e_tree"][:, None],
+        "readout": conv * c["e_fe"][:, None],
     }
     t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
     if np.any(c["is_dram"]):
@@ -401,7 +405,7 @@ def _dram_mvm_costs(p, c, mp, k, n, e, t):
     per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
     rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
     t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
-    for part in ("adc", "dac", "shift_add"):
+    for part in ("adc", "dac", "shift_add", "readout"):
         e[part][i] = 0.0
     e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
     e["mac_units"][i] = kn * col(c["e_mac_w"])
@@ -516,6 +520,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         e_cim = {
             "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
             "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * (c["e_sa"] + c["e_comb_k"]),
+            "readout": conv * c["e_fe"],
         }
         for part, val in e_cim.items():
             e[part] = e[part] + np.where(cim_attn, val, 0.0)
