@@ -118,7 +118,8 @@ def skip_fraction(code, rows_active) -> np.ndarray:
     """Per design: the fraction of (slice, row group) conversions skipped because every one of the rows_active
     inputs of the slice is 0: mean over the slices of (1 - nz_s)^rows_active (rows independent)."""
     t = _tables()
-    nz = t["nz"][code]                                            # (N, MAX_SLICES); 1 (never skipped) beyond
+    n_s = int(t["slices"].take(code).max(initial=1))
+    nz = t["nz"][code, :n_s]                                      # (N, slices); 1 (never skipped) beyond a design's
     ra = np.asarray(rows_active, dtype=float)[:, None]
     with np.errstate(divide="ignore"):
         p_skip = np.exp(ra * np.log1p(-np.minimum(nz, 1.0)))      # (1 - nz)^ra, 0 where nz = 1

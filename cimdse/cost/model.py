@@ -305,7 +305,10 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
     in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
     skip = p["slice_skip"] == 1    # conversions left after zero-slice skipping (docs/MODEL.md 13)
-    conv_keep = np.where(skip, 1.0 - skip_fraction(c["act_code"], ra), 1.0) if np.any(skip) else np.ones(len(ra))
+    conv_keep = np.ones(len(ra))
+    if np.any(skip):
+        i = np.flatnonzero(skip)
+        conv_keep[i] = 1.0 - skip_fraction(c["act_code"][i], ra[i])
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
     row_tiles = _ceil(k / R)
