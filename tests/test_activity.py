@@ -109,3 +109,11 @@ def test_uniform_stats_reproduce_flat_half_density():
     cells_l = r_l["breakdown"]["energy_pj"]["decode"]["cells"][0]
     rho_l = slice_stats(0, 0, 8, 1)[0]
     assert cells_l / cells_u == pytest.approx(rho_l / 0.5, rel=1e-9)
+
+
+def test_uniform_density_from_data_file():
+    # input_stats uniform reads periphery.yaml activity.input_bit_density: at p = 0.25 the activity is 0.25 and a
+    # 2-bit slice is nonzero with probability 1 - 0.75^2 = 0.4375; skipping 4 such rows: 0.75^8 = 0.100113
+    a = input_activity(np.array([1]), np.array([0]), np.array([8]), np.array([2]), density=0.25)
+    assert a["rho"][0] == pytest.approx(0.25) and a["slices"][0] == 4
+    assert skip_fraction(a["code"], np.array([4]), density=0.25)[0] == pytest.approx(0.75**8)

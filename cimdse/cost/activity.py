@@ -2,7 +2,8 @@
 
 An activation x is drawn from a stated distribution (`input_stats`): `laplace` = Laplace(0, b) clipped at the
 MSE-optimal value for `input_bits` (Banner, Nahshan, Soudry, NeurIPS 2019) and quantized uniformly; `uniform` =
-every input code equally likely (random test vectors, every bit 1 with probability 0.5). The input is split into
+independent input bits, each 1 with probability periphery.yaml `activity.input_bit_density` (0.5: every code
+equally likely, random test vectors). The input is split into
 slices of `dac_bits` bits, applied one per array step:
 - `twos_complement`: the B bits of (q mod 2^B), ceil(B / dac_bits) slices, the top one carrying the sign;
 - `sign_magnitude`: the B - 1 magnitude bits of |q|, ceil((B - 1) / dac_bits) slices; the sign sets the polarity
@@ -20,7 +21,8 @@ import numpy as np
 MAX_BITS = 16          # input_bits and dac_bits range of params.py
 MAX_SLICES = MAX_BITS  # at most one slice per bit
 _N_CODES = 2 * 2 * (MAX_BITS + 1) * (MAX_BITS + 1)
-_TABLE: dict = {}      # filled lazily: "rho" (codes,), "nz" (codes, MAX_SLICES), "slices" (codes,), "done" (codes,)
+_TABLES: dict = {}     # uniform bit density -> tables filled lazily: "rho" (codes,), "nz" (codes, MAX_SLICES),
+#                        "slices" (codes,), "done" (codes,)
 
 
 def laplace_clip(bits: int) -> float:
@@ -33,45 +35,37 @@ def laplace_clip(bits: int) -> float:
     return float(x)
 
 
-def magnitude_probs(bits: int, stats: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities of the quantized magnitude |q| = 0..Q (Q = 2^(bits-1) - 1) and P(q < 0 | |q| = m).
-
-    stats 0 (laplace): x ~ Laplace(0, 1) clipped at laplace_clip(bits), step = clip / Q, |q| = round(|x| / step),
-    the tail beyond the clip on the top level; stats 1 (uniform): every two's-complement code -2^(B-1)..2^(B-1)-1
-    equally likely."""
+def magnitude_probs(bits: int) -> np.ndarray:
+    """Probabilities of the quantized magnitude |q| = 0..Q (Q = 2^(bits-1) - 1) of a Laplace(0, 1) input clipped at
+    laplace_clip(bits): step = clip / Q, |q| = round(|x| / step), the tail beyond the clip on the top level."""
     q = 2 ** (bits - 1) - 1
     m = np.arange(q + 1, dtype=float)
-    if stats == 1:
-        p = np.full(q + 1, 2.0 / 2**bits)           # +m and -m
-        p[0] = 1.0 / 2**bits
-        neg = np.full(q + 1, 0.5)
-        neg[0] = 0.0
-        return p, neg                                # (-2^(B-1) is added by the caller)
     step = laplace_clip(bits) / q
     upper = np.exp(-np.minimum(m + 0.5, q + 0.5) * step)     # P(|x| > (m + 1/2) step)
     lower = np.exp(-np.maximum(m - 0.5, 0.0) * step)         # P(|x| > (m - 1/2) step), 1 at m = 0
     p = lower - upper
     p[-1] = lower[-1]                                        # clipped tail
-    neg = np.where(m > 0, 0.5, 0.0)
-    return p, neg
+    return p
 
 
-def slice_stats(stats: int, encoding: int, bits: int, dac_bits: int) -> tuple[float, np.ndarray]:
+def slice_stats(stats: int, encoding: int, bits: int, dac_bits: int, density: float = 0.5) -> tuple[float, np.ndarray]:
     """(mean activity over the slices, nonzero probability of each slice) of one input format.
 
-    encoding 0: twos_complement, 1: sign_magnitude (module docstring)."""
+    encoding 0: twos_complement, 1: sign_magnitude (module docstring); density: the bit density of stats 1."""
+    if stats == 1:                                    # independent bits: activity p, slice of w bits nonzero 1 - (1-p)^w
+        width = bits if encoding == 0 or bits <= 1 else bits - 1
+        w = np.minimum(dac_bits, width - dac_bits * np.arange(-(-width // dac_bits)))
+        return float(density), 1.0 - (1.0 - density) ** w
     if bits <= 1:                                     # one binary slice, a 1 half the time
         return 0.5, np.array([0.5])
-    p, neg = magnitude_probs(bits, stats)
+    p = magnitude_probs(bits)
     m = np.arange(len(p))
     if encoding == 1:                                 # the magnitude bits only
         codes, probs, width = m, p, bits - 1
-    else:                                             # two's complement codes of +m and -m
+    else:                                             # two's complement codes of +m and -m (a sign each half the time)
+        neg = np.where(m > 0, 0.5, 0.0)
         codes = np.concatenate([m, (2**bits - m) % 2**bits])
         probs = np.concatenate([p * (1 - neg), p * neg])
-        if stats == 1:                                # the code -2^(B-1) of a uniform B-bit input
-            codes = np.append(codes, 2 ** (bits - 1))
-            probs = np.append(probs, 1.0 / 2**bits)
         width = bits
     n_slices = -(-width // dac_bits)
     act, nz = np.empty(n_slices), np.empty(n_slices)
@@ -87,26 +81,28 @@ def _code(stats, encoding, bits, dac_bits):
     return ((stats * 2 + encoding) * (MAX_BITS + 1) + bits) * (MAX_BITS + 1) + dac_bits
 
 
-def _tables() -> dict:
-    if not _TABLE:
-        _TABLE.update(rho=np.zeros(_N_CODES), nz=np.zeros((_N_CODES, MAX_SLICES)), slices=np.ones(_N_CODES),
-                      done=np.zeros(_N_CODES, dtype=bool))
-    return _TABLE
+def _tables(density: float) -> dict:
+    t = _TABLES.get(density)
+    if t is None:
+        t = _TABLES[density] = dict(rho=np.zeros(_N_CODES), nz=np.zeros((_N_CODES, MAX_SLICES)),
+                                    slices=np.ones(_N_CODES), done=np.zeros(_N_CODES, dtype=bool))
+    return t
 
 
-def input_activity(stats, encoding, bits, dac_bits) -> dict:
-    """Per design: mean slice activity `rho`, input slices per vector `slices`, and the per-slice nonzero
-    probabilities `nz` (N, MAX_SLICES; 1 beyond the last slice). Arguments: arrays of codes and bit counts."""
+def input_activity(stats, encoding, bits, dac_bits, density: float = 0.5) -> dict:
+    """Per design: mean slice activity `rho`, input slices per vector `slices`, and `code`, the row of the
+    per-slice nonzero probabilities for `skip_fraction`. Arguments: arrays of codes and bit counts; density: the
+    bit density of uniform inputs (periphery.yaml activity.input_bit_density)."""
     b = np.clip(np.asarray(bits).astype(np.int64), 1, MAX_BITS)
     db = np.clip(np.minimum(np.asarray(dac_bits).astype(np.int64), b), 1, MAX_BITS)
     code = _code(np.asarray(stats, dtype=np.int64), np.asarray(encoding, dtype=np.int64), b, db)
-    t = _tables()
+    t = _tables(float(density))
     if not t["done"].take(code).all():
         for c in np.unique(code[~t["done"].take(code)]):
             rest, d_ = divmod(int(c), MAX_BITS + 1)
             rest, b_ = divmod(rest, MAX_BITS + 1)
             st, enc = divmod(rest, 2)
-            rho, nz = slice_stats(st, enc, b_, d_)
+            rho, nz = slice_stats(st, enc, b_, d_, float(density))
             t["rho"][c], t["slices"][c] = rho, len(nz)
             t["nz"][c] = 1.0
             t["nz"][c, :len(nz)] = nz
@@ -114,10 +110,11 @@ def input_activity(stats, encoding, bits, dac_bits) -> dict:
     return {"rho": t["rho"].take(code), "slices": t["slices"].take(code), "code": code}
 
 
-def skip_fraction(code, rows_active) -> np.ndarray:
+def skip_fraction(code, rows_active, density: float = 0.5) -> np.ndarray:
     """Per design: the fraction of (slice, row group) conversions skipped because every one of the rows_active
-    inputs of the slice is 0: mean over the slices of (1 - nz_s)^rows_active (rows independent)."""
-    t = _tables()
+    inputs of the slice is 0: mean over the slices of (1 - nz_s)^rows_active (rows independent); density as for
+    input_activity."""
+    t = _tables(float(density))
     n_s = int(t["slices"].take(code).max(initial=1))
     nz = t["nz"][code, :n_s]                                      # (N, slices); 1 (never skipped) beyond a design's
     ra = np.asarray(rows_active, dtype=float)[:, None]

@@ -192,7 +192,8 @@ def circuits(p: dict, tech: Tech) -> dict:
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     db = np.minimum(p["dac_bits"], p["input_bits"])
     # mean activity of the input slices and their count (docs/MODEL.md 13: input_stats, input_encoding)
-    ia = input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db)
+    ia = input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db,
+                        per["activity"]["input_bit_density"])
     act = ia["rho"]
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
@@ -308,7 +309,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     conv_keep = np.ones(len(ra))
     if np.any(skip):
         i = np.flatnonzero(skip)
-        conv_keep[i] = 1.0 - skip_fraction(c["act_code"][i], ra[i])
+        conv_keep[i] = 1.0 - skip_fraction(c["act_code"][i], ra[i], c["tech"].periphery["activity"]["input_bit_density"])
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
     row_tiles = _ceil(k / R)
