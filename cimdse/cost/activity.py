@@ -89,10 +89,12 @@ def _tables(density: float) -> dict:
     return t
 
 
-def input_activity(stats, encoding, bits, dac_bits, density: float = 0.5) -> dict:
+def input_activity(stats, encoding, bits, dac_bits, tech=None, density: float = 0.5) -> dict:
     """Per design: mean slice activity `rho`, input slices per vector `slices`, and `code`, the row of the
     per-slice nonzero probabilities for `skip_fraction`. Arguments: arrays of codes and bit counts; density: the
-    bit density of uniform inputs (periphery.yaml activity.input_bit_density)."""
+    bit density of uniform inputs (periphery.yaml activity.input_bit_density, read from `tech` when given)."""
+    if tech is not None:
+        density = tech.periphery["activity"]["input_bit_density"]
     b = np.clip(np.asarray(bits).astype(np.int64), 1, MAX_BITS)
     db = np.clip(np.minimum(np.asarray(dac_bits).astype(np.int64), b), 1, MAX_BITS)
     code = _code(np.asarray(stats, dtype=np.int64), np.asarray(encoding, dtype=np.int64), b, db)
@@ -121,3 +123,25 @@ def skip_fraction(code, rows_active, density: float = 0.5) -> np.ndarray:
     with np.errstate(divide="ignore"):
         p_skip = np.exp(ra * np.log1p(-np.minimum(nz, 1.0)))      # (1 - nz)^ra, 0 where nz = 1
     return p_skip.sum(axis=1) / t["slices"].take(code)
+
+
+def conversions_kept(slice_skip, code, rows_active, tech) -> np.ndarray:
+    """Per design: the fraction of conversions left after zero-slice skipping (1 where `slice_skip` is off);
+    computed only for the designs that enable it."""
+    keep = np.ones(len(rows_active))
+    i = np.flatnonzero(np.asarray(slice_skip) == 1)
+    if len(i):
+        keep[i] = 1.0 - skip_fraction(code[i], np.asarray(rows_active)[i],
+                                      tech.periphery["activity"]["input_bit_density"])
+    return keep
+
+
+def skip_detection_pj(p: dict, tech, k_node, vdd, is_dram):
+    """Energy (pJ) per driven row and slice of zero-slice detection: one 2-input OR, costed as half a NAND2's
+    C V^2 (ZigZag-IMC's gate, scaled to the node like logic); 0 where `slice_skip` is off and for DRAM."""
+    skip = (p["slice_skip"] == 1) & ~is_dram
+    if not np.any(skip):
+        return 0.0
+    dc = tech.periphery["digital_cim"]
+    return np.where(skip, 0.5 * dc["nd2_cap_ff"] * k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3, 0.0)
+

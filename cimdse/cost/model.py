@@ -18,7 +18,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from .activity import input_activity, skip_fraction
+from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
@@ -191,23 +191,16 @@ def circuits(p: dict, tech: Tech) -> dict:
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     db = np.minimum(p["dac_bits"], p["input_bits"])
-    # mean activity of the input slices and their count (docs/MODEL.md 13: input_stats, input_encoding)
-    ia = input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db,
-                        per["activity"]["input_bit_density"])
-    act = ia["rho"]
+    act = (ia := input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db, tech))["rho"]
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
     cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
-    # a row is driven (its DAC switched, its line charged) in proportion to its slice value
-    e_row = act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
-    skip = p["slice_skip"] == 1
-    if np.any(skip):   # zero-slice detection: about one 2-input OR per driven row and slice (docs/MODEL.md 13)
-        dc = per["digital_cim"]
-        e_or = 0.5 * dc["nd2_cap_ff"] * k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3
-        e_row = e_row + np.where(skip & ~is_dram, e_or, 0.0)
+    # a row is driven (its DAC switched, its line charged) in proportion to its slice value; plus zero-slice detection
+    e_row = (act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+             + skip_detection_pj(p, tech, k_node, vdd, is_dram))
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
@@ -242,8 +235,7 @@ def circuits(p: dict, tech: Tech) -> dict:
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
     e_sram_bit = lambda kb: dig["sram_64b_8kb_pj"] / 64 * np.sqrt(kb / 8.0) * s45  # noqa: E731
     ic = tech.interconnect
-    a_sh = np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32)
-    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a_sh)   # column front end (docs/MODEL.md 14)
+    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32)   # column front end (docs/MODEL.md 14)
     return {
         "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
@@ -305,11 +297,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     cpw = _cells_per_value(p["weight_bits"], bpc, differential)
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
     in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
-    skip = p["slice_skip"] == 1    # conversions left after zero-slice skipping (docs/MODEL.md 13)
-    conv_keep = np.ones(len(ra))
-    if np.any(skip):
-        i = np.flatnonzero(skip)
-        conv_keep[i] = 1.0 - skip_fraction(c["act_code"][i], ra[i], c["tech"].periphery["activity"]["input_bit_density"])
+    conv_keep = conversions_kept(p["slice_skip"], c["act_code"], ra, c["tech"])   # zero-slice skipping (MODEL.md 13)
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
     row_tiles = _ceil(k / R)
@@ -358,8 +346,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     kv_in_buffer = kv_bytes <= p["global_buffer_mb"] * 1e6 * chips_used
     reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
     return {
-        "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles,
-        "conv_keep": conv_keep,
+        "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles, "conv_keep": conv_keep,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
         "kv_arrays": kv_arrays, "cpk": cpk, "needed": needed, "chips_needed": chips_needed, "fit": fit,
         "chips_used": chips_used, "avail": avail, "rep": rep, "reload_mode": reload_mode, "staging": staging,

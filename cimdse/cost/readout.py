@@ -23,13 +23,14 @@ from ..tech import Tech
 K_BOLTZMANN = 1.380649e-23   # J/K (SI exact value)
 
 
-def readout(p: dict, tech: Tech, vdd, col_ff, resistive, gate, a_sh) -> dict:
+def readout(p: dict, tech: Tech, vdd, col_ff, resistive, gate, a32) -> dict:
     """Per design: front-end energy per conversion `e_fe` (pJ) and area per column `a_fe` (um^2).
 
     vdd: supply (V); col_ff: capacitance of one column line (fF); resistive / gate: device masks (charge mode is
     every other analog column);
-    a_sh: ISAAC's sample-and-hold area per column at the design's node (um^2), the floor of the sampling area."""
+    a32: logic area scale (node / 32 nm)^2 of ISAAC's sample-and-hold area, the floor of the sampling area."""
     ro = tech.periphery["readout"]
+    a_sh = tech.periphery["shift_add"]["sample_hold_area_um2"] * a32
     b = np.asarray(p["adc_bits"], dtype=float)
     kt = K_BOLTZMANN * (np.asarray(p["temperature_c"], dtype=float) + 273.15)
     c_s_ff = np.maximum(ro["unit_cap_ff"], 12 * kt * np.exp2(2 * b) / vdd**2 * 1e15)
