@@ -19,10 +19,12 @@ from ..workload import ModelConfig, Scenario, operator_table, phases
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
+from .readout import readout
 from .summary import area, leakage_w, summarize
 from .timing import adc_energy_pj, fmax_ghz
 from .traffic import traffic_constants
@@ -31,9 +33,9 @@ CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay
 PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"}, {"shared_gate", "shared_up"})
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
-                "writes", "leakage", "cam")
+                "writes", "leakage", "cam", "readout")
 LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link", "cam")
-AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc", "cam")
+AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc", "cam", "readout")
 
 
 
@@ -195,15 +197,17 @@ def circuits(p: dict, tech: Tech) -> dict:
     cell_um2 = dev["cell_area_f2"] * f_um**2
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
-    act = per["activity"]["input_bit_density"]
+    db = np.minimum(p["dac_bits"], p["input_bits"])
+    act = (ia := input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db, tech))["rho"]
     v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
     g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
     e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
     cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
     e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
-    db = np.minimum(p["dac_bits"], p["input_bits"])
-    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    # a row is driven (its DAC switched, its line charged) in proportion to its slice value; plus zero-slice detection
+    e_row = (act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+             + skip_detection_pj(p, tech, k_node, vdd, is_dram))
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
@@ -238,11 +242,12 @@ def circuits(p: dict, tech: Tech) -> dict:
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
     e_sram_bit = lambda kb: dig["sram_64b_8kb_pj"] / 64 * np.sqrt(kb / 8.0) * s45  # noqa: E731
     ic = tech.interconnect
+    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32)   # column front end (docs/MODEL.md 16)
     return {
         "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
         "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
-        "a_sh": np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32),
+        "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
         "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
         "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
         "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
@@ -255,7 +260,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "t_act": dev["row_activate_ns"],
         "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
         + dig["add32_pj"] * (2 * p["weight_bits"] + 8) / 32 * s45,
-        "t_read": dev["read_pulse_ns"], "db": db,
+        "t_read": dev["read_pulse_ns"], "db": db, "in_slices": ia["slices"], "act_code": ia["code"], "act": act,
         "e_acc": e_add32,
         "e_mac": lambda bits: dig["mult32_pj"] * (bits / 32) ** 2 * s45 + dig["add32_pj"] * (2 * bits + 8) / 32 * s45,
         "e_vec": dig["vector_op_pj"] * s45,
@@ -298,7 +303,8 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     cols_eff = np.where(differential | c["gate"], cols, cols - 1)
     cpw = _cells_per_value(p["weight_bits"], bpc, differential)
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
-    in_slices = _ceil(p["input_bits"] / c["db"])
+    in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
+    conv_keep = conversions_kept(p["slice_skip"], c["act_code"], ra, c["tech"])   # zero-slice skipping (MODEL.md 15)
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
     row_tiles = _ceil(k / R)
@@ -347,7 +353,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     kv_in_buffer = kv_bytes <= p["global_buffer_mb"] * 1e6 * chips_used
     reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
     return {
-        "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles,
+        "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles, "conv_keep": conv_keep,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
         "kv_arrays": kv_arrays, "cpk": cpk, "needed": needed, "chips_needed": chips_needed, "fit": fit,
         "chips_used": chips_used, "avail": avail, "rep": rep, "reload_mode": reload_mode, "staging": staging,
@@ -371,13 +377,15 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
     """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
     s = mp["in_slices"]
     f = mp["cpw"] * s                                     # cells read per weight column per input vector
-    conv = row_tiles * n_rg * (n * (f / c["comb_w"])[:, None])   # analog column combination: one per comb_w columns
+    # analog column combination: one conversion per comb_w columns; zero-slice skipping: conv_keep of them
+    conv = row_tiles * n_rg * (n * (f / c["comb_w"] * mp["conv_keep"])[:, None])
     e = {
         "cells": (k * n) * (f * c["e_cell"])[:, None],
         "adc": conv * c["e_adc"][:, None],
         "dac": col_tiles * (k * (s * c["e_row"])[:, None]),
         "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * (n * c["e_acc"][:, None]),
         "mac_units": conv * c["e_tree"][:, None],
+        "readout": conv * c["e_fe"][:, None],
     }
     t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
     if np.any(c["is_dram"]):
@@ -395,7 +403,7 @@ def _dram_mvm_costs(p, c, mp, k, n, e, t):
     per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
     rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
     t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
-    for part in ("adc", "dac", "shift_add"):
+    for part in ("adc", "dac", "shift_add", "readout"):
         e[part][i] = 0.0
     e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
     e["mac_units"][i] = kn * col(c["e_mac_w"])
@@ -508,10 +516,11 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         cells_qk = macs * mp["cpk"] * s
         rt_k, rg_k = _ceil(hd / p["rows"]), _ceil(np.minimum(p["rows"], hd) / mp["ra"])
         rt_v, rg_v = _ceil(keys / p["rows"]), _ceil(np.minimum(p["rows"], keys) / mp["ra"])
-        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys) / c["comb_k"]
+        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys) / c["comb_k"] * mp["conv_keep"]
         e_cim = {
             "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
             "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * (c["e_sa"] + c["e_comb_k"]),
+            "readout": conv * c["e_fe"],
         }
         for part, val in e_cim.items():
             e[part] = e[part] + np.where(cim_attn, val, 0.0)

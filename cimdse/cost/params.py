@@ -135,6 +135,17 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("host_overlap", "cat", "none", "", "none: per layer the two sides run in turn (sum of times); subbatch: two "
           "sub-batches alternate between the sides as NeuPIMs does (max of the sides' times)",
           choices=("none", "subbatch")),
+    # input activity (docs/MODEL.md section 15, cost/activity.py)
+    Param("input_stats", "cat", "laplace", "",
+          "statistics of the input activations: laplace (Laplace-distributed, clipped at the MSE-optimal value for "
+          "input_bits) or uniform (random test vectors: every bit 1 half the time)", choices=("laplace", "uniform")),
+    Param("input_encoding", "cat", "twos_complement", "",
+          "signed inputs: twos_complement (input_bits slices, sign-extension bits of negative values are 1) or "
+          "sign_magnitude (input_bits - 1 magnitude slices, the sign sets the row-drive polarity)",
+          choices=("twos_complement", "sign_magnitude")),
+    Param("slice_skip", "cat", "off", "",
+          "on: an input slice that is 0 on every driven row of a row group is detected and not converted (saves "
+          "ADC, read-out and shift-add energy, not time)", choices=("off", "on")),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML

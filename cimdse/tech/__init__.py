@@ -70,9 +70,23 @@ class Tech:
         k = np.array([a * v0 * v0 + b * v0 + c for a, b, c in cs["energy_poly"]])
         return nodes[::-1].copy(), k[::-1].copy()
 
+    @property
+    def finfet_max_nm(self) -> float:
+        """Largest node built from FinFETs (periphery.yaml node_families); larger nodes are planar."""
+        return float(self.periphery["node_families"]["finfet_max_nm"])
+
+    @cached_property
+    def _cap_planar_law(self) -> tuple[float, float, float]:
+        """(smallest planar table node, k there, exponent) of the planar power law k = k_p (F / F_p)^g below the
+        planar rows, g the log-log slope of the last two planar rows (node_families)."""
+        nodes, k = self._cap_table
+        return planar_power_law(nodes, k, self.finfet_max_nm)
+
     def cap_factor(self, node_nm) -> np.ndarray:
-        """The switched-capacitance factor k(node) of cap_scale: linear in the node inside the table, times
-        sqrt(F / edge) outside it (the rule of Accelergy's hwcomponents)."""
+        """The switched-capacitance factor k(node) of cap_scale: linear in the node inside each device family's
+        rows (planar, FinFET), never across the break between them: a planar node below the smallest planar row
+        follows the planar power law (docs/MODEL.md 17); times sqrt(F / edge) outside the table (the rule of
+        Accelergy's hwcomponents)."""
         if np.ndim(node_nm) == 0:  # a reference node of the data files: computed once per value
             memo = self._cap_scalars
             key = float(node_nm)
@@ -95,12 +109,24 @@ class Tech:
         nodes, k = self._cap_table
         lo, hi = nodes[0], nodes[-1]
         inside = np.interp(np.clip(f, lo, hi), nodes, k)
+        f_p, k_p, g = self._cap_planar_law
+        gap = (f > self.finfet_max_nm) & (f < f_p)                   # planar nodes below the planar rows
+        inside = np.where(gap, k_p * (np.maximum(f, 1e-9) / f_p) ** g, inside)
         edge = np.where(f < lo, lo, np.where(f > hi, hi, f))
         return inside * np.sqrt(f / edge)
 
     def vdd_for_node(self, node_nm: np.ndarray) -> np.ndarray:
         """Supply voltage by node, linear in log(node) between table entries, clamped at the ends."""
         return np.interp(np.log(node_nm), np.log(self.vdd_nodes), self.vdd_values)
+
+
+def planar_power_law(nodes: np.ndarray, values: np.ndarray, finfet_max_nm: float) -> tuple[float, float, float]:
+    """(F_p, v_p, g): the smallest planar row of a per-node table (nodes ascending), its value, and the log-log
+    slope of the last two planar rows, so that a planar node F below F_p gets v_p (F / F_p)^g."""
+    planar = np.flatnonzero(nodes > finfet_max_nm)
+    i, j = planar[0], planar[1]
+    g = float(np.log(values[j] / values[i]) / np.log(nodes[j] / nodes[i]))
+    return float(nodes[i]), float(values[i]), g
 
 
 @cache
