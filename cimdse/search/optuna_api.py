@@ -311,6 +311,11 @@ def _memory_study(directions: Sequence, sampler=None):
     return optuna.Study(study_name=storage.get_study_name_from_id(study_id), storage=storage, sampler=sampler)
 
 
+def memory_study(directions: Sequence, sampler=None):
+    """A fresh in-memory study with these directions (for benchmarks and notebooks; logs nothing)."""
+    return _memory_study(directions, sampler)
+
+
 def memory_copy(study, sampler):
     """An in-memory study with the same directions and metric names holding every trial of `study` (so trial
     numbers match), sampled by `sampler`: a single owner of a study samples from memory and stores each
