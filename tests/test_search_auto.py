@@ -15,7 +15,7 @@ from cimdse.config import load_sweep
 from cimdse.errors import UserError
 from cimdse.pareto import pareto_mask
 from cimdse.search import optuna_api as oa
-from cimdse.search.auto import CSV_ROWS_PER_S, choose, resolve
+from cimdse.search.auto import OUTPUT_ROWS_PER_S, choose, resolve
 from cimdse.search.screen import nondominated_best, screen, unit_to_values
 
 SIZE = 3 * 3 * 6 * 3   # the small sweep: devices x rows x ADC widths x tiles = 162 designs
@@ -36,11 +36,11 @@ def test_default_sampler_is_auto(tmp_path):
 
 
 def test_auto_enumerates_a_space_that_fits_the_budget(tmp_path):
-    # 162 designs at an assumed 1,000 designs/s on 2 cores: 162 / 2,000 + 162 / 500,000 = 0.081 s <= 60 s
+    # 162 designs at an assumed 1,000 designs/s on 2 cores: 162 / 2,000 + 162 / 100,000 = 0.0826 s <= 60 s
     sw = load_sweep(small(tmp_path, search="designs_per_s: 1000"))
     c = choose(sw, cores=2)
     assert c["sampler"] == "exhaustive" and c["designs"] == SIZE
-    assert c["estimate_s"] == pytest.approx(float(f"{SIZE / 2000 + SIZE / CSV_ROWS_PER_S:.3g}"))
+    assert c["estimate_s"] == pytest.approx(float(f"{SIZE / 2000 + SIZE / OUTPUT_ROWS_PER_S:.3g}"))
     assert "within the 60 s budget" in c["reason"]
 
 
@@ -159,3 +159,15 @@ def test_bad_search_keys(tmp_path, search, key):
 def test_screening_is_refused_for_exhaustive(tmp_path):
     with pytest.raises(UserError, match="exhaustive one scores every design"):
         load_sweep(small(tmp_path, sampler="exhaustive", search="screen: 100"))
+
+
+def test_workers_screen_once(tmp_path):
+    """With --workers 2 the parent screens before the workers start: the screened designs appear once, and the
+    budget of sampler trials is the same as in one process."""
+    out = tmp_path / "run"
+    f = small(tmp_path, sampler="random", trials=16, search="screen: 300")
+    r = sweep(f, "--out", out, "--quiet", "--no-plots", "--workers", "2")
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out / "trials.csv")
+    kept = len(screen(load_sweep(f)).params)
+    assert (df["origin"] == "screen").sum() == kept and (df["origin"] == "sampler").sum() == 16
