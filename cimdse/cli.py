@@ -224,6 +224,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         if collect and fresh:
             raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
         ver = verify_request(**vk)   # checkpoint and text loaded before the search: bad input costs nothing
+        if not collect:  # sampler: auto -> its choice, before the progress line picks its unit
+            from .run.sweep import resolve_for_cli
+
+            sw = resolve_for_cli(sw, out, fresh, workers, shard_ix)
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
         if collect:
             res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver)
@@ -236,7 +240,7 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         click.echo(f"interrupted; resume with: {resume}", err=True)
         sys.exit(130)
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible), Pareto front {res.front_size} "
-               f"[{sw.search.sampler}, {res.seconds:.1f} s] -> {res.run_dir}")
+               f"[{sampler_note(res.search or sw.search)}, {res.seconds:.1f} s] -> {res.run_dir}")
     if res.completed and not res.feasible:  # an empty front explains itself (cimdse/run/diagnose.py)
         from .run.diagnose import NOT_DRAWN, explain_empty, summary_lines
 
@@ -261,6 +265,13 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
             click.echo(f"interrupted after {res.completed:,} of {sw.search.trials:,} trials; results so far are in "
                        f"{res.run_dir}; resume with: {resume}", err=True)
         sys.exit(130)
+
+
+def sampler_note(search) -> str:
+    """The sampler for the summary line; for `sampler: auto`, what it chose and why."""
+    if not search.auto:
+        return search.sampler + (f", {search.screen:,} designs screened" if search.screen else "")
+    return f"auto: {search.sampler} ({search.auto['reason']})"
 
 
 def resume_command(sweep_file: str, trials, sampler, seed, storage, out, quiet: bool) -> str:

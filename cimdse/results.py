@@ -51,6 +51,8 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
         cols[k] = np.asarray(scored.metrics[k], dtype=float)
     cols["feasible"] = scored.feasible
     cols["violation"] = scored.violation_text
+    if getattr(scored, "origin", None) is not None:  # a screened run: "screen" or "sampler" per trial
+        cols["origin"] = scored.origin
     return pd.DataFrame(cols)
 
 
@@ -169,6 +171,8 @@ def sweep_fingerprint(sweep: Sweep) -> str:
     raw = {k: v for k, v in sweep.raw.items() if k != "search"}
     s = sweep.search
     raw["search"] = {"sampler": s.sampler, "seed": s.seed, "storage": s.storage, "study_name": s.study_name}
+    if s.screen:  # screened designs are part of the study (absent otherwise: older fingerprints stay valid)
+        raw["search"].update(screen=s.screen, screen_keep=s.screen_keep)
     text = json.dumps(raw, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -197,12 +201,21 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
         "objectives": dict(sweep.objectives),
         "constraints": [c.text for c in sweep.constraints],
         "baseline": _baseline_record(sweep),
-        "search": {k: getattr(sweep.search, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size",
-                                                          "storage", "study_name")},
+        "search": _search_record(sweep.search),
         "versions": versions,
         "command": " ".join(sys.argv),
         **(extra or {}),
     }
+
+
+def _search_record(s) -> dict:
+    """run.yaml's `search`: the settings in force, screening when used, and auto's choice and reason."""
+    out = {k: getattr(s, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size", "storage", "study_name")}
+    if s.screen:
+        out.update(screen=s.screen, screen_keep=s.screen_keep)
+    if s.auto:
+        out["auto"] = dict(s.auto)
+    return out
 
 
 def _baseline_record(sweep: Sweep) -> dict | None:

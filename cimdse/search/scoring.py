@@ -26,6 +26,7 @@ class Scored:
     feasible: np.ndarray
     violation_text: np.ndarray
     derived: tuple = ()         # columns of the sweep's expressions (their text), also in `metrics`
+    origin: np.ndarray | None = None  # per design "screen" or "sampler" when the run screened (trials.csv column)
 
     def trial_metrics(self, i: int) -> dict:
         """Design i's metrics as plain floats (and whether it is feasible): a trial's user attributes."""
