@@ -203,8 +203,9 @@ def cross_check(design: Mapping) -> None:
         raise UserError(text + (f"; {limits}" if limits else ""), key=key)
 
 
-def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
-    """Turn designs (a list of dicts, or a dict of columns) into a batch of arrays, filling defaults."""
+def to_batch(designs: Iterable[Mapping] | Mapping, tech=None) -> dict[str, np.ndarray]:
+    """Turn designs (a list of dicts, or a dict of columns) into a batch of arrays, filling defaults (`tech`, a
+    cimdse.tech.Tech or None for the shipped data, gives each device's maximum bits per cell)."""
     if isinstance(designs, Mapping):
         cols = {k: np.atleast_1d(np.asarray(v)) for k, v in designs.items()}
         n = max((len(v) for v in cols.values()), default=1)
@@ -241,17 +242,17 @@ def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
     if unknown_keys:
         key = sorted(unknown_keys)[0]
         raise UserError(unknown("design parameter", key, PARAMS), key=key)
-    resolve_device_defaults(batch)
+    resolve_device_defaults(batch, tech)
     return batch
 
 
-def resolve_device_defaults(batch: dict) -> None:
+def resolve_device_defaults(batch: dict, tech=None) -> None:
     """In place: bits_per_cell 0 (not set) becomes the device's default, min(DEFAULT_BITS_PER_CELL, its maximum)."""
     bpc = batch["bits_per_cell"]
     if np.any(bpc == 0):
         from ..tech import load_tech
 
-        cap = load_tech().device["max_bits_per_cell"][batch["device"]]
+        cap = (tech or load_tech()).device["max_bits_per_cell"][batch["device"]]
         batch["bits_per_cell"] = np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, cap), bpc)
 
 
@@ -293,11 +294,11 @@ CONFLICT_KEYS = ((), ("bits_per_cell", "device"), ("rows_active", "rows"), ("col
                  ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), ("vdd",))  # the parameters each rule involves
 
 
-def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it."""
+def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, ...]:
+    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it (`tech`: None for the shipped data)."""
     from ..tech import load_tech
 
-    tech = load_tech()
+    tech = tech or load_tech()
     max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
     is_dram = tech.dram[batch["device"]]
     digital = batch["compute"] == 1
@@ -312,9 +313,9 @@ def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     )
 
 
-def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+def conflict_codes(batch: Mapping[str, np.ndarray], tech=None) -> np.ndarray:
     """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
-    checks = conflict_masks(batch)
+    checks = conflict_masks(batch, tech)
     code = np.zeros(len(batch["rows"]), dtype=np.int8)
     for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
         code[checks[i - 1]] = i
