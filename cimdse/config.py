@@ -148,7 +148,8 @@ def load_design_file(path: str | Path) -> tuple[dict, dict | None]:
 
 # ------------------------------------------------------------------------------------------------ sweeps
 
-SWEEP_KEYS = ("name", "base", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline")
+SWEEP_KEYS = ("name", "base", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline",
+              "tech", "uncertainty")
 CONSTRAINT_OPS = ("<=", ">=", "==", "<", ">")
 
 
@@ -216,6 +217,8 @@ class Sweep:
     raw: dict = field(default_factory=dict, compare=False)
     baseline: dict | None = None  # {"gpu": name, "gpus": n} when the sweep compares against a GPU
     expressions: tuple = ()       # cimdse.expr.Expr of the objectives and constraints that are arithmetic
+    tech: object = field(default=None, compare=False)   # cimdse.tech.Tech of the `tech:` file or --tech (None: the shipped data)
+    uncertainty: bool = False     # p10/p90 columns in pareto.csv (cost/uncertainty.py)
 
 
 def _baseline(spec, where: str, model, sc) -> dict:
@@ -459,12 +462,18 @@ def _base(spec, where: str) -> tuple[dict, dict]:
 
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
-    """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys."""
+    """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys, and `tech` (a
+    technology file) the sweep's `tech:`."""
     from .metrics import METRICS
+    from .tech.override import sweep_tech
 
     where = str(path)
     data = load_yaml(path)
     check_keys(data, SWEEP_KEYS, where)
+    overrides = dict(overrides or {})
+    tech = sweep_tech(data.get("tech"), overrides.pop("tech", None), where)
+    if not isinstance(data.get("uncertainty", False), bool):
+        raise UserError(f"expected true or false, got {shown(data['uncertainty'])}", file=where, key="uncertainty")
     name = data.get("name", Path(where).stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
         raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {shown(name)}",
@@ -516,4 +525,5 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
                  space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
                  search=search, raw=data,
-                 baseline=baseline, expressions=tuple(exprs.values()))
+                 baseline=baseline, expressions=tuple(exprs.values()), tech=tech,
+                 uncertainty=bool(data.get("uncertainty", False)))

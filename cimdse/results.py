@@ -166,7 +166,9 @@ def write_csv(df, path: Path) -> None:
 def sweep_fingerprint(sweep: Sweep) -> str:
     """A hash of what defines a run's study: the sweep file without its budget (trials, timeout, batch size),
     plus the sampler, seed, storage and study name in force (command-line overrides included)."""
-    raw = {k: v for k, v in sweep.raw.items() if k != "search"}
+    raw = {k: v for k, v in sweep.raw.items() if k not in ("search", "tech", "uncertainty")}
+    if getattr(sweep, "tech", None) is not None:   # the technology file's content, wherever it came from
+        raw["tech"] = sweep.tech.digest
     s = sweep.search
     raw["search"] = {"sampler": s.sampler, "seed": s.seed, "storage": s.storage, "study_name": s.study_name}
     text = json.dumps(raw, sort_keys=True, default=str)
@@ -199,10 +201,26 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
         "baseline": _baseline_record(sweep),
         "search": {k: getattr(sweep.search, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size",
                                                           "storage", "study_name")},
+        **_tech_entries(sweep),
         "versions": versions,
         "command": " ".join(sys.argv),
         **(extra or {}),
     }
+
+
+def _tech_entries(sweep: Sweep) -> dict:
+    """run.yaml's `tech` (the technology file: path, hash, overrides) and `uncertainty`, when the sweep has them."""
+    from .tech.override import tech_record
+
+    out = {}
+    if getattr(sweep, "tech", None) is not None:
+        out["tech"] = tech_record(sweep.tech)
+    if getattr(sweep, "uncertainty", False):
+        from .cost.uncertainty import PERCENTILES, SAMPLES, SEED
+
+        out["uncertainty"] = {"samples": SAMPLES, "seed": SEED, "percentiles": list(PERCENTILES),
+                              "columns": "pareto.csv <metric>_p10, <metric>_p90, feasible_share"}
+    return out
 
 
 def _baseline_record(sweep: Sweep) -> dict | None:

@@ -22,15 +22,25 @@ def metric_bands(batch: dict, wl: Workload, tech: Tech | None = None, samples: i
 
     All designs of the batch see the same samples; each sample is one evaluate_batch call on the whole batch.
     Also "feasible_share": (N,) the share of samples under which the design is feasible."""
+    runs = metric_samples(batch, wl, tech, samples, seed)
+    out = {k: percentiles(runs[k]) for k in METRICS}
+    out["feasible_share"] = np.mean(runs["feasible"], axis=0)
+    return out
+
+
+def metric_samples(batch: dict, wl: Workload, tech: Tech | None = None, samples: int = SAMPLES,
+                   seed: int = SEED) -> dict[str, np.ndarray]:
+    """{metric: (samples, N) array} (and "feasible"): the batch under each Latin-hypercube sample of the constants."""
     techs = sample_techs(tech or load_tech(), samples, seed)
     runs = [evaluate_batch(dict(batch), wl, t) for t in techs]
-    out = {}
-    for k in METRICS:
-        stack = np.stack([np.asarray(r[k], dtype=float) for r in runs])          # (samples, N)
-        with np.errstate(invalid="ignore"):
-            out[k] = np.percentile(stack, PERCENTILES, axis=0).T
-    out["feasible_share"] = np.mean(np.stack([r["feasible"] for r in runs]), axis=0)
-    return out
+    return {k: np.stack([np.asarray(r[k], dtype=float if k != "feasible" else bool) for r in runs])
+            for k in (*METRICS, "feasible")}
+
+
+def percentiles(stack: np.ndarray) -> np.ndarray:
+    """(N, 2) [p10, p90] over the samples (axis 0) of a (samples, N) array."""
+    with np.errstate(invalid="ignore"):
+        return np.percentile(stack, PERCENTILES, axis=0).T
 
 
 def band_lists(bands: dict, i: int = 0) -> dict[str, list[float]]:

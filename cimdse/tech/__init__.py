@@ -194,5 +194,5 @@ def device_rows(tech: Tech | None = None) -> list[dict]:
                 leaf = entry[k]
                 user = overridden(tech, "devices", d, k)
                 rows.append({"device": d, "parameter": k, "value": leaf["value"], "unit": leaf["unit"],
-                             "source": f"user file {tech.path}" if user else leaf["source"], "user": user})
+                             "source": leaf["source"], "user": user})   # merge() wrote "user file ..." in
     return rows

@@ -7,9 +7,10 @@ apart, KEY_SPREAD). f = 1 means the constant is not sampled (definitions, refere
 node tables). A table value (list or mapping of numbers) is scaled as a whole by one factor. GPU constants are not
 sampled (the GPU baseline is a comparison, not the design under study).
 
-Sampling: each sampled constant's log factor ln(x / value) follows a triangular distribution between ln(low /
-value) and ln(high / value) with its mode at 0 (the recorded value is the most likely one); the samples are a
-Latin hypercube (one stratum per sample in every dimension, strata paired at random), seeded, numpy only.
+Sampling: each sampled constant is log-uniform between low and high (DIST; the bands mostly stand for
+disagreeing sources, with no reason to prefer one point inside); "triangular" (triangular in log space with its
+mode at the recorded value) is the alternative. The samples are a Latin hypercube (one stratum per sample in every
+dimension, strata paired at random), seeded, numpy only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from . import Tech, build_tech
 
 SAMPLED = ("devices", "periphery", "memory", "leakage", "noise")
+DIST = "loguniform"     # or "triangular" (in log space, mode at the recorded value)
 
 # unit -> (spread factor f, class) of the default band [value / f, value * f]
 DEFAULT_SPREAD: dict[str, tuple[float, str]] = {
@@ -117,13 +119,16 @@ def bands(tech: Tech) -> list[Band]:
     return tech.memo["bands"]
 
 
-def latin_factors(bs: list[Band], n: int, seed: int = 0) -> np.ndarray:
-    """(n, len(bs)) multiplicative factors: a seeded Latin hypercube, triangular in log space with mode 1."""
+def latin_factors(bs: list[Band], n: int, seed: int = 0, dist: str = DIST) -> np.ndarray:
+    """(n, len(bs)) multiplicative factors: a seeded Latin hypercube, log-uniform between each band's ends (or
+    triangular in log space with mode 1)."""
     rng = np.random.default_rng(seed)
     d = len(bs)
     u = (np.argsort(rng.random((n, d)), axis=0) + rng.random((n, d))) / n   # one point per stratum and column
     a = np.log(np.array([b.lo for b in bs]))
     b = np.log(np.array([b.hi for b in bs]))
+    if dist == "loguniform":
+        return np.exp(a + u * (b - a))
     width = np.maximum(b - a, 1e-300)
     fc = -a / width                                          # CDF at the mode (log factor 0)
     left = a + np.sqrt(u * width * -a)
@@ -154,7 +159,15 @@ def _apply(tree: dict, changes: dict) -> dict:
 
 
 def sample_techs(tech: Tech, n: int = 64, seed: int = 0) -> list[Tech]:
-    """n copies of `tech` with every sampled constant scaled by its Latin-hypercube factor."""
+    """n copies of `tech` with every sampled constant scaled by its Latin-hypercube factor (built once per Tech,
+    n and seed: the samples are deterministic, and their derived tables are then reused)."""
+    key = ("samples", n, seed)
+    if key not in tech.memo:
+        tech.memo[key] = _sample_techs(tech, n, seed)
+    return tech.memo[key]
+
+
+def _sample_techs(tech: Tech, n: int, seed: int) -> list[Tech]:
     bs = bands(tech)
     factors = latin_factors(bs, n, seed)
     out = []

@@ -52,6 +52,22 @@ def tech_from_overrides(data, where: str, path: str | None = None) -> Tech:
     return _CACHE[key]
 
 
+def sweep_tech(spec, cli: str | None, where: str) -> Tech | None:
+    """A sweep's technology: --tech FILE (relative to the working folder) over the sweep's `tech: FILE` (relative
+    to the sweep file); None for the shipped data."""
+    if cli is not None:
+        return tech_from_file(cli)
+    if spec is None:
+        return None
+    if not isinstance(spec, str) or not spec.strip():
+        raise UserError(f"expected the path of a technology file, got {shown(spec)}", file=where, key="tech")
+    p = Path(spec)
+    p = p if p.is_absolute() else Path(where).parent / p
+    if not p.is_file():
+        raise UserError(f"technology file {p} not found (a path relative to the sweep file)", file=where, key="tech")
+    return tech_from_file(p)
+
+
 def tech_record(tech: Tech) -> dict | None:
     """What run.yaml records of a technology file: its path, hash and overrides (None for the shipped data)."""
     if tech is None or tech.path is None:
@@ -195,3 +211,26 @@ def _merge_node(parent: dict, key, user, where: str) -> None:
             _merge_node(ship, kk, vv, where)
     else:
         parent[k] = user
+
+
+def override_rows(tech: Tech) -> list[dict]:
+    """Every constant the technology file set: {key (dotted), value, unit, shipped (value), source}."""
+    rows: list[dict] = []
+    ship = shipped_raw()
+
+    def walk(user, shipped, merged, keys):
+        if _is_leaf(shipped):
+            rows.append({"key": ".".join(map(str, keys)), "value": merged["value"], "unit": shipped.get("unit", ""),
+                         "shipped": shipped["value"], "source": merged["source"]})
+        elif isinstance(shipped, dict) and isinstance(user, dict):
+            names = {str(k): k for k in shipped}
+            for k, v in user.items():
+                kk = names[str(k)]
+                walk(v, shipped[kk], merged[kk], (*keys, kk))
+        else:
+            rows.append({"key": ".".join(map(str, keys)), "value": merged, "unit": "", "shipped": shipped,
+                         "source": f"user file {tech.path}"})
+
+    for section, tree in tech.overrides.items():
+        walk(tree, ship[section], tech.raw[section], (section,))
+    return rows
