@@ -9,9 +9,22 @@ import json
 import numpy as np
 
 
+_CACHE: dict[str, dict] = {}
+
+
 def figure_bands(ref, tech=None) -> dict[str, tuple[float, float]]:
     """{Published.key: (p10, p90)} of every compared figure of a reference (relative figures: the design's samples
-    against the fixed GPU roofline; GPU constants are not sampled)."""
+    against the fixed GPU roofline; GPU constants are not sampled). Computed once per reference content and
+    technology in a process (validate and the docs test ask for the same bands)."""
+    key = repr(ref) + (tech.digest if tech is not None else "")
+    if key not in _CACHE:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[key] = _figure_bands(ref, tech)
+    return dict(_CACHE[key])
+
+
+def _figure_bands(ref, tech) -> dict[str, tuple[float, float]]:
     from ..config import load_workload
     from ..cost import _workload
     from ..cost.gpu import baseline_columns, gpu_metrics
