@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 
-
 _CACHE: dict[str, dict] = {}
 
 
