@@ -77,7 +77,7 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
     full = {**scenario_defaults(sc), **design}
     try:
-        cross_check(full)
+        cross_check(full, tech)
     except UserError as err:
         raise UserError(err.detail, file=design_file or "command line", key=err.key) from None
     batch = to_batch([full], tech)

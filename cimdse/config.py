@@ -389,7 +389,7 @@ def _contradictory(constraints: tuple) -> str | None:
     return None
 
 
-def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None:
+def _always_conflicting(space: tuple, fixed: dict, scenario, where: str, tech=None) -> None:
     """Raise when a rule between two parameters (params.conflict_masks) breaks for every design of the space.
 
     Only the parameters a rule involves vary: their choices, or the ends of their ranges (every rule is a
@@ -412,7 +412,7 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
         options = [list(dims[k].choices) if k in dims and dims[k].choices else
                    [dims[k].low, dims[k].high] if k in dims else [base[k]] for k in keys]
         designs = [{**base, **dict(zip(keys, combo, strict=True))} for combo in itertools.product(*options)]
-        mask = conflict_masks(to_batch(designs))[i]
+        mask = conflict_masks(to_batch(designs, tech), tech)[i]
         if mask.all():
             key = next((f"fixed.{k}" for k in keys if k in fixed), None) or next(
                 (f"space.{k}" for k in keys if k in dims), keys[0])
@@ -494,7 +494,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
     if base is not None:   # the base design, overridden by `fixed` and by the searched parameters
         fixed = {**{k: v for k, v in base[0].items() if k not in space_raw}, **fixed}
-    _always_conflicting(space, fixed, sc, where)
+    _always_conflicting(space, fixed, sc, where, tech)
     baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
     from .metrics import BASELINE_METRICS
 

@@ -248,7 +248,7 @@ def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, 
     if with_design:
         full = {**scenario_defaults(sc), **design}
         try:
-            cross_check(full)
+            cross_check(full, tech)
         except UserError as err:
             raise UserError(err.detail, file=design_file or "command line", key=err.key) from None
     rows = score_values(vary, values, model, sc, full, gpu, n_gpus, tech)

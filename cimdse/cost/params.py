@@ -190,16 +190,17 @@ def parse_assignment(text: str) -> tuple[str, float | str]:
     return key, check_value(key, value)
 
 
-def cross_check(design: Mapping) -> None:
-    """Raise UserError for a single design whose parameters contradict each other."""
-    _, reasons = conflicts(to_batch([design]))
+def cross_check(design: Mapping, tech=None) -> None:
+    """Raise UserError for a single design whose parameters contradict each other (`tech`: None for the shipped
+    data)."""
+    _, reasons = conflicts(to_batch([design], tech), tech)
     if reasons[0]:
         key = reasons[0].split(" ", 1)[0]
         value = design.get(key)
         text = reasons[0]
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             text = f"{key} {value:g}" + text[len(key):]     # 'bits_per_cell 2 exceeds ...'
-        limits = allowed_range(key, design)
+        limits = allowed_range(key, design, tech)
         raise UserError(text + (f"; {limits}" if limits else ""), key=key)
 
 
@@ -256,13 +257,13 @@ def resolve_device_defaults(batch: dict, tech=None) -> None:
         batch["bits_per_cell"] = np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, cap), bpc)
 
 
-def allowed_range(key: str, design: Mapping) -> str:
+def allowed_range(key: str, design: Mapping, tech=None) -> str:
     """The values `key` may take given the rest of a single design (for messages), or ''."""
     if key == "bits_per_cell":
         from ..tech import load_tech
 
         dev = design.get("device", PARAMS["device"].default)
-        cap = int(load_tech().device["max_bits_per_cell"][DEVICES.index(dev)])
+        cap = int((tech or load_tech()).device["max_bits_per_cell"][DEVICES.index(dev)])
         return f"{dev} allows 1 to {cap} (0: its default, {min(DEFAULT_BITS_PER_CELL, cap)})"
     if key in ("rows_active", "cols_per_adc"):
         other = "rows" if key == "rows_active" else "cols"
@@ -322,7 +323,7 @@ def conflict_codes(batch: Mapping[str, np.ndarray], tech=None) -> np.ndarray:
     return code
 
 
-def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def conflicts(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, np.ndarray]:
     """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
-    code = conflict_codes(batch)
+    code = conflict_codes(batch, tech)
     return code != 0, np.asarray(CONFLICT_TEXTS, dtype=object)[code]
