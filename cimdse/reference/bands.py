@@ -83,5 +83,11 @@ def band_summary(rows: list) -> str:
     if not sel:
         return ""
     n = sum(inside(r) for r in sel)
-    return (f"Inside their p10-p90 band: {n} of {len(sel)} figures ({100 * n / len(sel):.0f} %); widest band "
-            f"{max(width(r) for r in sel):.2f}x (p90/p10).")
+    point = [r for r in sel if r.band[1] <= r.band[0] * (1 + 1e-9)]
+    spread = [r for r in sel if r not in point]
+    text = f"Inside their p10-p90 band: {n} of {len(sel)} figures ({100 * n / len(sel):.0f} %)"
+    if point:   # a metric no sampled constant enters (peak_tops of a fixed design): its band is one point
+        m = sum(inside(r) for r in spread)
+        text += (f"; {len(point)} of them have a band of one point (no sampled constant enters), of the other "
+                 f"{len(spread)} {m} are inside ({100 * m / max(len(spread), 1):.0f} %)")
+    return text + f"; widest band {max(width(r) for r in sel):.2f}x (p90/p10)."

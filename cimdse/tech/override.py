@@ -32,7 +32,7 @@ def _is_number(x) -> bool:
 
 def tech_from_file(path: str | Path) -> Tech:
     """The shipped technology with the file's overrides merged in (built once per distinct content)."""
-    from ..config import load_yaml
+    from ..yamlio import load_yaml
 
     where = str(path)
     return tech_from_overrides(load_yaml(path), where)
