@@ -146,3 +146,21 @@ def test_cli_eval_with_a_host_shows_both_sides():
     assert r.exit_code == 0, r.output
     out = r.output
     assert "host and CIM/PIM sides" in out and "host_ns" in out and "pim_ns" in out
+
+
+def test_host_side_reads_the_technology_files_gpu_data(tmp_path):
+    """A technology file's GPU constants reach the host side: with offload none the hosted design still equals
+    `eval --gpu` on the same technology, and halving mem_efficiency slows the memory-bound llama decode."""
+    from cimdse.tech import load_tech
+
+    half = load_tech().raw["gpus"]["calibration"]["mem_efficiency"]["value"] / 2
+    f = tmp_path / "tech.yaml"
+    f.write_text(f"gpus:\n  calibration:\n    mem_efficiency: {half}\n")
+    tech = load_tech(f)
+    m, sc = load_model("llama-2-7b"), Scenario(batch=1, prompt_tokens=64, generate_tokens=16)
+    design = to_batch([{"host": "h100-sxm", "offload": "none", "device": "sram"}])
+    shipped = evaluate_arrays(design, m, sc, breakdown=False)
+    mine = evaluate_arrays(design, m, sc, breakdown=False, tech=tech)
+    g = gpu_metrics("h100-sxm", 1, m, sc, tech=tech)["metrics"]
+    assert float(mine["tpot_ms"][0]) == pytest.approx(g["tpot_ms"], rel=0.01)
+    assert float(mine["tpot_ms"][0]) > 1.5 * float(shipped["tpot_ms"][0])   # decode is memory-bound on one H100

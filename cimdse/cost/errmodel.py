@@ -31,7 +31,7 @@ from statistics import NormalDist
 import numpy as np
 import yaml
 
-from ..tech import DEVICES, Tech, load_tech
+from ..tech import DEVICES, Tech, load_tech, memo
 from ..workload import ModelConfig, Scenario
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
@@ -55,10 +55,14 @@ def activation_stats() -> dict:
             for fam, row in raw["families"].items()}
 
 
-@cache
-def device_noise() -> dict:
-    """Per device (DEVICES order): drift and read noise std relative to g_max at the stated time (noise.yaml)."""
-    raw = yaml.safe_load(resources.files("cimdse.tech").joinpath("data/noise.yaml").read_text())
+def device_noise(tech: Tech | None = None) -> dict:
+    """Per device (DEVICES order): drift and read noise std relative to g_max at the stated time (noise.yaml);
+    once per Tech (None: the shipped data)."""
+    return memo(tech or load_tech(), "noise", _noise_table)
+
+
+def _noise_table(tech: Tech) -> dict:
+    raw = tech.raw["noise"]
     t_s = float(raw["evaluation_time_s"]["value"])
     drift, read = np.zeros(len(DEVICES)), np.zeros(len(DEVICES))
     for i, dev in enumerate(DEVICES):
@@ -529,7 +533,7 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
     """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
     (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
     adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given)."""
-    dn = device_noise()
+    dn = device_noise(c.get("tech"))
     analog = ~c["gate"]
     nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
                     read=dn["read"].take(p["device"]), analog=analog,
@@ -569,7 +573,7 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
     ra = np.minimum(auto_rows_active(p, tech), rows)   # rows_active 0: as many rows as IR drop allows (cost model)
     p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))
          for k, v in p.items()}
-    dn = device_noise()
+    dn = device_noise(tech)
     if ir_drop_frac is None:   # the design's IR drop (docs/MODEL.md section 11), as in the cost model
         cell_um2 = tech.device["cell_area_f2"].take(dev) * (p["node_nm"] * 1e-3) ** 2
         ir_drop_frac = design_ir_drop_frac(p, tech, ra, cell_um2)

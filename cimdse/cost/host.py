@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..tech import Tech
+from ..tech import Tech, load_tech, memo
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
 from .params import PARAMS
@@ -69,13 +69,19 @@ def pim_workload(model: ModelConfig, scenario: Scenario, offload: str, build_wor
     return build_workload(model, scenario, {ph: _masked(t, on_pim(t, offload)) for ph, t in tables.items()})
 
 
-@lru_cache(maxsize=256)
-def host_phase(gpu: str, n: int, model: ModelConfig, scenario: Scenario, offload: str, phase: str) -> tuple:
-    """(time ns, energy pJ) of one pass of `phase` on n host GPUs for the operators not offloaded."""
-    table = operator_table(model, scenario, phase)
-    skip = frozenset(str(x) for x in table.cols["name"][on_pim(table, offload)])
-    r = price_phase_gpu(get_gpu(gpu), n, model, scenario, phase, skip=skip)
-    return r["time_s"] * 1e9, r["energy_j"] * 1e12
+def host_phase(gpu: str, n: int, model: ModelConfig, scenario: Scenario, offload: str, phase: str,
+               tech: Tech | None = None) -> tuple:
+    """(time ns, energy pJ) of one pass of `phase` on n host GPUs for the operators not offloaded (the GPU data of
+    `tech`, a technology file's where it overrides gpus; cached per Tech)."""
+    tech = tech or load_tech()
+    cache = memo(tech, "host_phase", lambda _: {})
+    key = (gpu, n, model, scenario, offload, phase)
+    if key not in cache:
+        table = operator_table(model, scenario, phase)
+        skip = frozenset(str(x) for x in table.cols["name"][on_pim(table, offload)])
+        r = price_phase_gpu(get_gpu(gpu, tech), n, model, scenario, phase, skip=skip, tech=tech)
+        cache[key] = (r["time_s"] * 1e9, r["energy_j"] * 1e12)
+    return cache[key]
 
 
 def crossing_elems(model: ModelConfig, offload: str) -> float:
@@ -186,7 +192,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
     N, L = len(idx), model.layers
     q = {k: v[idx] for k, v in p.items()}
     ic = tech.interconnect
-    gdat = load_gpus()
+    gdat = load_gpus(tech)
     # host constants per design (scattered from the distinct host choices)
     idle_w, tdp_w, die_mm2, peak_tops = (np.zeros(N) for _ in range(4))
     need_gb, usable_gb = np.zeros(N), np.zeros(N)
@@ -196,13 +202,13 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
     frac = gdat.calibration["usable_memory_fraction"]
     for (h, cnt, off), sub in _groups(p, idx, ("host", "host_count", "offload")).items():
         i = np.searchsorted(idx, sub)
-        g, offload = get_gpu(HOSTS[h]), OFFLOAD[off]
+        g, offload = get_gpu(HOSTS[h], tech), OFFLOAD[off]
         idle_w[i], tdp_w[i], die_mm2[i] = g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt
         peak_tops[i] = tensor_peak_tflops(g, sc)[0] * cnt
         for ph in wl.vectors:
-            host_t[ph][i], host_e[ph][i] = host_phase(g.name, cnt, model, sc, offload, ph)
+            host_t[ph][i], host_e[ph][i] = host_phase(g.name, cnt, model, sc, offload, ph, tech)
         if "decode" in wl.vectors:
-            half_t[i], half_e[i] = host_phase(g.name, cnt, model, _half(sc), offload, "decode")
+            half_t[i], half_e[i] = host_phase(g.name, cnt, model, _half(sc), offload, "decode", tech)
         # host memory: the weights it computes with (all but the offloaded ones) and, unless attention is offloaded,
         # the KV cache; per GPU as in gpu.min_gpus
         pre = operator_table(model, sc, "prefill")

@@ -6,20 +6,22 @@ cimdse/tech/data/leakage.yaml. Vectorized over a batch of designs like the rest 
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
-from ..tech import _read, _values
+from ..tech import Tech, _values, load_tech, memo
 
 FLAVOURS = ("lstp", "lop", "hp")   # the order of the `sram_vt` choices in cost/params.py
 T_LOW_C, T_HIGH_C = 27.0, 127.0    # the two temperature columns of the table (300 K and 400 K)
 
 
-@cache
-def leakage_data() -> dict:
-    """The leakage table as arrays: log off-current (pA/um) per flavour (rows) and node (columns, ascending)."""
-    data = _values(_read("leakage.yaml"))
+def leakage_data(tech: Tech | None = None) -> dict:
+    """The leakage table as arrays: log off-current (pA/um) per flavour (rows) and node (columns, ascending); once
+    per Tech (None: the shipped data)."""
+    return memo(tech or load_tech(), "leakage", _leakage_table)
+
+
+def _leakage_table(tech: Tech) -> dict:
+    data = _values(tech.raw["leakage"])
     cell = data["sram_cell"]
     nodes = np.asarray(cell["nodes_nm"], dtype=float)
     order = np.argsort(nodes)
@@ -29,12 +31,12 @@ def leakage_data() -> dict:
             "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"])}
 
 
-def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c) -> np.ndarray:
+def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None) -> np.ndarray:
     """Leakage power (pW) of one 6T SRAM bit: vdd x I_off(flavour, node, T) x 4.62 F of leaking width.
 
     I_off is interpolated log-linearly in log(node) between the table's nodes (clamped at 22 and 90 nm) and in
     temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS."""
-    t = leakage_data()
+    t = leakage_data(tech)
     ln = np.log(np.asarray(node_nm, dtype=float))
     xs = t["log_nodes"]
     ln_c = np.clip(ln, xs[0], xs[-1])
@@ -64,5 +66,5 @@ def gated_fraction(p: dict, c: dict, mp: dict, macs: float, t_pass) -> np.ndarra
     t_mvm = mp["in_slices"] * np.ceil(p["rows"] / mp["ra"] - 1e-9) * c["t_step"]
     peak_macs_per_ns = mp["avail"] * macs_per_mvm / t_mvm
     duty = np.minimum(macs / np.maximum(peak_macs_per_ns * t_pass, 1e-30), 1.0)
-    r = leakage_data()["retention"]
+    r = leakage_data(c.get("tech"))["retention"]
     return np.where(gated, duty + (1.0 - duty) * r, 1.0)

@@ -271,7 +271,7 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
-        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
+        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech)),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
         "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
         "ir_drop": design_ir_drop_frac(p, tech, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]),
@@ -581,7 +581,7 @@ def _concat(parts: list[dict]) -> dict:
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     """evaluate_batch on one chunk of designs."""
-    code = conflict_codes(p)
+    code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
     max_bpc = tech.device["max_bits_per_cell"][p["device"]]

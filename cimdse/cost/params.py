@@ -229,21 +229,23 @@ def parse_assignment(text: str) -> tuple[str, float | str]:
     return key, check_value(key, value)
 
 
-def cross_check(design: Mapping) -> None:
-    """Raise UserError for a single design whose parameters contradict each other."""
-    _, reasons = conflicts(to_batch([design]))
+def cross_check(design: Mapping, tech=None) -> None:
+    """Raise UserError for a single design whose parameters contradict each other (`tech`: None for the shipped
+    data)."""
+    _, reasons = conflicts(to_batch([design], tech), tech)
     if reasons[0]:
         key = reasons[0].split(" ", 1)[0]
         value = design.get(key)
         text = reasons[0]
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             text = f"{key} {value:g}" + text[len(key):]     # 'bits_per_cell 2 exceeds ...'
-        limits = allowed_range(key, design)
+        limits = allowed_range(key, design, tech)
         raise UserError(text + (f"; {limits}" if limits else ""), key=key)
 
 
-def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
-    """Turn designs (a list of dicts, or a dict of columns) into a batch of arrays, filling defaults."""
+def to_batch(designs: Iterable[Mapping] | Mapping, tech=None) -> dict[str, np.ndarray]:
+    """Turn designs (a list of dicts, or a dict of columns) into a batch of arrays, filling defaults (`tech`, a
+    cimdse.tech.Tech or None for the shipped data, gives each device's maximum bits per cell)."""
     if isinstance(designs, Mapping):
         cols = {k: np.atleast_1d(np.asarray(v)) for k, v in designs.items()}
         n = max((len(v) for v in cols.values()), default=1)
@@ -280,27 +282,27 @@ def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
     if unknown_keys:
         key = sorted(unknown_keys)[0]
         raise UserError(unknown("design parameter", key, PARAMS), key=key)
-    resolve_device_defaults(batch)
+    resolve_device_defaults(batch, tech)
     return batch
 
 
-def resolve_device_defaults(batch: dict) -> None:
+def resolve_device_defaults(batch: dict, tech=None) -> None:
     """In place: bits_per_cell 0 (not set) becomes the device's default, min(DEFAULT_BITS_PER_CELL, its maximum)."""
     bpc = batch["bits_per_cell"]
     if np.any(bpc == 0):
         from ..tech import load_tech
 
-        cap = load_tech().device["max_bits_per_cell"][batch["device"]]
+        cap = (tech or load_tech()).device["max_bits_per_cell"][batch["device"]]
         batch["bits_per_cell"] = np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, cap), bpc)
 
 
-def allowed_range(key: str, design: Mapping) -> str:
+def allowed_range(key: str, design: Mapping, tech=None) -> str:
     """The values `key` may take given the rest of a single design (for messages), or ''."""
     if key == "bits_per_cell":
         from ..tech import load_tech
 
         dev = design.get("device", PARAMS["device"].default)
-        cap = int(load_tech().device["max_bits_per_cell"][DEVICES.index(dev)])
+        cap = int((tech or load_tech()).device["max_bits_per_cell"][DEVICES.index(dev)])
         return f"{dev} allows 1 to {cap} (0: its default, {min(DEFAULT_BITS_PER_CELL, cap)})"
     if key in ("rows_active", "cols_per_adc"):
         other = "rows" if key == "rows_active" else "cols"
@@ -332,11 +334,11 @@ CONFLICT_KEYS = ((), ("bits_per_cell", "device"), ("rows_active", "rows"), ("col
                  ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), ("vdd",))  # the parameters each rule involves
 
 
-def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it."""
+def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, ...]:
+    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it (`tech`: None for the shipped data)."""
     from ..tech import load_tech
 
-    tech = load_tech()
+    tech = tech or load_tech()
     max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
     is_dram = tech.dram[batch["device"]]
     digital = batch["compute"] == 1
@@ -351,16 +353,16 @@ def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     )
 
 
-def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+def conflict_codes(batch: Mapping[str, np.ndarray], tech=None) -> np.ndarray:
     """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
-    checks = conflict_masks(batch)
+    checks = conflict_masks(batch, tech)
     code = np.zeros(len(batch["rows"]), dtype=np.int8)
     for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
         code[checks[i - 1]] = i
     return code
 
 
-def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def conflicts(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, np.ndarray]:
     """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
-    code = conflict_codes(batch)
+    code = conflict_codes(batch, tech)
     return code != 0, np.asarray(CONFLICT_TEXTS, dtype=object)[code]

@@ -103,6 +103,10 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
         record = {**record, "no_feasible_design": {**why, **({"breakdown.png": NOT_DRAWN} if plots else {})}}
     if len(df):
         write_csv(df, run_dir / "trials.csv")
+        if sweep.uncertainty and len(front):   # p10/p90 columns for the front designs only (not every trial)
+            from ..search.scoring import front_bands
+
+            front = front_bands(sweep, front)
         write_csv(front, run_dir / "pareto.csv")
     write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
                         "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
