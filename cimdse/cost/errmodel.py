@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from statistics import NormalDist
 
 import numpy as np
 import yaml
@@ -72,10 +71,59 @@ def device_noise() -> dict:
     return {"time_s": t_s, "drift": drift, "read": read}
 
 
+_T_GRID = np.linspace(0.0, 40.0, 1601)          # |value| / rms at which survival functions are tabulated
+_A_GRID = np.linspace(-10.0, 10.0, 2001)        # pre-activation values a ~ N(0, 1) for operator statistics
+_A_W = np.exp(-0.5 * _A_GRID**2) / np.sum(np.exp(-0.5 * _A_GRID**2))
+
+
+def _expected_max(survival: np.ndarray, n) -> float:
+    """E[max of n iid |Y|] = integral over t >= 0 of 1 - (1 - S(t))^n, S tabulated on _T_GRID (trapezoid rule):
+    the order-statistics identity E[M] = integral of P(M > t) for a non-negative M."""
+    cdf_n = np.exp(float(n) * np.log1p(-np.minimum(survival, 1.0 - 1e-16)))
+    f = 1.0 - cdf_n
+    return float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(_T_GRID)))
+
+
+@lru_cache(maxsize=256)
 def gauss_crest(n) -> float:
-    """Expected max |z| over n standard normal samples, as the 1 - 1/(2(n+1)) quantile of N(0,1) (a standard
-    approximation of the expected maximum); the crest factor (max / rms) of a Gaussian vector of length n."""
-    return NormalDist().inv_cdf(1.0 - 0.5 / (float(n) + 1.0))
+    """Crest factor (max / rms) of a Gaussian vector of n values: the expected largest |z| of n standard normal
+    samples (_expected_max with S(t) = 2 Q(t); 3.05 for n = 256, 2.87 for 128)."""
+    from scipy.special import ndtr
+
+    return _expected_max(2.0 * ndtr(-_T_GRID), n)
+
+
+def _act(name: str, a: np.ndarray) -> np.ndarray:
+    """The FFN activation functions of cimdse.workload.ACTIVATIONS (gelu exact; silu = a sigmoid(a))."""
+    from scipy.special import erf
+
+    if name == "silu":
+        return a / (1.0 + np.exp(-a))
+    if name == "gelu":
+        return 0.5 * a * (1.0 + erf(a / np.sqrt(2.0)))
+    if name == "relu":
+        return np.maximum(a, 0.0)
+    raise ValueError(name)
+
+
+@lru_cache(maxsize=64)
+def ffn_down_crest(n: int, activation: str, gated: bool) -> float:
+    """Crest factor of the input of the FFN's down projection, n values: act(a) (mlp) or act(a) u (gated: SwiGLU,
+    GeGLU), a and u independent standard normal pre-activations (a normalized input times unit-gain weight
+    columns). Expected largest |value| (_expected_max) over the rms sqrt(E[act(a)^2] E[u^2]); the survival
+    function of |act(a) u| is E_a[2 Q(t / |act(a)|)], of |act(a)| P(|act(a)| > t), both over a quadrature of a.
+    SwiGLU, n = 256: 6.5 (20,000 simulated vectors: 6.5; the tiny llama checkpoint of benchmarks/bench_accuracy.py
+    measures 6.6), against 3.05 for a Gaussian vector: the product of two Gaussians has exponential tails."""
+    from scipy.special import ndtr
+
+    y = np.abs(_act(activation, _A_GRID))
+    rms = float(np.sqrt(np.dot(_A_W, y * y)))
+    t = _T_GRID[:, None] * rms
+    if gated:
+        surv = (2.0 * ndtr(-t / np.maximum(y, 1e-300)[None, :])) @ _A_W
+    else:
+        surv = (y[None, :] > t) @ _A_W
+    return _expected_max(surv, n)
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -97,12 +145,14 @@ class ErrorShapes:
 def _propagation(model: ModelConfig) -> tuple[float, float]:
     """Weights of one attention block's and one FFN block's output NSR in the final hidden state's NSR.
 
-    Residual stream: the embedding and every sublayer add outputs of equal power, uncorrelated; a sublayer
-    passes its input's relative noise on with gain 1 (normalization keeps relative error) and adds its own NSR.
-    Then the stream NSR after sublayer i is rho_i = rho_(i-1) + eta_i / i (embedding: i = 1, noise-free), so
-    attention of layer l (i = 2l) weighs 1/(2l) and its FFN (i = 2l + 1) weighs 1/(2l + 1)."""
+    Residual stream: every sublayer adds an output of equal power, uncorrelated; the embedding's power is
+    negligible beside them (pre-norm transformers: the stream's rms grows from the embedding's by orders of
+    magnitude over the first blocks; 0.008 against 0.1-1 per sublayer in the bench checkpoint); a sublayer passes
+    its input's relative noise on with gain 1 (normalization keeps relative error) and adds its own NSR eta_i.
+    After sublayer i the stream holds power i P and noise (i - 1) rho_(i-1) P + (rho_(i-1) + eta_i) P, so
+    rho_i = rho_(i-1) + eta_i / i: attention of layer l (i = 2l - 1) weighs 1/(2l - 1), its FFN (i = 2l) 1/(2l)."""
     ls = np.arange(1, model.layers + 1, dtype=float)
-    return float(np.sum(1.0 / (2 * ls))), float(np.sum(1.0 / (2 * ls + 1)))
+    return float(np.sum(1.0 / (2 * ls - 1))), float(np.sum(1.0 / (2 * ls)))
 
 
 @lru_cache(maxsize=64)
@@ -133,7 +183,10 @@ def error_shapes(model: ModelConfig, scenario: Scenario | None = None) -> ErrorS
         names.append(nm)
         k.append(kk)
         g = gauss_crest(kk)
-        xc.append(max(g, outlier) if nm in NORM_FED else g)
+        if nm == "ffn_down":   # the activation's (and gate's) output: heavy-tailed, not Gaussian
+            xc.append(ffn_down_crest(kk, model.activation, model.ffn == "gated"))
+        else:
+            xc.append(max(g, outlier) if nm in NORM_FED else g)
         wc.append(g)
         kv.append(False)
         ux.append(False)
@@ -305,7 +358,20 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     r = np.where(pos, q / np.where(pos, a, 1.0), 0.0)
     qkey = inv_c * 2200.0 + _log_key(r)
     order = np.argsort(qkey)
-    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order]}
+    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order], "step": step}
+
+
+def _coherence(v, w, r_x, r_w, differential, bits_w):
+    """Per configuration, E[(sum_ts w'_ts p_ts)^2] / sum_ts w'_ts^2 E[p_ts^2] (w' = 2^(t db + s bpc)): how much more
+    power errors proportional to their own partial sums (e = beta p, the same beta in every pair) have when they
+    add in amplitude than in power. The numerator is the column's whole integer product: ra r_x^2 E[m^2] with m the
+    stored integer (one sign of a differential pair: E[m^2] = r_w^2 / 2; offset code: uniform over 0..2^bits - 1,
+    as its slices are taken); v: E[p_ts^2] per row, w: 4^(t db + s bpc). At least 1 (bit planes of one magnitude
+    are positively correlated), at most (sum_ts sqrt(w v))^2 / sum_ts w v (Cauchy-Schwarz: fully correlated)."""
+    diag = np.maximum(np.sum(v * w, axis=1), 1e-300)
+    m2 = np.where(differential, 0.5 * r_w * r_w, _u2(np.exp2(bits_w) - 1))
+    full = np.sum(np.sqrt(v * w), axis=1) ** 2 / diag
+    return np.clip(r_x * r_x * m2 / diag, 1.0, np.maximum(full, 1.0))
 
 
 def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
@@ -323,7 +389,13 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     g = lambda v: v[first_c]  # noqa: E731
     v, w, _ = _pair_moments(np.ones(len(first_c)), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
                             g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
-    err = rnd["a"] * _pair_sums(v, w, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
+    # errors proportional to their own sums add in amplitude (coherence c per configuration), until they reach the
+    # incoherent rounding error: sum_ts w min(q, c a v) = c a sum_ts w min(r / c, v). c is constant within a
+    # configuration, so the designs' order by r is also their order by r / c.
+    coh = _coherence(v, w, g(r_x), g(r_w), g(cfg["differential"]), g(cfg["bits_w"]))[inv_c]
+    r = rnd["r"] / coh
+    qkey = (inv_c * 2200.0 + _log_key(r))[rnd["order"]]
+    err = rnd["a"] * coh * _pair_sums(v, w, inv_c, r, rnd["order"], qkey)
     sel = rnd["sel"]
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
@@ -340,6 +412,62 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     return err
 
 
+ROUND_LOG2_GRID = np.arange(-8.0, 8.0001, 1.0 / 32)   # log2(noise std / ADC step) at which rounding is tabulated
+
+
+@cache
+def noise_rounding_table() -> tuple[np.ndarray, np.ndarray]:
+    """Rounding z ~ N(0, s^2) to the nearest integer (a noisy integer sum on an ADC whose step is one unit), on
+    ROUND_LOG2_GRID = log2(s): the Bussgang gain alpha = E[z round(z)] / s^2 = (1/s) sum_k phi((k + 1/2) / s) (Stein's
+    lemma: round' is a comb of unit steps at k + 1/2) and the power of the rest, E[round(z)^2] - alpha^2 s^2, with
+    E[round(z)^2] = sum_(k>=1) (2k - 1) 2 Q((k - 1/2) / s). s -> 0: both -> 0 (the noise is rounded away); s large:
+    alpha -> 1 and the rest -> 1/12 (Widrow and Kollar, "Quantization Noise", Cambridge 2008: a Gaussian wider than
+    the step makes the quantizer's error uniform and independent of the input)."""
+    from scipy.special import ndtr
+
+    sd = np.exp2(ROUND_LOG2_GRID)[:, None]
+    k = np.arange(-2000, 2001)[None, :]
+    alpha = np.sum(np.exp(-0.5 * ((k + 0.5) / sd) ** 2), axis=1) / (np.sqrt(2 * np.pi) * sd[:, 0])
+    kp = np.arange(1, 2001)[None, :]
+    m2 = np.sum((2 * kp - 1) * 2 * ndtr(-(kp - 0.5) / sd), axis=1)
+    return alpha, np.maximum(m2 - alpha**2 * sd[:, 0] ** 2, 0.0)
+
+
+def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.ndarray:
+    """Factor on the cell-noise NSR of designs whose ADC resolves every integer partial sum (step below 2 units):
+    the noise of each conversion, z = sum_i xs_i n_i over ra rows (std s_t = sqrt(var_c ra E[xs_t^2] (shift_w when
+    the slices are combined)) / step for input slice t), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
+    the alpha part keeps the noise's correlation over the input slices (a power-weighted mean of alpha_t^2 times the
+    unrounded noise), the rest d_t adds in power per conversion. var_c: cell noise variance in levels^2. Designs
+    with coarser steps pass the noise in full (factor 1: the sum spans many steps, the quantizer error is independent
+    of the noise). (N,) over the designs of cfg."""
+    alpha_t, rest_t = noise_rounding_table()
+    first_c, inv_c = combo
+    f = np.ones(len(step))
+    sel = np.flatnonzero((step < 2.0) & (var_c > 0))
+    if not len(sel):
+        return f
+    g = lambda v: v[first_c]  # noqa: E731
+    db, n_x = g(cfg["db"]), g(cfg["n_x"])
+    T = int(n_x.max())
+    t = np.arange(T)[None, :] * db[:, None]
+    m2x = _slice_m2(np.log2(g(r_x))[:, None], t, db[:, None].astype(int))
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)[inv_c[sel]]         # (n, T)
+    w4 = np.exp2(2 * t)[inv_c[sel]]
+    comb = cfg["combined"][sel]
+    per_conv = var_c[sel] * cfg["ra"][sel] * np.where(comb, shift_w[sel], 1.0)
+    ls = 0.5 * np.log2(np.maximum(per_conv[:, None] * m2x, 1e-300))
+    a2 = np.interp(ls, ROUND_LOG2_GRID, alpha_t) ** 2
+    rest = np.interp(ls, ROUND_LOG2_GRID, rest_t) * (m2x > 0)
+    wm = w4 * m2x
+    a2_mean = np.sum(wm * a2, axis=1) / np.maximum(np.sum(wm, axis=1), 1e-300)
+    # the rest per output in integer units: sum_t 4^(t db) step^2 d_t^2 per cell column (slices: sum_s 4^(s bpc)),
+    # over conversions; relative to the unrounded noise K E[x^2] var_c shift_w in the same units
+    rest_int = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[sel]) * cfg["conv"][sel]
+    f[sel] = a2_mean + rest_int / (cfg["K"] * r_x[sel] ** 2 * var_c[sel] * shift_w[sel])
+    return f
+
+
 def _side(bits, bpc, differential, combined):
     """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
     NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs."""
@@ -348,7 +476,7 @@ def _side(bits, bpc, differential, combined):
     q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
     cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
     b_adc = np.where(combined, n_ws * bpc, bpc)                             # cell bits one conversion sees
-    return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc}
+    return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
 
 
 def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
@@ -448,11 +576,16 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
             adc = pairs * sd["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * sd["step"] ** 2)
             terms["adc"] = np.where(on, adc, 0.0)
-            terms["device"] = np.where(on, cw2 * cell * sigma * sigma, 0.0)
+            # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
+            var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)
+            fr = np.ones(n)
+            fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rounding[kv]["step"], (1.0 / (cx * sx))[idx],
+                                      uniq[kv], (var_c * (np.exp2(bpc) - 1) ** 2)[idx], sd["shift"][idx])
+            terms["device"] = np.where(on, cw2 * cell * sigma * sigma * fr, 0.0)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
             if timed and not kv:
-                terms["drift"] = np.where(on, cw2 * cell * drift * drift, 0.0)
-                terms["read"] = np.where(on, cw2 * cell * read * read, 0.0)
+                terms["drift"] = np.where(on, cw2 * cell * drift * drift * fr, 0.0)
+                terms["read"] = np.where(on, cw2 * cell * read * read * fr, 0.0)
             if any_ir:
                 terms["ir_drop"] = np.where(on, ir_all, 0.0) + zero
         out[nm] = done[key] = terms
@@ -497,11 +630,12 @@ def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) 
 
 
 def layer_profile(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes, layers: int) -> np.ndarray:
-    """Predicted NSR of the residual stream after each layer, (N, layers): rho_i = rho_(i-1) + eta_i / i."""
+    """Predicted NSR of the residual stream after each layer, (N, layers): rho_i = rho_(i-1) + eta_i / i
+    (attention of layer l at i = 2l - 1, its FFN at i = 2l; `_propagation`)."""
     attn, ffn = block_nsr(nsr, shapes)
     attn, ffn = np.atleast_1d(attn), np.atleast_1d(ffn)
     ls = np.arange(1, layers + 1, dtype=float)
-    steps = attn[:, None] / (2 * ls) + ffn[:, None] / (2 * ls + 1)
+    steps = attn[:, None] / (2 * ls - 1) + ffn[:, None] / (2 * ls)
     return np.cumsum(steps, axis=1)
 
 
