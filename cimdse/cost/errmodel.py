@@ -12,7 +12,12 @@ Per matmul y = x W (contraction length K), the NSR is noise power / signal power
                  ir_drop_frac (2u - u^2) along the line); what a global gain calibration leaves
 Signal: K E[x^2] E[w^2] with weights and ordinary activation channels taken as zero-mean and independent; the
 activation power of outlier channels is not counted as signal (conservative: the ordinary channels carry most
-of what a token means). Terms add in power (independent errors).
+of what a token means). Terms add in power (independent errors), with two laws where they do not:
+  - ADC errors proportional to their own partial sum (a step just above one unit, or one so coarse that sums
+    round to 0) add in amplitude over the bit-slice pairs (_coherence);
+  - an ADC whose step is below two units returns integer sums on their own levels and rounds the cell noise of
+    each conversion: round(z) = alpha z + d (Bussgang), alpha and E[d^2] of a Gaussian z (_noise_rounding).
+Per-workload constants (crest factors, propagation weights) live in errstats.py.
 
 Public entry points:
   matmul_nsr(design, model, ...)      per matmul kind, per term, (N,) arrays: what the accuracy helper injects
@@ -23,191 +28,29 @@ Public entry points:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib import resources
+from functools import cache
 
 import numpy as np
-import yaml
 
-from ..tech import DEVICES, Tech, load_tech
+from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
+from .errstats import (  # noqa: F401  (re-exported: the error model's public names)
+    ATTENTION,
+    NORM_FED,
+    ErrorShapes,
+    _propagation,
+    activation_stats,
+    device_noise,
+    error_shapes,
+    ffn_down_crest,
+    gauss_crest,
+)
 
 IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
 TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
-# matmuls whose input is a normalization output: the family's outlier channels reach them (LLM.int8(), Sec. 3-4;
-# SmoothQuant, Sec. 3: outliers in the inputs of the QKV and first FFN projections)
-NORM_FED = ("q_proj", "k_proj", "v_proj", "ffn_gate", "ffn_up", "router", "lm_head", "pooler")
-ATTENTION = ("qk_scores", "score_v")
 SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
-
-
-# ------------------------------------------------------------------------------------------------ data
-
-@cache
-def activation_stats() -> dict:
-    """Per model family: outlier_ratio (largest outlier channel / rms of the ordinary channels; 0 = none)."""
-    raw = yaml.safe_load(resources.files("cimdse").joinpath("data/activations.yaml").read_text())
-    return {fam: {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in row.items()}
-            for fam, row in raw["families"].items()}
-
-
-@cache
-def device_noise() -> dict:
-    """Per device (DEVICES order): drift and read noise std relative to g_max at the stated time (noise.yaml)."""
-    raw = yaml.safe_load(resources.files("cimdse.tech").joinpath("data/noise.yaml").read_text())
-    t_s = float(raw["evaluation_time_s"]["value"])
-    drift, read = np.zeros(len(DEVICES)), np.zeros(len(DEVICES))
-    for i, dev in enumerate(DEVICES):
-        row = {k: v["value"] for k, v in raw["devices"].get(dev, {}).items()}
-        if not row:
-            continue
-        g = row["level_rel"]
-        # global drift compensation removes the mean exponent; the spread sigma_nu stays: g (t/t0)^-dnu ~ g (1 - dnu ln)
-        drift[i] = g * row["drift_nu_sigma"] * np.log((t_s + row["drift_t0_s"]) / row["drift_t0_s"])
-        read[i] = g * row["read_q_s"] * np.sqrt(np.log((t_s + row["read_t_s"]) / (2 * row["read_t_s"])))
-    return {"time_s": t_s, "drift": drift, "read": read}
-
-
-_T_GRID = np.linspace(0.0, 40.0, 1601)          # |value| / rms at which survival functions are tabulated
-_A_GRID = np.linspace(-10.0, 10.0, 2001)        # pre-activation values a ~ N(0, 1) for operator statistics
-_A_W = np.exp(-0.5 * _A_GRID**2) / np.sum(np.exp(-0.5 * _A_GRID**2))
-
-
-def _expected_max(survival: np.ndarray, n) -> float:
-    """E[max of n iid |Y|] = integral over t >= 0 of 1 - (1 - S(t))^n, S tabulated on _T_GRID (trapezoid rule):
-    the order-statistics identity E[M] = integral of P(M > t) for a non-negative M."""
-    cdf_n = np.exp(float(n) * np.log1p(-np.minimum(survival, 1.0 - 1e-16)))
-    f = 1.0 - cdf_n
-    return float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(_T_GRID)))
-
-
-@lru_cache(maxsize=256)
-def gauss_crest(n) -> float:
-    """Crest factor (max / rms) of a Gaussian vector of n values: the expected largest |z| of n standard normal
-    samples (_expected_max with S(t) = 2 Q(t); 3.05 for n = 256, 2.87 for 128)."""
-    from scipy.special import ndtr
-
-    return _expected_max(2.0 * ndtr(-_T_GRID), n)
-
-
-def _act(name: str, a: np.ndarray) -> np.ndarray:
-    """The FFN activation functions of cimdse.workload.ACTIVATIONS (gelu exact; silu = a sigmoid(a))."""
-    from scipy.special import erf
-
-    if name == "silu":
-        return a / (1.0 + np.exp(-a))
-    if name == "gelu":
-        return 0.5 * a * (1.0 + erf(a / np.sqrt(2.0)))
-    if name == "relu":
-        return np.maximum(a, 0.0)
-    raise ValueError(name)
-
-
-@lru_cache(maxsize=64)
-def ffn_down_crest(n: int, activation: str, gated: bool) -> float:
-    """Crest factor of the input of the FFN's down projection, n values: act(a) (mlp) or act(a) u (gated: SwiGLU,
-    GeGLU), a and u independent standard normal pre-activations (a normalized input times unit-gain weight
-    columns). Expected largest |value| (_expected_max) over the rms sqrt(E[act(a)^2] E[u^2]); the survival
-    function of |act(a) u| is E_a[2 Q(t / |act(a)|)], of |act(a)| P(|act(a)| > t), both over a quadrature of a.
-    SwiGLU, n = 256: 6.5 (20,000 simulated vectors: 6.5; the tiny llama checkpoint of benchmarks/bench_accuracy.py
-    measures 6.6), against 3.05 for a Gaussian vector: the product of two Gaussians has exponential tails."""
-    from scipy.special import ndtr
-
-    y = np.abs(_act(activation, _A_GRID))
-    rms = float(np.sqrt(np.dot(_A_W, y * y)))
-    t = _T_GRID[:, None] * rms
-    if gated:
-        surv = (2.0 * ndtr(-t / np.maximum(y, 1e-300)[None, :])) @ _A_W
-    else:
-        surv = (y[None, :] > t) @ _A_W
-    return _expected_max(surv, n)
-
-
-# ------------------------------------------------------------------------------------------------ workload
-
-@dataclass(frozen=True)
-class ErrorShapes:
-    """Per-workload constants of the error model, one entry per matmul kind (names)."""
-
-    names: tuple[str, ...]
-    k: np.ndarray            # contraction length K
-    x_crest: np.ndarray      # input max / rms of the ordinary channels (per token vector)
-    w_crest: np.ndarray      # stored operand max / rms (per output column)
-    stored_kv: np.ndarray    # True: the stored operand is K or V (written at input_bits), not a weight
-    unsigned_x: np.ndarray   # True: inputs are non-negative (attention probabilities)
-    static: np.ndarray       # True: a static weight matrix (counts in equivalent_bits' reference)
-    coef: np.ndarray         # weight of this kind's NSR in the logit NSR (propagation, docs/MODEL.md 6.3)
-
-
-def _propagation(model: ModelConfig) -> tuple[float, float]:
-    """Weights of one attention block's and one FFN block's output NSR in the final hidden state's NSR.
-
-    Residual stream: every sublayer adds an output of equal power, uncorrelated; the embedding's power is
-    negligible beside them (pre-norm transformers: the stream's rms grows from the embedding's by orders of
-    magnitude over the first blocks; 0.008 against 0.1-1 per sublayer in the bench checkpoint); a sublayer passes
-    its input's relative noise on with gain 1 (normalization keeps relative error) and adds its own NSR eta_i.
-    After sublayer i the stream holds power i P and noise (i - 1) rho_(i-1) P + (rho_(i-1) + eta_i) P, so
-    rho_i = rho_(i-1) + eta_i / i: attention of layer l (i = 2l - 1) weighs 1/(2l - 1), its FFN (i = 2l) 1/(2l)."""
-    ls = np.arange(1, model.layers + 1, dtype=float)
-    return float(np.sum(1.0 / (2 * ls - 1))), float(np.sum(1.0 / (2 * ls)))
-
-
-@lru_cache(maxsize=64)
-def error_shapes(model: ModelConfig, scenario: Scenario | None = None) -> ErrorShapes:
-    """The matmul kinds of `model` with their contraction lengths, crest factors and propagation weights.
-
-    scenario: sets the attention context (mean keys per query in decode; prompt_tokens / 2 without one)."""
-    fam = activation_stats().get(model.family, {"outlier_ratio": 0.0, "min_params": 0.0})
-    big = model.param_counts()["total"] >= float(fam["min_params"])
-    outlier = float(fam["outlier_ratio"]) if big else 0.0
-    d, hd = model.hidden, model.hd
-    if scenario is not None:
-        keys = scenario.prompt_tokens + (scenario.generate_tokens + 1) / 2 if model.arch == "decoder" \
-            else float(scenario.prompt_tokens)
-    else:
-        keys = model.max_context / 2
-    keys = max(keys, 1.0)
-    w_attn, w_ffn = _propagation(model)
-    ffn = ("ffn_gate", "ffn_up", "ffn_down") if model.ffn == "gated" else ("ffn_up", "ffn_down")
-    rows = [("q_proj", d, w_attn), ("k_proj", d, w_attn), ("v_proj", d, w_attn), ("o_proj", model.q_dim, w_attn)]
-    rows += [(nm, model.ffn_dim if nm == "ffn_down" else d, w_ffn) for nm in ffn]
-    if model.arch == "decoder":
-        rows.append(("lm_head", d, 1.0))
-    elif model.pooler:
-        rows.append(("pooler", d, 1.0))
-    names, k, xc, wc, kv, ux, st, coef = [], [], [], [], [], [], [], []
-    for nm, kk, cf in rows:
-        names.append(nm)
-        k.append(kk)
-        g = gauss_crest(kk)
-        if nm == "ffn_down":   # the activation's (and gate's) output: heavy-tailed, not Gaussian
-            xc.append(ffn_down_crest(kk, model.activation, model.ffn == "gated"))
-        else:
-            xc.append(max(g, outlier) if nm in NORM_FED else g)
-        wc.append(g)
-        kv.append(False)
-        ux.append(False)
-        st.append(True)
-        coef.append(cf)
-    # attention: QK^T contracts over hd (stored K column: one key's hd values); S.V over the keys (stored V column:
-    # one feature over the keys). Probabilities: one-hot and uniform attention bound the crest factor at sqrt(n)
-    # and 1; assumed: attention spread over sqrt(n) keys, crest n^(1/4) (measured by `cimdse accuracy`).
-    for nm, kk, x_c, w_c, uns in (("qk_scores", hd, gauss_crest(hd), gauss_crest(hd), False),
-                                  ("score_v", keys, keys ** 0.25, gauss_crest(keys), True)):
-        names.append(nm)
-        k.append(kk)
-        xc.append(x_c)
-        wc.append(w_c)
-        kv.append(True)
-        ux.append(uns)
-        st.append(False)
-        coef.append(w_attn)
-    arr = lambda v, t=float: np.asarray(v, dtype=t)  # noqa: E731
-    return ErrorShapes(names=tuple(names), k=arr(k), x_crest=arr(xc), w_crest=arr(wc), stored_kv=arr(kv, bool),
-                       unsigned_x=arr(ux, bool), static=arr(st, bool), coef=arr(coef))
 
 
 # ------------------------------------------------------------------------------------------------ per design
@@ -376,11 +219,13 @@ def _coherence(v, w, r_x, r_w, differential, bits_w):
 
 def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     """ADC mean-square error of one output per design, in integer (input step x weight step)^2 units: over the
-    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, E[p_ts^2]) + clipping) for one row group.
+    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, c near E[p_ts^2]) + clipping) for one row group.
 
     ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-adc_range_sigma x the rms of a partial sum of uniform slices when
-    that is smaller; rounding adds step^2/12 per conversion, at most E[p^2] (a step coarser than the sums rounds
-    them to 0); clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
+    that is smaller; rounding adds step^2/12 per conversion, at most near E[p^2]: a step coarser than the sums
+    rounds them to 0 (error -p), a step just above one unit returns small integer sums step times too large (error
+    (step - 1) p). Both are proportional to the pair's own sum, so over the pairs they add in amplitude: the
+    coherence c (_coherence) multiplies them until they reach the incoherent step^2/12. Clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
     CLIP_K_GRID points). E[p_ts^2] = ra v_ts with v_ts per configuration of slices and precisions (combo: first
     design of each, each design's configuration), so the rounding term is a sum_ts w_ts min(r, v_ts) with a and r
     from _adc_rounding (_pair_sums); the clipping table is built per configuration with the rows, for clipped
