@@ -225,8 +225,8 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     that is smaller; rounding adds step^2/12 per conversion, at most near E[p^2]: a step coarser than the sums
     rounds them to 0 (error -p), a step just above one unit returns small integer sums step times too large (error
     (step - 1) p). Both are proportional to the pair's own sum, so over the pairs they add in amplitude: the
-    coherence c (_coherence) multiplies them until they reach the incoherent step^2/12. Clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
-    CLIP_K_GRID points). E[p_ts^2] = ra v_ts with v_ts per configuration of slices and precisions (combo: first
+    coherence c (_coherence) multiplies them until they reach the incoherent step^2/12. Clipping adds the
+    Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between CLIP_K_GRID points). E[p_ts^2] = ra v_ts with v_ts per configuration of slices and precisions (combo: first
     design of each, each design's configuration), so the rounding term is a sum_ts w_ts min(r, v_ts) with a and r
     from _adc_rounding (_pair_sums); the clipping table is built per configuration with the rows, for clipped
     designs only."""
@@ -235,12 +235,9 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     v, w, _ = _pair_moments(np.ones(len(first_c)), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
                             g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
     # errors proportional to their own sums add in amplitude (coherence c per configuration), until they reach the
-    # incoherent rounding error: sum_ts w min(q, c a v) = c a sum_ts w min(r / c, v). c is constant within a
-    # configuration, so the designs' order by r is also their order by r / c.
-    coh = _coherence(v, w, g(r_x), g(r_w), g(cfg["differential"]), g(cfg["bits_w"]))[inv_c]
-    r = rnd["r"] / coh
-    qkey = (inv_c * 2200.0 + _log_key(r))[rnd["order"]]
-    err = rnd["a"] * coh * _pair_sums(v, w, inv_c, r, rnd["order"], qkey)
+    # incoherent rounding error: sum_ts w min(q, c a v) = a sum_ts w min(r, c v)
+    coh = _coherence(v, w, g(r_x), g(r_w), g(cfg["differential"]), g(cfg["bits_w"]))
+    err = rnd["a"] * _pair_sums(coh[:, None] * v, w, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
     sel = rnd["sel"]
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
@@ -257,7 +254,8 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     return err
 
 
-ROUND_LOG2_GRID = np.arange(-8.0, 8.0001, 1.0 / 32)   # log2(noise std / ADC step) at which rounding is tabulated
+ROUND_STEPS = 32                                       # grid points per octave
+ROUND_LOG2_GRID = np.arange(-8.0, 8.0001, 1.0 / ROUND_STEPS)   # log2(noise std / ADC step): rounding tabulated
 
 
 @cache
@@ -297,16 +295,22 @@ def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.nd
     T = int(n_x.max())
     t = np.arange(T)[None, :] * db[:, None]
     m2x = _slice_m2(np.log2(g(r_x))[:, None], t, db[:, None].astype(int))
-    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)[inv_c[sel]]         # (n, T)
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)                    # (C, T) per configuration
+    wm_c = np.exp2(2 * t) * m2x
+    w4m = (wm_c / np.maximum(wm_c.sum(axis=1, keepdims=True), 1e-300))[inv_c[sel]]    # each plane's power share
     w4 = np.exp2(2 * t)[inv_c[sel]]
+    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[inv_c[sel]]
     comb = cfg["combined"][sel]
     per_conv = var_c[sel] * cfg["ra"][sel] * np.where(comb, shift_w[sel], 1.0)
-    ls = 0.5 * np.log2(np.maximum(per_conv[:, None] * m2x, 1e-300))
-    a2 = np.interp(ls, ROUND_LOG2_GRID, alpha_t) ** 2
-    rest = np.interp(ls, ROUND_LOG2_GRID, rest_t) * (m2x > 0)
-    wm = w4 * m2x
-    a2_mean = np.sum(wm * a2, axis=1) / np.maximum(np.sum(wm, axis=1), 1e-300)
-    # the rest per output in integer units: sum_t 4^(t db) step^2 d_t^2 per cell column (slices: sum_s 4^(s bpc)),
+    # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
+    pos = np.clip((half_l2 + 0.5 * np.log2(per_conv)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
+                  len(ROUND_LOG2_GRID) - 1.000001)
+    i0 = pos.astype(np.int64)
+    fr_ = pos - i0
+    a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
+    rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
+    a2_mean = np.sum(w4m * a2, axis=1)
+    # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
     # over conversions; relative to the unrounded noise K E[x^2] var_c shift_w in the same units
     rest_int = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[sel]) * cfg["conv"][sel]
     f[sel] = a2_mean + rest_int / (cfg["K"] * r_x[sel] ** 2 * var_c[sel] * shift_w[sel])
