@@ -113,7 +113,7 @@ def _slice_m2(log2_rms, shifts, b):
 CLIP_K_GRID = np.arange(0.0, 12.0001, 1.0 / 16)   # adc_range_sigma values at which the clipping error is tabulated
 
 
-def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined):
+def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined, T=None, S=None):
     """Per configuration (rows: (M,) arrays), the bit-slice pairs (t, s) of one output: E[p_ts^2] of their bipolar
     partial sums and their shift weights 4^(t db + s bpc), both (M, P), and the rms of a partial sum of uniform
     slices (M,), against which `adc_range_sigma` is measured.
@@ -122,7 +122,7 @@ def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined):
     moments (slice_moment_table, halved for a differential column, which holds the weights of one sign;
     offset-coded weights: uniform slices; combined columns: the whole magnitude, E = rms^2)."""
     lx, lc = np.exp2(db) - 1, np.exp2(b_adc) - 1
-    T, S = int(n_x.max()), int(n_w.max())
+    T, S = T or int(n_x.max()), S or int(n_w.max())
     t = np.arange(T)[None, :] * db[:, None]
     s = np.arange(S)[None, :] * bpc[:, None]
     m2x = _slice_m2(np.log2(r_x)[:, None], t, db[:, None].astype(int))
@@ -155,13 +155,9 @@ def _log_key(a):
     return np.clip(np.log2(np.maximum(a, 1e-300)), -1000.0, 1100.0) + 1000.0
 
 
-def _pair_sums(v, w, inv_c, r, order, qkey):
-    """sum_ts w_ts min(r, v_ts) per design: v, w (C, P) per configuration, inv_c each design's configuration, r (N,);
-    order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
-
-    Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
-    plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
-    (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
+def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per configuration (rows of v, w (C, P)): the pairs sorted by v, as _log_key(v) (C, P), the prefix sums of
+    w v (C, P + 1) and the suffix sums of w (C, P + 1) that _pair_sums looks up."""
     n_c, n_p = v.shape
     srt = np.argsort(v, axis=1)
     vs, ws = np.take_along_axis(v, srt, 1), np.take_along_axis(w, srt, 1)
@@ -169,12 +165,57 @@ def _pair_sums(v, w, inv_c, r, order, qkey):
     pre[:, 1:] = np.cumsum(ws * vs, axis=1)
     suf = np.zeros((n_c, n_p + 1))
     suf[:, :n_p] = np.cumsum(ws[:, ::-1], axis=1)[:, ::-1]
-    keys = (np.arange(n_c)[:, None] * 2200.0 + _log_key(vs)).ravel()
+    return _log_key(vs), pre, suf
+
+
+def _pair_sums(rows, inv_c, r, order, qkey):
+    """sum_ts w_ts min(r, v_ts) per design: rows = _pair_rows(v, w) of v, w (C, P) per configuration, inv_c each
+    design's configuration, r (N,); order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every
+    kind of one stored operand).
+
+    Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
+    plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
+    (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
+    lk, pre, suf = rows
+    n_c, n_p = lk.shape
+    keys = (np.arange(n_c)[:, None] * 2200.0 + lk).ravel()
     cnt = np.empty(len(r), dtype=np.int64)
     cnt[order] = np.searchsorted(keys, qkey, side="right")
     cnt -= inv_c * n_p
     idx = inv_c * (n_p + 1) + cnt
     return pre.ravel()[idx] + r * suf.ravel()[idx]
+
+
+_ROWS_CACHE: dict[tuple, tuple] = {}   # (kind statistics, T, S) -> (sorted config keys, _pair_rows of each)
+_ROWS_CACHE_MAX = 256                  # signatures kept (a handful per model); then it starts over
+
+
+def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
+    """_pair_rows of the pair moments scaled by their coherence, for the configurations ukeys (packed keys from
+    _unique_rows; first_c: a design of each). They depend only on the configuration and the kind's statistics
+    (sig), so they are kept across calls (chunks of one batch, batches of one sweep) and computed once."""
+    g = lambda v, i: v[first_c[i]]  # noqa: E731
+    T, S = int(cfg["n_x"].max()), int(cfg["n_w"].max())
+    key = (*sig, T, S)
+    empty = (np.empty((0, T * S)), np.empty((0, T * S + 1)), np.empty((0, T * S + 1)))
+    known, (lk, pre, suf) = _ROWS_CACHE.get(key, (np.empty(0, np.int64), empty))
+    pos = np.minimum(np.searchsorted(known, ukeys), max(len(known) - 1, 0))
+    miss = np.flatnonzero(known[pos] != ukeys) if len(known) else np.arange(len(ukeys))
+    if len(miss):
+        v, w, _ = _pair_moments(np.ones(len(miss)), g(cfg["db"], miss), g(cfg["bpc"], miss), g(cfg["b_adc"], miss),
+                                g(cfg["n_x"], miss), g(cfg["n_w"], miss), g(r_x, miss), g(r_w, miss),
+                                g(cfg["differential"], miss), g(cfg["combined"], miss), T, S)
+        coh = _coherence(v, w, g(r_x, miss), g(r_w, miss), g(cfg["differential"], miss), g(cfg["bits_w"], miss))
+        new = _pair_rows(coh[:, None] * v, w)
+        allk = np.concatenate([known, ukeys[miss]])
+        srt = np.argsort(allk)
+        known = allk[srt]
+        lk, pre, suf = (np.concatenate([old, nw])[srt] for old, nw in zip((lk, pre, suf), new, strict=True))
+        if len(_ROWS_CACHE) >= _ROWS_CACHE_MAX:
+            _ROWS_CACHE.clear()
+        _ROWS_CACHE[key] = (known, (lk, pre, suf))
+        pos = np.searchsorted(known, ukeys)
+    return lk[pos], pre[pos], suf[pos]
 
 
 def _adc_rounding(cfg: dict, inv_c) -> dict:
@@ -217,7 +258,7 @@ def _coherence(v, w, r_x, r_w, differential, bits_w):
     return np.clip(r_x * r_x * m2 / diag, 1.0, np.maximum(full, 1.0))
 
 
-def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
+def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.ndarray:
     """ADC mean-square error of one output per design, in integer (input step x weight step)^2 units: over the
     bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, c near E[p_ts^2]) + clipping) for one row group.
 
@@ -230,19 +271,16 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     design of each, each design's configuration), so the rounding term is a sum_ts w_ts min(r, v_ts) with a and r
     from _adc_rounding (_pair_sums); the clipping table is built per configuration with the rows, for clipped
     designs only."""
-    first_c, inv_c = combo
-    g = lambda v: v[first_c]  # noqa: E731
-    v, w, _ = _pair_moments(np.ones(len(first_c)), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
-                            g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
+    first_c, inv_c, ukeys = combo
     # errors proportional to their own sums add in amplitude (coherence c per configuration), until they reach the
     # incoherent rounding error: sum_ts w min(q, c a v) = a sum_ts w min(r, c v)
-    coh = _coherence(v, w, g(r_x), g(r_w), g(cfg["differential"]), g(cfg["bits_w"]))
-    err = rnd["a"] * _pair_sums(coh[:, None] * v, w, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
+    rows = _cached_pair_rows(sig, ukeys, first_c, cfg, r_x, r_w)
+    err = rnd["a"] * _pair_sums(rows, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
     sel = rnd["sel"]
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
                 (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)]
-        first_m, inv_m = _unique_rows([(c[sel], b, sc) for c, b, sc in cols])
+        first_m, inv_m, _ = _unique_rows([(c[sel], b, sc) for c, b, sc in cols])
         h = lambda v: v[sel[first_m]]  # noqa: E731
         e, wt, sig_m = _pair_moments(h(cfg["ra"]), h(cfg["db"]), h(cfg["bpc"]), h(cfg["b_adc"]), h(cfg["n_x"]),
                                      h(cfg["n_w"]), h(r_x), h(r_w), h(cfg["differential"]), h(cfg["combined"]))
@@ -285,7 +323,7 @@ def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.nd
     with coarser steps pass the noise in full (factor 1: the sum spans many steps, the quantizer error is independent
     of the noise). (N,) over the designs of cfg."""
     alpha_t, rest_t = noise_rounding_table()
-    first_c, inv_c = combo
+    first_c, inv_c = combo[:2]
     f = np.ones(len(step))
     sel = np.flatnonzero((step < 2.0) & (var_c > 0))
     if not len(sel):
@@ -328,8 +366,9 @@ def _side(bits, bpc, differential, combined):
     return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
 
 
-def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the first design of each distinct configuration and, per design, the number of its configuration.
+def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index of the first design of each distinct configuration, per design the number of its configuration, and the
+    configurations' packed keys (sorted).
 
     cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
     scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
@@ -343,7 +382,7 @@ def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     inv = inv.reshape(-1)
     first = np.empty(len(uniq), dtype=np.int64)
     first[inv] = np.arange(len(key))                   # one design of each configuration (all are alike)
-    return first, inv
+    return first, inv, uniq
 
 
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
@@ -419,7 +458,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 rounding[kv] = _adc_rounding(cfg, uniq[kv][1])
             pairs = np.zeros(n)
             pairs[idx] = _adc_error(cfg, rounding[kv], (1.0 / (cx * sx))[idx], (1.0 / (cw * sd["step"]))[idx],
-                                    uniq[kv])
+                                    uniq[kv], (kv, uns, cx, cw))
             # conversions summed into one output: row tiles x row groups per tile
             conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
