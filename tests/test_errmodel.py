@@ -362,3 +362,16 @@ def test_sqnr_falls_with_adc_bits_and_noise_around_the_step_one_regime(device):
                for f in (1.0, 1.5, 2.0, 4.0)]
         vals = [o["logit_sqnr_db"][0] for o in out]
         assert np.all(np.diff(vals) <= 1e-9), (b, vals)
+
+
+def test_noise_wider_than_a_unit_is_not_rounded_less_on_a_coarser_step():
+    # PCM (4 % programming plus drift and read noise) on 2-bit cells: each conversion's noise is wider than a unit,
+    # so a step-one ADC (8 bits for +-16 x 3 x 3) passes it with the uniform 1/12 per conversion added (factor
+    # above 1); the 7-bit ADC's step of about 2 must not make the cell-noise term smaller (found by a random check:
+    # it did, by 0.01 bit of equivalent_bits, before the factor was bounded below by the step-one value)
+    d = {"device": "pcm", "rows": 64, "rows_active": 16, "bits_per_cell": 2, "weight_bits": 2, "input_bits": 7,
+         "dac_bits": 2}
+    fine, coarse = (matmul_nsr({**d, "adc_bits": b}, "gpt2", SC)["q_proj"] for b in (8, 7))
+    assert coarse["device"][0] >= fine["device"][0] > 0
+    r = _metrics("gpt2", [{**d, "adc_bits": 8}, {**d, "adc_bits": 7}])
+    assert r["equivalent_bits"][1] <= r["equivalent_bits"][0]

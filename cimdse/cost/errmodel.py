@@ -317,15 +317,17 @@ def noise_rounding_table() -> tuple[np.ndarray, np.ndarray]:
 def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.ndarray:
     """Factor on the cell-noise NSR of designs whose ADC resolves every integer partial sum (step below 2 units):
     the noise of each conversion, z = sum_i xs_i n_i over ra rows (std s_t = sqrt(var_c ra E[xs_t^2] (shift_w when
-    the slices are combined)) / step for input slice t), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
+    the slices are combined)) for input slice t, in units), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
     the alpha part keeps the noise's correlation over the input slices (a power-weighted mean of alpha_t^2 times the
     unrounded noise), the rest d_t adds in power per conversion. var_c: cell noise variance in levels^2. Designs
     with coarser steps pass the noise in full (factor 1: the sum spans many steps, the quantizer error is independent
-    of the noise). (N,) over the designs of cfg."""
+    of the noise), and never less than a finer step would (factor at least the step-one value: with noise wider
+    than a unit, step one adds the uniform 1/12 per conversion, which a coarser ADC term need not contain when it
+    caps a pair's error at its E[p^2]); so the factor never falls as ADC bits fall. (N,) over the designs of cfg."""
     alpha_t, rest_t = noise_rounding_table()
     first_c, inv_c = combo[:2]
     f = np.ones(len(step))
-    sel = np.flatnonzero((step < 2.0) & (var_c > 0))
+    sel = np.flatnonzero(var_c > 0)
     if not len(sel):
         return f
     g = lambda v: v[first_c]  # noqa: E731
@@ -351,7 +353,8 @@ def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.nd
     # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
     # over conversions; relative to the unrounded noise K E[x^2] var_c shift_w in the same units
     rest_int = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[sel]) * cfg["conv"][sel]
-    f[sel] = a2_mean + rest_int / (cfg["K"] * r_x[sel] ** 2 * var_c[sel] * shift_w[sel])
+    fine = a2_mean + rest_int / (cfg["K"] * r_x[sel] ** 2 * var_c[sel] * shift_w[sel])
+    f[sel] = np.where(step[sel] < 2.0, fine, np.maximum(fine, 1.0))
     return f
 
 
