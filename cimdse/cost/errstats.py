@@ -1,11 +1,13 @@
 """Per-workload and per-device constants of the analytic error model (cimdse/cost/errmodel.py): the activation
 statistics of the model families, cell drift and read noise at the stated time, crest factors (expected largest
 |value| over rms) of Gaussian vectors and of the FFN activation's output, the propagation weights of each block's
-noise to the logits, and ErrorShapes, which collects them per matmul kind. Computed once per model and scenario.
+noise to the logits, and ErrorShapes, which collects them per matmul kind (computed once per model and scenario);
+and the model-level step: per-matmul NSRs carried through the layers into the logit NSR and its metrics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -186,3 +188,67 @@ def error_shapes(model: ModelConfig, scenario: Scenario | None = None) -> ErrorS
     arr = lambda v, t=float: np.asarray(v, dtype=t)  # noqa: E731
     return ErrorShapes(names=tuple(names), k=arr(k), x_crest=arr(xc), w_crest=arr(wc), stored_kv=arr(kv, bool),
                        unsigned_x=arr(ux, bool), static=arr(st, bool), coef=arr(coef))
+
+
+# ------------------------------------------------------------------------------------------------ model level
+
+def block_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> tuple[np.ndarray, np.ndarray]:
+    """Output NSR of one attention block and one FFN block: the NSRs of the matmuls in their chain add (relative
+    errors of a product add in power; softmax and the activation function are taken with gain 1)."""
+    attn = ffn = 0.0
+    for nm in shapes.names:
+        total = sum(nsr[nm].values())
+        if nm in ("q_proj", "k_proj", "v_proj", "o_proj", *ATTENTION):
+            attn = attn + total
+        elif nm.startswith("ffn_"):
+            ffn = ffn + total
+    return attn, ffn
+
+
+def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> np.ndarray:
+    """NSR of the output logits (decoders; encoders: the final hidden state, plus the pooler): each kind's NSR
+    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1.
+    Kinds that share their arrays (same shape and statistics) are summed once."""
+    weight: dict[int, float] = {}
+    first: dict[int, str] = {}
+    for j, nm in enumerate(shapes.names):
+        if nm == "router":   # routing decisions: not propagated as additive noise (docs/MODEL.md 6.3)
+            continue
+        key = id(nsr[nm])
+        weight[key] = weight.get(key, 0.0) + float(shapes.coef[j])
+        first.setdefault(key, nm)
+    out = 0.0
+    for key, nm in first.items():
+        terms = nsr[nm]
+        total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
+        for t in ("drift", "read", "ir_drop"):
+            total = total + terms[t]
+        out = out + weight[key] * total
+    return out
+
+
+def layer_profile(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes, layers: int) -> np.ndarray:
+    """Predicted NSR of the residual stream after each layer, (N, layers): rho_i = rho_(i-1) + eta_i / i
+    (attention of layer l at i = 2l - 1, its FFN at i = 2l; `_propagation`)."""
+    attn, ffn = block_nsr(nsr, shapes)
+    attn, ffn = np.atleast_1d(attn), np.atleast_1d(ffn)
+    ls = np.arange(1, layers + 1, dtype=float)
+    steps = attn[:, None] / (2 * ls - 1) + ffn[:, None] / (2 * ls)
+    return np.cumsum(steps, axis=1)
+
+
+def rtn_reference(shapes: ErrorShapes) -> float:
+    """B in NSR_rtn(b) = B / (12 (2^(b-1) - 1)^2): the logit NSR of round-to-nearest, per-output-column, b-bit
+    weights in every static matmul and nothing else (the weight-only RTN rows of post-training quantization
+    tables, e.g. OmniQuant Table 1)."""
+    return float(np.sum(shapes.coef * shapes.w_crest**2 * shapes.static))
+
+
+def equivalent_bits(rho, shapes: ErrorShapes) -> np.ndarray:
+    """Round-to-nearest weight width with the same logit NSR rho: solve B / (12 (2^(b-1) - 1)^2) = rho for b."""
+    return 1.0 + np.log2(1.0 + np.sqrt(rtn_reference(shapes) / (12.0 * np.asarray(rho, dtype=float))))
+
+
+def logit_sqnr_db(rho) -> np.ndarray:
+    """-10 log10(rho), floored at 0 dB (noise as strong as the signal: nothing of the logits is left)."""
+    return np.maximum(0.0, -10.0 * np.log10(np.asarray(rho, dtype=float)))
