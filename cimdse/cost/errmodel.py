@@ -320,7 +320,7 @@ def noise_rounding_table() -> tuple[np.ndarray, np.ndarray]:
     return alpha, np.maximum(m2 - alpha**2 * sd[:, 0] ** 2, 0.0)
 
 
-def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.ndarray:
+def _noise_rounding(cfg: dict, rnd: dict, r_x, combo: tuple, var_c, shift_w) -> np.ndarray:
     """Factor on the cell-noise NSR of designs whose ADC resolves every integer partial sum (step below 2 units):
     the noise of each conversion, z = sum_i xs_i n_i over ra rows (std s_t = sqrt(var_c ra E[xs_t^2] (shift_w when
     the slices are combined)) for input slice t, in units), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
@@ -332,8 +332,18 @@ def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.nd
     caps a pair's error at its E[p^2]); so the factor never falls as ADC bits fall. (N,) over the designs of cfg."""
     alpha_t, rest_t = noise_rounding_table()
     first_c, inv_c = combo[:2]
+    step = rnd["step"]
     f = np.ones(len(step))
-    sel = np.flatnonzero(var_c > 0)
+    if "noise_u" not in rnd:   # distinct (configuration, noise per conversion): shared by the kinds of one operand
+        sel = np.flatnonzero(var_c > 0)
+        per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
+        _, pidx = np.unique(per_conv, return_inverse=True)
+        _, inv_u = np.unique(inv_c[sel] * (len(per_conv) + 1) + pidx.reshape(-1), return_inverse=True)
+        inv_u = inv_u.reshape(-1)
+        first_u = np.empty(int(inv_u.max(initial=-1)) + 1, dtype=np.int64)
+        first_u[inv_u] = sel
+        rnd["noise_u"] = (sel, first_u, inv_u)
+    sel, first_u, inv_u = rnd["noise_u"]
     if not len(sel):
         return f
     g = lambda v: v[first_c]  # noqa: E731
@@ -343,11 +353,13 @@ def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.nd
     m2x = _slice_m2(np.log2(g(r_x))[:, None], t, db[:, None].astype(int))
     m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)                    # (C, T) per configuration
     wm_c = np.exp2(2 * t) * m2x
-    w4m = (wm_c / np.maximum(wm_c.sum(axis=1, keepdims=True), 1e-300))[inv_c[sel]]    # each plane's power share
-    w4 = np.exp2(2 * t)[inv_c[sel]]
-    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[inv_c[sel]]
-    comb = cfg["combined"][sel]
-    per_conv = var_c[sel] * cfg["ra"][sel] * np.where(comb, shift_w[sel], 1.0)
+    # per distinct (configuration, noise per conversion) u, represented by its design first_u
+    cu = inv_c[first_u]
+    w4m = (wm_c / np.maximum(wm_c.sum(axis=1, keepdims=True), 1e-300))[cu]    # each plane's power share
+    w4 = np.exp2(2 * t)[cu]
+    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[cu]
+    comb = cfg["combined"][first_u]
+    per_conv = var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0)
     # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
     pos = np.clip((half_l2 + 0.5 * np.log2(per_conv)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
                   len(ROUND_LOG2_GRID) - 1.000001)
@@ -357,9 +369,10 @@ def _noise_rounding(cfg: dict, step, r_x, combo: tuple, var_c, shift_w) -> np.nd
     rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
     a2_mean = np.sum(w4m * a2, axis=1)
     # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
-    # over conversions; relative to the unrounded noise K E[x^2] var_c shift_w in the same units
-    rest_int = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[sel]) * cfg["conv"][sel]
-    fine = a2_mean + rest_int / (cfg["K"] * r_x[sel] ** 2 * var_c[sel] * shift_w[sel])
+    # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
+    # (var_c is per design: designs of one u may have the same var_c ra with different var_c)
+    rest_u = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[first_u]) / (r_x[first_u] ** 2 * shift_w[first_u])
+    fine = a2_mean[inv_u] + rest_u[inv_u] * cfg["conv"][sel] / (cfg["K"] * var_c[sel])
     f[sel] = np.where(step[sel] < 2.0, fine, np.maximum(fine, 1.0))
     return f
 
@@ -476,7 +489,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
             var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)
             fr = np.ones(n)
-            fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rounding[kv]["step"], (1.0 / (cx * sx))[idx],
+            fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rounding[kv], (1.0 / (cx * sx))[idx],
                                       uniq[kv], (var_c * (np.exp2(bpc) - 1) ** 2)[idx], sd["shift"][idx])
             terms["device"] = np.where(on, cw2 * cell * sigma * sigma * fr, 0.0)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
