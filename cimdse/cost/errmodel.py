@@ -487,10 +487,14 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             adc = pairs * sd["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * sd["step"] ** 2)
             terms["adc"] = np.where(on, adc, 0.0)
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
-            var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)
+            rnd = rounding[kv]
+            if "var_lv" not in rnd:   # cell noise variance in levels^2, once per stored operand
+                var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)
+                rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[idx], sd["shift"][idx]
             fr = np.ones(n)
-            fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rounding[kv], (1.0 / (cx * sx))[idx],
-                                      uniq[kv], (var_c * (np.exp2(bpc) - 1) ** 2)[idx], sd["shift"][idx])
+            if rnd["var_lv"].any():
+                fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rnd, (1.0 / (cx * sx))[idx], uniq[kv],
+                                          rnd["var_lv"], rnd["shift"])
             terms["device"] = np.where(on, cw2 * cell * sigma * sigma * fr, 0.0)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
             if timed and not kv:
