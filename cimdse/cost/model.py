@@ -56,6 +56,7 @@ class Workload:
     single_shapes: tuple      # shapes run once per pass (lm_head, pooler)
     phase_totals: dict        # phase -> dict of element counts
     steps: dict               # phase -> passes per request
+    stage_share: float = 1.0  # largest share of a per-layer stage's vectors one copy serves (MoE: experts/token / copies)
 
 
 def _stage_plan(names: list[str]) -> list[list[str]]:
@@ -116,12 +117,15 @@ def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
     per_layer_names = [nm for nm, key in zip(names, keys, strict=True) if key[3]]
     stages = tuple(tuple(sorted({shape_of[nm] for nm in grp})) for grp in _stage_plan(per_layer_names))
     singles = tuple(shape_of[nm] for nm, key in zip(names, keys, strict=True) if not key[3])
+    copies = np.array([u[2] for u in uniq])
+    share = np.where(copies > 1, model.experts_per_token / np.maximum(copies, 1), 1.0)
     return Workload(
         model=model, scenario=scenario,
         k=np.array([u[0] for u in uniq]), n=np.array([u[1] for u in uniq]),
         copies=np.array([u[2] for u in uniq]), count=count, per_layer=np.array([u[3] for u in uniq]),
         vectors=vectors, stage_shapes=stages, single_shapes=singles, phase_totals=totals,
         steps={ph: t.steps for ph, t in tables.items()},
+        stage_share=float(np.max(share[[j for s in stages for j in s]], initial=1.0)),
     )
 
 
@@ -404,69 +408,89 @@ def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
         for j in stage[1:]:
             slowest = np.maximum(slowest, t_vec[:, j])
         t_layer += slowest
-    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp)}
+    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp, t_vec, t_layer)}
 
 
-def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
-    """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload)."""
+def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: np.ndarray, t_layer: np.ndarray) -> dict:
+    """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload, the parts
+    of the array latency that do not depend on the phase); price_phase only combines them with the phase's counts."""
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
     hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
     tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    kv_on_chip = mp["kv_in_buffer"]
+    kv_in_buffer = mp["kv_in_buffer"]
     kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
+    kv_on_chip = kv_in_buffer & ~kv_dram
+    clock = p["clock_ghz"]
     lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
     reload_cells = mp["weight_cells"] * mp["reload_fraction"]
     w_bytes = mp["reload_bytes"]
     off_gbps = c["off_gbps"] * mp["chips_used"]
+    e_reload_write, e_reload_read = reload_cells * c["e_write"], w_bytes * 8 * c["e_off_bit"]
+    tr = traffic_constants(p, wl, mp, hops, c["tech"])     # multicast, partial sums, chip links, KV bandwidth
+    kv_dram_gbps = lanes * mp["kv_bits"] * clock / 8        # bank read rate matched to the lanes (GB/s)
+    L = wl.model.layers
+    P = np.where(kv_dram, 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
+    batch_rounds = _ceil(wl.scenario.batch / mp["rep"])
+    hd = float(wl.model.hd)
+    if np.any(p["attention"] == 1):   # attention: cim, the K arrays' row tiles and groups (phase independent)
+        rg_k = _ceil(np.minimum(p["rows"], hd) / mp["ra"])
+        attn = {"rg_k": rg_k, "k_groups_per_hd": _ceil(hd / p["rows"]) * rg_k / hd}
+    else:
+        attn = {}
     return {
-        "hops": hops,
-        "lanes": lanes, "kv_on_chip": kv_on_chip & ~kv_dram, "kv_dram": kv_dram,
-        "kv_dram_gbps": lanes * mp["kv_bits"] * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
-        "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])),
+        **attn,
+        "chip_bounds": mp["chips_used"] - 1,
+        "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram,
+        "kv_dram_gbps": kv_dram_gbps,
+        # the bandwidth (GB/s) the KV cache is read at: DRAM banks, global buffers or off-chip memory
+        "kv_gbps": np.where(kv_dram, kv_dram_gbps, np.where(kv_on_chip, tr["kv_buffer_gbps"], off_gbps)),
+        "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_in_buffer, c["e_global_bit"], c["e_off_bit"])),
         "e_mac": c["e_mac"](p["input_bits"]),
         "off_gbps_all": off_gbps,
-        "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
+        "e_reload_write": e_reload_write, "e_reload_read": e_reload_read, "e_reload": e_reload_write + e_reload_read,
         "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
         "e_hop_bit": c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"],
-        **traffic_constants(p, wl, mp, hops, c["tech"]),     # multicast, partial sums, chip links, KV bandwidth
+        # latency of the arrays: L t_layer (vectors per stage + P - 1) / P per pass, plus the single (once per
+        # pass) shapes, plus the NoC hops of every stage; (vectors + P) - 1 = vectors + (P - 1): integers, exact
+        "pipe": P, "pipe_fill": P - 1, "t_layers": L * t_layer,
+        "t_singles": [t_vec[:, j] * batch_rounds for j in wl.single_shapes],
+        "t_hops": hops / clock * L * len(wl.stage_shapes),
+        "lane_rate": lanes * clock,                          # digital lane operations per ns
+        **tr,
     }
 
 
 def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) -> tuple[dict, dict, dict]:
-    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class."""
+    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class.
+
+    Every part of ENERGY_PARTS and LATENCY_PARTS is set (a new part: add it to the tuple and set it here)."""
     tot = wl.phase_totals[ph]
-    N = len(p["rows"])
     bits = p["input_bits"]
-    zero = np.zeros(N)
-    e = dict.fromkeys(ENERGY_PARTS, zero)
-    t = dict.fromkeys(LATENCY_PARTS, zero)
+    e: dict[str, np.ndarray] = {}
+    t: dict[str, np.ndarray] = {}
     ops: dict[str, np.ndarray] = {}
     # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix
     V = wl.vectors[ph]
-    static = zero
+    static = None
     for part, val in sc_["e_vec"].items():
         e[part] = _dot_shapes(val, V)
-        static = static + e[part]
+        static = e[part] if static is None else static + e[part]
     ops["static_matmul"] = static
+    e_tile_bit = c["e_tile_bit"]
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
-    e_io = io_bits * c["e_tile_bit"]
+    e_io = io_bits * e_tile_bit
     hops = sc_["hops"]
     # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
-    e["noc"] = (io_bits * sc_["hops"] + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
+    e["noc"] = (io_bits * hops + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
-    L = wl.model.layers
-    share = np.where(wl.copies > 1, wl.model.experts_per_token / np.maximum(wl.copies, 1), 1.0)
-    stage_share = float(np.max(share[[j for s in wl.stage_shapes for j in s]], initial=1.0))
-    vec_per_stage = _ceil(m_vec * stage_share / mp["rep"])
-    P = np.where(c["is_dram"], 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
-    t_static = L * sc_["t_layer"] * (vec_per_stage + P - 1) / P
-    for j in wl.single_shapes:
-        t_static = t_static + sc_["t_vec"][:, j] * _ceil(wl.scenario.batch / mp["rep"])
-    t["arrays"] = t_static + hops / p["clock_ghz"] * L * len(wl.stage_shapes)
+    vec_per_stage = _ceil(m_vec * wl.stage_share / mp["rep"])
+    t_static = sc_["t_layers"] * (vec_per_stage + sc_["pipe_fill"]) / sc_["pipe"]
+    for t_single in sc_["t_singles"]:
+        t_static = t_static + t_single
+    t["arrays"] = t_static + sc_["t_hops"]
     # --- attention and element-wise work
-    lanes = sc_["lanes"]
     cim_attn = p["attention"] == 1
     kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
     keep = p["kv_keep"]                 # attention tokens kept after pruning: QK^T, S.V and KV reads shrink
@@ -475,20 +499,18 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     dyn_digital = np.where(cim_attn, 0.0, dyn_macs)
     e_dyn_macs = dyn_digital * sc_["e_mac"]
     kv_bits = mp["kv_bits"]
-    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits * e_kv_bit)
-              + dyn_io * bits * c["e_tile_bit"])
-    e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
-    e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
     kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits)
+    e_attn = e_dyn_macs + kv_traffic * e_kv_bit + dyn_io * bits * e_tile_bit   # (e_kv_bit finite: 0 x e = 0)
+    e_vec_ops = tot["elem_ops"] * c["e_vec"]
+    e_elem = e_vec_ops + tot["elem_io"] * bits * e_tile_bit
+    e["digital"] = e_dyn_macs + e_vec_ops
     kv_dram = sc_["kv_dram"]
-    e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * c["e_tile_bit"]
+    e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * e_tile_bit
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
-    e["offchip"] = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
-    e["cells"] = e["cells"] + np.where(kv_dram, kv_traffic * c["e_dram_bit"], 0.0)
-    t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
-    t_kv = np.where(kv_dram, kv_traffic / 8 / sc_["kv_dram_gbps"],
-                    kv_traffic / 8 / np.where(kv_on_chip, sc_["kv_buffer_gbps"], sc_["off_gbps_all"]))
-    t["digital"] = np.maximum(t_compute, t_kv)
+    e_off = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
+    e["cells"] = e["cells"] + kv_traffic * c["e_dram_bit"]          # e_dram_bit is 0 but for DRAM PIM
+    t_compute = (dyn_digital + tot["elem_ops"]) / sc_["lane_rate"]
+    t["digital"] = np.maximum(t_compute, kv_traffic / 8 / sc_["kv_gbps"])
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
         hd, keys = float(wl.model.hd), np.maximum(tot["keys"] * keep, 1.0)   # kept keys only
@@ -497,41 +519,47 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         macs = dyn_macs / 2  # QK^T and S.V each
         s = mp["in_slices"]
         cells_qk = macs * mp["cpk"] * s
-        rt_k, rg_k = _ceil(hd / p["rows"]), _ceil(np.minimum(p["rows"], hd) / mp["ra"])
+        rg_k = sc_["rg_k"]
         rt_v, rg_v = _ceil(keys / p["rows"]), _ceil(np.minimum(p["rows"], keys) / mp["ra"])
-        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys) / c["comb_k"]
+        conv = cells_qk * (sc_["k_groups_per_hd"] + rt_v * rg_v / keys) / c["comb_k"]
         e_cim = {
             "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
             "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * (c["e_sa"] + c["e_comb_k"]),
         }
         for part, val in e_cim.items():
             e[part] = e[part] + np.where(cim_attn, val, 0.0)
-        e["writes"] = e["writes"] + e_w
+        e["writes"] = e_w
         e_attn = e_attn + np.where(cim_attn, sum(e_cim.values()) + e_w, 0.0)
         group = wl.model.heads / wl.model.kv_heads
         t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
-        t["cim_attention"] = np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
+        t["cim_attention"] = np.where(cim_attn, wl.model.layers * tot["queries"] * group * t_mvm, 0.0)
         rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
-        t["kv_write"] = np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
+        t["kv_write"] = np.where(cim_attn, wl.model.layers * rows_written * c["t_write"], 0.0)
+    else:
+        zero = np.zeros(len(bits))
+        e["writes"] = t["cim_attention"] = t["kv_write"] = zero
     ops["attention"] = e_attn
     ops["elementwise"] = e_elem
     # --- embedding lookups from off-chip memory
     emb_bits = tot["embed"] * p["weight_bits"]
-    e["offchip"] = e["offchip"] + emb_bits * c["e_off_bit"]
+    e_emb = emb_bits * c["e_off_bit"]
+    e["offchip"] = e_off + e_emb
     t["offchip"] = emb_bits / 8 / sc_["off_gbps_all"]
-    ops["embedding"] = emb_bits * c["e_off_bit"]
+    ops["embedding"] = e_emb
     # --- weight reload (overflow: reload and the weights do not fit)
     e["writes"] = e["writes"] + sc_["e_reload_write"]
     e["offchip"] = e["offchip"] + sc_["e_reload_read"]
     t["reload"] = sc_["t_reload"]
-    ops["weight_reload"] = sc_["e_reload_write"] + sc_["e_reload_read"]
+    ops["weight_reload"] = sc_["e_reload"]
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
     # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
-    link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1) + _dot_shapes(sc_["link_bits_vec"], V)
+    link_bits = m_vec * wl.model.hidden * bits * sc_["chip_bounds"]
+    if sc_["link_bits_vec"] is not None:
+        link_bits = link_bits + _dot_shapes(sc_["link_bits_vec"], V)
     e["chip_link"] = link_bits * sc_["e_link_eff"]
     t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
     ops["chip_link"] = e["chip_link"]
-    return e, t, ops
+    return {k: e[k] for k in ENERGY_PARTS if k in e}, {k: t[k] for k in LATENCY_PARTS}, ops
 
 
 def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:

@@ -54,7 +54,8 @@ def kv_buffer_gbps(global_buffer_mb, chips_used, clock_ghz, tech: Tech) -> np.nd
 
 
 def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
-    """Per-design, per-shape traffic quantities that every pass shares (see the module docstring)."""
+    """Per-design, per-shape traffic quantities that every pass shares (see the module docstring);
+    link_bits_vec is None where no matrix of any design spans chips."""
     bits = p["input_bits"][:, None]
     k, n = wl.k[None, :], wl.n[None, :]
     rt = mp["row_tiles"]
@@ -85,7 +86,7 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
             split_stages = split_stages + split[:, j] / wl.model.layers
         hop_count = hop_count + wl.model.layers * split_stages
     else:
-        link_bits_vec = np.zeros_like(arrays)
+        link_bits_vec = None    # no matrix crosses a chip boundary (adding its zeros would change nothing)
     return {
         "noc_extra_bit_hops": noc_extra_bit_hops(k, n, bits, pb, t_span, g_span),
         "link_bits_vec": link_bits_vec,
