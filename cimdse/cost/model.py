@@ -298,13 +298,15 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     in_slices = _ceil(p["input_bits"] / c["db"])
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
-    row_tiles = _ceil(k / R)
-    col_tiles = _ceil(n * CPW / C)
+    # (N, J) arrays are made column-major (order="F"): a shape's column [:, j] is contiguous, and numpy's loops
+    # then run along the designs, not along the few shapes (several times faster; the same numbers)
+    row_tiles = _ceil(np.divide(k, R, order="F"))
+    col_tiles = _ceil(np.multiply(n, CPW, order="F") / C)
     arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
     # DRAM PIM packs weight bits densely along its rows (a matrix need not align with the bank geometry)
     if np.any(c["is_dram"]):
-        arrays_one = np.where(c["is_dram"][:, None], _ceil(k * n * CPW / (R * C)), arrays_one)
-    n_rg = _ceil(np.minimum(R, k) / RA)
+        np.copyto(arrays_one, _ceil(np.multiply(k * n, CPW, order="F") / (R * C)), where=c["is_dram"][:, None])
+    n_rg = _ceil(np.minimum(R, k, order="F") / RA)
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
     # KV cache in CIM arrays (attention: cim): per layer, sequence and KV head a K array (hd rows x context)
@@ -368,12 +370,13 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
     """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
     s = mp["in_slices"]
     f = mp["cpw"] * s                                     # cells read per weight column per input vector
-    conv = row_tiles * n_rg * (n * (f / c["comb_w"])[:, None])   # analog column combination: one per comb_w columns
+    outer = lambda shape_row, design_col: np.multiply(shape_row, design_col, order="F")  # noqa: E731  (N, J), column-major
+    conv = row_tiles * n_rg * outer(n, (f / c["comb_w"])[:, None])   # analog column combination: one per comb_w columns
     e = {
-        "cells": (k * n) * (f * c["e_cell"])[:, None],
+        "cells": outer(k * n, (f * c["e_cell"])[:, None]),
         "adc": conv * c["e_adc"][:, None],
-        "dac": col_tiles * (k * (s * c["e_row"])[:, None]),
-        "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * (n * c["e_acc"][:, None]),
+        "dac": col_tiles * outer(k, (s * c["e_row"])[:, None]),
+        "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * outer(n, c["e_acc"][:, None]),
         "mac_units": conv * c["e_tree"][:, None],
     }
     t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
