@@ -23,7 +23,7 @@ from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
 from .summary import area, leakage_w, summarize
-from .timing import adc_energy_pj, fmax_ghz
+from .timing import adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
 CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
@@ -171,16 +171,44 @@ def combine_group(bits, bpc, differential, analog):
     return np.where(analog, _ceil(mag / bpc), 1.0)
 
 
+class _DeviceColumns(dict):
+    """Per-design values of the device constants (tech.device), each gathered on first use."""
+
+    def __init__(self, table: dict, device: np.ndarray):
+        super().__init__()
+        self.table, self.device = table, device
+
+    def __missing__(self, key: str) -> np.ndarray:
+        value = self[key] = self.table[key].take(self.device)
+        return value
+
+
+def _device_tables(tech: Tech) -> dict:
+    """Per device (DEVICES order), once per Tech: constants of circuits() that depend on the device alone, by the
+    same arithmetic as per design (so the same numbers)."""
+    def build(dev: dict) -> dict:
+        resistive = ~tech.capacitive & ~tech.dram
+        g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
+        v_read2 = dev["read_voltage_v"] ** 2
+        return {
+            "v_read2": v_read2,
+            "e_res": v_read2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12,          # pJ per resistive cell read
+            "e_dram_bit": np.where(tech.dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
+            "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),
+        }
+    return memo_table(tech.device, "circuits", build)
+
+
 def circuits(p: dict, tech: Tech) -> dict:
     """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3)."""
     per, dig = tech.periphery, tech.periphery["digital"]
     d = p["device"]                          # take() gathers per-device constants faster than fancy indexing
-    dev = {k: v.take(d) for k, v in tech.device.items()}
+    dev = _DeviceColumns(tech.device, d)     # only the constants used, each gathered once
+    tab = _device_tables(tech)
     capacitive = tech.capacitive.take(d)
     is_dram = tech.dram.take(d)
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
-    resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
     log_node = np.log(node)
     v_nom = np.interp(log_node, np.log(tech.vdd_nodes), tech.vdd_values)    # tech.vdd_for_node, log(node) reused
@@ -193,14 +221,14 @@ def circuits(p: dict, tech: Tech) -> dict:
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     act = per["activity"]["input_bit_density"]
-    v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
-    g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
-    e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
+    vdd2 = vdd**2
+    v_read2 = np.where(capacitive, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
+    e_res = tab["e_res"].take(d)                                         # pJ, resistive cells (others: unused)
     cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
-    e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
-    e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
+    e_cap = cap_ff * vdd2 * 1e-3                                         # fF V^2 = fJ -> pJ
+    e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
     db = np.minimum(p["dac_bits"], p["input_bits"])
-    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd2 * 1e-3
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
@@ -244,11 +272,11 @@ def circuits(p: dict, tech: Tech) -> dict:
         "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
         "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
         "comb_w": comb_w, "comb_k": comb_k,
-        "e_comb": act * ff_w * vdd**2 * 1e-3, "e_comb_k": act * ff_k * vdd**2 * 1e-3,
+        "e_comb": act * ff_w * vdd2 * 1e-3, "e_comb_k": act * ff_k * vdd2 * 1e-3,
         "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
         "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": np.where(dcim, dg["e_tree"], 0.0),
         "a_tree_col": np.where(dcim, dg["a_col"], 0.0),
-        "e_dram_bit": np.where(is_dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
+        "e_dram_bit": tab["e_dram_bit"].take(d),
         "t_act": dev["row_activate_ns"],
         "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
         + dig["add32_pj"] * (2 * p["weight_bits"] + 8) / 32 * s45,
@@ -257,11 +285,11 @@ def circuits(p: dict, tech: Tech) -> dict:
         "e_mac": lambda bits: dig["mult32_pj"] * (bits / 32) ** 2 * s45 + dig["add32_pj"] * (2 * bits + 8) / 32 * s45,
         "e_vec": dig["vector_op_pj"] * s45,
         "e_tile_bit": e_sram_bit(bank_kb),
-        "e_global_bit": e_sram_bit(np.full_like(node, dig["sram_bank_kb"])),
+        "e_global_bit": dig["sram_64b_8kb_pj"] / 64 * np.sqrt(np.float64(dig["sram_bank_kb"]) / 8.0) * s45,
         "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
         "a_lane": dig["vector_lane_area_um2"] * a45,
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
-        "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
+        "endurance": tab["endurance"].take(d),   # writes, not pulses
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
