@@ -56,13 +56,28 @@ def gated_fraction(p: dict, c: dict, mp: dict, macs: float, t_pass) -> np.ndarra
     Without gating 1. With `power_gating: idle` the SRAM leaks in full while the arrays compute and at the
     retention fraction r otherwise: d + (1 - d) r, d = `macs` of the pass / (peak MAC rate x pass time), the mean
     busy fraction of the arrays. DRAM PIM designs keep 1 (their banks must refresh)."""
+    rates = gating_rates(p, c, mp)
+    if rates is None:
+        return np.ones(len(p["rows"]))
+    return gated_fraction_of(rates, macs, t_pass)
+
+
+def gating_rates(p: dict, c: dict, mp: dict, macs_per_mvm=None, t_mvm=None) -> tuple | None:
+    """(gated designs, peak MAC rate per ns of their arrays) for `gated_fraction_of`; None when no design gates.
+    macs_per_mvm, t_mvm: the peak figures of one array's full MVM when the caller has them (summary.peak_mvm)."""
     gated = (p["power_gating"] == 1) & ~c["is_dram"]
     if not np.any(gated):
-        return np.ones(len(gated))
-    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]   # as the peak figures of evaluate_batch
-    macs_per_mvm = p["rows"] * cols_used / mp["cpw"]
-    t_mvm = mp["in_slices"] * np.ceil(p["rows"] / mp["ra"] - 1e-9) * c["t_step"]
-    peak_macs_per_ns = mp["avail"] * macs_per_mvm / t_mvm
+        return None
+    if macs_per_mvm is None:
+        cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]   # as the peak figures of evaluate_batch
+        macs_per_mvm = p["rows"] * cols_used / mp["cpw"]
+        t_mvm = mp["in_slices"] * np.ceil(p["rows"] / mp["ra"] - 1e-9) * c["t_step"]
+    return gated, mp["avail"] * macs_per_mvm / t_mvm
+
+
+def gated_fraction_of(rates: tuple, macs: float, t_pass) -> np.ndarray:
+    """`gated_fraction` from the pass-independent `gating_rates` (computed once for all phases)."""
+    gated, peak_macs_per_ns = rates
     duty = np.minimum(macs / np.maximum(peak_macs_per_ns * t_pass, 1e-30), 1.0)
     r = leakage_data()["retention"]
     return np.where(gated, duty + (1.0 - duty) * r, 1.0)

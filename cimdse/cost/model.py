@@ -20,9 +20,9 @@ from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
-from .leakage import gated_fraction, sram_bit_leakage_pw
+from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
-from .summary import area, leakage_w, summarize
+from .summary import area, leakage_w, peak_mvm, summarize
 from .timing import adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
@@ -642,13 +642,17 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     p_leak = leakage_w(p, c, mp)
     phase_out = {}
     sc_ = static_costs(p, wl, c, mp)
+    peak = peak_mvm(p, c, mp)
+    gating = gating_rates(p, c, mp, peak[2], peak[3])
     for ph in wl.vectors:
         e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
         t_pass = sum(t.values())
-        macs = float((wl.vectors[ph] * wl.k * wl.n).sum())           # static MACs of the pass (power gating duty)
-        e["leakage"] = p_leak * t_pass * 1e3 * gated_fraction(p, c, mp, macs, t_pass)   # W * ns = nJ -> pJ
+        e["leakage"] = p_leak * t_pass * 1e3                               # W * ns = nJ -> pJ
+        if gating is not None:   # (without gating the fraction is 1)
+            macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
+            e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
         phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
-    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code)
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak)
     res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
                              adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits
     if breakdown:
