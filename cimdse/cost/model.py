@@ -18,7 +18,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, operator_table, phases
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
+from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
@@ -199,8 +199,9 @@ def _device_tables(tech: Tech) -> dict:
     return memo_table(tech.device, "circuits", build)
 
 
-def circuits(p: dict, tech: Tech) -> dict:
-    """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3)."""
+def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
+    """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3).
+    r_cell: analog.cell_wire_ohm(p, tech) when the caller has it."""
     per, dig = tech.periphery, tech.periphery["digital"]
     d = p["device"]                          # take() gathers per-device constants faster than fancy indexing
     dev = _DeviceColumns(tech.device, d)     # only the constants used, each gathered once
@@ -294,8 +295,8 @@ def circuits(p: dict, tech: Tech) -> dict:
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
         "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
-        "ir_drop": design_ir_drop_frac(p, tech, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]),
-                                                           p["rows"]), cell_um2, log_node),
+        "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
+        "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
@@ -322,7 +323,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     differential = (p["weight_encoding"] == 0) & ~c["gate"]
     cols_eff = np.where(differential | c["gate"], cols, cols - 1)
     cpw = _cells_per_value(p["weight_bits"], bpc, differential)
-    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
+    ra = c["ra"]
     in_slices = _ceil(p["input_bits"] / c["db"])
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
@@ -633,10 +634,11 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     max_bpc = tech.device["max_bits_per_cell"][p["device"]]
     bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
     p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
-    p["rows_active"] = np.minimum(auto_rows_active(p, tech), p["rows"])   # 0: as many rows as IR drop allows
+    r_cell = cell_wire_ohm(p, tech)                      # line resistance per cell pitch (IR drop), used twice
+    p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
-    c = circuits(p, tech)
+    c = circuits(p, tech, r_cell)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
     p_leak = leakage_w(p, c, mp)
