@@ -604,26 +604,15 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    # each chunk's results are copied into arrays for the whole batch as soon as they exist: the chunks' memory is
-    # reused by the next chunk instead of all of it being held (and page-faulted in) until a final concatenation
-    out: dict = {}
-    for i in range(0, n, CHUNK_DESIGNS):
-        _fill(out, _evaluate_chunk({k: v[i:i + CHUNK_DESIGNS] for k, v in p.items()}, wl, tech, breakdown), i, n)
-    return out
+    parts = [_evaluate_chunk({k: v[i:i + CHUNK_DESIGNS] for k, v in p.items()}, wl, tech, breakdown)
+             for i in range(0, n, CHUNK_DESIGNS)]
+    return _concat(parts)
 
 
-def _fill(out: dict, part: dict, start: int, n: int) -> None:
-    """Copy one chunk's results (nested dicts of arrays) into `out` at rows start..., allocating n rows first."""
-    for k, v in part.items():
-        if isinstance(v, dict):
-            _fill(out.setdefault(k, {}), v, start, n)
-            continue
-        dst = out.get(k)
-        if dst is None:
-            dst = out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
-        elif dst.dtype != v.dtype:   # as np.concatenate would: the common type
-            dst = out[k] = dst.astype(np.result_type(dst, v))
-        dst[start:start + len(v)] = v
+def _concat(parts: list[dict]) -> dict:
+    """Join the results of consecutive chunks (nested dicts of arrays)."""
+    return {k: _concat([q[k] for q in parts]) if isinstance(v, dict) else np.concatenate([q[k] for q in parts])
+            for k, v in parts[0].items()}
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
