@@ -29,22 +29,25 @@ def leakage_data() -> dict:
             "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"])}
 
 
-def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c) -> np.ndarray:
+def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, log_node=None) -> np.ndarray:
     """Leakage power (pW) of one 6T SRAM bit: vdd x I_off(flavour, node, T) x 4.62 F of leaking width.
 
     I_off is interpolated log-linearly in log(node) between the table's nodes (clamped at 22 and 90 nm) and in
-    temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS."""
+    temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS. log_node: log(node_nm) if the caller has it."""
     t = leakage_data()
-    ln = np.log(np.asarray(node_nm, dtype=float))
+    ln = np.log(np.asarray(node_nm, dtype=float)) if log_node is None else log_node
     xs = t["log_nodes"]
-    ln_c = np.clip(ln, xs[0], xs[-1])
-    i = np.clip(np.searchsorted(xs, ln_c, side="right") - 1, 0, len(xs) - 2)
-    w = (ln_c - xs[i]) / (xs[i + 1] - xs[i])
+    ln_c = np.minimum(np.maximum(ln, xs[0]), xs[-1])                     # np.clip, without its call overhead
+    i = np.minimum(np.maximum(np.searchsorted(xs, ln_c, side="right") - 1, 0), len(xs) - 2)
+    x0 = xs.take(i)
+    w = (ln_c - x0) / (xs.take(i + 1) - x0)
     code = np.asarray(vt_code, dtype=np.int64)
     f = (np.asarray(temp_c, dtype=float) - T_LOW_C) / (T_HIGH_C - T_LOW_C)
-    lo, hi = t["log_i_low"], t["log_i_high"]
-    log_lo = lo[code, i] + w * (lo[code, i + 1] - lo[code, i])
-    log_hi = hi[code, i] + w * (hi[code, i + 1] - hi[code, i])
+    lo, hi = t["log_i_low"].ravel(), t["log_i_high"].ravel()           # [flavour, node] as flat indices
+    at = code * len(xs) + i
+    lo0, hi0 = lo.take(at), hi.take(at)
+    log_lo = lo0 + w * (lo.take(at + 1) - lo0)
+    log_hi = hi0 + w * (hi.take(at + 1) - hi0)
     i_pa_per_um = np.exp(log_lo + f * (log_hi - log_lo))
     width_um = t["width_f"] * np.asarray(node_nm, dtype=float) * 1e-3
     return vdd * i_pa_per_um * width_um                       # V x pA = pW

@@ -292,7 +292,7 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": tab["endurance"].take(d),   # writes, not pulses
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
-        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
+        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], log_node)),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
         "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
         "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
