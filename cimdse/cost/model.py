@@ -495,7 +495,9 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: np.ndarray,
 def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) -> tuple[dict, dict, dict]:
     """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class.
 
-    Every part of ENERGY_PARTS and LATENCY_PARTS is set (a new part: add it to the tuple and set it here)."""
+    Every part of ENERGY_PARTS and LATENCY_PARTS is set here (leakage: by the caller). A new term: add its name to
+    the tuple and set e[name] / t[name] here (a per-phase count from wl.phase_totals times a per-design cost from
+    circuits() `c`); what does not depend on the phase goes into _pass_constants, computed once per chunk."""
     tot = wl.phase_totals[ph]
     bits = p["input_bits"]
     e: dict[str, np.ndarray] = {}
@@ -591,7 +593,15 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e["chip_link"] = link_bits * sc_["e_link_eff"]
     t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
     ops["chip_link"] = e["chip_link"]
-    return {k: e[k] for k in ENERGY_PARTS if k in e}, {k: t[k] for k in LATENCY_PARTS}, ops
+    return _in_order(e, ENERGY_PARTS), _in_order(t, LATENCY_PARTS), ops
+
+
+def _in_order(parts: dict, order: tuple) -> dict:
+    """parts with the keys of `order` first, in that order (sums over the parts add them in this fixed order), then
+    any others as they were set."""
+    out = {k: parts[k] for k in order if k in parts}
+    out.update(parts)
+    return out
 
 
 def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
