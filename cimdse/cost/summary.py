@@ -46,10 +46,18 @@ def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
     return (array_cells * c["leak_cell_pw"] + buffer_bits * c["sram_leak_pw"]) * 1e-12
 
 
+def peak_mvm(p: dict, c: dict, mp: dict) -> tuple:
+    """One array's full matrix-vector product: (columns used, row groups, MACs, time in ns)."""
+    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]
+    n_rg = _ceil(p["rows"] / mp["ra"])
+    return cols_used, n_rg, p["rows"] * cols_used / mp["cpw"], mp["in_slices"] * n_rg * c["t_step"]
+
+
 def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phase_out: dict,
-              code: np.ndarray) -> dict:
+              code: np.ndarray, peak: tuple | None = None) -> dict:
     """Metrics of every design (METRICS, plus feasible and reason) from its circuits `c`, mapping `mp`, area
-    components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time))."""
+    components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time));
+    peak: `peak_mvm(p, c, mp)` when the caller has it."""
     res = {}
     area_mm2 = sum(ar.values())
     sc = wl.scenario
@@ -76,10 +84,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["area_mm2"] = area_mm2
     res["die_area_mm2"] = area_mm2 / mp["chips_used"]
     # peak: every array busy with full matrix-vector products
-    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]
-    n_rg = _ceil(p["rows"] / mp["ra"])
-    macs = p["rows"] * cols_used / mp["cpw"]
-    t_mvm = mp["in_slices"] * n_rg * c["t_step"]
+    cols_used, n_rg, macs, t_mvm = peak_mvm(p, c, mp) if peak is None else peak
     conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"] * mp["conv_keep"]
     e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"]
              + conv * (c["e_adc"] + c["e_sa"] + c["e_comb"] + c["e_tree"] + c["e_fe"])
