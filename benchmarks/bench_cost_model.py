@@ -16,14 +16,19 @@ from cimdse.cost.params import PARAMS, defaults, to_batch
 from cimdse.workload import Scenario
 
 
+# A host GPU beside the chips makes a design another system (a GPU roofline plus the CIM side on its share, priced
+# by cost/host.py per distinct host choice): kept at `none` in the sweep-shaped batch, drawn with vary_all.
+SYSTEM_CHOICES = ("host", "offload", "host_link", "host_overlap")
+
+
 def random_batch(n: int, seed: int = 0, vary_all: bool = False) -> dict:
-    """n random designs: the architecture parameters a sweep usually searches (every categorical one, array
-    geometry, bits per cell, ADC, multiplexing, tiles); with vary_all, every other parameter too."""
+    """n random designs: the architecture parameters a sweep usually searches (every categorical one but the host
+    system's, array geometry, bits per cell, ADC, multiplexing, tiles); with vary_all, every other parameter too."""
     rng = np.random.default_rng(seed)
     b = to_batch([defaults()])
     b = {k: np.repeat(v, n) for k, v in b.items()}
     for name, p in PARAMS.items():
-        if p.kind == "cat":
+        if p.kind == "cat" and (vary_all or name not in SYSTEM_CHOICES):
             b[name] = rng.integers(0, len(p.choices), n)
     b["rows"] = 2.0 ** rng.integers(6, 11, n)
     b["cols"] = 2.0 ** rng.integers(6, 11, n)

@@ -29,6 +29,14 @@ def _e_cell_pj(p: dict, c: dict, tech: Tech, cell: str) -> np.ndarray:
     return cam_bit_energy_pj(tech, tech.cap_factor(p["node_nm"]), c["vdd"], cell)
 
 
+def _once(c: dict, name: str, build):
+    """build(), kept in the chunk's circuit dict `c`: per-design CAM constants do not depend on the phase."""
+    key = "cam_" + name
+    if key not in c:
+        c[key] = build()
+    return c[key]
+
+
 def search_energy_pj(rows, bits, e_bit_pj) -> np.ndarray:
     """One search of an array of `rows` words of `bits` cells: every match line and search line switches."""
     return rows * bits * e_bit_pj
@@ -63,7 +71,7 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     keys = tot["keys"]                                    # keys each query attends to (before pruning)
     arrays = _ceil(keys / p["cam_rows"])                   # TCAM arrays holding one head's signatures
     searches = L * sc.batch * tot["queries"] * m.heads     # query heads: GQA heads share their KV head's CAM
-    e_search = search_energy_pj(arrays * p["cam_rows"], hb, _e_cell_pj(p, c, tech, "tcam"))
+    e_search = search_energy_pj(arrays * p["cam_rows"], hb, _once(c, "tcam_bit", lambda: _e_cell_pj(p, c, tech, "tcam")))
     new_keys = L * sc.batch * tot["queries"] * m.kv_heads  # signatures written this pass (one per new key and head)
     e_add = tech.periphery["digital"]["add32_pj"] * p["input_bits"] / 32 * c["s45"]   # one input_bits-bit add
     e_hash = (searches + new_keys) * hb * hd * e_add
@@ -71,7 +79,7 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     energy = np.where(on, searches * e_search + e_hash + e_write, 0.0)
     # sequences and KV heads search their own arrays in parallel; a KV head's query heads one after another
     group = m.heads / m.kv_heads
-    t_search = search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"])
+    t_search = _once(c, "t_search", lambda: search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"]))
     time = np.where(on, L * tot["queries"] * group * t_search, 0.0)
     return {"energy": energy, "time": time}
 
@@ -94,11 +102,16 @@ def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
     if not np.any(on):
         return {"lookups": 0.0, "energy": 0.0, "t_lookup": 1.0}
     lookups = np.where(on, tot["nl_lookups"], 0.0)
+    e_lookup, t_lookup = _once(c, "lookup", lambda: _lookup(p, c, tech))
+    return {"lookups": lookups, "energy": lookups * e_lookup, "t_lookup": t_lookup}
+
+
+def _lookup(p: dict, c: dict, tech: Tech) -> tuple:
+    """(energy pJ, time ns) of one analog-CAM lookup: the table search plus the DAC driving the input."""
     rows, cells = acam_lut(tech, p["input_bits"])
     dac_pj = tech.periphery["dac"]["cap_ff_per_bit"] * p["input_bits"] * c["vdd"] ** 2 * 1e-3
     e_lookup = search_energy_pj(rows, cells, _e_cell_pj(p, c, tech, "acam")) + dac_pj
-    t_lookup = search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"])
-    return {"lookups": lookups, "energy": lookups * e_lookup, "t_lookup": t_lookup}
+    return e_lookup, search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"])
 
 
 def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:

@@ -102,9 +102,14 @@ def _half(sc: Scenario) -> Scenario:
 
 def _groups(p: dict, idx: np.ndarray, keys: tuple) -> dict:
     """Distinct value tuples of the parameters `keys` over the designs idx -> the designs having them."""
-    cols = np.stack([p[k][idx].astype(np.int64) for k in keys], axis=1)
-    uniq, inv = np.unique(cols, axis=0, return_inverse=True)
-    return {tuple(int(x) for x in u): idx[inv.ravel() == i] for i, u in enumerate(uniq)}
+    cols = [p[k][idx].astype(np.int64) for k in keys]
+    key = np.zeros(len(idx), dtype=np.int64)
+    for col in cols:   # one integer per value tuple (mixed radix; values are small category codes and counts)
+        key = key * (int(col.max(initial=0)) + 1) + col
+    uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.cumsum(np.bincount(inv, minlength=len(uniq)))[:-1]
+    return {tuple(int(c[f]) for c in cols): idx[grp] for f, grp in zip(first, np.split(order, bounds), strict=True)}
 
 
 def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
@@ -278,10 +283,12 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
     res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
     res["tops_per_mm2"] = res["peak_tops"] / res["area_mm2"]
     over = need_gb > usable_gb
-    why = np.array([f"host memory: {a:.1f} GB per GPU needed > {b:.0f} GB usable" for a, b in zip(need_gb, usable_gb,
-                                                                                            strict=True)], dtype=object)
     newly = over & res["feasible"].astype(bool)
-    res["reason"] = np.where(newly, why, res["reason"])
+    if np.any(newly):   # reason texts only for the designs that fail here
+        reason = np.array(res["reason"], dtype=object)
+        for i in np.flatnonzero(newly):
+            reason[i] = f"host memory: {need_gb[i]:.1f} GB per GPU needed > {usable_gb[i]:.0f} GB usable"
+        res["reason"] = reason
     res["feasible"] = res["feasible"] & ~over
     res["breakdown"] = {**bd, "host": out_bd}
     return res
