@@ -133,3 +133,47 @@ def test_killed_exhaustive_run_leaves_no_temporaries_and_reruns_to_the_same_file
         assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
     assert not [p for p in (tmp_path / "run").iterdir() if ".tmp-" in p.name]
     assert front_trials(pd.read_csv(tmp_path / "run" / "pareto.csv"))
+
+
+def test_front_groups_designs_with_equal_objectives():
+    """pareto.csv: one row per distinct objective vector; a repeated design counts once."""
+    from cimdse.results import front_frame
+
+    df = pd.DataFrame({
+        "trial": [0, 1, 2, 3, 4, 5],
+        "device": ["sram", "sram", "rram", "sram", "rram", "sram"],
+        "adc_bits": [6, 6, 8, 7, 8, 6],
+        "tiles": [512, 512, 512, 1024, 512, 512],
+        "energy_per_token_uj": [1.0, 1.0, 2.0, 1.0, 3.0, 1.0],
+        "sqnr_db": [30.0, 30.0, 40.0, 30.0, 40.0, 30.0],
+        "feasible": [True] * 6})
+    # trials 0, 1, 5: one design (sram, 6, 512); trial 3 another with the same objectives (adc_bits, tiles differ);
+    # trial 2 the best sqnr; trial 4 dominated by trial 2 (more energy, same sqnr)
+    front = front_frame(df, [("energy_per_token_uj", "minimize"), ("sqnr_db", "maximize")])
+    assert front["trial"].tolist() == [0, 2]
+    assert front["found_in_trials"].tolist() == ["0 1 3 5", "2"]
+    assert front["equal_designs"].tolist() == [2, 1]
+    assert front["varying_params"].tolist() == ["adc_bits tiles", ""]
+
+
+def test_sweep_front_rows_are_distinct_objective_vectors(tmp_path):
+    """One objective that tiles do not change: the front is one row standing for every best design."""
+    from _small_sweep import sweep
+
+    f = write_small(tmp_path, "exhaustive", 1, "g", 1)
+    f.write_text(f.read_text().replace("objectives: {energy_per_token_uj: minimize, sqnr_db: maximize}",
+                                       "objectives: {sqnr_db: maximize}"))
+    assert sweep(f, "--out", tmp_path / "run", "--quiet", "--workers", "1").exit_code == 0
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    front = pd.read_csv(tmp_path / "run" / "pareto.csv", dtype={"found_in_trials": str}, keep_default_na=False)
+    feas = trials[trials["feasible"]]
+    best = feas[feas["sqnr_db"] == feas["sqnr_db"].max()]
+    assert len(front) == 1 and front["equal_designs"][0] == len(best) >= 3
+    assert front_trials(front) == set(best["trial"])
+    assert "tiles" in front["varying_params"][0].split()
+    # the front recomputed from trials.csv as read back (cimdse pareto, cimdse.pareto_front) has the same rows
+    from cimdse.results import pareto_front
+
+    again = pareto_front(trials, {"sqnr_db": "maximize"})
+    assert again["trial"].tolist() == front["trial"].tolist()
+    assert again["found_in_trials"].tolist() == front["found_in_trials"].tolist()

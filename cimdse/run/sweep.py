@@ -47,25 +47,15 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
          shard: tuple[int, int] | None, verify=None, parquet: bool = False) -> RunResult:
     prepare_run_dir(sweep, run_dir, fresh)
     extra: dict = {"workers": workers} if workers > 1 else {}
-    bounds = None
     if sweep.search.sampler == "exhaustive" and shard is not None:
         total = space_size(sweep)
-        bounds = shard_bounds(total, *shard)
-        extra["shard"] = {"index": shard[0], "count": shard[1], "designs": list(bounds), "total": total}
+        extra["shard"] = {"index": shard[0], "count": shard[1], "designs": list(shard_bounds(total, *shard)),
+                          "total": total}
     record = run_record(sweep, extra)
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     if sweep.search.sampler == "exhaustive":
-        lo, hi = bounds or (0, space_size(sweep))
-        st = stream_exhaustive(sweep, run_dir, lo, hi, workers, stop, on_batch, parquet)
-        status = "interrupted" if stop.requested and st.done < hi - lo else "complete"
-        front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
-        df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify,
-                                 totals=(st.done, st.feasible))
-        result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front))
-        if bounds is not None and status == "complete":
-            write_shard_file(run_dir, sweep, shard, bounds, space_size(sweep), st.front)  # type: ignore[arg-type]
-        return result
+        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard)
     if workers > 1:
         status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
             else "complete"
@@ -79,6 +69,26 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
         scored = score(sweep, params) if params else None
     return finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify,
                       parquet)
+
+
+def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, stop: StopFlag | None = None,
+                   on_batch: Callable[[Progress], None] | None = None, plots: bool = True, verify=None,
+                   parquet: bool = False, shard: tuple[int, int] | None = None) -> RunResult:
+    """The exhaustive search of a run whose folder is prepared (run.yaml says `running`): stream every design of the
+    discrete space (or of `shard`) into the folder, then write the front, run.yaml and the figures."""
+    start = time.perf_counter()
+    stop = stop or StopFlag()
+    total = space_size(sweep)
+    bounds = shard_bounds(total, *shard) if shard is not None else None
+    lo, hi = bounds or (0, total)
+    st = stream_exhaustive(sweep, run_dir, lo, hi, workers, stop, on_batch, parquet)
+    status = "interrupted" if stop.requested and st.done < hi - lo else "complete"
+    front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
+    df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible))
+    result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front))
+    if bounds is not None and shard is not None and status == "complete":
+        write_shard_file(run_dir, sweep, shard, bounds, total, st.front)
+    return result
 
 
 def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
