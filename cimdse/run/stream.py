@@ -141,8 +141,7 @@ def stream_exhaustive(sweep: Sweep, run_dir: Path, first: int, end: int, workers
                 if not parts:
                     out.write(res.header.encode())
                 at = out.tell()
-                with open(res.part, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 22)
+                append_file(res.part, out)
                 os.unlink(res.part)
                 parts.append((res.lo, res.hi, at, out.tell(), res.whole))
                 if res.parquet:
@@ -174,6 +173,26 @@ def stream_exhaustive(sweep: Sweep, run_dir: Path, first: int, end: int, workers
     return Streamed(rows, front.reset_index(drop=True), done, feasible, fraction < 1.0, parts)
 
 
+def append_file(path: str, out) -> None:
+    """Append the file at `path` to the open binary file `out`: in the kernel where it can (Linux
+    copy_file_range: no copy through Python's buffers), else by a buffered copy."""
+    out.flush()
+    with open(path, "rb") as src:
+        left = os.fstat(src.fileno()).st_size
+        try:
+            while left > 0:
+                n = os.copy_file_range(src.fileno(), out.fileno(), left)
+                if n == 0:
+                    break
+                left -= n
+        except (AttributeError, OSError):   # no copy_file_range (not Linux) or not across these file systems
+            pass
+        if left > 0:
+            src.seek(os.fstat(src.fileno()).st_size - left)
+            shutil.copyfileobj(src, out, 1 << 22)
+    out.seek(0, os.SEEK_END)
+
+
 def _fix_whole_columns(sweep: Sweep, run_dir: Path, tmp: Path, parts: list, tag: str) -> None:
     """Rewrite the chunks that wrote a float column as integers when another chunk had a fraction in it (so the
     file equals the whole table written at once); the other chunks' bytes are copied as they are."""
@@ -192,8 +211,7 @@ def _fix_whole_columns(sweep: Sweep, run_dir: Path, tmp: Path, parts: list, tag:
                     continue
                 res = chunk_job(sweep, lo, hi, folder=str(run_dir), tag=tag, fraction=0.0, parquet=False,
                                 as_float=fractional)
-                with open(res.part, "rb") as p:
-                    shutil.copyfileobj(p, out, 1 << 22)
+                append_file(res.part, out)
                 os.unlink(res.part)
         os.replace(fixed, tmp)
     finally:
