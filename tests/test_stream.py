@@ -104,13 +104,15 @@ def test_sampled_sweep_writes_true_counts(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stream, "KEEP_ROWS", 30)
     sw = load_sweep(write_small(tmp_path, "exhaustive", 1, "s", 1))
-    res = run_sweep(sw, out=tmp_path / "run", workers=1)
+    res = run_sweep(sw, out=tmp_path / "run", workers=2)   # sampled on 2 workers: figures on a second process
     rec = yaml.safe_load((tmp_path / "run" / "run.yaml").read_text())
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     assert rec["completed_trials"] == res.completed == len(trials) == 162 > len(res.trials)
     assert rec["feasible_trials"] == int(trials["feasible"].sum())
     html = (tmp_path / "run" / "report.html").read_text()
     assert "162 designs" in html
+    assert all((tmp_path / "run" / f).stat().st_size > 0 for f in
+               ("pareto.png", "breakdown.png", "history.png", "importance.png"))
 
 
 def test_killed_exhaustive_run_leaves_no_temporaries_and_reruns_to_the_same_files(tmp_path):

@@ -79,9 +79,12 @@ def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | No
 
 
 def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
-                 verify=None, totals: tuple[int, int] | None = None, parquet: bool = False):
+                 verify=None, totals: tuple[int, int] | None = None, parquet: bool = False,
+                 figure_process: bool = False):
     """`write_outputs` from the tables. `totals` = (trials, feasible) of a streamed run (run/stream.py) whose
-    trials.csv is already written: then `df` holds only the rows kept for the figures and the report."""
+    trials.csv is already written: then `df` holds only the rows kept for the figures and the report.
+    `figure_process`: draw the four figures on a second process while this one writes the report (a run given
+    more than one core)."""
     if verify is not None:
         from .verify import verify_front
 
@@ -92,17 +95,32 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
             front, done = verify_front(front, verify)
             record = {**record, "verify": done}
     write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
-    if plots and len(df):
-        write_run_figures(run_dir, df, sweep)
-        if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
-            from ..plots.verify import verify_figure
+    if plots and len(df) and figure_process:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-            save_figure(verify_figure(front, sweep.objectives[0][0], record["verify"]["reference_ppl"],
-                                      run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
-                                      Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
-        # report.html beside the figures (cimdse/report.py)
-        write_report(run_dir, trials=df, sweep=sweep, totals=totals if totals and totals[0] > len(df) else None)
+        from .stream import clean_start
+
+        with ProcessPoolExecutor(1, mp_context=mp.get_context(clean_start())) as pool:
+            figures = pool.submit(write_run_figures, run_dir, df, sweep)
+            _write_rest(sweep, run_dir, record, df, front, totals)
+            figures.result()
+    elif plots and len(df):
+        write_run_figures(run_dir, df, sweep)
+        _write_rest(sweep, run_dir, record, df, front, totals)
     return df, front
+
+
+def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None) -> None:
+    """verify.png (after sweep --verify) and report.html."""
+    if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
+        from ..plots.verify import verify_figure
+
+        save_figure(verify_figure(front, sweep.objectives[0][0], record["verify"]["reference_ppl"],
+                                  run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
+                                  Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
+    # report.html beside the figures (cimdse/report.py)
+    write_report(run_dir, trials=df, sweep=sweep, totals=totals if totals and totals[0] > len(df) else None)
 
 
 def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,

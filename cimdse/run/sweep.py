@@ -84,7 +84,8 @@ def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, 
     st = stream_exhaustive(sweep, run_dir, lo, hi, workers, stop, on_batch, parquet)
     status = "interrupted" if stop.requested and st.done < hi - lo else "complete"
     front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
-    df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible))
+    df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible),
+                             figure_process=workers > 1 and st.sampled)
     result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front))
     if bounds is not None and shard is not None and status == "complete":
         write_shard_file(run_dir, sweep, shard, bounds, total, st.front)
