@@ -123,18 +123,28 @@ def workload(model: str, as_json: bool, **kw) -> None:
 
 @main.command()
 @click.option("--sources", is_flag=True, help="Print the citation of every value.")
-def devices(sources: bool) -> None:
+@click.option("--tech", "tech_path", default=None, metavar="FILE.yaml", type=click.Path(dir_okay=False),
+              help="Technology file merged over the shipped constants: its values are marked * (source: user file).")
+def devices(sources: bool, tech_path) -> None:
     """List the memory technologies with their parameters and sources."""
-    from .tech import DEVICE_KEYS, DEVICES, device_rows, load_tech
+    from .tech import DEVICE_KEYS, DEVICES, device_rows, load_tech, overridden
 
-    tech = load_tech()
+    tech = load_tech(tech_path)
     if sources:
-        for r in device_rows():
+        for r in device_rows(tech):
             click.echo(f"{r['device']}.{r['parameter']} = {r['value']} {r['unit']}: {r['source']}")
         return
     keys = [k for k in DEVICE_KEYS if k not in ("ref_node_nm",)]
-    rows = [[k] + [float(tech.device[k][i]) for i in range(len(DEVICES))] for k in keys]
+    mark = lambda k, d: "*" if overridden(tech, "devices", d, k) else ""   # noqa: E731
+    rows = [[k] + [f"{float(tech.device[k][i]):g}{mark(k, d)}" if tech_path else float(tech.device[k][i])
+                   for i, d in enumerate(DEVICES)] for k in keys]
     click.echo(_table(rows, ["parameter", *DEVICES]))
+    if tech_path:
+        from .tech.override import override_rows
+
+        click.echo(f"\n* source: user file {tech_path}. Every value the file sets:")
+        click.echo(_table([[r["key"], str(r["value"]), str(r["shipped"]), r["unit"]] for r in override_rows(tech)],
+                          ["constant", "value (user file)", "shipped", "unit"]))
     click.echo("\n(cimdse devices --sources prints the citation of every value; data in cimdse/tech/data/)")
     click.echo("(SRAM cells, of sram arrays and of every buffer, leak by node, sram_vt, supply and temperature_c: "
                "leakage.yaml, docs/MODEL.md section 10; leakage_pw_per_cell covers the other cells)")
@@ -203,8 +213,11 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
 @click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
 @click.option("--parquet", is_flag=True, help="Also write trials.parquet (full precision; streamed when exhaustive).")
+@click.option("--tech", "tech_path", default=None, metavar="FILE.yaml", type=click.Path(dir_okay=False),
+              help="Technology file merged over the shipped constants (replaces the sweep file's `tech:`).")
 @verify_options
 def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots, parquet,
+          tech_path,
           **vk) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
@@ -217,15 +230,22 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
-    resume += (" --no-plots" if no_plots else "") + (" --parquet" if parquet else "") + verify_resume(**vk)
+    resume += (" --no-plots" if no_plots else "") + (" --parquet" if parquet else "")
+    resume += (f" --tech {shlex.quote(tech_path)}" if tech_path else "")
+    resume += verify_resume(**vk)
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
-        sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage})
+        sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage,
+                                     "tech": tech_path})
         shard_ix = parse_shard(shard) if shard is not None else None
         check_run_options(sw, workers=workers, shard=shard_ix, collect=collect, verify=vk["verify_ck"] is not None)
         if collect and fresh:
             raise UserError("--collect keeps the study; leave out --fresh", key="--collect")
         ver = verify_request(**vk)   # checkpoint and text loaded before the search: bad input costs nothing
+        if not collect:  # sampler: auto -> its choice, before the progress line picks its unit
+            from .run.sweep import resolve_for_cli
+
+            sw = resolve_for_cli(sw, out, fresh, workers, shard_ix)
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
         if collect:
             res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver, parquet=parquet)
@@ -238,7 +258,7 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         click.echo(f"interrupted; resume with: {resume}", err=True)
         sys.exit(130)
     click.echo(f"{sw.name}: {res.completed:,} designs ({res.feasible:,} feasible), Pareto front {res.front_size} "
-               f"[{sw.search.sampler}, {res.seconds:.1f} s] -> {res.run_dir}")
+               f"[{sampler_note(res.search or sw.search)}, {res.seconds:.1f} s] -> {res.run_dir}")
     if res.completed and not res.feasible:  # an empty front explains itself (cimdse/run/diagnose.py)
         from .run.diagnose import NOT_DRAWN, explain_empty, summary_lines
 
@@ -263,6 +283,13 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
             click.echo(f"interrupted after {res.completed:,} of {sw.search.trials:,} trials; results so far are in "
                        f"{res.run_dir}; resume with: {resume}", err=True)
         sys.exit(130)
+
+
+def sampler_note(search) -> str:
+    """The sampler for the summary line; for `sampler: auto`, what it chose and why."""
+    if not search.auto:
+        return search.sampler + (f", {search.screen:,} designs screened" if search.screen else "")
+    return f"auto: {search.sampler} ({search.auto['reason']})"
 
 
 def resume_command(sweep_file: str, trials, sampler, seed, storage, out, quiet: bool) -> str:
@@ -413,16 +440,22 @@ def check(update: bool, rtol: float) -> None:
 @click.option("--reference", "ref_path", default=None, shell_complete=completion.references,
               help="Compare only this reference (a packaged name such as isaac, or a file you are writing) instead "
               "of all packaged ones.")
-def validate(write_path, ref_path) -> None:
-    """Published figures of the reference systems against cimdse's predictions, with error factors."""
+@click.option("--tech", "tech_path", default=None, metavar="FILE.yaml", type=click.Path(dir_okay=False),
+              help="Technology file merged over the shipped constants (docs/MODEL.md, Technology file).")
+def validate(write_path, ref_path, tech_path) -> None:
+    """Published figures of the reference systems against cimdse's predictions (with each prediction's p10-p90
+    uncertainty band), with error factors."""
 
     from .reference import folder, load_reference, render_reference, render_validation
+    from .tech import load_tech
+
+    tech = load_tech(tech_path) if tech_path else None
 
     if ref_path and not Path(ref_path).exists() and ref_path in completion.reference_names():
         ref_path = str(folder() / f"{ref_path}.yaml")   # a packaged reference by name
     from .results import atomic_write
 
-    text = render_reference(load_reference(ref_path)) if ref_path else render_validation()
+    text = render_reference(load_reference(ref_path), tech) if ref_path else render_validation(tech=tech)
     if write_path:
         atomic_write(Path(write_path), text)
         click.echo(f"wrote {write_path}")

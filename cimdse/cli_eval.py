@@ -32,8 +32,12 @@ from .scenarios import scenario_options
               help="With a run folder as DESIGN_FILE: re-score trial N of that run (its workload from run.yaml).")
 @click.option("--export", "export_path", default=None, metavar="FILE.yaml",
               help="Also write the scored design and its workload as a design file.")
+@click.option("--tech", "tech_path", default=None, metavar="FILE.yaml", type=click.Path(dir_okay=False),
+              help="Technology file merged over the shipped constants (docs/MODEL.md, Technology file).")
+@click.option("--uncertainty", is_flag=True, help="Also the p10 and p90 of every metric over samples of the "
+              "constants' uncertainty bands (docs/MODEL.md, Uncertainty bands).")
 def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name, n_gpus, plot_path, trial,
-             export_path, **kw) -> None:
+             export_path, tech_path, uncertainty, **kw) -> None:
     """Score one CIM design (DESIGN_FILE and/or --set), or a GPU (--gpu), on a workload, with a full breakdown.
 
     DESIGN_FILE may be a published chip (a reference name such as isaac, or a reference file: its design and
@@ -46,30 +50,39 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
     from .cost.params import PARAMS, cross_check, from_batch, scenario_defaults, to_batch
     from .design_input import design_and_workload
     from .scenarios import check_plot_path, varied
+    from .tech import load_tech
 
+    tech = load_tech(tech_path) if tech_path is not None else None
     vary, kw = varied(kw)
+    if uncertainty and (vary is not None or gpu_name is not None or n_gpus is not None):
+        raise UserError("applies to one CIM design (not with --gpu or a list of values)", key="--uncertainty")
     if plot_path is not None:
         check_plot_path(plot_path, vary)
     if vary is not None:
         from .scenarios import eval_list
 
         eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, _table,
-                  trial=trial)
+                  trial=trial, tech=tech)
         return
     if gpu_name is not None or n_gpus is not None:
-        _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw)
+        _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw, tech)
         return
     design, wl_dict = design_and_workload(design_file, trial, assignments, model_spec, kw)
+    if trial is not None and tech is None:   # a run's trial is re-scored with the run's technology
+        from .tech.override import run_tech
+
+        tech = run_tech(design_file)
     if export_path is not None and Path(export_path).suffix.lower() not in (".yaml", ".yml"):
         raise UserError("expected a file name ending in .yaml or .yml", key="--export")
     model, sc = load_workload(wl_dict, design_file or "command line", prefix="" if not design_file else "workload.")
     full = {**scenario_defaults(sc), **design}
     try:
-        cross_check(full)
+        cross_check(full, tech)
     except UserError as err:
         raise UserError(err.detail, file=design_file or "command line", key=err.key) from None
-    batch = to_batch([full])
-    res = evaluate_arrays(batch, model, sc, breakdown=True)
+    batch = to_batch([full], tech)
+    res = evaluate_arrays(batch, model, sc, breakdown=True, tech=tech, uncertainty=uncertainty)
+    bands = {k: [float(v[0, 0]), float(v[0, 1])] for k, v in res.get("bands", {}).items()}
     units = metric_units()
     metrics = {k: float(res[k][0]) for k in units}
     bd = res["breakdown"]
@@ -80,6 +93,8 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
         "latency_ns": {ph: one(v) for ph, v in bd["latency_ns"].items()},
         "operators_pj": {ph: one(v) for ph, v in bd["operators_pj"].items()},
     }
+    if "host" in bd:   # a host GPU beside the CIM/PIM chips: both sides' times and energies (cost/host.py)
+        breakdown_out["host"] = {ph: one(v) for ph, v in bd["host"].items()}
     if export_path is not None:
         from .run.trial import export_design
 
@@ -93,6 +108,11 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
         out = {"design": from_batch(batch, 0), "workload": {"model": model.name, **sc.to_dict()},
                "metrics": metrics, "feasible": bool(res["feasible"][0]), "violation": str(res["violation"][0]),
                "breakdown": breakdown_out}
+        if tech is not None and tech.path is not None:
+            out["tech"] = {"path": tech.path, "digest": tech.digest}
+        if uncertainty:
+            out["bands"] = bands
+            out["feasible_share"] = float(res["feasible_share"][0])
         click.echo(json.dumps(out, indent=2))
         return
     d = from_batch(batch, 0)
@@ -103,11 +123,23 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
                f"({metrics['area_mm2']:,.0f} mm2 in all; {d['chips']} requested)")
     if not res["feasible"][0]:
         click.echo(f"INFEASIBLE: {res['violation'][0]}")
-    click.echo(_table([[k, v, units[k]] for k, v in metrics.items()], ["metric", "value", "unit"]))
+    if tech is not None and tech.path is not None:
+        click.echo(f"technology: shipped data with {tech.path} merged over it")
+    if uncertainty:
+        from .cost.uncertainty import PERCENTILES, SAMPLES
+
+        click.echo(_table([[k, v, *bands[k], units[k]] for k, v in metrics.items()],
+                          ["metric", "value", f"p{PERCENTILES[0]:g}", f"p{PERCENTILES[1]:g}", "unit"]))
+        click.echo(f"(p10/p90 over {SAMPLES} Latin-hypercube samples of the constants' bands; feasible in "
+                   f"{res['feasible_share'][0]:.0%} of them; docs/MODEL.md, Uncertainty bands)")
+    else:
+        click.echo(_table([[k, v, units[k]] for k, v in metrics.items()], ["metric", "value", "unit"]))
     if breakdown:
         for title, table in (("energy per pass (pJ)", breakdown_out["energy_pj"]),
                              ("latency per pass (ns)", breakdown_out["latency_ns"]),
-                             ("energy by operator per pass (pJ)", breakdown_out["operators_pj"])):
+                             ("energy by operator per pass (pJ)", breakdown_out["operators_pj"]),
+                             *((("host and CIM/PIM sides per pass (ns, pJ)", breakdown_out["host"]),)
+                               if "host" in breakdown_out else ())):
             phs = list(table)
             parts = list(table[phs[0]])
             click.echo(f"\n{title}")
@@ -116,7 +148,7 @@ def eval_cmd(design_file, model_spec, assignments, as_json, breakdown, gpu_name,
         click.echo(_table([[k, v] for k, v in breakdown_out["area_mm2"].items()], ["component", "area_mm2"]))
 
 
-def _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw) -> None:
+def _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, breakdown, kw, tech=None) -> None:
     """`cimdse eval --gpu NAME [--gpus N]`: the GPU roofline's metrics in the shape of a CIM eval."""
     from .config import load_workload
     from .cost.gpu import get_gpu, gpu_metrics
@@ -127,7 +159,7 @@ def _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, b
     if design_file or assignments:
         raise UserError("--gpu scores a GPU instead of a CIM design; drop DESIGN_FILE and --set", key="--gpu")
     try:
-        gpu = get_gpu(gpu_name)
+        gpu = get_gpu(gpu_name, tech)
     except UserError as err:
         raise UserError(err.detail, key="--gpu") from None
     if n_gpus is not None and n_gpus < 1:
@@ -136,7 +168,7 @@ def _eval_gpu(gpu_name, n_gpus, design_file, assignments, model_spec, as_json, b
     wl_dict.update({k: v for k, v in kw.items() if v is not None})
     model, sc = load_workload(wl_dict, "command line", prefix="")
     try:
-        res = gpu_metrics(gpu.name, n_gpus, model, sc, breakdown=True)
+        res = gpu_metrics(gpu.name, n_gpus, model, sc, breakdown=True, tech=tech)
     except UserError as err:
         raise err.at(key="--" + (err.key or "gpus")) from None
     units = metric_units()

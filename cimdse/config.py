@@ -7,81 +7,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .config_search import MAX_EXHAUSTIVE, MAX_GRID, SAMPLERS, SEARCH_KEYS, Search, load_search  # noqa: F401 (re-exported)
 from .errors import UserError, check_keys, number_hint, shown, unknown  # noqa: F401 (check_keys re-exported)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping (PyYAML silently keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                dup = key in seen
-                seen.add(key)
-            except TypeError:  # unhashable key: let SafeLoader report it
-                continue
-            if dup:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}'", key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
+from .yamlio import load_yaml  # noqa: F401 (re-exported: every reader of user files calls it)
 
 WORKLOAD_KEYS = ("model", "batch", "prompt_tokens", "generate_tokens", "weight_bits", "act_bits", "kv_bits")
-
-
-def load_yaml(path: str | Path) -> dict:
-    """Parse a YAML mapping; every failure becomes a one-line UserError naming the file."""
-    where = str(path)
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("file not found", file=where) from None
-    except IsADirectoryError:
-        raise UserError("is a directory; expected a YAML file", file=where) from None
-    except UnicodeDecodeError:
-        raise UserError("not UTF-8 text; expected a YAML file", file=where) from None
-    except OSError as exc:
-        raise UserError(f"cannot read file ({exc.strerror})", file=where) from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
-    except RecursionError:
-        raise UserError("YAML nested too deeply", file=where) from None
-    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit conversion limit
-        why = "a number with more than 4300 digits" if "digits" in str(exc) else shown(str(exc), 80)
-        raise UserError(f"YAML value not readable: {why}", file=where) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (NUL, control codes)
-            at = f" at line {text[: exc.position].count(chr(10)) + 1}"
-            problem = f"{exc.reason} (character {exc.character!r})"
-        if "unhashable" in str(problem) or "found unacceptable key" in str(exc):
-            problem = "a key must be a plain value, not a list or mapping"
-        if mark and _tab_indented(text, mark.line):
-            problem = f"{problem}; use spaces, not tabs, to indent YAML"
-        raise UserError(f"YAML syntax error{at}: {problem}", file=where) from None
-    if data is None:
-        raise UserError("file is empty; expected a YAML mapping", file=where)
-    if not isinstance(data, dict):
-        raise UserError(f"expected a YAML mapping at the top level, got {type(data).__name__}", file=where)
-    bad = [k for k in data if not isinstance(k, str)]
-    if bad:
-        raise UserError(f"keys must be strings, got {shown(bad[0])}", file=where)
-    return data
-
-
-def _tab_indented(text: str, line: int) -> bool:
-    """True when a tab indents the line a YAML error points at, or the line before it (where a tab usually is)."""
-    lines = text.splitlines()
-    near = lines[max(line - 1, 0): line + 1]
-    return any(ln[: len(ln) - len(ln.lstrip())].count("\t") for ln in near)
 
 
 def load_workload(d: dict, where: str, prefix: str = "workload."):
@@ -148,7 +78,8 @@ def load_design_file(path: str | Path) -> tuple[dict, dict | None]:
 
 # ------------------------------------------------------------------------------------------------ sweeps
 
-SWEEP_KEYS = ("name", "base", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline")
+SWEEP_KEYS = ("name", "base", "workload", "space", "fixed", "objectives", "constraints", "search", "notes", "baseline",
+              "tech", "uncertainty")
 CONSTRAINT_OPS = ("<=", ">=", "==", "<", ">")
 
 
@@ -216,6 +147,8 @@ class Sweep:
     raw: dict = field(default_factory=dict, compare=False)
     baseline: dict | None = None  # {"gpu": name, "gpus": n} when the sweep compares against a GPU
     expressions: tuple = ()       # cimdse.expr.Expr of the objectives and constraints that are arithmetic
+    tech: object = field(default=None, compare=False)   # cimdse.tech.Tech of the `tech:` file or --tech (None: the shipped data)
+    uncertainty: bool = False     # p10/p90 columns in pareto.csv (cost/uncertainty.py)
 
 
 def _baseline(spec, where: str, model, sc) -> dict:
@@ -386,7 +319,7 @@ def _contradictory(constraints: tuple) -> str | None:
     return None
 
 
-def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None:
+def _always_conflicting(space: tuple, fixed: dict, scenario, where: str, tech=None) -> None:
     """Raise when a rule between two parameters (params.conflict_masks) breaks for every design of the space.
 
     Only the parameters a rule involves vary: their choices, or the ends of their ranges (every rule is a
@@ -409,7 +342,7 @@ def _always_conflicting(space: tuple, fixed: dict, scenario, where: str) -> None
         options = [list(dims[k].choices) if k in dims and dims[k].choices else
                    [dims[k].low, dims[k].high] if k in dims else [base[k]] for k in keys]
         designs = [{**base, **dict(zip(keys, combo, strict=True))} for combo in itertools.product(*options)]
-        mask = conflict_masks(to_batch(designs))[i]
+        mask = conflict_masks(to_batch(designs, tech), tech)[i]
         if mask.all():
             key = next((f"fixed.{k}" for k in keys if k in fixed), None) or next(
                 (f"space.{k}" for k in keys if k in dims), keys[0])
@@ -459,12 +392,18 @@ def _base(spec, where: str) -> tuple[dict, dict]:
 
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
-    """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys."""
+    """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys, and `tech` (a
+    technology file) the sweep's `tech:`."""
     from .metrics import METRICS
+    from .tech.override import sweep_tech
 
     where = str(path)
     data = load_yaml(path)
     check_keys(data, SWEEP_KEYS, where)
+    overrides = dict(overrides or {})
+    tech = sweep_tech(data.get("tech"), overrides.pop("tech", None), where)
+    if not isinstance(data.get("uncertainty", False), bool):
+        raise UserError(f"expected true or false, got {shown(data['uncertainty'])}", file=where, key="uncertainty")
     name = data.get("name", Path(where).stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
         raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {shown(name)}",
@@ -485,7 +424,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
         raise UserError("appears in both space and fixed", file=where, key=f"fixed.{k}")
     if base is not None:   # the base design, overridden by `fixed` and by the searched parameters
         fixed = {**{k: v for k, v in base[0].items() if k not in space_raw}, **fixed}
-    _always_conflicting(space, fixed, sc, where)
+    _always_conflicting(space, fixed, sc, where, tech)
     baseline = _baseline(data["baseline"], where, model, sc) if data.get("baseline") is not None else None
     from .metrics import BASELINE_METRICS
 
@@ -516,4 +455,5 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     return Sweep(name=name, path=where, model=model, scenario=sc, workload=dict(data.get("workload") or {}),
                  space=space, fixed=fixed, objectives=tuple(objectives), constraints=constraints,
                  search=search, raw=data,
-                 baseline=baseline, expressions=tuple(exprs.values()))
+                 baseline=baseline, expressions=tuple(exprs.values()), tech=tech,
+                 uncertainty=bool(data.get("uncertainty", False)))

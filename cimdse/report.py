@@ -293,6 +293,29 @@ def header(rec: Mapping, n: int, n_feas: int, n_front: int) -> list[list[str]]:
 
 # ------------------------------------------------------------------------------------------------ the page's data
 
+def verify_block(folder: Path, rec: Mapping, objectives: Sequence[tuple[str, str]]) -> dict | None:
+    """The front designs measured on a checkpoint (`sweep --verify`: pareto.csv's measured columns), else None."""
+    import pandas as pd
+
+    from .run.verify import VERIFY_COLUMNS
+
+    done = rec.get("verify")
+    path = folder / "pareto.csv"
+    if not isinstance(done, Mapping) or not done.get("designs") or not path.is_file():
+        return None
+    front = pd.read_csv(path)
+    if not set(VERIFY_COLUMNS) <= set(front) or "trial" not in front:
+        return None
+    shown = [o for o, _ in objectives if o in front]
+    shown += [m for m in ("logit_sqnr_db", "equivalent_bits") if m in front and m not in shown]
+    cols = ["trial", *shown, *VERIFY_COLUMNS]
+    front = front.sort_values([shown[0], "trial"] if shown else ["trial"], kind="stable")
+    return {"checkpoint": Path(str(done.get("checkpoint", ""))).name, "tokens": done.get("tokens"),
+            "reference_ppl": done.get("reference_ppl"), "columns": cols,
+            "units": [BY_NAME[c].unit if c in BY_NAME else ("dB" if c.endswith("_db") else "") for c in cols],
+            "rows": [[None if pd.isna(v) else float(v) for v in r] for r in front[cols].itertuples(index=False)]}
+
+
 def report_data(run_dir: str | Path, trials=None, sweep=None, totals: tuple[int, int] | None = None) -> dict:
     """Everything the page shows, as JSON-ready data; `trials` and `sweep` skip re-reading what a sweep has.
     `totals` = (trials, feasible) of the whole run when `trials` holds only the front and a sample of it (a streamed
@@ -387,6 +410,7 @@ def report_data(run_dir: str | Path, trials=None, sweep=None, totals: tuple[int,
         "history": history(df, objectives),
         "importance": importances(df, objectives, space),
         "sampler": str((rec.get("search") or {}).get("sampler", "")),
+        "verify": verify_block(folder, rec, objectives),
     }
 
 

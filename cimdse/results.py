@@ -51,6 +51,8 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
         cols[k] = np.asarray(scored.metrics[k], dtype=float)
     cols["feasible"] = scored.feasible
     cols["violation"] = scored.violation_text
+    if getattr(scored, "origin", None) is not None:  # a screened run: "screen" or "sampler" per trial
+        cols["origin"] = scored.origin
     return pd.DataFrame(cols)
 
 
@@ -206,9 +208,13 @@ def csv_frame(df, as_float: frozenset = frozenset()):
 def sweep_fingerprint(sweep: Sweep) -> str:
     """A hash of what defines a run's study: the sweep file without its budget (trials, timeout, batch size),
     plus the sampler, seed, storage and study name in force (command-line overrides included)."""
-    raw = {k: v for k, v in sweep.raw.items() if k != "search"}
+    raw = {k: v for k, v in sweep.raw.items() if k not in ("search", "tech", "uncertainty")}
+    if getattr(sweep, "tech", None) is not None:   # the technology file's content, wherever it came from
+        raw["tech"] = sweep.tech.digest
     s = sweep.search
     raw["search"] = {"sampler": s.sampler, "seed": s.seed, "storage": s.storage, "study_name": s.study_name}
+    if s.screen:  # screened designs are part of the study (absent otherwise: older fingerprints stay valid)
+        raw["search"].update(screen=s.screen, screen_keep=s.screen_keep)
     text = json.dumps(raw, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -237,12 +243,37 @@ def run_record(sweep: Sweep, extra: dict | None = None) -> dict:
         "objectives": dict(sweep.objectives),
         "constraints": [c.text for c in sweep.constraints],
         "baseline": _baseline_record(sweep),
-        "search": {k: getattr(sweep.search, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size",
-                                                          "storage", "study_name")},
+        "search": _search_record(sweep.search),
+        **_tech_entries(sweep),
         "versions": versions,
         "command": " ".join(sys.argv),
         **(extra or {}),
     }
+
+
+def _search_record(s) -> dict:
+    """run.yaml's `search`: the settings in force, screening when used, and auto's choice and reason."""
+    out = {k: getattr(s, k) for k in ("sampler", "trials", "timeout", "seed", "batch_size", "storage", "study_name")}
+    if s.screen:
+        out.update(screen=s.screen, screen_keep=s.screen_keep)
+    if s.auto:
+        out["auto"] = dict(s.auto)
+    return out
+
+
+def _tech_entries(sweep: Sweep) -> dict:
+    """run.yaml's `tech` (the technology file: path, hash, overrides) and `uncertainty`, when the sweep has them."""
+    from .tech.override import tech_record
+
+    out = {}
+    if getattr(sweep, "tech", None) is not None:
+        out["tech"] = tech_record(sweep.tech)
+    if getattr(sweep, "uncertainty", False):
+        from .cost.uncertainty import PERCENTILES, SAMPLES, SEED
+
+        out["uncertainty"] = {"samples": SAMPLES, "seed": SEED, "percentiles": list(PERCENTILES),
+                              "columns": "pareto.csv <metric>_p10, <metric>_p90, feasible_share"}
+    return out
 
 
 def _baseline_record(sweep: Sweep) -> dict | None:

@@ -80,7 +80,7 @@ def varied(kw: dict) -> tuple[str | None, dict]:
 
 
 def score_values(key: str, values: tuple[int, ...], model, scenario, design: dict | None, gpu: str | None,
-                 n_gpus: int | None) -> list[dict]:
+                 n_gpus: int | None, tech=None) -> list[dict]:
     """One row per value: `key`, the CIM design's main metrics (feasible, violation) when a design is given, and
     `gpu_<metric>` (plus speedup_vs_gpu and energy_gain_vs_gpu with a design) when a GPU is; `violation` says why
     a design is infeasible."""
@@ -99,12 +99,12 @@ def score_values(key: str, values: tuple[int, ...], model, scenario, design: dic
             raise UserError(err.detail, key=option_name(key)) from None
         row: dict = {key: v}
         if design is not None:
-            res = evaluate_arrays(to_batch([design]), model, sc)
+            res = evaluate_arrays(to_batch([design], tech), model, sc, tech=tech)
             row.update({m: float(res[m][0]) for m in MAIN_METRICS})
             row.update(feasible=bool(res["feasible"][0]), violation=str(res["violation"][0]))
         if gpu is not None:
             try:
-                g = gpu_metrics(gpu, n_gpus, model, sc)
+                g = gpu_metrics(gpu, n_gpus, model, sc, tech=tech)
             except UserError as err:
                 raise err.at(key="--" + (err.key or "gpus")) from None
             row.update({f"gpu_{m}": float(g["metrics"][m]) for m in MAIN_METRICS})
@@ -224,7 +224,7 @@ def print_rows(rows: list[dict], key: str, echo, table) -> None:
 
 
 def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, as_json, plot_path, table,
-              trial: int | None = None) -> None:
+              trial: int | None = None, tech=None) -> None:
     """`cimdse eval ... --batch 1,4,16,64`: one row per value (design and/or GPU), optionally drawn."""
     from .config import load_workload
     from .cost.gpu import get_gpu
@@ -248,10 +248,10 @@ def eval_list(vary, kw, design_file, assignments, model_spec, gpu_name, n_gpus, 
     if with_design:
         full = {**scenario_defaults(sc), **design}
         try:
-            cross_check(full)
+            cross_check(full, tech)
         except UserError as err:
             raise UserError(err.detail, file=design_file or "command line", key=err.key) from None
-    rows = score_values(vary, values, model, sc, full, gpu, n_gpus)
+    rows = score_values(vary, values, model, sc, full, gpu, n_gpus, tech)
     if plot_path is not None:
         what = {k: getattr(sc, k) for k in ("batch", "prompt_tokens", "generate_tokens") if k != vary}
         title = f"{model.name}, " + ", ".join(f"{k} {v}" for k, v in what.items()) + f" ({sc.weight_bits}-bit weights)"

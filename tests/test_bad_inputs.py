@@ -39,7 +39,8 @@ def snapshot(folder: Path) -> dict:
 
 def args_for(cmd: str, path: Path, out: Path) -> list[str]:
     return {"sweep": ["sweep", str(path), "--out", str(out)], "eval": ["eval", str(path)],
-            "workload": ["workload", str(path)], "reference": ["validate", "--reference", str(path)]}[cmd]
+            "workload": ["workload", str(path)], "reference": ["validate", "--reference", str(path)],
+            "tech": ["eval", "--model", "gpt2", "--tech", str(path)]}[cmd]
 
 
 @pytest.fixture

@@ -67,9 +67,9 @@ def test_mvm_conversions_and_latency_by_hand():
 
 def test_combining_network_energy_and_area_by_hand():
     # 4 slices of 2 bits: binary weights 1, 4, 16, 64 unit capacitors = (2^8 - 1)/(2^2 - 1) = 85 fF (C_u = 1 fF).
-    # Charged once per conversion at 22 nm default supply 0.85 V, input-bit density 0.5:
+    # Charged once per conversion at 22 nm default supply 0.85 V, input-bit density 0.5 (uniform inputs):
     # 0.5 x 85 fF x 0.7225 V^2 = 30.706 fJ. Area 85 fF / 1.7 fF/um^2 = 50 um^2 per 4 columns = 12.5 um^2 per column.
-    c = circuits(batch(column_combine="analog"), load_tech())
+    c = circuits(batch(column_combine="analog", input_stats="uniform"), load_tech())
     assert c["e_comb"][0] == pytest.approx(0.5 * 85 * 0.7225 * 1e-3)
     assert c["a_comb_col"][0] == pytest.approx(12.5)
     off = circuits(batch(), load_tech())

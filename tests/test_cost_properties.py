@@ -32,6 +32,9 @@ DESIGN = st.fixed_dictionaries({
     "weight_encoding": st.sampled_from(["differential", "offset"]), "overflow": st.sampled_from(["chips", "reload"]),
     "simd_lanes": st.integers(1, 1024), "tile_buffer_kb": st.floats(1, 1024), "global_buffer_mb": st.floats(0, 512),
     "compute": st.sampled_from(["analog", "digital"]), "kv_keep": st.floats(0.001, 1.0),
+    "input_stats": st.sampled_from(["laplace", "uniform"]),
+    "input_encoding": st.sampled_from(["twos_complement", "sign_magnitude"]),
+    "slice_skip": st.sampled_from(["off", "on"]),
 })
 MODELS = st.sampled_from(["gpt2", "bert-base", "llama-2-7b", "mixtral-8x7b", "llama-2-70b"])
 SCEN = st.builds(Scenario, batch=st.integers(1, 64), prompt_tokens=st.integers(1, 2048),

@@ -222,6 +222,8 @@ def test_cli_eval_gpu_table_and_json():
     assert data["gpus"] == 4 and data["gpu"]["hbm_gbps"] == 2039 and data["feasible"] is True
     assert data["workload"]["model"] == "llama-2-70b" and data["workload"]["batch"] == 2
     assert set(data["metrics"]) == set(GPU_METRICS) and data["breakdown"]["decode"]["allreduce"] > 0
+    # 4 x GA100 (826 mm^2 each, gpus.yaml): the die is one GPU's, the area all four
+    assert data["metrics"]["die_area_mm2"] == 826 and data["metrics"]["area_mm2"] == 4 * 826
     r = run("eval", "--gpu", "a100-80gb", "--gpus", 1, "--model", "llama-2-70b", "--weight-bits", 16, "--breakdown")
     assert r.exit_code == 0 and "INFEASIBLE" in r.output and "time by kernel" in r.output
 

@@ -120,7 +120,8 @@ def test_validation_doc_is_current():
 
 def test_validate_prints_table_and_writes(tmp_path):
     r = CliRunner().invoke(main, ["validate"])
-    assert r.exit_code == 0 and "| system | metric | published | predicted | error factor |" in r.output
+    assert r.exit_code == 0 and "| system | metric | published | predicted | band p10 - p90 | inside | error factor |" \
+        in r.output
     out = tmp_path / "V.md"
     r = CliRunner().invoke(main, ["validate", "--write", str(out)])
     assert r.exit_code == 0 and out.read_text() == render_validation()

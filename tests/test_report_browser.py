@@ -179,3 +179,43 @@ def test_run_without_a_feasible_design(tmp_path) -> None:
     assert fig["scatter"]["points"] == fig["scatter"]["infeasible_points"] == 3
     assert fig["breakdown"]["bars"] == fig["parcoords"]["lines"] == fig["importance"]["bars"] == 0
     assert "No feasible design" in out.stdout and "no feasible trial" in out.stdout
+
+
+def test_verified_front_table(tiny_checkpoint, text_file, tmp_path) -> None:
+    """`sweep --verify`: the page shows a table of the front designs with what the checkpoint measured, one row per
+    pareto.csv row, with the same numbers; the page draws without errors."""
+    pytest.importorskip("safetensors")
+    pytest.importorskip("tokenizers")
+    from _small_sweep import sweep, write_small
+
+    from cimdse.report import report_data
+
+    exe = browser()
+    f = write_small(tmp_path, "tpe", 24, "verify", 8)
+    r = sweep(f, "--out", tmp_path / "run", "--verify", tiny_checkpoint("llama"), "--text", text_file,
+              "--verify-tokens", 32, "--quiet")
+    assert r.exit_code == 0, r.output
+    front = pd.read_csv(tmp_path / "run" / "pareto.csv")
+    block = report_data(tmp_path / "run")["verify"]
+    assert block["columns"][0] == "trial" and block["columns"][-2:] == ["measured_ppl", "measured_logit_sqnr_db"]
+    by_trial = {int(row[0]): row for row in block["rows"]}
+    assert set(by_trial) == set(front["trial"])
+    for _, row in front.iterrows():
+        assert by_trial[int(row["trial"])][-2] == pytest.approx(row["measured_ppl"], rel=1e-12)
+    out = headless(exe, tmp_path / "profile", "--virtual-time-budget=30000", "--dump-dom",
+                   (tmp_path / "run" / "report.html").as_uri())
+    m = re.search(r'<pre id="report-status"[^>]*data-done="1"[^>]*>([^<]*)</pre>', out.stdout)
+    assert m, out.stderr[-2000:]
+    status = json.loads(html.unescape(m.group(1)))
+    assert status["errors"] == [] and status["figures"]["verify"]["rows"] == len(front)
+    table = out.stdout[out.stdout.index('id="verify-table"'):]
+    assert table[: table.index("</table>")].count("<tr>") == len(front) + 1   # header + one row per design
+    assert "measured on the checkpoint" in out.stdout
+
+
+def test_no_verify_section_without_verify(rendered) -> None:
+    """A run without --verify has no verify data and the section stays hidden."""
+    run, status, _ = rendered
+    from cimdse.report import report_data
+
+    assert report_data(run)["verify"] is None and "verify" not in status["figures"]

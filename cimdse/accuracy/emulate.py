@@ -54,7 +54,7 @@ class CimSpec:
     adc_range_scale: float = 1.0  # full ADC range per weight level for a finite on/off ratio (rho / (rho - 1))
 
 
-def cim_spec(design: Mapping, ir_drop_frac: float | None = None) -> CimSpec:
+def cim_spec(design: Mapping, ir_drop_frac: float | None = None, tech=None) -> CimSpec:
     """Resolve one design (dict of parameters; defaults fill the rest) as the cost model does: rows_active 0 as
     many rows as the IR-drop limit allows, the design's IR drop (unless `ir_drop_frac` is given) and its device's
     on/off ADC range."""
@@ -64,15 +64,15 @@ def cim_spec(design: Mapping, ir_drop_frac: float | None = None) -> CimSpec:
     from ..tech import DEVICES, load_tech
 
     d = {**defaults(), **design}
-    tech = load_tech()
+    tech = tech or load_tech()   # a cimdse.tech.Tech (a technology file's), None for the shipped data
     dev = DEVICES.index(d["device"])
     dram = bool(tech.dram[dev])
     analog = not (dram or d["compute"] == "digital")
     sigma = float(tech.device["sigma_g_rel"][dev])
-    dn = device_noise()  # drift and read noise at the stated time (tech/data/noise.yaml)
+    dn = device_noise(tech)  # drift and read noise at the stated time (tech/data/noise.yaml)
     drift, read = float(dn["drift"][dev]), float(dn["read"][dev])
     rows = int(d["rows"])
-    b = {k: (v if k == "device" else np.asarray(v, dtype=float)) for k, v in to_batch([d]).items()}
+    b = {k: (v if k == "device" else np.asarray(v, dtype=float)) for k, v in to_batch([d], tech).items()}
     ra = min(int(auto_rows_active(b, tech)[0]), rows)
     if ir_drop_frac is None:
         cell_um2 = tech.device["cell_area_f2"].take(b["device"]) * (b["node_nm"] * 1e-3) ** 2

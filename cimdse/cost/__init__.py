@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
 from ..models import load_model
+from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario, fit_scenario
 from .model import METRICS, evaluate_batch, prepare
 from .params import PARAMS, from_batch, to_batch
@@ -33,26 +35,45 @@ def _encoded(batch: Mapping) -> bool:
     return True
 
 
+def _tech(tech: Tech | str | Path | None) -> Tech | None:
+    """A Tech as given, or a technology file's path loaded (None: the shipped data)."""
+    return load_tech(tech) if isinstance(tech, (str, Path)) else tech
+
+
 def evaluate_arrays(batch: Mapping[str, np.ndarray], model: ModelConfig | str = "llama-2-7b",
-                    scenario: Scenario | None = None, breakdown: bool = False) -> dict:
+                    scenario: Scenario | None = None, breakdown: bool = False, tech: Tech | str | Path | None = None,
+                    uncertainty: bool = False) -> dict:
     """Metrics as numpy arrays, one per design: the fast path. `batch` is a dict of columns, either encoded by
     `params.to_batch` (used as is) or plain (`{"device": ["rram", "sram"], "rows": [256, 512]}`; missing
     parameters take their defaults). Besides the METRICS: `feasible` and `violation` (why a design is infeasible,
-    "" when feasible; also under its former name `reason`)."""
+    "" when feasible; also under its former name `reason`). `tech`: a cimdse.tech.Tech or a technology file
+    (None: the shipped data). `uncertainty`: also "bands", {metric: (N, 2) array of p10, p90} over Latin-hypercube
+    samples of the constants (cost/uncertainty.py), and "feasible_share"."""
+    tech = _tech(tech)
     if not _encoded(batch):
-        batch = to_batch(batch)
-    res = evaluate_batch(dict(batch), _workload(model, scenario), breakdown=breakdown)
+        batch = to_batch(batch, tech)
+    wl = _workload(model, scenario)
+    res = evaluate_batch(dict(batch), wl, tech, breakdown=breakdown)
     res["violation"] = res["reason"]
+    if uncertainty:
+        from .uncertainty import metric_bands
+
+        bands = metric_bands(batch, wl, tech)
+        res["feasible_share"] = bands.pop("feasible_share")
+        res["bands"] = bands
     return res
 
 
 def evaluate(designs: Iterable[Mapping] | Mapping, model: ModelConfig | str = "llama-2-7b",
-             scenario: Scenario | None = None):
+             scenario: Scenario | None = None, tech: Tech | str | Path | None = None, uncertainty: bool = False):
     """Score designs (a list of dicts or a dict of columns; missing parameters take defaults) -> DataFrame with one
     row per design: every parameter (integer ones as integers), every metric, `feasible` and `violation` (the
-    same column name as in a run's trials.csv)."""
-    batch = to_batch(designs)
-    res = evaluate_arrays(batch, model, scenario)
+    same column name as in a run's trials.csv). `tech`: a cimdse.tech.Tech or a technology file (None: the
+    shipped data). `uncertainty`: also columns `<metric>_p10` and `<metric>_p90` of every metric (docs/MODEL.md
+    "Uncertainty bands")."""
+    tech = _tech(tech)
+    batch = to_batch(designs, tech)
+    res = evaluate_arrays(batch, model, scenario, tech=tech, uncertainty=uncertainty)
     out = {}
     for name, p in PARAMS.items():
         if p.kind == "cat":
@@ -65,6 +86,8 @@ def evaluate(designs: Iterable[Mapping] | Mapping, model: ModelConfig | str = "l
         out[k] = res[k]
     out["feasible"] = res["feasible"]
     out["violation"] = res["violation"]
+    for k, v in res.get("bands", {}).items():
+        out[f"{k}_p10"], out[f"{k}_p90"] = v[:, 0], v[:, 1]
     return frame(out, len(batch["rows"]))
 
 

@@ -50,13 +50,19 @@ def ir_drop_frac(rows, rows_active, r_cell_ohm, i_cell_a, v_read) -> np.ndarray:
     return col_line / v_read
 
 
-def auto_rows_active(p: dict, tech: Tech) -> np.ndarray:
+def cell_wire_ohm(p: dict, tech: Tech) -> np.ndarray:
+    """Per design: resistance (ohm) of an array line over one cell pitch, sqrt(cell area), at the design's node."""
+    cell_um2 = tech.device["cell_area_f2"].take(p["device"]) * (p["node_nm"] * 1e-3) ** 2
+    return wire_ohm_per_um(p["node_nm"], tech) * np.sqrt(cell_um2)
+
+
+def auto_rows_active(p: dict, tech: Tech, r_cell=None) -> np.ndarray:
     """`rows_active` with 0 resolved per design: all rows where the cells draw no DC read current or the drop of all
     rows stays within `max_ir_drop`, else the most rows whose drop does (docs/MODEL.md 'IR drop').
 
     With ra driven rows the worst drop is r I (ra(ra+1)/2 + ra(rows - ra)) / V_read (`ir_drop_frac`), increasing in
     ra up to rows; it stays within the limit m while ra^2 - (2 rows + 1) ra + 2K >= 0, K = m V_read / (r I), i.e.
-    up to the smaller root of that quadratic (at least 1 row)."""
+    up to the smaller root of that quadratic (at least 1 row). r_cell: `cell_wire_ohm(p, tech)` if the caller has it."""
     ra = np.asarray(p["rows_active"], dtype=float)
     auto = ra <= 0
     if not np.any(auto):
@@ -64,7 +70,7 @@ def auto_rows_active(p: dict, tech: Tech) -> np.ndarray:
     rows = np.asarray(p["rows"], dtype=float)
     d = p["device"]
     tab = device_read_tables(tech)
-    r_cell = wire_ohm_per_um(p["node_nm"], tech) * np.sqrt(tech.device["cell_area_f2"].take(d) * (p["node_nm"] * 1e-3) ** 2)
+    r_cell = cell_wire_ohm(p, tech) if r_cell is None else r_cell
     r_i = r_cell * tab["i_cell_a"].take(d) * tab["inv_v_read"].take(d)          # drop per unit of the bracket above
     k = np.asarray(p["max_ir_drop"], dtype=float) / np.where(r_i > 0, r_i, 1.0)
     b = 2 * rows + 1
@@ -93,13 +99,15 @@ def device_read_tables(tech: Tech) -> dict:
     return memo_table(tech.device, "read", build)
 
 
-def design_ir_drop_frac(p: dict, tech: Tech, rows_active, cell_um2, log_node=None) -> np.ndarray:
+def design_ir_drop_frac(p: dict, tech: Tech, rows_active, cell_um2, log_node=None, r_cell=None) -> np.ndarray:
     """Per design: `ir_drop_frac` of its arrays (0 where the cells draw no DC read current).
 
-    rows_active: rows driven at once; cell_um2: cell area (um^2); log_node: log(node_nm) when the caller has it."""
+    rows_active: rows driven at once; cell_um2: cell area (um^2); log_node: log(node_nm) and r_cell:
+    `cell_wire_ohm(p, tech)` when the caller has them."""
     d = p["device"]
     tab = device_read_tables(tech)
-    log_node = np.log(p["node_nm"]) if log_node is None else log_node
-    log_nodes, log_r = memo_table(tech.periphery["array_wires"], "wires", _wire_table)
-    r_cell = np.exp(np.interp(log_node, log_nodes, log_r)) * np.sqrt(cell_um2)
+    if r_cell is None:
+        log_node = np.log(p["node_nm"]) if log_node is None else log_node
+        log_nodes, log_r = memo_table(tech.periphery["array_wires"], "wires", _wire_table)
+        r_cell = np.exp(np.interp(log_node, log_nodes, log_r)) * np.sqrt(cell_um2)
     return ir_drop_frac(p["rows"], rows_active, r_cell, tab["i_cell_a"].take(d), 1.0) * tab["inv_v_read"].take(d)

@@ -12,7 +12,12 @@ Per matmul y = x W (contraction length K), the NSR is noise power / signal power
                  ir_drop_frac (2u - u^2) along the line); what a global gain calibration leaves
 Signal: K E[x^2] E[w^2] with weights and ordinary activation channels taken as zero-mean and independent; the
 activation power of outlier channels is not counted as signal (conservative: the ordinary channels carry most
-of what a token means). Terms add in power (independent errors).
+of what a token means). Terms add in power (independent errors), with two laws where they do not:
+  - ADC errors proportional to their own partial sum (a step just above one unit, or one so coarse that sums
+    round to 0) add in amplitude over the bit-slice pairs (_coherence);
+  - an ADC whose step is below two units returns integer sums on their own levels and rounds the cell noise of
+    each conversion: round(z) = alpha z + d (Bussgang), alpha and E[d^2] of a Gaussian z (_noise_rounding).
+Per-workload constants (crest factors, propagation weights) live in errstats.py.
 
 Public entry points:
   matmul_nsr(design, model, ...)      per matmul kind, per term, (N,) arrays: what the accuracy helper injects
@@ -23,138 +28,35 @@ Public entry points:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib import resources
-from statistics import NormalDist
+from functools import cache
 
 import numpy as np
-import yaml
 
-from ..tech import DEVICES, Tech, load_tech
+from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
+from .errstats import (  # noqa: F401  (re-exported: the error model's public names)
+    ATTENTION,
+    NORM_FED,
+    ErrorShapes,
+    _propagation,
+    activation_stats,
+    block_nsr,
+    device_noise,
+    equivalent_bits,
+    error_shapes,
+    ffn_down_crest,
+    gauss_crest,
+    layer_profile,
+    logit_nsr,
+    logit_sqnr_db,
+    rtn_reference,
+)
 
 IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
 TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
-# matmuls whose input is a normalization output: the family's outlier channels reach them (LLM.int8(), Sec. 3-4;
-# SmoothQuant, Sec. 3: outliers in the inputs of the QKV and first FFN projections)
-NORM_FED = ("q_proj", "k_proj", "v_proj", "ffn_gate", "ffn_up", "router", "lm_head", "pooler")
-ATTENTION = ("qk_scores", "score_v")
 SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
-
-
-# ------------------------------------------------------------------------------------------------ data
-
-@cache
-def activation_stats() -> dict:
-    """Per model family: outlier_ratio (largest outlier channel / rms of the ordinary channels; 0 = none)."""
-    raw = yaml.safe_load(resources.files("cimdse").joinpath("data/activations.yaml").read_text())
-    return {fam: {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in row.items()}
-            for fam, row in raw["families"].items()}
-
-
-@cache
-def device_noise() -> dict:
-    """Per device (DEVICES order): drift and read noise std relative to g_max at the stated time (noise.yaml)."""
-    raw = yaml.safe_load(resources.files("cimdse.tech").joinpath("data/noise.yaml").read_text())
-    t_s = float(raw["evaluation_time_s"]["value"])
-    drift, read = np.zeros(len(DEVICES)), np.zeros(len(DEVICES))
-    for i, dev in enumerate(DEVICES):
-        row = {k: v["value"] for k, v in raw["devices"].get(dev, {}).items()}
-        if not row:
-            continue
-        g = row["level_rel"]
-        # global drift compensation removes the mean exponent; the spread sigma_nu stays: g (t/t0)^-dnu ~ g (1 - dnu ln)
-        drift[i] = g * row["drift_nu_sigma"] * np.log((t_s + row["drift_t0_s"]) / row["drift_t0_s"])
-        read[i] = g * row["read_q_s"] * np.sqrt(np.log((t_s + row["read_t_s"]) / (2 * row["read_t_s"])))
-    return {"time_s": t_s, "drift": drift, "read": read}
-
-
-def gauss_crest(n) -> float:
-    """Expected max |z| over n standard normal samples, as the 1 - 1/(2(n+1)) quantile of N(0,1) (a standard
-    approximation of the expected maximum); the crest factor (max / rms) of a Gaussian vector of length n."""
-    return NormalDist().inv_cdf(1.0 - 0.5 / (float(n) + 1.0))
-
-
-# ------------------------------------------------------------------------------------------------ workload
-
-@dataclass(frozen=True)
-class ErrorShapes:
-    """Per-workload constants of the error model, one entry per matmul kind (names)."""
-
-    names: tuple[str, ...]
-    k: np.ndarray            # contraction length K
-    x_crest: np.ndarray      # input max / rms of the ordinary channels (per token vector)
-    w_crest: np.ndarray      # stored operand max / rms (per output column)
-    stored_kv: np.ndarray    # True: the stored operand is K or V (written at input_bits), not a weight
-    unsigned_x: np.ndarray   # True: inputs are non-negative (attention probabilities)
-    static: np.ndarray       # True: a static weight matrix (counts in equivalent_bits' reference)
-    coef: np.ndarray         # weight of this kind's NSR in the logit NSR (propagation, docs/MODEL.md 6.3)
-
-
-def _propagation(model: ModelConfig) -> tuple[float, float]:
-    """Weights of one attention block's and one FFN block's output NSR in the final hidden state's NSR.
-
-    Residual stream: the embedding and every sublayer add outputs of equal power, uncorrelated; a sublayer
-    passes its input's relative noise on with gain 1 (normalization keeps relative error) and adds its own NSR.
-    Then the stream NSR after sublayer i is rho_i = rho_(i-1) + eta_i / i (embedding: i = 1, noise-free), so
-    attention of layer l (i = 2l) weighs 1/(2l) and its FFN (i = 2l + 1) weighs 1/(2l + 1)."""
-    ls = np.arange(1, model.layers + 1, dtype=float)
-    return float(np.sum(1.0 / (2 * ls))), float(np.sum(1.0 / (2 * ls + 1)))
-
-
-@lru_cache(maxsize=64)
-def error_shapes(model: ModelConfig, scenario: Scenario | None = None) -> ErrorShapes:
-    """The matmul kinds of `model` with their contraction lengths, crest factors and propagation weights.
-
-    scenario: sets the attention context (mean keys per query in decode; prompt_tokens / 2 without one)."""
-    fam = activation_stats().get(model.family, {"outlier_ratio": 0.0, "min_params": 0.0})
-    big = model.param_counts()["total"] >= float(fam["min_params"])
-    outlier = float(fam["outlier_ratio"]) if big else 0.0
-    d, hd = model.hidden, model.hd
-    if scenario is not None:
-        keys = scenario.prompt_tokens + (scenario.generate_tokens + 1) / 2 if model.arch == "decoder" \
-            else float(scenario.prompt_tokens)
-    else:
-        keys = model.max_context / 2
-    keys = max(keys, 1.0)
-    w_attn, w_ffn = _propagation(model)
-    ffn = ("ffn_gate", "ffn_up", "ffn_down") if model.ffn == "gated" else ("ffn_up", "ffn_down")
-    rows = [("q_proj", d, w_attn), ("k_proj", d, w_attn), ("v_proj", d, w_attn), ("o_proj", model.q_dim, w_attn)]
-    rows += [(nm, model.ffn_dim if nm == "ffn_down" else d, w_ffn) for nm in ffn]
-    if model.arch == "decoder":
-        rows.append(("lm_head", d, 1.0))
-    elif model.pooler:
-        rows.append(("pooler", d, 1.0))
-    names, k, xc, wc, kv, ux, st, coef = [], [], [], [], [], [], [], []
-    for nm, kk, cf in rows:
-        names.append(nm)
-        k.append(kk)
-        g = gauss_crest(kk)
-        xc.append(max(g, outlier) if nm in NORM_FED else g)
-        wc.append(g)
-        kv.append(False)
-        ux.append(False)
-        st.append(True)
-        coef.append(cf)
-    # attention: QK^T contracts over hd (stored K column: one key's hd values); S.V over the keys (stored V column:
-    # one feature over the keys). Probabilities: one-hot and uniform attention bound the crest factor at sqrt(n)
-    # and 1; assumed: attention spread over sqrt(n) keys, crest n^(1/4) (measured by `cimdse accuracy`).
-    for nm, kk, x_c, w_c, uns in (("qk_scores", hd, gauss_crest(hd), gauss_crest(hd), False),
-                                  ("score_v", keys, keys ** 0.25, gauss_crest(keys), True)):
-        names.append(nm)
-        k.append(kk)
-        xc.append(x_c)
-        wc.append(w_c)
-        kv.append(True)
-        ux.append(uns)
-        st.append(False)
-        coef.append(w_attn)
-    arr = lambda v, t=float: np.asarray(v, dtype=t)  # noqa: E731
-    return ErrorShapes(names=tuple(names), k=arr(k), x_crest=arr(xc), w_crest=arr(wc), stored_kv=arr(kv, bool),
-                       unsigned_x=arr(ux, bool), static=arr(st, bool), coef=arr(coef))
 
 
 # ------------------------------------------------------------------------------------------------ per design
@@ -217,7 +119,7 @@ def _slice_m2(log2_rms, shifts, b):
 CLIP_K_GRID = np.arange(0.0, 12.0001, 1.0 / 16)   # adc_range_sigma values at which the clipping error is tabulated
 
 
-def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined):
+def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined, T=None, S=None):
     """Per configuration (rows: (M,) arrays), the bit-slice pairs (t, s) of one output: E[p_ts^2] of their bipolar
     partial sums and their shift weights 4^(t db + s bpc), both (M, P), and the rms of a partial sum of uniform
     slices (M,), against which `adc_range_sigma` is measured.
@@ -226,7 +128,7 @@ def _pair_moments(ra, db, bpc, b_adc, n_x, n_w, r_x, r_w, w_sparse, combined):
     moments (slice_moment_table, halved for a differential column, which holds the weights of one sign;
     offset-coded weights: uniform slices; combined columns: the whole magnitude, E = rms^2)."""
     lx, lc = np.exp2(db) - 1, np.exp2(b_adc) - 1
-    T, S = int(n_x.max()), int(n_w.max())
+    T, S = T or int(n_x.max()), S or int(n_w.max())
     t = np.arange(T)[None, :] * db[:, None]
     s = np.arange(S)[None, :] * bpc[:, None]
     m2x = _slice_m2(np.log2(r_x)[:, None], t, db[:, None].astype(int))
@@ -259,13 +161,9 @@ def _log_key(a):
     return np.clip(np.log2(np.maximum(a, 1e-300)), -1000.0, 1100.0) + 1000.0
 
 
-def _pair_sums(v, w, inv_c, r, order, qkey):
-    """sum_ts w_ts min(r, v_ts) per design: v, w (C, P) per configuration, inv_c each design's configuration, r (N,);
-    order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
-
-    Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
-    plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
-    (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
+def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per configuration (rows of v, w (C, P)): the pairs sorted by v, as _log_key(v) (C, P), the prefix sums of
+    w v (C, P + 1) and the suffix sums of w (C, P + 1) that _pair_sums looks up."""
     n_c, n_p = v.shape
     srt = np.argsort(v, axis=1)
     vs, ws = np.take_along_axis(v, srt, 1), np.take_along_axis(w, srt, 1)
@@ -273,12 +171,57 @@ def _pair_sums(v, w, inv_c, r, order, qkey):
     pre[:, 1:] = np.cumsum(ws * vs, axis=1)
     suf = np.zeros((n_c, n_p + 1))
     suf[:, :n_p] = np.cumsum(ws[:, ::-1], axis=1)[:, ::-1]
-    keys = (np.arange(n_c)[:, None] * 2200.0 + _log_key(vs)).ravel()
+    return _log_key(vs), pre, suf
+
+
+def _pair_sums(rows, inv_c, r, order, qkey):
+    """sum_ts w_ts min(r, v_ts) per design: rows = _pair_rows(v, w) of v, w (C, P) per configuration, inv_c each
+    design's configuration, r (N,); order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every
+    kind of one stored operand).
+
+    Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
+    plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
+    (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
+    lk, pre, suf = rows
+    n_c, n_p = lk.shape
+    keys = (np.arange(n_c)[:, None] * 2200.0 + lk).ravel()
     cnt = np.empty(len(r), dtype=np.int64)
     cnt[order] = np.searchsorted(keys, qkey, side="right")
     cnt -= inv_c * n_p
     idx = inv_c * (n_p + 1) + cnt
     return pre.ravel()[idx] + r * suf.ravel()[idx]
+
+
+_ROWS_CACHE: dict[tuple, tuple] = {}   # (kind statistics, T, S) -> (sorted config keys, _pair_rows of each)
+_ROWS_CACHE_MAX = 256                  # signatures kept (a handful per model); then it starts over
+
+
+def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
+    """_pair_rows of the pair moments scaled by their coherence, for the configurations ukeys (packed keys from
+    _unique_rows; first_c: a design of each). They depend only on the configuration and the kind's statistics
+    (sig), so they are kept across calls (chunks of one batch, batches of one sweep) and computed once."""
+    g = lambda v, i: v[first_c[i]]  # noqa: E731
+    T, S = int(cfg["n_x"].max()), int(cfg["n_w"].max())
+    key = (*sig, T, S)
+    empty = (np.empty((0, T * S)), np.empty((0, T * S + 1)), np.empty((0, T * S + 1)))
+    known, (lk, pre, suf) = _ROWS_CACHE.get(key, (np.empty(0, np.int64), empty))
+    pos = np.minimum(np.searchsorted(known, ukeys), max(len(known) - 1, 0))
+    miss = np.flatnonzero(known[pos] != ukeys) if len(known) else np.arange(len(ukeys))
+    if len(miss):
+        v, w, _ = _pair_moments(np.ones(len(miss)), g(cfg["db"], miss), g(cfg["bpc"], miss), g(cfg["b_adc"], miss),
+                                g(cfg["n_x"], miss), g(cfg["n_w"], miss), g(r_x, miss), g(r_w, miss),
+                                g(cfg["differential"], miss), g(cfg["combined"], miss), T, S)
+        coh = _coherence(v, w, g(r_x, miss), g(r_w, miss), g(cfg["differential"], miss), g(cfg["bits_w"], miss))
+        new = _pair_rows(coh[:, None] * v, w)
+        allk = np.concatenate([known, ukeys[miss]])
+        srt = np.argsort(allk)
+        known = allk[srt]
+        lk, pre, suf = (np.concatenate([old, nw])[srt] for old, nw in zip((lk, pre, suf), new, strict=True))
+        if len(_ROWS_CACHE) >= _ROWS_CACHE_MAX:
+            _ROWS_CACHE.clear()
+        _ROWS_CACHE[key] = (known, (lk, pre, suf))
+        pos = np.searchsorted(known, ukeys)
+    return lk[pos], pre[pos], suf[pos]
 
 
 def _adc_rounding(cfg: dict, inv_c) -> dict:
@@ -305,30 +248,45 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     r = np.where(pos, q / np.where(pos, a, 1.0), 0.0)
     qkey = inv_c * 2200.0 + _log_key(r)
     order = np.argsort(qkey)
-    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order]}
+    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order], "step": step}
 
 
-def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
+def _coherence(v, w, r_x, r_w, differential, bits_w):
+    """Per configuration, E[(sum_ts w'_ts p_ts)^2] / sum_ts w'_ts^2 E[p_ts^2] (w' = 2^(t db + s bpc)): how much more
+    power errors proportional to their own partial sums (e = beta p, the same beta in every pair) have when they
+    add in amplitude than in power. The numerator is the column's whole integer product: ra r_x^2 E[m^2] with m the
+    stored integer (one sign of a differential pair: E[m^2] = r_w^2 / 2; offset code: uniform over 0..2^bits - 1,
+    as its slices are taken); v: E[p_ts^2] per row, w: 4^(t db + s bpc). At least 1 (bit planes of one magnitude
+    are positively correlated), at most (sum_ts sqrt(w v))^2 / sum_ts w v (Cauchy-Schwarz: fully correlated)."""
+    diag = np.maximum(np.sum(v * w, axis=1), 1e-300)
+    m2 = np.where(differential, 0.5 * r_w * r_w, _u2(np.exp2(bits_w) - 1))
+    full = np.sum(np.sqrt(v * w), axis=1) ** 2 / diag
+    return np.clip(r_x * r_x * m2 / diag, 1.0, np.maximum(full, 1.0))
+
+
+def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.ndarray:
     """ADC mean-square error of one output per design, in integer (input step x weight step)^2 units: over the
-    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, E[p_ts^2]) + clipping) for one row group.
+    bit-slice pairs, sum_ts 4^(t db + s bpc) (min(step^2/12, c near E[p_ts^2]) + clipping) for one row group.
 
     ADC range +-ra (2^db - 1)(2^b_adc - 1), or +-adc_range_sigma x the rms of a partial sum of uniform slices when
-    that is smaller; rounding adds step^2/12 per conversion, at most E[p^2] (a step coarser than the sums rounds
-    them to 0); clipping adds the Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between
-    CLIP_K_GRID points). E[p_ts^2] = ra v_ts with v_ts per configuration of slices and precisions (combo: first
+    that is smaller; rounding adds step^2/12 per conversion, at most near E[p^2]: a step coarser than the sums
+    rounds them to 0 (error -p), a step just above one unit returns small integer sums step times too large (error
+    (step - 1) p). Both are proportional to the pair's own sum, so over the pairs they add in amplitude: the
+    coherence c (_coherence) multiplies them until they reach the incoherent step^2/12. Clipping adds the
+    Gaussian tails beyond the range (tabulated in adc_range_sigma, linear between CLIP_K_GRID points). E[p_ts^2] = ra v_ts with v_ts per configuration of slices and precisions (combo: first
     design of each, each design's configuration), so the rounding term is a sum_ts w_ts min(r, v_ts) with a and r
     from _adc_rounding (_pair_sums); the clipping table is built per configuration with the rows, for clipped
     designs only."""
-    first_c, inv_c = combo
-    g = lambda v: v[first_c]  # noqa: E731
-    v, w, _ = _pair_moments(np.ones(len(first_c)), g(cfg["db"]), g(cfg["bpc"]), g(cfg["b_adc"]), g(cfg["n_x"]),
-                            g(cfg["n_w"]), g(r_x), g(r_w), g(cfg["differential"]), g(cfg["combined"]))
-    err = rnd["a"] * _pair_sums(v, w, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
+    first_c, inv_c, ukeys = combo
+    # errors proportional to their own sums add in amplitude (coherence c per configuration), until they reach the
+    # incoherent rounding error: sum_ts w min(q, c a v) = a sum_ts w min(r, c v)
+    rows = _cached_pair_rows(sig, ukeys, first_c, cfg, r_x, r_w)
+    err = rnd["a"] * _pair_sums(rows, inv_c, rnd["r"], rnd["order"], rnd["qkey"])
     sel = rnd["sel"]
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
                 (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)]
-        first_m, inv_m = _unique_rows([(c[sel], b, sc) for c, b, sc in cols])
+        first_m, inv_m, _ = _unique_rows([(c[sel], b, sc) for c, b, sc in cols])
         h = lambda v: v[sel[first_m]]  # noqa: E731
         e, wt, sig_m = _pair_moments(h(cfg["ra"]), h(cfg["db"]), h(cfg["bpc"]), h(cfg["b_adc"]), h(cfg["n_x"]),
                                      h(cfg["n_w"]), h(r_x), h(r_w), h(cfg["differential"]), h(cfg["combined"]))
@@ -340,6 +298,85 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple) -> np.ndarray:
     return err
 
 
+ROUND_STEPS = 32                                       # grid points per octave
+ROUND_LOG2_GRID = np.arange(-8.0, 8.0001, 1.0 / ROUND_STEPS)   # log2(noise std / ADC step): rounding tabulated
+
+
+@cache
+def noise_rounding_table() -> tuple[np.ndarray, np.ndarray]:
+    """Rounding z ~ N(0, s^2) to the nearest integer (a noisy integer sum on an ADC whose step is one unit), on
+    ROUND_LOG2_GRID = log2(s): the Bussgang gain alpha = E[z round(z)] / s^2 = (1/s) sum_k phi((k + 1/2) / s) (Stein's
+    lemma: round' is a comb of unit steps at k + 1/2) and the power of the rest, E[round(z)^2] - alpha^2 s^2, with
+    E[round(z)^2] = sum_(k>=1) (2k - 1) 2 Q((k - 1/2) / s). s -> 0: both -> 0 (the noise is rounded away); s large:
+    alpha -> 1 and the rest -> 1/12 (Widrow and Kollar, "Quantization Noise", Cambridge 2008: a Gaussian wider than
+    the step makes the quantizer's error uniform and independent of the input)."""
+    from scipy.special import ndtr
+
+    sd = np.exp2(ROUND_LOG2_GRID)[:, None]
+    k = np.arange(-2000, 2001)[None, :]
+    alpha = np.sum(np.exp(-0.5 * ((k + 0.5) / sd) ** 2), axis=1) / (np.sqrt(2 * np.pi) * sd[:, 0])
+    kp = np.arange(1, 2001)[None, :]
+    m2 = np.sum((2 * kp - 1) * 2 * ndtr(-(kp - 0.5) / sd), axis=1)
+    return alpha, np.maximum(m2 - alpha**2 * sd[:, 0] ** 2, 0.0)
+
+
+def _noise_rounding(cfg: dict, rnd: dict, r_x, combo: tuple, var_c, shift_w) -> np.ndarray:
+    """Factor on the cell-noise NSR of designs whose ADC resolves every integer partial sum (step below 2 units):
+    the noise of each conversion, z = sum_i xs_i n_i over ra rows (std s_t = sqrt(var_c ra E[xs_t^2] (shift_w when
+    the slices are combined)) for input slice t, in units), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
+    the alpha part keeps the noise's correlation over the input slices (a power-weighted mean of alpha_t^2 times the
+    unrounded noise), the rest d_t adds in power per conversion. var_c: cell noise variance in levels^2. Designs
+    with coarser steps pass the noise in full (factor 1: the sum spans many steps, the quantizer error is independent
+    of the noise), and never less than a finer step would (factor at least the step-one value: with noise wider
+    than a unit, step one adds the uniform 1/12 per conversion, which a coarser ADC term need not contain when it
+    caps a pair's error at its E[p^2]); so the factor never falls as ADC bits fall. (N,) over the designs of cfg."""
+    alpha_t, rest_t = noise_rounding_table()
+    first_c, inv_c = combo[:2]
+    step = rnd["step"]
+    f = np.ones(len(step))
+    if "noise_u" not in rnd:   # distinct (configuration, noise per conversion): shared by the kinds of one operand
+        sel = np.flatnonzero(var_c > 0)
+        per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
+        _, pidx = np.unique(per_conv, return_inverse=True)
+        _, inv_u = np.unique(inv_c[sel] * (len(per_conv) + 1) + pidx.reshape(-1), return_inverse=True)
+        inv_u = inv_u.reshape(-1)
+        first_u = np.empty(int(inv_u.max(initial=-1)) + 1, dtype=np.int64)
+        first_u[inv_u] = sel
+        rnd["noise_u"] = (sel, first_u, inv_u)
+    sel, first_u, inv_u = rnd["noise_u"]
+    if not len(sel):
+        return f
+    g = lambda v: v[first_c]  # noqa: E731
+    db, n_x = g(cfg["db"]), g(cfg["n_x"])
+    T = int(n_x.max())
+    t = np.arange(T)[None, :] * db[:, None]
+    m2x = _slice_m2(np.log2(g(r_x))[:, None], t, db[:, None].astype(int))
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)                    # (C, T) per configuration
+    wm_c = np.exp2(2 * t) * m2x
+    # per distinct (configuration, noise per conversion) u, represented by its design first_u
+    cu = inv_c[first_u]
+    w4m = (wm_c / np.maximum(wm_c.sum(axis=1, keepdims=True), 1e-300))[cu]    # each plane's power share
+    w4 = np.exp2(2 * t)[cu]
+    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[cu]
+    comb = cfg["combined"][first_u]
+    per_conv = var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0)
+    # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
+    pos = np.clip((half_l2 + 0.5 * np.log2(per_conv)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
+                  len(ROUND_LOG2_GRID) - 1.000001)
+    i0 = pos.astype(np.int64)
+    fr_ = pos - i0
+    a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
+    rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
+    a2_mean = np.sum(w4m * a2, axis=1)
+    # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
+    # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
+    # (var_c is per design: designs of one u may have the same var_c ra with different var_c)
+    rest_u = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[first_u]) / (r_x[first_u] ** 2 * shift_w[first_u])
+    fine = a2_mean[inv_u] + rest_u[inv_u] * cfg["conv"][sel] / (cfg["K"] * var_c[sel])
+    f[sel] = np.where(step[sel] < 2.0, fine, np.maximum(fine, 1.0))
+    return f
+
+
 def _side(bits, bpc, differential, combined):
     """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
     NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs."""
@@ -348,11 +385,12 @@ def _side(bits, bpc, differential, combined):
     q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
     cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
     b_adc = np.where(combined, n_ws * bpc, bpc)                             # cell bits one conversion sees
-    return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc}
+    return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
 
 
-def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the first design of each distinct configuration and, per design, the number of its configuration.
+def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index of the first design of each distinct configuration, per design the number of its configuration, and the
+    configurations' packed keys (sorted).
 
     cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
     scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
@@ -366,7 +404,7 @@ def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     inv = inv.reshape(-1)
     first = np.empty(len(uniq), dtype=np.int64)
     first[inv] = np.arange(len(key))                   # one design of each configuration (all are alike)
-    return first, inv
+    return first, inv, uniq
 
 
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
@@ -442,84 +480,30 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 rounding[kv] = _adc_rounding(cfg, uniq[kv][1])
             pairs = np.zeros(n)
             pairs[idx] = _adc_error(cfg, rounding[kv], (1.0 / (cx * sx))[idx], (1.0 / (cw * sd["step"]))[idx],
-                                    uniq[kv])
+                                    uniq[kv], (kv, uns, cx, cw))
             # conversions summed into one output: row tiles x row groups per tile
             conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
             adc = pairs * sd["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * sd["step"] ** 2)
             terms["adc"] = np.where(on, adc, 0.0)
-            terms["device"] = np.where(on, cw2 * cell * sigma * sigma, 0.0)
+            # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
+            rnd = rounding[kv]
+            if "var_lv" not in rnd:   # cell noise variance in levels^2, once per stored operand
+                var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)
+                rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[idx], sd["shift"][idx]
+            fr = np.ones(n)
+            if rnd["var_lv"].any():
+                fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rnd, (1.0 / (cx * sx))[idx], uniq[kv],
+                                          rnd["var_lv"], rnd["shift"])
+            terms["device"] = np.where(on, cw2 * cell * sigma * sigma * fr, 0.0)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
             if timed and not kv:
-                terms["drift"] = np.where(on, cw2 * cell * drift * drift, 0.0)
-                terms["read"] = np.where(on, cw2 * cell * read * read, 0.0)
+                terms["drift"] = np.where(on, cw2 * cell * drift * drift * fr, 0.0)
+                terms["read"] = np.where(on, cw2 * cell * read * read * fr, 0.0)
             if any_ir:
                 terms["ir_drop"] = np.where(on, ir_all, 0.0) + zero
         out[nm] = done[key] = terms
     return out
-
-
-# ------------------------------------------------------------------------------------------------ model level
-
-def block_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> tuple[np.ndarray, np.ndarray]:
-    """Output NSR of one attention block and one FFN block: the NSRs of the matmuls in their chain add (relative
-    errors of a product add in power; softmax and the activation function are taken with gain 1)."""
-    attn = ffn = 0.0
-    for nm in shapes.names:
-        total = sum(nsr[nm].values())
-        if nm in ("q_proj", "k_proj", "v_proj", "o_proj", *ATTENTION):
-            attn = attn + total
-        elif nm.startswith("ffn_"):
-            ffn = ffn + total
-    return attn, ffn
-
-
-def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> np.ndarray:
-    """NSR of the output logits (decoders; encoders: the final hidden state, plus the pooler): each kind's NSR
-    weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1.
-    Kinds that share their arrays (same shape and statistics) are summed once."""
-    weight: dict[int, float] = {}
-    first: dict[int, str] = {}
-    for j, nm in enumerate(shapes.names):
-        if nm == "router":   # routing decisions: not propagated as additive noise (docs/MODEL.md 6.3)
-            continue
-        key = id(nsr[nm])
-        weight[key] = weight.get(key, 0.0) + float(shapes.coef[j])
-        first.setdefault(key, nm)
-    out = 0.0
-    for key, nm in first.items():
-        terms = nsr[nm]
-        total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
-        for t in ("drift", "read", "ir_drop"):
-            total = total + terms[t]
-        out = out + weight[key] * total
-    return out
-
-
-def layer_profile(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes, layers: int) -> np.ndarray:
-    """Predicted NSR of the residual stream after each layer, (N, layers): rho_i = rho_(i-1) + eta_i / i."""
-    attn, ffn = block_nsr(nsr, shapes)
-    attn, ffn = np.atleast_1d(attn), np.atleast_1d(ffn)
-    ls = np.arange(1, layers + 1, dtype=float)
-    steps = attn[:, None] / (2 * ls) + ffn[:, None] / (2 * ls + 1)
-    return np.cumsum(steps, axis=1)
-
-
-def rtn_reference(shapes: ErrorShapes) -> float:
-    """B in NSR_rtn(b) = B / (12 (2^(b-1) - 1)^2): the logit NSR of round-to-nearest, per-output-column, b-bit
-    weights in every static matmul and nothing else (the weight-only RTN rows of post-training quantization
-    tables, e.g. OmniQuant Table 1)."""
-    return float(np.sum(shapes.coef * shapes.w_crest**2 * shapes.static))
-
-
-def equivalent_bits(rho, shapes: ErrorShapes) -> np.ndarray:
-    """Round-to-nearest weight width with the same logit NSR rho: solve B / (12 (2^(b-1) - 1)^2) = rho for b."""
-    return 1.0 + np.log2(1.0 + np.sqrt(rtn_reference(shapes) / (12.0 * np.asarray(rho, dtype=float))))
-
-
-def logit_sqnr_db(rho) -> np.ndarray:
-    """-10 log10(rho), floored at 0 dB (noise as strong as the signal: nothing of the logits is left)."""
-    return np.maximum(0.0, -10.0 * np.log10(np.asarray(rho, dtype=float)))
 
 
 # ------------------------------------------------------------------------------------------------ entry points
@@ -529,7 +513,7 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
     """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
     (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
     adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given)."""
-    dn = device_noise()
+    dn = device_noise(c.get("tech"))
     analog = ~c["gate"]
     nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
                     read=dn["read"].take(p["device"]), analog=analog,
@@ -569,7 +553,7 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
     ra = np.minimum(auto_rows_active(p, tech), rows)   # rows_active 0: as many rows as IR drop allows (cost model)
     p = {k: (v if k in ("device", "attention", "column_combine", "compute", "weight_encoding") else v.astype(float))
          for k, v in p.items()}
-    dn = device_noise()
+    dn = device_noise(tech)
     if ir_drop_frac is None:   # the design's IR drop (docs/MODEL.md section 11), as in the cost model
         cell_um2 = tech.device["cell_area_f2"].take(dev) * (p["node_nm"] * 1e-3) ** 2
         ir_drop_frac = design_ir_drop_frac(p, tech, ra, cell_um2)

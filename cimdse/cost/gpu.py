@@ -31,8 +31,8 @@ CAL_KEYS = ("mem_efficiency", "compute_efficiency", "link_efficiency", "mem_powe
 
 # Metrics a GPU reports, with the same names and units as the CIM model's (cimdse.cost.model.metric_units).
 GPU_METRICS = ("ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "prefill_energy_mj", "avg_power_w",
-               "area_mm2", "peak_tops", "tops_per_w", "tops_per_mm2", "peak_power_w", "chips_needed", "chips_used",
-               "weights_fit")
+               "area_mm2", "die_area_mm2", "peak_tops", "tops_per_w", "tops_per_mm2", "peak_power_w", "chips_needed",
+               "chips_used", "weights_fit")
 # Columns a sweep with a `baseline:` adds next to the CIM metrics.
 BASELINE_UNITS = {k: UNITS[k] for k in BASELINE_METRICS}
 MAX_GPUS = 4096
@@ -72,10 +72,22 @@ class GpuData:
     raw: dict             # the file as read (units, sources), for `cimdse gpus --sources`
 
 
+def load_gpus(tech=None) -> GpuData:
+    """The GPU data: cimdse/tech/data/gpus.yaml, read once, or a cimdse.tech.Tech's (with a technology file's
+    `gpus:` overrides), built once per Tech."""
+    if tech is None or "gpus" not in tech.overrides:
+        return _shipped_gpus()
+    from ..tech import memo
+
+    return memo(tech, "gpus", lambda t: _gpu_data(t.raw["gpus"]))
+
+
 @cache
-def load_gpus() -> GpuData:
-    """Read cimdse/tech/data/gpus.yaml once."""
-    raw = yaml.safe_load(resources.files("cimdse.tech").joinpath("data/gpus.yaml").read_text())
+def _shipped_gpus() -> GpuData:
+    return _gpu_data(yaml.safe_load(resources.files("cimdse.tech").joinpath("data/gpus.yaml").read_text()))
+
+
+def _gpu_data(raw: dict) -> GpuData:
     gpus = {}
     for name, entry in raw["gpus"].items():
         gpus[name] = GPU(name=name, description=entry["description"],
@@ -121,9 +133,9 @@ def resolve_gpu(name: str) -> str:
                     key="gpu")
 
 
-def get_gpu(name: str) -> GPU:
+def get_gpu(name: str, tech=None) -> GPU:
     """A GPU by name or alias (`a100`, `h100`, ...); an unknown name is a UserError with a did-you-mean."""
-    return load_gpus().gpus[resolve_gpu(name)]
+    return load_gpus(tech).gpus[resolve_gpu(name)]
 
 
 def gpu_rows() -> list[dict]:
@@ -162,10 +174,10 @@ def kv_split(model: ModelConfig, n: int) -> int:
     return min(n, model.kv_heads)
 
 
-def min_gpus(gpu: GPU, model: ModelConfig, sc: Scenario) -> int:
+def min_gpus(gpu: GPU, model: ModelConfig, sc: Scenario, tech=None) -> int:
     """Fewest GPUs whose usable memory holds weights/N + KV/min(N, kv_heads); MAX_GPUS + 1 if none does."""
     weights, kv = memory_need_bytes(model, sc)
-    usable = gpu.hbm_gb * 1e9 * load_gpus().calibration["usable_memory_fraction"]
+    usable = gpu.hbm_gb * 1e9 * load_gpus(tech).calibration["usable_memory_fraction"]
     n = max(1, math.ceil(weights / max(usable - kv / model.kv_heads, 1e-9))) if usable > kv / model.kv_heads else 0
     if n == 0:
         return MAX_GPUS + 1
@@ -174,9 +186,9 @@ def min_gpus(gpu: GPU, model: ModelConfig, sc: Scenario) -> int:
     return n
 
 
-def allreduce_latency_s(n: int) -> float:
+def allreduce_latency_s(n: int, tech=None) -> float:
     """Latency term of one all-reduce over n GPUs (measured table, linear interpolation/extrapolation)."""
-    d = load_gpus()
+    d = load_gpus(tech)
     if n <= 1:
         return 0.0
     x, y = d.allreduce_n, d.allreduce_us
@@ -187,18 +199,19 @@ def allreduce_latency_s(n: int) -> float:
     return us * 1e-6
 
 
-def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
+def _kernels(model: ModelConfig, sc: Scenario, phase: str, skip: frozenset = frozenset()) -> dict:
     """The operator table of one pass regrouped into GPU kernels: arrays of tensor FLOPs, vector FLOPs,
     split-N-ways bytes and KV bytes, one entry per kernel. Attention (QK^T, softmax, S.V and the KV read) is one fused
-    kernel (FlashAttention / paged attention): scores never go to DRAM."""
+    kernel (FlashAttention / paged attention): scores never go to DRAM. Operators named in `skip` run elsewhere (a
+    PIM side, cost/host.py) and are left out; the attention kernel is left out when `qk_scores` is skipped."""
     t = operator_table(model, sc, phase)
     c = t.cols
     kind = c["kind"]
     names, tensor, vector, bytes_split, bytes_kv, launches = [], [], [], [], [], []
     for i in range(len(t)):
         k = kind[i]
-        if k in ("dynamic_matmul", "softmax", "kv_read"):
-            continue  # folded into the attention kernel below
+        if k in ("dynamic_matmul", "softmax", "kv_read") or str(c["name"][i]) in skip:
+            continue  # folded into the attention kernel below, or run on the PIM side
         launches.append(c["count"][i])  # one kernel per layer (count = layers) or per pass
         if k == "static_matmul":
             copies, active, m = c["copies"][i], c["active"][i], c["m"][i]
@@ -223,6 +236,10 @@ def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
                                if k != "embedding" else c["weight_bytes"][i] + c["out_bytes"][i])
             bytes_kv.append(0.0)
     qk, sv = t.select(name="qk_scores"), t.select(name="score_v")
+    if "qk_scores" in skip:
+        return {"names": names, "tensor_flops": np.array(tensor), "vector_flops": np.array(vector),
+                "bytes_split": np.array(bytes_split), "bytes_kv": np.array(bytes_kv),
+                "launches": np.array(launches, dtype=float), "steps": t.steps}
     names.append("attention")
     launches.append(model.layers)
     tensor.append(2 * (t.total("macs", qk) + t.total("macs", sv)))
@@ -235,11 +252,14 @@ def _kernels(model: ModelConfig, sc: Scenario, phase: str) -> dict:
             "steps": t.steps}
 
 
-def price_phase_gpu(gpu: GPU, n: int, model: ModelConfig, sc: Scenario, phase: str, cal: dict | None = None) -> dict:
+def price_phase_gpu(gpu: GPU, n: int, model: ModelConfig, sc: Scenario, phase: str, cal: dict | None = None,
+                    skip: frozenset = frozenset(), tech=None) -> dict:
     """Time (s) and energy (J, all n GPUs) of one pass of `phase` on n GPUs in tensor parallel, with a breakdown.
-    `cal` overrides the shared calibrated constants (used by `fit_calibration`)."""
-    cal = {**load_gpus().calibration, **(cal or {})}
-    k = _kernels(model, sc, phase)
+    `cal` overrides the shared calibrated constants (used by `fit_calibration`); `skip` names operators that run on
+    a PIM side instead (cost/host.py): their kernels, and the all-reduce after o_proj / ffn_down, are left out;
+    `tech`: a technology file's."""
+    cal = {**load_gpus(tech).calibration, **(cal or {})}
+    k = _kernels(model, sc, phase, skip)
     peak, _ = tensor_peak_tflops(gpu, sc)
     f_tensor = peak * 1e12 * cal["compute_efficiency"]
     f_vector = gpu.vector_tflops * 1e12 * cal["compute_efficiency"]
@@ -254,10 +274,10 @@ def price_phase_gpu(gpu: GPU, n: int, model: ModelConfig, sc: Scenario, phase: s
         activity = np.where(t_op > 0, np.maximum(t_c, w_mem * t_m) / np.where(t_op > 0, t_op, 1.0), 0.0)
     # tensor parallelism: two all-reduces per layer of the pass's activations (after o_proj and after the FFN)
     m_tokens = sc.batch * (sc.prompt_tokens if phase == "prefill" else 1)
-    n_ar = 2 * model.layers if n > 1 else 0
+    n_ar = (("o_proj" not in skip) + ("ffn_down" not in skip)) * model.layers if n > 1 else 0
     ar_bytes = m_tokens * model.hidden * sc.act_bits / 8
     link = gpu.link_gbps / 2 * 1e9 * cal["link_efficiency"]  # one direction of the per-GPU link bandwidth
-    t_ar = allreduce_latency_s(n) + 2 * (n - 1) / n * ar_bytes / link if n > 1 else 0.0
+    t_ar = allreduce_latency_s(n, tech) + 2 * (n - 1) / n * ar_bytes / link if n > 1 else 0.0
     t_comm = n_ar * t_ar
     span = gpu.tdp_w - gpu.idle_w
     e_ops = float(np.sum(t_op * (gpu.idle_w + span * activity)))
@@ -290,14 +310,15 @@ def _check_gpus(gpus) -> int:
 
 
 def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scenario,
-                breakdown: bool = False, cal: dict | None = None) -> dict:
+                breakdown: bool = False, cal: dict | None = None, tech=None) -> dict:
     """The CIM metrics (GPU_METRICS) for `gpus` x GPU `name` (None: the fewest that hold weights and KV cache),
-    plus feasible and violation (why not, "" when feasible); with breakdown, per-phase times and kernel times."""
-    gpu = get_gpu(name)
+    plus feasible and violation (why not, "" when feasible); with breakdown, per-phase times and kernel times.
+    `tech`: a cimdse.tech.Tech whose technology file may override GPU constants (None: the shipped data)."""
+    gpu = get_gpu(name, tech)
     sc = fit_scenario(model, scenario)
-    needed = min_gpus(gpu, model, sc)
+    needed = min_gpus(gpu, model, sc, tech)
     n = _check_gpus(gpus) if gpus is not None else min(needed, MAX_GPUS)
-    ph = {p: price_phase_gpu(gpu, n, model, sc, p, cal) for p in phases(model)}
+    ph = {p: price_phase_gpu(gpu, n, model, sc, p, cal, tech=tech) for p in phases(model)}
     pre = ph["prefill"]
     out: dict = {}
     if "decode" in ph:
@@ -317,6 +338,7 @@ def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scena
     out["avg_power_w"] = (pre["energy_j"] + G * e_dec) / (pre["time_s"] + G * t_dec)
     peak, _ = tensor_peak_tflops(gpu, sc)
     out["area_mm2"] = gpu.die_mm2 * n
+    out["die_area_mm2"] = gpu.die_mm2  # one GPU die, as the CIM side's area_mm2 / chips_used
     out["peak_tops"] = peak * n
     out["peak_power_w"] = gpu.tdp_w * n
     out["tops_per_w"] = out["peak_tops"] / out["peak_power_w"]
@@ -329,7 +351,7 @@ def gpu_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scena
     reason = ""
     if not feasible:
         w, kv = memory_need_bytes(model, sc)
-        usable = gpu.hbm_gb * load_gpus().calibration["usable_memory_fraction"]
+        usable = gpu.hbm_gb * load_gpus(tech).calibration["usable_memory_fraction"]
         need = f"{needed} GPUs" if needed <= MAX_GPUS else f"more than {MAX_GPUS} GPUs"
         reason = (f"weights {w / 1e9:.1f} GB + KV cache {kv / 1e9:.1f} GB need {need} of {gpu.name} "
                   f"({usable:.0f} GB usable each); {n} given")
@@ -346,8 +368,13 @@ def _baseline_cached(name: str, gpus: int | None, model: ModelConfig, scenario: 
     return gpu_metrics(name, gpus, model, scenario)
 
 
-def baseline_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scenario) -> dict:
-    """gpu_metrics for a sweep's baseline, computed once per (GPU, count, workload); a fresh copy each call."""
+def baseline_metrics(name: str, gpus: int | None, model: ModelConfig, scenario: Scenario, tech=None) -> dict:
+    """gpu_metrics for a sweep's baseline, computed once per (GPU, count, workload, technology); a fresh copy each
+    call."""
+    if tech is not None and "gpus" in tech.overrides:
+        key = ("baseline", resolve_gpu(name), gpus, model, scenario)
+        r = tech.memo.get(key) or tech.memo.setdefault(key, gpu_metrics(name, gpus, model, scenario, tech=tech))
+        return {**r, "metrics": dict(r["metrics"])}
     r = _baseline_cached(resolve_gpu(name), gpus, model, scenario)
     return {**r, "metrics": dict(r["metrics"])}
 

@@ -6,20 +6,22 @@ cimdse/tech/data/leakage.yaml. Vectorized over a batch of designs like the rest 
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
-from ..tech import _read, _values
+from ..tech import Tech, _values, load_tech, memo
 
 FLAVOURS = ("lstp", "lop", "hp")   # the order of the `sram_vt` choices in cost/params.py
 T_LOW_C, T_HIGH_C = 27.0, 127.0    # the two temperature columns of the table (300 K and 400 K)
 
 
-@cache
-def leakage_data() -> dict:
-    """The leakage table as arrays: log off-current (pA/um) per flavour (rows) and node (columns, ascending)."""
-    data = _values(_read("leakage.yaml"))
+def leakage_data(tech: Tech | None = None) -> dict:
+    """The leakage table as arrays: log off-current (pA/um) per flavour (rows) and node (columns, ascending); once
+    per Tech (None: the shipped data)."""
+    return memo(tech or load_tech(), "leakage", _leakage_table)
+
+
+def _leakage_table(tech: Tech) -> dict:
+    data = _values(tech.raw["leakage"])
     cell = data["sram_cell"]
     nodes = np.asarray(cell["nodes_nm"], dtype=float)
     order = np.argsort(nodes)
@@ -29,22 +31,25 @@ def leakage_data() -> dict:
             "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"])}
 
 
-def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c) -> np.ndarray:
+def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None, log_node=None) -> np.ndarray:
     """Leakage power (pW) of one 6T SRAM bit: vdd x I_off(flavour, node, T) x 4.62 F of leaking width.
 
     I_off is interpolated log-linearly in log(node) between the table's nodes (clamped at 22 and 90 nm) and in
-    temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS."""
-    t = leakage_data()
-    ln = np.log(np.asarray(node_nm, dtype=float))
+    temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS. log_node: log(node_nm) if the caller has it."""
+    t = leakage_data(tech)
+    ln = np.log(np.asarray(node_nm, dtype=float)) if log_node is None else log_node
     xs = t["log_nodes"]
-    ln_c = np.clip(ln, xs[0], xs[-1])
-    i = np.clip(np.searchsorted(xs, ln_c, side="right") - 1, 0, len(xs) - 2)
-    w = (ln_c - xs[i]) / (xs[i + 1] - xs[i])
+    ln_c = np.minimum(np.maximum(ln, xs[0]), xs[-1])                     # np.clip, without its call overhead
+    i = np.minimum(np.maximum(np.searchsorted(xs, ln_c, side="right") - 1, 0), len(xs) - 2)
+    x0 = xs.take(i)
+    w = (ln_c - x0) / (xs.take(i + 1) - x0)
     code = np.asarray(vt_code, dtype=np.int64)
     f = (np.asarray(temp_c, dtype=float) - T_LOW_C) / (T_HIGH_C - T_LOW_C)
-    lo, hi = t["log_i_low"], t["log_i_high"]
-    log_lo = lo[code, i] + w * (lo[code, i + 1] - lo[code, i])
-    log_hi = hi[code, i] + w * (hi[code, i + 1] - hi[code, i])
+    lo, hi = t["log_i_low"].ravel(), t["log_i_high"].ravel()           # [flavour, node] as flat indices
+    at = code * len(xs) + i
+    lo0, hi0 = lo.take(at), hi.take(at)
+    log_lo = lo0 + w * (lo.take(at + 1) - lo0)
+    log_hi = hi0 + w * (hi.take(at + 1) - hi0)
     i_pa_per_um = np.exp(log_lo + f * (log_hi - log_lo))
     width_um = t["width_f"] * np.asarray(node_nm, dtype=float) * 1e-3
     return vdd * i_pa_per_um * width_um                       # V x pA = pW
@@ -56,13 +61,28 @@ def gated_fraction(p: dict, c: dict, mp: dict, macs: float, t_pass) -> np.ndarra
     Without gating 1. With `power_gating: idle` the SRAM leaks in full while the arrays compute and at the
     retention fraction r otherwise: d + (1 - d) r, d = `macs` of the pass / (peak MAC rate x pass time), the mean
     busy fraction of the arrays. DRAM PIM designs keep 1 (their banks must refresh)."""
+    rates = gating_rates(p, c, mp)
+    if rates is None:
+        return np.ones(len(p["rows"]))
+    return gated_fraction_of(rates, macs, t_pass)
+
+
+def gating_rates(p: dict, c: dict, mp: dict, macs_per_mvm=None, t_mvm=None) -> tuple | None:
+    """(gated designs, peak MAC rate per ns of their arrays, retention fraction of the design's Tech) for
+    `gated_fraction_of`; None when no design gates.
+    macs_per_mvm, t_mvm: the peak figures of one array's full MVM when the caller has them (summary.peak_mvm)."""
     gated = (p["power_gating"] == 1) & ~c["is_dram"]
     if not np.any(gated):
-        return np.ones(len(gated))
-    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]   # as the peak figures of evaluate_batch
-    macs_per_mvm = p["rows"] * cols_used / mp["cpw"]
-    t_mvm = mp["in_slices"] * np.ceil(p["rows"] / mp["ra"] - 1e-9) * c["t_step"]
-    peak_macs_per_ns = mp["avail"] * macs_per_mvm / t_mvm
+        return None
+    if macs_per_mvm is None:
+        cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]   # as the peak figures of evaluate_batch
+        macs_per_mvm = p["rows"] * cols_used / mp["cpw"]
+        t_mvm = mp["in_slices"] * np.ceil(p["rows"] / mp["ra"] - 1e-9) * c["t_step"]
+    return gated, mp["avail"] * macs_per_mvm / t_mvm, leakage_data(c.get("tech"))["retention"]
+
+
+def gated_fraction_of(rates: tuple, macs: float, t_pass) -> np.ndarray:
+    """`gated_fraction` from the pass-independent `gating_rates` (computed once for all phases)."""
+    gated, peak_macs_per_ns, r = rates
     duty = np.minimum(macs / np.maximum(peak_macs_per_ns * t_pass, 1e-30), 1.0)
-    r = leakage_data()["retention"]
     return np.where(gated, duty + (1.0 - duty) * r, 1.0)

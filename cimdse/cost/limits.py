@@ -61,7 +61,11 @@ def _words(head: str, x: np.ndarray, tail: str) -> np.ndarray:
 def _texts(check: Check, idx: np.ndarray) -> np.ndarray:
     """Reason strings (object array) for the rows `idx` that break `check`."""
     value = np.asarray(check.value, dtype=float)[idx]
-    lim = _rounded(np.broadcast_to(np.asarray(check.limit, dtype=float), np.shape(check.value))[idx])
+    raw = np.asarray(check.limit, dtype=float)
+    raw = raw[idx] if raw.ndim else raw
+    if raw.ndim and raw[0] == raw[-1] and np.all(raw == raw[0]):
+        raw = raw[0]                    # one limit for all (a sweep rarely varies it): rounded once
+    lim = np.broadcast_to(_rounded(raw), value.shape)
     v = _rounded(value)
     near = v <= lim                     # just above the limit: rounding would print 'x > x'
     if near.any():

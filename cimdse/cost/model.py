@@ -2,127 +2,38 @@
 
 Steps, called in order from `evaluate_batch` (each is a named function, see docs/MODEL.md):
   circuits -> map_weights -> price_phase (prefill, decode) -> summarize.
-Shapes: per-design arrays are (N,); per-matrix arrays are (N, J) for the J distinct static matrix shapes.
+Shapes: per-design arrays are (N,); per-matrix arrays are (N, J) for the J distinct static matrix shapes, stored
+column-major (see map_weights). The workload side (`Workload`, `prepare`) is in shapes.py.
 Units: energy pJ, time ns, area um^2 inside; metric names carry their own units.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-
 import numpy as np
 
 from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
-from ..workload import ModelConfig, Scenario, operator_table, phases
+from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
+from .activity import conversions_kept, input_activity, skip_detection_pj
+from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
-from .leakage import gated_fraction, sram_bit_leakage_pw
+from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
-from .summary import area, leakage_w, summarize
-from .timing import adc_energy_pj, fmax_ghz
+from .readout import readout
+from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
+from .summary import area, leakage_w, peak_mvm, summarize
+from .timing import adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
 CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
-PAR_GROUPS = ({"q_proj", "k_proj", "v_proj"}, {"ffn_gate", "ffn_up"}, {"shared_gate", "shared_up"})
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
-                "writes", "leakage")
-LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link")
-AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc")
+                "writes", "leakage", "cam", "readout")
+LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link", "cam")
+AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc", "cam", "readout")
 
-
-
-# ------------------------------------------------------------------------------------------------ workload
-
-@dataclass(frozen=True)
-class Workload:
-    """What the cost model needs from a model and scenario, precomputed once (element counts, no bits)."""
-
-    model: ModelConfig
-    scenario: Scenario
-    # distinct static matrix shapes (J,)
-    k: np.ndarray
-    n: np.ndarray
-    copies: np.ndarray        # matrices of this shape stored per occurrence (experts)
-    count: np.ndarray         # occurrences (layers) x rows merged into this shape
-    per_layer: np.ndarray     # True if the shape belongs to every layer
-    # per phase: vectors through each shape per pass (J,), and aggregated scalars
-    vectors: dict             # phase -> (J,) sum over merged rows of count * m * active
-    stage_shapes: tuple       # per-layer stages: tuple of index tuples into the shapes (sequential stages)
-    single_shapes: tuple      # shapes run once per pass (lm_head, pooler)
-    phase_totals: dict        # phase -> dict of element counts
-    steps: dict               # phase -> passes per request
-
-
-def _stage_plan(names: list[str]) -> list[list[str]]:
-    plan: list[list[str]] = []
-    for nm in names:
-        for g in PAR_GROUPS:
-            if nm in g and plan and plan[-1][0] in g:
-                plan[-1].append(nm)
-                break
-        else:
-            plan.append([nm])
-    return plan
-
-
-@lru_cache(maxsize=64)
-def prepare(model: ModelConfig, scenario: Scenario) -> Workload:
-    """Precompute the workload arrays for the cost model."""
-    tables = {ph: operator_table(model, scenario, ph) for ph in phases(model)}
-    pre = tables["prefill"]
-    static = pre.select(kind="static_matmul")
-    names = list(pre.cols["name"][static])
-    keys = []
-    for i in np.flatnonzero(static):
-        keys.append((pre.cols["k"][i], pre.cols["n"][i], pre.cols["copies"][i], pre.cols["count"][i] > 1))
-    shape_of, uniq = {}, []
-    for nm, key in zip(names, keys, strict=True):
-        if key not in uniq:
-            uniq.append(key)
-        shape_of[nm] = uniq.index(key)
-    J = len(uniq)
-    count = np.zeros(J)
-    for nm, i in zip(names, np.flatnonzero(static), strict=True):
-        count[shape_of[nm]] += pre.cols["count"][i]
-    vectors, totals = {}, {}
-    for ph, t in tables.items():
-        st = t.select(kind="static_matmul")
-        v = np.zeros(J)
-        for nm, i in zip(t.cols["name"][st], np.flatnonzero(st), strict=True):
-            v[shape_of[nm]] += t.cols["count"][i] * t.cols["m"][i] * t.cols["active"][i]
-        vectors[ph] = v
-        dyn = t.select(kind="dynamic_matmul")
-        elem = np.isin(t.cols["kind"], ("softmax", "norm", "activation", "residual"))
-        totals[ph] = {
-            "static_in": t.total("in_elems", st),
-            "static_out": t.total("out_elems", st),
-            "dyn_macs": t.total("macs", dyn),
-            "dyn_in": t.total("in_elems", dyn),
-            "dyn_out": t.total("out_elems", dyn),
-            "elem_ops": t.total("elem_ops", elem | st),   # static rows: bias adds
-            "elem_io": t.total("in_elems", elem) + t.total("out_elems", elem),
-            "kv_read": t.total("in_elems", t.select(kind="kv_read")),
-            "kv_write": t.total("out_elems", t.select(kind="kv_write")),
-            "embed": t.total("weight_elems", t.select(kind="embedding")),
-            "m": float(scenario.batch * (scenario.prompt_tokens if ph == "prefill" else 1)),
-            "keys": float(t.cols["n"][t.select(name="qk_scores")][0]),
-            "queries": float(scenario.prompt_tokens if ph == "prefill" else 1),
-        }
-    per_layer_names = [nm for nm, key in zip(names, keys, strict=True) if key[3]]
-    stages = tuple(tuple(sorted({shape_of[nm] for nm in grp})) for grp in _stage_plan(per_layer_names))
-    singles = tuple(shape_of[nm] for nm, key in zip(names, keys, strict=True) if not key[3])
-    return Workload(
-        model=model, scenario=scenario,
-        k=np.array([u[0] for u in uniq]), n=np.array([u[1] for u in uniq]),
-        copies=np.array([u[2] for u in uniq]), count=count, per_layer=np.array([u[3] for u in uniq]),
-        vectors=vectors, stage_shapes=stages, single_shapes=singles, phase_totals=totals,
-        steps={ph: t.steps for ph, t in tables.items()},
-    )
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -167,16 +78,46 @@ def combine_group(bits, bpc, differential, analog):
     return np.where(analog, _ceil(mag / bpc), 1.0)
 
 
-def circuits(p: dict, tech: Tech) -> dict:
-    """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3)."""
+class _DeviceColumns(dict):
+    """Per-design values of the device constants (tech.device), each gathered on first use."""
+
+    def __init__(self, table: dict, device: np.ndarray):
+        super().__init__()
+        self.table, self.device = table, device
+
+    def __missing__(self, key: str) -> np.ndarray:
+        value = self[key] = self.table[key].take(self.device)
+        return value
+
+
+def _device_tables(tech: Tech) -> dict:
+    """Per device (DEVICES order), once per Tech: constants of circuits() that depend on the device alone, by the
+    same arithmetic as per design (so the same numbers)."""
+    def build(dev: dict) -> dict:
+        resistive = ~tech.capacitive & ~tech.dram
+        g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
+        v_read2 = dev["read_voltage_v"] ** 2
+        return {
+            "v_read2": v_read2,
+            "e_res": v_read2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12,          # pJ per resistive cell read
+            "e_dram_bit": np.where(tech.dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
+            "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),
+        }
+    return memo_table(tech.device, "circuits", build)
+
+
+def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
+    """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3).
+    r_cell: analog.cell_wire_ohm(p, tech) when the caller has it."""
     per, dig = tech.periphery, tech.periphery["digital"]
     d = p["device"]                          # take() gathers per-device constants faster than fancy indexing
-    dev = {k: v.take(d) for k, v in tech.device.items()}
+    dev = _DeviceColumns(tech.device, d)     # only the constants used, each gathered once
+    tab = _device_tables(tech)
     capacitive = tech.capacitive.take(d)
     is_dram = tech.dram.take(d)
+    resistive = ~capacitive & ~is_dram
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
-    resistive = ~capacitive & ~is_dram
     node = p["node_nm"]
     log_node = np.log(node)
     v_nom = np.interp(log_node, np.log(tech.vdd_nodes), tech.vdd_values)    # tech.vdd_for_node, log(node) reused
@@ -188,15 +129,17 @@ def circuits(p: dict, tech: Tech) -> dict:
     cell_um2 = dev["cell_area_f2"] * f_um**2
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
-    act = per["activity"]["input_bit_density"]
-    v_read = np.where(capacitive, vdd, dev["read_voltage_v"])
-    g_avg = 0.5 * (1 / np.where(resistive, dev["r_on_ohm"], 1.0) + 1 / np.where(resistive, dev["r_off_ohm"], 1.0))
-    e_res = v_read**2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12      # pJ
-    cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
-    e_cap = cap_ff * vdd**2 * 1e-3                                       # fF V^2 = fJ -> pJ
-    e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read**2 * 1e-3)
     db = np.minimum(p["dac_bits"], p["input_bits"])
-    e_row = (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd**2 * 1e-3
+    act = (ia := input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db, tech))["rho"]
+    vdd2 = vdd**2
+    v_read2 = np.where(capacitive, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
+    e_res = tab["e_res"].take(d)                                         # pJ, resistive cells (others: unused)
+    cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
+    e_cap = cap_ff * vdd2 * 1e-3                                         # fF V^2 = fJ -> pJ
+    e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
+    # a row is driven (its DAC switched, its line charged) in proportion to its slice value; plus zero-slice detection
+    e_row = (act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd2 * 1e-3
+             + skip_detection_pj(p, tech, k_node, vdd, is_dram))
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
@@ -231,39 +174,40 @@ def circuits(p: dict, tech: Tech) -> dict:
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
     e_sram_bit = lambda kb: dig["sram_64b_8kb_pj"] / 64 * np.sqrt(kb / 8.0) * s45  # noqa: E731
     ic = tech.interconnect
+    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32)   # column front end (docs/MODEL.md 16)
     return {
         "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
         "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
-        "a_sh": np.where(gate, 0.0, sa["sample_hold_area_um2"] * a32),
+        "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
         "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
         "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
         "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
         "comb_w": comb_w, "comb_k": comb_k,
-        "e_comb": act * ff_w * vdd**2 * 1e-3, "e_comb_k": act * ff_k * vdd**2 * 1e-3,
+        "e_comb": act * ff_w * vdd2 * 1e-3, "e_comb_k": act * ff_k * vdd2 * 1e-3,
         "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
         "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": np.where(dcim, dg["e_tree"], 0.0),
         "a_tree_col": np.where(dcim, dg["a_col"], 0.0),
-        "e_dram_bit": np.where(is_dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
+        "e_dram_bit": tab["e_dram_bit"].take(d),
         "t_act": dev["row_activate_ns"],
         "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
         + dig["add32_pj"] * (2 * p["weight_bits"] + 8) / 32 * s45,
-        "t_read": dev["read_pulse_ns"], "db": db,
+        "t_read": dev["read_pulse_ns"], "db": db, "in_slices": ia["slices"], "act_code": ia["code"], "act": act,
         "e_acc": e_add32,
         "e_mac": lambda bits: dig["mult32_pj"] * (bits / 32) ** 2 * s45 + dig["add32_pj"] * (2 * bits + 8) / 32 * s45,
         "e_vec": dig["vector_op_pj"] * s45,
         "e_tile_bit": e_sram_bit(bank_kb),
-        "e_global_bit": e_sram_bit(np.full_like(node, dig["sram_bank_kb"])),
+        "e_global_bit": dig["sram_64b_8kb_pj"] / 64 * np.sqrt(np.float64(dig["sram_bank_kb"]) / 8.0) * s45,
         "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
         "a_lane": dig["vector_lane_area_um2"] * a45,
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
-        "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),   # writes, not pulses
+        "endurance": tab["endurance"].take(d),   # writes, not pulses
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
-        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"])),
+        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node)),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
         "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
-        "ir_drop": design_ir_drop_frac(p, tech, np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]),
-                                                           p["rows"]), cell_um2, log_node),
+        "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
+        "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
@@ -290,17 +234,20 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     differential = (p["weight_encoding"] == 0) & ~c["gate"]
     cols_eff = np.where(differential | c["gate"], cols, cols - 1)
     cpw = _cells_per_value(p["weight_bits"], bpc, differential)
-    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
-    in_slices = _ceil(p["input_bits"] / c["db"])
+    ra = c["ra"]
+    in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
+    conv_keep = conversions_kept(p["slice_skip"], c["act_code"], ra, c["tech"])   # zero-slice skipping (MODEL.md 15)
     R, C, CPW, RA = rows[:, None], cols_eff[:, None], cpw[:, None], ra[:, None]
     k, n = wl.k[None, :], wl.n[None, :]
-    row_tiles = _ceil(k / R)
-    col_tiles = _ceil(n * CPW / C)
+    # (N, J) arrays are made column-major (order="F"): a shape's column [:, j] is contiguous, and numpy's loops
+    # then run along the designs, not along the few shapes (several times faster; the same numbers)
+    row_tiles = _ceil(np.divide(k, R, order="F"))
+    col_tiles = _ceil(np.multiply(n, CPW, order="F") / C)
     arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
     # DRAM PIM packs weight bits densely along its rows (a matrix need not align with the bank geometry)
     if np.any(c["is_dram"]):
-        arrays_one = np.where(c["is_dram"][:, None], _ceil(k * n * CPW / (R * C)), arrays_one)
-    n_rg = _ceil(np.minimum(R, k) / RA)
+        np.copyto(arrays_one, _ceil(np.multiply(k * n, CPW, order="F") / (R * C)), where=c["is_dram"][:, None])
+    n_rg = _ceil(np.minimum(R, k, order="F") / RA)
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
     # KV cache in CIM arrays (attention: cim): per layer, sequence and KV head a K array (hd rows x context)
@@ -340,7 +287,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     kv_in_buffer = kv_bytes <= p["global_buffer_mb"] * 1e6 * chips_used
     reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
     return {
-        "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles,
+        "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles, "conv_keep": conv_keep,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
         "kv_arrays": kv_arrays, "cpk": cpk, "needed": needed, "chips_needed": chips_needed, "fit": fit,
         "chips_used": chips_used, "avail": avail, "rep": rep, "reload_mode": reload_mode, "staging": staging,
@@ -364,13 +311,16 @@ def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
     """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
     s = mp["in_slices"]
     f = mp["cpw"] * s                                     # cells read per weight column per input vector
-    conv = row_tiles * n_rg * (n * (f / c["comb_w"])[:, None])   # analog column combination: one per comb_w columns
+    outer = lambda shape_row, design_col: np.multiply(shape_row, design_col, order="F")  # noqa: E731  (N, J), column-major
+    # analog column combination: one conversion per comb_w columns; zero-slice skipping: conv_keep of them
+    conv = row_tiles * n_rg * outer(n, (f / c["comb_w"] * mp["conv_keep"])[:, None])
     e = {
-        "cells": (k * n) * (f * c["e_cell"])[:, None],
+        "cells": outer(k * n, (f * c["e_cell"])[:, None]),
         "adc": conv * c["e_adc"][:, None],
-        "dac": col_tiles * (k * (s * c["e_row"])[:, None]),
-        "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * (n * c["e_acc"][:, None]),
+        "dac": col_tiles * outer(k, (s * c["e_row"])[:, None]),
+        "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * outer(n, c["e_acc"][:, None]),
         "mac_units": conv * c["e_tree"][:, None],
+        "readout": conv * c["e_fe"][:, None],
     }
     t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
     if np.any(c["is_dram"]):
@@ -388,7 +338,7 @@ def _dram_mvm_costs(p, c, mp, k, n, e, t):
     per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
     rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
     t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
-    for part in ("adc", "dac", "shift_add"):
+    for part in ("adc", "dac", "shift_add", "readout"):
         e[part][i] = 0.0
     e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
     e["mac_units"][i] = kn * col(c["e_mac_w"])
@@ -404,69 +354,91 @@ def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
         for j in stage[1:]:
             slowest = np.maximum(slowest, t_vec[:, j])
         t_layer += slowest
-    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp)}
+    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp, t_vec, t_layer)}
 
 
-def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
-    """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload)."""
+def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: np.ndarray, t_layer: np.ndarray) -> dict:
+    """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload, the parts
+    of the array latency that do not depend on the phase); price_phase only combines them with the phase's counts."""
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
     hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
     tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    kv_on_chip = mp["kv_in_buffer"]
+    kv_in_buffer = mp["kv_in_buffer"]
     kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
+    kv_on_chip = kv_in_buffer & ~kv_dram
+    clock = p["clock_ghz"]
     lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
     reload_cells = mp["weight_cells"] * mp["reload_fraction"]
     w_bytes = mp["reload_bytes"]
     off_gbps = c["off_gbps"] * mp["chips_used"]
+    e_reload_write, e_reload_read = reload_cells * c["e_write"], w_bytes * 8 * c["e_off_bit"]
+    tr = traffic_constants(p, wl, mp, hops, c["tech"])     # multicast, partial sums, chip links, KV bandwidth
+    kv_dram_gbps = lanes * mp["kv_bits"] * clock / 8        # bank read rate matched to the lanes (GB/s)
+    L = wl.model.layers
+    P = np.where(kv_dram, 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
+    batch_rounds = _ceil(wl.scenario.batch / mp["rep"])
+    hd = float(wl.model.hd)
+    if np.any(p["attention"] == 1):   # attention: cim, the K arrays' row tiles and groups (phase independent)
+        rg_k = _ceil(np.minimum(p["rows"], hd) / mp["ra"])
+        attn = {"rg_k": rg_k, "k_groups_per_hd": _ceil(hd / p["rows"]) * rg_k / hd}
+    else:
+        attn = {}
     return {
-        "hops": hops,
-        "lanes": lanes, "kv_on_chip": kv_on_chip & ~kv_dram, "kv_dram": kv_dram,
-        "kv_dram_gbps": lanes * mp["kv_bits"] * p["clock_ghz"] / 8,      # bank read rate matched to the lanes (GB/s)
-        "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_on_chip, c["e_global_bit"], c["e_off_bit"])),
+        **attn,
+        "chip_bounds": mp["chips_used"] - 1,
+        "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram,
+        "kv_dram_gbps": kv_dram_gbps,
+        # the bandwidth (GB/s) the KV cache is read at: DRAM banks, global buffers or off-chip memory
+        "kv_gbps": np.where(kv_dram, kv_dram_gbps, np.where(kv_on_chip, tr["kv_buffer_gbps"], off_gbps)),
+        "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_in_buffer, c["e_global_bit"], c["e_off_bit"])),
         "e_mac": c["e_mac"](p["input_bits"]),
         "off_gbps_all": off_gbps,
-        "e_reload_write": reload_cells * c["e_write"], "e_reload_read": w_bytes * 8 * c["e_off_bit"],
+        "e_reload_write": e_reload_write, "e_reload_read": e_reload_read, "e_reload": e_reload_write + e_reload_read,
         "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
         "e_hop_bit": c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"],
-        **traffic_constants(p, wl, mp, hops, c["tech"]),     # multicast, partial sums, chip links, KV bandwidth
+        # latency of the arrays: L t_layer (vectors per stage + P - 1) / P per pass, plus the single (once per
+        # pass) shapes, plus the NoC hops of every stage; (vectors + P) - 1 = vectors + (P - 1): integers, exact
+        "pipe": P, "pipe_fill": P - 1, "t_layers": L * t_layer,
+        "t_singles": [t_vec[:, j] * batch_rounds for j in wl.single_shapes],
+        "t_hops": hops / clock * L * len(wl.stage_shapes),
+        "lane_rate": lanes * clock,                          # digital lane operations per ns
+        **tr,
     }
 
 
 def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) -> tuple[dict, dict, dict]:
-    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class."""
+    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class.
+
+    Every part of ENERGY_PARTS and LATENCY_PARTS is set here (leakage: by the caller). A new term: add its name to
+    the tuple and set e[name] / t[name] here (a per-phase count from wl.phase_totals times a per-design cost from
+    circuits() `c`); what does not depend on the phase goes into _pass_constants, computed once per chunk."""
     tot = wl.phase_totals[ph]
-    N = len(p["rows"])
     bits = p["input_bits"]
-    zero = np.zeros(N)
-    e = dict.fromkeys(ENERGY_PARTS, zero)
-    t = dict.fromkeys(LATENCY_PARTS, zero)
+    e: dict[str, np.ndarray] = {}
+    t: dict[str, np.ndarray] = {}
     ops: dict[str, np.ndarray] = {}
     # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix
     V = wl.vectors[ph]
-    static = zero
+    static = None
     for part, val in sc_["e_vec"].items():
         e[part] = _dot_shapes(val, V)
-        static = static + e[part]
+        static = e[part] if static is None else static + e[part]
     ops["static_matmul"] = static
+    e_tile_bit = c["e_tile_bit"]
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
-    e_io = io_bits * c["e_tile_bit"]
+    e_io = io_bits * e_tile_bit
     hops = sc_["hops"]
     # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
-    e["noc"] = (io_bits * sc_["hops"] + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
+    e["noc"] = (io_bits * hops + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
-    L = wl.model.layers
-    share = np.where(wl.copies > 1, wl.model.experts_per_token / np.maximum(wl.copies, 1), 1.0)
-    stage_share = float(np.max(share[[j for s in wl.stage_shapes for j in s]], initial=1.0))
-    vec_per_stage = _ceil(m_vec * stage_share / mp["rep"])
-    P = np.where(c["is_dram"], 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
-    t_static = L * sc_["t_layer"] * (vec_per_stage + P - 1) / P
-    for j in wl.single_shapes:
-        t_static = t_static + sc_["t_vec"][:, j] * _ceil(wl.scenario.batch / mp["rep"])
-    t["arrays"] = t_static + hops / p["clock_ghz"] * L * len(wl.stage_shapes)
+    vec_per_stage = _ceil(m_vec * wl.stage_share / mp["rep"])
+    t_static = sc_["t_layers"] * (vec_per_stage + sc_["pipe_fill"]) / sc_["pipe"]
+    for t_single in sc_["t_singles"]:
+        t_static = t_static + t_single
+    t["arrays"] = t_static + sc_["t_hops"]
     # --- attention and element-wise work
-    lanes = sc_["lanes"]
     cim_attn = p["attention"] == 1
     kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
     keep = p["kv_keep"]                 # attention tokens kept after pruning: QK^T, S.V and KV reads shrink
@@ -475,20 +447,20 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     dyn_digital = np.where(cim_attn, 0.0, dyn_macs)
     e_dyn_macs = dyn_digital * sc_["e_mac"]
     kv_bits = mp["kv_bits"]
-    e_attn = (e_dyn_macs + np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits * e_kv_bit)
-              + dyn_io * bits * c["e_tile_bit"])
-    e_elem = tot["elem_ops"] * c["e_vec"] + tot["elem_io"] * bits * c["e_tile_bit"]
-    e["digital"] = e_dyn_macs + tot["elem_ops"] * c["e_vec"]
     kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits)
+    e_attn = e_dyn_macs + kv_traffic * e_kv_bit + dyn_io * bits * e_tile_bit   # (e_kv_bit finite: 0 x e = 0)
+    nl = _cam.nonlinear_costs(p, c, tot, c["tech"])      # CAM (MODEL.md 14): lookups leave the lanes
+    elem_ops = tot["elem_ops"] - nl["lookups"]
+    e_vec_ops = elem_ops * c["e_vec"]
+    e_elem = e_vec_ops + nl["energy"] + tot["elem_io"] * bits * e_tile_bit
+    e["digital"] = e_dyn_macs + e_vec_ops
     kv_dram = sc_["kv_dram"]
-    e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * c["e_tile_bit"]
+    e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * e_tile_bit
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
-    e["offchip"] = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
-    e["cells"] = e["cells"] + np.where(kv_dram, kv_traffic * c["e_dram_bit"], 0.0)
-    t_compute = (dyn_digital + tot["elem_ops"]) / (lanes * p["clock_ghz"])
-    t_kv = np.where(kv_dram, kv_traffic / 8 / sc_["kv_dram_gbps"],
-                    kv_traffic / 8 / np.where(kv_on_chip, sc_["kv_buffer_gbps"], sc_["off_gbps_all"]))
-    t["digital"] = np.maximum(t_compute, t_kv)
+    e_off = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
+    e["cells"] = e["cells"] + kv_traffic * c["e_dram_bit"]          # e_dram_bit is 0 but for DRAM PIM
+    t_compute = (dyn_digital + elem_ops) / sc_["lane_rate"] + nl["lookups"] / sc_["lanes"] * nl["t_lookup"]
+    t["digital"] = np.maximum(t_compute, kv_traffic / 8 / sc_["kv_gbps"])
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
         hd, keys = float(wl.model.hd), np.maximum(tot["keys"] * keep, 1.0)   # kept keys only
@@ -497,41 +469,59 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         macs = dyn_macs / 2  # QK^T and S.V each
         s = mp["in_slices"]
         cells_qk = macs * mp["cpk"] * s
-        rt_k, rg_k = _ceil(hd / p["rows"]), _ceil(np.minimum(p["rows"], hd) / mp["ra"])
+        rg_k = sc_["rg_k"]
         rt_v, rg_v = _ceil(keys / p["rows"]), _ceil(np.minimum(p["rows"], keys) / mp["ra"])
-        conv = cells_qk * (rt_k * rg_k / hd + rt_v * rg_v / keys) / c["comb_k"]
+        conv = cells_qk * (sc_["k_groups_per_hd"] + rt_v * rg_v / keys) / c["comb_k"] * mp["conv_keep"]
         e_cim = {
             "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
             "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * (c["e_sa"] + c["e_comb_k"]),
+            "readout": conv * c["e_fe"],
         }
         for part, val in e_cim.items():
             e[part] = e[part] + np.where(cim_attn, val, 0.0)
-        e["writes"] = e["writes"] + e_w
+        e["writes"] = e_w
         e_attn = e_attn + np.where(cim_attn, sum(e_cim.values()) + e_w, 0.0)
         group = wl.model.heads / wl.model.kv_heads
         t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
-        t["cim_attention"] = np.where(cim_attn, L * tot["queries"] * group * t_mvm, 0.0)
+        t["cim_attention"] = np.where(cim_attn, wl.model.layers * tot["queries"] * group * t_mvm, 0.0)
         rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
-        t["kv_write"] = np.where(cim_attn, L * rows_written * c["t_write"], 0.0)
-    ops["attention"] = e_attn
+        t["kv_write"] = np.where(cim_attn, wl.model.layers * rows_written * c["t_write"], 0.0)
+    else:
+        e["writes"] = t["cim_attention"] = t["kv_write"] = np.zeros(len(bits))
+    zero = np.zeros(len(bits))
+    sel = _cam.selection_costs(p, wl, c, mp, ph, tot, c["tech"])   # CAM token selection (MODEL.md 14)
+    e["cam"] = nl["energy"] + sel["energy"] + zero
+    t["cam"] = sel["time"] + zero
+    ops["attention"] = e_attn + sel["energy"]
     ops["elementwise"] = e_elem
     # --- embedding lookups from off-chip memory
     emb_bits = tot["embed"] * p["weight_bits"]
-    e["offchip"] = e["offchip"] + emb_bits * c["e_off_bit"]
+    e_emb = emb_bits * c["e_off_bit"]
+    e["offchip"] = e_off + e_emb
     t["offchip"] = emb_bits / 8 / sc_["off_gbps_all"]
-    ops["embedding"] = emb_bits * c["e_off_bit"]
+    ops["embedding"] = e_emb
     # --- weight reload (overflow: reload and the weights do not fit)
     e["writes"] = e["writes"] + sc_["e_reload_write"]
     e["offchip"] = e["offchip"] + sc_["e_reload_read"]
     t["reload"] = sc_["t_reload"]
-    ops["weight_reload"] = sc_["e_reload_write"] + sc_["e_reload_read"]
+    ops["weight_reload"] = sc_["e_reload"]
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
     # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
-    link_bits = m_vec * wl.model.hidden * bits * (mp["chips_used"] - 1) + _dot_shapes(sc_["link_bits_vec"], V)
+    link_bits = m_vec * wl.model.hidden * bits * sc_["chip_bounds"]
+    if sc_["link_bits_vec"] is not None:
+        link_bits = link_bits + _dot_shapes(sc_["link_bits_vec"], V)
     e["chip_link"] = link_bits * sc_["e_link_eff"]
     t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
     ops["chip_link"] = e["chip_link"]
-    return e, t, ops
+    return _in_order(e, ENERGY_PARTS), _in_order(t, LATENCY_PARTS), ops
+
+
+def _in_order(parts: dict, order: tuple) -> dict:
+    """parts with the keys of `order` first, in that order (sums over the parts add them in this fixed order), then
+    any others as they were set."""
+    out = {k: parts[k] for k in order if k in parts}
+    out.update(parts)
+    return out
 
 
 def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
@@ -541,6 +531,9 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
+    if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
+        from .host import evaluate_hosted
+        return evaluate_hosted(p, wl, tech, breakdown, evaluate_batch, build_workload)
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
@@ -557,28 +550,34 @@ def _concat(parts: list[dict]) -> dict:
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     """evaluate_batch on one chunk of designs."""
-    code = conflict_codes(p)
+    code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
     max_bpc = tech.device["max_bits_per_cell"][p["device"]]
     bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
     p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
-    p["rows_active"] = np.minimum(auto_rows_active(p, tech), p["rows"])   # 0: as many rows as IR drop allows
+    r_cell = cell_wire_ohm(p, tech)                      # line resistance per cell pitch (IR drop), used twice
+    p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
-    c = circuits(p, tech)
+    c = circuits(p, tech, r_cell)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
-    p_leak = leakage_w(p, c, mp)
+    ar["cam"] = _cam.cam_area_um2(p, wl, c, mp, tech) * 1e-6                  # CAM blocks (MODEL.md 14)
+    p_leak = leakage_w(p, c, mp) + _cam.cam_leakage_w(p, wl, c)
     phase_out = {}
     sc_ = static_costs(p, wl, c, mp)
+    peak = peak_mvm(p, c, mp)
+    gating = gating_rates(p, c, mp, peak[2], peak[3])
     for ph in wl.vectors:
         e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
         t_pass = sum(t.values())
-        macs = float((wl.vectors[ph] * wl.k * wl.n).sum())           # static MACs of the pass (power gating duty)
-        e["leakage"] = p_leak * t_pass * 1e3 * gated_fraction(p, c, mp, macs, t_pass)   # W * ns = nJ -> pJ
+        e["leakage"] = p_leak * t_pass * 1e3                               # W * ns = nJ -> pJ
+        if gating is not None:   # (without gating the fraction is 1)
+            macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
+            e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
         phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
-    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code)
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak)
     res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
                              adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits
     if breakdown:

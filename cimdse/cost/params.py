@@ -19,6 +19,11 @@ from ..tech import DEVICES, OFFCHIP
 ADC_NS_MAX = 100_000.0
 
 
+# GPUs a design may name as its host: the entries of cimdse/tech/data/gpus.yaml (tests/test_host.py checks the two
+# agree; listed here so that importing the parameters does not parse that file)
+HOST_GPUS = ("a100-80gb", "h100-sxm", "h100-pcie", "h200", "l40s", "t4", "titan-rtx", "rtx-3090", "gtx-1060")
+
+
 @dataclass(frozen=True)
 class Param:
     """One design parameter. kind: 'int', 'float' or 'cat'."""
@@ -107,6 +112,40 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           choices=("none", "idle")),
     Param("max_ir_drop", "float", 0.1, "",
           "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
+    # CAM blocks (docs/MODEL.md section 14, cost/cam.py)
+    Param("token_select", "cat", "none", "",
+          "none: kv_keep prunes keys at no cost (an upper bound); cam: a ternary CAM holding each key's signature "
+          "(cam_hash_bits sign bits of a random projection) is searched by every query to select the kept keys, and "
+          "its search, hashing, write energy, time and area are priced", choices=("none", "cam")),
+    Param("cam_hash_bits", "int", 64, "bit", "bits of each key signature stored in the token-selection CAM", 1, 4096),
+    Param("cam_rows", "int", 256, "", "rows (stored keys) per token-selection CAM array", 4, 8192),
+    Param("nonlinear", "cat", "digital", "",
+          "digital: exp (softmax) and GELU/SiLU on the vector lanes; acam: each such element op is an analog-CAM lookup "
+          "(2^input_bits ranges, one table per lane), as in RACE-IT", choices=("digital", "acam")),
+    # a host GPU beside the CIM/PIM chips (cost/host.py, docs/MODEL.md 'Host GPU and PIM offload')
+    Param("host", "cat", "none", "", "host GPU (`cimdse gpus`) that runs the operators not offloaded, by its roofline; "
+          "none: the CIM/PIM chips run everything", choices=("none", *HOST_GPUS)),
+    Param("host_count", "int", 1, "", "host GPUs in tensor parallel (with host)", 1, 1024),
+    Param("offload", "cat", "all", "", "operator groups on the CIM/PIM side when there is a host: none (host only), "
+          "attention (QK^T, softmax, S.V, KV cache), ffn (FFN matmuls and activation), all",
+          choices=("none", "attention", "ffn", "all")),
+    Param("host_link", "cat", "auto", "", "path between host and PIM: shared (the PIM is the host's own memory, as "
+          "HBM-PIM: no transfer), board (NVLink-C2C-class link), auto (shared for dram, else board)",
+          choices=("auto", "shared", "board")),
+    Param("host_overlap", "cat", "none", "", "none: per layer the two sides run in turn (sum of times); subbatch: two "
+          "sub-batches alternate between the sides as NeuPIMs does (max of the sides' times)",
+          choices=("none", "subbatch")),
+    # input activity (docs/MODEL.md section 15, cost/activity.py)
+    Param("input_stats", "cat", "laplace", "",
+          "statistics of the input activations: laplace (Laplace-distributed, clipped at the MSE-optimal value for "
+          "input_bits) or uniform (random test vectors: every bit 1 half the time)", choices=("laplace", "uniform")),
+    Param("input_encoding", "cat", "twos_complement", "",
+          "signed inputs: twos_complement (input_bits slices, sign-extension bits of negative values are 1) or "
+          "sign_magnitude (input_bits - 1 magnitude slices, the sign sets the row-drive polarity)",
+          choices=("twos_complement", "sign_magnitude")),
+    Param("slice_skip", "cat", "off", "",
+          "on: an input slice that is 0 on every driven row of a row group is detected and not converted (saves "
+          "ADC, read-out and shift-add energy, not time)", choices=("off", "on")),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML
@@ -190,21 +229,23 @@ def parse_assignment(text: str) -> tuple[str, float | str]:
     return key, check_value(key, value)
 
 
-def cross_check(design: Mapping) -> None:
-    """Raise UserError for a single design whose parameters contradict each other."""
-    _, reasons = conflicts(to_batch([design]))
+def cross_check(design: Mapping, tech=None) -> None:
+    """Raise UserError for a single design whose parameters contradict each other (`tech`: None for the shipped
+    data)."""
+    _, reasons = conflicts(to_batch([design], tech), tech)
     if reasons[0]:
         key = reasons[0].split(" ", 1)[0]
         value = design.get(key)
         text = reasons[0]
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             text = f"{key} {value:g}" + text[len(key):]     # 'bits_per_cell 2 exceeds ...'
-        limits = allowed_range(key, design)
+        limits = allowed_range(key, design, tech)
         raise UserError(text + (f"; {limits}" if limits else ""), key=key)
 
 
-def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
-    """Turn designs (a list of dicts, or a dict of columns) into a batch of arrays, filling defaults."""
+def to_batch(designs: Iterable[Mapping] | Mapping, tech=None) -> dict[str, np.ndarray]:
+    """Turn designs (a list of dicts, or a dict of columns) into a batch of arrays, filling defaults (`tech`, a
+    cimdse.tech.Tech or None for the shipped data, gives each device's maximum bits per cell)."""
     if isinstance(designs, Mapping):
         cols = {k: np.atleast_1d(np.asarray(v)) for k, v in designs.items()}
         n = max((len(v) for v in cols.values()), default=1)
@@ -241,27 +282,27 @@ def to_batch(designs: Iterable[Mapping] | Mapping) -> dict[str, np.ndarray]:
     if unknown_keys:
         key = sorted(unknown_keys)[0]
         raise UserError(unknown("design parameter", key, PARAMS), key=key)
-    resolve_device_defaults(batch)
+    resolve_device_defaults(batch, tech)
     return batch
 
 
-def resolve_device_defaults(batch: dict) -> None:
+def resolve_device_defaults(batch: dict, tech=None) -> None:
     """In place: bits_per_cell 0 (not set) becomes the device's default, min(DEFAULT_BITS_PER_CELL, its maximum)."""
     bpc = batch["bits_per_cell"]
     if np.any(bpc == 0):
         from ..tech import load_tech
 
-        cap = load_tech().device["max_bits_per_cell"][batch["device"]]
+        cap = (tech or load_tech()).device["max_bits_per_cell"][batch["device"]]
         batch["bits_per_cell"] = np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, cap), bpc)
 
 
-def allowed_range(key: str, design: Mapping) -> str:
+def allowed_range(key: str, design: Mapping, tech=None) -> str:
     """The values `key` may take given the rest of a single design (for messages), or ''."""
     if key == "bits_per_cell":
         from ..tech import load_tech
 
         dev = design.get("device", PARAMS["device"].default)
-        cap = int(load_tech().device["max_bits_per_cell"][DEVICES.index(dev)])
+        cap = int((tech or load_tech()).device["max_bits_per_cell"][DEVICES.index(dev)])
         return f"{dev} allows 1 to {cap} (0: its default, {min(DEFAULT_BITS_PER_CELL, cap)})"
     if key in ("rows_active", "cols_per_adc"):
         other = "rows" if key == "rows_active" else "cols"
@@ -293,11 +334,11 @@ CONFLICT_KEYS = ((), ("bits_per_cell", "device"), ("rows_active", "rows"), ("col
                  ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), ("vdd",))  # the parameters each rule involves
 
 
-def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it."""
+def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, ...]:
+    """Per rule (CONFLICT_TEXTS[1:]), the mask of designs that break it (`tech`: None for the shipped data)."""
     from ..tech import load_tech
 
-    tech = load_tech()
+    tech = tech or load_tech()
     max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
     is_dram = tech.dram[batch["device"]]
     digital = batch["compute"] == 1
@@ -312,16 +353,16 @@ def conflict_masks(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     )
 
 
-def conflict_codes(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+def conflict_codes(batch: Mapping[str, np.ndarray], tech=None) -> np.ndarray:
     """Per design: index into CONFLICT_TEXTS of the first contradiction between parameters (0 = none)."""
-    checks = conflict_masks(batch)
+    checks = conflict_masks(batch, tech)
     code = np.zeros(len(batch["rows"]), dtype=np.int8)
     for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
         code[checks[i - 1]] = i
     return code
 
 
-def conflicts(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def conflicts(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, np.ndarray]:
     """Per design: True where parameters contradict each other, and the reason (empty string if none)."""
-    code = conflict_codes(batch)
+    code = conflict_codes(batch, tech)
     return code != 0, np.asarray(CONFLICT_TEXTS, dtype=object)[code]

@@ -28,12 +28,13 @@ def area(p: dict, c: dict, mp: dict) -> dict:
         "cells": arrays * p["rows"] * p["cols"] * c["cell_um2"],
         "adc": arrays * per_array_adcs * c["a_adc"],
         "dac": arrays * p["rows"] * c["a_dac"],
-        "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * (c["a_sh"] + c["a_comb_col"])),
+        "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * c["a_comb_col"]),
         "mac_units": arrays * p["cols"] * c["a_tree_col"],
         "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
         * c["a_buffer_bit"],
         "digital": mp["chips_used"] * p["tiles"] * p["simd_lanes"] * c["a_lane"],
         "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
+        "readout": arrays * p["cols"] * c["a_fe"],   # column front ends (sample-and-hold included)
     }
     return {k: v * 1e-6 for k, v in a.items()}
 
@@ -45,10 +46,18 @@ def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
     return (array_cells * c["leak_cell_pw"] + buffer_bits * c["sram_leak_pw"]) * 1e-12
 
 
+def peak_mvm(p: dict, c: dict, mp: dict) -> tuple:
+    """One array's full matrix-vector product: (columns used, row groups, MACs, time in ns)."""
+    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]
+    n_rg = _ceil(p["rows"] / mp["ra"])
+    return cols_used, n_rg, p["rows"] * cols_used / mp["cpw"], mp["in_slices"] * n_rg * c["t_step"]
+
+
 def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phase_out: dict,
-              code: np.ndarray) -> dict:
+              code: np.ndarray, peak: tuple | None = None) -> dict:
     """Metrics of every design (METRICS, plus feasible and reason) from its circuits `c`, mapping `mp`, area
-    components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time))."""
+    components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time));
+    peak: `peak_mvm(p, c, mp)` when the caller has it."""
     res = {}
     area_mm2 = sum(ar.values())
     sc = wl.scenario
@@ -75,13 +84,10 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["area_mm2"] = area_mm2
     res["die_area_mm2"] = area_mm2 / mp["chips_used"]
     # peak: every array busy with full matrix-vector products
-    cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]
-    n_rg = _ceil(p["rows"] / mp["ra"])
-    macs = p["rows"] * cols_used / mp["cpw"]
-    t_mvm = mp["in_slices"] * n_rg * c["t_step"]
-    conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"]
+    cols_used, n_rg, macs, t_mvm = peak_mvm(p, c, mp) if peak is None else peak
+    conv = cols_used * mp["in_slices"] * n_rg / c["comb_w"] * mp["conv_keep"]
     e_mvm = (p["rows"] * cols_used * mp["in_slices"] * c["e_cell"]
-             + conv * (c["e_adc"] + c["e_sa"] + c["e_comb"] + c["e_tree"])
+             + conv * (c["e_adc"] + c["e_sa"] + c["e_comb"] + c["e_tree"] + c["e_fe"])
              + p["rows"] * mp["in_slices"] * c["e_row"])
     peak_tops = mp["avail"] * 2 * macs / t_mvm * 1e-3
     peak_w = mp["avail"] * e_mvm / t_mvm * 1e-3
@@ -96,7 +102,8 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["power_density_w_mm2"] = res["peak_power_w"] / area_mm2     # all chips alike: one chip's peak over its area
     res["tops_per_mm2"] = res["peak_tops"] / area_mm2
     res["macro_tops_per_w"] = np.where(dram, 2 / e_dram_mac, macro_tops_per_w)
-    macro_area = ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + np.where(dram, ar["digital"], 0)
+    macro_area = (ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + ar["readout"]
+                  + np.where(dram, ar["digital"], 0))
     res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
     res["chips_needed"] = mp["chips_needed"]
     res["chips_used"] = mp["chips_used"]

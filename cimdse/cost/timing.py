@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tech import Tech
+from ..tech import Tech, planar_power_law
 
 _MEMO: dict = {}   # (id(data dict), name) -> (data dict, table): the dict is held, so its id cannot be reused
 
@@ -35,11 +35,19 @@ def _fo4_nominal_table(tech: Tech) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fo4_table(tm: dict, tech: Tech) -> tuple[np.ndarray, np.ndarray]:
+    """Log-log table; the planar nodes between the FinFET rows and the smallest planar row are added as rows of
+    the planar power law (docs/MODEL.md 17), so that interpolation never crosses the planar/FinFET break."""
     nodes = np.asarray(tm["fo4_nodes_nm"], dtype=float)
     v_nom = tech.vdd_for_node(nodes)
     ps = np.array([np.polyval(c, v) for c, v in zip(tm["fo4_delay_poly"], v_nom, strict=True)])
     order = np.argsort(nodes)
-    return np.log(nodes[order]), np.log(ps[order])
+    nodes, ps = nodes[order], ps[order]
+    fin = tech.finfet_max_nm
+    f_p, t_p, g = planar_power_law(nodes, ps, fin)
+    edge = np.nextafter(fin, np.inf)                 # just above the largest FinFET row: the planar law from there
+    nodes, ps = np.insert(nodes, np.searchsorted(nodes, edge), edge), np.insert(ps, np.searchsorted(nodes, edge),
+                                                                               t_p * (edge / f_p) ** g)
+    return np.log(nodes), np.log(ps)
 
 
 def vth_v(node_nm, tech: Tech) -> np.ndarray:

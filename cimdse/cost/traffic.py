@@ -32,7 +32,8 @@ def noc_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups, hops) -> np.ndar
 def noc_extra_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups) -> np.ndarray:
     """The part of `noc_bit_hops` beyond the average distance: the multicast tree over the matrix's tiles and the
     partial sums between its tile groups (the cost model adds bits x hops x (inputs + outputs) per pass itself)."""
-    return k * bits * (tiles_spanned - 1) + (tile_groups - 1) * n * pbits
+    # (k x bits: column-major when they broadcast to (N, J), like the cost model's other per-shape arrays)
+    return np.multiply(k, bits, order="F") * (tiles_spanned - 1) + (tile_groups - 1) * n * pbits
 
 
 def chip_link_bits(k, n, bits, pbits, chips_spanned, row_chips) -> np.ndarray:
@@ -54,7 +55,8 @@ def kv_buffer_gbps(global_buffer_mb, chips_used, clock_ghz, tech: Tech) -> np.nd
 
 
 def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
-    """Per-design, per-shape traffic quantities that every pass shares (see the module docstring)."""
+    """Per-design, per-shape traffic quantities that every pass shares (see the module docstring);
+    link_bits_vec is None where no matrix of any design spans chips."""
     bits = p["input_bits"][:, None]
     k, n = wl.k[None, :], wl.n[None, :]
     rt = mp["row_tiles"]
@@ -62,7 +64,8 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     apt, tiles = p["arrays_per_tile"][:, None], p["tiles"][:, None]
     per_chip = apt * tiles
     # psum_bits(b_in, b_w, k), with log2 k taken once per shape
-    pb = (p["input_bits"] + p["weight_bits"])[:, None] + np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :]
+    pb = np.add((p["input_bits"] + p["weight_bits"])[:, None], np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :],
+                order="F")   # (N, J) column-major, as map_weights makes them
     # (arrays, row tiles >= 1 and arrays_per_tile <= 4096: both ratios are at least 1/4096, so each ceil is >= 1)
     t_span = np.minimum(np.ceil(arrays / apt), tiles)
     g_span = np.minimum(np.ceil(rt / apt), tiles)
@@ -85,7 +88,7 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
             split_stages = split_stages + split[:, j] / wl.model.layers
         hop_count = hop_count + wl.model.layers * split_stages
     else:
-        link_bits_vec = np.zeros_like(arrays)
+        link_bits_vec = None    # no matrix crosses a chip boundary (adding its zeros would change nothing)
     return {
         "noc_extra_bit_hops": noc_extra_bit_hops(k, n, bits, pb, t_span, g_span),
         "link_bits_vec": link_bits_vec,

@@ -507,6 +507,29 @@
     return done;
   }
 
+  // ---------------------------------------------------------------------------------------------- verified front
+  function drawVerify() {
+    // sweep --verify: the predicted objectives beside the perplexity and logit SQNR measured on the checkpoint
+    var V = D.verify;
+    if (!V) return;
+    el("verify-section").hidden = false;
+    var head = V.columns.map(function (c, j) { return "<th>" + esc(c) + (V.units[j] ? " [" + esc(V.units[j]) + "]" : "") + "</th>"; });
+    var body = V.rows.map(function (r) {
+      return "<tr>" + r.map(function (v, j) {
+        var text = v === null ? "" : (j === 0 ? String(v) : fmt(v));
+        return "<td>" + (j === 0 && byTrial.has(v) ? '<a href="#trial=' + v + '" data-trial="' + v + '">' + text + "</a>" : esc(text)) + "</td>";
+      }).join("") + "</tr>";
+    });
+    el("verify-table").innerHTML = '<table class="data"><thead><tr>' + head.join("") + "</tr></thead><tbody>" + body.join("") + "</tbody></table>";
+    el("verify-table").querySelectorAll("a[data-trial]").forEach(function (a) {
+      a.addEventListener("click", function (ev) { ev.preventDefault(); select(byTrial.get(Number(a.getAttribute("data-trial")))); el("selected").scrollIntoView(); });
+    });
+    el("verify-caption").textContent = fmt(V.rows.length) + " front designs, each run on " + V.checkpoint + " over " + fmt(V.tokens) +
+      " tokens with its predicted noise (cimdse sweep --verify; docs/ACCURACY.md); the checkpoint's own perplexity is " +
+      (V.reference_ppl === null ? "unknown" : fmt(V.reference_ppl)) + ". Click a trial number to select it above.";
+    status.figures.verify = { rows: V.rows.length };
+  }
+
   // ---------------------------------------------------------------------------------------------- draw everything
   function finish() {
     status.render_ms = Math.round(performance.now());
@@ -539,6 +562,7 @@
     else { waits.push(select(start)); }
     TIMES.scatter_breakdown = Math.round(performance.now());
     waits.push(drawHistory(), drawImportance());
+    drawVerify();
     TIMES.history_importance = Math.round(performance.now());
   } catch (e) { fail(e); }
   // ... then the parallel coordinates, once that is on screen and the figure is scrolled near: WebGL, by far the

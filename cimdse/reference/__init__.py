@@ -216,8 +216,9 @@ def load_references(where: str | Path | None = None) -> list[Reference]:
     return [load_reference(p) for p in sorted(base.glob("*.yaml")) if not p.name.startswith("_")]
 
 
-def evaluate_reference(ref: Reference, workload: dict | None = None) -> dict[str, float]:
-    """All cimdse metrics of a reference design on its workload, or on `workload` (plus `feasible` as 0/1)."""
+def evaluate_reference(ref: Reference, workload: dict | None = None, tech=None) -> dict[str, float]:
+    """All cimdse metrics of a reference design on its workload, or on `workload` (plus `feasible` as 0/1);
+    `tech`: a cimdse.tech.Tech (None: the shipped data)."""
     from ..config import load_workload
     from ..cost import evaluate_arrays
     from ..cost.model import METRICS
@@ -225,13 +226,13 @@ def evaluate_reference(ref: Reference, workload: dict | None = None) -> dict[str
 
     model, sc = load_workload(workload or ref.workload, ref.path)
     design = {**scenario_defaults(sc), **ref.design}
-    res = evaluate_arrays(to_batch([design]), model, sc)
+    res = evaluate_arrays(to_batch([design], tech), model, sc, tech=tech)
     out = {m: float(res[m][0]) for m in METRICS}
     out["feasible"] = float(bool(res["feasible"][0]))
     return out
 
 
-def predict_relative(ref: Reference, pub: Published, cim: dict | None = None) -> float:
+def predict_relative(ref: Reference, pub: Published, cim: dict | None = None, tech=None) -> float:
     """cimdse's prediction of a relative figure: the GPU roofline's metric over the design's on the figure's workload,
     through cimdse.cost.gpu.baseline_columns (speedup_vs_gpu: tpot ratio, ttft for encoders; energy_gain_vs_gpu:
     energy-per-token ratio). `cim` passes the design's metrics when already evaluated on that workload."""
@@ -239,18 +240,19 @@ def predict_relative(ref: Reference, pub: Published, cim: dict | None = None) ->
     from ..cost.gpu import baseline_columns, gpu_metrics
 
     model, sc = load_workload(pub.workload or ref.workload, ref.path)
-    cim = cim if cim is not None else evaluate_reference(ref, pub.workload)
-    gpu = gpu_metrics(pub.baseline["gpu"], pub.baseline["gpus"], model, gpu_scenario(sc, pub.baseline["bits"]))
+    cim = cim if cim is not None else evaluate_reference(ref, pub.workload, tech)
+    gpu = gpu_metrics(pub.baseline["gpu"], pub.baseline["gpus"], model, gpu_scenario(sc, pub.baseline["bits"]),
+                      tech=tech)
     return float(baseline_columns(cim, gpu["metrics"])[pub.metric])
 
 
-def reference_values(ref: Reference) -> dict[str, float]:
+def reference_values(ref: Reference, tech=None) -> dict[str, float]:
     """What `cimdse check` records for a reference: every metric on its workload and every relative figure's
     prediction (keyed Published.key, e.g. 'speedup_vs_gpu@1xt4')."""
-    out = evaluate_reference(ref)
+    out = evaluate_reference(ref, None, tech)
     for p in ref.published:
         if p.baseline:
-            out[p.key] = predict_relative(ref, p, None if p.workload else out)
+            out[p.key] = predict_relative(ref, p, None if p.workload else out, tech)
     return out
 
 
@@ -329,6 +331,7 @@ class Row:
     role: str
     why_off: str
     baseline: str = ""   # relative figures: the GPU baseline in words (empty for absolute figures)
+    band: tuple | None = None   # (p10, p90) of the prediction over the constants' bands (reference/bands.py)
 
     @property
     def factor(self) -> float:
@@ -338,17 +341,22 @@ class Row:
         return max(p / q, q / p)
 
 
-def validation_rows(refs: list[Reference] | None = None) -> list[Row]:
-    """Every comparable published figure with cimdse's current prediction."""
+def validation_rows(refs: list[Reference] | None = None, tech=None, bands: bool = False) -> list[Row]:
+    """Every comparable published figure with cimdse's current prediction (`tech`: a cimdse.tech.Tech, None for
+    the shipped data); with `bands`, also the p10-p90 band of each prediction."""
+    from .bands import figure_bands
+
     refs = refs if refs is not None else load_references()
     rows = []
     for r in refs:
-        vals = None
+        vals = band = None
         for p in r.published:
             if p.role == "not_compared":
                 continue
-            vals = vals or reference_values(r)
-            rows.append(Row(r.name, r.system, p.metric, p.value, vals[p.key], p.role, p.why_off, p.baseline_text))
+            vals = vals or reference_values(r, tech)
+            band = band or (figure_bands(r, tech) if bands else {})
+            rows.append(Row(r.name, r.system, p.metric, p.value, vals[p.key], p.role, p.why_off, p.baseline_text,
+                            band.get(p.key)))
     return rows
 
 
@@ -377,10 +385,13 @@ def _g(x: float) -> str:
     return f"{x:.4g}"
 
 
-def render_validation(refs: list[Reference] | None = None) -> str:
-    """docs/VALIDATION.md: published vs predicted, geometric means per metric, survey coverage."""
+def render_validation(refs: list[Reference] | None = None, tech=None, bands: bool = True) -> str:
+    """docs/VALIDATION.md: published vs predicted (with each prediction's p10-p90 band), geometric means per
+    metric, survey coverage. `tech`: a cimdse.tech.Tech (None: the shipped data)."""
+    from .bands import band_summary
+
     refs = refs if refs is not None else load_references()
-    every = validation_rows(refs)
+    every = validation_rows(refs, tech, bands)
     rows = [r for r in every if not r.baseline]          # absolute figures: the headline comparison
     rel = [r for r in every if r.baseline]               # relative figures against a GPU: reported apart
     by_name = {r.name: r for r in refs}
@@ -396,6 +407,10 @@ def render_validation(refs: list[Reference] | None = None) -> str:
         "parameters, what could not be expressed, and the workload. Relative figures (speed-ups and energy gains",
         "against a GPU) are compared in their own section with their own geometric mean, apart from these absolute",
         "figures: they also test cimdse's GPU roofline and the papers' GPU baselines.",
+        *(["Band: the 10th and 90th percentile of the prediction over Latin-hypercube samples of the technology",
+           "constants' uncertainty bands (docs/MODEL.md, Uncertainty bands); inside: the published value lies in it."]
+          if bands else []),
+        *([f"Technology: the shipped data with {tech.path} merged over it."] if tech is not None and tech.path else []),
         "",
         "## Published vs predicted",
         "",
@@ -412,7 +427,7 @@ def render_validation(refs: list[Reference] | None = None) -> str:
     ho_all = [r for r in rows if r.role == "holdout"]
     within = sum(r.factor <= FACTOR_AIM for r in rows)
     out += ["", f"All figures: {len(rows)}, within 2x: {within}; geometric mean {_fmt_gm(rows)} "
-            f"(holdout only: {_fmt_gm(ho_all)} over {len(ho_all)} figures).", ""]
+            f"(holdout only: {_fmt_gm(ho_all)} over {len(ho_all)} figures). {band_summary(rows)}".rstrip(), ""]
     out += _render_relative(rel)
     out += ["## Calibrated constants", "",
             "Only shared constants are fitted, never one per paper. Design values taken from a paper or a published "
@@ -448,19 +463,23 @@ def render_validation(refs: list[Reference] | None = None) -> str:
 
 
 def _absolute_table(rows: list[Row]) -> list[str]:
-    """The table of absolute figures: system, metric, published, predicted, error factor, role, why off."""
-    out = ["| system | metric | published | predicted | error factor | role | why off (if > 2x) |",
-           "|---|---|---:|---:|---:|---|---|"]
+    """The table of absolute figures: system, metric, published, predicted (its band), error factor, role, why off."""
+    from .bands import band_cells
+
+    banded = any(r.band is not None for r in rows)
+    out = ["| system | metric | published | predicted |" + (" band p10 - p90 | inside |" if banded else "")
+           + " error factor | role | why off (if > 2x) |", "|---|---|---:|---:|" + ("---:|:---:|" if banded else "")
+           + "---:|---|---|"]
     for r in rows:
         why = r.why_off if r.factor > FACTOR_AIM else ""
-        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {_g(r.published)} | {_g(r.predicted)} | "
-                   f"{r.factor:.2f} | {r.role} | {why} |")
+        out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {_g(r.published)} | {_g(r.predicted)} |"
+                   f"{band_cells(r)} {r.factor:.2f} | {r.role} | {why} |")
     return out
 
 
-def render_reference(ref: Reference) -> str:
+def render_reference(ref: Reference, tech=None, bands: bool = True) -> str:
     """The comparison of one reference file (`cimdse validate --reference FILE`), e.g. while writing it."""
-    every = validation_rows([ref])
+    every = validation_rows([ref], tech, bands)
     rows = [r for r in every if not r.baseline]
     rel = [r for r in every if r.baseline]
     out = [f"# {ref.system} (`{ref.name}`, {ref.path})", ""]
@@ -476,6 +495,9 @@ def render_reference(ref: Reference) -> str:
 
 def _render_relative(rel: list[Row]) -> list[str]:
     """The section of relative figures: one row per figure, then the geometric-mean error per metric."""
+    from .bands import band_cells, band_summary
+
+    banded = any(r.band is not None for r in rel)
     out = ["## Relative figures against a GPU", "",
            "A paper's speed-up or energy gain over a GPU, against cimdse's ratio on the paper's workload:",
            "`speedup_vs_gpu` = GPU time / design time (decode `tpot_ms`; `ttft_ms` for encoders) and",
@@ -483,18 +505,20 @@ def _render_relative(rel: list[Row]) -> list[str]:
            "docs/MODEL.md section 8 (its shared calibration, never fitted to these papers). The error factor mixes",
            "the error of the CIM model, of the GPU roofline, and of the paper's GPU baseline (often an unoptimised",
            "framework at batch 1), so these figures are reported apart from the absolute ones above.", "",
-           "| system | metric | baseline | published | predicted | error factor | role | why off (if > 2x) |",
-           "|---|---|---|---:|---:|---:|---|---|"]
+           "| system | metric | baseline | published | predicted |" + (" band p10 - p90 | inside |" if banded else "")
+           + " error factor | role | why off (if > 2x) |", "|---|---|---|---:|---:|" + ("---:|:---:|" if banded else "")
+           + "---:|---|---|"]
     for r in rel:
         why = r.why_off if r.factor > FACTOR_AIM else ""
         out.append(f"| {r.system} (`{r.reference}`) | `{r.metric}` | {r.baseline} | {_g(r.published)} | "
-                   f"{_g(r.predicted)} | {r.factor:.2f} | {r.role} | {why} |")
+                   f"{_g(r.predicted)} |{band_cells(r)} {r.factor:.2f} | {r.role} | {why} |")
     out += ["", "| metric | figures | within 2x | geomean error |", "|---|---:|---:|---:|"]
     for m in sorted({r.metric for r in rel}):
         sel = [r for r in rel if r.metric == m]
         out.append(f"| `{m}` | {len(sel)} | {sum(r.factor <= FACTOR_AIM for r in sel)} | {_fmt_gm(sel)} |")
     within = sum(r.factor <= FACTOR_AIM for r in rel)
-    out += ["", f"Relative figures: {len(rel)}, within 2x: {within}; geometric mean {_fmt_gm(rel)}.", ""]
+    out += ["", f"Relative figures: {len(rel)}, within 2x: {within}; geometric mean {_fmt_gm(rel)}. "
+            f"{band_summary(rel)}".rstrip(), ""]
     return out
 
 

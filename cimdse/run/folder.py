@@ -30,6 +30,7 @@ class RunResult:
     completed: int = 0
     feasible: int = 0
     front_size: int = 0
+    search: object = None   # the search settings the run used (sampler: auto resolved, with its reason)
 
     @property
     def interrupted(self) -> bool:

@@ -144,6 +144,10 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
                 tmp = run_dir / f".{TRIALS_PARQUET}.tmp-{os.getpid()}"
                 parquet_frame(df).write_parquet(tmp)
                 os.replace(tmp, run_dir / TRIALS_PARQUET)
+        if sweep.uncertainty and len(front):   # p10/p90 columns for the front designs only (not every trial)
+            from ..search.scoring import front_bands
+
+            front = front_bands(sweep, front)
         write_csv(front, run_dir / "pareto.csv")
     write_run(run_dir, {**record, "status": status, "completed_trials": int(n), "feasible_trials": int(feasible),
                         "front_size": int(len(front))})

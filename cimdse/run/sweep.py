@@ -7,10 +7,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..config import Sweep
 from ..errors import UserError
 from ..results import front_frame, run_record, write_run
 from ..search import optuna_api as oa
+from ..search.auto import recorded as recorded_choice
+from ..search.auto import resolve as resolve_auto
 from ..search.exhaustive import shard_bounds, space_size, usable_cores
 from ..search.loop import run_optuna
 from ..search.progress import Progress, StopFlag, graceful_sigint
@@ -36,9 +40,10 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     most stream.KEEP_ROWS designs, else the front plus a fixed sample (trials.csv holds every row).
     """
     check_run_options(sweep, workers=workers, shard=shard, verify=verify is not None)
+    run_dir = Path(out) if out else default_run_dir(sweep, shard)
+    sweep = resolve_auto(sweep, workers or usable_cores(), run_dir, fresh)  # sampler: auto -> its choice
     if workers is None:
         workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
-    run_dir = Path(out) if out else default_run_dir(sweep, shard)
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
         return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify, parquet)
 
@@ -59,14 +64,16 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
     if workers > 1:
         status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
             else "complete"
-        params, numbers = oa.first_complete(oa.open_study(sweep, run_dir, sweep.search.storage), sweep.search.trials)
-        if status == "complete" and sweep.search.timeout and len(numbers) < sweep.search.trials:
+        study = oa.open_study(sweep, run_dir, sweep.search.storage)
+        budget = sweep.search.trials + len(oa.screened_trials(study))
+        params, numbers, origins = oa.first_complete(study, budget)
+        if status == "complete" and sweep.search.timeout and len(numbers) < budget:
             status = "timeout"  # the workers stopped at search.timeout before the budget
-        scored = score(sweep, params) if params else None
+        scored = scored_with_origin(sweep, params, origins)
     else:
         res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None)
         params, numbers, status = res.params, res.numbers, res.status
-        scored = score(sweep, params) if params else None
+        scored = scored_with_origin(sweep, params, res.origins)
     return finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify,
                       parquet)
 
@@ -86,10 +93,28 @@ def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, 
     front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
     df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible),
                              figure_process=workers > 1 and st.sampled)
-    result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front))
+    result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front),
+                       search=sweep.search)
     if bounds is not None and shard is not None and status == "complete":
         write_shard_file(run_dir, sweep, shard, bounds, total, st.front)
     return result
+
+
+def resolve_for_cli(sweep: Sweep, out, fresh: bool, workers: int | None, shard) -> Sweep:
+    """`sampler: auto` resolved for the run folder the command will use (the CLI shows progress in the chosen
+    sampler's unit); run_sweep then leaves the resolved sweep as it is."""
+    run_dir = Path(out) if out else default_run_dir(sweep, shard)
+    return resolve_auto(sweep, workers or usable_cores(), run_dir, fresh)
+
+
+def scored_with_origin(sweep: Sweep, params: list[dict], origins: list[str] | None) -> Scored | None:
+    """The trials scored, with their origin column when the study holds screened trials."""
+    if not params:
+        return None
+    scored = score(sweep, params)
+    if origins is not None and oa.SCREEN in origins:
+        scored.origin = np.asarray(origins, dtype=object)
+    return scored
 
 
 def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
@@ -97,7 +122,7 @@ def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None,
     """Write the run's outputs (tables, run.yaml with status and counts, figures) and return what was written."""
     df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify, parquet)
     feas = int(df["feasible"].sum()) if len(df) else 0
-    return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front))
+    return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front), search=sweep.search)
 
 
 def check_run_options(sweep: Sweep, workers: int | None = None, shard: tuple[int, int] | None = None,
@@ -133,10 +158,13 @@ def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = Tru
         raise UserError(f"holds no study to collect (no file {journal}); run the sweep first, or name its "
                         "storage with --storage", file=str(url or run_dir), key="--storage")
     start = time.perf_counter()
+    if sweep.search.sampler == "auto" and recorded_choice(run_dir):  # the choice the run recorded, if any
+        sweep = resolve_auto(sweep, usable_cores(), run_dir)
+        check_run_options(sweep, collect=True)
     study = oa.open_study(sweep, run_dir, url, create=False)
-    params, numbers = oa.first_complete(study, sweep.search.trials)
+    params, numbers, origins = oa.first_complete(study, sweep.search.trials + len(oa.screened_trials(study)))
     prepare_run_dir(sweep, run_dir, fresh=False)
     record = run_record(sweep, {"collected_from": url or str(run_dir / oa.STUDY_FILE)})
-    scored = score(sweep, params) if params else None
+    scored = scored_with_origin(sweep, params, origins)
     return finish_run(sweep, run_dir, record, scored, numbers, "collected", time.perf_counter() - start, plots,
                       verify, parquet)

@@ -18,6 +18,7 @@ from ..config import Sweep
 from . import optuna_api as oa
 from .progress import Progress, StopFlag, Tally
 from .scoring import score
+from .screen import screen
 
 # A RUNNING trial older than this is taken to belong to a worker that died (killed, machine lost) and is closed
 # as FAIL by the workers still running, so that its budget slot is freed. Live batches finish in seconds.
@@ -27,12 +28,14 @@ POLL_S = 0.2
 
 @dataclass
 class LoopResult:
-    """The first `trials` complete trials (params and numbers, by number) and why the loop ended: "complete"
-    (budget reached or grid exhausted), "interrupted" (Ctrl-C) or "timeout" (search.timeout passed first)."""
+    """The first `trials` complete trials (params, numbers and origins, by number; screened trials come on top of
+    the budget) and why the loop ended: "complete" (budget reached or grid exhausted), "interrupted" (Ctrl-C) or
+    "timeout" (search.timeout passed first)."""
 
     params: list[dict]
     numbers: list[int]
     status: str
+    origins: list[str] | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -47,6 +50,20 @@ def batch_seed(seed: int, trials_so_far: int) -> int:
     resumed after a kill does not replay the random draws of its first batches.
     """
     return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
+
+
+def add_screening(sweep: Sweep, study) -> int:
+    """Screen `search.screen` designs and add the kept ones to the study as finished trials, once per study (not
+    again on resume); returns how many screened trials the study holds. The screened trials come first (numbers
+    0..K-1 of a fresh study) and on top of the `trials` budget, which counts the sampler's trials."""
+    have = len(oa.screened_trials(study))
+    if not sweep.search.screen or have:
+        return have
+    s = screen(sweep)
+    if s.scored is None or not s.params:
+        return 0
+    return oa.add_screened(study, oa.distributions(sweep), s.params, s.scored.objectives, s.scored.violations,
+                           [s.scored.trial_metrics(i) for i in range(len(s.params))])
 
 
 def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
@@ -64,6 +81,8 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     # trials left RUNNING by an interrupted run of this study are closed as failed; completed ones are kept.
     # On a shared storage only stale ones: the others may be another worker's batch in flight.
     oa.fail_running_trials(study, STALE_RUNNING_S if shared else 0.0)
+    start = time.perf_counter()
+    target = sweep.search.trials + add_screening(sweep, study)
     persist = None
     # (not for qmc: its position in the sequence is a study-level attribute of the storage, which a copy would lose)
     if not shared and sweep.search.sampler != "qmc":
@@ -72,8 +91,6 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
         # memory. Trial numbers match the storage's: every stored trial is copied, failed ones included.
         persist, study = study, oa.memory_copy(study, sampler)
     dists = oa.distributions(sweep)
-    target = sweep.search.trials
-    start = time.perf_counter()
     tally = Tally([d for _, d in sweep.objectives])
     complete = oa.complete_trials(study)
     if complete and on_batch:  # a resumed run counts what is already there
@@ -130,5 +147,5 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     except KeyboardInterrupt:
         status = "interrupted"
         oa.tell_failed(study, pending)
-    params, numbers = oa.first_complete(study, target)
-    return LoopResult(params, numbers, status)
+    params, numbers, origins = oa.first_complete(study, target)
+    return LoopResult(params, numbers, status, origins)

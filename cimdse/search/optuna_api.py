@@ -8,6 +8,7 @@ Optuna release that changes something changes this file only (tests/test_optuna_
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import random
@@ -29,8 +30,11 @@ from ..errors import UserError
 
 STUDY_FILE = "study.journal"
 SURPLUS_ATTR = "cimdse_surplus"
+ORIGIN_ATTR = "cimdse_origin"    # user attribute of a trial added by screening (value SCREEN); sampler trials lack it
+SCREEN = "screen"
 # Optuna >= 5 records constraints on the trial (Trial.set_constraint); older versions ask a constraints_func
 NATIVE_CONSTRAINTS = hasattr(optuna.trial.Trial, "set_constraint")
+CREATE_WITH_CONSTRAINTS = "constraints" in inspect.signature(create_trial).parameters
 
 
 # ------------------------------------------------------------------------------------------------ samplers
@@ -118,6 +122,14 @@ def sweep_space(base: type) -> type:
             if not self.started:
                 self.started = bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             return dict(self.sweep_space) if self.started else {}
+
+        if hasattr(base, "get_population"):  # Optuna's genetic samplers (BaseGASampler, Optuna >= 4.2)
+            def get_population(self, study, generation: int) -> list:
+                """Generation 0 of a genetic sampler plus the screened trials (added finished, so the sampler
+                gave them no generation): the elite selection of the first parents then sees the screened front
+                besides the sampler's random first generation."""
+                pop = super().get_population(study, generation)
+                return pop + screened_trials(study) if generation == 0 else pop
 
     SweepSpace.__name__ = SweepSpace.__qualname__ = base.__name__
     return SweepSpace
@@ -299,6 +311,11 @@ def _memory_study(directions: Sequence, sampler=None):
     return optuna.Study(study_name=storage.get_study_name_from_id(study_id), storage=storage, sampler=sampler)
 
 
+def memory_study(directions: Sequence, sampler=None):
+    """A fresh in-memory study with these directions (for benchmarks and notebooks; logs nothing)."""
+    return _memory_study(directions, sampler)
+
+
 def memory_copy(study, sampler):
     """An in-memory study with the same directions and metric names holding every trial of `study` (so trial
     numbers match), sampled by `sampler`: a single owner of a study samples from memory and stores each
@@ -404,10 +421,32 @@ def finished_with_attrs(study, numbers: Sequence[int], attrs: Sequence[Mapping])
     return out
 
 
-def first_complete(study, target: int) -> tuple[list[dict], list[int]]:
-    """Params and numbers of the first `target` COMPLETE trials of a study, by trial number."""
+def first_complete(study, target: int) -> tuple[list[dict], list[int], list[str]]:
+    """Params, numbers and origins ("screen" or "sampler") of the first `target` COMPLETE trials of a study, by
+    trial number."""
     complete = sorted(complete_trials(study), key=lambda t: t.number)[:target]
-    return [t.params for t in complete], [t.number for t in complete]
+    return ([t.params for t in complete], [t.number for t in complete],
+            [SCREEN if t.user_attrs.get(ORIGIN_ATTR) == SCREEN else "sampler" for t in complete])
+
+
+def screened_trials(study) -> list:
+    """The COMPLETE trials that screening added (user attribute ORIGIN_ATTR)."""
+    return [t for t in complete_trials(study) if t.user_attrs.get(ORIGIN_ATTR) == SCREEN]
+
+
+def add_screened(study, dists: Mapping, params: Sequence[Mapping], values, violations,
+                 metrics: Sequence[Mapping]) -> int:
+    """Add screened designs to the study as finished trials (optuna.trial.create_trial + Study.add_trials), each
+    with its metrics and ORIGIN_ATTR = "screen" as user attributes and its constraint violations (where Optuna
+    takes them with the trial: create_trial's `constraints`, Optuna >= 5; screening keeps feasible designs when
+    there are any, so older versions see no violated ones then). Returns how many were added."""
+    trials = []
+    for p, v, c, m in zip(params, values, violations, metrics, strict=True):
+        kw = {"constraints": {f"c{j}": float(x) for j, x in enumerate(c)}} if CREATE_WITH_CONSTRAINTS else {}
+        trials.append(create_trial(params=dict(p), distributions=dict(dists), values=[float(x) for x in v],
+                                   user_attrs={**m, ORIGIN_ATTR: SCREEN}, **kw))
+    study.add_trials(trials)
+    return len(trials)
 
 
 def trial_feasible(trial) -> bool:

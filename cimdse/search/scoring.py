@@ -26,6 +26,7 @@ class Scored:
     feasible: np.ndarray
     violation_text: np.ndarray
     derived: tuple = ()         # columns of the sweep's expressions (their text), also in `metrics`
+    origin: np.ndarray | None = None  # per design "screen" or "sampler" when the run screened (trials.csv column)
 
     def trial_metrics(self, i: int) -> dict:
         """Design i's metrics as plain floats (and whether it is feasible): a trial's user attributes."""
@@ -44,7 +45,7 @@ def sweep_baseline(sweep: Sweep) -> dict | None:
     """The GPU baseline's gpu_metrics result (metrics, feasible, gpus, ...) when the sweep names one, else None."""
     if not sweep.baseline:
         return None
-    return baseline_metrics(sweep.baseline["gpu"], sweep.baseline["gpus"], sweep.model, sweep.scenario)
+    return baseline_metrics(sweep.baseline["gpu"], sweep.baseline["gpus"], sweep.model, sweep.scenario, sweep.tech)
 
 
 def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
@@ -56,10 +57,10 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
         n = len(next(iter(rows.values())))
         cols = {k: np.repeat(np.asarray([v], dtype=object if isinstance(v, str) else float), n) for k, v in base.items()}
         cols.update(rows)
-        batch = to_batch(cols)
+        batch = to_batch(cols, sweep.tech)
     else:
-        batch = to_batch([{**base, **r} for r in rows])
-    m = evaluate_arrays(batch, sweep.model, sweep.scenario)
+        batch = to_batch([{**base, **r} for r in rows], sweep.tech)
+    m = evaluate_arrays(batch, sweep.model, sweep.scenario, tech=sweep.tech)
     gpu = sweep_baseline(sweep)
     if gpu is not None:
         m.update(baseline_columns(m, gpu["metrics"]))
@@ -78,6 +79,23 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     violations = np.column_stack(viol) if viol else np.zeros((n, 0))
     feasible = np.all(violations <= 0, axis=1)
     return Scored(batch, m, obj, violations, feasible, text, tuple(e.text for e in sweep.expressions))
+
+
+def front_bands(sweep: Sweep, front):
+    """The front table with `<metric>_p10` and `<metric>_p90` of every CIM metric and `feasible_share` appended:
+    the front designs re-scored under Latin-hypercube samples of the constants (cost/uncertainty.py)."""
+    from ..cost import _workload
+    from ..cost.params import PARAMS
+    from ..cost.uncertainty import metric_bands
+
+    base = base_design(sweep)
+    rows = [{**base, **{k: r[k] for k in PARAMS if k in r}} for r in front.to_dict(orient="records")]
+    bands = metric_bands(to_batch(rows, sweep.tech), _workload(sweep.model, sweep.scenario), sweep.tech)
+    out = front.copy()
+    for k in METRICS:
+        out[f"{k}_p10"], out[f"{k}_p90"] = bands[k][:, 0], bands[k][:, 1]
+    out["feasible_share"] = bands["feasible_share"]
+    return out
 
 
 def constraint_excess(c, v: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import Sweep
 from ..errors import UserError
 from . import optuna_api as oa
-from .loop import run_optuna
+from .loop import add_screening, run_optuna
 from .progress import Progress, StopFlag, Tally
 
 
@@ -70,11 +70,12 @@ def run_workers(sweep: Sweep, run_dir: Path, storage_url: str | None, workers: i
     study = oa.open_study(sweep, run_dir, storage_url)
     if storage_url is None:  # the run folder's own journal: nobody else works on it, close what a kill left
         oa.fail_running_trials(study, 0.0)
+    screened = add_screening(sweep, study)  # once, here, before the workers start (they find it done)
     ctx = mp.get_context(start_method())
     event = ctx.Event()
     procs = [ctx.Process(target=_worker_main, args=(sweep, run_dir, storage_url, k, event, os.getpid()),
                          name=f"cimdse-worker-{k}") for k in range(workers)]
-    target = sweep.search.trials
+    target = sweep.search.trials + screened
     start = time.perf_counter()
     seen = {t.number for t in oa.complete_trials(study)}
     first = len(seen)

@@ -1,14 +1,17 @@
 """Device technologies and circuit blocks as data with citations (tech/data/*.yaml), plus lookups.
 
-Every leaf in the data files is {value, unit, source, note}. The cost model reads values through this module;
-the laws that turn them into energy, latency and area are in cimdse/cost/ and docs/MODEL.md.
+Every leaf in the data files is {value, unit, source, note} and may carry an uncertainty band {low, high,
+band_source} (cimdse/tech/bands.py; docs/MODEL.md "Uncertainty bands"). The cost model reads values through a
+`Tech`: `load_tech()` is the shipped data, `load_tech(FILE)` the shipped data with a user's technology file merged
+over it (cimdse/tech/override.py). The laws that turn them into energy, latency and area are in cimdse/cost/.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -21,6 +24,10 @@ DEVICE_KEYS = (
     "read_pulse_ns", "write_energy_pj", "write_latency_ns", "endurance_cycles", "sigma_g_rel",
     "leakage_pw_per_cell", "row_activate_ns", "activate_pj_per_bit", "column_pj_per_bit", "write_verify_pulses",
 )
+
+
+# The data files, by the section name a technology file uses for each (devices.yaml: its `devices:` mapping).
+SECTIONS = ("devices", "periphery", "memory", "leakage", "noise", "gpus", "cam")
 
 
 def _read(name: str) -> dict:
@@ -54,6 +61,11 @@ class Tech:
     interconnect: dict
     vdd_nodes: np.ndarray
     vdd_values: np.ndarray
+    cam: dict = field(default_factory=dict)   # cam.yaml values: TCAM and analog CAM blocks (cost/cam.py)
+    path: str | None = None      # the technology file merged over the shipped data (None: shipped data only)
+    overrides: dict = field(default_factory=dict)   # that file as read (checked), for run.yaml
+    digest: str = ""             # hash of `overrides` ("" for the shipped data), in a run's fingerprint
+    memo: dict = field(default_factory=dict, compare=False, repr=False)   # tables derived once per Tech
 
     def cap_scale(self, node_nm, ref_nm) -> np.ndarray:
         """Switched capacitance of CMOS logic at node_nm relative to ref_nm (Stillmaker and Baas 2017, Table 5,
@@ -69,9 +81,23 @@ class Tech:
         k = np.array([a * v0 * v0 + b * v0 + c for a, b, c in cs["energy_poly"]])
         return nodes[::-1].copy(), k[::-1].copy()
 
+    @property
+    def finfet_max_nm(self) -> float:
+        """Largest node built from FinFETs (periphery.yaml node_families); larger nodes are planar."""
+        return float(self.periphery["node_families"]["finfet_max_nm"])
+
+    @cached_property
+    def _cap_planar_law(self) -> tuple[float, float, float]:
+        """(smallest planar table node, k there, exponent) of the planar power law k = k_p (F / F_p)^g below the
+        planar rows, g the log-log slope of the last two planar rows (node_families)."""
+        nodes, k = self._cap_table
+        return planar_power_law(nodes, k, self.finfet_max_nm)
+
     def cap_factor(self, node_nm) -> np.ndarray:
-        """The switched-capacitance factor k(node) of cap_scale: linear in the node inside the table, times
-        sqrt(F / edge) outside it (the rule of Accelergy's hwcomponents)."""
+        """The switched-capacitance factor k(node) of cap_scale: linear in the node inside each device family's
+        rows (planar, FinFET), never across the break between them: a planar node below the smallest planar row
+        follows the planar power law (docs/MODEL.md 17); times sqrt(F / edge) outside the table (the rule of
+        Accelergy's hwcomponents)."""
         if np.ndim(node_nm) == 0:  # a reference node of the data files: computed once per value
             memo = self._cap_scalars
             key = float(node_nm)
@@ -94,6 +120,9 @@ class Tech:
         nodes, k = self._cap_table
         lo, hi = nodes[0], nodes[-1]
         inside = np.interp(np.clip(f, lo, hi), nodes, k)
+        f_p, k_p, g = self._cap_planar_law
+        gap = (f > self.finfet_max_nm) & (f < f_p)                   # planar nodes below the planar rows
+        inside = np.where(gap, k_p * (np.maximum(f, 1e-9) / f_p) ** g, inside)
         edge = np.where(f < lo, lo, np.where(f > hi, hi, f))
         return inside * np.sqrt(f / edge)
 
@@ -102,12 +131,41 @@ class Tech:
         return np.interp(np.log(node_nm), np.log(self.vdd_nodes), self.vdd_values)
 
 
+def planar_power_law(nodes: np.ndarray, values: np.ndarray, finfet_max_nm: float) -> tuple[float, float, float]:
+    """(F_p, v_p, g): the smallest planar row of a per-node table (nodes ascending), its value, and the log-log
+    slope of the last two planar rows, so that a planar node F below F_p gets v_p (F / F_p)^g."""
+    planar = np.flatnonzero(nodes > finfet_max_nm)
+    i, j = planar[0], planar[1]
+    g = float(np.log(values[j] / values[i]) / np.log(nodes[j] / nodes[i]))
+    return float(nodes[i]), float(values[i]), g
+
+
 @cache
-def load_tech() -> Tech:
-    """Read the technology data files once."""
-    devices = _read("devices.yaml")["devices"]
-    periphery = _read("periphery.yaml")
-    memory = _read("memory.yaml")
+def shipped_raw() -> dict:
+    """The shipped data files as read, one tree per SECTIONS name (never modified: copies are merged into)."""
+    raw = {stem: _read(f"{stem}.yaml") for stem in SECTIONS}
+    raw["devices"] = raw["devices"]["devices"]
+    return raw
+
+
+@cache
+def _shipped() -> Tech:
+    return build_tech(shipped_raw())
+
+
+def load_tech(path: str | Path | None = None) -> Tech:
+    """The technology: the shipped data files (path None, read once), or a technology file's overrides merged
+    over them (a UserError naming the file and key for an unknown key or a value of the wrong type)."""
+    if path is None:
+        return _shipped()
+    from .override import tech_from_file
+
+    return tech_from_file(path)
+
+
+def build_tech(raw: dict, path: str | None = None, overrides: dict | None = None, digest: str = "") -> Tech:
+    """A Tech from data trees laid out as `shipped_raw()` (the shipped ones or a merged copy)."""
+    devices, periphery, memory = raw["devices"], raw["periphery"], raw["memory"]
     dev_vals = {d: _values(devices[d]) for d in DEVICES}
     device = {k: np.array([float(dev_vals[d].get(k, 0.0) or 0.0) for d in DEVICES]) for k in DEVICE_KEYS}
     per = _values(periphery)
@@ -117,7 +175,7 @@ def load_tech() -> Tech:
     offchip = {k: np.array([float(mem["offchip"][m][k]) for m in OFFCHIP])
                for k in ("energy_pj_per_bit", "bandwidth_gbps", "capacity_gb")}
     return Tech(
-        raw={"devices": devices, "periphery": periphery, "memory": memory},
+        raw=raw,
         device=device,
         capacitive=np.array([dev_vals[d]["kind"] == "capacitive" for d in DEVICES]),
         nonvolatile=np.array([bool(dev_vals[d]["nonvolatile"]) for d in DEVICES]),
@@ -127,18 +185,42 @@ def load_tech() -> Tech:
         interconnect={k: float(v) for k, v in mem["interconnect"].items()},
         vdd_nodes=nodes,
         vdd_values=np.array([vdd[n] for n in nodes]),
+        cam=_values(raw["cam"]),
+        path=path,
+        overrides=overrides or {},
+        digest=digest,
     )
 
 
-def device_rows() -> list[dict]:
-    """One row per technology with value, unit and source of each parameter (for `cimdse devices`)."""
-    tech = load_tech()
+def memo(tech: Tech, name: str, build):
+    """build(tech), computed once per Tech and name (a Tech is read-only once built)."""
+    hit = tech.memo.get(name)
+    if hit is None:
+        hit = tech.memo[name] = build(tech)
+    return hit
+
+
+def overridden(tech: Tech, section: str, *keys: str) -> bool:
+    """True where the technology file set this leaf (or something under it)."""
+    node = tech.overrides.get(section)
+    for k in keys:
+        if not isinstance(node, dict) or k not in node:
+            return False
+        node = node[k]
+    return node is not None
+
+
+def device_rows(tech: Tech | None = None) -> list[dict]:
+    """One row per technology with value, unit and source of each parameter (for `cimdse devices`); a value set
+    by the technology file says "user file" (and the file) as its source."""
+    tech = tech or load_tech()
     rows = []
     for d in DEVICES:
         entry = tech.raw["devices"][d]
         for k in DEVICE_KEYS:
             if k in entry:
                 leaf = entry[k]
+                user = overridden(tech, "devices", d, k)
                 rows.append({"device": d, "parameter": k, "value": leaf["value"], "unit": leaf["unit"],
-                             "source": leaf["source"]})
+                             "source": leaf["source"], "user": user})   # merge() wrote "user file ..." in
     return rows

@@ -1,0 +1,125 @@
+"""CAM blocks in the cost model (docs/MODEL.md section 14): a ternary CAM that selects the attention tokens kept
+(`token_select: cam`) and analog-CAM lookup tables for the non-linear functions (`nonlinear: acam`).
+
+Constants come from tech/data/cam.yaml. Every function takes whole batches (arrays over designs).
+Units: energy pJ, time ns, area um^2 (mm^2 where the name says so).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tech import Tech
+from ._util import ceil as _ceil
+from .timing import fmax_ghz
+
+TOKEN_SELECT_CAM = 1      # code of 'cam' in PARAMS["token_select"].choices
+NONLINEAR_ACAM = 1        # code of 'acam' in PARAMS["nonlinear"].choices
+
+
+def cam_bit_energy_pj(tech: Tech, k_node, vdd, cell: str = "tcam") -> np.ndarray:
+    """Energy (pJ) of one CAM cell in one search at the design's node and supply: the published fJ/bit/search
+    scaled by the Stillmaker-Baas capacitance factor and (V / V_ref)^2 (match-line and search-line C V^2)."""
+    t = tech.cam["tcam"]
+    e_fj = t["energy_fj_per_bit_search"] if cell == "tcam" else tech.cam["acam"]["energy_fj_per_cell_search"]
+    return e_fj * 1e-3 * k_node / tech.cap_factor(float(t["ref_node_nm"])) * (vdd / t["ref_vdd_v"]) ** 2
+
+
+def _e_cell_pj(p: dict, c: dict, tech: Tech, cell: str) -> np.ndarray:
+    return cam_bit_energy_pj(tech, tech.cap_factor(p["node_nm"]), c["vdd"], cell)
+
+
+def search_energy_pj(rows, bits, e_bit_pj) -> np.ndarray:
+    """One search of an array of `rows` words of `bits` cells: every match line and search line switches."""
+    return rows * bits * e_bit_pj
+
+
+def search_time_ns(tech: Tech, bits, vdd, node, clock_ghz) -> np.ndarray:
+    """One search: the published cycle scaled by the word length (match-line capacitance) and the node's logic
+    delay (FO4 law of timing.py), at least one clock cycle."""
+    t = tech.cam["tcam"]
+    ref_v = np.array(t["ref_vdd_v"], dtype=float)
+    ref_node = np.array(float(t["ref_node_nm"]))
+    delay = fmax_ghz(ref_v, ref_node, tech) / np.maximum(fmax_ghz(vdd, node, tech), 1e-9)
+    return np.maximum(t["ref_search_ns"] * bits / t["ref_bits"] * delay, 1.0 / clock_ghz)
+
+
+def acam_lut(tech: Tech, in_bits) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and cells per row of an analog-CAM lookup table of a function of one `in_bits`-bit input: one row per
+    output code (2^in_bits ranges), ceil(in_bits / levels_bits) analog cells per row."""
+    return np.exp2(in_bits), _ceil(in_bits / tech.cam["acam"]["levels_bits"])
+
+
+def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Tech) -> dict:
+    """Energy (pJ) and time (ns) of CAM token selection in one pass of phase `ph` (zero where token_select is
+    none): per layer, sequence and query head one search of the signatures of every cached key, the query's and
+    the new keys' signatures computed by sign random projections (hash_bits x head_dim adds each) and written."""
+    on = p["token_select"] == TOKEN_SELECT_CAM
+    if not np.any(on):
+        return {"energy": 0.0, "time": 0.0}
+    m, sc = wl.model, wl.scenario
+    L, hd = float(m.layers), float(m.hd)
+    hb = p["cam_hash_bits"]
+    keys = tot["keys"]                                    # keys each query attends to (before pruning)
+    arrays = _ceil(keys / p["cam_rows"])                   # TCAM arrays holding one head's signatures
+    searches = L * sc.batch * tot["queries"] * m.heads     # query heads: GQA heads share their KV head's CAM
+    e_search = search_energy_pj(arrays * p["cam_rows"], hb, _e_cell_pj(p, c, tech, "tcam"))
+    new_keys = L * sc.batch * tot["queries"] * m.kv_heads  # signatures written this pass (one per new key and head)
+    e_add = tech.periphery["digital"]["add32_pj"] * p["input_bits"] / 32 * c["s45"]   # one input_bits-bit add
+    e_hash = (searches + new_keys) * hb * hd * e_add
+    e_write = new_keys * hb * c["e_tile_bit"]
+    energy = np.where(on, searches * e_search + e_hash + e_write, 0.0)
+    # sequences and KV heads search their own arrays in parallel; a KV head's query heads one after another
+    group = m.heads / m.kv_heads
+    t_search = search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"])
+    time = np.where(on, L * tot["queries"] * group * t_search, 0.0)
+    return {"energy": energy, "time": time}
+
+
+def selection_bits(p: dict, wl) -> np.ndarray:
+    """TCAM bits provisioned for token selection: every layer, sequence and KV head holds the signatures of its
+    whole context (arrays of cam_rows rows)."""
+    m, sc = wl.model, wl.scenario
+    ctx = m.cached_tokens(sc.prompt_tokens + sc.generate_tokens)
+    rows = _ceil(ctx / p["cam_rows"]) * p["cam_rows"]
+    return np.where(p["token_select"] == TOKEN_SELECT_CAM,
+                    m.layers * sc.batch * m.kv_heads * rows * p["cam_hash_bits"], 0.0)
+
+
+def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
+    """Analog-CAM lookups replacing one digital element op each (the exp of a softmax score, the GELU/SiLU of an
+    FFN activation): lookups, their energy (pJ: table search plus a DAC driving the input on the data line) and
+    time (ns: one lookup table per vector lane, a search each)."""
+    on = p["nonlinear"] == NONLINEAR_ACAM
+    if not np.any(on):
+        return {"lookups": 0.0, "energy": 0.0, "t_lookup": 1.0}
+    lookups = np.where(on, tot["nl_lookups"], 0.0)
+    rows, cells = acam_lut(tech, p["input_bits"])
+    dac_pj = tech.periphery["dac"]["cap_ff_per_bit"] * p["input_bits"] * c["vdd"] ** 2 * 1e-3
+    e_lookup = search_energy_pj(rows, cells, _e_cell_pj(p, c, tech, "acam")) + dac_pj
+    t_lookup = search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"])
+    return {"lookups": lookups, "energy": lookups * e_lookup, "t_lookup": t_lookup}
+
+
+def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:
+    """Area (um^2) of the CAM blocks of all chips: the token-selection TCAM and one analog-CAM lookup table per
+    vector lane (cells x cell area / array efficiency)."""
+    if not (np.any(p["token_select"] == TOKEN_SELECT_CAM) or np.any(p["nonlinear"] == NONLINEAR_ACAM)):
+        return np.zeros(len(p["node_nm"]))
+    f2 = (p["node_nm"] * 1e-3) ** 2
+    eff = tech.cam["tcam"]["array_efficiency"]
+    tcam = selection_bits(p, wl) * tech.cam["tcam"]["cell_area_f2"] * f2 / eff
+    rows, cells = acam_lut(tech, p["input_bits"])
+    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
+    acam = np.where(p["nonlinear"] == NONLINEAR_ACAM, lanes * rows * cells * tech.cam["acam"]["cell_area_f2"] * f2 / eff,
+                    0.0)
+    return tcam + acam
+
+
+def cam_leakage_w(p: dict, wl, c: dict) -> np.ndarray:
+    """Static power (W) of the token-selection TCAM: two SRAM bits per ternary cell, leaking as the design's
+    SRAM (cost/leakage.py). The analog CAM's memristors hold their state without power; its 6T periphery
+    leakage is not modelled."""
+    if not np.any(p["token_select"] == TOKEN_SELECT_CAM):
+        return np.zeros(len(p["node_nm"]))
+    return 2.0 * selection_bits(p, wl) * c["sram_leak_pw"] * 1e-12

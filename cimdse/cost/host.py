@@ -1,0 +1,314 @@
+"""A host GPU beside the CIM/PIM chips: which operators run where, the transfers between the two sides, and the
+schedule that combines their times and energies into one design's metrics (docs/MODEL.md 'Host GPU and PIM offload').
+
+model.evaluate_batch hands designs with `host` != none to `evaluate_hosted` (with itself and model.build_workload, so
+that this module does not import the model): the CIM/PIM side by the ordinary cost model on its share of the
+operators (the `offload` groups; `build_workload` on masked operator tables), the host by the GPU roofline
+(gpu.price_phase_gpu) on the rest. The host side depends only on categorical and integer parameters, so it is priced
+once per distinct (host, host_count, offload) and scattered over the batch; the combination is array arithmetic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..tech import Tech, load_tech, memo
+from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
+from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
+from .params import PARAMS
+from .summary import LIFETIME_CAP_YEARS
+
+HOSTS = PARAMS["host"].choices
+OFFLOAD = PARAMS["offload"].choices
+# operator groups each `offload` choice puts on the CIM/PIM side ("rest": projections, norms, residuals, embedding,
+# lm_head: on the host unless everything is offloaded)
+PIM_GROUPS = {"none": (), "attention": ("attention",), "ffn": ("ffn",), "all": ("attention", "ffn", "rest")}
+ATTENTION_KINDS = ("kv_write", "kv_read", "dynamic_matmul", "softmax")
+FFN_PREFIXES = ("ffn_", "shared_", "router")
+COUNTING = ("count", "macs", "weight_elems", "in_elems", "out_elems", "elem_ops", "weight_bytes", "in_bytes",
+            "out_bytes")
+
+
+def operator_group(name: str, kind: str) -> str:
+    """'attention' (QK^T, softmax, S.V, KV cache reads and writes), 'ffn' (FFN and MoE matmuls, router, activation)
+    or 'rest' for one row of an operator table."""
+    if kind in ATTENTION_KINDS:
+        return "attention"
+    if kind == "activation" or name.startswith(FFN_PREFIXES):
+        return "ffn"
+    return "rest"
+
+
+def on_pim(table: OpTable, offload: str) -> np.ndarray:
+    """Mask of the table's rows that run on the CIM/PIM side under `offload`."""
+    groups = PIM_GROUPS[offload]
+    return np.array([operator_group(str(n), str(k)) in groups for n, k in zip(table.cols["name"], table.cols["kind"],
+                                                                                strict=True)], dtype=bool)
+
+
+def _masked(table: OpTable, keep: np.ndarray) -> OpTable:
+    """The table with the rows not in `keep` emptied: zero counts and sizes (a static row keeps a 0 x n shape, which
+    costs nothing, so the cost model's arrays never have zero width; qk_scores keeps its key count)."""
+    cols = dict(table.cols)
+    for c in COUNTING:
+        cols[c] = np.where(keep, cols[c], 0.0)
+    cols["k"] = np.where(keep | (cols["kind"] != "static_matmul"), cols["k"], 0.0)
+    cols["copies"] = np.where(keep, cols["copies"], 1.0)
+    return dataclasses.replace(table, cols=cols)
+
+
+@lru_cache(maxsize=64)
+def pim_workload(model: ModelConfig, scenario: Scenario, offload: str, build_workload):
+    """The cost model's Workload (model.build_workload) of the operators `offload` puts on the CIM/PIM side."""
+    tables = {ph: operator_table(model, scenario, ph) for ph in phases(model)}
+    return build_workload(model, scenario, {ph: _masked(t, on_pim(t, offload)) for ph, t in tables.items()})
+
+
+def host_phase(gpu: str, n: int, model: ModelConfig, scenario: Scenario, offload: str, phase: str,
+               tech: Tech | None = None) -> tuple:
+    """(time ns, energy pJ) of one pass of `phase` on n host GPUs for the operators not offloaded (the GPU data of
+    `tech`, a technology file's where it overrides gpus; cached per Tech)."""
+    tech = tech or load_tech()
+    cache = memo(tech, "host_phase", lambda _: {})
+    key = (gpu, n, model, scenario, offload, phase)
+    if key not in cache:
+        table = operator_table(model, scenario, phase)
+        skip = frozenset(str(x) for x in table.cols["name"][on_pim(table, offload)])
+        r = price_phase_gpu(get_gpu(gpu, tech), n, model, scenario, phase, skip=skip, tech=tech)
+        cache[key] = (r["time_s"] * 1e9, r["energy_j"] * 1e12)
+    return cache[key]
+
+
+def crossing_elems(model: ModelConfig, offload: str) -> float:
+    """Activation elements that cross between host and PIM per token and layer: attention sends Q, K and V to the
+    PIM and gets the heads' outputs back; ffn sends the normed hidden state and gets the FFN output back."""
+    q = model.heads * model.hd
+    if offload == "attention":
+        return q + 2 * model.kv_heads * model.hd + q
+    if offload == "ffn":
+        return 2.0 * model.hidden
+    return 0.0      # none: nothing on the PIM; all: nothing on the host (token ids and logits are not counted)
+
+
+def _half(sc: Scenario) -> Scenario:
+    """The scenario of one of two sub-batches (ceil(batch / 2) sequences)."""
+    return dataclasses.replace(sc, batch=(sc.batch + 1) // 2)
+
+
+def _groups(p: dict, idx: np.ndarray, keys: tuple) -> dict:
+    """Distinct value tuples of the parameters `keys` over the designs idx -> the designs having them."""
+    cols = np.stack([p[k][idx].astype(np.int64) for k in keys], axis=1)
+    uniq, inv = np.unique(cols, axis=0, return_inverse=True)
+    return {tuple(int(x) for x in u): idx[inv.ravel() == i] for i, u in enumerate(uniq)}
+
+
+def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
+    """One result dict over n designs from results of disjoint index sets (nested dicts of arrays)."""
+    first = parts[0][1]
+    out: dict = {}
+    for k, v in first.items():
+        if isinstance(v, dict):
+            out[k] = _scatter([(i, r[k]) for i, r in parts], n)
+        else:
+            arr = np.empty(n, dtype=np.asarray(v).dtype)
+            for i, r in parts:
+                arr[i] = r[k]
+            out[k] = arr
+    return out
+
+
+def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, cim: Cim, half: bool) -> dict:
+    """The CIM/PIM side of the hosted designs idx, each on its offload share: full results, plus per phase
+    (time ns, energy pJ, leakage pJ, off-chip pJ) arrays over idx."""
+    parts = []
+    for (code,), sub in _groups(p, idx, ("offload",)).items():
+        sc = _half(wl.scenario) if half else wl.scenario
+        pw = pim_workload(wl.model, sc, OFFLOAD[code], cim.build_workload)
+        # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
+        with np.errstate(divide="ignore", invalid="ignore"):
+            parts.append((np.searchsorted(idx, sub), cim.run({k: v[sub] for k, v in p.items()}, pw, tech, True)))
+    return _scatter(parts, len(idx))
+
+
+@dataclass(frozen=True)
+class Cim:
+    """The CIM cost model's entry points, handed in by model.evaluate_batch (this module does not import the model)."""
+
+    evaluate_batch: Callable
+    build_workload: Callable
+
+    def run(self, q: dict, wl, tech: Tech, breakdown: bool) -> dict:
+        """The CIM cost model alone on designs q (their host set to none)."""
+        return self.evaluate_batch({**q, "host": np.zeros_like(q["host"])}, wl, tech, breakdown)
+
+
+def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch: Callable,
+                    build_workload: Callable) -> dict:
+    """evaluate_batch for a batch where some designs have a host: the CIM cost model (`evaluate_batch`, called with
+    host none) prices each design's offloaded share (`build_workload` of the masked operator tables), combined here
+    with the host's roofline."""
+    cim = Cim(evaluate_batch, build_workload)
+    n_all = len(p["rows"])
+    hosted = np.flatnonzero(p["host"] != 0)
+    plain = np.flatnonzero(p["host"] == 0)
+    pim = _pim_side(p, hosted, wl, tech, cim, half=False)
+    res_h = combine(p, hosted, wl, tech, pim, cim)
+    if not breakdown:
+        res_h.pop("breakdown")
+    if len(plain) == 0:
+        return res_h
+    res_p = cim.run({k: v[plain] for k, v in p.items()}, wl, tech, breakdown)
+    if breakdown:
+        z = np.zeros(len(plain))
+        b = res_p["breakdown"]
+        b["host"] = {ph: dict.fromkeys(HOST_PARTS, z) for ph in wl.vectors}
+        b["area_mm2"]["host"] = z
+        for ph in wl.vectors:
+            b["energy_pj"][ph].update(host=z, host_link=z)
+            b["latency_ns"][ph].update(host=z, host_link=z)
+            b["operators_pj"][ph]["host"] = z
+    return _scatter([(hosted, res_h), (plain, res_p)], n_all)
+
+
+HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_pj", "pim_pj", "pim_wait_pj", "link_pj")
+
+
+def _phase_sums(res: dict, ph: str) -> tuple:
+    bd = res["breakdown"]
+    t = sum(bd["latency_ns"][ph].values())
+    e = sum(bd["energy_pj"][ph].values())
+    return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
+
+
+def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> dict:
+    """The metrics of the hosted designs idx: per phase, the step time by the schedule (host_overlap), the energy
+    of both sides, the link, and each side's power while it waits; system area, peak and feasibility with the host."""
+    model, sc = wl.model, wl.scenario
+    N, L = len(idx), model.layers
+    q = {k: v[idx] for k, v in p.items()}
+    ic = tech.interconnect
+    gdat = load_gpus(tech)
+    # host constants per design (scattered from the distinct host choices)
+    idle_w, tdp_w, die_mm2, peak_tops = (np.zeros(N) for _ in range(4))
+    need_gb, usable_gb = np.zeros(N), np.zeros(N)
+    host_t = {ph: np.zeros(N) for ph in wl.vectors}
+    host_e = {ph: np.zeros(N) for ph in wl.vectors}
+    half_t, half_e = np.zeros(N), np.zeros(N)      # decode, one sub-batch (subbatch overlap)
+    frac = gdat.calibration["usable_memory_fraction"]
+    for (h, cnt, off), sub in _groups(p, idx, ("host", "host_count", "offload")).items():
+        i = np.searchsorted(idx, sub)
+        g, offload = get_gpu(HOSTS[h], tech), OFFLOAD[off]
+        idle_w[i], tdp_w[i], die_mm2[i] = g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt
+        peak_tops[i] = tensor_peak_tflops(g, sc)[0] * cnt
+        for ph in wl.vectors:
+            host_t[ph][i], host_e[ph][i] = host_phase(g.name, cnt, model, sc, offload, ph, tech)
+        if "decode" in wl.vectors:
+            half_t[i], half_e[i] = host_phase(g.name, cnt, model, _half(sc), offload, "decode", tech)
+        # host memory: the weights it computes with (all but the offloaded ones) and, unless attention is offloaded,
+        # the KV cache; per GPU as in gpu.min_gpus
+        pre = operator_table(model, sc, "prefill")
+        w_host = float(pre.total("weight_bytes", ~on_pim(pre, offload)))
+        kv = 0.0 if "attention" in PIM_GROUPS[offload] else memory_need_bytes(model, sc)[1]
+        need_gb[i] = (w_host / cnt + kv / kv_split(model, cnt)) * 1e-9
+        usable_gb[i] = g.hbm_gb * frac
+    # link: none when the PIM is the host's own memory (shared; auto = shared for DRAM PIM), else a board link
+    shared = (q["host_link"] == 1) | ((q["host_link"] == 0) & tech.dram[q["device"]])
+    elems = np.array([crossing_elems(model, o) for o in OFFLOAD])[q["offload"]]
+    link_gbps = ic["board_link_gbps"] * q["host_count"]
+    res = {k: v for k, v in pim.items() if k != "breakdown"}
+    res = {k: np.array(v, copy=True) for k, v in res.items()}
+    out_bd = {}
+    sums = {}
+    pb = pim["breakdown"]
+    bd = {"area_mm2": {**pb["area_mm2"], "host": die_mm2}, "energy_pj": {}, "latency_ns": {}, "operators_pj": {}}
+    for ph in wl.vectors:
+        en, lat, ops = ({k: np.array(v, copy=True) for k, v in pb[key][ph].items()}
+                        for key in ("energy_pj", "latency_ns", "operators_pj"))
+        t_p, e_p, e_leak, e_off = _phase_sums(pim, ph)
+        m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
+        x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
+        t_x = np.where(shared | (elems == 0), 0.0, x_bits / 8 / link_gbps + 2 * L * ic["chip_link_latency_ns"])
+        e_x = x_bits * ic["board_link_pj_per_bit"]
+        t_h, e_h = host_t[ph], host_e[ph]
+        t = t_h + t_p + t_x                         # per layer in turn: host, link, PIM, link, host
+        t_h_busy, t_p_busy = t_h, t_p
+        sub = (q["host_overlap"] == 1) & (sc.batch >= 2)
+        if ph == "decode" and np.any(sub):
+            pim_half = _pim_side(p, idx[sub], wl, tech, cim, half=True)
+            tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
+            th2, tp2 = 2 * half_t[sub], 2 * tp1
+            tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
+            t = t.copy()
+            t[sub] = np.maximum(th2, tp2 + tx2) + np.minimum(th2, tp2) / (2 * L)
+            t_h_busy, t_p_busy = t_h.copy(), t_p.copy()
+            t_h_busy[sub], t_p_busy[sub] = th2, tp2
+            e_h, e_p, e_off = e_h.copy(), e_p.copy(), e_off.copy()
+            e_h[sub], e_p[sub], e_off[sub] = 2 * half_e[sub], 2 * ep1, 2 * eo1
+            t_x = t_x.copy()
+            t_x[sub] = tx2
+            hb = pim_half["breakdown"]
+            for key, d in (("energy_pj", en), ("latency_ns", lat), ("operators_pj", ops)):
+                for part, v in hb[key][ph].items():     # the PIM side's parts: two half batches
+                    d[part][sub] = 2 * v
+        # while one side waits: the host at its idle power; the PIM chips at their (gated) leakage power
+        p_leak = np.where(t_p > 0, e_leak / np.where(t_p > 0, t_p, 1.0), 0.0)         # pJ/ns
+        e_wait_h = idle_w * (t - t_h_busy) * 1e3                                       # W x ns = nJ -> pJ
+        e_wait_p = p_leak * (t - t_p_busy)
+        e = e_p + e_h + e_x + e_wait_h + e_wait_p
+        sums[ph] = (t, e, e_off)
+        # the breakdown by component adds up to the totals: the host's share of the step is what the PIM side's
+        # parts and the link leave (per layer in turn: the host's own time; sub-batches: its time not hidden)
+        en["leakage"] = en["leakage"] + e_wait_p
+        en["host"], en["host_link"] = e_h + e_wait_h, e_x
+        ops["host"] = e_h + e_wait_h + e_x
+        lat["host"] = np.maximum(t - sum(lat.values()) - t_x, 0.0)
+        lat["host_link"] = t_x
+        bd["energy_pj"][ph], bd["latency_ns"][ph], bd["operators_pj"][ph] = en, lat, ops
+        out_bd[ph] = {"step_ns": t, "host_ns": t_h_busy, "pim_ns": t_p_busy, "link_ns": t_x, "host_pj": e_h,
+                      "host_wait_pj": e_wait_h, "pim_pj": e_p, "pim_wait_pj": e_wait_p, "link_pj": e_x}
+    _metrics(res, sums, sc, pim)
+    res["area_mm2"] = res["area_mm2"] + die_mm2
+    res["peak_tops"] = res["peak_tops"] + peak_tops
+    res["peak_power_w"] = res["peak_power_w"] + tdp_w
+    res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
+    res["tops_per_mm2"] = res["peak_tops"] / res["area_mm2"]
+    over = need_gb > usable_gb
+    why = np.array([f"host memory: {a:.1f} GB per GPU needed > {b:.0f} GB usable" for a, b in zip(need_gb, usable_gb,
+                                                                                            strict=True)], dtype=object)
+    newly = over & res["feasible"].astype(bool)
+    res["reason"] = np.where(newly, why, res["reason"])
+    res["feasible"] = res["feasible"] & ~over
+    res["breakdown"] = {**bd, "host": out_bd}
+    return res
+
+
+def _metrics(res: dict, sums: dict, sc: Scenario, pim: dict) -> None:
+    """In place: the time and energy metrics of summary.summarize, from the combined passes."""
+    t_pre, e_pre, off_pre = sums["prefill"]
+    t_old = pim["ttft_ms"] * 1e6
+    if "decode" in sums:
+        t_dec, e_dec, off_dec = sums["decode"]
+        G = sc.generate_tokens
+        res["tpot_ms"] = t_dec * 1e-6
+        res["tokens_per_s"] = sc.batch / (t_dec * 1e-9)
+        res["energy_per_token_uj"] = e_dec / sc.batch * 1e-6
+        res["chip_energy_per_token_uj"] = (e_dec - off_dec) / sc.batch * 1e-6
+        t_old = t_old + G * pim["tpot_ms"] * 1e6
+    else:
+        t_dec, e_dec, G = 0.0, 0.0, 0
+        res["tpot_ms"] = np.zeros(len(t_pre))
+        res["tokens_per_s"] = sc.batch * sc.prompt_tokens / (t_pre * 1e-9)
+        res["energy_per_token_uj"] = e_pre / (sc.batch * sc.prompt_tokens) * 1e-6
+        res["chip_energy_per_token_uj"] = (e_pre - off_pre) / (sc.batch * sc.prompt_tokens) * 1e-6
+    t_request = t_pre + G * t_dec
+    res["ttft_ms"] = t_pre * 1e-6
+    res["prefill_energy_mj"] = e_pre * 1e-9
+    res["avg_power_w"] = (e_pre + G * e_dec) / t_request * 1e-3
+    # the PIM side's writes are spread over the longer request: its lifetime grows in proportion (capped as before)
+    scale = t_request / np.where(t_old > 0, t_old, t_request)
+    res["lifetime_years"] = np.minimum(res["lifetime_years"] * scale, LIFETIME_CAP_YEARS)

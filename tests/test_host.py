@@ -1,0 +1,166 @@
+"""Host GPU + CIM/PIM offload (cimdse/cost/host.py, docs/MODEL.md 'Host GPU and PIM offload')."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cimdse.cli import main
+from cimdse.cost import evaluate_arrays
+from cimdse.cost.gpu import gpu_metrics, gpu_names
+from cimdse.cost.params import HOST_GPUS, to_batch
+from cimdse.metrics import metric_units
+from cimdse.models import load_model
+from cimdse.workload import Scenario, operator_table
+
+GPT2 = load_model("gpt2")
+SC16 = Scenario(batch=2, prompt_tokens=128, generate_tokens=32, weight_bits=16, act_bits=16)
+# AttAcc-like: attention on a DRAM bank PIM of 64 banks x 16 lanes at 1 GHz, reached over a board link
+ATT = {"host": "h100-sxm", "offload": "attention", "device": "dram", "host_link": "board", "tiles": 64,
+       "simd_lanes": 16, "clock_ghz": 1.0, "weight_bits": 16, "input_bits": 16, "chips": 1}
+
+
+def _eval(designs, model=GPT2, sc=SC16, breakdown=True):
+    return evaluate_arrays(to_batch(designs), model, sc, breakdown=breakdown)
+
+
+def test_host_choices_are_the_gpus_of_gpus_yaml():
+    assert list(HOST_GPUS) == gpu_names()
+
+
+def test_decode_step_is_the_sum_of_host_link_and_pim_hand_checked():
+    """GPT-2 (12 layers, hidden 768, 12 heads of 64), batch 2, 16-bit, decode, attention offloaded, board link.
+
+    link: per token and layer Q, K, V go out (3 x 768) and the heads' output comes back (768): 3072 elements;
+      bits = 12 layers x 2 tokens x 3072 x 16 = 1,179,648; 1,179,648 / 8 B / 450 GB/s (NVLink-C2C, one direction)
+      = 327.68 ns, plus 2 transfers x 12 layers x 2 ns = 48 ns -> 375.68 ns; energy 1,179,648 x 1.3 pJ = 1,533,542 pJ.
+    PIM: 64 banks x 16 lanes x 1 chip = 1024 lanes at 1 GHz; QK^T + S.V = 2 x 2,663,424 MACs plus 208,080 softmax ops
+      -> 5,534,928 / 1024 = 5405.20 ns of compute; the KV traffic (5,326,848 read + 36,864 written elements x 2 B =
+      10,727,424 B at 1024 x 16 bit x 1 GHz / 8 = 2048 GB/s) takes 5238.0 ns, so compute bounds: 5405.20 ns.
+    host: the H100 roofline of the pass without its attention and kv_write kernels (read from the GPU breakdown,
+      an independent path). Step (MODEL.md: per layer in turn) = host + PIM + link.
+    host wait: 70 W idle x (step - host) ns -> pJ (x 1e3)."""
+    r = _eval([ATT])
+    h = {k: float(v[0]) for k, v in r["breakdown"]["host"]["decode"].items()}
+    assert h["link_ns"] == pytest.approx(375.68, rel=1e-9)
+    assert h["link_pj"] == pytest.approx(1_179_648 * 1.3, rel=1e-9)
+    assert h["pim_ns"] == pytest.approx(5_534_928 / 1024, rel=1e-9)
+    g = gpu_metrics("h100-sxm", 1, GPT2, SC16, breakdown=True)["breakdown"]["decode"]
+    host_ms = g["time_ms"] - g["kernels_ms"]["attention"] - g["kernels_ms"]["kv_write"]
+    assert h["host_ns"] == pytest.approx(host_ms * 1e6, rel=1e-9)
+    step = host_ms * 1e6 + 5_534_928 / 1024 + 375.68
+    assert h["step_ns"] == pytest.approx(step, rel=1e-9)
+    assert float(r["tpot_ms"][0]) == pytest.approx(step * 1e-6, rel=1e-9)
+    assert h["host_wait_pj"] == pytest.approx(70 * (step - host_ms * 1e6) * 1e3, rel=1e-9)
+    e = h["host_pj"] + h["host_wait_pj"] + h["pim_pj"] + h["pim_wait_pj"] + h["link_pj"]
+    assert float(r["energy_per_token_uj"][0]) == pytest.approx(e / 2 * 1e-6, rel=1e-9)
+
+
+def test_shared_memory_pim_has_no_transfer():
+    """HBM-PIM in the host's own memory (host_link auto on a dram device): no link time or energy."""
+    r = _eval([{**ATT, "host_link": "auto"}, {**ATT, "host_link": "shared"}])
+    for ph in ("prefill", "decode"):
+        assert np.all(r["breakdown"]["host"][ph]["link_ns"] == 0)
+        assert np.all(r["breakdown"]["host"][ph]["link_pj"] == 0)
+    board = _eval([ATT])
+    assert float(board["tpot_ms"][0]) > float(r["tpot_ms"][0])
+
+
+@pytest.mark.parametrize(("model", "sc", "n"), [
+    ("llama-2-7b", Scenario(batch=4, prompt_tokens=256, generate_tokens=64), 1),
+    ("llama-2-13b", Scenario(batch=8, prompt_tokens=128, generate_tokens=32, weight_bits=16, act_bits=16), 2),
+])
+def test_host_only_limit_equals_the_gpu_roofline(model, sc, n):
+    """offload: none with a host is the GPU alone (the idle PIM chips hold nothing, run 0 ns and are taken as off):
+    within 1 % of `cimdse eval --gpu` on every metric both report, area = GPU dies + the PIM chips."""
+    m = load_model(model)
+    r = _eval([{"host": "h100-sxm", "host_count": n, "offload": "none", "device": "sram"}], m, sc)
+    g = gpu_metrics("h100-sxm", n, m, sc)["metrics"]
+    for k in ("ttft_ms", "tpot_ms", "tokens_per_s", "energy_per_token_uj", "prefill_energy_mj", "avg_power_w"):
+        assert float(r[k][0]) == pytest.approx(g[k], rel=0.01), k
+    area = r["breakdown"]["area_mm2"]
+    pim_area = float(sum(v[0] for k, v in area.items() if k != "host"))
+    assert float(area["host"][0]) == g["area_mm2"]
+    assert float(r["area_mm2"][0]) == pytest.approx(g["area_mm2"] + pim_area, rel=1e-9)
+
+
+def test_subbatch_overlap_is_the_max_of_the_sides():
+    """host_overlap subbatch (NeuPIMs): each side runs two half batches; the step is max(host, PIM + link) plus the
+    fill of one sub-batch-layer on the lesser side; batch 1 cannot be split (same as none)."""
+    sc = Scenario(batch=8, prompt_tokens=128, generate_tokens=32, weight_bits=16, act_bits=16)
+    r = _eval([{**ATT, "host_overlap": "subbatch"}, ATT], GPT2, sc)
+    h = {k: v[0] for k, v in r["breakdown"]["host"]["decode"].items()}
+    L = 12
+    expect = max(h["host_ns"], h["pim_ns"] + h["link_ns"] + 2 * L * 2.0) + min(h["host_ns"], h["pim_ns"]) / (2 * L)
+    assert h["step_ns"] == pytest.approx(expect, rel=1e-9)
+    half = Scenario(batch=4, prompt_tokens=128, generate_tokens=32, weight_bits=16, act_bits=16)
+    g = gpu_metrics("h100-sxm", 1, GPT2, half, breakdown=True)["breakdown"]["decode"]
+    assert h["host_ns"] == pytest.approx(2e6 * (g["time_ms"] - g["kernels_ms"]["attention"]
+                                                - g["kernels_ms"]["kv_write"]), rel=1e-9)
+    one = Scenario(batch=1, prompt_tokens=128, generate_tokens=32, weight_bits=16, act_bits=16)
+    r1 = _eval([{**ATT, "host_overlap": "subbatch"}, ATT], GPT2, one)
+    assert float(r1["tpot_ms"][0]) == float(r1["tpot_ms"][1])
+
+
+def test_every_metric_defined_and_plain_designs_unchanged():
+    designs = [{"host": h, "offload": o, "device": dev} for h in ("none", "h100-sxm") for o in
+               ("none", "attention", "ffn", "all") for dev in ("sram", "rram", "dram")]
+    m = load_model("llama-2-7b")
+    sc = Scenario(batch=4, prompt_tokens=64, generate_tokens=16)
+    r = _eval(designs, m, sc, breakdown=False)
+    for k in metric_units():
+        assert np.all(np.isfinite(r[k])) and np.all(r[k] >= 0), k
+    plain = [d for d in designs if d["host"] == "none"]
+    alone = _eval(plain, m, sc, breakdown=False)
+    idx = [i for i, d in enumerate(designs) if d["host"] == "none"]
+    for k in metric_units():
+        assert np.array_equal(r[k][idx], alone[k]), k
+
+
+def test_offload_groups_cover_the_operators_once():
+    """attention + ffn + rest = all: the PIM shares of the three groups add up to the whole pass (MACs and weights)."""
+    from cimdse.cost.host import on_pim
+
+    m = load_model("llama-2-7b")
+    t = operator_table(m, Scenario(batch=2, prompt_tokens=32, generate_tokens=8), "decode")
+    att, ffn, every = on_pim(t, "attention"), on_pim(t, "ffn"), on_pim(t, "all")
+    assert not np.any(att & ffn) and np.array_equal(every, np.ones(len(t), dtype=bool))
+    assert not np.any(on_pim(t, "none"))
+    names = set(t.cols["name"][ffn])
+    assert names == {"ffn_gate", "ffn_up", "ffn_act", "ffn_down"}
+
+
+def test_host_memory_limit_names_both_numbers():
+    """llama-2-70b at 16 bit on one T4 (16 GB) with only attention offloaded: the host cannot hold the weights."""
+    m = load_model("llama-2-70b")
+    sc = Scenario(batch=1, prompt_tokens=64, generate_tokens=8, weight_bits=16, act_bits=16)
+    r = _eval([{**ATT, "host": "t4", "chips": 64}], m, sc, breakdown=False)
+    assert not r["feasible"][0]
+    assert "host memory" in r["violation"][0] and "GB usable" in r["violation"][0]
+
+
+def test_cli_eval_with_a_host_shows_both_sides():
+    r = CliRunner().invoke(main, ["eval", "--model", "gpt2", "--set", "host=h100-sxm", "--set", "offload=attention",
+                                  "--set", "device=dram", "--breakdown"])
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert "host and CIM/PIM sides" in out and "host_ns" in out and "pim_ns" in out
+
+
+def test_host_side_reads_the_technology_files_gpu_data(tmp_path):
+    """A technology file's GPU constants reach the host side: with offload none the hosted design still equals
+    `eval --gpu` on the same technology, and halving mem_efficiency slows the memory-bound llama decode."""
+    from cimdse.tech import load_tech
+
+    half = load_tech().raw["gpus"]["calibration"]["mem_efficiency"]["value"] / 2
+    f = tmp_path / "tech.yaml"
+    f.write_text(f"gpus:\n  calibration:\n    mem_efficiency: {half}\n")
+    tech = load_tech(f)
+    m, sc = load_model("llama-2-7b"), Scenario(batch=1, prompt_tokens=64, generate_tokens=16)
+    design = to_batch([{"host": "h100-sxm", "offload": "none", "device": "sram"}])
+    shipped = evaluate_arrays(design, m, sc, breakdown=False)
+    mine = evaluate_arrays(design, m, sc, breakdown=False, tech=tech)
+    g = gpu_metrics("h100-sxm", 1, m, sc, tech=tech)["metrics"]
+    assert float(mine["tpot_ms"][0]) == pytest.approx(g["tpot_ms"], rel=0.01)
+    assert float(mine["tpot_ms"][0]) > 1.5 * float(shipped["tpot_ms"][0])   # decode is memory-bound on one H100
