@@ -1,8 +1,10 @@
 """Wall time of whole `cimdse` commands: CLI start-up, the 1 M-design exhaustive sweep, and the overhead of a
 guided sweep against a bare in-memory Optuna study with the same sampler, space and a trivial objective.
 
-Usage: python benchmarks/bench_sweep.py [--quick]
+Usage: python benchmarks/bench_sweep.py [--quick] [--exhaustive-10m] [--workers N]
 Each figure is the wall time of a fresh process (interpreter start and imports included on both sides).
+--exhaustive-10m runs only the 10,080,000-design streamed exhaustive sweep (exhaustive-10m.yaml, about 4.7 GB of
+trials.csv in a temporary folder) and prints its wall time and peak memory (issue 21: under 4 GB).
 """
 
 from __future__ import annotations
@@ -33,6 +35,50 @@ for _ in range(sweep.search.trials):
     trial = study.ask(dists)
     study.tell(trial, [float(len(str(trial.params)))] * len(sweep.objectives))   # trivial objective
 """
+
+
+def peak_memory(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall s, peak summed RSS of the process and all its descendants in GB, peak RSS of the largest single process
+    in GB) of running cmd; Linux (/proc), polled every 50 ms."""
+    import os
+    import resource
+
+    def tree_rss(pid: int) -> int:
+        total, todo = 0, [pid]
+        while todo:
+            p = todo.pop()
+            try:
+                with open(f"/proc/{p}/statm") as f:
+                    total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                for t in os.listdir(f"/proc/{p}/task"):
+                    with open(f"/proc/{p}/task/{t}/children") as f:
+                        todo += [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                pass
+        return total
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.05)
+    seconds = time.perf_counter() - t
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=proc.stderr.read() if proc.stderr else None)
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024   # kB on Linux
+    return seconds, peak / 1e9, largest / 1e9
+
+
+def exhaustive_10m(workers: int | None = None) -> list[tuple[str, float, str, str]]:
+    """The streamed 10,080,000-design exhaustive sweep end to end: wall time and peak memory (all processes)."""
+    extra = ["--workers", str(workers)] if workers else []
+    with tempfile.TemporaryDirectory() as tmp:
+        t, tree, largest = peak_memory([*CIMDSE, "sweep", str(HERE / "exhaustive-10m.yaml"), "--out", f"{tmp}/run",
+                                        "--quiet", *extra])
+    what = "exhaustive sweep, 10,080,000 designs, streamed"
+    return [(f"{what}, end to end", t, "s", ""), (f"{what}, peak RSS of all processes", tree, "GB", "< 4"),
+            (f"{what}, peak RSS of the largest process", largest, "GB", "")]
 
 
 def wall(cmd: list[str], repeat: int = 1) -> float:
@@ -89,8 +135,11 @@ def measure(quick: bool = False) -> list[tuple[str, float, str, str]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller budgets, no 1 M-design sweep")
+    ap.add_argument("--exhaustive-10m", action="store_true", help="only the 10 M-design streamed exhaustive sweep")
+    ap.add_argument("--workers", type=int, default=None, help="--workers of the 10 M-design sweep [every core]")
     args = ap.parse_args()
-    for what, value, unit, target in measure(args.quick):
+    rows = exhaustive_10m(args.workers) if args.exhaustive_10m else measure(args.quick)
+    for what, value, unit, target in rows:
         print(f"{what:<60} {value:>10.3f} {unit:<3} {target}")
 
 

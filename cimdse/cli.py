@@ -212,10 +212,12 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--shard", default=None, metavar="I/N", help="Exhaustive sampler: enumerate only shard I of N.")
 @click.option("--collect", is_flag=True, help="Run no trials: write the outputs from the study in the storage.")
 @click.option("--no-plots", is_flag=True, help="Write the CSVs and run.yaml only (re-plot later: cimdse pareto).")
+@click.option("--parquet", is_flag=True, help="Also write trials.parquet (full precision; streamed when exhaustive).")
 @click.option("--tech", "tech_path", default=None, metavar="FILE.yaml", type=click.Path(dir_okay=False),
               help="Technology file merged over the shipped constants (replaces the sweep file's `tech:`).")
 @verify_options
-def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots, tech_path,
+def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots, parquet,
+          tech_path,
           **vk) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
@@ -228,7 +230,8 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
 
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
-    resume += (" --no-plots" if no_plots else "") + (f" --tech {shlex.quote(tech_path)}" if tech_path else "")
+    resume += (" --no-plots" if no_plots else "") + (" --parquet" if parquet else "")
+    resume += (f" --tech {shlex.quote(tech_path)}" if tech_path else "")
     resume += verify_resume(**vk)
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
@@ -245,10 +248,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
             sw = resolve_for_cli(sw, out, fresh, workers, shard_ix)
         bar.unit = "designs" if sw.search.sampler == "exhaustive" else "trials"
         if collect:
-            res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver)
+            res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver, parquet=parquet)
         else:
             res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix,
-                            plots=not no_plots, verify=ver)
+                            plots=not no_plots, verify=ver, parquet=parquet)
         bar.close()
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
         bar.close()

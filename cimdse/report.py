@@ -316,8 +316,10 @@ def verify_block(folder: Path, rec: Mapping, objectives: Sequence[tuple[str, str
             "rows": [[None if pd.isna(v) else float(v) for v in r] for r in front[cols].itertuples(index=False)]}
 
 
-def report_data(run_dir: str | Path, trials=None, sweep=None) -> dict:
-    """Everything the page shows, as JSON-ready data; `trials` and `sweep` skip re-reading what a sweep has."""
+def report_data(run_dir: str | Path, trials=None, sweep=None, totals: tuple[int, int] | None = None) -> dict:
+    """Everything the page shows, as JSON-ready data; `trials` and `sweep` skip re-reading what a sweep has.
+    `totals` = (trials, feasible) of the whole run when `trials` holds only the front and a sample of it (a streamed
+    exhaustive run, cimdse/run/stream.py)."""
     from . import __version__
     from .cost.params import defaults
     from .results import front_mask
@@ -373,6 +375,8 @@ def report_data(run_dir: str | Path, trials=None, sweep=None) -> dict:
         take = np.random.default_rng(1).choice(others, MAX_PARCOORDS - len(on_front), replace=False)
         pc = np.sort(np.concatenate([on_front, take]))
     n, n_feas, n_front = len(df), int(feas.sum()), int(front.sum())
+    if totals is not None:
+        n, n_feas = int(totals[0]), int(totals[1])
     baseline = None
     base_rec = rec.get("baseline")
     if isinstance(base_rec, Mapping) and isinstance(base_rec.get("metrics"), Mapping):
@@ -438,7 +442,8 @@ def render_report(data: Mapping) -> str:
     return "".join(parts.get(p, p) for p in pieces)
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None, trials=None, sweep=None) -> Path:
+def write_report(run_dir: str | Path, out: str | Path | None = None, trials=None, sweep=None,
+                 totals: tuple[int, int] | None = None) -> Path:
     """Write the run's report (RUN_DIR/report.html unless `out`) atomically; returns its path."""
     from .results import atomic_write
 
@@ -448,6 +453,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, trials=None
     path = Path(out) if out is not None else Path(run_dir) / REPORT_FILE
     if not path.parent.is_dir():
         raise UserError("folder does not exist", file=str(path.parent), key="--out")
-    text = render_report(report_data(run_dir, trials=trials, sweep=sweep))
+    text = render_report(report_data(run_dir, trials=trials, sweep=sweep, totals=totals))
     atomic_write(path, text)
     return path

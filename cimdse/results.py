@@ -57,17 +57,46 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
 
 
 FOUND_IN = "found_in_trials"
+EQUAL_DESIGNS = "equal_designs"
+VARYING = "varying_params"
 
 
 def front_frame(df, objectives):
     """The Pareto front: the non-dominated feasible rows for the objectives, sorted by the first objective, each
-    distinct design once (`distinct_designs`)."""
+    distinct design once (`distinct_designs`), designs with equal objective values in one row (`group_equal`)."""
     feas = df[df["feasible"]]
     if feas.empty:
         return feas
     values = feas[[k for k, _ in objectives]].to_numpy(dtype=float)
     order = pareto_order(values, [d for _, d in objectives])
-    return distinct_designs(feas.iloc[order])
+    return group_equal(distinct_designs(feas.iloc[order]), objectives)
+
+
+def group_equal(front, objectives):
+    """One row per set of designs whose objective values are all equal as pareto.csv writes them (10 significant
+    digits): the first such row in the front's order, with column `equal_designs` (how many distinct designs share
+    these values), `varying_params` (the parameters whose values differ among them, space-separated; empty for
+    one design) and `found_in_trials` (every trial of all of them, ascending). On a discrete space many designs
+    differ only in parameters that change no objective; listing each would fill the front with copies."""
+    keys = [c for c in PARAMS if c in front.columns]
+    if not len(front) or FOUND_IN not in front.columns:
+        return front
+    values = np.column_stack([round_significant(front[k].to_numpy(dtype=float)) for k, _ in objectives])
+    _, group = np.unique(values, axis=0, return_inverse=True)
+    group = np.asarray(group).reshape(-1)
+    first = np.unique(group, return_index=True)[1]            # each group's first row in the front's order
+    lead = np.sort(first)
+    out = front.iloc[lead].copy()
+    by = np.argsort(group, kind="stable")                    # rows by group, in the front's order within one
+    split = np.split(by, np.flatnonzero(np.diff(group[by])) + 1)
+    members = [split[group[i]] for i in lead]
+    found = front[FOUND_IN].to_numpy()
+    out[EQUAL_DESIGNS] = [len(m) for m in members]
+    out[VARYING] = [" ".join(k for k in keys if front[k].iloc[m].nunique(dropna=False) > 1) if len(m) > 1 else ""
+                    for m in members]
+    out[FOUND_IN] = [found[m[0]] if len(m) == 1 else
+                     " ".join(map(str, sorted(int(t) for i in m for t in str(found[i]).split()))) for m in members]
+    return out
 
 
 def distinct_designs(front):
@@ -148,21 +177,32 @@ def write_csv(df, path: Path) -> None:
 
     polars' CSV writer (Rust, shortest round-trip float formatting) writes a million-row trials table in about
     2 s; pandas' to_csv with a float format took 25 s, most of a 1 M-design exhaustive sweep."""
+    frame, _ = csv_frame(df)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    frame.write_csv(tmp, line_terminator="\n")
+    os.replace(tmp, path)
+
+
+def csv_frame(df, as_float: frozenset = frozenset()):
+    """(polars DataFrame of `df` as write_csv writes it, names of the float columns it writes as integers).
+
+    A float column is written as integers when every value is finite, whole and below 2^53, unless named in
+    `as_float` (a streamed table whose column is whole in this chunk but not in another)."""
     import polars as pl
 
-    cols = []
+    cols, whole = [], set()
     for name in df.columns:
         v = df[name].to_numpy()
         if v.dtype.kind == "f":
             v = round_significant(v)
-            if len(v) and np.all(np.isfinite(v)) and np.all(np.abs(v) < 2.0**53) and np.all(v == np.rint(v)):
+            if name not in as_float and len(v) and np.all(np.isfinite(v)) and np.all(np.abs(v) < 2.0**53) \
+                    and np.all(v == np.rint(v)):
                 v = v.astype(np.int64)
+                whole.add(str(name))
         elif v.dtype.kind == "O":
             v = v.astype(str)
         cols.append(pl.Series(str(name), v))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pl.DataFrame(cols).write_csv(tmp, line_terminator="\n")
-    os.replace(tmp, path)
+    return pl.DataFrame(cols), frozenset(whole)
 
 
 def sweep_fingerprint(sweep: Sweep) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 from ..config import Sweep
 from ..errors import UserError
 from ..pareto import pareto_order
-from ..results import distinct_designs, run_record, sweep_fingerprint
+from ..results import distinct_designs, group_equal, run_record, sweep_fingerprint
 from ..search.exhaustive import space_size
 from .folder import SHARD_FILE, RunResult, default_run_dir, prepare_run_dir
 from .outputs import write_run_figures, write_tables
@@ -80,7 +80,7 @@ def merge_shards(sweep: Sweep, dirs: list[str | Path], out: str | Path | None = 
     if trials:
         v = np.asarray(values, dtype=float).reshape(len(trials), len(sweep.objectives))
         front_rows = [trials[i] for i in pareto_order(v, [dr for _, dr in sweep.objectives])]
-    front = distinct_designs(df.iloc[front_rows])
+    front = group_equal(distinct_designs(df.iloc[front_rows]), sweep.objectives)
     record = run_record(sweep, {"merged_from": [str(d) for _, _, d in shards], "shards": count})
     write_tables(sweep, run_dir, record, df, front, "complete", plots)
     if plots:

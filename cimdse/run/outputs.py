@@ -7,6 +7,7 @@ Figures come from `cimdse.plots` as matplotlib Figures (pure functions of the da
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,11 +69,22 @@ def run_frames(sweep: Sweep, scored: Scored | None, numbers):
 
 
 def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-                  plots: bool = True, verify=None):
+                  plots: bool = True, verify=None, parquet: bool = False):
     """Write the run's tables, run.yaml (with status and counts) and, with `plots`, its figures; returns
     (trials table, front table). The one place where a run's outputs are written. `verify` (run.verify.Verify):
-    measure the front designs on a checkpoint first (pareto.csv gains the measured columns; not when interrupted)."""
+    measure the front designs on a checkpoint first (pareto.csv gains the measured columns; not when interrupted).
+    `parquet`: also write trials.parquet."""
     df, front = run_frames(sweep, scored, numbers)
+    return write_frames(sweep, run_dir, record, df, front, status, plots, verify, parquet=parquet)
+
+
+def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
+                 verify=None, totals: tuple[int, int] | None = None, parquet: bool = False,
+                 figure_process: bool = False):
+    """`write_outputs` from the tables. `totals` = (trials, feasible) of a streamed run (run/stream.py) whose
+    trials.csv is already written: then `df` holds only the rows kept for the figures and the report.
+    `figure_process`: draw the four figures on a second process while this one writes the report (a run given
+    more than one core)."""
     if verify is not None:
         from .verify import verify_front
 
@@ -82,34 +94,62 @@ def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | No
         else:
             front, done = verify_front(front, verify)
             record = {**record, "verify": done}
-    write_tables(sweep, run_dir, record, df, front, status, plots)
-    if plots and len(df):
-        write_run_figures(run_dir, df, sweep)
-        if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
-            from ..plots.verify import verify_figure
+    write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
+    if plots and len(df) and figure_process:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-            save_figure(verify_figure(front, sweep.objectives[0][0], record["verify"]["reference_ppl"],
-                                      run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
-                                      Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
-        write_report(run_dir, trials=df, sweep=sweep)   # report.html beside the figures (cimdse/report.py)
+        from .stream import clean_start
+
+        with ProcessPoolExecutor(1, mp_context=mp.get_context(clean_start())) as pool:
+            figures = pool.submit(write_run_figures, run_dir, df, sweep)
+            _write_rest(sweep, run_dir, record, df, front, totals)
+            figures.result()
+    elif plots and len(df):
+        write_run_figures(run_dir, df, sweep)
+        _write_rest(sweep, run_dir, record, df, front, totals)
     return df, front
 
 
-def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True) -> None:
+def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None) -> None:
+    """verify.png (after sweep --verify) and report.html."""
+    if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
+        from ..plots.verify import verify_figure
+
+        save_figure(verify_figure(front, sweep.objectives[0][0], record["verify"]["reference_ppl"],
+                                  run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
+                                  Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
+    # report.html beside the figures (cimdse/report.py)
+    write_report(run_dir, trials=df, sweep=sweep, totals=totals if totals and totals[0] > len(df) else None)
+
+
+def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
+                 totals: tuple[int, int] | None = None, parquet: bool = False) -> None:
     """trials.csv and pareto.csv (when there are rows) and run.yaml with the run's status and counts; with no
-    feasible design, run.yaml says which rules broke and why breakdown.png is missing (`plots`: figures drawn)."""
+    feasible design, run.yaml says which rules broke and why breakdown.png is missing (`plots`: figures drawn).
+    `totals` (trials, feasible): trials.csv was streamed already and `df` is what the run kept of it.
+    `parquet`: trials.parquet too (full precision)."""
     why = explain_empty(df, sweep)
+    n, feasible = totals if totals is not None else (len(df), int(df["feasible"].sum()) if len(df) else 0)
     if why is not None:
+        if n > len(df):
+            why = {**why, "sample": f"{len(df):,} of {n:,} trials (the rows a streamed run keeps in memory)"}
         record = {**record, "no_feasible_design": {**why, **({"breakdown.png": NOT_DRAWN} if plots else {})}}
     if len(df):
-        write_csv(df, run_dir / "trials.csv")
+        if totals is None:
+            write_csv(df, run_dir / "trials.csv")
+            if parquet:
+                from .stream import TRIALS_PARQUET, parquet_frame
+
+                tmp = run_dir / f".{TRIALS_PARQUET}.tmp-{os.getpid()}"
+                parquet_frame(df).write_parquet(tmp)
+                os.replace(tmp, run_dir / TRIALS_PARQUET)
         if sweep.uncertainty and len(front):   # p10/p90 columns for the front designs only (not every trial)
             from ..search.scoring import front_bands
 
             front = front_bands(sweep, front)
         write_csv(front, run_dir / "pareto.csv")
-    write_run(run_dir, {**record, "status": status, "completed_trials": int(len(df)),
-                        "feasible_trials": int(df["feasible"].sum()) if len(df) else 0,
+    write_run(run_dir, {**record, "status": status, "completed_trials": int(n), "feasible_trials": int(feasible),
                         "front_size": int(len(front))})
 
 

@@ -11,28 +11,33 @@ import numpy as np
 
 from ..config import Sweep
 from ..errors import UserError
-from ..results import run_record, write_run
+from ..results import front_frame, run_record, write_run
 from ..search import optuna_api as oa
 from ..search.auto import recorded as recorded_choice
 from ..search.auto import resolve as resolve_auto
-from ..search.exhaustive import run_exhaustive, shard_bounds, space_size, usable_cores
+from ..search.exhaustive import shard_bounds, space_size, usable_cores
 from ..search.loop import run_optuna
 from ..search.progress import Progress, StopFlag, graceful_sigint
 from ..search.scoring import Scored, score
 from ..search.workers import run_workers
 from .folder import RunResult, default_run_dir, prepare_run_dir
-from .outputs import write_outputs, write_shard_file
+from .outputs import write_frames, write_outputs, write_shard_file
+from .stream import stream_exhaustive
 
 
 def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
               on_batch: Callable[[Progress], None] | None = None, plots: bool = True,
-              workers: int | None = None, shard: tuple[int, int] | None = None, verify=None) -> RunResult:
+              workers: int | None = None, shard: tuple[int, int] | None = None, verify=None,
+              parquet: bool = False) -> RunResult:
     """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
 
     A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
     `workers` > 1 runs that many processes: on one shared study, or on chunks of an exhaustive enumeration
     (default: 1 for an Optuna sampler, every usable core for the exhaustive one; same results either way);
     `shard` = (I, N) enumerates only shard I of N of an exhaustive sweep (merge the shards with `merge_shards`).
+    `parquet`: also write trials.parquet (every column at full precision).
+    An exhaustive run streams (cimdse/run/stream.py): RunResult.trials then holds every row only for a space of at
+    most stream.KEEP_ROWS designs, else the front plus a fixed sample (trials.csv holds every row).
     """
     check_run_options(sweep, workers=workers, shard=shard, verify=verify is not None)
     run_dir = Path(out) if out else default_run_dir(sweep, shard)
@@ -40,29 +45,23 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     if workers is None:
         workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
-        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify)
+        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify, parquet)
 
 
 def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag, workers: int,
-         shard: tuple[int, int] | None, verify=None) -> RunResult:
+         shard: tuple[int, int] | None, verify=None, parquet: bool = False) -> RunResult:
     prepare_run_dir(sweep, run_dir, fresh)
     extra: dict = {"workers": workers} if workers > 1 else {}
-    bounds = None
     if sweep.search.sampler == "exhaustive" and shard is not None:
         total = space_size(sweep)
-        bounds = shard_bounds(total, *shard)
-        extra["shard"] = {"index": shard[0], "count": shard[1], "designs": list(bounds), "total": total}
+        extra["shard"] = {"index": shard[0], "count": shard[1], "designs": list(shard_bounds(total, *shard)),
+                          "total": total}
     record = run_record(sweep, extra)
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     if sweep.search.sampler == "exhaustive":
-        lo, hi = bounds or (0, space_size(sweep))
-        scored = run_exhaustive(sweep, on_batch=on_batch, stop=stop, first=lo, end=hi, workers=workers) \
-            if hi > lo else None
-        n = 0 if scored is None else len(scored.objectives)
-        numbers = list(range(lo, lo + n))
-        status = "interrupted" if stop.requested and n < hi - lo else "complete"
-    elif workers > 1:
+        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard)
+    if workers > 1:
         status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
             else "complete"
         study = oa.open_study(sweep, run_dir, sweep.search.storage)
@@ -75,9 +74,29 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
         res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None)
         params, numbers, status = res.params, res.numbers, res.status
         scored = scored_with_origin(sweep, params, res.origins)
-    result = finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify)
-    if bounds is not None and status == "complete":
-        write_shard_file(run_dir, sweep, shard, bounds, space_size(sweep), result.front)  # type: ignore[arg-type]
+    return finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify,
+                      parquet)
+
+
+def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, stop: StopFlag | None = None,
+                   on_batch: Callable[[Progress], None] | None = None, plots: bool = True, verify=None,
+                   parquet: bool = False, shard: tuple[int, int] | None = None) -> RunResult:
+    """The exhaustive search of a run whose folder is prepared (run.yaml says `running`): stream every design of the
+    discrete space (or of `shard`) into the folder, then write the front, run.yaml and the figures."""
+    start = time.perf_counter()
+    stop = stop or StopFlag()
+    total = space_size(sweep)
+    bounds = shard_bounds(total, *shard) if shard is not None else None
+    lo, hi = bounds or (0, total)
+    st = stream_exhaustive(sweep, run_dir, lo, hi, workers, stop, on_batch, parquet)
+    status = "interrupted" if stop.requested and st.done < hi - lo else "complete"
+    front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
+    df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible),
+                             figure_process=workers > 1 and st.sampled)
+    result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front),
+                       search=sweep.search)
+    if bounds is not None and shard is not None and status == "complete":
+        write_shard_file(run_dir, sweep, shard, bounds, total, st.front)
     return result
 
 
@@ -99,9 +118,9 @@ def scored_with_origin(sweep: Sweep, params: list[dict], origins: list[str] | No
 
 
 def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-               seconds: float, plots: bool = True, verify=None) -> RunResult:
+               seconds: float, plots: bool = True, verify=None, parquet: bool = False) -> RunResult:
     """Write the run's outputs (tables, run.yaml with status and counts, figures) and return what was written."""
-    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify)
+    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify, parquet)
     feas = int(df["feasible"].sum()) if len(df) else 0
     return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front), search=sweep.search)
 
@@ -124,7 +143,8 @@ def check_run_options(sweep: Sweep, workers: int | None = None, shard: tuple[int
         raise UserError("--collect runs no trials; leave out --workers and --shard", key="--collect")
 
 
-def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = True, verify=None) -> RunResult:
+def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = True, verify=None,
+                  parquet: bool = False) -> RunResult:
     """Write trials.csv, pareto.csv, run.yaml and plots from the sweep's study as it stands, running no trial.
 
     Metrics are recomputed by scoring the stored parameters with the cost model (exact: the same vectorized
@@ -147,4 +167,4 @@ def collect_sweep(sweep: Sweep, out: str | Path | None = None, plots: bool = Tru
     record = run_record(sweep, {"collected_from": url or str(run_dir / oa.STUDY_FILE)})
     scored = scored_with_origin(sweep, params, origins)
     return finish_run(sweep, run_dir, record, scored, numbers, "collected", time.perf_counter() - start, plots,
-                      verify)
+                      verify, parquet)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from .progress import Progress, StopFlag, Tally
 from .scoring import Scored, concat_scored, score
 
 CHUNK = 250_000  # designs scored per vectorized call
+T = TypeVar("T")
 
 
 def space_size(sweep: Sweep) -> int:
@@ -51,51 +53,65 @@ def run_exhaustive(sweep: Sweep, chunk: int = CHUNK,
                    workers: int = 1) -> Scored | None:
     """Evaluate designs first..end (default: all) of a discrete space's enumeration in vectorized chunks
     (the first ones only if `stop` is set), on `workers` processes when > 1. The chunks are joined in
-    enumeration order, so the result does not depend on `workers`."""
+    enumeration order, so the result does not depend on `workers`. Holds every design in memory: a run of a
+    large space streams its chunks instead (`map_chunks`, cimdse/run/stream.py)."""
     end = space_size(sweep) if end is None else end
-    total = end - first
-    bounds = [(lo, min(lo + chunk, end)) for lo in range(first, end, chunk)]
-    start = time.perf_counter()
     tally = Tally([d for _, d in sweep.objectives])
     parts: list[Scored] = []
-
-    def add(part: Scored, hi: int) -> None:
+    start = time.perf_counter()
+    for part, _, hi in map_chunks(sweep, score_range, chunk, stop, first, end, workers):
         parts.append(part)
         if on_batch:
-            done = hi - first
             tally.add(part.feasible, part.objectives)
-            on_batch(Progress(done, total, done / max(time.perf_counter() - start, 1e-9), tally.feasible,
-                              len(tally.front)))
+            on_batch(progress(tally, hi - first, end - first, start))
+    return concat_scored(parts)
 
+
+def progress(tally: Tally, done: int, total: int, start: float) -> Progress:
+    """The progress record after `done` of `total` designs, scored since `start` (perf_counter seconds)."""
+    rate = done / max(time.perf_counter() - start, 1e-9)
+    return Progress(done, total, rate, tally.feasible, len(tally.front))
+
+
+def map_chunks(sweep: Sweep, task: Callable[[Sweep, int, int], T], chunk: int = CHUNK,
+               stop: StopFlag | None = None, first: int = 0, end: int | None = None,
+               workers: int = 1, method: str | None = None) -> Iterator[tuple[T, int, int]]:
+    """Yield (task(sweep, lo, hi), lo, hi) for the chunks [lo, hi) of designs first..end in enumeration order,
+    computed here or on a pool of `workers` processes (a task must then be picklable: a module-level function or
+    a functools.partial of one) started by multiprocessing start `method` (default: fork where available; a task
+    that uses polars needs "forkserver" or "spawn": polars' thread pool does not survive a fork). After `stop` is
+    requested no new chunk is started, so the chunks yielded are always a contiguous run from `first`."""
+    end = space_size(sweep) if end is None else end
+    bounds = [(lo, min(lo + chunk, end)) for lo in range(first, end, chunk)]
     if workers <= 1 or len(bounds) <= 1:
         for lo, hi in bounds:
             if stop is not None and stop.requested:
                 break
-            add(score_range(sweep, lo, hi), hi)
-        return concat_scored(parts)
-    for part, hi in _pooled(sweep, bounds, workers, stop):
-        add(part, hi)
-    return concat_scored(parts)
+            yield task(sweep, lo, hi), lo, hi
+        return
+    yield from _pooled(sweep, task, bounds, workers, stop, method)
 
 
 _SWEEP: Sweep | None = None  # the sweep of a pool worker (set once by its initializer)
+_TASK: Callable | None = None
 
 
-def _init_worker(sweep: Sweep) -> None:
+def _init_worker(sweep: Sweep, task: Callable) -> None:
     import signal
 
-    global _SWEEP
-    _SWEEP = sweep
+    global _SWEEP, _TASK
+    _SWEEP, _TASK = sweep, task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out chunks
 
 
-def _score_in_worker(lo: int, hi: int) -> Scored:
-    assert _SWEEP is not None
-    return score_range(_SWEEP, lo, hi)
+def _run_in_worker(lo: int, hi: int):
+    assert _SWEEP is not None and _TASK is not None
+    return _TASK(_SWEEP, lo, hi)
 
 
-def _pooled(sweep: Sweep, bounds: list[tuple[int, int]], workers: int, stop: StopFlag | None):
-    """Yield (scored chunk, its end) in enumeration order, scored by a pool of `workers` processes with at most
+def _pooled(sweep: Sweep, task: Callable, bounds: list[tuple[int, int]], workers: int, stop: StopFlag | None,
+            method: str | None = None):
+    """Yield (task result, lo, hi) in enumeration order, computed by a pool of `workers` processes with at most
     2 x workers chunks in flight (memory stays bounded); after `stop` no new chunk is started."""
     import multiprocessing as mp
     from collections import deque
@@ -103,19 +119,19 @@ def _pooled(sweep: Sweep, bounds: list[tuple[int, int]], workers: int, stop: Sto
 
     from .workers import start_method
 
-    ctx = mp.get_context(start_method())
+    ctx = mp.get_context(method or start_method())
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(sweep,)) as pool:
+                             initargs=(sweep, task)) as pool:
         todo = deque(bounds)
         flight: deque = deque()
         while todo or flight:
             while todo and len(flight) < 2 * workers and not (stop is not None and stop.requested):
                 lo, hi = todo.popleft()
-                flight.append((pool.submit(_score_in_worker, lo, hi), hi))
+                flight.append((pool.submit(_run_in_worker, lo, hi), lo, hi))
             if not flight:
                 break
-            fut, hi = flight.popleft()
-            yield fut.result(), hi
+            fut, lo, hi = flight.popleft()
+            yield fut.result(), lo, hi
 
 
 def usable_cores() -> int:
