@@ -15,7 +15,6 @@ from cimdse.cost import evaluate_arrays
 from cimdse.cost.params import PARAMS, defaults, to_batch
 from cimdse.workload import Scenario
 
-
 # A host GPU beside the chips makes a design another system (a GPU roofline plus the CIM side on its share, priced
 # by cost/host.py per distinct host choice): kept at `none` in the sweep-shaped batch, drawn with vary_all.
 SYSTEM_CHOICES = ("host", "offload", "host_link", "host_overlap")

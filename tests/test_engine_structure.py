@@ -139,3 +139,36 @@ def test_docs_name_every_metric_of_the_table() -> None:
     text = (ROOT / "docs" / "MODEL.md").read_text()
     missing = [m.name for m in TABLE if f"`{m.name}`" not in text]
     assert not missing, missing
+
+
+NO_CHILDREN = """
+import multiprocessing, os, sys
+from pathlib import Path
+import cimdse
+from cimdse.config import load_sweep
+from cimdse.run.stream import stream_exhaustive
+sweep = load_sweep(sys.argv[1])
+res = cimdse.run_sweep(sweep, out=sys.argv[2], workers=2)
+assert res.completed == 120, res.completed
+run = Path(sys.argv[2] + "-chunks"); run.mkdir()
+st = stream_exhaustive(sweep, run, 0, 120, workers=2, chunk=16)   # 8 chunks on a pool of 2 processes
+mine = f"/proc/{os.getpid()}/task/{os.getpid()}/children"
+kids = open(mine).read().split() if os.path.exists(mine) else []
+cmd = [open(f"/proc/{k}/cmdline").read().replace("\\0", " ") for k in kids]
+# Python's own multiprocessing resource tracker (one per process once spawn is used) is not cimdse's to stop
+left = (multiprocessing.active_children(), [c for c in cmd if "resource_tracker" not in c])
+assert left == ([], []), left
+print("no children")
+"""
+
+
+def test_exhaustive_on_workers_leaves_no_process_behind(tmp_path) -> None:
+    """A library leaves no process running in its caller (no fork server or pool outliving the run)."""
+    f = tmp_path / "e.yaml"
+    f.write_text("name: e\nworkload: {model: gpt2, batch: 1, prompt_tokens: 16, generate_tokens: 4}\n"
+                 "space: {device: [sram, rram, fefet], adc_bits: [3, 4, 5, 6, 7], rows: [64, 128], tiles: [256, 512, 1024, 2048]}\n"
+                 "fixed: {chips: 1}\nobjectives: {energy_per_token_uj: minimize, sqnr_db: maximize}\n"
+                 "search: {sampler: exhaustive}\n")
+    r = subprocess.run([sys.executable, "-c", NO_CHILDREN, str(f), str(tmp_path / "run")], capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert r.returncode == 0 and "no children" in r.stdout, r.stderr[-3000:]

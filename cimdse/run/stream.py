@@ -63,11 +63,10 @@ class Streamed:
 
 
 def clean_start() -> str:
-    """A start method for workers that use polars: a fresh process (forkserver, else spawn), since polars' thread
-    pool does not survive a fork of a process that has used it (the worker hangs)."""
-    import multiprocessing as mp
-
-    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    """A start method for workers that use polars: a fresh process (spawn), since polars' thread pool does not survive
+    a fork of a process that has used it (the worker hangs). Not forkserver: its server process would outlive the run
+    in the caller's process (a notebook), and a library leaves no process behind."""
+    return "spawn"
 
 
 def keep_mask(lo: int, hi: int, fraction: float) -> np.ndarray:
