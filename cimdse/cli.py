@@ -215,9 +215,11 @@ def gpus(sources: bool, calibration: bool) -> None:
 @click.option("--parquet", is_flag=True, help="Also write trials.parquet (full precision; streamed when exhaustive).")
 @click.option("--tech", "tech_path", default=None, metavar="FILE.yaml", type=click.Path(dir_okay=False),
               help="Technology file merged over the shipped constants (replaces the sweep file's `tech:`).")
+@click.option("--batch", type=click.IntRange(1, 1_000_000), default=None,
+              help="The workload's batch instead of the sweep file's; the run is named NAME-bBATCH.")
 @verify_options
 def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers, shard, collect, no_plots, parquet,
-          tech_path,
+          tech_path, batch,
           **vk) -> None:
     """Search the design space of SWEEP_FILE and write trials.csv, pareto.csv, run.yaml and plots."""
     from .config import load_sweep
@@ -231,12 +233,12 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
     resume = resume_command(sweep_file, trials, sampler, seed, storage, out, quiet)
     resume += (f" --workers {workers}" if workers is not None else "") + (f" --shard {shlex.quote(shard)}" if shard else "")
     resume += (" --no-plots" if no_plots else "") + (" --parquet" if parquet else "")
-    resume += (f" --tech {shlex.quote(tech_path)}" if tech_path else "")
+    resume += (f" --tech {shlex.quote(tech_path)}" if tech_path else "") + (f" --batch {batch}" if batch else "")
     resume += verify_resume(**vk)
     bar = ProgressLine(enabled=not quiet and sys.stderr.isatty())
     try:
         sw = load_sweep(sweep_file, {"trials": trials, "sampler": sampler, "seed": seed, "storage": storage,
-                                     "tech": tech_path})
+                                     "tech": tech_path, "batch": batch})
         shard_ix = parse_shard(shard) if shard is not None else None
         check_run_options(sw, workers=workers, shard=shard_ix, collect=collect, verify=vk["verify_ck"] is not None)
         if collect and fresh:

@@ -392,8 +392,8 @@ def _base(spec, where: str) -> tuple[dict, dict]:
 
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
-    """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys, and `tech` (a
-    technology file) the sweep's `tech:`."""
+    """Read and validate a sweep file; `overrides` (from the command line) replace `search` keys, `tech` (a
+    technology file) the sweep's `tech:`, and `batch` the workload's batch (the run is then named NAME-bBATCH)."""
     from .metrics import METRICS
     from .tech.override import sweep_tech
 
@@ -408,6 +408,10 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> Sweep:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
         raise UserError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100), got {shown(name)}",
                         file=where, key="name")
+    batch = overrides.pop("batch", None)
+    if batch is not None:   # one sweep file, one run per batch (`cimdse sweep FILE --batch N`)
+        data = {**data, "name": f"{name}-b{batch}", "workload": {**(data.get("workload") or {}), "batch": batch}}
+        name = data["name"]
     base = _base(data["base"], where) if data.get("base") is not None else None
     if "workload" not in data and base is not None:   # the published chip's workload unless the sweep names one
         data = {**data, "workload": base[1]}

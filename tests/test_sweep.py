@@ -248,3 +248,22 @@ def test_study_holds_metric_names_and_every_metric_as_user_attributes(tmp_path):
             for m in METRICS:
                 assert t.user_attrs[m] == pytest.approx(df.loc[t.number, m], rel=1e-9, abs=1e-12), m
             assert t.user_attrs["feasible"] == bool(df.loc[t.number, "feasible"])
+
+
+def test_batch_option_runs_the_sweep_at_another_batch(tmp_path):
+    """`cimdse sweep FILE --batch N`: the workload's batch is N, the run is NAME-bN (run.yaml and default folder
+    name), and a bad batch is one usage error with exit 2."""
+    import yaml
+    from _small_sweep import sweep, write_small
+
+    f = write_small(tmp_path, "random", 8, "batchy", 8)
+    r = sweep(f, "--batch", 4, "--out", tmp_path / "b4", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "batchy-b4:" in r.output
+    rec = yaml.safe_load((tmp_path / "b4" / "run.yaml").read_text())
+    assert rec["name"] == "batchy-b4" and rec["scenario"]["batch"] == 4
+    one = yaml.safe_load((tmp_path / "b4" / "run.yaml").read_text())["fingerprint"]
+    r = sweep(f, "--out", tmp_path / "b1", "--quiet")
+    assert r.exit_code == 0 and yaml.safe_load((tmp_path / "b1" / "run.yaml").read_text())["fingerprint"] != one
+    r = sweep(f, "--batch", 0, "--out", tmp_path / "b0")
+    assert r.exit_code == 2 and "--batch" in r.output and not (tmp_path / "b0").exists()
