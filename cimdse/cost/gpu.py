@@ -84,7 +84,8 @@ def load_gpus(tech=None) -> GpuData:
 
 @cache
 def _shipped_gpus() -> GpuData:
-    return _gpu_data(yaml.safe_load(resources.files("cimdse.tech").joinpath("data/gpus.yaml").read_text()))
+    text = resources.files("cimdse.tech").joinpath("data/gpus.yaml").read_text()
+    return _gpu_data(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))   # libyaml where built
 
 
 def _gpu_data(raw: dict) -> GpuData:
