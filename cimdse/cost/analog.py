@@ -26,7 +26,7 @@ IR_RESIDUAL_VAR = 4.0 / 45.0
 
 def wire_ohm_per_um(node_nm, tech: Tech) -> np.ndarray:
     """Resistance (ohm/um) of a minimum-width array line at node `node_nm` (log-log between table nodes)."""
-    log_nodes, log_r = memo_table(tech.periphery["array_wires"], "wires", _wire_table)
+    log_nodes, log_r = memo_table(tech, tech.periphery["array_wires"], "wires", _wire_table)
     return np.exp(np.interp(np.log(np.asarray(node_nm, dtype=float)), log_nodes, log_r))
 
 
@@ -96,7 +96,7 @@ def device_read_tables(tech: Tech) -> dict:
         return {"i_cell_a": np.where(resistive, v * 0.5 * (1 / r_on + 1 / r_off), 0.0),
                 "inv_v_read": np.where(resistive, 1 / v, 0.0),
                 "adc_range": np.where(resistive, on_off_range_scale(r_on, np.where(resistive, r_off, 2.0)), 1.0)}
-    return memo_table(tech.device, "read", build)
+    return memo_table(tech, tech.device, "read", build)
 
 
 def design_ir_drop_frac(p: dict, tech: Tech, rows_active, cell_um2, log_node=None, r_cell=None) -> np.ndarray:
@@ -108,6 +108,6 @@ def design_ir_drop_frac(p: dict, tech: Tech, rows_active, cell_um2, log_node=Non
     tab = device_read_tables(tech)
     if r_cell is None:
         log_node = np.log(p["node_nm"]) if log_node is None else log_node
-        log_nodes, log_r = memo_table(tech.periphery["array_wires"], "wires", _wire_table)
+        log_nodes, log_r = memo_table(tech, tech.periphery["array_wires"], "wires", _wire_table)
         r_cell = np.exp(np.interp(log_node, log_nodes, log_r)) * np.sqrt(cell_um2)
     return ir_drop_frac(p["rows"], rows_active, r_cell, tab["i_cell_a"].take(d), 1.0) * tab["inv_v_read"].take(d)

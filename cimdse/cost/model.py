@@ -103,7 +103,7 @@ def _device_tables(tech: Tech) -> dict:
             "e_dram_bit": np.where(tech.dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
             "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),
         }
-    return memo_table(tech.device, "circuits", build)
+    return memo_table(tech, tech.device, "circuits", build)
 
 
 def circuits(p: dict, tech: Tech, r_cell=None) -> dict:

@@ -13,25 +13,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tech import Tech, planar_power_law
-
-_MEMO: dict = {}   # (id(data dict), name) -> (data dict, table): the dict is held, so its id cannot be reused
+from ..tech import Tech, memo, planar_power_law
 
 
-def memo_table(data: dict, name: str, build):
-    """build(data), computed once per data dict and name (a Tech's tables are read-only once loaded)."""
-    key = (id(data), name)
-    hit = _MEMO.get(key)
-    if hit is None or hit[0] is not data:
-        if len(_MEMO) > 64:
-            _MEMO.clear()
-        hit = _MEMO[key] = (data, build(data))
-    return hit[1]
+def memo_table(tech: Tech, data: dict, name: str, build):
+    """build(data) for a part `data` of `tech`, computed once per Tech and name (kept in Tech.memo: a Tech is
+    read-only once built, and a technology file or an uncertainty sample is another Tech)."""
+    return memo(tech, "table:" + name, lambda _: build(data))
 
 
 def _fo4_nominal_table(tech: Tech) -> tuple[np.ndarray, np.ndarray]:
     """(log node ascending, log FO4 delay in ps at the node's nominal supply) of the Stillmaker-Baas table."""
-    return memo_table(tech.periphery["timing"], "fo4", lambda tm: _fo4_table(tm, tech))
+    return memo_table(tech, tech.periphery["timing"], "fo4", lambda tm: _fo4_table(tm, tech))
 
 
 def _fo4_table(tm: dict, tech: Tech) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +45,7 @@ def _fo4_table(tm: dict, tech: Tech) -> tuple[np.ndarray, np.ndarray]:
 
 def vth_v(node_nm, tech: Tech) -> np.ndarray:
     """Threshold voltage (V) of the node's high-performance transistors (PTM), held constant outside the table."""
-    nodes, vth = memo_table(tech.periphery["timing"], "vth", _vth_table)
+    nodes, vth = memo_table(tech, tech.periphery["timing"], "vth", _vth_table)
     return np.interp(node_nm, nodes, vth)
 
 

@@ -66,7 +66,8 @@ class Tech:
     path: str | None = None      # the technology file merged over the shipped data (None: shipped data only)
     overrides: dict = field(default_factory=dict)   # that file as read (checked), for run.yaml
     digest: str = ""             # hash of `overrides` ("" for the shipped data), in a run's fingerprint
-    memo: dict = field(default_factory=dict, compare=False, repr=False)   # tables derived once per Tech
+    # tables derived once per Tech; init=False: dataclasses.replace gives the copy an empty one, never the original's
+    memo: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def cap_scale(self, node_nm, ref_nm) -> np.ndarray:
         """Switched capacitance of CMOS logic at node_nm relative to ref_nm (Stillmaker and Baas 2017, Table 5,
