@@ -20,6 +20,16 @@ from cimdse.workload import Scenario
 SYSTEM_CHOICES = ("host", "offload", "host_link", "host_overlap")
 
 
+def draw_geometry(b: dict, rng: np.random.Generator, n: int) -> None:
+    """In place: the array geometry, bits per cell, ADC, multiplexing and tiles a sweep usually searches."""
+    b["rows"] = 2.0 ** rng.integers(6, 11, n)
+    b["cols"] = 2.0 ** rng.integers(6, 11, n)
+    b["bits_per_cell"] = rng.integers(1, 4, n).astype(float)
+    b["adc_bits"] = rng.integers(3, 11, n).astype(float)
+    b["cols_per_adc"] = 2.0 ** rng.integers(0, 6, n)
+    b["tiles"] = 2.0 ** rng.integers(6, 16, n)
+
+
 def random_batch(n: int, seed: int = 0, vary_all: bool = False) -> dict:
     """n random designs: the architecture parameters a sweep usually searches (every categorical one but the host
     system's, array geometry, bits per cell, ADC, multiplexing, tiles); with vary_all, every other parameter too."""
@@ -29,12 +39,7 @@ def random_batch(n: int, seed: int = 0, vary_all: bool = False) -> dict:
     for name, p in PARAMS.items():
         if p.kind == "cat" and (vary_all or name not in SYSTEM_CHOICES):
             b[name] = rng.integers(0, len(p.choices), n)
-    b["rows"] = 2.0 ** rng.integers(6, 11, n)
-    b["cols"] = 2.0 ** rng.integers(6, 11, n)
-    b["bits_per_cell"] = rng.integers(1, 4, n).astype(float)
-    b["adc_bits"] = rng.integers(3, 11, n).astype(float)
-    b["cols_per_adc"] = 2.0 ** rng.integers(0, 6, n)
-    b["tiles"] = 2.0 ** rng.integers(6, 16, n)
+    draw_geometry(b, rng, n)
     if vary_all:
         b["node_nm"] = rng.choice([7.0, 14.0, 22.0, 28.0, 45.0, 65.0], n)
         b["weight_bits"] = rng.integers(2, 9, n).astype(float)

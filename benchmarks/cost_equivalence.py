@@ -17,6 +17,7 @@ import argparse
 import sys
 
 import numpy as np
+from bench_cost_model import draw_geometry
 
 from cimdse.cost import evaluate_arrays
 from cimdse.cost.params import PARAMS, defaults, to_batch
@@ -91,12 +92,7 @@ def sweep_batch(n: int, seed: int, devices=None) -> dict:
         b["column_combine"] = np.zeros(n, dtype=b["column_combine"].dtype)
         b["power_gating"] = np.zeros(n, dtype=b["power_gating"].dtype)
         b["attention"] = np.zeros(n, dtype=b["attention"].dtype)
-    b["rows"] = 2.0 ** rng.integers(6, 11, n)
-    b["cols"] = 2.0 ** rng.integers(6, 11, n)
-    b["bits_per_cell"] = rng.integers(1, 4, n).astype(float)
-    b["adc_bits"] = rng.integers(3, 11, n).astype(float)
-    b["cols_per_adc"] = 2.0 ** rng.integers(0, 6, n)
-    b["tiles"] = 2.0 ** rng.integers(6, 16, n)
+    draw_geometry(b, rng, n)   # the same draws as bench_cost_model's sweep-shaped batch
     return b
 
 
