@@ -53,9 +53,10 @@ from .errstats import (  # noqa: F401  (re-exported: the error model's public na
     logit_sqnr_db,
     rtn_reference,
 )
+from .pruning import with_pruning
 
 IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
-TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
+TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop", "kv_prune")
 SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
 
 
@@ -520,7 +521,7 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
                     differential=mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
                     ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
                     ir_drop_frac=ir_drop_frac, adc_range_scale=adc_range_scale)
-    rho = logit_nsr(nsr, shapes)
+    rho = logit_nsr(with_pruning(nsr, p, shapes), shapes)
     return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
 
 
@@ -559,8 +560,10 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
         ir_drop_frac = design_ir_drop_frac(p, tech, ra, cell_um2)
     if adc_range_scale is None:   # the device's finite on/off ratio widens the ADC range
         adc_range_scale = device_read_tables(tech)["adc_range"].take(dev)
-    return nsr_terms(p, error_shapes(m, scenario), sigma=tech.device["sigma_g_rel"].take(dev),
-                     drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
-                     differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),
-                     combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac,
-                     adc_range_scale=adc_range_scale)
+    shapes = error_shapes(m, scenario)
+    nsr = nsr_terms(p, shapes, sigma=tech.device["sigma_g_rel"].take(dev),
+                    drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
+                    differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),
+                    combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac,
+                    adc_range_scale=adc_range_scale)
+    return with_pruning(nsr, p, shapes)

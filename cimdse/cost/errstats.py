@@ -225,7 +225,7 @@ def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) 
     for key, nm in first.items():
         terms = nsr[nm]
         total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
-        for t in ("drift", "read", "ir_drop"):
+        for t in ("drift", "read", "ir_drop", "kv_prune"):
             total = total + terms[t]
         out = out + weight[key] * total
     return out

@@ -95,7 +95,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "of the partial sum; like aihwkit's out_bound): a smaller range gives finer steps but clips the tails",
           0.0, 64.0),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
-          "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
+          "and KV reads and costs accuracy (docs/MODEL.md 9; 0 < kv_keep <= 1)", 0.001, 1.0),
     # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
     Param("max_die_mm2", "float", 858.0, "mm2",
           "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
@@ -114,7 +114,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
     # CAM blocks (docs/MODEL.md section 14, cost/cam.py)
     Param("token_select", "cat", "none", "",
-          "none: kv_keep prunes keys at no cost (an upper bound); cam: a ternary CAM holding each key's signature "
+          "none: kv_keep prunes keys by an exact, unpriced top-k (an upper bound; its accuracy cost is priced); "
+          "cam: a ternary CAM holding each key's signature "
           "(cam_hash_bits sign bits of a random projection) is searched by every query to select the kept keys, and "
           "its search, hashing, write energy, time and area are priced", choices=("none", "cam")),
     Param("cam_hash_bits", "int", 64, "bit", "bits of each key signature stored in the token-selection CAM", 1, 4096),
