@@ -38,6 +38,17 @@ class Param:
     choices: tuple[str, ...] = ()
 
 
+# Parameters that are not design choices: a search given one as a dimension would pick its most lenient value
+# (relax the limit, cool the die, assume the sparsest data), so a sweep may fix them but not search them.
+NOT_SEARCHABLE: dict[str, str] = {
+    "max_die_mm2": "a physical limit (a search would relax it)",
+    "max_power_density_w_mm2": "a physical limit (a search would relax it)",
+    "max_ir_drop": "a physical limit (a search would relax it)",
+    "temperature_c": "an operating condition (a search would pick the coolest die)",
+    "input_stats": "a property of the workload's data (a search would pick the sparsest)",
+}
+
+
 # bits_per_cell a design gets when nobody sets it: 2 (a common multi-level choice of RRAM/PCM/FeFET macros), capped at
 # the device's max_bits_per_cell (SRAM, STT-MRAM and DRAM store 1), so `device=sram` alone is a valid design
 DEFAULT_BITS_PER_CELL = 2
