@@ -102,5 +102,6 @@ def band_summary(rows: list) -> str:
             f"({100 * n / max(len(spread), 1):.0f} %)")
     if len(spread) < len(sel):
         text += (f"; {len(sel) - len(spread)} more follow from the design alone (the sampled constants move them "
-                 f"by under 0.1 %, so they have no band and are not counted)")
+                 f"by under 0.1 %, so they have no band and are not counted; over all {len(sel)} figures "
+                 f"{n} are inside, {100 * n / len(sel):.0f} %)")
     return text + (f"; widest band {max(width(r) for r in spread):.2f}x (p90/p10)." if spread else ".")
