@@ -154,12 +154,30 @@ uncertainty: true
 
 def test_validation_counts_figures_inside_their_band():
     from cimdse.reference import load_references, validation_rows
-    from cimdse.reference.bands import band_summary, inside
+    from cimdse.reference.bands import band_summary, inside, point
 
     refs = [r for r in load_references() if r.name in ("isaac", "neurram")]
     rows = validation_rows(refs, bands=True)
     assert rows and all(r.band is not None and r.band[0] <= r.band[1] for r in rows)
     n = sum(inside(r) for r in rows)
-    assert band_summary(rows).startswith(f"Inside their p10-p90 band: {n} of {len(rows)} figures")
+    m = sum(not point(r) for r in rows)       # isaac's peak_tops is a band of one point (design only)
+    assert m == len(rows) - 1
+    assert band_summary(rows).startswith(f"Inside their p10-p90 band: {n} of {m} figures with a band")
     for r in rows:
         assert math.isfinite(r.band[1] / r.band[0]) and r.band[1] / r.band[0] < 10
+
+
+def test_design_only_figures_are_not_counted_in_band_coverage():
+    """A band of one point (no sampled constant enters, e.g. peak_tops of a fixed design) is reported as design
+    only and left out of the count, however close its prediction: 1 of the 2 banded rows here is inside."""
+    from cimdse.reference import Row
+    from cimdse.reference.bands import band_cells, band_summary, inside, point
+
+    rows = [Row("a", "A", "peak_tops", 1.0, 1.0, "holdout", "", "", (1.0, 1.0)),        # exact, but one point
+            Row("b", "B", "tops_per_w", 2.0, 2.5, "holdout", "", "", (1.5, 3.0)),       # inside
+            Row("c", "C", "tops_per_w", 9.0, 2.5, "holdout", "", "", (1.5, 3.0))]       # outside
+    assert point(rows[0]) and not inside(rows[0]) and "design only" in band_cells(rows[0])
+    assert [inside(r) for r in rows[1:]] == [True, False]
+    text = band_summary(rows)
+    assert text.startswith("Inside their p10-p90 band: 1 of 2 figures with a band (50 %); 1 more follow")
+    assert "over all 3 figures 1 are inside, 33 %" in text and "widest band 2.00x" in text

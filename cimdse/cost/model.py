@@ -100,6 +100,7 @@ def _device_tables(tech: Tech) -> dict:
         return {
             "v_read2": v_read2,
             "e_res": v_read2 * g_avg * dev["read_pulse_ns"] * 1e-9 * 1e12,          # pJ per resistive cell read
+            "e_res_ns": v_read2 * g_avg * 1e-9 * 1e12,                             # pJ per ns of read pulse
             "e_dram_bit": np.where(tech.dram, dev["activate_pj_per_bit"] + dev["column_pj_per_bit"], 0.0),
             "endurance": dev["endurance_cycles"] / np.maximum(dev["write_verify_pulses"], 1),
         }
@@ -134,6 +135,10 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
     vdd2 = vdd**2
     v_read2 = np.where(capacitive, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
     e_res = tab["e_res"].take(d)                                         # pJ, resistive cells (others: unused)
+    t_read = dev["read_pulse_ns"]
+    if np.any(p["read_ns"] > 0):                 # a design's own read pulse (docs/MODEL.md 2) replaces the device's
+        t_read = np.where(p["read_ns"] > 0, p["read_ns"], t_read)
+        e_res = np.where(p["read_ns"] > 0, tab["e_res_ns"].take(d) * p["read_ns"], e_res)
     cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
     e_cap = cap_ff * vdd2 * 1e-3                                         # fF V^2 = fJ -> pJ
     e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
@@ -153,7 +158,7 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
     e_adc = np.where(gate, 0.0, adc_energy_pj(b, vdd, t_conv, tech, k_node))   # rises above Murmann's corners
     # analog column combination (not for digital CIM or DRAM, which have no ADC): fewer conversions per ADC per step
     combine = (p["column_combine"] == 1) & ~gate
-    t_adc_step = lambda g: np.maximum(dev["read_pulse_ns"], _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
+    t_adc_step = lambda g: np.maximum(t_read, _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
     cc, bpc = per["column_combine"], p["bits_per_cell"]
     # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
     comb_ff = lambda g: np.where(g > 1, cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), 0.0)  # noqa: E731
@@ -192,7 +197,7 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
         "t_act": dev["row_activate_ns"],
         "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
         + dig["add32_pj"] * (2 * p["weight_bits"] + 8) / 32 * s45,
-        "t_read": dev["read_pulse_ns"], "db": db, "in_slices": ia["slices"], "act_code": ia["code"], "act": act,
+        "t_read": t_read, "db": db, "in_slices": ia["slices"], "act_code": ia["code"], "act": act,
         "e_acc": e_add32,
         "e_mac": lambda bits: dig["mult32_pj"] * (bits / 32) ** 2 * s45 + dig["add32_pj"] * (2 * bits + 8) / 32 * s45,
         "e_vec": dig["vector_op_pj"] * s45,

@@ -158,6 +158,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("slice_skip", "cat", "off", "",
           "on: an input slice that is 0 on every driven row of a row group is detected and not converted (saves "
           "ADC, read-out and shift-add energy, not time)", choices=("off", "on")),
+    Param("read_ns", "float", 0.0, "ns",
+          "cell read (word-line) pulse per input slice (0 = the device's read_pulse_ns); set it to a macro's "
+          "published timing where its cells conduct for less than the device default", 0.0, ADC_NS_MAX),
 )}
 
 # The exposure field of every current 193 nm immersion and 0.33-NA EUV scanner is 26 mm x 33 mm = 858 mm^2 (ASML

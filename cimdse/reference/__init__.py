@@ -408,7 +408,11 @@ def render_validation(refs: list[Reference] | None = None, tech=None, bands: boo
         "against a GPU) are compared in their own section with their own geometric mean, apart from these absolute",
         "figures: they also test cimdse's GPU roofline and the papers' GPU baselines.",
         *(["Band: the 10th and 90th percentile of the prediction over Latin-hypercube samples of the technology",
-           "constants' uncertainty bands (docs/MODEL.md, Uncertainty bands); inside: the published value lies in it."]
+           "constants' uncertainty bands (docs/MODEL.md, Uncertainty bands); inside: the published value lies in it.",
+           "A figure that no sampled constant enters, or moves by less than 0.1 % (e.g. `peak_tops`, fixed by the",
+           "design's clock, ADC timing and organisation, which are design values taken from the paper or assumed, not",
+           "constants) has a band of one point: it is shown as 'design only', has no band to be inside of, and is left",
+           "out of the count; its error factor still counts in the geometric means."]
           if bands else []),
         *([f"Technology: the shipped data with {tech.path} merged over it."] if tech is not None and tech.path else []),
         "",
