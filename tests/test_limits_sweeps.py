@@ -82,7 +82,7 @@ def test_every_front_design_of_each_shipped_sweep_passes_all_limits(path, tmp_pa
 
 
 @pytest.mark.parametrize("name", ["max_die_mm2", "max_power_density_w_mm2", "max_ir_drop", "temperature_c",
-                                  "input_stats"])
+                                  "input_stats", "read_ns"])
 def test_limits_and_conditions_cannot_be_searched(name, tmp_path):
     # a search would pick the most lenient value of a limit, condition or data assumption: one line, exit 2
     from click.testing import CliRunner

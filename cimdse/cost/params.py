@@ -46,6 +46,8 @@ NOT_SEARCHABLE: dict[str, str] = {
     "max_ir_drop": "a physical limit (a search would relax it)",
     "temperature_c": "an operating condition (a search would pick the coolest die)",
     "input_stats": "a property of the workload's data (a search would pick the sparsest)",
+    "read_ns": "a published macro's own read pulse (no law here bounds how short a read can be, so a search would "
+               "shorten it for free)",
 }
 
 
