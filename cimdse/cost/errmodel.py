@@ -320,7 +320,24 @@ def noise_rounding_table() -> tuple[np.ndarray, np.ndarray]:
     return alpha, np.maximum(m2 - alpha**2 * sd[:, 0] ** 2, 0.0)
 
 
-def _noise_rounding(cfg: dict, rnd: dict, r_x, combo: tuple, var_c, shift_w) -> np.ndarray:
+def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
+    """The designs of cfg with cell noise (var_c > 0, levels^2) grouped by what _noise_rounding tabulates: input bits,
+    input bits per cycle and noise power per conversion. Returns those designs (sel), a design of each group (first_u),
+    each one's group (inv_u), and the gathers of cfg over sel that every kind of the stored operand reuses."""
+    sel = np.flatnonzero(var_c > 0)
+    per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
+    _, pidx = np.unique(per_conv, return_inverse=True)
+    bd = np.rint(cfg["bits_x"][sel] * 16 + cfg["db"][sel]).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
+    _, inv_u = np.unique(pidx.reshape(-1) * 512 + bd, return_inverse=True)
+    inv_u = inv_u.reshape(-1)
+    first_u = np.empty(int(inv_u.max(initial=-1)) + 1, dtype=np.int64)
+    first_u[inv_u] = sel
+    comb, shift = cfg["combined"][sel], shift_w[sel]
+    return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "comb_shift": np.where(comb, 1.0, shift), "shift": shift,
+            "var": var_c[sel], "coarse": ~(step[sel] < 2.0)}
+
+
+def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w) -> np.ndarray:
     """Factor on the cell-noise NSR of designs whose ADC resolves every integer partial sum (step below 2 units):
     the noise of each conversion, z = sum_i xs_i n_i over ra rows (std s_t = sqrt(var_c ra E[xs_t^2] (shift_w when
     the slices are combined)) for input slice t, in units), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
@@ -329,35 +346,27 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, combo: tuple, var_c, shift_w) -> 
     with coarser steps pass the noise in full (factor 1: the sum spans many steps, the quantizer error is independent
     of the noise), and never less than a finer step would (factor at least the step-one value: with noise wider
     than a unit, step one adds the uniform 1/12 per conversion, which a coarser ADC term need not contain when it
-    caps a pair's error at its E[p^2]); so the factor never falls as ADC bits fall. (N,) over the designs of cfg."""
+    caps a pair's error at its E[p^2]); so the factor never falls as ADC bits fall. (N,) over the designs of cfg.
+    The slice statistics and the table lookups depend only on input bits, bits per cycle and noise per conversion:
+    they are computed once per group of _noise_groups (rnd["noise_u"]), the rest per design."""
     alpha_t, rest_t = noise_rounding_table()
-    first_c, inv_c = combo[:2]
     step = rnd["step"]
     f = np.ones(len(step))
-    if "noise_u" not in rnd:   # distinct (configuration, noise per conversion): shared by the kinds of one operand
-        sel = np.flatnonzero(var_c > 0)
-        per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
-        _, pidx = np.unique(per_conv, return_inverse=True)
-        _, inv_u = np.unique(inv_c[sel] * (len(per_conv) + 1) + pidx.reshape(-1), return_inverse=True)
-        inv_u = inv_u.reshape(-1)
-        first_u = np.empty(int(inv_u.max(initial=-1)) + 1, dtype=np.int64)
-        first_u[inv_u] = sel
-        rnd["noise_u"] = (sel, first_u, inv_u)
-    sel, first_u, inv_u = rnd["noise_u"]
+    if "noise_u" not in rnd:   # shared by the kinds of one stored operand
+        rnd["noise_u"] = _noise_groups(cfg, step, var_c, shift_w)
+    ng = rnd["noise_u"]
+    sel, first_u, inv_u = ng["sel"], ng["first_u"], ng["inv_u"]
     if not len(sel):
         return f
-    g = lambda v: v[first_c]  # noqa: E731
-    db, n_x = g(cfg["db"]), g(cfg["n_x"])
-    T = int(n_x.max())
+    T = int(cfg["n_x"].max())
+    db, n_x = cfg["db"][first_u], cfg["n_x"][first_u]
     t = np.arange(T)[None, :] * db[:, None]
-    m2x = _slice_m2(np.log2(g(r_x))[:, None], t, db[:, None].astype(int))
-    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)                    # (C, T) per configuration
-    wm_c = np.exp2(2 * t) * m2x
-    # per distinct (configuration, noise per conversion) u, represented by its design first_u
-    cu = inv_c[first_u]
-    w4m = (wm_c / np.maximum(wm_c.sum(axis=1, keepdims=True), 1e-300))[cu]    # each plane's power share
-    w4 = np.exp2(2 * t)[cu]
-    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[cu]
+    m2x = _slice_m2(np.log2(r_x[first_u])[:, None], t, db[:, None].astype(int))
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)                    # (U, T) per group
+    w4 = np.exp2(2 * t)
+    wm = w4 * m2x
+    w4m = wm / np.maximum(wm.sum(axis=1, keepdims=True), 1e-300)    # each plane's power share
+    half_l2 = 0.5 * np.log2(np.maximum(m2x, 1e-300))
     comb = cfg["combined"][first_u]
     per_conv = var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0)
     # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
@@ -368,12 +377,13 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, combo: tuple, var_c, shift_w) -> 
     a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
     rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
     a2_mean = np.sum(w4m * a2, axis=1)
+    rest_sum = np.sum(w4 * rest, axis=1)
     # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
     # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
-    # (var_c is per design: designs of one u may have the same var_c ra with different var_c)
-    rest_u = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[first_u]) / (r_x[first_u] ** 2 * shift_w[first_u])
-    fine = a2_mean[inv_u] + rest_u[inv_u] * cfg["conv"][sel] / (cfg["K"] * var_c[sel])
-    f[sel] = np.where(step[sel] < 2.0, fine, np.maximum(fine, 1.0))
+    r_xs = r_x[sel]
+    rest_d = rest_sum[inv_u] * ng["comb_shift"] / (r_xs ** 2 * ng["shift"])
+    fine = a2_mean[inv_u] + rest_d * cfg["conv"][sel] / (cfg["K"] * ng["var"])
+    f[sel] = np.where(ng["coarse"], np.maximum(fine, 1.0), fine)
     return f
 
 
@@ -440,22 +450,35 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     sides = {False: _side(bw, bpc, differential, combined)}
     if shapes.stored_kv.any():   # K and V at input precision
         sides[True] = _side(bi, bpc, differential, combined)
-    # the ADC term only for the designs that convert (the others' is 0); its slice moments once per distinct
-    # configuration of slices and precisions among them
-    uniq, on_idx = {}, {}
-    for kv in sides:
-        if any_on[kv]:
-            idx = on_idx[kv] = np.flatnonzero(attn_analog if kv else analog)
-            uniq[kv] = _unique_rows([(db[idx], 4, 1), (bpc[idx], 4, 1), (combined[idx], 1, 1), (bi[idx], 5, 1),
-                                     ((bi if kv else bw)[idx], 5, 1), (differential[idx], 1, 1)])
     # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
     # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
     timed = bool(np.any(drift) or np.any(read))
     any_ir = bool(np.any(ir_all))
+    # the ADC and cell-noise terms only for the designs that convert (the others' are 0), per stored operand: their
+    # parameters gathered once, slice moments once per distinct configuration of slices and precisions among them
+    on_sides: dict[bool, dict] = {}
+    for kv in sides:
+        if any_on[kv]:
+            on = attn_analog if kv else analog
+            idx = np.flatnonzero(on)
+            ix = slice(None) if len(idx) == n else idx      # all convert: views, no gathers
+            sd = sides[kv][2]
+            cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_w": sd["n"], "differential": differential,
+                   "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma, "range_scale": range_scale,
+                   "bits_x": bi, "bits_w": bi if kv else bw}
+            cfg = {name: v[ix] for name, v in cfg.items()}
+            uniq = _unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1), (cfg["bits_x"], 5, 1),
+                                 (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
+            var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
+            rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
+            rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[ix], sd["shift"][ix]   # levels^2
+            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": rows[ix],
+                            "cols": sd["cols"][ix], "step": sd["step"][ix], "cell": sides[kv][1][ix],
+                            "sigma": sigma[ix], "drift": drift[ix], "read": read[ix], "n_x": {},
+                            "ir": np.where(on, ir_all, 0.0) + zero if any_ir else zero}
     out: dict[str, dict[str, np.ndarray]] = {}
     done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
-    rounding: dict[bool, dict] = {}                 # the ADC step terms, shared by the kinds of one stored operand
     for j, nm in enumerate(shapes.names):
         kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
         cx, cw, K = float(shapes.x_crest[j]), float(shapes.w_crest[j]), float(shapes.k[j])
@@ -468,41 +491,42 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         terms = dict.fromkeys(TERMS, zero)
         terms["weight_quant"] = cw2 * q_w + zero
         terms["input_quant"] = cx2 * (q_xu if uns else q_xs) + zero
-        if any_on[kv]:
-            on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
+        if any_on[kv]:   # attention: digital lanes unless `attention: cim`
+            st = on_sides[kv]
+            ix, rnd = st["ix"], st["rnd"]
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
-            idx = on_idx[kv]
-            cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_x": n_x, "n_w": sd["n"],
-                   "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma,
-                   "range_scale": range_scale, "bits_x": bi, "bits_w": bi if kv else bw}
-            cfg = {name: v[idx] for name, v in cfg.items()}
-            if kv not in rounding:
-                rounding[kv] = _adc_rounding(cfg, uniq[kv][1])
-            pairs = np.zeros(n)
-            pairs[idx] = _adc_error(cfg, rounding[kv], (1.0 / (cx * sx))[idx], (1.0 / (cw * sd["step"]))[idx],
-                                    uniq[kv], (kv, uns, cx, cw))
+            if uns not in st["n_x"]:
+                st["n_x"][uns] = (sx[ix], n_x[ix])
+            sx, n_x = st["n_x"][uns]
+            cfg = {**st["cfg"], "n_x": n_x}
+            r_x = 1.0 / (cx * sx)
+            pairs = _adc_error(cfg, rnd, r_x, 1.0 / (cw * st["step"]), st["uniq"], (kv, uns, cx, cw))
             # conversions summed into one output: row tiles x row groups per tile
-            conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
+            rows_on = st["rows"]
+            conv = np.ceil(K / rows_on - 1e-9) * np.ceil(np.minimum(rows_on, K) / cfg["ra"] - 1e-9)
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
-            adc = pairs * sd["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * sd["step"] ** 2)
-            terms["adc"] = np.where(on, adc, 0.0)
+            terms["adc"] = _scatter(n, ix, pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step"] ** 2))
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
-            rnd = rounding[kv]
-            if "var_lv" not in rnd:   # cell noise variance in levels^2, once per stored operand
-                var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)
-                rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[idx], sd["shift"][idx]
-            fr = np.ones(n)
-            if rnd["var_lv"].any():
-                fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rnd, (1.0 / (cx * sx))[idx], uniq[kv],
-                                          rnd["var_lv"], rnd["shift"])
-            terms["device"] = np.where(on, cw2 * cell * sigma * sigma * fr, 0.0)
+            fr = (_noise_rounding({**cfg, "conv": conv, "K": K}, rnd, r_x, rnd["var_lv"], rnd["shift"])
+                  if rnd["var_lv"].any() else 1.0)
+            cell_on = st["cell"]
+            terms["device"] = _scatter(n, ix, cw2 * cell_on * st["sigma"] * st["sigma"] * fr)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
             if timed and not kv:
-                terms["drift"] = np.where(on, cw2 * cell * drift * drift * fr, 0.0)
-                terms["read"] = np.where(on, cw2 * cell * read * read * fr, 0.0)
+                terms["drift"] = _scatter(n, ix, cw2 * cell_on * st["drift"] * st["drift"] * fr)
+                terms["read"] = _scatter(n, ix, cw2 * cell_on * st["read"] * st["read"] * fr)
             if any_ir:
-                terms["ir_drop"] = np.where(on, ir_all, 0.0) + zero
+                terms["ir_drop"] = st["ir"]
         out[nm] = done[key] = terms
+    return out
+
+
+def _scatter(n: int, ix, v) -> np.ndarray:
+    """(n,) array of v at ix (a slice(None) or indices), 0 elsewhere."""
+    if isinstance(ix, slice):
+        return v
+    out = np.zeros(n)
+    out[ix] = v
     return out
 
 
