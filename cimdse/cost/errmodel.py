@@ -175,20 +175,20 @@ def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _pair_sums(rows, inv_c, r, order, qkey):
-    """sum_ts w_ts min(r, v_ts) per design: rows = _pair_rows(v, w) of v, w (C, P) per configuration, inv_c each
-    design's configuration, r (N,); order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every
-    kind of one stored operand).
+    """sum_ts w_ts min(r, v_ts) per design: rows = (lk, pos, pre, suf) with lk = _log_key(v) of the pairs of each
+    configuration (C, P), pos its row in pre, suf (_pair_rows of v, w); inv_c each design's configuration, r (N,);
+    order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
 
     Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
     plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
     (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
-    lk, pre, suf = rows
+    lk, pos, pre, suf = rows
     n_c, n_p = lk.shape
     keys = (np.arange(n_c)[:, None] * 2200.0 + lk).ravel()
     cnt = np.empty(len(r), dtype=np.int64)
     cnt[order] = np.searchsorted(keys, qkey, side="right")
     cnt -= inv_c * n_p
-    idx = inv_c * (n_p + 1) + cnt
+    idx = pos[inv_c] * (n_p + 1) + cnt
     return pre.ravel()[idx] + r * suf.ravel()[idx]
 
 
@@ -198,7 +198,7 @@ _ROWS_CACHE_MAX = 256                  # signatures kept (a handful per model); 
 
 def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
     """_pair_rows of the pair moments scaled by their coherence, for the configurations ukeys (packed keys from
-    _unique_rows; first_c: a design of each). They depend only on the configuration and the kind's statistics
+    _unique_rows; first_c: a design of each), as _pair_sums takes them. They depend only on the configuration and the kind's statistics
     (sig), so they are kept across calls (chunks of one batch, batches of one sweep) and computed once."""
     g = lambda v, i: v[first_c[i]]  # noqa: E731
     T, S = int(cfg["n_x"].max()), int(cfg["n_w"].max())
@@ -221,7 +221,7 @@ def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
             _ROWS_CACHE.clear()
         _ROWS_CACHE[key] = (known, (lk, pre, suf))
         pos = np.searchsorted(known, ukeys)
-    return lk[pos], pre[pos], suf[pos]
+    return lk[pos], pos, pre, suf   # pre, suf: every row kept (_pair_sums looks up the rows pos)
 
 
 def _adc_rounding(cfg: dict, inv_c) -> dict:
@@ -323,18 +323,38 @@ def noise_rounding_table() -> tuple[np.ndarray, np.ndarray]:
 def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     """The designs of cfg with cell noise (var_c > 0, levels^2) grouped by what _noise_rounding tabulates: input bits,
     input bits per cycle and noise power per conversion. Returns those designs (sel), a design of each group (first_u),
-    each one's group (inv_u), and the gathers of cfg over sel that every kind of the stored operand reuses."""
+    each one's group (inv_u), a design of each (input bits, bits per cycle) (first_b) and each group's (bd_u), and the
+    gathers of cfg over sel that every kind of the stored operand reuses."""
     sel = np.flatnonzero(var_c > 0)
     per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
-    _, pidx = np.unique(per_conv, return_inverse=True)
+    _, pidx = _unique_inverse(per_conv)
     bd = np.rint(cfg["bits_x"][sel] * 16 + cfg["db"][sel]).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
-    _, inv_u = np.unique(pidx.reshape(-1) * 512 + bd, return_inverse=True)
-    inv_u = inv_u.reshape(-1)
-    first_u = np.empty(int(inv_u.max(initial=-1)) + 1, dtype=np.int64)
-    first_u[inv_u] = sel
+    first_u, inv_u = _unique_inverse(pidx * 512 + bd)
+    first_u = sel[first_u]
+    comb = cfg["combined"][first_u]
+    half_log2_conv = 0.5 * np.log2(var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0))
+    first_b, bd_u = _unique_inverse(np.rint(cfg["bits_x"][first_u] * 16 + cfg["db"][first_u]).astype(np.int64))
     comb, shift = cfg["combined"][sel], shift_w[sel]
-    return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "comb_shift": np.where(comb, 1.0, shift), "shift": shift,
-            "var": var_c[sel], "coarse": ~(step[sel] < 2.0)}
+    return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u[first_b], "bd_u": bd_u,
+            "half_log2_conv": half_log2_conv,
+            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c[sel], "coarse": ~(step[sel] < 2.0)}
+
+
+def _unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
+    """An index of each distinct value of key (1-D) and, per element, the number of its value (values in ascending
+    order): np.unique's groups without its overhead (one unstable argsort)."""
+    n = len(key)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    order = np.argsort(key)
+    ks = key[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(ks[1:], ks[:-1], out=new[1:])
+    grp = np.cumsum(new) - 1
+    inv = np.empty(n, dtype=np.int64)
+    inv[order] = grp
+    return order[new], inv
 
 
 def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w) -> np.ndarray:
@@ -355,22 +375,23 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w) -> np.ndarray:
     if "noise_u" not in rnd:   # shared by the kinds of one stored operand
         rnd["noise_u"] = _noise_groups(cfg, step, var_c, shift_w)
     ng = rnd["noise_u"]
-    sel, first_u, inv_u = ng["sel"], ng["first_u"], ng["inv_u"]
+    sel, inv_u = ng["sel"], ng["inv_u"]
     if not len(sel):
         return f
     T = int(cfg["n_x"].max())
-    db, n_x = cfg["db"][first_u], cfg["n_x"][first_u]
+    fb = ng["first_b"]                       # slice statistics per (input bits, bits per cycle), (B, T)
+    db, n_x = cfg["db"][fb], cfg["n_x"][fb]
     t = np.arange(T)[None, :] * db[:, None]
-    m2x = _slice_m2(np.log2(r_x[first_u])[:, None], t, db[:, None].astype(int))
-    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)                    # (U, T) per group
+    m2x = _slice_m2(np.log2(r_x[fb])[:, None], t, db[:, None].astype(int))
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)
     w4 = np.exp2(2 * t)
     wm = w4 * m2x
-    w4m = wm / np.maximum(wm.sum(axis=1, keepdims=True), 1e-300)    # each plane's power share
-    half_l2 = 0.5 * np.log2(np.maximum(m2x, 1e-300))
-    comb = cfg["combined"][first_u]
-    per_conv = var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0)
+    bu = ng["bd_u"]                          # per group u, (U, T)
+    w4m = (wm / np.maximum(wm.sum(axis=1, keepdims=True), 1e-300))[bu]    # each plane's power share
+    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
+    w4 = w4[bu]
     # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
-    pos = np.clip((half_l2 + 0.5 * np.log2(per_conv)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
+    pos = np.clip((half_l2 + ng["half_log2_conv"][:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
                   len(ROUND_LOG2_GRID) - 1.000001)
     i0 = pos.astype(np.int64)
     fr_ = pos - i0
@@ -410,11 +431,8 @@ def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         v = np.rint(np.asarray(c, dtype=float) * scale).astype(np.int64)
         assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
         key = (key << b) | v
-    uniq, inv = np.unique(key, return_inverse=True)    # (return_index would need a slower stable sort)
-    inv = inv.reshape(-1)
-    first = np.empty(len(uniq), dtype=np.int64)
-    first[inv] = np.arange(len(key))                   # one design of each configuration (all are alike)
-    return first, inv, uniq
+    first, inv = _unique_inverse(key)                  # one design of each configuration (all are alike)
+    return first, inv, key[first]
 
 
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
