@@ -36,6 +36,7 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
+from .errgroups import design_groups, unique_inverse, unique_rows
 from .errstats import (  # noqa: F401  (re-exported: the error model's public names)
     ATTENTION,
     NORM_FED,
@@ -52,6 +53,8 @@ from .errstats import (  # noqa: F401  (re-exported: the error model's public na
     logit_nsr,
     logit_sqnr_db,
     rtn_reference,
+    total_but_ir,
+    weighted_kinds,
 )
 
 IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
@@ -286,7 +289,7 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.n
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
                 (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)]
-        first_m, inv_m, _ = _unique_rows([(c[sel], b, sc) for c, b, sc in cols])
+        first_m, inv_m, _ = unique_rows([(c[sel], b, sc) for c, b, sc in cols])
         h = lambda v: v[sel[first_m]]  # noqa: E731
         e, wt, sig_m = _pair_moments(h(cfg["ra"]), h(cfg["db"]), h(cfg["bpc"]), h(cfg["b_adc"]), h(cfg["n_x"]),
                                      h(cfg["n_w"]), h(r_x), h(r_w), h(cfg["differential"]), h(cfg["combined"]))
@@ -327,34 +330,17 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     gathers of cfg over sel that every kind of the stored operand reuses."""
     sel = np.flatnonzero(var_c > 0)
     per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
-    _, pidx = _unique_inverse(per_conv)
+    _, pidx = unique_inverse(per_conv)
     bd = np.rint(cfg["bits_x"][sel] * 16 + cfg["db"][sel]).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
-    first_u, inv_u = _unique_inverse(pidx * 512 + bd)
+    first_u, inv_u = unique_inverse(pidx * 512 + bd)
     first_u = sel[first_u]
     comb = cfg["combined"][first_u]
     half_log2_conv = 0.5 * np.log2(var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0))
-    first_b, bd_u = _unique_inverse(np.rint(cfg["bits_x"][first_u] * 16 + cfg["db"][first_u]).astype(np.int64))
+    first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"][first_u] * 16 + cfg["db"][first_u]).astype(np.int64))
     comb, shift = cfg["combined"][sel], shift_w[sel]
     return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u[first_b], "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
             "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c[sel], "coarse": ~(step[sel] < 2.0)}
-
-
-def _unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
-    """An index of each distinct value of key (1-D) and, per element, the number of its value (values in ascending
-    order): np.unique's groups without its overhead (one unstable argsort)."""
-    n = len(key)
-    if n == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    order = np.argsort(key)
-    ks = key[order]
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(ks[1:], ks[:-1], out=new[1:])
-    grp = np.cumsum(new) - 1
-    inv = np.empty(n, dtype=np.int64)
-    inv[order] = grp
-    return order[new], inv
 
 
 def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w) -> np.ndarray:
@@ -419,22 +405,6 @@ def _side(bits, bpc, differential, combined):
     return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
 
 
-def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Index of the first design of each distinct configuration, per design the number of its configuration, and the
-    configurations' packed keys (sorted).
-
-    cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
-    scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
-    assert sum(c[1] for c in cols) <= 63
-    key = np.zeros(len(cols[0][0]), dtype=np.int64)
-    for c, b, scale in cols:
-        v = np.rint(np.asarray(c, dtype=float) * scale).astype(np.int64)
-        assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
-        key = (key << b) | v
-    first, inv = _unique_inverse(key)                  # one design of each configuration (all are alike)
-    return first, inv, key[first]
-
-
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
               ir_drop_frac=0.0, adc_range_scale=1.0) -> dict[str, dict[str, np.ndarray]]:
     """NSR per matmul kind (shapes.names) and term (TERMS) for a batch of designs ((N,) arrays).
@@ -486,7 +456,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                    "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma, "range_scale": range_scale,
                    "bits_x": bi, "bits_w": bi if kv else bw}
             cfg = {name: v[ix] for name, v in cfg.items()}
-            uniq = _unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1), (cfg["bits_x"], 5, 1),
+            uniq = unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1), (cfg["bits_x"], 5, 1),
                                  (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
             var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
             rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
@@ -554,16 +524,48 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
                   adc_range_scale=1.0) -> dict:
     """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
     (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
-    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given)."""
+    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given).
+    The NSR terms are computed once per distinct configuration of the error model's inputs (cost/errgroups.py)
+    where a batch repeats them, IR drop (continuous) per design."""
     dn = device_noise(c.get("tech"))
+    dev = p["device"]
     analog = ~c["gate"]
-    nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
-                    read=dn["read"].take(p["device"]), analog=analog,
-                    differential=mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
-                    ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
-                    ir_drop_frac=ir_drop_frac, adc_range_scale=adc_range_scale)
-    rho = logit_nsr(nsr, shapes)
+    kw = {"sigma": c["sigma"], "drift": dn["drift"].take(dev), "read": dn["read"].take(dev), "analog": analog,
+          "differential": mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
+          "ra": mp["ra"], "db": c["db"], "combined": (p["column_combine"] == 1) & analog,
+          "adc_range_scale": adc_range_scale}
+    n = len(np.atleast_1d(p["rows"]))
+    attn = np.asarray(p["attention"]) == 1
+    grp = design_groups(p, kw, ("sigma", "adc_range_scale"),
+                        (p["rows"], kw["ra"], p["bits_per_cell"], p["adc_bits"], p["input_bits"], p["weight_bits"],
+                         kw["db"]), (analog, kw["differential"], kw["combined"], attn), n)
+    if grp is None:
+        rho = logit_nsr(nsr_terms(p, shapes, ir_drop_frac=ir_drop_frac, **kw), shapes)
+    else:
+        rho = _grouped_logit_nsr(p, shapes, kw, grp, ir_drop_frac, analog & attn, n)
     return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
+
+
+def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir_drop_frac, attn_analog,
+                       n: int) -> np.ndarray:
+    """logit_nsr of nsr_terms per design, with the terms computed once per configuration (grp: a design of each,
+    each design's) and IR drop added per design, in logit_nsr's order (the same bits)."""
+    first, inv = grp
+    g = lambda v: np.broadcast_to(np.asarray(v), (n,))[first]  # noqa: E731
+    names = ("rows", "bits_per_cell", "adc_bits", "input_bits", "weight_bits", "adc_range_sigma", "attention")
+    nsr = nsr_terms({k: g(p[k]) for k in names if k in p}, shapes, **{k: g(v) for k, v in kw.items()})
+    kinds = weighted_kinds(nsr, shapes)
+    ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
+    if not np.any(ir_all):   # nothing per design: the logit NSR per configuration
+        return logit_nsr(nsr, shapes)[inv]
+    zero = np.zeros(n)
+    kv_of = dict(zip(shapes.names, shapes.stored_kv, strict=True))
+    ir = {False: np.where(kw["analog"], ir_all, 0.0) + zero, True: np.where(attn_analog, ir_all, 0.0) + zero}
+    totals = np.stack([total_but_ir(nsr[nm]) for nm, _ in kinds], axis=1).take(inv, axis=0)   # (N, kinds)
+    out = 0.0
+    for i, (nm, w) in enumerate(kinds):
+        out = out + w * (totals[:, i] + ir[bool(kv_of[nm])])
+    return out
 
 
 def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = None, tech: Tech | None = None,
