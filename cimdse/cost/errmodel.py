@@ -112,9 +112,12 @@ def slice_moment_table(b: int) -> np.ndarray:
 
 def _slice_m2(log2_rms, shifts, b):
     """E[s^2] of the slices of weight 2^shift (shifts: (U, T)) of Gaussian magnitudes with log2(rms) (U, 1)."""
+    bs = b[:, 0]
+    if len(bs) and bs.min() == bs.max():   # one slice width (the usual case): no masks
+        return np.interp(log2_rms - shifts, SLICE_GRID, slice_moment_table(int(bs[0])))
     out = np.empty(shifts.shape)
-    for bb in np.unique(b):
-        sel = b[:, 0] == bb
+    for bb in np.unique(bs):
+        sel = bs == bb
         out[sel] = np.interp(log2_rms[sel] - shifts[sel], SLICE_GRID, slice_moment_table(int(bb)))
     return out
 
@@ -343,7 +346,7 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
             "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c[sel], "coarse": ~(step[sel] < 2.0)}
 
 
-def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w) -> np.ndarray:
+def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np.ndarray:
     """Factor on the cell-noise NSR of designs whose ADC resolves every integer partial sum (step below 2 units):
     the noise of each conversion, z = sum_i xs_i n_i over ra rows (std s_t = sqrt(var_c ra E[xs_t^2] (shift_w when
     the slices are combined)) for input slice t, in units), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
@@ -354,37 +357,13 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w) -> np.ndarray:
     than a unit, step one adds the uniform 1/12 per conversion, which a coarser ADC term need not contain when it
     caps a pair's error at its E[p^2]); so the factor never falls as ADC bits fall. (N,) over the designs of cfg.
     The slice statistics and the table lookups depend only on input bits, bits per cycle and noise per conversion:
-    they are computed once per group of _noise_groups (rnd["noise_u"]), the rest per design."""
-    alpha_t, rest_t = noise_rounding_table()
-    step = rnd["step"]
-    f = np.ones(len(step))
-    if "noise_u" not in rnd:   # shared by the kinds of one stored operand
-        rnd["noise_u"] = _noise_groups(cfg, step, var_c, shift_w)
+    tab = _noise_tables' (alpha^2 mean, rest) per group of _noise_groups (rnd["noise_u"]); the rest per design."""
+    f = np.ones(len(rnd["step"]))
     ng = rnd["noise_u"]
     sel, inv_u = ng["sel"], ng["inv_u"]
     if not len(sel):
         return f
-    T = int(cfg["n_x"].max())
-    fb = ng["first_b"]                       # slice statistics per (input bits, bits per cycle), (B, T)
-    db, n_x = cfg["db"][fb], cfg["n_x"][fb]
-    t = np.arange(T)[None, :] * db[:, None]
-    m2x = _slice_m2(np.log2(r_x[fb])[:, None], t, db[:, None].astype(int))
-    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)
-    w4 = np.exp2(2 * t)
-    wm = w4 * m2x
-    bu = ng["bd_u"]                          # per group u, (U, T)
-    w4m = (wm / np.maximum(wm.sum(axis=1, keepdims=True), 1e-300))[bu]    # each plane's power share
-    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
-    w4 = w4[bu]
-    # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
-    pos = np.clip((half_l2 + ng["half_log2_conv"][:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
-                  len(ROUND_LOG2_GRID) - 1.000001)
-    i0 = pos.astype(np.int64)
-    fr_ = pos - i0
-    a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
-    rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
-    a2_mean = np.sum(w4m * a2, axis=1)
-    rest_sum = np.sum(w4 * rest, axis=1)
+    a2_mean, rest_sum = tab
     # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
     # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
     r_xs = r_x[sel]
@@ -392,6 +371,43 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w) -> np.ndarray:
     fine = a2_mean[inv_u] + rest_d * cfg["conv"][sel] / (cfg["K"] * ng["var"])
     f[sel] = np.where(ng["coarse"], np.maximum(fine, 1.0), fine)
     return f
+
+
+def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tuple]:
+    """Per kind (r_xs: each kind's r_x over the designs of cfg, all with the input slices cfg["n_x"]), per group of
+    _noise_groups: the power-weighted mean of alpha_t^2 and sum_t 4^(t db) d_t^2 (noise_rounding_table interpolated
+    at each input slice's noise std). The kinds are stacked: one pass for all kinds of a stored operand."""
+    alpha_t, rest_t = noise_rounding_table()
+    if "noise_u" not in rnd:   # shared by the kinds of one stored operand
+        rnd["noise_u"] = _noise_groups(cfg, rnd["step"], var_c, shift_w)
+    ng = rnd["noise_u"]
+    n_k = len(r_xs)
+    if not len(ng["sel"]):
+        return [(None, None)] * n_k
+    T = int(cfg["n_x"].max())
+    fb = ng["first_b"]                       # slice statistics per kind and (input bits, bits per cycle), (kB, T)
+    n_b = len(fb)
+    db, n_x = np.tile(cfg["db"][fb], n_k), np.tile(cfg["n_x"][fb], n_k)
+    t = np.arange(T)[None, :] * db[:, None]
+    m2x = _slice_m2(np.log2(np.concatenate([r[fb] for r in r_xs]))[:, None], t, db[:, None].astype(int))
+    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)
+    w4 = np.exp2(2 * t)
+    wm = w4 * m2x
+    n_u = len(ng["bd_u"])
+    bu = (ng["bd_u"][None, :] + n_b * np.arange(n_k)[:, None]).ravel()   # per kind and group u, (kU, T)
+    w4m = (wm / np.maximum(wm.sum(axis=1, keepdims=True), 1e-300))[bu]    # each plane's power share
+    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
+    w4 = w4[bu]
+    # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
+    pos = np.clip((half_l2 + np.tile(ng["half_log2_conv"], n_k)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
+                  len(ROUND_LOG2_GRID) - 1.000001)
+    i0 = pos.astype(np.int64)
+    fr_ = pos - i0
+    a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
+    rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
+    a2_mean = np.sum(w4m * a2, axis=1)
+    rest_sum = np.sum(w4 * rest, axis=1)
+    return [(a2_mean[i * n_u:(i + 1) * n_u], rest_sum[i * n_u:(i + 1) * n_u]) for i in range(n_k)]
 
 
 def _side(bits, bpc, differential, combined):
@@ -417,15 +433,13 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     adc_range_scale: ADC range per weight level relative to an ideal cell, >= 1 for a finite on/off ratio (1 until
     provided; a function of the device)."""
     n = len(np.atleast_1d(p["rows"]))
-    f = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))  # noqa: E731
+    f = lambda v, t=float: _column(v, n, t)  # noqa: E731
     rows, bpc, adc_bits, bi, bw = (f(p[k]) for k in ("rows", "bits_per_cell", "adc_bits", "input_bits",
                                                      "weight_bits"))
     ra, db = f(ra), f(db)
     k_sigma = f(p.get("adc_range_sigma", 0.0))
     sigma, drift, read, range_scale = f(sigma), f(drift), f(read), f(adc_range_scale)
-    analog = np.broadcast_to(np.asarray(analog, dtype=bool), (n,))
-    differential = np.broadcast_to(np.asarray(differential, dtype=bool), (n,))
-    combined = np.broadcast_to(np.asarray(combined, dtype=bool), (n,))
+    analog, differential, combined = f(analog, bool), f(differential, bool), f(combined, bool)
     zero = np.zeros(n)
     # inputs: sign and magnitude (the drive polarity carries the sign); attention probabilities: magnitude only
     sx_s, n_xs, _ = _operand(bi, db, True)
@@ -463,8 +477,13 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[ix], sd["shift"][ix]   # levels^2
             on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": rows[ix],
                             "cols": sd["cols"][ix], "step": sd["step"][ix], "cell": sides[kv][1][ix],
-                            "sigma": sigma[ix], "drift": drift[ix], "read": read[ix], "n_x": {},
+                            "sigma": sigma[ix], "drift": drift[ix], "read": read[ix], "n_x": {}, "noise_tab": {},
                             "ir": np.where(on, ir_all, 0.0) + zero if any_ir else zero}
+    crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
+    for kv, uns, cx in zip(shapes.stored_kv, shapes.unsigned_x, shapes.x_crest, strict=True):
+        cxs = crests.setdefault((bool(kv), bool(uns)), [])
+        if float(cx) not in cxs:
+            cxs.append(float(cx))
     out: dict[str, dict[str, np.ndarray]] = {}
     done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
     for j, nm in enumerate(shapes.names):
@@ -495,8 +514,16 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
             terms["adc"] = _scatter(n, ix, pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step"] ** 2))
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
-            fr = (_noise_rounding({**cfg, "conv": conv, "K": K}, rnd, r_x, rnd["var_lv"], rnd["shift"])
-                  if rnd["var_lv"].any() else 1.0)
+            fr = 1.0
+            if rnd["var_lv"].any():
+                tabs = st["noise_tab"]
+                if (uns, cx) not in tabs:   # every kind of this operand and input sign at once
+                    cxs = crests[(kv, uns)]
+                    tabs.update(zip(((uns, c) for c in cxs),
+                                    _noise_tables(cfg, rnd, [1.0 / (c * sx) for c in cxs], rnd["var_lv"], rnd["shift"]),
+                                    strict=True))
+                fr = _noise_rounding({**cfg, "conv": conv, "K": K}, rnd, r_x, rnd["var_lv"], rnd["shift"],
+                                     tabs[(uns, cx)])
             cell_on = st["cell"]
             terms["device"] = _scatter(n, ix, cw2 * cell_on * st["sigma"] * st["sigma"] * fr)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
@@ -507,6 +534,13 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 terms["ir_drop"] = st["ir"]
         out[nm] = done[key] = terms
     return out
+
+
+def _column(v, n: int, dtype) -> np.ndarray:
+    """v as an (n,) array of dtype: as given where it is one, else converted and broadcast (a read-only view)."""
+    if type(v) is np.ndarray and v.shape == (n,) and v.dtype == dtype:
+        return v
+    return np.broadcast_to(np.asarray(v, dtype=dtype), (n,))
 
 
 def _scatter(n: int, ix, v) -> np.ndarray:
