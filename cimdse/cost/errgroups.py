@@ -21,8 +21,8 @@ def unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
     """An index of each distinct value of key (1-D) and, per element, the number of its value (values in ascending
     order): np.unique's groups without its overhead (one unstable argsort)."""
     n = len(key)
-    if n == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     order = np.argsort(key)
     ks = key[order]
     new = np.empty(n, dtype=bool)
@@ -40,12 +40,12 @@ def unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
     scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
-    assert sum(c[1] for c in cols) <= 63
-    key = np.zeros(len(cols[0][0]), dtype=np.int64)
-    for c, b, scale in cols:
-        v = np.rint(np.asarray(c, dtype=float) * scale).astype(np.int64)
-        assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
-        key = (key << b) | v
+    bits = [c[1] for c in cols]
+    assert sum(bits) <= 63
+    v = np.rint(np.stack([c[0] for c in cols]) * np.array([float(c[2]) for c in cols])[:, None]).astype(np.int64)
+    assert v.min(initial=0) >= 0 and np.all(v.max(axis=1, initial=0) < np.exp2(bits))
+    shift = np.cumsum(bits[::-1])[::-1] - bits    # the first column in the highest bits
+    key = np.left_shift(v, shift[:, None]).sum(axis=0)   # fields do not overlap: the sum is their bitwise or
     first, inv = unique_inverse(key)                   # one design of each configuration (all are alike)
     return first, inv, key[first]
 

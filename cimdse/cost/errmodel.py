@@ -387,7 +387,7 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     T = int(cfg["n_x"].max())
     fb = ng["first_b"]                       # slice statistics per kind and (input bits, bits per cycle), (kB, T)
     n_b = len(fb)
-    db, n_x = np.tile(cfg["db"][fb], n_k), np.tile(cfg["n_x"][fb], n_k)
+    db, n_x = np.concatenate([cfg["db"][fb]] * n_k), np.concatenate([cfg["n_x"][fb]] * n_k)
     t = np.arange(T)[None, :] * db[:, None]
     m2x = _slice_m2(np.log2(np.concatenate([r[fb] for r in r_xs]))[:, None], t, db[:, None].astype(int))
     m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)
@@ -399,7 +399,7 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
     w4 = w4[bu]
     # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
-    pos = np.clip((half_l2 + np.tile(ng["half_log2_conv"], n_k)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
+    pos = np.clip((half_l2 + np.concatenate([ng["half_log2_conv"]] * n_k)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
                   len(ROUND_LOG2_GRID) - 1.000001)
     i0 = pos.astype(np.int64)
     fr_ = pos - i0
