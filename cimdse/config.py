@@ -197,11 +197,14 @@ def _number(v, where, key, integer=False):
 
 
 def _dimension(name: str, spec, where: str) -> Dimension:
-    from .cost.params import PARAMS, VDD_MIN_V, check_value
+    from .cost.params import NOT_SEARCHABLE, PARAMS, VDD_MIN_V, check_value
 
     key = f"space.{name}"
     if name not in PARAMS:
         raise UserError(unknown("design parameter", name, PARAMS), file=where, key=key)
+    if name in NOT_SEARCHABLE:
+        raise UserError(f"{name} is {NOT_SEARCHABLE[name]}, not a design choice; set it under fixed: (one sweep per "
+                        "value to compare several)", file=where, key=key)
     p = PARAMS[name]
     if isinstance(spec, list):
         if not spec:

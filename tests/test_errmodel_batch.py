@@ -49,7 +49,7 @@ def test_batch_equals_one_design_at_a_time():
 
 def _repeating_designs(n: int, seed: int = 11) -> dict:
     """n designs drawn from few choices (a sweep's shape: many designs per error configuration), clipped ADC ranges
-    from three values, IR drop per design (rows x cols x device x node)."""
+    from three values, IR drop per design (rows x cols x device x node), attention-token pruning."""
     rng = np.random.default_rng(seed)
     b = {k: np.repeat(v, n) for k, v in to_batch([defaults()]).items()}
     for name in ("device", "compute", "weight_encoding", "column_combine", "attention"):
@@ -60,6 +60,8 @@ def _repeating_designs(n: int, seed: int = 11) -> dict:
     b["bits_per_cell"] = rng.integers(1, 3, n).astype(float)
     b["adc_bits"] = rng.integers(4, 8, n).astype(float)
     b["adc_range_sigma"] = rng.choice([0.0, 0.0, 2.5, 4.0], n)
+    b["kv_keep"] = rng.choice([1.0, 0.5, 0.1], n)   # S.V's pruning term, per design
+    b["token_select"] = rng.integers(0, len(PARAMS["token_select"].choices), n)
     return b
 
 

@@ -79,3 +79,25 @@ def test_every_front_design_of_each_shipped_sweep_passes_all_limits(path, tmp_pa
     assert len(front), "empty front"
     assert front["feasible"].all()
     assert limit_breaks(front) == []
+
+
+@pytest.mark.parametrize("name", ["max_die_mm2", "max_power_density_w_mm2", "max_ir_drop", "temperature_c",
+                                  "input_stats"])
+def test_limits_and_conditions_cannot_be_searched(name, tmp_path):
+    # a search would pick the most lenient value of a limit, condition or data assumption: one line, exit 2
+    from click.testing import CliRunner
+
+    from cimdse.cli import main
+    from cimdse.cost.params import NOT_SEARCHABLE
+
+    values = list(PARAMS[name].choices) if PARAMS[name].kind == "cat" else [PARAMS[name].default, PARAMS[name].high]
+    f = tmp_path / "s.yaml"
+    f.write_text(f"name: s\nworkload: {{model: gpt2}}\nspace: {{rows: [128, 256], {name}: {values}}}\n"
+                 "objectives: {energy_per_token_uj: minimize}\n")
+    r = CliRunner().invoke(main, ["sweep", str(f), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and f"space.{name}: {name} is {NOT_SEARCHABLE[name]}" in r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+    f.write_text(f"name: s\nworkload: {{model: gpt2}}\nspace: {{rows: [128, 256]}}\nfixed: {{{name}: {values[0]}}}\n"
+                 "objectives: {energy_per_token_uj: minimize}\n")
+    assert CliRunner().invoke(main, ["sweep", str(f), "--out", str(tmp_path / "run"), "--quiet",
+                                     "--no-plots"]).exit_code == 0

@@ -52,6 +52,7 @@ class CimSpec:
     kv_sigma: float             # of K and V cells (programming only: no time to drift)
     ir_drop_frac: float = 0.0   # read voltage lost at the worst cell (docs/MODEL.md section 11)
     adc_range_scale: float = 1.0  # full ADC range per weight level for a finite on/off ratio (rho / (rho - 1))
+    kv_keep: float = 1.0        # fraction of each query's keys kept (exact top-k of its probabilities)
 
 
 def cim_spec(design: Mapping, ir_drop_frac: float | None = None, tech=None) -> CimSpec:
@@ -85,7 +86,8 @@ def cim_spec(design: Mapping, ir_drop_frac: float | None = None, tech=None) -> C
                    differential=d["weight_encoding"] == "differential" and analog, analog=analog,
                    attention_cim=d["attention"] == "cim" and analog, combined=d["column_combine"] == "analog" and analog,
                    weight_sigma=float(np.sqrt(sigma**2 + drift**2 + read**2)), kv_sigma=sigma,
-                   ir_drop_frac=float(ir_drop_frac) if analog else 0.0, adc_range_scale=range_scale)
+                   ir_drop_frac=float(ir_drop_frac) if analog else 0.0, adc_range_scale=range_scale,
+                   kv_keep=float(d["kv_keep"]))
 
 
 # --------------------------------------------------------------------------------------------- quantizers
@@ -274,5 +276,18 @@ class EmulateOps(MatmulOps):
         return cim_matmul(x, w, self.spec, rng=_seed(self.seed, op, layer))
 
     def dynamic(self, op: str, layer: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if op == "score_v" and self.spec.kv_keep < 1.0:
+            x = keep_top(x, self.spec.kv_keep)
         return cim_matmul(x, w, self.spec, stored_kv=True, unsigned_x=op == "score_v",
                           rng=_seed(self.seed, op, layer))
+
+
+def keep_top(p: np.ndarray, keep: float) -> np.ndarray:
+    """Attention probabilities (..., T) with only the ceil(keep n) largest of each row's n non-zero (causal) keys
+    kept, at least one, and renormalized: an exact top-k selector (token pruning, `kv_keep`)."""
+    n = np.count_nonzero(p, axis=-1)
+    k = np.maximum(np.ceil(keep * n - 1e-9), 1).astype(np.int64)
+    srt = -np.sort(-p, axis=-1)
+    thr = np.take_along_axis(srt, (k - 1)[..., None], axis=-1)
+    q = np.where(p >= thr, p, np.float32(0.0))
+    return (q / q.sum(axis=-1, keepdims=True)).astype(p.dtype)

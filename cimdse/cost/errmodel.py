@@ -56,9 +56,10 @@ from .errstats import (  # noqa: F401  (re-exported: the error model's public na
     total_but_ir,
     weighted_kinds,
 )
+from .pruning import with_pruning
 
 IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
-TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop")
+TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop", "kv_prune")
 SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
 
 
@@ -569,28 +570,30 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
           "ra": mp["ra"], "db": c["db"], "combined": (p["column_combine"] == 1) & analog,
           "adc_range_scale": adc_range_scale}
     n = len(np.atleast_1d(p["rows"]))
-    attn = np.asarray(p["attention"]) == 1
+    attn_analog = analog & (np.asarray(p["attention"]) == 1)
     grp = design_groups(p, kw, ("sigma", "adc_range_scale"),
                         (p["rows"], kw["ra"], p["bits_per_cell"], p["adc_bits"], p["input_bits"], p["weight_bits"],
-                         kw["db"]), (analog, kw["differential"], kw["combined"], attn), n)
+                         kw["db"]), (analog, kw["differential"], kw["combined"], attn_analog), n)
     if grp is None:
-        rho = logit_nsr(nsr_terms(p, shapes, ir_drop_frac=ir_drop_frac, **kw), shapes)
+        rho = logit_nsr(with_pruning(nsr_terms(p, shapes, ir_drop_frac=ir_drop_frac, **kw), p, shapes), shapes)
     else:
-        rho = _grouped_logit_nsr(p, shapes, kw, grp, ir_drop_frac, analog & attn, n)
+        rho = _grouped_logit_nsr(p, shapes, kw, grp, ir_drop_frac, attn_analog, n)
     return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
 
 
 def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir_drop_frac, attn_analog,
                        n: int) -> np.ndarray:
-    """logit_nsr of nsr_terms per design, with the terms computed once per configuration (grp: a design of each,
-    each design's) and IR drop added per design, in logit_nsr's order (the same bits)."""
+    """logit_nsr of nsr_terms (with_pruning) per design, with the terms computed once per configuration (grp: a design
+    of each, each design's) and IR drop and S.V's pruning term added per design, in logit_nsr's order (the same
+    bits: a kind without a pruning term adds 0)."""
     first, inv = grp
     g = lambda v: np.broadcast_to(np.asarray(v), (n,))[first]  # noqa: E731
     names = ("rows", "bits_per_cell", "adc_bits", "input_bits", "weight_bits", "adc_range_sigma", "attention")
     nsr = nsr_terms({k: g(p[k]) for k in names if k in p}, shapes, **{k: g(v) for k, v in kw.items()})
     kinds = weighted_kinds(nsr, shapes)
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
-    if not np.any(ir_all):   # nothing per design: the logit NSR per configuration
+    pruned = with_pruning({"score_v": {}}, p, shapes).get("score_v", {}).get("kv_prune")   # per design, or None
+    if not np.any(ir_all) and pruned is None:   # nothing per design: the logit NSR per configuration
         return logit_nsr(nsr, shapes)[inv]
     zero = np.zeros(n)
     kv_of = dict(zip(shapes.names, shapes.stored_kv, strict=True))
@@ -598,7 +601,10 @@ def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir
     totals = np.stack([total_but_ir(nsr[nm]) for nm, _ in kinds], axis=1).take(inv, axis=0)   # (N, kinds)
     out = 0.0
     for i, (nm, w) in enumerate(kinds):
-        out = out + w * (totals[:, i] + ir[bool(kv_of[nm])])
+        total = totals[:, i] + ir[bool(kv_of[nm])]
+        if nm == "score_v" and pruned is not None:
+            total = total + pruned
+        out = out + w * total
     return out
 
 
@@ -637,8 +643,10 @@ def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = Non
         ir_drop_frac = design_ir_drop_frac(p, tech, ra, cell_um2)
     if adc_range_scale is None:   # the device's finite on/off ratio widens the ADC range
         adc_range_scale = device_read_tables(tech)["adc_range"].take(dev)
-    return nsr_terms(p, error_shapes(m, scenario), sigma=tech.device["sigma_g_rel"].take(dev),
-                     drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
-                     differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),
-                     combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac,
-                     adc_range_scale=adc_range_scale)
+    shapes = error_shapes(m, scenario)
+    nsr = nsr_terms(p, shapes, sigma=tech.device["sigma_g_rel"].take(dev),
+                    drift=dn["drift"].take(dev), read=dn["read"].take(dev), analog=analog,
+                    differential=differential, ra=ra, db=np.minimum(p["dac_bits"], p["input_bits"]),
+                    combined=(p["column_combine"] == 1) & analog, ir_drop_frac=ir_drop_frac,
+                    adc_range_scale=adc_range_scale)
+    return with_pruning(nsr, p, shapes)

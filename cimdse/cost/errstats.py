@@ -215,7 +215,7 @@ def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) 
     Kinds that share their arrays (same shape and statistics) are summed once."""
     out = 0.0
     for nm, w in weighted_kinds(nsr, shapes):
-        out = out + w * (total_but_ir(nsr[nm]) + nsr[nm]["ir_drop"])
+        out = out + w * (total_but_ir(nsr[nm]) + nsr[nm]["ir_drop"] + nsr[nm]["kv_prune"])
     return out
 
 
@@ -235,7 +235,7 @@ def weighted_kinds(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorSha
 
 
 def total_but_ir(terms: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Sum of a kind's terms but ir_drop, in logit_nsr's order (ir_drop is added last)."""
+    """Sum of a kind's terms but ir_drop and kv_prune, in logit_nsr's order (those two are added last)."""
     total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
     for t in ("drift", "read"):
         total = total + terms[t]

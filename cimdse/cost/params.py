@@ -38,6 +38,17 @@ class Param:
     choices: tuple[str, ...] = ()
 
 
+# Parameters that are not design choices: a search given one as a dimension would pick its most lenient value
+# (relax the limit, cool the die, assume the sparsest data), so a sweep may fix them but not search them.
+NOT_SEARCHABLE: dict[str, str] = {
+    "max_die_mm2": "a physical limit (a search would relax it)",
+    "max_power_density_w_mm2": "a physical limit (a search would relax it)",
+    "max_ir_drop": "a physical limit (a search would relax it)",
+    "temperature_c": "an operating condition (a search would pick the coolest die)",
+    "input_stats": "a property of the workload's data (a search would pick the sparsest)",
+}
+
+
 # bits_per_cell a design gets when nobody sets it: 2 (a common multi-level choice of RRAM/PCM/FeFET macros), capped at
 # the device's max_bits_per_cell (SRAM, STT-MRAM and DRAM store 1), so `device=sram` alone is a valid design
 DEFAULT_BITS_PER_CELL = 2
@@ -95,7 +106,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "of the partial sum; like aihwkit's out_bound): a smaller range gives finer steps but clips the tails",
           0.0, 64.0),
     Param("kv_keep", "float", 1.0, "", "fraction of attention tokens (keys) kept after pruning: scales QK^T, S.V "
-          "and KV reads (0 < kv_keep <= 1)", 0.001, 1.0),
+          "and KV reads and costs accuracy (docs/MODEL.md 9; 0 < kv_keep <= 1)", 0.001, 1.0),
     # physical limits (docs/MODEL.md 'Physical limits'); a design beyond one is infeasible, with the reason
     Param("max_die_mm2", "float", 858.0, "mm2",
           "largest die (one chip): the lithography reticle field, 26 mm x 33 mm (see RETICLE_MM2)", 1.0, 100_000.0),
@@ -114,7 +125,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "largest IR drop on the array lines, as a fraction of the read voltage lost at the worst cell", 0.0, 100.0),
     # CAM blocks (docs/MODEL.md section 14, cost/cam.py)
     Param("token_select", "cat", "none", "",
-          "none: kv_keep prunes keys at no cost (an upper bound); cam: a ternary CAM holding each key's signature "
+          "none: kv_keep prunes keys by an exact, unpriced top-k (an upper bound; its accuracy cost is priced); "
+          "cam: a ternary CAM holding each key's signature "
           "(cam_hash_bits sign bits of a random projection) is searched by every query to select the kept keys, and "
           "its search, hashing, write energy, time and area are priced", choices=("none", "cam")),
     Param("cam_hash_bits", "int", 64, "bit", "bits of each key signature stored in the token-selection CAM", 1, 4096),
