@@ -15,6 +15,8 @@ import numpy as np
 
 MIN_GROUPED = 256        # designs below which grouping costs more than it saves
 MAX_GROUP_SHARE = 0.75   # more distinct configurations than this share of the designs: not grouped
+SAMPLE = 2048            # designs looked at first: when SAMPLE_DISTINCT of them are distinct, not grouped
+SAMPLE_DISTINCT = 0.98
 
 
 def unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +99,8 @@ def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_col
         return None
     for x in bool_cols:
         key = (key << 1) | np.broadcast_to(np.asarray(x, dtype=bool), (n,))
+    if n > 2 * SAMPLE and len(unique_inverse(key[:SAMPLE])[0]) > SAMPLE_DISTINCT * SAMPLE:
+        return None   # nearly every design of a sample is distinct: the batch repeats too little to pay for the sort
     first, inv = unique_inverse(key)
     if len(first) > MAX_GROUP_SHARE * n:
         return None
