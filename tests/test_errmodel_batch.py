@@ -45,3 +45,52 @@ def test_batch_equals_one_design_at_a_time():
         for kind in ("q_proj", "ffn_down", "qk_scores", "score_v"):
             np.testing.assert_allclose(nsr_one[kind]["adc"], nsr[kind]["adc"][i:i + 1], rtol=1e-12,
                                        err_msg=f"design {i}, {kind}")
+
+
+def _repeating_designs(n: int, seed: int = 11) -> dict:
+    """n designs drawn from few choices (a sweep's shape: many designs per error configuration), clipped ADC ranges
+    from three values, IR drop per design (rows x cols x device x node), attention-token pruning."""
+    rng = np.random.default_rng(seed)
+    b = {k: np.repeat(v, n) for k, v in to_batch([defaults()]).items()}
+    for name in ("device", "compute", "weight_encoding", "column_combine", "attention"):
+        b[name] = rng.integers(0, len(PARAMS[name].choices), n)
+    b["rows"] = 2.0 ** rng.integers(6, 9, n)
+    b["cols"] = 2.0 ** rng.integers(6, 11, n)
+    b["node_nm"] = rng.choice([22.0, 28.0, 45.0], n)
+    b["bits_per_cell"] = rng.integers(1, 3, n).astype(float)
+    b["adc_bits"] = rng.integers(4, 8, n).astype(float)
+    b["adc_range_sigma"] = rng.choice([0.0, 0.0, 2.5, 4.0], n)
+    b["kv_keep"] = rng.choice([1.0, 0.5, 0.1], n)   # S.V's pruning term, per design
+    b["token_select"] = rng.integers(0, len(PARAMS["token_select"].choices), n)
+    return b
+
+
+def test_grouped_error_model_gives_the_same_bits(monkeypatch):
+    """error_metrics computes the NSR terms once per distinct configuration (cost/errgroups.py) where a batch repeats
+    them; the result must be bit-identical to the per-design computation (grouping turned off)."""
+    from cimdse.cost import errgroups, errmodel
+
+    b = _repeating_designs(8000)
+    calls = []
+    real = errmodel._grouped_logit_nsr
+    monkeypatch.setattr(errmodel, "_grouped_logit_nsr", lambda *a: calls.append(len(a[3][0])) or real(*a))
+    grouped = evaluate_arrays(b, "llama-2-7b", SC)
+    assert calls and max(calls) < 4000   # the grouped path ran, on far fewer configurations than designs
+    monkeypatch.setattr(errgroups, "MIN_GROUPED", 10**9)
+    direct = evaluate_arrays(b, "llama-2-7b", SC)
+    assert np.any(direct["ir_drop_frac"] > 0) and np.unique(direct["logit_sqnr_db"]).size > 100
+    for m in ("equivalent_bits", "logit_sqnr_db"):
+        np.testing.assert_array_equal(grouped[m], direct[m], err_msg=m)
+
+
+def test_design_groups_refuses_what_it_cannot_pack():
+    """Fractional integer columns and device constants that vary within a device are not grouped (None)."""
+    from cimdse.cost.errgroups import design_groups
+
+    n = 1000
+    p = {"device": np.arange(n) % 3}
+    kw = {"sigma": np.array([0.0, 0.02, 0.05])[p["device"]]}
+    rows = np.full(n, 256.0)
+    assert design_groups(p, kw, ("sigma",), (rows,), (), n) is not None
+    assert design_groups(p, kw, ("sigma",), (rows + 0.5,), (), n) is None
+    assert design_groups(p, {"sigma": kw["sigma"] + np.arange(n) * 1e-9}, ("sigma",), (rows,), (), n) is None

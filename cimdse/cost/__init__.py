@@ -74,12 +74,13 @@ def evaluate(designs: Iterable[Mapping] | Mapping, model: ModelConfig | str = "l
     tech = _tech(tech)
     batch = to_batch(designs, tech)
     res = evaluate_arrays(batch, model, scenario, tech=tech, uncertainty=uncertainty)
+    ints = _ints(batch)
     out = {}
     for name, p in PARAMS.items():
         if p.kind == "cat":
             out[name] = _choices(name).take(batch[name])
         elif p.kind == "int":
-            out[name] = _as_int(name, batch[name])
+            out[name] = ints[name]
         else:
             out[name] = batch[name]
     for k in METRICS:
@@ -89,6 +90,16 @@ def evaluate(designs: Iterable[Mapping] | Mapping, model: ModelConfig | str = "l
     for k, v in res.get("bands", {}).items():
         out[f"{k}_p10"], out[f"{k}_p90"] = v[:, 0], v[:, 1]
     return frame(out, len(batch["rows"]))
+
+
+def _ints(batch: Mapping) -> dict:
+    """Every integer parameter's column as int64 (_as_int), checked and converted in one pass over all of them."""
+    names = [name for name, p in PARAMS.items() if p.kind == "int"]
+    values = np.stack([batch[name] for name in names])
+    whole = np.round(values)
+    if not np.array_equal(whole, values):   # name the first parameter with a fractional value
+        return {name: _as_int(name, batch[name]) for name in names}
+    return dict(zip(names, whole.astype(np.int64), strict=True))
 
 
 def _as_int(name: str, values: np.ndarray) -> np.ndarray:

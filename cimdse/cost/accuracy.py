@@ -16,10 +16,10 @@ from .analog import IR_RESIDUAL_VAR
 def _weight_levels(weight_bits, differential):
     """Magnitude bits stored per weight and the weight value of one integer step."""
     wb = np.asarray(weight_bits, dtype=float)
-    mag_bits = np.where(differential, np.maximum(wb - 1, 1), wb)
+    mag_bits = np.where(differential, np.maximum(wb - 1, 1.0), wb)
     # differential: w = sign * m / (2^(wb-1) - 1); binary weights (wb=1) are +-1
     p2 = np.exp2(wb)  # exact for integer bit counts, and much faster than 2.0 ** wb
-    step_diff = np.where(wb >= 2, 1.0 / np.maximum(0.5 * p2 - 1, 1), 1.0)
+    step_diff = np.where(wb >= 2, 1.0 / np.maximum(0.5 * p2 - 1, 1.0), 1.0)
     step_off = 2.0 / (p2 - 1)
     return mag_bits, np.where(differential, step_diff, step_off)
 

@@ -17,7 +17,8 @@ of what a token means). Terms add in power (independent errors), with two laws w
     round to 0) add in amplitude over the bit-slice pairs (_coherence);
   - an ADC whose step is below two units returns integer sums on their own levels and rounds the cell noise of
     each conversion: round(z) = alpha z + d (Bussgang), alpha and E[d^2] of a Gaussian z (_noise_rounding).
-Per-workload constants (crest factors, propagation weights) live in errstats.py.
+Per-workload constants (crest factors, propagation weights) live in errstats.py, bit-slice moments and the noise
+rounding tables in errslices.py; error_metrics computes the terms once per distinct configuration (errgroups.py).
 
 Public entry points:
   matmul_nsr(design, model, ...)      per matmul kind, per term, (N,) arrays: what the accuracy helper injects
@@ -28,7 +29,6 @@ Public entry points:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 
 import numpy as np
 
@@ -36,6 +36,15 @@ from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
+from .errgroups import design_groups, unique_rows
+from .errslices import (  # noqa: F401  (ROUND_LOG2_GRID, noise_rounding_table: re-exported)
+    ROUND_LOG2_GRID,
+    _noise_rounding,
+    _noise_tables,
+    _slice_m2,
+    _u2,
+    noise_rounding_table,
+)
 from .errstats import (  # noqa: F401  (re-exported: the error model's public names)
     ATTENTION,
     NORM_FED,
@@ -52,6 +61,8 @@ from .errstats import (  # noqa: F401  (re-exported: the error model's public na
     logit_nsr,
     logit_sqnr_db,
     rtn_reference,
+    total_but_ir,
+    weighted_kinds,
 )
 from .pruning import with_pruning
 
@@ -78,43 +89,6 @@ def _operand(bits, bpc, differential):
     n_s = np.ceil(mag_bits / bpc - 1e-9)
     shift = (np.exp2(2 * n_s * bpc) - 1) / (np.exp2(2 * bpc) - 1)
     return step, n_s, shift
-
-
-SLICE_GRID = np.arange(-10.0, 24.001, 0.125)   # log2(rms / slice weight) at which slice moments are tabulated
-
-
-def _u2(levels):
-    """E[s^2] of a slice uniform over 0..levels."""
-    return levels * (2 * levels + 1) / 6.0
-
-
-@cache
-def slice_moment_table(b: int) -> np.ndarray:
-    """E[s^2] of a b-bit slice s = floor(|z| r / a) mod 2^b of a Gaussian magnitude (z ~ N(0,1), rms r integer
-    steps, slice weight a), on SLICE_GRID = log2(r / a): exact sums over the values of floor(|z| r / a); where
-    r / a > 64 2^b the slice is uniform over its levels. Slices far above the rms are almost always 0."""
-    from scipy.special import ndtr
-
-    m = 2**b
-    out = np.empty(len(SLICE_GRID))
-    for i, u in enumerate(SLICE_GRID):
-        sc = 2.0**u
-        if sc > 64 * m:
-            out[i] = _u2(m - 1)
-            continue
-        j = np.arange(int(9 * sc) + m + 1)
-        pj = 2 * (ndtr((j + 1) / sc) - ndtr(j / sc))
-        out[i] = float(np.dot(pj, (j % m).astype(float) ** 2))
-    return out
-
-
-def _slice_m2(log2_rms, shifts, b):
-    """E[s^2] of the slices of weight 2^shift (shifts: (U, T)) of Gaussian magnitudes with log2(rms) (U, 1)."""
-    out = np.empty(shifts.shape)
-    for bb in np.unique(b):
-        sel = b[:, 0] == bb
-        out[sel] = np.interp(log2_rms[sel] - shifts[sel], SLICE_GRID, slice_moment_table(int(bb)))
-    return out
 
 
 CLIP_K_GRID = np.arange(0.0, 12.0001, 1.0 / 16)   # adc_range_sigma values at which the clipping error is tabulated
@@ -176,20 +150,20 @@ def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _pair_sums(rows, inv_c, r, order, qkey):
-    """sum_ts w_ts min(r, v_ts) per design: rows = _pair_rows(v, w) of v, w (C, P) per configuration, inv_c each
-    design's configuration, r (N,); order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every
-    kind of one stored operand).
+    """sum_ts w_ts min(r, v_ts) per design: rows = (lk, pos, pre, suf) with lk = _log_key(v) of the pairs of each
+    configuration (C, P), pos its row in pre, suf (_pair_rows of v, w); inv_c each design's configuration, r (N,);
+    order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
 
     Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
     plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
     (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
-    lk, pre, suf = rows
+    lk, pos, pre, suf = rows
     n_c, n_p = lk.shape
     keys = (np.arange(n_c)[:, None] * 2200.0 + lk).ravel()
     cnt = np.empty(len(r), dtype=np.int64)
     cnt[order] = np.searchsorted(keys, qkey, side="right")
     cnt -= inv_c * n_p
-    idx = inv_c * (n_p + 1) + cnt
+    idx = pos[inv_c] * (n_p + 1) + cnt
     return pre.ravel()[idx] + r * suf.ravel()[idx]
 
 
@@ -199,7 +173,7 @@ _ROWS_CACHE_MAX = 256                  # signatures kept (a handful per model); 
 
 def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
     """_pair_rows of the pair moments scaled by their coherence, for the configurations ukeys (packed keys from
-    _unique_rows; first_c: a design of each). They depend only on the configuration and the kind's statistics
+    _unique_rows; first_c: a design of each), as _pair_sums takes them. They depend only on the configuration and the kind's statistics
     (sig), so they are kept across calls (chunks of one batch, batches of one sweep) and computed once."""
     g = lambda v, i: v[first_c[i]]  # noqa: E731
     T, S = int(cfg["n_x"].max()), int(cfg["n_w"].max())
@@ -222,7 +196,7 @@ def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
             _ROWS_CACHE.clear()
         _ROWS_CACHE[key] = (known, (lk, pre, suf))
         pos = np.searchsorted(known, ukeys)
-    return lk[pos], pre[pos], suf[pos]
+    return lk[pos], pos, pre, suf   # pre, suf: every row kept (_pair_sums looks up the rows pos)
 
 
 def _adc_rounding(cfg: dict, inv_c) -> dict:
@@ -287,7 +261,7 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.n
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
                 (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)]
-        first_m, inv_m, _ = _unique_rows([(c[sel], b, sc) for c, b, sc in cols])
+        first_m, inv_m, _ = unique_rows([(c[sel], b, sc) for c, b, sc in cols])
         h = lambda v: v[sel[first_m]]  # noqa: E731
         e, wt, sig_m = _pair_moments(h(cfg["ra"]), h(cfg["db"]), h(cfg["bpc"]), h(cfg["b_adc"]), h(cfg["n_x"]),
                                      h(cfg["n_w"]), h(r_x), h(r_w), h(cfg["differential"]), h(cfg["combined"]))
@@ -299,85 +273,6 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.n
     return err
 
 
-ROUND_STEPS = 32                                       # grid points per octave
-ROUND_LOG2_GRID = np.arange(-8.0, 8.0001, 1.0 / ROUND_STEPS)   # log2(noise std / ADC step): rounding tabulated
-
-
-@cache
-def noise_rounding_table() -> tuple[np.ndarray, np.ndarray]:
-    """Rounding z ~ N(0, s^2) to the nearest integer (a noisy integer sum on an ADC whose step is one unit), on
-    ROUND_LOG2_GRID = log2(s): the Bussgang gain alpha = E[z round(z)] / s^2 = (1/s) sum_k phi((k + 1/2) / s) (Stein's
-    lemma: round' is a comb of unit steps at k + 1/2) and the power of the rest, E[round(z)^2] - alpha^2 s^2, with
-    E[round(z)^2] = sum_(k>=1) (2k - 1) 2 Q((k - 1/2) / s). s -> 0: both -> 0 (the noise is rounded away); s large:
-    alpha -> 1 and the rest -> 1/12 (Widrow and Kollar, "Quantization Noise", Cambridge 2008: a Gaussian wider than
-    the step makes the quantizer's error uniform and independent of the input)."""
-    from scipy.special import ndtr
-
-    sd = np.exp2(ROUND_LOG2_GRID)[:, None]
-    k = np.arange(-2000, 2001)[None, :]
-    alpha = np.sum(np.exp(-0.5 * ((k + 0.5) / sd) ** 2), axis=1) / (np.sqrt(2 * np.pi) * sd[:, 0])
-    kp = np.arange(1, 2001)[None, :]
-    m2 = np.sum((2 * kp - 1) * 2 * ndtr(-(kp - 0.5) / sd), axis=1)
-    return alpha, np.maximum(m2 - alpha**2 * sd[:, 0] ** 2, 0.0)
-
-
-def _noise_rounding(cfg: dict, rnd: dict, r_x, combo: tuple, var_c, shift_w) -> np.ndarray:
-    """Factor on the cell-noise NSR of designs whose ADC resolves every integer partial sum (step below 2 units):
-    the noise of each conversion, z = sum_i xs_i n_i over ra rows (std s_t = sqrt(var_c ra E[xs_t^2] (shift_w when
-    the slices are combined)) for input slice t, in units), leaves the ADC as round(z) = alpha_t z + d_t (Bussgang):
-    the alpha part keeps the noise's correlation over the input slices (a power-weighted mean of alpha_t^2 times the
-    unrounded noise), the rest d_t adds in power per conversion. var_c: cell noise variance in levels^2. Designs
-    with coarser steps pass the noise in full (factor 1: the sum spans many steps, the quantizer error is independent
-    of the noise), and never less than a finer step would (factor at least the step-one value: with noise wider
-    than a unit, step one adds the uniform 1/12 per conversion, which a coarser ADC term need not contain when it
-    caps a pair's error at its E[p^2]); so the factor never falls as ADC bits fall. (N,) over the designs of cfg."""
-    alpha_t, rest_t = noise_rounding_table()
-    first_c, inv_c = combo[:2]
-    step = rnd["step"]
-    f = np.ones(len(step))
-    if "noise_u" not in rnd:   # distinct (configuration, noise per conversion): shared by the kinds of one operand
-        sel = np.flatnonzero(var_c > 0)
-        per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
-        _, pidx = np.unique(per_conv, return_inverse=True)
-        _, inv_u = np.unique(inv_c[sel] * (len(per_conv) + 1) + pidx.reshape(-1), return_inverse=True)
-        inv_u = inv_u.reshape(-1)
-        first_u = np.empty(int(inv_u.max(initial=-1)) + 1, dtype=np.int64)
-        first_u[inv_u] = sel
-        rnd["noise_u"] = (sel, first_u, inv_u)
-    sel, first_u, inv_u = rnd["noise_u"]
-    if not len(sel):
-        return f
-    g = lambda v: v[first_c]  # noqa: E731
-    db, n_x = g(cfg["db"]), g(cfg["n_x"])
-    T = int(n_x.max())
-    t = np.arange(T)[None, :] * db[:, None]
-    m2x = _slice_m2(np.log2(g(r_x))[:, None], t, db[:, None].astype(int))
-    m2x = np.where(np.arange(T)[None, :] < n_x[:, None], m2x, 0.0)                    # (C, T) per configuration
-    wm_c = np.exp2(2 * t) * m2x
-    # per distinct (configuration, noise per conversion) u, represented by its design first_u
-    cu = inv_c[first_u]
-    w4m = (wm_c / np.maximum(wm_c.sum(axis=1, keepdims=True), 1e-300))[cu]    # each plane's power share
-    w4 = np.exp2(2 * t)[cu]
-    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[cu]
-    comb = cfg["combined"][first_u]
-    per_conv = var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0)
-    # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
-    pos = np.clip((half_l2 + 0.5 * np.log2(per_conv)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
-                  len(ROUND_LOG2_GRID) - 1.000001)
-    i0 = pos.astype(np.int64)
-    fr_ = pos - i0
-    a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
-    rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
-    a2_mean = np.sum(w4m * a2, axis=1)
-    # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
-    # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
-    # (var_c is per design: designs of one u may have the same var_c ra with different var_c)
-    rest_u = np.sum(w4 * rest, axis=1) * np.where(comb, 1.0, shift_w[first_u]) / (r_x[first_u] ** 2 * shift_w[first_u])
-    fine = a2_mean[inv_u] + rest_u[inv_u] * cfg["conv"][sel] / (cfg["K"] * var_c[sel])
-    f[sel] = np.where(step[sel] < 2.0, fine, np.maximum(fine, 1.0))
-    return f
-
-
 def _side(bits, bpc, differential, combined):
     """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
     NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs."""
@@ -387,25 +282,6 @@ def _side(bits, bpc, differential, combined):
     cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
     b_adc = np.where(combined, n_ws * bpc, bpc)                             # cell bits one conversion sees
     return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
-
-
-def _unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Index of the first design of each distinct configuration, per design the number of its configuration, and the
-    configurations' packed keys (sorted).
-
-    cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
-    scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
-    assert sum(c[1] for c in cols) <= 63
-    key = np.zeros(len(cols[0][0]), dtype=np.int64)
-    for c, b, scale in cols:
-        v = np.rint(np.asarray(c, dtype=float) * scale).astype(np.int64)
-        assert v.min(initial=0) >= 0 and v.max(initial=0) < 2**b
-        key = (key << b) | v
-    uniq, inv = np.unique(key, return_inverse=True)    # (return_index would need a slower stable sort)
-    inv = inv.reshape(-1)
-    first = np.empty(len(uniq), dtype=np.int64)
-    first[inv] = np.arange(len(key))                   # one design of each configuration (all are alike)
-    return first, inv, uniq
 
 
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
@@ -420,15 +296,13 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     adc_range_scale: ADC range per weight level relative to an ideal cell, >= 1 for a finite on/off ratio (1 until
     provided; a function of the device)."""
     n = len(np.atleast_1d(p["rows"]))
-    f = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))  # noqa: E731
+    f = lambda v, t=float: _column(v, n, t)  # noqa: E731
     rows, bpc, adc_bits, bi, bw = (f(p[k]) for k in ("rows", "bits_per_cell", "adc_bits", "input_bits",
                                                      "weight_bits"))
     ra, db = f(ra), f(db)
     k_sigma = f(p.get("adc_range_sigma", 0.0))
     sigma, drift, read, range_scale = f(sigma), f(drift), f(read), f(adc_range_scale)
-    analog = np.broadcast_to(np.asarray(analog, dtype=bool), (n,))
-    differential = np.broadcast_to(np.asarray(differential, dtype=bool), (n,))
-    combined = np.broadcast_to(np.asarray(combined, dtype=bool), (n,))
+    analog, differential, combined = f(analog, bool), f(differential, bool), f(combined, bool)
     zero = np.zeros(n)
     # inputs: sign and magnitude (the drive polarity carries the sign); attention probabilities: magnitude only
     sx_s, n_xs, _ = _operand(bi, db, True)
@@ -441,22 +315,40 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     sides = {False: _side(bw, bpc, differential, combined)}
     if shapes.stored_kv.any():   # K and V at input precision
         sides[True] = _side(bi, bpc, differential, combined)
-    # the ADC term only for the designs that convert (the others' is 0); its slice moments once per distinct
-    # configuration of slices and precisions among them
-    uniq, on_idx = {}, {}
-    for kv in sides:
-        if any_on[kv]:
-            idx = on_idx[kv] = np.flatnonzero(attn_analog if kv else analog)
-            uniq[kv] = _unique_rows([(db[idx], 4, 1), (bpc[idx], 4, 1), (combined[idx], 1, 1), (bi[idx], 5, 1),
-                                     ((bi if kv else bw)[idx], 5, 1), (differential[idx], 1, 1)])
     # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
     # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
     timed = bool(np.any(drift) or np.any(read))
     any_ir = bool(np.any(ir_all))
+    # the ADC and cell-noise terms only for the designs that convert (the others' are 0), per stored operand: their
+    # parameters gathered once, slice moments once per distinct configuration of slices and precisions among them
+    on_sides: dict[bool, dict] = {}
+    for kv in sides:
+        if any_on[kv]:
+            on = attn_analog if kv else analog
+            idx = np.flatnonzero(on)
+            ix = slice(None) if len(idx) == n else idx      # all convert: views, no gathers
+            sd = sides[kv][2]
+            cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_w": sd["n"], "differential": differential,
+                   "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma, "range_scale": range_scale,
+                   "bits_x": bi, "bits_w": bi if kv else bw}
+            cfg = {name: v[ix] for name, v in cfg.items()}
+            uniq = unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1), (cfg["bits_x"], 5, 1),
+                                 (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
+            var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
+            rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
+            rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[ix], sd["shift"][ix]   # levels^2
+            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": rows[ix],
+                            "cols": sd["cols"][ix], "step": sd["step"][ix], "cell": sides[kv][1][ix],
+                            "sigma": sigma[ix], "drift": drift[ix], "read": read[ix], "n_x": {}, "noise_tab": {},
+                            "ir": np.where(on, ir_all, 0.0) + zero if any_ir else zero}
+    crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
+    for kv, uns, cx in zip(shapes.stored_kv, shapes.unsigned_x, shapes.x_crest, strict=True):
+        cxs = crests.setdefault((bool(kv), bool(uns)), [])
+        if float(cx) not in cxs:
+            cxs.append(float(cx))
     out: dict[str, dict[str, np.ndarray]] = {}
     done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
-    rounding: dict[bool, dict] = {}                 # the ADC step terms, shared by the kinds of one stored operand
     for j, nm in enumerate(shapes.names):
         kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
         cx, cw, K = float(shapes.x_crest[j]), float(shapes.w_crest[j]), float(shapes.k[j])
@@ -469,41 +361,57 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         terms = dict.fromkeys(TERMS, zero)
         terms["weight_quant"] = cw2 * q_w + zero
         terms["input_quant"] = cx2 * (q_xu if uns else q_xs) + zero
-        if any_on[kv]:
-            on = attn_analog if kv else analog     # attention: digital lanes unless `attention: cim`
+        if any_on[kv]:   # attention: digital lanes unless `attention: cim`
+            st = on_sides[kv]
+            ix, rnd = st["ix"], st["rnd"]
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
-            idx = on_idx[kv]
-            cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_x": n_x, "n_w": sd["n"],
-                   "differential": differential, "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma,
-                   "range_scale": range_scale, "bits_x": bi, "bits_w": bi if kv else bw}
-            cfg = {name: v[idx] for name, v in cfg.items()}
-            if kv not in rounding:
-                rounding[kv] = _adc_rounding(cfg, uniq[kv][1])
-            pairs = np.zeros(n)
-            pairs[idx] = _adc_error(cfg, rounding[kv], (1.0 / (cx * sx))[idx], (1.0 / (cw * sd["step"]))[idx],
-                                    uniq[kv], (kv, uns, cx, cw))
+            if uns not in st["n_x"]:
+                st["n_x"][uns] = (sx[ix], n_x[ix])
+            sx, n_x = st["n_x"][uns]
+            cfg = {**st["cfg"], "n_x": n_x}
+            r_x = 1.0 / (cx * sx)
+            pairs = _adc_error(cfg, rnd, r_x, 1.0 / (cw * st["step"]), st["uniq"], (kv, uns, cx, cw))
             # conversions summed into one output: row tiles x row groups per tile
-            conv = np.ceil(K / rows - 1e-9) * np.ceil(np.minimum(rows, K) / ra - 1e-9)
+            rows_on = st["rows"]
+            conv = np.ceil(K / rows_on - 1e-9) * np.ceil(np.minimum(rows_on, K) / cfg["ra"] - 1e-9)
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
-            adc = pairs * sd["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * sd["step"] ** 2)
-            terms["adc"] = np.where(on, adc, 0.0)
+            terms["adc"] = _scatter(n, ix, pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step"] ** 2))
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
-            rnd = rounding[kv]
-            if "var_lv" not in rnd:   # cell noise variance in levels^2, once per stored operand
-                var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)
-                rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[idx], sd["shift"][idx]
-            fr = np.ones(n)
+            fr = 1.0
             if rnd["var_lv"].any():
-                fr[idx] = _noise_rounding({**cfg, "conv": conv[idx], "K": K}, rnd, (1.0 / (cx * sx))[idx], uniq[kv],
-                                          rnd["var_lv"], rnd["shift"])
-            terms["device"] = np.where(on, cw2 * cell * sigma * sigma * fr, 0.0)
+                tabs = st["noise_tab"]
+                if (uns, cx) not in tabs:   # every kind of this operand and input sign at once
+                    cxs = crests[(kv, uns)]
+                    tabs.update(zip(((uns, c) for c in cxs),
+                                    _noise_tables(cfg, rnd, [1.0 / (c * sx) for c in cxs], rnd["var_lv"], rnd["shift"]),
+                                    strict=True))
+                fr = _noise_rounding({**cfg, "conv": conv, "K": K}, rnd, r_x, rnd["var_lv"], rnd["shift"],
+                                     tabs[(uns, cx)])
+            cell_on = st["cell"]
+            terms["device"] = _scatter(n, ix, cw2 * cell_on * st["sigma"] * st["sigma"] * fr)
             # K and V are written during the request: programming noise only (seconds: no time to drift)
             if timed and not kv:
-                terms["drift"] = np.where(on, cw2 * cell * drift * drift * fr, 0.0)
-                terms["read"] = np.where(on, cw2 * cell * read * read * fr, 0.0)
+                terms["drift"] = _scatter(n, ix, cw2 * cell_on * st["drift"] * st["drift"] * fr)
+                terms["read"] = _scatter(n, ix, cw2 * cell_on * st["read"] * st["read"] * fr)
             if any_ir:
-                terms["ir_drop"] = np.where(on, ir_all, 0.0) + zero
+                terms["ir_drop"] = st["ir"]
         out[nm] = done[key] = terms
+    return out
+
+
+def _column(v, n: int, dtype) -> np.ndarray:
+    """v as an (n,) array of dtype: as given where it is one, else converted and broadcast (a read-only view)."""
+    if type(v) is np.ndarray and v.shape == (n,) and v.dtype == dtype:
+        return v
+    return np.broadcast_to(np.asarray(v, dtype=dtype), (n,))
+
+
+def _scatter(n: int, ix, v) -> np.ndarray:
+    """(n,) array of v at ix (a slice(None) or indices), 0 elsewhere."""
+    if isinstance(ix, slice):
+        return v
+    out = np.zeros(n)
+    out[ix] = v
     return out
 
 
@@ -513,16 +421,53 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
                   adc_range_scale=1.0) -> dict:
     """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
     (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
-    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given)."""
+    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given).
+    The NSR terms are computed once per distinct configuration of the error model's inputs (cost/errgroups.py)
+    where a batch repeats them, IR drop (continuous) per design."""
     dn = device_noise(c.get("tech"))
+    dev = p["device"]
     analog = ~c["gate"]
-    nsr = nsr_terms(p, shapes, sigma=c["sigma"], drift=dn["drift"].take(p["device"]),
-                    read=dn["read"].take(p["device"]), analog=analog,
-                    differential=mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
-                    ra=mp["ra"], db=c["db"], combined=(p["column_combine"] == 1) & analog,
-                    ir_drop_frac=ir_drop_frac, adc_range_scale=adc_range_scale)
-    rho = logit_nsr(with_pruning(nsr, p, shapes), shapes)
+    kw = {"sigma": c["sigma"], "drift": dn["drift"].take(dev), "read": dn["read"].take(dev), "analog": analog,
+          "differential": mp["differential"] | c["gate"],   # digital: symmetric two's complement grid
+          "ra": mp["ra"], "db": c["db"], "combined": (p["column_combine"] == 1) & analog,
+          "adc_range_scale": adc_range_scale}
+    n = len(np.atleast_1d(p["rows"]))
+    attn_analog = analog & (np.asarray(p["attention"]) == 1)
+    grp = design_groups(p, kw, ("sigma", "adc_range_scale"),
+                        (p["rows"], kw["ra"], p["bits_per_cell"], p["adc_bits"], p["input_bits"], p["weight_bits"],
+                         kw["db"]), (analog, kw["differential"], kw["combined"], attn_analog), n)
+    if grp is None:
+        rho = logit_nsr(with_pruning(nsr_terms(p, shapes, ir_drop_frac=ir_drop_frac, **kw), p, shapes), shapes)
+    else:
+        rho = _grouped_logit_nsr(p, shapes, kw, grp, ir_drop_frac, attn_analog, n)
     return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
+
+
+def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir_drop_frac, attn_analog,
+                       n: int) -> np.ndarray:
+    """logit_nsr of nsr_terms (with_pruning) per design, with the terms computed once per configuration (grp: a design
+    of each, each design's) and IR drop and S.V's pruning term added per design, in logit_nsr's order (the same
+    bits: a kind without a pruning term adds 0)."""
+    first, inv = grp
+    g = lambda v: np.broadcast_to(np.asarray(v), (n,))[first]  # noqa: E731
+    names = ("rows", "bits_per_cell", "adc_bits", "input_bits", "weight_bits", "adc_range_sigma", "attention")
+    nsr = nsr_terms({k: g(p[k]) for k in names if k in p}, shapes, **{k: g(v) for k, v in kw.items()})
+    kinds = weighted_kinds(nsr, shapes)
+    ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
+    pruned = with_pruning({"score_v": {}}, p, shapes).get("score_v", {}).get("kv_prune")   # per design, or None
+    if not np.any(ir_all) and pruned is None:   # nothing per design: the logit NSR per configuration
+        return logit_nsr(nsr, shapes)[inv]
+    zero = np.zeros(n)
+    kv_of = dict(zip(shapes.names, shapes.stored_kv, strict=True))
+    ir = {False: np.where(kw["analog"], ir_all, 0.0) + zero, True: np.where(attn_analog, ir_all, 0.0) + zero}
+    totals = np.stack([total_but_ir(nsr[nm]) for nm, _ in kinds], axis=1).take(inv, axis=0)   # (N, kinds)
+    out = 0.0
+    for i, (nm, w) in enumerate(kinds):
+        total = totals[:, i] + ir[bool(kv_of[nm])]
+        if nm == "score_v" and pruned is not None:
+            total = total + pruned
+        out = out + w * total
+    return out
 
 
 def matmul_nsr(design, model: ModelConfig | str, scenario: Scenario | None = None, tech: Tech | None = None,

@@ -213,22 +213,33 @@ def logit_nsr(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) 
     """NSR of the output logits (decoders; encoders: the final hidden state, plus the pooler): each kind's NSR
     weighted by its propagation coefficient (ErrorShapes.coef, `_propagation`), lm_head with weight 1.
     Kinds that share their arrays (same shape and statistics) are summed once."""
+    out = 0.0
+    for nm, w in weighted_kinds(nsr, shapes):
+        out = out + w * (total_but_ir(nsr[nm]) + nsr[nm]["ir_drop"] + nsr[nm]["kv_prune"])
+    return out
+
+
+def weighted_kinds(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes) -> list[tuple[str, float]]:
+    """(kind, weight in the logit NSR) per distinct terms dict of nsr (kinds that share their arrays: weights added),
+    in the order of their first kind; routers are left out (routing decisions: not propagated as additive noise,
+    docs/MODEL.md 6.3)."""
     weight: dict[int, float] = {}
     first: dict[int, str] = {}
     for j, nm in enumerate(shapes.names):
-        if nm == "router":   # routing decisions: not propagated as additive noise (docs/MODEL.md 6.3)
+        if nm == "router":
             continue
         key = id(nsr[nm])
         weight[key] = weight.get(key, 0.0) + float(shapes.coef[j])
         first.setdefault(key, nm)
-    out = 0.0
-    for key, nm in first.items():
-        terms = nsr[nm]
-        total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
-        for t in ("drift", "read", "ir_drop", "kv_prune"):
-            total = total + terms[t]
-        out = out + weight[key] * total
-    return out
+    return [(nm, weight[key]) for key, nm in first.items()]
+
+
+def total_but_ir(terms: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Sum of a kind's terms but ir_drop and kv_prune, in logit_nsr's order (those two are added last)."""
+    total = terms["weight_quant"] + terms["input_quant"] + terms["adc"] + terms["device"]
+    for t in ("drift", "read"):
+        total = total + terms[t]
+    return total
 
 
 def layer_profile(nsr: Mapping[str, Mapping[str, np.ndarray]], shapes: ErrorShapes, layers: int) -> np.ndarray:

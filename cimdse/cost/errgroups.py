@@ -1,0 +1,107 @@
+"""Grouping designs by what the analytic error model (cost/errmodel.py) reads of them, so that its per-configuration
+work runs once per distinct configuration and is gathered back per design (docs/MODEL.md section 6).
+
+A sweep draws many designs from few discrete choices (device, array rows, bits per cell, ADC bits, precisions,
+slicing); the error model's inputs are those columns and constants of the device, so a batch holds far fewer
+distinct error configurations than designs. Grouping only reorders work: every value is computed by the same
+arithmetic on the same numbers, so the results are the same bits as computing them per design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+MIN_GROUPED = 256        # designs below which grouping costs more than it saves
+MAX_GROUP_SHARE = 0.75   # more distinct configurations than this share of the designs: not grouped
+SAMPLE = 2048            # designs looked at first: when SAMPLE_DISTINCT of them are distinct, not grouped
+SAMPLE_DISTINCT = 0.98
+
+
+def unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
+    """An index of each distinct value of key (1-D) and, per element, the number of its value (values in ascending
+    order): np.unique's groups without its overhead (one unstable argsort)."""
+    n = len(key)
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    order = np.argsort(key)
+    ks = key[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(ks[1:], ks[:-1], out=new[1:])
+    grp = np.cumsum(new) - 1
+    inv = np.empty(n, dtype=np.int64)
+    inv[order] = grp
+    return order[new], inv
+
+
+def unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index of a design of each distinct configuration, per design the number of its configuration, and the
+    configurations' packed keys (sorted).
+
+    cols: (values, bits, scale) of non-negative numbers with values x scale integers below 2^bits (adc_range_sigma:
+    scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
+    bits = [c[1] for c in cols]
+    assert sum(bits) <= 63
+    v = np.rint(np.stack([c[0] for c in cols]) * np.array([float(c[2]) for c in cols])[:, None]).astype(np.int64)
+    assert v.min(initial=0) >= 0 and np.all(v.max(axis=1, initial=0) < np.exp2(bits))
+    shift = np.cumsum(bits[::-1])[::-1] - bits    # the first column in the highest bits
+    key = np.left_shift(v, shift[:, None]).sum(axis=0)   # fields do not overlap: the sum is their bitwise or
+    first, inv = unique_inverse(key)                   # one design of each configuration (all are alike)
+    return first, inv, key[first]
+
+
+def _per_device(x, dev: np.ndarray, n_dev: int) -> bool:
+    """True where x (a scalar or (N,) array) is a function of the device code alone."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        return True
+    tab = np.zeros(n_dev)
+    tab[dev] = x
+    return bool(np.array_equal(tab.take(dev), x))
+
+
+def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_cols: tuple, bool_cols: tuple,
+                  n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(a design of each distinct configuration, each design's configuration), or None where grouping does not pay
+    or the columns cannot be packed into one 64-bit key.
+
+    The key: p["device"]; kw[name] for device_cols must be functions of the device (checked: a constant of each
+    device); int_cols (arrays) must hold non-negative integers (checked); bool_cols are packed as one bit each;
+    p["adc_range_sigma"] (a continuous setting, mostly 0) by the rank of its value."""
+    if n < MIN_GROUPED:
+        return None
+    dev = np.asarray(p["device"])
+    if dev.dtype.kind not in "iu" or dev.shape != (n,) or int(dev.min()) < 0:
+        return None
+    n_dev = int(dev.max()) + 1
+    if not all(_per_device(kw[k], dev, n_dev) for k in device_cols):
+        return None
+    key = dev.astype(np.int64)
+    used = n_dev.bit_length()
+    k_sigma = np.asarray(p.get("adc_range_sigma", 0.0), dtype=float)
+    if k_sigma.ndim and k_sigma.any():
+        _, inv_k = unique_inverse(k_sigma)
+        int_cols = (*int_cols, inv_k)
+    for x in int_cols:
+        x = np.asarray(x)
+        xi = x.astype(np.int64)
+        if xi.shape != (n,) or (x.dtype.kind == "f" and not np.array_equal(xi, x)):
+            return None
+        lo, hi = int(xi.min()), int(xi.max())
+        b = hi.bit_length()
+        used += b
+        if lo < 0 or used > 63:
+            return None
+        key = (key << b) | xi
+    if used + len(bool_cols) > 63:
+        return None
+    for x in bool_cols:
+        key = (key << 1) | np.broadcast_to(np.asarray(x, dtype=bool), (n,))
+    if n > 2 * SAMPLE and len(unique_inverse(key[:SAMPLE])[0]) > SAMPLE_DISTINCT * SAMPLE:
+        return None   # nearly every design of a sample is distinct: the batch repeats too little to pay for the sort
+    first, inv = unique_inverse(key)
+    if len(first) > MAX_GROUP_SHARE * n:
+        return None
+    return first, inv
