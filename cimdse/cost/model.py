@@ -176,7 +176,7 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
     ic = tech.interconnect
     ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32)   # column front end (docs/MODEL.md 16)
     return {
-        "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
+        "vdd": vdd, "k_node": k_node, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
         "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
         "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
