@@ -23,6 +23,8 @@ from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
 from .readout import readout
 from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
+from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
+from .static import static_pass_costs
 from .summary import area, leakage_w, peak_mvm, summarize
 from .timing import adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
@@ -307,57 +309,20 @@ def kv_precision(p: dict, wl: Workload) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ step 3
 
-def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
-    """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
-    s = mp["in_slices"]
-    f = mp["cpw"] * s                                     # cells read per weight column per input vector
-    outer = lambda shape_row, design_col: np.multiply(shape_row, design_col, order="F")  # noqa: E731  (N, J), column-major
-    # analog column combination: one conversion per comb_w columns; zero-slice skipping: conv_keep of them
-    conv = row_tiles * n_rg * outer(n, (f / c["comb_w"] * mp["conv_keep"])[:, None])
-    e = {
-        "cells": outer(k * n, (f * c["e_cell"])[:, None]),
-        "adc": conv * c["e_adc"][:, None],
-        "dac": col_tiles * outer(k, (s * c["e_row"])[:, None]),
-        "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * outer(n, c["e_acc"][:, None]),
-        "mac_units": conv * c["e_tree"][:, None],
-        "readout": conv * c["e_fe"][:, None],
-    }
-    t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
-    if np.any(c["is_dram"]):
-        e, t = _dram_mvm_costs(p, c, mp, k, n, e, t)
-    return e, t
-
-
-def _dram_mvm_costs(p, c, mp, k, n, e, t):
-    """DRAM bank PIM (docs/MODEL.md 'DRAM bank PIM'): every weight bit is read from its bank row (activation +
-    column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used.
-    Computed on the DRAM designs only and written in place into their rows of the fresh arrays e (N, J), t (N, J)."""
-    i = np.flatnonzero(c["is_dram"])
-    col = lambda x: x[i][:, None]  # noqa: E731
-    kn = k * n
-    per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
-    rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
-    t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
-    for part in ("adc", "dac", "shift_add", "readout"):
-        e[part][i] = 0.0
-    e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
-    e["mac_units"][i] = kn * col(c["e_mac_w"])
-    return e, t
-
-
 def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
-    """Per-vector energy of each distinct matrix by component (N, J), and the one-vector layer latency (N,)."""
-    e_vec, t_vec = _mvm_costs(p, c, mp, wl.k[None, :], wl.n[None, :], mp["row_tiles"], mp["col_tiles"], mp["n_rg"])
+    """Energy of the static matmuls of one pass per phase by component, the per-vector latency of each distinct
+    matrix (list of (N,)) and the one-vector layer latency (N,) (static.py)."""
+    e_pass, t_vec = static_pass_costs(p, wl, c, mp)
     t_layer = np.zeros(len(p["rows"]))
     for stage in wl.stage_shapes:
-        slowest = t_vec[:, stage[0]]
+        slowest = t_vec[stage[0]]
         for j in stage[1:]:
-            slowest = np.maximum(slowest, t_vec[:, j])
+            slowest = np.maximum(slowest, t_vec[j])
         t_layer += slowest
-    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp, t_vec, t_layer)}
+    return {"e_pass": e_pass, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp, t_vec, t_layer)}
 
 
-def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: np.ndarray, t_layer: np.ndarray) -> dict:
+def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_layer: np.ndarray) -> dict:
     """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload, the parts
     of the array latency that do not depend on the phase); price_phase only combines them with the phase's counts."""
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
@@ -399,7 +364,7 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: np.ndarray,
         # latency of the arrays: L t_layer (vectors per stage + P - 1) / P per pass, plus the single (once per
         # pass) shapes, plus the NoC hops of every stage; (vectors + P) - 1 = vectors + (P - 1): integers, exact
         "pipe": P, "pipe_fill": P - 1, "t_layers": L * t_layer,
-        "t_singles": [t_vec[:, j] * batch_rounds for j in wl.single_shapes],
+        "t_singles": [t_vec[j] * batch_rounds for j in wl.single_shapes],
         "t_hops": hops / clock * L * len(wl.stage_shapes),
         "lane_rate": lanes * clock,                          # digital lane operations per ns
         **tr,
@@ -417,12 +382,12 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e: dict[str, np.ndarray] = {}
     t: dict[str, np.ndarray] = {}
     ops: dict[str, np.ndarray] = {}
-    # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix
+    # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix (static.py)
     V = wl.vectors[ph]
     static = None
-    for part, val in sc_["e_vec"].items():
-        e[part] = _dot_shapes(val, V)
-        static = e[part] if static is None else static + e[part]
+    for part, val in sc_["e_pass"][ph].items():
+        e[part] = val
+        static = val if static is None else static + val
     ops["static_matmul"] = static
     e_tile_bit = c["e_tile_bit"]
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
