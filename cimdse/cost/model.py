@@ -383,7 +383,6 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     t: dict[str, np.ndarray] = {}
     ops: dict[str, np.ndarray] = {}
     # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix (static.py)
-    V = wl.vectors[ph]
     static = None
     for part, val in sc_["e_pass"][ph].items():
         e[part] = val
@@ -394,7 +393,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e_io = io_bits * e_tile_bit
     hops = sc_["hops"]
     # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
-    e["noc"] = (io_bits * hops + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
+    e["noc"] = (io_bits * hops + sc_["noc_extra_pass"][ph]) * sc_["e_hop_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
@@ -473,8 +472,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
     # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
     link_bits = m_vec * wl.model.hidden * bits * sc_["chip_bounds"]
-    if sc_["link_bits_vec"] is not None:
-        link_bits = link_bits + _dot_shapes(sc_["link_bits_vec"], V)
+    if sc_["link_bits_pass"] is not None:
+        link_bits = link_bits + sc_["link_bits_pass"][ph]
     e["chip_link"] = link_bits * sc_["e_link_eff"]
     t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
     ops["chip_link"] = e["chip_link"]
