@@ -20,6 +20,7 @@ from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
+from .nodes import node_quantities
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
 from .readout import readout
 from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
@@ -108,9 +109,9 @@ def _device_tables(tech: Tech) -> dict:
     return memo_table(tech, tech.device, "circuits", build)
 
 
-def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
+def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3).
-    r_cell: analog.cell_wire_ohm(p, tech) when the caller has it."""
+    r_cell: analog.cell_wire_ohm(p, tech) and nq: nodes.node_quantities(p["node_nm"], tech) when the caller has them."""
     per, dig = tech.periphery, tech.periphery["digital"]
     d = p["device"]                          # take() gathers per-device constants faster than fancy indexing
     dev = _DeviceColumns(tech.device, d)     # only the constants used, each gathered once
@@ -121,10 +122,10 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
     node = p["node_nm"]
-    log_node = np.log(node)
-    v_nom = np.interp(log_node, np.log(tech.vdd_nodes), tech.vdd_values)    # tech.vdd_for_node, log(node) reused
+    nq = node_quantities(node, tech) if nq is None else nq       # once per distinct node (nodes.py)
+    log_node, v_nom = nq["log_node"], nq["v_nom"]
     vdd = np.where(p["vdd"] > 0, p["vdd"], v_nom)
-    k_node = tech.cap_factor(node)                                       # Stillmaker-Baas factor, once per batch
+    k_node = nq["k_node"]                                                # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
@@ -205,9 +206,10 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": tab["endurance"].take(d),   # writes, not pulses
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
-        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node)),
+        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
+                                                      (nq["leak_i"], nq["leak_w"]))),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
-        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
+        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"])),
         "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
@@ -520,11 +522,12 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     max_bpc = tech.device["max_bits_per_cell"][p["device"]]
     bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
     p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
-    r_cell = cell_wire_ohm(p, tech)                      # line resistance per cell pitch (IR drop), used twice
+    nq = node_quantities(p["node_nm"], tech)             # once per distinct node
+    r_cell = cell_wire_ohm(p, tech, nq["wire_ohm_um"])   # line resistance per cell pitch (IR drop), used twice
     p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
-    c = circuits(p, tech, r_cell)
+    c = circuits(p, tech, r_cell, nq)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
     ar["cam"] = _cam.cam_area_um2(p, wl, c, mp, tech) * 1e-6                  # CAM blocks (MODEL.md 14)
