@@ -13,6 +13,15 @@ def dot_shapes(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def total(parts) -> np.ndarray:
+    """Sum of two or more arrays in their order, accumulated in place in one fresh array (the numbers of sum())."""
+    it = iter(parts)
+    out = next(it) + next(it)
+    for v in it:
+        out += v
+    return out
+
+
 def ceil(x):
     """Ceiling that ignores float round-off just above an integer (3.0000000001 -> 3)."""
     return np.ceil(x - 1e-9)

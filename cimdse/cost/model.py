@@ -16,6 +16,7 @@ from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from ._util import total as _total
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
@@ -217,9 +218,9 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
         "e_router_bit": ic["noc_router_pj_per_bit"] * s32, "tech": tech,
         "a_router": per["shift_add"]["router_area_um2"] * a32,
-        "e_off_bit": tech.offchip["energy_pj_per_bit"][p["offchip"]],
-        "off_gbps": tech.offchip["bandwidth_gbps"][p["offchip"]] * p["offchip_devices"],
-        "off_gb": tech.offchip["capacity_gb"][p["offchip"]] * p["offchip_devices"],     # capacity per chip (GB)
+        "e_off_bit": tech.offchip["energy_pj_per_bit"].take(p["offchip"]),
+        "off_gbps": tech.offchip["bandwidth_gbps"].take(p["offchip"]) * p["offchip_devices"],
+        "off_gb": tech.offchip["capacity_gb"].take(p["offchip"]) * p["offchip_devices"],     # capacity per chip (GB)
     }
 
 
@@ -446,7 +447,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         for part, val in e_cim.items():
             e[part] = e[part] + np.where(cim_attn, val, 0.0)
         e["writes"] = e_w
-        e_attn = e_attn + np.where(cim_attn, sum(e_cim.values()) + e_w, 0.0)
+        e_attn = e_attn + np.where(cim_attn, _total(e_cim.values()) + e_w, 0.0)
         group = wl.model.heads / wl.model.kv_heads
         t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
         t["cim_attention"] = np.where(cim_attn, wl.model.layers * tot["queries"] * group * t_mvm, 0.0)
@@ -519,7 +520,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
-    max_bpc = tech.device["max_bits_per_cell"][p["device"]]
+    max_bpc = tech.device["max_bits_per_cell"].take(p["device"])
     bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
     p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
     nq = node_quantities(p["node_nm"], tech)             # once per distinct node
@@ -538,12 +539,12 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     gating = gating_rates(p, c, mp, peak[2], peak[3])
     for ph in wl.vectors:
         e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
-        t_pass = sum(t.values())
+        t_pass = _total(t.values())
         e["leakage"] = p_leak * t_pass * 1e3                               # W * ns = nJ -> pJ
         if gating is not None:   # (without gating the fraction is 1)
             macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
             e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
-        phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
+        phase_out[ph] = (e, t, ops, _total(e.values()), t_pass)
     res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak)
     res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
                              adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits

@@ -339,8 +339,8 @@ def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarr
     from ..tech import load_tech
 
     tech = tech or load_tech()
-    max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
-    is_dram = tech.dram[batch["device"]]
+    max_bpc = tech.device["max_bits_per_cell"].take(batch["device"])   # (take: faster than fancy indexing)
+    is_dram = tech.dram.take(batch["device"])
     digital = batch["compute"] == 1
     return (
         batch["bits_per_cell"] > max_bpc,

@@ -21,9 +21,16 @@ def mvm_factors(p: dict, c: dict, mp: dict) -> dict:
     fac = {
         "conv": f / c["comb_w"] * mp["conv_keep"],   # analog column combination, zero-slice skipping
         "cells": f * c["e_cell"], "dac": s * c["e_row"], "sa": c["e_sa"] + c["e_comb"], "step": s * c["t_step"],
-        "dram": np.flatnonzero(c["is_dram"]),
     }
-    return {k: v if k == "dram" else v[:, None] for k, v in fac.items()}
+    fac = {k: v[:, None] for k, v in fac.items()}
+    i = fac["dram"] = np.flatnonzero(c["is_dram"])
+    if len(i):   # the DRAM designs' own factors (_dram_mvm_costs), gathered once
+        col = lambda x: x[i][:, None]  # noqa: E731
+        fac["dram_cols"] = {"banks": col(p["tiles"] * mp["chips_used"]), "bits": col(p["weight_bits"]),
+                            "cols": col(p["cols"]), "lanes": col(p["simd_lanes"] * p["clock_ghz"]),
+                            "t_act": col(c["t_act"]), "e_bits": col(p["weight_bits"] * c["e_dram_bit"]),
+                            "e_mac": col(c["e_mac_w"])}
+    return fac
 
 
 def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = None):
@@ -43,23 +50,23 @@ def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = Non
     }
     t = n_rg * fac["step"] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
     if len(fac["dram"]):
-        e, t = _dram_mvm_costs(p, c, mp, k, n, e, t, fac["dram"])
+        e, t = _dram_mvm_costs(k, n, e, t, fac["dram"], fac["dram_cols"])
     return e, t
 
 
-def _dram_mvm_costs(p, c, mp, k, n, e, t, i):
+def _dram_mvm_costs(k, n, e, t, i, d: dict):
     """DRAM bank PIM (docs/MODEL.md 'DRAM bank PIM'): every weight bit is read from its bank row (activation +
     column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used.
-    Computed on the DRAM designs `i` only and written in place into their rows of the fresh arrays e, t (N, J)."""
-    col = lambda x: x[i][:, None]  # noqa: E731
+    Computed on the DRAM designs `i` only (d: their factors, mvm_factors) and written in place into their rows of
+    the fresh arrays e, t (N, J)."""
     kn = k * n
-    per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
-    rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
-    t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
+    per_bank = kn / d["banks"]                                        # weights each bank streams
+    rows_opened = _ceil(per_bank * d["bits"] / d["cols"])
+    t[i] = per_bank / d["lanes"] + rows_opened * d["t_act"]
     for part in ("adc", "dac", "shift_add", "readout"):
         e[part][i] = 0.0
-    e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
-    e["mac_units"][i] = kn * col(c["e_mac_w"])
+    e["cells"][i] = kn * d["e_bits"]
+    e["mac_units"][i] = kn * d["e_mac"]
     return e, t
 
 

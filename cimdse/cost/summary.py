@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._util import ceil as _ceil
+from ._util import total as _total
 from .accuracy import sqnr_db
 from .limits import Check, apply_limits
 from .params import CONFLICT_TEXTS
@@ -59,7 +60,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time));
     peak: `peak_mvm(p, c, mp)` when the caller has it."""
     res = {}
-    area_mm2 = sum(ar.values())
+    area_mm2 = _total(ar.values())
     sc = wl.scenario
     e_pre, t_pre = phase_out["prefill"][3], phase_out["prefill"][4]
     if "decode" in phase_out:
