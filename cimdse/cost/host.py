@@ -84,6 +84,15 @@ def host_phase(gpu: str, n: int, model: ModelConfig, scenario: Scenario, offload
     return cache[key]
 
 
+@lru_cache(maxsize=256)
+def host_memory_bytes(model: ModelConfig, scenario: Scenario, offload: str) -> tuple[float, float]:
+    """(weight bytes, KV-cache bytes) the host holds: the weights it computes with (all but the offloaded ones) and,
+    unless attention is offloaded, the KV cache; per GPU as in gpu.min_gpus (once per model, scenario, offload)."""
+    pre = operator_table(model, scenario, "prefill")
+    w_host = float(pre.total("weight_bytes", ~on_pim(pre, offload)))
+    return w_host, 0.0 if "attention" in PIM_GROUPS[offload] else memory_need_bytes(model, scenario)[1]
+
+
 def crossing_elems(model: ModelConfig, offload: str) -> float:
     """Activation elements that cross between host and PIM per token and layer: attention sends Q, K and V to the
     PIM and gets the heads' outputs back; ffn sends the normed hidden state and gets the FFN output back."""
@@ -214,19 +223,14 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
             host_t[ph][i], host_e[ph][i] = host_phase(g.name, cnt, model, sc, offload, ph, tech)
         if "decode" in wl.vectors:
             half_t[i], half_e[i] = host_phase(g.name, cnt, model, _half(sc), offload, "decode", tech)
-        # host memory: the weights it computes with (all but the offloaded ones) and, unless attention is offloaded,
-        # the KV cache; per GPU as in gpu.min_gpus
-        pre = operator_table(model, sc, "prefill")
-        w_host = float(pre.total("weight_bytes", ~on_pim(pre, offload)))
-        kv = 0.0 if "attention" in PIM_GROUPS[offload] else memory_need_bytes(model, sc)[1]
+        w_host, kv = host_memory_bytes(model, sc, offload)
         need_gb[i] = (w_host / cnt + kv / kv_split(model, cnt)) * 1e-9
         usable_gb[i] = g.hbm_gb * frac
     # link: none when the PIM is the host's own memory (shared; auto = shared for DRAM PIM), else a board link
     shared = (q["host_link"] == 1) | ((q["host_link"] == 0) & tech.dram[q["device"]])
     elems = np.array([crossing_elems(model, o) for o in OFFLOAD])[q["offload"]]
     link_gbps = ic["board_link_gbps"] * q["host_count"]
-    res = {k: v for k, v in pim.items() if k != "breakdown"}
-    res = {k: np.array(v, copy=True) for k, v in res.items()}
+    res = {k: v for k, v in pim.items() if k != "breakdown"}   # (entries are replaced below, never written into)
     out_bd = {}
     sums = {}
     pb = pim["breakdown"]
