@@ -250,8 +250,9 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     col_tiles = _ceil(np.multiply(n, CPW, order="F") / C)
     arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
     # DRAM PIM packs weight bits densely along its rows (a matrix need not align with the bank geometry)
-    if np.any(c["is_dram"]):
-        np.copyto(arrays_one, _ceil(np.multiply(k * n, CPW, order="F") / (R * C)), where=c["is_dram"][:, None])
+    dram = np.flatnonzero(c["is_dram"])
+    if len(dram):   # (on the DRAM designs' rows only)
+        arrays_one[dram] = _ceil(np.multiply(k * n, CPW[dram]) / (R[dram] * C[dram]))
     n_rg = _ceil(np.minimum(R, k, order="F") / RA)
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
