@@ -33,9 +33,10 @@ def mvm_factors(p: dict, c: dict, mp: dict) -> dict:
     return fac
 
 
-def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = None):
+def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = None, dram_zero: bool = True):
     """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns).
-    k, n: (1, J) shapes; row_tiles, col_tiles, n_rg: (N, J); fac: mvm_factors(p, c, mp) when the caller has it."""
+    k, n: (1, J) shapes; row_tiles, col_tiles, n_rg: (N, J); fac: mvm_factors(p, c, mp) when the caller has it;
+    dram_zero False: the DRAM designs' DRAM_ZERO parts are left for the caller to zero."""
     fac = mvm_factors(p, c, mp) if fac is None else fac
     outer = lambda shape_row, design_col: np.multiply(shape_row, design_col, order="F")  # noqa: E731  (N, J), column-major
     # one conversion per comb_w columns (analog column combination); zero-slice skipping keeps conv_keep of them
@@ -50,11 +51,14 @@ def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = Non
     }
     t = n_rg * fac["step"] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
     if len(fac["dram"]):
-        e, t = _dram_mvm_costs(k, n, e, t, fac["dram"], fac["dram_cols"])
+        e, t = _dram_mvm_costs(k, n, e, t, fac["dram"], fac["dram_cols"], dram_zero)
     return e, t
 
 
-def _dram_mvm_costs(k, n, e, t, i, d: dict):
+DRAM_ZERO = ("adc", "dac", "shift_add", "readout")   # parts a DRAM PIM design does not have
+
+
+def _dram_mvm_costs(k, n, e, t, i, d: dict, zero: bool = True):
     """DRAM bank PIM (docs/MODEL.md 'DRAM bank PIM'): every weight bit is read from its bank row (activation +
     column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used.
     Computed on the DRAM designs `i` only (d: their factors, mvm_factors) and written in place into their rows of
@@ -63,7 +67,7 @@ def _dram_mvm_costs(k, n, e, t, i, d: dict):
     per_bank = kn / d["banks"]                                        # weights each bank streams
     rows_opened = _ceil(per_bank * d["bits"] / d["cols"])
     t[i] = per_bank / d["lanes"] + rows_opened * d["t_act"]
-    for part in ("adc", "dac", "shift_add", "readout"):
+    for part in DRAM_ZERO if zero else ():
         e[part][i] = 0.0
     e["cells"][i] = kn * d["e_bits"]
     e["mac_units"][i] = kn * d["e_mac"]
@@ -79,7 +83,7 @@ def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
     t_vec = []
     for j in range(len(wl.k)):
         sl = slice(j, j + 1)
-        e, t = mvm_costs(p, c, mp, wl.k[None, sl], wl.n[None, sl], rt[:, sl], ct[:, sl], nrg[:, sl], fac)
+        e, t = mvm_costs(p, c, mp, wl.k[None, sl], wl.n[None, sl], rt[:, sl], ct[:, sl], nrg[:, sl], fac, False)
         t_vec.append(t[:, 0])
         for ph, v in wl.vectors.items():
             acc = energy[ph]
@@ -89,4 +93,7 @@ def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
                     acc[part] = term
                 else:
                     acc[part] += term
+    for acc in energy.values():   # the DRAM designs' parts they do not have: 0 (as a sum of zero terms would be)
+        for part in DRAM_ZERO if len(fac["dram"]) else ():
+            acc[part][fac["dram"]] = 0.0
     return energy, t_vec
