@@ -31,7 +31,7 @@ from .summary import area, leakage_w, peak_mvm, summarize
 from .timing import adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
-CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
+CHUNK_DESIGNS = 24576     # most designs per pass through the model: temporaries stay small and in cache
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
                 "writes", "leakage", "cam", "readout")
@@ -495,7 +495,7 @@ def _in_order(parts: dict, order: tuple) -> dict:
 def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
     """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS.
 
-    Large batches run in chunks of CHUNK_DESIGNS designs (same numbers, less memory traffic).
+    Large batches run in equal chunks of at most CHUNK_DESIGNS designs (same numbers, less memory traffic).
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
@@ -505,8 +505,8 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    parts = [_evaluate_chunk({k: v[i:i + CHUNK_DESIGNS] for k, v in p.items()}, wl, tech, breakdown)
-             for i in range(0, n, CHUNK_DESIGNS)]
+    size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
+    parts = [_evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown) for i in range(0, n, size)]
     return _concat(parts)
 
 
