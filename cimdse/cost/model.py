@@ -27,7 +27,7 @@ from .readout import readout
 from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
 from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
 from .static import static_pass_costs
-from .summary import area, leakage_w, peak_mvm, summarize
+from .summary import area, finish_reasons, leakage_w, peak_mvm, summarize
 from .timing import adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
@@ -506,8 +506,10 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
     size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
-    parts = [_evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown) for i in range(0, n, size)]
-    return _concat(parts)
+    # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks)
+    parts = [_evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
+             for i in range(0, n, size)]
+    return finish_reasons(_concat(parts))
 
 
 def _concat(parts: list[dict]) -> dict:
@@ -516,8 +518,8 @@ def _concat(parts: list[dict]) -> dict:
             for k, v in parts[0].items()}
 
 
-def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
-    """evaluate_batch on one chunk of designs."""
+def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer_reasons: bool = False) -> dict:
+    """evaluate_batch on one chunk of designs (defer_reasons: see summary.feasibility)."""
     code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
@@ -546,7 +548,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
             macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
             e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
         phase_out[ph] = (e, t, ops, _total(e.values()), t_pass)
-    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak)
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer_reasons)
     res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
                              adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits
     if breakdown:
