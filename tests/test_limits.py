@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cimdse.cost import evaluate_arrays
-from cimdse.cost.limits import Check, apply_limits
+from cimdse.cost.limits import Check, apply_limits, first_broken, reason_texts
 from cimdse.cost.params import defaults, to_batch
 from cimdse.workload import Scenario
 
@@ -29,6 +29,25 @@ def test_conflicts_come_first_then_checks_in_order():
     ok, why = apply_limits(code, TEXTS, [a, b])
     assert ok.tolist() == [False, False, False, True]
     assert why.tolist() == ["rows_active exceeds rows", "a 5 W > max_a 1 W", "b 5 V > max_b 2.5 V", ""]
+
+
+def test_texts_made_once_for_two_chunks_are_those_of_each_chunk():
+    # a batch of several chunks decides per chunk (first_broken) and writes the texts once after them
+    # (reason_texts): the same texts, although the second chunk's limit varies where the first's is one value
+    chunks = [(np.array([0, 0, 1], dtype=np.int8), [Check("max_a", np.array([5.0, 0.5, 9.0]), 1.0, "W", "a"),
+                                                    Check("max_b", np.array([7.0, 8.0, 9.0]), 7.5, "V", "b")]),
+              (np.array([0, 0, 0], dtype=np.int8), [Check("max_a", np.array([2.0, 0.0, 0.0]), 1.0, "W", "a"),
+                                                    Check("max_b", np.array([0.0, 7.75, 1.0]),
+                                                          np.array([1.0, 7.5, 2.0]), "V", "b")])]
+    each = [apply_limits(code, TEXTS, checks) for code, checks in chunks]
+    parts = [first_broken(code, checks) for code, checks in chunks]
+    joined = [np.concatenate([part[i] for part in parts]) for i in range(4)]
+    code = np.concatenate([code for code, _ in chunks])
+    why = reason_texts(code, TEXTS, *joined[1:], chunks[0][1])
+    assert joined[0].tolist() == [False] * 5 + [True] == np.concatenate([e[0] for e in each]).tolist()
+    assert why.tolist() == ["a 5 W > max_a 1 W", "b 8 V > max_b 7.5 V", "rows_active exceeds rows",
+                            "a 2 W > max_a 1 W", "b 7.75 V > max_b 7.5 V", ""]
+    assert why.tolist() == np.concatenate([e[1] for e in each]).tolist()
 
 
 def test_nan_is_never_feasible_and_small_numbers_keep_their_digits():

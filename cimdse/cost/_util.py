@@ -13,6 +13,40 @@ def dot_shapes(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def total(parts) -> np.ndarray:
+    """Sum of two or more arrays in their order, accumulated in place in one fresh array (the numbers of sum())."""
+    it = iter(parts)
+    out = next(it) + next(it)
+    for v in it:
+        out += v
+    return out
+
+
 def ceil(x):
     """Ceiling that ignores float round-off just above an integer (3.0000000001 -> 3)."""
-    return np.ceil(x - 1e-9)
+    y = np.subtract(x, 1e-9)
+    if type(y) is np.ndarray and y.ndim:
+        return np.ceil(y, out=y)             # in place: one temporary fewer (the same numbers)
+    return np.ceil(y)
+
+
+def distinct(x: np.ndarray, most: int = 16):
+    """(values, index) with values.take(index) == x, to compute an elementwise function of x once per distinct value
+    and gather it (the same numbers); index None when x is constant; None when x has more than `most` distinct
+    values (or a NaN), where the function is best computed per design."""
+    if len(x) == 0:
+        return None
+    if (x == x[0]).all():
+        return x[:1], None
+    u = np.unique(x)
+    if len(u) > most or np.isnan(u[-1]):
+        return None
+    index = (x >= u[1]).astype(np.intp)      # (a few comparisons: cheaper than searchsorted's branches)
+    for v in u[2:]:
+        index += x >= v
+    return u, index
+
+
+def spread(values: np.ndarray, index, n: int) -> np.ndarray:
+    """Per design, the values computed per distinct value (see `distinct`)."""
+    return np.full(n, values[0]) if index is None else values.take(index)

@@ -22,7 +22,7 @@ MAX_BITS = 16          # input_bits and dac_bits range of params.py
 MAX_SLICES = MAX_BITS  # at most one slice per bit
 _N_CODES = 2 * 2 * (MAX_BITS + 1) * (MAX_BITS + 1)
 _TABLES: dict = {}     # uniform bit density -> tables filled lazily: "rho" (codes,), "nz" (codes, MAX_SLICES),
-#                        "slices" (codes,), "done" (codes,)
+#                        "log_zero" (codes, MAX_SLICES): log(1 - nz), "slices" (codes,), "done" (codes,)
 
 
 def laplace_clip(bits: int) -> float:
@@ -85,7 +85,7 @@ def _tables(density: float) -> dict:
     t = _TABLES.get(density)
     if t is None:
         t = _TABLES[density] = dict(rho=np.zeros(_N_CODES), nz=np.zeros((_N_CODES, MAX_SLICES)),
-                                    slices=np.ones(_N_CODES), done=np.zeros(_N_CODES, dtype=bool))
+                                    log_zero=np.full((_N_CODES, MAX_SLICES), -np.inf), slices=np.ones(_N_CODES), done=np.zeros(_N_CODES, dtype=bool))
     return t
 
 
@@ -108,6 +108,8 @@ def input_activity(stats, encoding, bits, dac_bits, tech=None, density: float = 
             t["rho"][c], t["slices"][c] = rho, len(nz)
             t["nz"][c] = 1.0
             t["nz"][c, :len(nz)] = nz
+            with np.errstate(divide="ignore"):   # (the same elementwise log1p skip_fraction would take per design)
+                t["log_zero"][c] = np.log1p(-np.minimum(t["nz"][c], 1.0))
             t["done"][c] = True
     return {"rho": t["rho"].take(code), "slices": t["slices"].take(code), "code": code}
 
@@ -118,10 +120,9 @@ def skip_fraction(code, rows_active, density: float = 0.5) -> np.ndarray:
     input_activity."""
     t = _tables(float(density))
     n_s = int(t["slices"].take(code).max(initial=1))
-    nz = t["nz"][code, :n_s]                                      # (N, slices); 1 (never skipped) beyond a design's
+    log_zero = t["log_zero"][code, :n_s]      # (N, slices) log(1 - nz); -inf (never skipped) beyond a design's
     ra = np.asarray(rows_active, dtype=float)[:, None]
-    with np.errstate(divide="ignore"):
-        p_skip = np.exp(ra * np.log1p(-np.minimum(nz, 1.0)))      # (1 - nz)^ra, 0 where nz = 1
+    p_skip = np.exp(ra * log_zero)                                # (1 - nz)^ra, 0 where nz = 1
     return p_skip.sum(axis=1) / t["slices"].take(code)
 
 

@@ -50,10 +50,11 @@ def ir_drop_frac(rows, rows_active, r_cell_ohm, i_cell_a, v_read) -> np.ndarray:
     return col_line / v_read
 
 
-def cell_wire_ohm(p: dict, tech: Tech) -> np.ndarray:
-    """Per design: resistance (ohm) of an array line over one cell pitch, sqrt(cell area), at the design's node."""
+def cell_wire_ohm(p: dict, tech: Tech, ohm_per_um=None) -> np.ndarray:
+    """Per design: resistance (ohm) of an array line over one cell pitch, sqrt(cell area), at the design's node.
+    ohm_per_um: wire_ohm_per_um(p["node_nm"], tech) when the caller has it."""
     cell_um2 = tech.device["cell_area_f2"].take(p["device"]) * (p["node_nm"] * 1e-3) ** 2
-    return wire_ohm_per_um(p["node_nm"], tech) * np.sqrt(cell_um2)
+    return (wire_ohm_per_um(p["node_nm"], tech) if ohm_per_um is None else ohm_per_um) * np.sqrt(cell_um2)
 
 
 def auto_rows_active(p: dict, tech: Tech, r_cell=None) -> np.ndarray:

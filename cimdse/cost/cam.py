@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tech import Tech
+from ..tech import Tech, memo
 from ._util import ceil as _ceil
 from .timing import fmax_ghz
 
@@ -26,7 +26,8 @@ def cam_bit_energy_pj(tech: Tech, k_node, vdd, cell: str = "tcam") -> np.ndarray
 
 
 def _e_cell_pj(p: dict, c: dict, tech: Tech, cell: str) -> np.ndarray:
-    return cam_bit_energy_pj(tech, tech.cap_factor(p["node_nm"]), c["vdd"], cell)
+    k_node = c["k_node"] if "k_node" in c else tech.cap_factor(p["node_nm"])   # circuits() computed it once
+    return cam_bit_energy_pj(tech, k_node, c["vdd"], cell)
 
 
 def _once(c: dict, name: str, build):
@@ -42,13 +43,13 @@ def search_energy_pj(rows, bits, e_bit_pj) -> np.ndarray:
     return rows * bits * e_bit_pj
 
 
-def search_time_ns(tech: Tech, bits, vdd, node, clock_ghz) -> np.ndarray:
+def search_time_ns(tech: Tech, bits, vdd, node, clock_ghz, f_max=None) -> np.ndarray:
     """One search: the published cycle scaled by the word length (match-line capacitance) and the node's logic
-    delay (FO4 law of timing.py), at least one clock cycle."""
+    delay (FO4 law of timing.py), at least one clock cycle. f_max: fmax_ghz(vdd, node, tech) when the caller has it."""
     t = tech.cam["tcam"]
-    ref_v = np.array(t["ref_vdd_v"], dtype=float)
-    ref_node = np.array(float(t["ref_node_nm"]))
-    delay = fmax_ghz(ref_v, ref_node, tech) / np.maximum(fmax_ghz(vdd, node, tech), 1e-9)
+    f_ref = memo(tech, "cam_ref_fmax", lambda _: fmax_ghz(np.array(t["ref_vdd_v"], dtype=float),
+                                                        np.array(float(t["ref_node_nm"])), tech))
+    delay = f_ref / np.maximum(fmax_ghz(vdd, node, tech) if f_max is None else f_max, 1e-9)
     return np.maximum(t["ref_search_ns"] * bits / t["ref_bits"] * delay, 1.0 / clock_ghz)
 
 
@@ -79,7 +80,8 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     energy = np.where(on, searches * e_search + e_hash + e_write, 0.0)
     # sequences and KV heads search their own arrays in parallel; a KV head's query heads one after another
     group = m.heads / m.kv_heads
-    t_search = _once(c, "t_search", lambda: search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"]))
+    t_search = _once(c, "t_search", lambda: search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"],
+                                                                   c.get("fmax_ghz")))
     time = np.where(on, L * tot["queries"] * group * t_search, 0.0)
     return {"energy": energy, "time": time}
 
@@ -111,7 +113,7 @@ def _lookup(p: dict, c: dict, tech: Tech) -> tuple:
     rows, cells = acam_lut(tech, p["input_bits"])
     dac_pj = tech.periphery["dac"]["cap_ff_per_bit"] * p["input_bits"] * c["vdd"] ** 2 * 1e-3
     e_lookup = search_energy_pj(rows, cells, _e_cell_pj(p, c, tech, "acam")) + dac_pj
-    return e_lookup, search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"])
+    return e_lookup, search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"], c.get("fmax_ghz"))
 
 
 def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:

@@ -84,6 +84,15 @@ def host_phase(gpu: str, n: int, model: ModelConfig, scenario: Scenario, offload
     return cache[key]
 
 
+@lru_cache(maxsize=256)
+def host_memory_bytes(model: ModelConfig, scenario: Scenario, offload: str) -> tuple[float, float]:
+    """(weight bytes, KV-cache bytes) the host holds: the weights it computes with (all but the offloaded ones) and,
+    unless attention is offloaded, the KV cache; per GPU as in gpu.min_gpus (once per model, scenario, offload)."""
+    pre = operator_table(model, scenario, "prefill")
+    w_host = float(pre.total("weight_bytes", ~on_pim(pre, offload)))
+    return w_host, 0.0 if "attention" in PIM_GROUPS[offload] else memory_need_bytes(model, scenario)[1]
+
+
 def crossing_elems(model: ModelConfig, offload: str) -> float:
     """Activation elements that cross between host and PIM per token and layer: attention sends Q, K and V to the
     PIM and gets the heads' outputs back; ffn sends the normed hidden state and gets the FFN output back."""
@@ -127,16 +136,20 @@ def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
     return out
 
 
-def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, cim: Cim, half: bool) -> dict:
+def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, cim: Cim, half: bool, breakdown: bool = True) -> dict:
     """The CIM/PIM side of the hosted designs idx, each on its offload share: full results, plus per phase
-    (time ns, energy pJ, leakage pJ, off-chip pJ) arrays over idx."""
+    (time ns, energy pJ, leakage pJ, off-chip pJ) arrays over idx (_phase_sums). Without `breakdown` the
+    breakdown keeps only those sums (taken per offload group, before the scatter: the same numbers)."""
     parts = []
     for (code,), sub in _groups(p, idx, ("offload",)).items():
         sc = _half(wl.scenario) if half else wl.scenario
         pw = pim_workload(wl.model, sc, OFFLOAD[code], cim.build_workload)
         # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
         with np.errstate(divide="ignore", invalid="ignore"):
-            parts.append((np.searchsorted(idx, sub), cim.run({k: v[sub] for k, v in p.items()}, pw, tech, True)))
+            r = cim.run({k: v[sub] for k, v in p.items()}, pw, tech, True)
+        if not breakdown:
+            r["breakdown"] = {"sums": {f"{ph}:{i}": x for ph in wl.vectors for i, x in enumerate(_phase_sums(r, ph))}}
+        parts.append((np.searchsorted(idx, sub), r))
     return _scatter(parts, len(idx))
 
 
@@ -161,10 +174,8 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch: Ca
     n_all = len(p["rows"])
     hosted = np.flatnonzero(p["host"] != 0)
     plain = np.flatnonzero(p["host"] == 0)
-    pim = _pim_side(p, hosted, wl, tech, cim, half=False)
-    res_h = combine(p, hosted, wl, tech, pim, cim)
-    if not breakdown:
-        res_h.pop("breakdown")
+    pim = _pim_side(p, hosted, wl, tech, cim, half=False, breakdown=breakdown)
+    res_h = combine(p, hosted, wl, tech, pim, cim, breakdown)
     if len(plain) == 0:
         return res_h
     res_p = cim.run({k: v[plain] for k, v in p.items()}, wl, tech, breakdown)
@@ -184,15 +195,19 @@ HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_p
 
 
 def _phase_sums(res: dict, ph: str) -> tuple:
+    """(time ns, energy pJ, leakage pJ, off-chip pJ) of one pass of phase ph on the PIM side."""
     bd = res["breakdown"]
+    if "sums" in bd:   # (kept by _pim_side without the breakdown)
+        return tuple(bd["sums"][f"{ph}:{i}"] for i in range(4))
     t = sum(bd["latency_ns"][ph].values())
     e = sum(bd["energy_pj"][ph].values())
     return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
 
 
-def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> dict:
+def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True) -> dict:
     """The metrics of the hosted designs idx: per phase, the step time by the schedule (host_overlap), the energy
-    of both sides, the link, and each side's power while it waits; system area, peak and feasibility with the host."""
+    of both sides, the link, and each side's power while it waits; system area, peak and feasibility with the host.
+    Without `breakdown` (pim from _pim_side without it) the result has none."""
     model, sc = wl.model, wl.scenario
     N, L = len(idx), model.layers
     q = {k: v[idx] for k, v in p.items()}
@@ -214,26 +229,23 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
             host_t[ph][i], host_e[ph][i] = host_phase(g.name, cnt, model, sc, offload, ph, tech)
         if "decode" in wl.vectors:
             half_t[i], half_e[i] = host_phase(g.name, cnt, model, _half(sc), offload, "decode", tech)
-        # host memory: the weights it computes with (all but the offloaded ones) and, unless attention is offloaded,
-        # the KV cache; per GPU as in gpu.min_gpus
-        pre = operator_table(model, sc, "prefill")
-        w_host = float(pre.total("weight_bytes", ~on_pim(pre, offload)))
-        kv = 0.0 if "attention" in PIM_GROUPS[offload] else memory_need_bytes(model, sc)[1]
+        w_host, kv = host_memory_bytes(model, sc, offload)
         need_gb[i] = (w_host / cnt + kv / kv_split(model, cnt)) * 1e-9
         usable_gb[i] = g.hbm_gb * frac
     # link: none when the PIM is the host's own memory (shared; auto = shared for DRAM PIM), else a board link
     shared = (q["host_link"] == 1) | ((q["host_link"] == 0) & tech.dram[q["device"]])
     elems = np.array([crossing_elems(model, o) for o in OFFLOAD])[q["offload"]]
     link_gbps = ic["board_link_gbps"] * q["host_count"]
-    res = {k: v for k, v in pim.items() if k != "breakdown"}
-    res = {k: np.array(v, copy=True) for k, v in res.items()}
+    res = {k: v for k, v in pim.items() if k != "breakdown"}   # (entries are replaced below, never written into)
     out_bd = {}
     sums = {}
     pb = pim["breakdown"]
-    bd = {"area_mm2": {**pb["area_mm2"], "host": die_mm2}, "energy_pj": {}, "latency_ns": {}, "operators_pj": {}}
+    bd = ({"area_mm2": {**pb["area_mm2"], "host": die_mm2}, "energy_pj": {}, "latency_ns": {}, "operators_pj": {}}
+          if breakdown else None)
     for ph in wl.vectors:
-        en, lat, ops = ({k: np.array(v, copy=True) for k, v in pb[key][ph].items()}
-                        for key in ("energy_pj", "latency_ns", "operators_pj"))
+        if breakdown:
+            en, lat, ops = ({k: np.array(v, copy=True) for k, v in pb[key][ph].items()}
+                            for key in ("energy_pj", "latency_ns", "operators_pj"))
         t_p, e_p, e_leak, e_off = _phase_sums(pim, ph)
         m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
         x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
@@ -244,7 +256,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
         t_h_busy, t_p_busy = t_h, t_p
         sub = (q["host_overlap"] == 1) & (sc.batch >= 2)
         if ph == "decode" and np.any(sub):
-            pim_half = _pim_side(p, idx[sub], wl, tech, cim, half=True)
+            pim_half = _pim_side(p, idx[sub], wl, tech, cim, half=True, breakdown=breakdown)
             tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
             th2, tp2 = 2 * half_t[sub], 2 * tp1
             tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
@@ -256,16 +268,19 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
             e_h[sub], e_p[sub], e_off[sub] = 2 * half_e[sub], 2 * ep1, 2 * eo1
             t_x = t_x.copy()
             t_x[sub] = tx2
-            hb = pim_half["breakdown"]
-            for key, d in (("energy_pj", en), ("latency_ns", lat), ("operators_pj", ops)):
-                for part, v in hb[key][ph].items():     # the PIM side's parts: two half batches
-                    d[part][sub] = 2 * v
+            if breakdown:
+                hb = pim_half["breakdown"]
+                for key, d in (("energy_pj", en), ("latency_ns", lat), ("operators_pj", ops)):
+                    for part, v in hb[key][ph].items():     # the PIM side's parts: two half batches
+                        d[part][sub] = 2 * v
         # while one side waits: the host at its idle power; the PIM chips at their (gated) leakage power
         p_leak = np.where(t_p > 0, e_leak / np.where(t_p > 0, t_p, 1.0), 0.0)         # pJ/ns
         e_wait_h = idle_w * (t - t_h_busy) * 1e3                                       # W x ns = nJ -> pJ
         e_wait_p = p_leak * (t - t_p_busy)
         e = e_p + e_h + e_x + e_wait_h + e_wait_p
         sums[ph] = (t, e, e_off)
+        if not breakdown:
+            continue
         # the breakdown by component adds up to the totals: the host's share of the step is what the PIM side's
         # parts and the link leave (per layer in turn: the host's own time; sub-batches: its time not hidden)
         en["leakage"] = en["leakage"] + e_wait_p
@@ -290,7 +305,8 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim) -> di
             reason[i] = f"host memory: {need_gb[i]:.1f} GB per GPU needed > {usable_gb[i]:.0f} GB usable"
         res["reason"] = reason
     res["feasible"] = res["feasible"] & ~over
-    res["breakdown"] = {**bd, "host": out_bd}
+    if breakdown:
+        res["breakdown"] = {**bd, "host": out_bd}
     return res
 
 

@@ -31,18 +31,19 @@ def _leakage_table(tech: Tech) -> dict:
             "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"])}
 
 
-def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None, log_node=None) -> np.ndarray:
+def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None, log_node=None,
+                        node_part=None) -> np.ndarray:
     """Leakage power (pW) of one 6T SRAM bit: vdd x I_off(flavour, node, T) x 4.62 F of leaking width.
 
     I_off is interpolated log-linearly in log(node) between the table's nodes (clamped at 22 and 90 nm) and in
-    temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS. log_node: log(node_nm) if the caller has it."""
+    temperature between 27 C and 127 C; `vt_code` indexes FLAVOURS. log_node: log(node_nm) and node_part:
+    leakage_node_part(log_node, tech) if the caller has them."""
     t = leakage_data(tech)
-    ln = np.log(np.asarray(node_nm, dtype=float)) if log_node is None else log_node
+    if node_part is None:
+        ln = np.log(np.asarray(node_nm, dtype=float)) if log_node is None else log_node
+        node_part = leakage_node_part(ln, tech)
+    i, w = node_part
     xs = t["log_nodes"]
-    ln_c = np.minimum(np.maximum(ln, xs[0]), xs[-1])                     # np.clip, without its call overhead
-    i = np.minimum(np.maximum(np.searchsorted(xs, ln_c, side="right") - 1, 0), len(xs) - 2)
-    x0 = xs.take(i)
-    w = (ln_c - x0) / (xs.take(i + 1) - x0)
     code = np.asarray(vt_code, dtype=np.int64)
     f = (np.asarray(temp_c, dtype=float) - T_LOW_C) / (T_HIGH_C - T_LOW_C)
     lo, hi = t["log_i_low"].ravel(), t["log_i_high"].ravel()           # [flavour, node] as flat indices
@@ -53,6 +54,15 @@ def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None,
     i_pa_per_um = np.exp(log_lo + f * (log_hi - log_lo))
     width_um = t["width_f"] * np.asarray(node_nm, dtype=float) * 1e-3
     return vdd * i_pa_per_um * width_um                       # V x pA = pW
+
+
+def leakage_node_part(log_node, tech: Tech | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(table column i, weight w) of the log-linear interpolation in log(node) of sram_bit_leakage_pw."""
+    xs = leakage_data(tech)["log_nodes"]
+    ln_c = np.minimum(np.maximum(log_node, xs[0]), xs[-1])               # np.clip, without its call overhead
+    i = np.minimum(np.maximum(np.searchsorted(xs, ln_c, side="right") - 1, 0), len(xs) - 2)
+    x0 = xs.take(i)
+    return i, (ln_c - x0) / (xs.take(i + 1) - x0)
 
 
 def gated_fraction(p: dict, c: dict, mp: dict, macs: float, t_pass) -> np.ndarray:

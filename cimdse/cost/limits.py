@@ -1,13 +1,14 @@
 """Physical limits: the one place that decides whether a design can be built, and says why not.
 
 The cost model calls `apply_limits` once per chunk with the parameter-conflict codes (checked first) and an
-ordered list of `Check`s; a design is feasible when it has no conflict and every checked value is within its
-limit. The reason of an infeasible design is the first rule it breaks, naming the limit and both numbers, e.g.
-`die area 1230 mm2 > max_die_mm2 858 mm2`. A new limit is one more `Check` in the cost model's list
-(docs/MODEL.md, section 'Physical limits').
+ordered list of `Check`s (or, for a batch of several chunks, `first_broken` per chunk and `reason_texts` once after
+them); a design is feasible when it has no conflict and every checked value is within its limit. The reason of an
+infeasible design is the first rule it breaks, naming the limit and both numbers, e.g.
+`die area 1230 mm2 > max_die_mm2 858 mm2`. A new limit is one more row of the cost model's list (summary.LIMITS;
+docs/MODEL.md, section 'Physical limits').
 
 Speed: text is built only for the rows that break a limit, once per distinct value (3 significant digits), and shared
-by reference between rows (a chunk of 16,384 designs rarely has more than a few thousand distinct values).
+by reference between rows (a batch rarely has more than a few thousand distinct values per limit).
 """
 
 from __future__ import annotations
@@ -89,12 +90,36 @@ def apply_limits(code: np.ndarray, code_texts: Sequence[str],
     it breaks, which comes first); checks: the physical limits in order (the first broken one is the reason).
     Returns (feasible bool array, reason object array; '' where feasible).
     """
-    reason = np.asarray(code_texts, dtype=object)[code]
+    ok, broken, value, limit = first_broken(code, checks)
+    return ok, reason_texts(code, code_texts, broken, value, limit, checks)
+
+
+def first_broken(code: np.ndarray, checks: Sequence[Check]) -> tuple[np.ndarray, ...]:
+    """The decision of apply_limits without its texts: (feasible, broken: 1 + the index of the first check a design
+    without a conflict breaks, else 0; value and limit: that check's two numbers, else 0). `reason_texts` makes the
+    texts later, e.g. once for all the chunks of a batch."""
     ok = code == 0
-    for ch in checks:
+    broken = np.zeros(len(ok), dtype=np.int8)
+    value, limit = np.zeros(len(ok)), np.zeros(len(ok))
+    for k, ch in enumerate(checks, 1):
         bad = ok & ~(np.asarray(ch.value) <= ch.limit)
         if bad.any():
             idx = np.flatnonzero(bad)
-            reason[idx] = _texts(ch, idx)
+            broken[idx] = k
+            value[idx] = np.asarray(ch.value, dtype=float)[idx]
+            lim = np.asarray(ch.limit, dtype=float)
+            limit[idx] = lim[idx] if lim.ndim else lim
             ok[idx] = False
-    return ok, reason
+    return ok, broken, value, limit
+
+
+def reason_texts(code: np.ndarray, code_texts: Sequence[str], broken: np.ndarray, value: np.ndarray,
+                 limit: np.ndarray, checks: Sequence[Check]) -> np.ndarray:
+    """Reason per design (object array; '' where feasible) from the arrays of `first_broken`; of `checks` only the
+    name, unit and text are read. A text depends on the design's own numbers only (not on the designs beside it)."""
+    reason = np.asarray(code_texts, dtype=object)[code]
+    for k, ch in enumerate(checks, 1):
+        idx = np.flatnonzero(broken == k)
+        if len(idx):
+            reason[idx] = _texts(Check(ch.name, value, limit, ch.unit, ch.text), idx)
+    return reason

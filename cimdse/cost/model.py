@@ -16,18 +16,22 @@ from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from ._util import total as _total
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
+from .nodes import node_quantities
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
 from .readout import readout
 from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
-from .summary import area, leakage_w, peak_mvm, summarize
+from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
+from .static import static_pass_costs
+from .summary import area, finish_reasons, leakage_w, peak_mvm, summarize
 from .timing import adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
-CHUNK_DESIGNS = 16384     # designs per pass through the model: temporaries stay small and in cache
+CHUNK_DESIGNS = 24576     # most designs per pass through the model: temporaries stay small and in cache
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
                 "writes", "leakage", "cam", "readout")
@@ -107,9 +111,9 @@ def _device_tables(tech: Tech) -> dict:
     return memo_table(tech, tech.device, "circuits", build)
 
 
-def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
+def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     """Per-design energy per action, time per step and area per component (docs/MODEL.md sections 2-3).
-    r_cell: analog.cell_wire_ohm(p, tech) when the caller has it."""
+    r_cell: analog.cell_wire_ohm(p, tech) and nq: nodes.node_quantities(p["node_nm"], tech) when the caller has them."""
     per, dig = tech.periphery, tech.periphery["digital"]
     d = p["device"]                          # take() gathers per-device constants faster than fancy indexing
     dev = _DeviceColumns(tech.device, d)     # only the constants used, each gathered once
@@ -120,10 +124,10 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
     node = p["node_nm"]
-    log_node = np.log(node)
-    v_nom = np.interp(log_node, np.log(tech.vdd_nodes), tech.vdd_values)    # tech.vdd_for_node, log(node) reused
+    nq = node_quantities(node, tech) if nq is None else nq       # once per distinct node (nodes.py)
+    log_node, v_nom = nq["log_node"], nq["v_nom"]
     vdd = np.where(p["vdd"] > 0, p["vdd"], v_nom)
-    k_node = tech.cap_factor(node)                                       # Stillmaker-Baas factor, once per batch
+    k_node = nq["k_node"]                                                # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
@@ -181,7 +185,7 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
     ic = tech.interconnect
     ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32)   # column front end (docs/MODEL.md 16)
     return {
-        "vdd": vdd, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
+        "vdd": vdd, "k_node": k_node, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
         "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
         "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
@@ -208,9 +212,10 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": tab["endurance"].take(d),   # writes, not pulses
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
-        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node)),
+        "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
+                                                      (nq["leak_i"], nq["leak_w"]))),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
-        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node),
+        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"])),
         "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
@@ -218,9 +223,9 @@ def circuits(p: dict, tech: Tech, r_cell=None) -> dict:
                                                                 tech.vdd_for_node(np.array(ic["ref_node_nm"])), k_node),
         "e_router_bit": ic["noc_router_pj_per_bit"] * s32, "tech": tech,
         "a_router": per["shift_add"]["router_area_um2"] * a32,
-        "e_off_bit": tech.offchip["energy_pj_per_bit"][p["offchip"]],
-        "off_gbps": tech.offchip["bandwidth_gbps"][p["offchip"]] * p["offchip_devices"],
-        "off_gb": tech.offchip["capacity_gb"][p["offchip"]] * p["offchip_devices"],     # capacity per chip (GB)
+        "e_off_bit": tech.offchip["energy_pj_per_bit"].take(p["offchip"]),
+        "off_gbps": tech.offchip["bandwidth_gbps"].take(p["offchip"]) * p["offchip_devices"],
+        "off_gb": tech.offchip["capacity_gb"].take(p["offchip"]) * p["offchip_devices"],     # capacity per chip (GB)
     }
 
 
@@ -250,8 +255,9 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     col_tiles = _ceil(np.multiply(n, CPW, order="F") / C)
     arrays_one = row_tiles * col_tiles                                   # (N, J) one matrix
     # DRAM PIM packs weight bits densely along its rows (a matrix need not align with the bank geometry)
-    if np.any(c["is_dram"]):
-        np.copyto(arrays_one, _ceil(np.multiply(k * n, CPW, order="F") / (R * C)), where=c["is_dram"][:, None])
+    dram = np.flatnonzero(c["is_dram"])
+    if len(dram):   # (on the DRAM designs' rows only)
+        arrays_one[dram] = _ceil(np.multiply(k * n, CPW[dram]) / (R[dram] * C[dram]))
     n_rg = _ceil(np.minimum(R, k, order="F") / RA)
     weight_arrays = _dot_shapes(arrays_one, wl.copies * wl.count)
     weight_cells = cpw * float((wl.k * wl.n * wl.copies * wl.count).sum())   # exact: integers below 2^53
@@ -312,57 +318,20 @@ def kv_precision(p: dict, wl: Workload) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ step 3
 
-def _mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg):
-    """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns)."""
-    s = mp["in_slices"]
-    f = mp["cpw"] * s                                     # cells read per weight column per input vector
-    outer = lambda shape_row, design_col: np.multiply(shape_row, design_col, order="F")  # noqa: E731  (N, J), column-major
-    # analog column combination: one conversion per comb_w columns; zero-slice skipping: conv_keep of them
-    conv = row_tiles * n_rg * outer(n, (f / c["comb_w"] * mp["conv_keep"])[:, None])
-    e = {
-        "cells": outer(k * n, (f * c["e_cell"])[:, None]),
-        "adc": conv * c["e_adc"][:, None],
-        "dac": col_tiles * outer(k, (s * c["e_row"])[:, None]),
-        "shift_add": conv * (c["e_sa"] + c["e_comb"])[:, None] + row_tiles * outer(n, c["e_acc"][:, None]),
-        "mac_units": conv * c["e_tree"][:, None],
-        "readout": conv * c["e_fe"][:, None],
-    }
-    t = n_rg * (s * c["t_step"])[:, None] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
-    if np.any(c["is_dram"]):
-        e, t = _dram_mvm_costs(p, c, mp, k, n, e, t)
-    return e, t
-
-
-def _dram_mvm_costs(p, c, mp, k, n, e, t):
-    """DRAM bank PIM (docs/MODEL.md 'DRAM bank PIM'): every weight bit is read from its bank row (activation +
-    column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used.
-    Computed on the DRAM designs only and written in place into their rows of the fresh arrays e (N, J), t (N, J)."""
-    i = np.flatnonzero(c["is_dram"])
-    col = lambda x: x[i][:, None]  # noqa: E731
-    kn = k * n
-    per_bank = kn / col(p["tiles"] * mp["chips_used"])                # weights each bank streams
-    rows_opened = _ceil(per_bank * col(p["weight_bits"]) / col(p["cols"]))
-    t[i] = per_bank / col(p["simd_lanes"] * p["clock_ghz"]) + rows_opened * col(c["t_act"])
-    for part in ("adc", "dac", "shift_add", "readout"):
-        e[part][i] = 0.0
-    e["cells"][i] = kn * col(p["weight_bits"] * c["e_dram_bit"])
-    e["mac_units"][i] = kn * col(c["e_mac_w"])
-    return e, t
-
-
 def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
-    """Per-vector energy of each distinct matrix by component (N, J), and the one-vector layer latency (N,)."""
-    e_vec, t_vec = _mvm_costs(p, c, mp, wl.k[None, :], wl.n[None, :], mp["row_tiles"], mp["col_tiles"], mp["n_rg"])
+    """Energy of the static matmuls of one pass per phase by component, the per-vector latency of each distinct
+    matrix (list of (N,)) and the one-vector layer latency (N,) (static.py)."""
+    e_pass, t_vec = static_pass_costs(p, wl, c, mp)
     t_layer = np.zeros(len(p["rows"]))
     for stage in wl.stage_shapes:
-        slowest = t_vec[:, stage[0]]
+        slowest = t_vec[stage[0]]
         for j in stage[1:]:
-            slowest = np.maximum(slowest, t_vec[:, j])
+            slowest = np.maximum(slowest, t_vec[j])
         t_layer += slowest
-    return {"e_vec": e_vec, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp, t_vec, t_layer)}
+    return {"e_pass": e_pass, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp, t_vec, t_layer)}
 
 
-def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: np.ndarray, t_layer: np.ndarray) -> dict:
+def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_layer: np.ndarray) -> dict:
     """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload, the parts
     of the array latency that do not depend on the phase); price_phase only combines them with the phase's counts."""
     tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
@@ -404,7 +373,7 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: np.ndarray,
         # latency of the arrays: L t_layer (vectors per stage + P - 1) / P per pass, plus the single (once per
         # pass) shapes, plus the NoC hops of every stage; (vectors + P) - 1 = vectors + (P - 1): integers, exact
         "pipe": P, "pipe_fill": P - 1, "t_layers": L * t_layer,
-        "t_singles": [t_vec[:, j] * batch_rounds for j in wl.single_shapes],
+        "t_singles": [t_vec[j] * batch_rounds for j in wl.single_shapes],
         "t_hops": hops / clock * L * len(wl.stage_shapes),
         "lane_rate": lanes * clock,                          # digital lane operations per ns
         **tr,
@@ -422,19 +391,18 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e: dict[str, np.ndarray] = {}
     t: dict[str, np.ndarray] = {}
     ops: dict[str, np.ndarray] = {}
-    # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix
-    V = wl.vectors[ph]
+    # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix (static.py)
     static = None
-    for part, val in sc_["e_vec"].items():
-        e[part] = _dot_shapes(val, V)
-        static = e[part] if static is None else static + e[part]
+    for part, val in sc_["e_pass"][ph].items():
+        e[part] = val
+        static = val if static is None else static + val
     ops["static_matmul"] = static
     e_tile_bit = c["e_tile_bit"]
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * e_tile_bit
     hops = sc_["hops"]
     # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
-    e["noc"] = (io_bits * hops + _dot_shapes(sc_["noc_extra_bit_hops"], V)) * sc_["e_hop_bit"]
+    e["noc"] = (io_bits * hops + sc_["noc_extra_pass"][ph]) * sc_["e_hop_bit"]
     ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
@@ -485,7 +453,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         for part, val in e_cim.items():
             e[part] = e[part] + np.where(cim_attn, val, 0.0)
         e["writes"] = e_w
-        e_attn = e_attn + np.where(cim_attn, sum(e_cim.values()) + e_w, 0.0)
+        e_attn = e_attn + np.where(cim_attn, _total(e_cim.values()) + e_w, 0.0)
         group = wl.model.heads / wl.model.kv_heads
         t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
         t["cim_attention"] = np.where(cim_attn, wl.model.layers * tot["queries"] * group * t_mvm, 0.0)
@@ -513,8 +481,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
     # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
     link_bits = m_vec * wl.model.hidden * bits * sc_["chip_bounds"]
-    if sc_["link_bits_vec"] is not None:
-        link_bits = link_bits + _dot_shapes(sc_["link_bits_vec"], V)
+    if sc_["link_bits_pass"] is not None:
+        link_bits = link_bits + sc_["link_bits_pass"][ph]
     e["chip_link"] = link_bits * sc_["e_link_eff"]
     t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
     ops["chip_link"] = e["chip_link"]
@@ -532,7 +500,7 @@ def _in_order(parts: dict, order: tuple) -> dict:
 def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
     """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS.
 
-    Large batches run in chunks of CHUNK_DESIGNS designs (same numbers, less memory traffic).
+    Large batches run in equal chunks of at most CHUNK_DESIGNS designs (same numbers, less memory traffic).
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
@@ -542,9 +510,11 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    parts = [_evaluate_chunk({k: v[i:i + CHUNK_DESIGNS] for k, v in p.items()}, wl, tech, breakdown)
-             for i in range(0, n, CHUNK_DESIGNS)]
-    return _concat(parts)
+    size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
+    # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks)
+    parts = [_evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
+             for i in range(0, n, size)]
+    return finish_reasons(_concat(parts))
 
 
 def _concat(parts: list[dict]) -> dict:
@@ -553,19 +523,20 @@ def _concat(parts: list[dict]) -> dict:
             for k, v in parts[0].items()}
 
 
-def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
-    """evaluate_batch on one chunk of designs."""
+def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer_reasons: bool = False) -> dict:
+    """evaluate_batch on one chunk of designs (defer_reasons: see summary.feasibility)."""
     code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
-    max_bpc = tech.device["max_bits_per_cell"][p["device"]]
+    max_bpc = tech.device["max_bits_per_cell"].take(p["device"])
     bpc = p["bits_per_cell"]   # 0 (the device's default) is resolved by params.to_batch; here too for raw batches
     p["bits_per_cell"] = np.minimum(np.where(bpc == 0, np.minimum(DEFAULT_BITS_PER_CELL, max_bpc), bpc), max_bpc)
-    r_cell = cell_wire_ohm(p, tech)                      # line resistance per cell pitch (IR drop), used twice
+    nq = node_quantities(p["node_nm"], tech)             # once per distinct node
+    r_cell = cell_wire_ohm(p, tech, nq["wire_ohm_um"])   # line resistance per cell pitch (IR drop), used twice
     p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
-    c = circuits(p, tech, r_cell)
+    c = circuits(p, tech, r_cell, nq)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
     ar["cam"] = _cam.cam_area_um2(p, wl, c, mp, tech) * 1e-6                  # CAM blocks (MODEL.md 14)
@@ -576,13 +547,13 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
     gating = gating_rates(p, c, mp, peak[2], peak[3])
     for ph in wl.vectors:
         e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
-        t_pass = sum(t.values())
+        t_pass = _total(t.values())
         e["leakage"] = p_leak * t_pass * 1e3                               # W * ns = nJ -> pJ
         if gating is not None:   # (without gating the fraction is 1)
             macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
             e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
-        phase_out[ph] = (e, t, ops, sum(e.values()), t_pass)
-    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak)
+        phase_out[ph] = (e, t, ops, _total(e.values()), t_pass)
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer_reasons)
     res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
                              adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits
     if breakdown:

@@ -356,8 +356,8 @@ def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarr
     from ..tech import load_tech
 
     tech = tech or load_tech()
-    max_bpc = tech.device["max_bits_per_cell"][batch["device"]]
-    is_dram = tech.dram[batch["device"]]
+    max_bpc = tech.device["max_bits_per_cell"].take(batch["device"])   # (take: faster than fancy indexing)
+    is_dram = tech.dram.take(batch["device"])
     digital = batch["compute"] == 1
     return (
         batch["bits_per_cell"] > max_bpc,
@@ -375,7 +375,7 @@ def conflict_codes(batch: Mapping[str, np.ndarray], tech=None) -> np.ndarray:
     checks = conflict_masks(batch, tech)
     code = np.zeros(len(batch["rows"]), dtype=np.int8)
     for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
-        code[checks[i - 1]] = i
+        np.putmask(code, checks[i - 1], i)   # (code[mask] = i, faster)
     return code
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._util import ceil as _ceil
+from ._util import total as _total
 from .accuracy import sqnr_db
-from .limits import Check, apply_limits
+from .limits import Check, apply_limits, first_broken, reason_texts
 from .params import CONFLICT_TEXTS
 
 SECONDS_PER_YEAR = 3.15576e7
@@ -54,12 +55,12 @@ def peak_mvm(p: dict, c: dict, mp: dict) -> tuple:
 
 
 def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phase_out: dict,
-              code: np.ndarray, peak: tuple | None = None) -> dict:
+              code: np.ndarray, peak: tuple | None = None, defer_reasons: bool = False) -> dict:
     """Metrics of every design (METRICS, plus feasible and reason) from its circuits `c`, mapping `mp`, area
     components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time));
     peak: `peak_mvm(p, c, mp)` when the caller has it."""
     res = {}
-    area_mm2 = sum(ar.values())
+    area_mm2 = _total(ar.values())
     sc = wl.scenario
     e_pre, t_pre = phase_out["prefill"][3], phase_out["prefill"][4]
     if "decode" in phase_out:
@@ -124,7 +125,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
     res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
     res["offchip_gb"] = offchip_bytes(wl, p, c, mp) * 1e-9
-    res["feasible"], res["reason"] = feasibility(p, res, c, mp, code)
+    res["feasible"], res["reason"] = feasibility(p, res, c, mp, code, defer_reasons)
     return res
 
 
@@ -137,17 +138,35 @@ def offchip_bytes(wl, p: dict, c: dict, mp: dict) -> np.ndarray:
     return emb + mp["reload_bytes"] + np.where(kv_off, mp["kv_bytes"], 0.0)
 
 
-def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# the physical limits in order (docs/MODEL.md section 10): (name, unit, text) of each limits.Check; its value and
+# limit per design come from `feasibility`
+LIMITS = (("max_die_mm2", "mm2", "die area"), ("max_power_density_w_mm2", "W/mm2", "peak power density"),
+          ("chips_used x offchip_devices x capacity_gb", "GB", "off-chip data"), ("fmax_ghz", "GHz", "clock"),
+          ("max_ir_drop", "of V_read", "IR drop"))
+
+
+def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
+                defer: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Feasible flag and reason per design: parameter conflicts and capacity first, then the physical limits in
-    order (docs/MODEL.md section 10); a new limit is one more Check here."""
+    order; a new limit is one more row of LIMITS and its (value, limit) here. With `defer` the reason is the
+    conflict code, with the arrays of limits.first_broken added to res: `finish_reasons` makes the texts later
+    (once for all the chunks of a batch; the same texts)."""
     code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
-    checks = (
-        Check("max_die_mm2", res["die_area_mm2"], p["max_die_mm2"], "mm2", "die area"),
-        Check("max_power_density_w_mm2", res["power_density_w_mm2"], p["max_power_density_w_mm2"], "W/mm2",
-              "peak power density"),
-        Check("chips_used x offchip_devices x capacity_gb", res["offchip_gb"], c["off_gb"] * mp["chips_used"], "GB",
-              "off-chip data"),
-        Check("fmax_ghz", p["clock_ghz"], c["fmax_ghz"], "GHz", "clock"),
-        Check("max_ir_drop", res["ir_drop_frac"], p["max_ir_drop"], "of V_read", "IR drop"),
-    )
-    return apply_limits(code, REASONS, checks)
+    numbers = ((res["die_area_mm2"], p["max_die_mm2"]), (res["power_density_w_mm2"], p["max_power_density_w_mm2"]),
+               (res["offchip_gb"], c["off_gb"] * mp["chips_used"]), (p["clock_ghz"], c["fmax_ghz"]),
+               (res["ir_drop_frac"], p["max_ir_drop"]))
+    checks = [Check(name, value, limit, unit, text) for (name, unit, text), (value, limit) in zip(LIMITS, numbers,
+                                                                                                   strict=True)]
+    if not defer:
+        return apply_limits(code, REASONS, checks)
+    ok, res["_limit_broken"], res["_limit_value"], res["_limit_limit"] = first_broken(code, checks)
+    return ok, code
+
+
+def finish_reasons(res: dict) -> dict:
+    """In place: the reason texts of a result whose feasibility was deferred (see `feasibility`); else unchanged."""
+    if "_limit_broken" in res:
+        checks = [Check(name, None, None, unit, text) for name, unit, text in LIMITS]
+        res["reason"] = reason_texts(res["reason"], REASONS, res.pop("_limit_broken"), res.pop("_limit_value"),
+                                     res.pop("_limit_limit"), checks)
+    return res

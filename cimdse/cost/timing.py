@@ -55,20 +55,28 @@ def _vth_table(tm: dict) -> tuple[np.ndarray, np.ndarray]:
     return nodes[order], np.asarray(tm["vth_v"], dtype=float)[order]
 
 
-def fmax_ghz(vdd, node_nm, tech: Tech, v_nom=None, log_node=None) -> np.ndarray:
+def fmax_ghz(vdd, node_nm, tech: Tech, v_nom=None, log_node=None, node_part=None) -> np.ndarray:
     """Highest clock (GHz) of logic at supply `vdd` (V) and node `node_nm`: one cycle is n_FO4 FO4 delays; 0 at or
-    below the threshold voltage. `v_nom` (the node's nominal supply) and `log_node` when the caller has them."""
-    node = np.asarray(node_nm, dtype=float)
+    below the threshold voltage. `v_nom` (the node's nominal supply), `log_node` and `node_part`
+    (fmax_node_part) when the caller has them."""
     v = np.asarray(vdd, dtype=float)
-    log_node = np.log(node) if log_node is None else log_node
-    v_nom = tech.vdd_for_node(node) if v_nom is None else v_nom
+    if node_part is None:
+        node = np.asarray(node_nm, dtype=float)
+        log_node = np.log(node) if log_node is None else log_node
+        v_nom = tech.vdd_for_node(node) if v_nom is None else v_nom
+        node_part = fmax_node_part(node, tech, v_nom, log_node)
+    f_nom, vt = node_part
+    return f_nom * np.maximum(v - vt, 0.0) ** tech.periphery["timing"]["alpha"] / v
+
+
+def fmax_node_part(node, tech: Tech, v_nom, log_node) -> tuple[np.ndarray, np.ndarray]:
+    """The factors of fmax_ghz that depend on the node alone: (f_nom, V_th) with f_max = f_nom (V - V_th)^a / V."""
     log_nodes, log_ps = _fo4_nominal_table(tech)
     t_nom = np.exp(np.interp(log_node, log_nodes, log_ps))   # ps at v_nom; log-log between nodes, held outside
     tm = tech.periphery["timing"]
-    a = tm["alpha"]
     vt = vth_v(node, tech)
     # 1 / t_FO4(V) = (1 / t_nom) [(V - V_th)^a / V] / [(V_nom - V_th)^a / V_nom]
-    return 1e3 / (tm["fo4_per_cycle"] * t_nom) * (v_nom / (v_nom - vt) ** a) * np.maximum(v - vt, 0.0) ** a / v
+    return 1e3 / (tm["fo4_per_cycle"] * t_nom) * (v_nom / (v_nom - vt) ** tm["alpha"]), vt
 
 
 def fo4_ps(node_nm, vdd, tech: Tech) -> np.ndarray:

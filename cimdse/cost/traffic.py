@@ -55,45 +55,64 @@ def kv_buffer_gbps(global_buffer_mb, chips_used, clock_ghz, tech: Tech) -> np.nd
 
 
 def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
-    """Per-design, per-shape traffic quantities that every pass shares (see the module docstring);
-    link_bits_vec is None where no matrix of any design spans chips."""
-    bits = p["input_bits"][:, None]
-    k, n = wl.k[None, :], wl.n[None, :]
-    rt = mp["row_tiles"]
-    arrays = rt * mp["col_tiles"]
-    apt, tiles = p["arrays_per_tile"][:, None], p["tiles"][:, None]
+    """Per-design traffic quantities that every pass shares (see the module docstring): per phase, the extra NoC
+    bit-hops (`noc_extra_bit_hops`) and the chip-link bits of the split matrices (`chip_link_bits`) of one pass, each
+    summed over the shapes j with the vectors through j in shape order (the sum of _util.dot_shapes; one shape at a
+    time, so its (N,) temporaries stay in cache); link_bits_pass is None where no matrix of any design spans chips."""
+    bits = p["input_bits"]
+    apt, tiles = p["arrays_per_tile"], p["tiles"]
     per_chip = apt * tiles
-    # psum_bits(b_in, b_w, k), with log2 k taken once per shape
-    pb = np.add((p["input_bits"] + p["weight_bits"])[:, None], np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)[None, :],
-                order="F")   # (N, J) column-major, as map_weights makes them
-    # (arrays, row tiles >= 1 and arrays_per_tile <= 4096: both ratios are at least 1/4096, so each ceil is >= 1)
-    t_span = np.minimum(np.ceil(arrays / apt), tiles)
-    g_span = np.minimum(np.ceil(rt / apt), tiles)
+    bw = p["input_bits"] + p["weight_bits"]
+    log_k = np.ceil(np.log2(np.maximum(wl.k, 1)) - 1e-9)       # psum_bits(b_in, b_w, k): log2 k once per shape
     ic = tech.interconnect
-    f_board = board_fraction(mp["chips_used"], p["chips_per_package"])
-    hop_count = mp["chips_used"] - 1
-    chips = mp["chips_used"][:, None]
-    split = (arrays > per_chip) & (chips > 1)    # with overflow: reload one chip streams every matrix through itself
-    if split.any():   # some matrix spans chips: input multicast and partial sums cross, one more hop per split stage
-        c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
-        r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
-        link_bits_vec = chip_link_bits(k, n, bits, pb, c_span, r_span)
+    chips = mp["chips_used"]
+    f_board = board_fraction(chips, p["chips_per_package"])
+    several = chips > 1
+    noc: dict = {}
+    link: dict | None = None
+    split = []
+    for j in range(len(wl.k)):
+        k, n = wl.k[j], wl.n[j]
+        rt = mp["row_tiles"][:, j]
+        arrays = rt * mp["col_tiles"][:, j]
+        pb = bw + log_k[j]
+        # (arrays, row tiles >= 1 and arrays_per_tile <= 4096: both ratios are at least 1/4096, so each ceil is >= 1)
+        t_span = np.minimum(np.ceil(arrays / apt), tiles)
+        g_span = np.minimum(np.ceil(rt / apt), tiles)
+        _add_pass(noc, wl.vectors, j, noc_extra_bit_hops(k, n, bits, pb, t_span, g_span))
+        # with overflow: reload one chip streams every matrix through itself
+        split.append((arrays > per_chip) & several)
+        if split[-1].any():   # this matrix spans chips in some design: input multicast and partial sums cross
+            c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
+            r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
+            link = {} if link is None else link   # (a matrix that spans no chip adds exact zeros: left out)
+            _add_pass(link, wl.vectors, j, chip_link_bits(k, n, bits, pb, c_span, r_span))
+    hop_count = chips - 1
+    if link is not None:   # one more hop per split stage
         split_stages = 0.0
         for stage in wl.stage_shapes:
-            any_split = split[:, stage[0]]
+            any_split = split[stage[0]]
             for j in stage[1:]:
-                any_split = any_split | split[:, j]
+                any_split = any_split | split[j]
             split_stages = split_stages + any_split
         for j in wl.single_shapes:
-            split_stages = split_stages + split[:, j] / wl.model.layers
+            split_stages = split_stages + split[j] / wl.model.layers
         hop_count = hop_count + wl.model.layers * split_stages
-    else:
-        link_bits_vec = None    # no matrix crosses a chip boundary (adding its zeros would change nothing)
     return {
-        "noc_extra_bit_hops": noc_extra_bit_hops(k, n, bits, pb, t_span, g_span),
-        "link_bits_vec": link_bits_vec,
+        "noc_extra_pass": noc,
+        "link_bits_pass": link,
         "e_link_eff": (1 - f_board) * ic["chip_link_pj_per_bit"] + f_board * ic["board_link_pj_per_bit"],
         "link_ns_per_bit": ((1 - f_board) / ic["chip_link_gbps"] + f_board / ic["board_link_gbps"]) / 8,
         "link_hop_ns": hop_count * ic["chip_link_latency_ns"],   # a boundary of the chain, a split stage of a layer
         "kv_buffer_gbps": kv_buffer_gbps(p["global_buffer_mb"], mp["chips_used"], p["clock_ghz"], tech),
     }
+
+
+def _add_pass(acc: dict, vectors: dict, j: int, x: np.ndarray) -> None:
+    """In place: acc[phase] += x * (vectors through shape j in that phase), for every phase."""
+    for ph, v in vectors.items():
+        term = x * v[j]
+        if ph in acc:
+            acc[ph] += term
+        else:
+            acc[ph] = term

@@ -1,0 +1,99 @@
+"""Step 3 of the cost model, static matmuls on the CIM arrays: energy (pJ) by component and latency (ns) of one
+input vector through one k x n weight matrix (docs/MODEL.md section 5, 'DRAM bank PIM'), and their sums over the
+vectors of one pass of each phase.
+
+Per-matrix arrays are (N, J) for the J distinct static matrix shapes (column-major, see model.map_weights). The
+pass sums go one shape at a time, so that each shape's (N,) temporaries stay in cache; the order of every product
+and sum is that of `mvm_costs` on (N, J) arrays followed by `_util.dot_shapes` (the same numbers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._util import ceil as _ceil
+
+
+def mvm_factors(p: dict, c: dict, mp: dict) -> dict:
+    """Per-design factors of `mvm_costs` that do not depend on the matrix shape, as (N, 1) columns."""
+    s = mp["in_slices"]
+    f = mp["cpw"] * s                                     # cells read per weight column per input vector
+    fac = {
+        "conv": f / c["comb_w"] * mp["conv_keep"],   # analog column combination, zero-slice skipping
+        "cells": f * c["e_cell"], "dac": s * c["e_row"], "sa": c["e_sa"] + c["e_comb"], "step": s * c["t_step"],
+    }
+    fac = {k: v[:, None] for k, v in fac.items()}
+    i = fac["dram"] = np.flatnonzero(c["is_dram"])
+    if len(i):   # the DRAM designs' own factors (_dram_mvm_costs), gathered once
+        col = lambda x: x[i][:, None]  # noqa: E731
+        fac["dram_cols"] = {"banks": col(p["tiles"] * mp["chips_used"]), "bits": col(p["weight_bits"]),
+                            "cols": col(p["cols"]), "lanes": col(p["simd_lanes"] * p["clock_ghz"]),
+                            "t_act": col(c["t_act"]), "e_bits": col(p["weight_bits"] * c["e_dram_bit"]),
+                            "e_mac": col(c["e_mac_w"])}
+    return fac
+
+
+def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = None, dram_zero: bool = True):
+    """Energy (pJ) of one vector through one k x n matrix, split by component, and its latency (ns).
+    k, n: (1, J) shapes; row_tiles, col_tiles, n_rg: (N, J); fac: mvm_factors(p, c, mp) when the caller has it;
+    dram_zero False: the DRAM designs' DRAM_ZERO parts are left for the caller to zero."""
+    fac = mvm_factors(p, c, mp) if fac is None else fac
+    outer = lambda shape_row, design_col: np.multiply(shape_row, design_col, order="F")  # noqa: E731  (N, J), column-major
+    # one conversion per comb_w columns (analog column combination); zero-slice skipping keeps conv_keep of them
+    conv = row_tiles * n_rg * outer(n, fac["conv"])
+    e = {
+        "cells": outer(k * n, fac["cells"]),
+        "adc": conv * c["e_adc"][:, None],
+        "dac": col_tiles * outer(k, fac["dac"]),
+        "shift_add": conv * fac["sa"] + row_tiles * outer(n, c["e_acc"][:, None]),
+        "mac_units": conv * c["e_tree"][:, None],
+        "readout": conv * c["e_fe"][:, None],
+    }
+    t = n_rg * fac["step"] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
+    if len(fac["dram"]):
+        e, t = _dram_mvm_costs(k, n, e, t, fac["dram"], fac["dram_cols"], dram_zero)
+    return e, t
+
+
+DRAM_ZERO = ("adc", "dac", "shift_add", "readout")   # parts a DRAM PIM design does not have
+
+
+def _dram_mvm_costs(k, n, e, t, i, d: dict, zero: bool = True):
+    """DRAM bank PIM (docs/MODEL.md 'DRAM bank PIM'): every weight bit is read from its bank row (activation +
+    column access) into the bank's MAC unit; each matrix is interleaved over all banks of the chips used.
+    Computed on the DRAM designs `i` only (d: their factors, mvm_factors) and written in place into their rows of
+    the fresh arrays e, t (N, J)."""
+    kn = k * n
+    per_bank = kn / d["banks"]                                        # weights each bank streams
+    rows_opened = _ceil(per_bank * d["bits"] / d["cols"])
+    t[i] = per_bank / d["lanes"] + rows_opened * d["t_act"]
+    for part in DRAM_ZERO if zero else ():
+        e[part][i] = 0.0
+    e["cells"][i] = kn * d["e_bits"]
+    e["mac_units"][i] = kn * d["e_mac"]
+    return e, t
+
+
+def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
+    """(phase -> component -> energy (pJ, (N,)) of the static matmuls of one pass: the sum over the shapes j of the
+    per-vector energy times the vectors through j, in shape order; the per-vector latency (ns, (N,)) of each shape)."""
+    fac = mvm_factors(p, c, mp)
+    rt, ct, nrg = mp["row_tiles"], mp["col_tiles"], mp["n_rg"]
+    energy: dict = {ph: {} for ph in wl.vectors}
+    t_vec = []
+    for j in range(len(wl.k)):
+        sl = slice(j, j + 1)
+        e, t = mvm_costs(p, c, mp, wl.k[None, sl], wl.n[None, sl], rt[:, sl], ct[:, sl], nrg[:, sl], fac, False)
+        t_vec.append(t[:, 0])
+        for ph, v in wl.vectors.items():
+            acc = energy[ph]
+            for part, val in e.items():
+                term = val[:, 0] * v[j]
+                if j == 0:
+                    acc[part] = term
+                else:
+                    acc[part] += term
+    for acc in energy.values():   # the DRAM designs' parts they do not have: 0 (as a sum of zero terms would be)
+        for part in DRAM_ZERO if len(fac["dram"]) else ():
+            acc[part][fac["dram"]] = 0.0
+    return energy, t_vec
