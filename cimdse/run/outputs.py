@@ -95,23 +95,29 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
             front, done = verify_front(front, verify)
             record = {**record, "verify": done}
     write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
-    if plots and len(df) and figure_process:
+    if not (plots and len(df)):
+        return df, front
+    if figure_process:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         from .stream import clean_start
 
         with ProcessPoolExecutor(1, mp_context=mp.get_context(clean_start())) as pool:
-            figures = pool.submit(write_run_figures, run_dir, df, sweep)
-            _write_rest(sweep, run_dir, record, df, front, totals)
+            pool.submit(import_figure_modules)    # the process starts and imports while this one works on
+            imp = run_importances(df, sweep)      # once, for importance.png and report.html
+            figures = pool.submit(write_run_figures, run_dir, df, sweep, None, imp)
+            _write_rest(sweep, run_dir, record, df, front, totals, imp)
             figures.result()
-    elif plots and len(df):
-        write_run_figures(run_dir, df, sweep)
-        _write_rest(sweep, run_dir, record, df, front, totals)
+    else:
+        imp = run_importances(df, sweep)
+        write_run_figures(run_dir, df, sweep, importances=imp)
+        _write_rest(sweep, run_dir, record, df, front, totals, imp)
     return df, front
 
 
-def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None) -> None:
+def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None,
+                importances=None) -> None:
     """verify.png (after sweep --verify) and report.html."""
     if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
         from ..plots.verify import verify_figure
@@ -120,7 +126,30 @@ def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tu
                                   run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
                                   Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
     # report.html beside the figures (cimdse/report.py)
-    write_report(run_dir, trials=df, sweep=sweep, totals=totals if totals and totals[0] > len(df) else None)
+    write_report(run_dir, trials=df, sweep=sweep, totals=totals if totals and totals[0] > len(df) else None,
+                 importance=importances)
+
+
+def import_figure_modules() -> None:
+    """Import what drawing and saving the run's figures needs (a figure process does it while it waits)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+
+def run_importances(df, sweep: Sweep) -> dict | None:
+    """The run's parameter importances (search.importance.param_importances), or None when `importance_note` says
+    there can be none. Computed from the objectives as trials.csv holds them (10 significant digits), so that
+    importance.png, report.html and a report made later from the files show the same values."""
+    from ..results import round_significant
+    from ..search.importance import param_importances
+    from ..search.optuna_api import distributions
+
+    dists = distributions(sweep)
+    if importance_note(list(dists), int(df["feasible"].sum())):
+        return None
+    objs = list(sweep.objectives)
+    rounded = df.assign(**{m: round_significant(df[m].to_numpy(dtype=float)) for m, _ in objs})
+    return param_importances(rounded, objs, dists)
 
 
 def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
@@ -153,10 +182,11 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
                         "front_size": int(len(front))})
 
 
-def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None) -> list[Path]:
+def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None,
+                      importances: dict | None = None) -> list[Path]:
     """The figures written at the end of every sweep: pareto.png, breakdown.png (when the front is not empty),
-    history.png, importance.png."""
-    from ..search.importance import IMPORTANCE_MAX_TRIALS, param_importances
+    history.png, importance.png (`importances`: the run's, from `run_importances`; computed here when None)."""
+    from ..search.importance import IMPORTANCE_MAX_TRIALS
     from ..search.optuna_api import distributions
 
     run_dir = Path(run_dir)
@@ -176,7 +206,7 @@ def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Refe
     out.append(save_figure(history_figure(df, objs, title=title, order_note=order), run_dir / "history.png"))
     dists = distributions(sweep)
     n_feas = int(df["feasible"].sum())
-    imp = param_importances(df, objs, dists) if not importance_note(list(dists), n_feas) else None
+    imp = importances if importances is not None else run_importances(df, sweep)
     out.append(save_figure(importance_figure(imp, objs, list(dists), n_feasible=n_feas,
                                              sample=min(n_feas, IMPORTANCE_MAX_TRIALS), title=title),
                            run_dir / "importance.png"))
