@@ -1,5 +1,5 @@
 """The figure process of a run: once the run's tables are in memory, a forked copy of this process draws the heavier
-figures while this one writes the tables, the report and the remaining figure. The run waits for it, so every file
+figures while this one writes the tables, the report and the other figures. The run waits for it, so every file
 is written when run_sweep returns.
 
 Forked, not spawned: the copy starts at once with the plotting code, the cost model's tables and the data already

@@ -87,7 +87,7 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
     """`write_outputs` from the tables. `totals` = (trials, feasible) of a streamed run (run/stream.py) whose
     trials.csv is already written: then `df` holds only the rows kept for the figures and the report.
     `figure_process`: a forked process (run/helper.py) draws HELPER_FIGURES while this one writes the tables, the
-    report and importance.png."""
+    report and the other figures."""
     if verify is not None:
         from .verify import verify_front
 
@@ -178,7 +178,7 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
 
 
 RUN_FIGURE_NAMES = ("pareto", "breakdown", "history", "importance")
-HELPER_FIGURES = ("pareto", "breakdown", "history")   # drawn on the figure process (run/helper.py), if the run has one
+HELPER_FIGURES = ("pareto", "breakdown")   # drawn on the figure process (run/helper.py), if the run has one
 
 
 def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None,
