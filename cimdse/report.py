@@ -224,8 +224,10 @@ def history(df, objectives: Sequence[tuple[str, str]]) -> dict:
             "reference": [f"{lab} = {r:.4g}" for lab, r in zip(labels, ref, strict=True)]}
 
 
-def importances(df, objectives: Sequence[tuple[str, str]], space: Mapping) -> dict:
-    """{objective: {parameter: importance}} (Optuna PED-ANOVA, as importance.png), or a note why there is none."""
+def importances(df, objectives: Sequence[tuple[str, str]], space: Mapping,
+                computed: Mapping[str, Mapping[str, float]] | None = None) -> dict:
+    """{objective: {parameter: importance}} (Optuna PED-ANOVA, as importance.png), or a note why there is none.
+    `computed`: the run's importances as the sweep computed them for importance.png (not computed again)."""
     from .plots import IMPORTANCE_MIN_TRIALS
     from .search.importance import IMPORTANCE_MAX_TRIALS, param_importances
     from .search.optuna_api import space_distributions
@@ -237,7 +239,7 @@ def importances(df, objectives: Sequence[tuple[str, str]], space: Mapping) -> di
     if n_feas < IMPORTANCE_MIN_TRIALS:
         return {"note": f"parameter importance needs at least {IMPORTANCE_MIN_TRIALS} feasible trials; "
                         f"this run has {n_feas}"}
-    imp = param_importances(df, objectives, dists)
+    imp = computed if computed is not None else param_importances(df, objectives, dists)
     return {"values": {m: {k: round(v, 4) for k, v in d.items()} for m, d in imp.items()},
             "trials": min(n_feas, IMPORTANCE_MAX_TRIALS)}
 
@@ -316,10 +318,12 @@ def verify_block(folder: Path, rec: Mapping, objectives: Sequence[tuple[str, str
             "rows": [[None if pd.isna(v) else float(v) for v in r] for r in front[cols].itertuples(index=False)]}
 
 
-def report_data(run_dir: str | Path, trials=None, sweep=None, totals: tuple[int, int] | None = None) -> dict:
+def report_data(run_dir: str | Path, trials=None, sweep=None, totals: tuple[int, int] | None = None,
+                importance: Mapping[str, Mapping[str, float]] | None = None) -> dict:
     """Everything the page shows, as JSON-ready data; `trials` and `sweep` skip re-reading what a sweep has.
     `totals` = (trials, feasible) of the whole run when `trials` holds only the front and a sample of it (a streamed
-    exhaustive run, cimdse/run/stream.py)."""
+    exhaustive run, cimdse/run/stream.py); `importance`: the parameter importances the sweep computed for
+    importance.png (`cimdse.run.outputs.run_importances`, over the same rows)."""
     from . import __version__
     from .cost.params import defaults
     from .results import front_mask
@@ -408,7 +412,7 @@ def report_data(run_dir: str | Path, trials=None, sweep=None, totals: tuple[int,
                                                  f"only (of {len(rows):,} trials in the page)"),
         "baseline": baseline,
         "history": history(df, objectives),
-        "importance": importances(df, objectives, space),
+        "importance": importances(df, objectives, space, importance),
         "sampler": str((rec.get("search") or {}).get("sampler", "")),
         "verify": verify_block(folder, rec, objectives),
     }
@@ -443,8 +447,10 @@ def render_report(data: Mapping) -> str:
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, trials=None, sweep=None,
-                 totals: tuple[int, int] | None = None) -> Path:
-    """Write the run's report (RUN_DIR/report.html unless `out`) atomically; returns its path."""
+                 totals: tuple[int, int] | None = None,
+                 importance: Mapping[str, Mapping[str, float]] | None = None) -> Path:
+    """Write the run's report (RUN_DIR/report.html unless `out`) atomically; returns its path. `trials`, `sweep`,
+    `totals` and `importance`: what the sweep has at hand (`report_data`)."""
     from .results import atomic_write
 
     if not Path(run_dir).is_dir():
@@ -453,6 +459,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, trials=None
     path = Path(out) if out is not None else Path(run_dir) / REPORT_FILE
     if not path.parent.is_dir():
         raise UserError("folder does not exist", file=str(path.parent), key="--out")
-    text = render_report(report_data(run_dir, trials=trials, sweep=sweep, totals=totals))
+    text = render_report(report_data(run_dir, trials=trials, sweep=sweep, totals=totals, importance=importance))
     atomic_write(path, text)
     return path

@@ -200,9 +200,26 @@ def csv_frame(df, as_float: frozenset = frozenset()):
                 v = v.astype(np.int64)
                 whole.add(str(name))
         elif v.dtype.kind == "O":
-            v = v.astype(str)
+            cols.append(_text_series(str(name), v))
+            continue
         cols.append(pl.Series(str(name), v))
     return pl.DataFrame(cols), frozenset(whole)
+
+
+def _text_series(name: str, v: np.ndarray):
+    """An object column as a polars String series holding str() of each value.
+
+    Text columns (categorical parameters, infeasibility reasons, violated constraints) hold a few distinct
+    strings: each distinct string is converted once and gathered by code, instead of converting every row
+    (str() of each of 250,000 objects and polars' parsing of the numpy array took about 1 s per chunk of an
+    exhaustive run). Same strings, same CSV bytes; a column with anything but strings takes the plain path."""
+    import pandas as pd
+    import polars as pl
+
+    codes, uniques = pd.factorize(v)
+    if len(codes) and codes.min() >= 0 and all(isinstance(u, str) for u in uniques):
+        return pl.Series(name, np.asarray(uniques, dtype=object).astype(str)).gather(codes)
+    return pl.Series(name, v.astype(str))
 
 
 def sweep_fingerprint(sweep: Sweep) -> str:

@@ -43,3 +43,27 @@ def test_write_csv_text(tmp_path):
     assert back["feasible"].tolist() == [True, False]
     assert back["violation"].tolist() == ["", "area_mm2 <= 10, sqnr_db >= 20"]
     assert not list(tmp_path.glob(".t.csv.tmp-*"))  # the temporary name was renamed away
+
+
+def test_text_columns_as_str_of_each_value():
+    """Text columns are converted once per distinct string (results._text_series); the result must equal str() of
+    every value (the plain path), also for columns with repeats, quotes, missing values or non-strings."""
+    import polars as pl
+
+    from cimdse.results import _text_series
+
+    rng = np.random.default_rng(1)
+    words = np.array(["", "sram", 'say "hi"', "a, b", "x\ny", "pcm"], dtype=object)
+    cols = {
+        "repeats": words[rng.integers(0, len(words), 500)],
+        "with_none": np.array(["rram", None, "sram", np.nan] * 5, dtype=object),
+        "mixed": np.array([1, "1", 1.0, True, "True"] * 4, dtype=object),   # 1 == 1.0 == True as dict keys
+        "np_str": np.array([np.str_("fefet"), "mram"] * 10, dtype=object),
+        "empty": np.array([], dtype=object),
+    }
+    for name, v in cols.items():
+        fast = _text_series(name, v)
+        assert fast.dtype == pl.String
+        assert fast.equals(pl.Series(name, v.astype(str))), name
+        assert pl.DataFrame([fast]).write_csv() == pl.DataFrame([pl.Series(name, v.astype(str))]).write_csv()
+    assert _text_series("m", cols["mixed"]).to_list()[:5] == ["1", "1", "1.0", "True", "True"]

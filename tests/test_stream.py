@@ -50,6 +50,20 @@ def test_chunks_and_workers_give_the_one_shot_table_and_front(tmp_path, chunk, w
     assert not [p for p in (tmp_path / "run").iterdir() if ".tmp-" in p.name]
 
 
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork")
+def test_forked_workers_in_a_fresh_process_give_the_one_shot_table(tmp_path):
+    """A fresh process (polars not loaded) forks its chunk workers (stream.clean_start); same bytes as one shot."""
+    sw = load_sweep(write_small(tmp_path, "exhaustive", 1, "s", 1))
+    ref = one_shot_csv(sw, tmp_path / "ref.csv")
+    (tmp_path / "run").mkdir()
+    code = ("import sys; from cimdse.config import load_sweep; from cimdse.run import stream; "
+            "assert stream.clean_start() == 'fork', stream.clean_start(); "
+            f"stream.stream_exhaustive(load_sweep({str(tmp_path / 's.yaml')!r}), {str(tmp_path / 'run')!r}, 0, 162, "
+            "workers=2, chunk=50); assert 'polars' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], env=ENV, check=True, capture_output=True, timeout=300)
+    assert (tmp_path / "run" / "trials.csv").read_bytes() == ref
+
+
 def test_a_column_whole_in_one_chunk_only_is_written_as_in_one_shot(tmp_path):
     # clock_ghz varies slowest: with chunks of 81 designs the first chunk holds only 1 GHz (whole: written "1"),
     # the second only 1.5 GHz; the whole table has a fraction, so every value is written as a float ("1.0")

@@ -36,6 +36,7 @@ from ..results import (
 from ..search.scoring import Scored, sweep_baseline
 from .diagnose import NOT_DRAWN, explain_empty
 from .folder import SHARD_FILE
+from .helper import FigureProcess
 
 RUN_FIGURES = ("pareto.png", "breakdown.png", "history.png", "importance.png")
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
@@ -69,13 +70,15 @@ def run_frames(sweep: Sweep, scored: Scored | None, numbers):
 
 
 def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-                  plots: bool = True, verify=None, parquet: bool = False):
+                  plots: bool = True, verify=None, parquet: bool = False, figure_process: bool = False):
     """Write the run's tables, run.yaml (with status and counts) and, with `plots`, its figures; returns
     (trials table, front table). The one place where a run's outputs are written. `verify` (run.verify.Verify):
     measure the front designs on a checkpoint first (pareto.csv gains the measured columns; not when interrupted).
-    `parquet`: also write trials.parquet."""
+    `parquet`: also write trials.parquet. `figure_process`: draw the heavier figures on a second process
+    (run/helper.py; see `helper_wanted`)."""
     df, front = run_frames(sweep, scored, numbers)
-    return write_frames(sweep, run_dir, record, df, front, status, plots, verify, parquet=parquet)
+    return write_frames(sweep, run_dir, record, df, front, status, plots, verify, parquet=parquet,
+                        figure_process=figure_process)
 
 
 def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
@@ -83,8 +86,8 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
                  figure_process: bool = False):
     """`write_outputs` from the tables. `totals` = (trials, feasible) of a streamed run (run/stream.py) whose
     trials.csv is already written: then `df` holds only the rows kept for the figures and the report.
-    `figure_process`: draw the four figures on a second process while this one writes the report (a run given
-    more than one core)."""
+    `figure_process`: a forked process (run/helper.py) draws HELPER_FIGURES while this one writes the tables, the
+    report and the other figures."""
     if verify is not None:
         from .verify import verify_front
 
@@ -94,24 +97,28 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
         else:
             front, done = verify_front(front, verify)
             record = {**record, "verify": done}
-    write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
-    if plots and len(df) and figure_process:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        from .stream import clean_start
-
-        with ProcessPoolExecutor(1, mp_context=mp.get_context(clean_start())) as pool:
-            figures = pool.submit(write_run_figures, run_dir, df, sweep)
-            _write_rest(sweep, run_dir, record, df, front, totals)
-            figures.result()
-    elif plots and len(df):
-        write_run_figures(run_dir, df, sweep)
-        _write_rest(sweep, run_dir, record, df, front, totals)
+    if not (plots and len(df)):
+        write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
+        return df, front
+    table, fig_front, color = figure_data(df, sweep)
+    if figure_process:
+        with FigureProcess(draw_figures, run_dir, sweep, table, fig_front, color, HELPER_FIGURES) as helper:
+            write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
+            imp = run_importances(table, sweep)   # once, for importance.png and report.html
+            draw_figures(run_dir, sweep, table, fig_front, color,
+                         [n for n in RUN_FIGURE_NAMES if n not in HELPER_FIGURES], importances=imp)
+            _write_rest(sweep, run_dir, record, df, front, totals, imp)
+            helper.wait()
+    else:
+        write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
+        imp = run_importances(table, sweep)
+        draw_figures(run_dir, sweep, table, fig_front, color, RUN_FIGURE_NAMES, importances=imp)
+        _write_rest(sweep, run_dir, record, df, front, totals, imp)
     return df, front
 
 
-def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None) -> None:
+def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None,
+                importances=None) -> None:
     """verify.png (after sweep --verify) and report.html."""
     if "measured_ppl" in front:   # sweep --verify: verify.png (cimdse/plots/verify.py)
         from ..plots.verify import verify_figure
@@ -120,7 +127,24 @@ def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tu
                                   run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()),
                                   Path(record["verify"]["checkpoint"]).name), Path(run_dir) / "verify.png")
     # report.html beside the figures (cimdse/report.py)
-    write_report(run_dir, trials=df, sweep=sweep, totals=totals if totals and totals[0] > len(df) else None)
+    write_report(run_dir, trials=df, sweep=sweep, totals=totals if totals and totals[0] > len(df) else None,
+                 importance=importances)
+
+
+def run_importances(df, sweep: Sweep) -> dict | None:
+    """The run's parameter importances (search.importance.param_importances), or None when `importance_note` says
+    there can be none. Computed from the objectives as trials.csv holds them (10 significant digits), so that
+    importance.png, report.html and a report made later from the files show the same values."""
+    from ..results import round_significant
+    from ..search.importance import param_importances
+    from ..search.optuna_api import distributions
+
+    dists = distributions(sweep)
+    if importance_note(list(dists), int(df["feasible"].sum())):
+        return None
+    objs = list(sweep.objectives)
+    rounded = df.assign(**{m: round_significant(df[m].to_numpy(dtype=float)) for m, _ in objs})
+    return param_importances(rounded, objs, dists)
 
 
 def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
@@ -153,34 +177,64 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
                         "front_size": int(len(front))})
 
 
-def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None) -> list[Path]:
-    """The figures written at the end of every sweep: pareto.png, breakdown.png (when the front is not empty),
-    history.png, importance.png."""
-    from ..search.importance import IMPORTANCE_MAX_TRIALS, param_importances
-    from ..search.optuna_api import distributions
+RUN_FIGURE_NAMES = ("pareto", "breakdown", "history", "importance")
+HELPER_FIGURES = ("pareto", "breakdown")   # drawn on the figure process (run/helper.py), if the run has one
 
-    run_dir = Path(run_dir)
-    sc = sweep.scenario
-    gpu = baseline_reference(sweep_baseline(sweep))
-    refs = ([gpu] if gpu else []) + list(references or [])
-    title = run_title(sweep.name, sweep.model.name, sc.to_dict())
+
+def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None,
+                      importances: dict | None = None) -> list[Path]:
+    """The figures written at the end of every sweep: pareto.png, breakdown.png (when the front is not empty),
+    history.png, importance.png (`importances`: the run's, from `run_importances`; computed here when None)."""
+    table, front, color = figure_data(df, sweep)
+    return draw_figures(run_dir, sweep, table, front, color, RUN_FIGURE_NAMES, references, importances)
+
+
+def figure_data(df, sweep: Sweep):
+    """(table, front, colour column) that the run's figures are drawn from: the columns of the trials table they
+    read (trial, searched parameters, plotted metrics, feasible), its front with every column (breakdown.png
+    re-scores those designs), and the parameter pareto.png colours by. The narrow table is cheap to hand to the
+    figure process; the searched parameters are the only ones that vary, so designs are told apart as before."""
     objs = list(sweep.objectives)
     searched = [d.name for d in sweep.space]
-    order = "enumeration order" if sweep.search.sampler == "exhaustive" else ""
-    front = front_frame(df, objs)
-    out = [save_figure(pareto_figure(df, default_axes(objs), color=default_color(df, searched), title=title,
-                                     references=refs), run_dir / "pareto.png")]
-    if len(front):
-        out.append(save_figure(breakdown_figure(front, sweep.model, sc, objectives=[m for m, _ in objs],
-                                                title=title), run_dir / "breakdown.png"))
-    out.append(save_figure(history_figure(df, objs, title=title, order_note=order), run_dir / "history.png"))
-    dists = distributions(sweep)
-    n_feas = int(df["feasible"].sum())
-    imp = param_importances(df, objs, dists) if not importance_note(list(dists), n_feas) else None
-    out.append(save_figure(importance_figure(imp, objs, list(dists), n_feasible=n_feas,
-                                             sample=min(n_feas, IMPORTANCE_MAX_TRIALS), title=title),
-                           run_dir / "importance.png"))
-    return out
+    color = default_color(df, searched)
+    cols = ["trial", *searched, *(m for m, _ in objs), *(m for m, _ in default_axes(objs)), color, "feasible"]
+    cols = list(dict.fromkeys(c for c in cols if c is not None and c in df.columns))
+    return df[cols], front_frame(df, objs), color
+
+
+def draw_figures(run_dir: Path, sweep: Sweep, table, front, color: str | None, names: Sequence[str],
+                 references: Sequence[Reference] | None = None, importances: dict | None = None) -> list[Path]:
+    """Draw and save the named run figures (of RUN_FIGURE_NAMES, in that order; breakdown only for a non-empty
+    front) from `figure_data`'s outputs."""
+    return [p for name in RUN_FIGURE_NAMES if name in names
+            for p in _draw(name, Path(run_dir), sweep, table, front, color, references, importances)]
+
+
+def _draw(name: str, run_dir: Path, sweep: Sweep, table, front, color, references, importances) -> list[Path]:
+    sc = sweep.scenario
+    title = run_title(sweep.name, sweep.model.name, sc.to_dict())
+    objs = list(sweep.objectives)
+    if name == "pareto":
+        gpu = baseline_reference(sweep_baseline(sweep))
+        refs = ([gpu] if gpu else []) + list(references or [])
+        fig = pareto_figure(table, default_axes(objs), color=color, title=title, references=refs)
+    elif name == "breakdown":
+        if not len(front):
+            return []
+        fig = breakdown_figure(front, sweep.model, sc, objectives=[m for m, _ in objs], title=title)
+    elif name == "history":
+        order = "enumeration order" if sweep.search.sampler == "exhaustive" else ""
+        fig = history_figure(table, objs, title=title, order_note=order)
+    else:
+        from ..search.importance import IMPORTANCE_MAX_TRIALS
+        from ..search.optuna_api import distributions
+
+        dists = distributions(sweep)
+        n_feas = int(table["feasible"].sum())
+        imp = importances if importances is not None else run_importances(table, sweep)
+        fig = importance_figure(imp, objs, list(dists), n_feasible=n_feas, sample=min(n_feas, IMPORTANCE_MAX_TRIALS),
+                                title=title)
+    return [save_figure(fig, run_dir / f"{name}.png")]
 
 
 def write_shard_file(run_dir: Path, sweep: Sweep, shard: tuple[int, int], bounds: tuple[int, int], total: int,

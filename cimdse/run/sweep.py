@@ -21,6 +21,7 @@ from ..search.progress import Progress, StopFlag, graceful_sigint
 from ..search.scoring import Scored, score
 from ..search.workers import run_workers
 from .folder import RunResult, default_run_dir, prepare_run_dir
+from .helper import helper_wanted
 from .outputs import write_frames, write_outputs, write_shard_file
 from .stream import stream_exhaustive
 
@@ -44,12 +45,13 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     sweep = resolve_auto(sweep, workers or usable_cores(), run_dir, fresh)  # sampler: auto -> its choice
     if workers is None:
         workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
+    helper = helper_wanted(plots, usable_cores())   # figures on a second process when there is a core for it
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
-        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify, parquet)
+        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify, parquet, helper)
 
 
 def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag, workers: int,
-         shard: tuple[int, int] | None, verify=None, parquet: bool = False) -> RunResult:
+         shard: tuple[int, int] | None, verify=None, parquet: bool = False, helper: bool = False) -> RunResult:
     prepare_run_dir(sweep, run_dir, fresh)
     extra: dict = {"workers": workers} if workers > 1 else {}
     if sweep.search.sampler == "exhaustive" and shard is not None:
@@ -60,7 +62,7 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     if sweep.search.sampler == "exhaustive":
-        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard)
+        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard, helper)
     if workers > 1:
         status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
             else "complete"
@@ -75,14 +77,15 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
         params, numbers, status = res.params, res.numbers, res.status
         scored = scored_with_origin(sweep, params, res.origins)
     return finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify,
-                      parquet)
+                      parquet, helper)
 
 
 def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, stop: StopFlag | None = None,
                    on_batch: Callable[[Progress], None] | None = None, plots: bool = True, verify=None,
-                   parquet: bool = False, shard: tuple[int, int] | None = None) -> RunResult:
+                   parquet: bool = False, shard: tuple[int, int] | None = None, helper: bool = False) -> RunResult:
     """The exhaustive search of a run whose folder is prepared (run.yaml says `running`): stream every design of the
-    discrete space (or of `shard`) into the folder, then write the front, run.yaml and the figures."""
+    discrete space (or of `shard`) into the folder, then write the front, run.yaml and the figures (`helper`: on a
+    second process, run/helper.py)."""
     start = time.perf_counter()
     stop = stop or StopFlag()
     total = space_size(sweep)
@@ -92,7 +95,7 @@ def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, 
     status = "interrupted" if stop.requested and st.done < hi - lo else "complete"
     front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
     df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible),
-                             figure_process=workers > 1 and st.sampled)
+                             figure_process=helper)
     result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front),
                        search=sweep.search)
     if bounds is not None and shard is not None and status == "complete":
@@ -118,9 +121,9 @@ def scored_with_origin(sweep: Sweep, params: list[dict], origins: list[str] | No
 
 
 def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-               seconds: float, plots: bool = True, verify=None, parquet: bool = False) -> RunResult:
+               seconds: float, plots: bool = True, verify=None, parquet: bool = False, helper: bool = False) -> RunResult:
     """Write the run's outputs (tables, run.yaml with status and counts, figures) and return what was written."""
-    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify, parquet)
+    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify, parquet, helper)
     feas = int(df["feasible"].sum()) if len(df) else 0
     return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front), search=sweep.search)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..config import Sweep
 from . import optuna_api as oa
+from .persist import BatchStore, background_possible
 from .progress import Progress, StopFlag, Tally
 from .scoring import score
 from .screen import screen
@@ -83,13 +84,15 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     oa.fail_running_trials(study, STALE_RUNNING_S if shared else 0.0)
     start = time.perf_counter()
     target = sweep.search.trials + add_screening(sweep, study)
-    persist = None
+    persist = store = None
     # (not for qmc: its position in the sequence is a study-level attribute of the storage, which a copy would lose)
     if not shared and sweep.search.sampler != "qmc":
         # One process owns the study: sample on an in-memory copy and store each finished batch with
         # Study.add_trials (one journal line per trial instead of ~13), letting the sampler read trials from
         # memory. Trial numbers match the storage's: every stored trial is copied, failed ones included.
+        # The batches are stored on a second process where there is one (search/persist.py).
         persist, study = study, oa.memory_copy(study, sampler)
+        store = BatchStore(persist, background=background_possible())
     dists = oa.distributions(sweep)
     tally = Tally([d for _, d in sweep.objectives])
     complete = oa.complete_trials(study)
@@ -133,8 +136,8 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
             for i, t in enumerate(pending):
                 cons[t.number] = [float(v) for v in s.violations[i]]
                 oa.tell_scored(study, t, s.objectives[i], cons[t.number], None if persist else metrics[i], shared)
-            if persist is not None:  # stored with every metric as a user attribute
-                persist.add_trials(oa.finished_with_attrs(study, [t.number for t in pending], metrics))
+            if store is not None:  # stored with every metric as a user attribute
+                store.add(oa.finished_with_attrs(study, [t.number for t in pending], metrics))
             told = len(pending)
             pending = []
             added += told
@@ -147,5 +150,11 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     except KeyboardInterrupt:
         status = "interrupted"
         oa.tell_failed(study, pending)
+    except BaseException:
+        if store is not None:
+            store.abandon()
+        raise
+    if store is not None:
+        store.close()   # every batch told is in the storage when the loop returns
     params, numbers, origins = oa.first_complete(study, target)
     return LoopResult(params, numbers, status, origins)

@@ -1,0 +1,47 @@
+"""The run's figure process (cimdse/run/helper.py): the figures it draws are the bytes drawn in the run's own
+process, a failure in it is raised by the run, and it leaves no process behind."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pytest
+from _small_sweep import write_small
+
+from cimdse.config import load_sweep
+from cimdse.run import sweep as run_sweep_module
+from cimdse.run.helper import FigureProcess, helper_wanted
+from cimdse.run.outputs import RUN_FIGURE_NAMES
+
+needs_fork = pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork on this platform")
+
+
+@needs_fork
+@pytest.mark.parametrize("sampler", ["nsga2", "exhaustive"])
+def test_figures_from_the_figure_process_equal_those_drawn_in_process(tmp_path, monkeypatch, sampler):
+    sw = load_sweep(write_small(tmp_path, sampler, 60, f"fp-{sampler}", 20))
+    runs = {}
+    for helper in (False, True):
+        monkeypatch.setattr(run_sweep_module, "helper_wanted", lambda plots, cores, h=helper: h)
+        runs[helper] = run_sweep_module.run_sweep(sw, out=tmp_path / f"run-{helper}", workers=1).run_dir
+    for name in RUN_FIGURE_NAMES:
+        assert (runs[True] / f"{name}.png").read_bytes() == (runs[False] / f"{name}.png").read_bytes(), name
+    assert (runs[True] / "report.html").read_bytes() == (runs[False] / "report.html").read_bytes()
+    assert not mp.active_children()
+
+
+def _fail() -> None:
+    raise ValueError("no such metric: area_cm2")
+
+
+@needs_fork
+def test_a_failure_in_the_figure_process_is_raised_and_the_process_ends():
+    with pytest.raises(RuntimeError, match="ValueError: no such metric: area_cm2"):
+        with FigureProcess(_fail) as proc:
+            proc.wait()
+    assert not mp.active_children()
+
+
+def test_no_figure_process_without_plots_or_a_second_core():
+    assert not helper_wanted(False, 8)
+    assert not helper_wanted(True, 1)
