@@ -253,7 +253,7 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
             res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver, parquet=parquet)
         else:
             res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix,
-                            plots=not no_plots, verify=ver, parquet=parquet)
+                            plots=not no_plots, verify=ver, parquet=parquet, fork=True)   # the CLI owns its process
         bar.close()
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
         bar.close()

@@ -52,14 +52,15 @@ def test_chunks_and_workers_give_the_one_shot_table_and_front(tmp_path, chunk, w
 
 @pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork")
 def test_forked_workers_in_a_fresh_process_give_the_one_shot_table(tmp_path):
-    """A fresh process (polars not loaded) forks its chunk workers (stream.clean_start); same bytes as one shot."""
+    """A fresh process (polars not loaded) asked to fork forks its chunk workers (stream.clean_start); same bytes as
+    one shot."""
     sw = load_sweep(write_small(tmp_path, "exhaustive", 1, "s", 1))
     ref = one_shot_csv(sw, tmp_path / "ref.csv")
     (tmp_path / "run").mkdir()
     code = ("import sys; from cimdse.config import load_sweep; from cimdse.run import stream; "
             "assert stream.clean_start() == 'fork', stream.clean_start(); "
             f"stream.stream_exhaustive(load_sweep({str(tmp_path / 's.yaml')!r}), {str(tmp_path / 'run')!r}, 0, 162, "
-            "workers=2, chunk=50); assert 'polars' in sys.modules")
+            "workers=2, chunk=50, fork=True); assert 'polars' in sys.modules")
     subprocess.run([sys.executable, "-c", code], env=ENV, check=True, capture_output=True, timeout=300)
     assert (tmp_path / "run" / "trials.csv").read_bytes() == ref
 
@@ -214,3 +215,24 @@ def test_stopped_run_holds_a_contiguous_prefix(tmp_path, workers):
     # the rows of designs 0..done-1, written as that table alone is written (as an interrupted run always was)
     write_csv(trials_frame(run_exhaustive(sw, end=st.done)), tmp_path / "ref.csv")
     assert (tmp_path / "run" / "trials.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
+
+
+def test_a_library_run_forks_nothing(tmp_path, monkeypatch):
+    """run_sweep called from a user's process (fork left False) starts no forked copy of it: the figures and the
+    journal are written in-process and exhaustive workers are spawned; the CLI passes fork=True."""
+    import multiprocessing as mp
+
+    from cimdse.run.sweep import run_sweep
+
+    asked = []
+    real = mp.get_context
+    monkeypatch.setattr(mp, "get_context", lambda method=None: asked.append(method) or real(method))
+    run_sweep(load_sweep(write_small(tmp_path, "exhaustive", 1, "e", 1)), out=tmp_path / "e", workers=2)
+    run_sweep(load_sweep(write_small(tmp_path, "nsga2", 40, "g", 10)), out=tmp_path / "g")
+    assert "fork" not in asked
+    assert (tmp_path / "e" / "pareto.png").exists() and (tmp_path / "g" / "study.journal").exists()
+    from cimdse.search.exhaustive import usable_cores
+
+    if usable_cores() > 1 and "fork" in mp.get_all_start_methods():   # the same run as the CLI makes it does fork
+        run_sweep(load_sweep(write_small(tmp_path, "nsga2", 40, "f", 10)), out=tmp_path / "f", fork=True)
+        assert "fork" in asked

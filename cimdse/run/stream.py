@@ -121,11 +121,13 @@ def parquet_frame(df):
 
 def stream_exhaustive(sweep: Sweep, run_dir: Path, first: int, end: int, workers: int = 1,
                       stop: StopFlag | None = None, on_batch: Callable[[Progress], None] | None = None,
-                      parquet: bool = False, chunk: int = CHUNK, keep_rows: int | None = None) -> Streamed:
+                      parquet: bool = False, chunk: int = CHUNK, keep_rows: int | None = None,
+                      fork: bool = False) -> Streamed:
     """Score designs first..end-1 chunk by chunk (on `workers` processes) and write RUN_DIR/trials.csv (and
     trials.parquet) as they come; returns the kept rows and the front. A first Ctrl-C (`stop`) ends after the
     chunks in flight: the files then hold a contiguous run of designs from `first`. Files appear under their
-    final names only when complete; a killed run leaves temporaries that the next run removes (it starts over)."""
+    final names only when complete; a killed run leaves temporaries that the next run removes (it starts over).
+    `fork`: the workers may be forked (clean_start), else spawned."""
     import pandas as pd
 
     run_dir = Path(run_dir)
@@ -141,7 +143,8 @@ def stream_exhaustive(sweep: Sweep, run_dir: Path, first: int, end: int, workers
     feasible = done = 0
     try:
         with open(tmp, "wb") as out:
-            for res, _, hi in map_chunks(sweep, job, chunk, stop, first, end, workers, clean_start()):
+            for res, _, hi in map_chunks(sweep, job, chunk, stop, first, end, workers,
+                                              clean_start() if fork else "spawn"):
                 if not parts:
                     out.write(res.header.encode())
                 at = out.tell()

@@ -29,7 +29,7 @@ from .stream import stream_exhaustive
 def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
               on_batch: Callable[[Progress], None] | None = None, plots: bool = True,
               workers: int | None = None, shard: tuple[int, int] | None = None, verify=None,
-              parquet: bool = False) -> RunResult:
+              parquet: bool = False, fork: bool = False) -> RunResult:
     """Run a sweep end to end and write trials.csv, pareto.csv and run.yaml (and the plots) into the run folder.
 
     A first Ctrl-C stops after the batch in progress and still writes everything done (RunResult.interrupted).
@@ -37,6 +37,10 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     (default: 1 for an Optuna sampler, every usable core for the exhaustive one; same results either way);
     `shard` = (I, N) enumerates only shard I of N of an exhaustive sweep (merge the shards with `merge_shards`).
     `parquet`: also write trials.parquet (every column at full precision).
+    `fork`: the run's helper processes (the figure drawer, the journal writer, the exhaustive chunk workers) may be
+    forked copies of this process, which start at once; the CLI sets it. Left False in a caller's process (a
+    notebook may hold threads that a fork would copy in an unusable state): exhaustive workers are then spawned, and
+    the figures and the journal are written by this process.
     An exhaustive run streams (cimdse/run/stream.py): RunResult.trials then holds every row only for a space of at
     most stream.KEEP_ROWS designs, else the front plus a fixed sample (trials.csv holds every row).
     """
@@ -45,13 +49,14 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     sweep = resolve_auto(sweep, workers or usable_cores(), run_dir, fresh)  # sampler: auto -> its choice
     if workers is None:
         workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
-    helper = helper_wanted(plots, usable_cores())   # figures on a second process when there is a core for it
+    helper = fork and helper_wanted(plots, usable_cores())   # figures on a second process when there is a core
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
-        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify, parquet, helper)
+        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify, parquet, helper, fork)
 
 
 def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag, workers: int,
-         shard: tuple[int, int] | None, verify=None, parquet: bool = False, helper: bool = False) -> RunResult:
+         shard: tuple[int, int] | None, verify=None, parquet: bool = False, helper: bool = False,
+         fork: bool = False) -> RunResult:
     prepare_run_dir(sweep, run_dir, fresh)
     extra: dict = {"workers": workers} if workers > 1 else {}
     if sweep.search.sampler == "exhaustive" and shard is not None:
@@ -62,7 +67,8 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     if sweep.search.sampler == "exhaustive":
-        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard, helper)
+        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard, helper,
+                              fork)
     if workers > 1:
         status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
             else "complete"
@@ -73,7 +79,8 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
             status = "timeout"  # the workers stopped at search.timeout before the budget
         scored = scored_with_origin(sweep, params, origins)
     else:
-        res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None)
+        res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None,
+                         background=fork)
         params, numbers, status = res.params, res.numbers, res.status
         scored = scored_with_origin(sweep, params, res.origins)
     return finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify,
@@ -82,16 +89,17 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
 
 def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, stop: StopFlag | None = None,
                    on_batch: Callable[[Progress], None] | None = None, plots: bool = True, verify=None,
-                   parquet: bool = False, shard: tuple[int, int] | None = None, helper: bool = False) -> RunResult:
+                   parquet: bool = False, shard: tuple[int, int] | None = None, helper: bool = False,
+                   fork: bool = False) -> RunResult:
     """The exhaustive search of a run whose folder is prepared (run.yaml says `running`): stream every design of the
     discrete space (or of `shard`) into the folder, then write the front, run.yaml and the figures (`helper`: on a
-    second process, run/helper.py)."""
+    second process, run/helper.py; `fork`: chunk workers may be forked, else spawned)."""
     start = time.perf_counter()
     stop = stop or StopFlag()
     total = space_size(sweep)
     bounds = shard_bounds(total, *shard) if shard is not None else None
     lo, hi = bounds or (0, total)
-    st = stream_exhaustive(sweep, run_dir, lo, hi, workers, stop, on_batch, parquet)
+    st = stream_exhaustive(sweep, run_dir, lo, hi, workers, stop, on_batch, parquet, fork=fork)
     status = "interrupted" if stop.requested and st.done < hi - lo else "complete"
     front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
     df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible),

@@ -69,11 +69,12 @@ def add_screening(sweep: Sweep, study) -> int:
 
 def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                on_batch: Callable[[Progress], None] | None = None,
-               stop: StopFlag | None = None, shared: bool = False) -> LoopResult:
+               stop: StopFlag | None = None, shared: bool = False, background: bool = False) -> LoopResult:
     """Ask/tell until the study holds `trials` complete trials, or `stop` is set (checked after every batch).
 
     `shared`: other processes may work on the same study now (workers, other machines); then trials left
     RUNNING are only closed once stale, and every batch is checked against the budget shared by all of them.
+    `background`: a single-owner study's batches may be stored by a forked second process (search/persist.py).
     """
     cons: dict[int, list[float]] = {}
     cons_func = None if oa.NATIVE_CONSTRAINTS else (lambda ft: cons.get(ft.number, [0.0]))
@@ -92,7 +93,7 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
         # memory. Trial numbers match the storage's: every stored trial is copied, failed ones included.
         # The batches are stored on a second process where there is one (search/persist.py).
         persist, study = study, oa.memory_copy(study, sampler)
-        store = BatchStore(persist, background=background_possible())
+        store = BatchStore(persist, background=background and background_possible())
     dists = oa.distributions(sweep)
     tally = Tally([d for _, d in sweep.objectives])
     complete = oa.complete_trials(study)
