@@ -13,9 +13,10 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import signal
-import threading
 import traceback
 from collections.abc import Callable
+
+from ..search.progress import start_without_sigint
 
 
 def helper_wanted(plots: bool, cores: int) -> bool:
@@ -45,15 +46,7 @@ class FigureProcess:
         ctx = mp.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=_child, args=(child, fn, args), name="cimdse-figures", daemon=True)
-        # forked with SIGINT ignored, it cannot be interrupted before _child ignores it itself (the caller's Ctrl-C
-        # handler would otherwise be copied into it)
-        main = threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-        try:
-            self.proc.start()
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, old)
+        start_without_sigint(self.proc)
         child.close()
         self.done = False
 

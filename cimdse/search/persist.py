@@ -12,7 +12,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-import threading
+
+from .progress import start_without_sigint
 
 
 def background_possible() -> bool:
@@ -48,13 +49,7 @@ class BatchStore:
         ctx = mp.get_context("fork")
         reader, self.writer = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=_store, args=(study, reader, self.writer), name="cimdse-journal", daemon=True)
-        main = threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None   # forked with Ctrl-C ignored
-        try:
-            self.proc.start()
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, old)
+        start_without_sigint(self.proc)
         reader.close()
 
     def add(self, trials: list) -> None:

@@ -70,3 +70,15 @@ def graceful_sigint() -> Iterator[StopFlag]:
         yield flag
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def start_without_sigint(proc) -> None:
+    """proc.start() with SIGINT ignored while it forks, so the child cannot be interrupted before it ignores SIGINT
+    itself (the caller's Ctrl-C handler would otherwise be copied into it); the handler is restored at once."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        proc.start()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
