@@ -25,22 +25,39 @@ def _eval(designs, model="gpt2"):
 def test_fmax_at_32nm_by_hand():
     # Stillmaker-Baas HP32 delay at its nominal 0.9 V: -1047 (0.729) + 2982 (0.81) - 2797 (0.9) + 873.5 = 8.357 ps;
     # 12 FO4 per cycle -> f_max = 1000 / (12 x 8.357) = 9.9717 GHz.
-    # 0.4 V, V_th 0.1945 V, alpha 1.3: delay x [0.4 / 0.2055^1.3] / [0.9 / 0.7055^1.3]
-    # = (0.4 / 0.127837) / (0.9 / 0.635398) = 3.12899 / 1.41643 = 2.20906 -> 9.9717 / 2.20906 = 4.5140 GHz.
+    # Other supplies: f_max(V) = f_max(V_nom) [drive(V) / V] / [drive(V_nom) / V_nom],
+    # drive(V) = [s ln(1 + e^((V - 0.356) / s))]^1.3, s = 1.3 x 1.3 x kT/q (300.15 K: 0.0258649 V) = 0.0437117 V.
+    # 0.9 V: (0.544 / s = 12.4452, ln(1 + e^12.4452) = 12.4452) -> drive = 0.544^1.3;
+    # 0.4 V: 0.044 / s = 1.00659, ln(1 + e^1.00659) = ln(3.73628) = 1.31807, x s = 0.0576157;
+    # f = 9.9717 x (0.0576157 / 0.544)^1.3 x 0.9 / 0.4 = 9.9717 x 0.054020 x 2.25 = 1.2117 GHz.
     assert fo4_ps(32.0, 0.9, TECH) == pytest.approx(8.357, rel=1e-6)
     f = fmax_ghz(np.array([0.9, 0.4]), np.array([32.0, 32.0]), TECH)
     assert f[0] == pytest.approx(9.9717, rel=1e-4)
-    assert f[1] == pytest.approx(4.5140, rel=1e-4)
-    # at or below threshold no clock runs
-    assert fmax_ghz(0.19, 32.0, TECH) == 0.0
+    assert f[1] == pytest.approx(1.2117, rel=2e-4)
+    # below threshold the clock falls by e per n kT/q = 33.6 mV: 0.3 V gives 0.181 GHz, 0.2 V far less
+    assert fmax_ghz(0.3, 32.0, TECH) == pytest.approx(0.1813, rel=1e-3)
+    assert fmax_ghz(0.2, 32.0, TECH) < 0.02
+
+
+def test_logic_clock_law_against_measured_silicon():
+    # Calibration (periphery.yaml logic_vth_v): Hsu et al., JSSC 48(1) 2013, 22 nm tri-gate permute crossbar,
+    # 2.9 GHz at 1.1 V and 10 MHz at 240 mV: a ratio of 290, reproduced within the 3 digits of the fitted threshold.
+    f = fmax_ghz(np.array([1.1, 0.24]), np.array([22.0, 22.0]), TECH)
+    assert f[0] / f[1] == pytest.approx(290.0, rel=0.03)
+    # Hold-out: Jain et al., ISSCC 2012, 32 nm IA-32 core, 915 MHz at 1.2 V and 3 MHz at 280 mV (ratio 305). The law
+    # predicts about 117: still optimistic near threshold (docs/MODEL.md 11), but not by the 57x of the alpha-power
+    # law with the PTM HP thresholds it replaced (ratio 5.3).
+    g = fmax_ghz(np.array([1.2, 0.28]), np.array([32.0, 32.0]), TECH)
+    assert 305.0 / 3 < g[0] / g[1] < 305.0
 
 
 def test_low_supply_high_clock_is_infeasible_not_cheaper():
     # issue 14: 32 nm at 0.4 V and 10 GHz was scored 10x faster and 6x cheaper than at 0.9 V, 1 GHz, and feasible
     base = {"node_nm": 32.0, "rows_active": 32}
-    r = _eval([{**base, "vdd": 0.4, "clock_ghz": 10.0}, {**base, "vdd": 0.9, "clock_ghz": 1.0}])
-    assert r["feasible"].tolist() == [False, True]
-    assert r["reason"][0] == "clock 10 GHz > fmax_ghz 4.51 GHz"
+    r = _eval([{**base, "vdd": 0.4, "clock_ghz": 10.0}, {**base, "vdd": 0.9, "clock_ghz": 1.0},
+               {**base, "vdd": 0.4, "clock_ghz": 1.5}])
+    assert r["feasible"].tolist() == [False, True, False]
+    assert r["reason"][0] == "clock 10 GHz > fmax_ghz 1.21 GHz"
 
 
 def test_adc_energy_rises_above_the_survey_corners_by_hand():

@@ -1,8 +1,8 @@
 """Timing laws: the fastest clock a node and supply allow, and what a fast ADC costs (docs/MODEL.md 'Timing').
 
 - `fmax_ghz`: f_max = 1 / (n_FO4 t_FO4(F, V)); the FO4 delay at the node's nominal supply from the
-  Stillmaker-Baas delay fits, and its supply dependence from the alpha-power law (Sakurai and Newton, JSSC 1990):
-  t_FO4(F, V) = t_FO4(F, V_nom) [V / (V - V_th)^a] / [V_nom / (V_nom - V_th)^a]; 0 at or below threshold.
+  Stillmaker-Baas delay fits, and its supply dependence t_FO4 ~ V / drive(V): the alpha-power law (Sakurai and
+  Newton, JSSC 1990) above threshold, exponential below it, with a logic threshold calibrated on measured silicon.
 - `adc_energy_pj`: the ZigZag-IMC ADC law with its kT/C (4^B) term held at the calibration supply, each term
   multiplied by max(1, f_s / f_corner) of Murmann's survey envelopes (Walden corner for the switching term,
   Schreier corner for the thermal term).
@@ -43,22 +43,22 @@ def _fo4_table(tm: dict, tech: Tech) -> tuple[np.ndarray, np.ndarray]:
     return np.log(nodes), np.log(ps)
 
 
-def vth_v(node_nm, tech: Tech) -> np.ndarray:
-    """Threshold voltage (V) of the node's high-performance transistors (PTM), held constant outside the table."""
-    nodes, vth = memo_table(tech, tech.periphery["timing"], "vth", _vth_table)
-    return np.interp(node_nm, nodes, vth)
+# kT/q (V) at the default junction temperature, 27 C (params temperature_c): k = 8.617333262e-5 eV/K (CODATA 2018)
+THERMAL_VOLTAGE_V = 8.617333262e-5 * (273.15 + 27.0)
 
 
-def _vth_table(tm: dict) -> tuple[np.ndarray, np.ndarray]:
-    nodes = np.asarray(tm["vth_nodes_nm"], dtype=float)
-    order = np.argsort(nodes)
-    return nodes[order], np.asarray(tm["vth_v"], dtype=float)[order]
+def drive(vdd, vth, tm: dict) -> np.ndarray:
+    """On-current (arbitrary unit) of logic at supply `vdd` (V): (V - V_th)^a well above threshold (alpha-power law),
+    exponential with slope n kT/q below it, joined as [s ln(1 + e^((V - V_th)/s))]^a with s = a n kT/q (the EKV
+    interpolation of Enz, Krummenacher and Vittoz, Analog Integr. Circ. Sig. Process. 8, 1995, with exponent a)."""
+    s = tm["alpha"] * tm["subthreshold_n"] * THERMAL_VOLTAGE_V
+    return (s * np.logaddexp(0.0, (np.asarray(vdd, dtype=float) - vth) / s)) ** tm["alpha"]
 
 
 def fmax_ghz(vdd, node_nm, tech: Tech, v_nom=None, log_node=None, node_part=None) -> np.ndarray:
-    """Highest clock (GHz) of logic at supply `vdd` (V) and node `node_nm`: one cycle is n_FO4 FO4 delays; 0 at or
-    below the threshold voltage. `v_nom` (the node's nominal supply), `log_node` and `node_part`
-    (fmax_node_part) when the caller has them."""
+    """Highest clock (GHz) of logic at supply `vdd` (V) and node `node_nm`: one cycle is n_FO4 FO4 delays, the FO4
+    delay scaling as V / drive(V) from the node's nominal supply. `v_nom` (the node's nominal supply), `log_node` and
+    `node_part` (fmax_node_part) when the caller has them."""
     v = np.asarray(vdd, dtype=float)
     if node_part is None:
         node = np.asarray(node_nm, dtype=float)
@@ -66,21 +66,21 @@ def fmax_ghz(vdd, node_nm, tech: Tech, v_nom=None, log_node=None, node_part=None
         v_nom = tech.vdd_for_node(node) if v_nom is None else v_nom
         node_part = fmax_node_part(node, tech, v_nom, log_node)
     f_nom, vt = node_part
-    return f_nom * np.maximum(v - vt, 0.0) ** tech.periphery["timing"]["alpha"] / v
+    return f_nom * drive(v, vt, tech.periphery["timing"]) / v
 
 
 def fmax_node_part(node, tech: Tech, v_nom, log_node) -> tuple[np.ndarray, np.ndarray]:
-    """The factors of fmax_ghz that depend on the node alone: (f_nom, V_th) with f_max = f_nom (V - V_th)^a / V."""
+    """The factors of fmax_ghz that depend on the node alone: (f_nom, V_th) with f_max = f_nom drive(V) / V."""
     log_nodes, log_ps = _fo4_nominal_table(tech)
     t_nom = np.exp(np.interp(log_node, log_nodes, log_ps))   # ps at v_nom; log-log between nodes, held outside
     tm = tech.periphery["timing"]
-    vt = vth_v(node, tech)
-    # 1 / t_FO4(V) = (1 / t_nom) [(V - V_th)^a / V] / [(V_nom - V_th)^a / V_nom]
-    return 1e3 / (tm["fo4_per_cycle"] * t_nom) * (v_nom / (v_nom - vt) ** tm["alpha"]), vt
+    vt = np.full(np.shape(node), float(tm["logic_vth_v"]))
+    # 1 / t_FO4(V) = (1 / t_nom) [drive(V) / V] / [drive(V_nom) / V_nom]
+    return 1e3 / (tm["fo4_per_cycle"] * t_nom) * (v_nom / drive(v_nom, vt, tm)), vt
 
 
 def fo4_ps(node_nm, vdd, tech: Tech) -> np.ndarray:
-    """FO4 inverter delay (ps) at node `node_nm` and supply `vdd`; inf at or below the threshold voltage."""
+    """FO4 inverter delay (ps) at node `node_nm` and supply `vdd`."""
     f = fmax_ghz(vdd, node_nm, tech)
     with np.errstate(divide="ignore"):
         return 1e3 / (tech.periphery["timing"]["fo4_per_cycle"] * f)

@@ -40,14 +40,13 @@ KEY_SPREAD: dict[tuple, tuple[float, str]] = {
     ("periphery", "adc"): (3.0, "ADC"),                    # ADC energy figures differ about 3x between papers
     ("leakage", "power_gating"): (2.0, "leakage"),
     ("periphery", "vdd_by_node"): (1.0, "definition"),     # the nominal supply of a node is a convention
-    ("periphery", "timing", "vth_v"): (1.0, "definition"),
     ("periphery", "timing", "fo4_delay_poly"): (1.0, "fit"),
     ("periphery", "cmos_energy_scaling"): (1.0, "fit"),
     ("noise", "evaluation_time_s"): (1.0, "definition"),
     ("noise", "devices", "pcm", "level_rel"): (1.0, "definition"),
 }
 # keys that are reference conditions of another figure, never sampled
-FIXED_KEYS = ("ref_node_nm", "ref_vdd_v", "thermal_ref_vdd_v", "nodes_nm", "fo4_nodes_nm", "vth_nodes_nm")
+FIXED_KEYS = ("ref_node_nm", "ref_vdd_v", "thermal_ref_vdd_v", "nodes_nm", "fo4_nodes_nm")
 
 
 @dataclass(frozen=True)
