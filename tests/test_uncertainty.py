@@ -199,5 +199,5 @@ def test_design_only_figures_are_not_counted_in_band_coverage():
     assert point(rows[0]) and not inside(rows[0]) and "design only" in band_cells(rows[0])
     assert [inside(r) for r in rows[1:]] == [True, False]
     text = band_summary(rows)
-    assert text.startswith("Inside their p10-p90 band: 1 of 2 figures with a band (50 %); 1 more follow")
-    assert "over all 3 figures 1 are inside, 33 %" in text and "widest band 2.00x" in text
+    assert text.startswith("Inside their p10-p90 band: 1 of 2 figures with a band (50.0 %); 1 more follow")
+    assert "over all 3 figures 1 are inside, 33.3 %" in text and "widest band 2.00x" in text
