@@ -4,7 +4,9 @@
 A leaf {value, ...} may carry `low` and `high` (same unit, a single number) with `band_source`; otherwise its
 class's default spread applies: the band [value / f, value x f] with f from DEFAULT_SPREAD by unit (a few keys
 apart, KEY_SPREAD). f = 1 means the constant is not sampled (definitions, reference conditions, datasheet specs,
-node tables). A table value (list or mapping of numbers) is scaled as a whole by one factor. GPU constants are not
+node tables). A table value (list or mapping of numbers) is scaled as a whole by one factor. A log10 constant (unit
+'log10(...)') is sampled only with its own low/high, as an additive offset: its band is the factor band
+[10^(low - value), 10^(high - value)] on the quantity it gives, and a sample adds log10(factor). GPU constants are not
 sampled (the GPU baseline is a comparison, not the design under study).
 
 Sampling: each sampled constant is log-uniform between low and high (DIST; the bands mostly stand for
@@ -60,6 +62,7 @@ class Band:
     kind: str
     explicit: bool
     cap: float      # largest allowed value (1 for a fraction at or below 1, else inf)
+    log10: bool = False   # a log10 quantity: the sample adds log10(factor) to it instead of multiplying it
 
 
 def _is_leaf(node) -> bool:
@@ -84,6 +87,11 @@ def leaf_band(path: tuple, leaf: dict) -> Band | None:
     if not _numeric(v) or path[-1] in FIXED_KEYS:
         return None
     one = isinstance(v, (int, float))
+    if one and str(leaf.get("unit")).startswith("log10(") and ("low" in leaf or "high" in leaf):
+        # a log10 intercept is additive: its stated band [low, high] is the factor band [10^(low-v), 10^(high-v)] on
+        # the quantity it gives, sampled log-uniform like every other (i.e. uniform in the log10 value)
+        lo, hi = 10.0 ** (float(leaf.get("low", v)) - v), 10.0 ** (float(leaf.get("high", v)) - v)
+        return Band(path, lo, hi, "stated", True, np.inf, log10=True) if hi > lo else None
     cap = 1.0 / v if one and str(leaf.get("unit")) in ("1", "fraction") and 0 < v <= 1 else np.inf
     if one and ("low" in leaf or "high" in leaf) and v > 0:
         lo, hi = float(leaf.get("low", v)) / v, float(leaf.get("high", v)) / v
@@ -148,9 +156,14 @@ def _apply(tree: dict, changes: dict) -> dict:
     out = dict(tree)
     for k, sub in changes.items():
         if isinstance(sub, tuple):
-            f, cap = sub
+            f, cap, log10 = sub
             leaf = dict(out[k])
-            leaf["value"] = min(leaf["value"] * f, leaf["value"] * cap) if np.isfinite(cap) else _scaled(leaf["value"], f)
+            if log10:
+                leaf["value"] = leaf["value"] + float(np.log10(f))
+            elif np.isfinite(cap):
+                leaf["value"] = min(leaf["value"] * f, leaf["value"] * cap)
+            else:
+                leaf["value"] = _scaled(leaf["value"], f)
             out[k] = leaf
         else:
             out[k] = _apply(out[k], sub)
@@ -176,7 +189,7 @@ def _sample_techs(tech: Tech, n: int, seed: int) -> list[Tech]:
             node = changes
             for k in b.path[:-1]:
                 node = node.setdefault(k, {})
-            node[b.path[-1]] = (float(f), b.cap)
+            node[b.path[-1]] = (float(f), b.cap, b.log10)
         raw = _apply(tech.raw, changes)
         out.append(build_tech(raw, path=tech.path, overrides=tech.overrides, digest=tech.digest))
     return out
