@@ -28,3 +28,19 @@ def test_families_keep_their_rows():
     assert f_p == 32.0
     for f in (30.0, 28.0, 22.0, 20.5):
         assert t.cap_factor(f) == pytest.approx(k_p * (f / 32.0) ** g, rel=1e-12)
+
+
+def test_finfet_cap_factor_scales_the_finfet_rows_only():
+    # periphery.yaml node_families.finfet_cap_factor (an uncertainty band, recorded value 1): at 1.68 a FinFET node's
+    # k is 1.68x the table's (7 nm: 0.065358 -> 0.109801), a planar node's is unchanged (22 nm: planar law, 0.28910)
+    import copy
+
+    from cimdse.tech import build_tech, shipped_raw
+
+    raw = copy.deepcopy(shipped_raw())
+    raw["periphery"]["node_families"]["finfet_cap_factor"]["value"] = 1.68
+    t, base = build_tech(raw), load_tech()
+    assert base.cap_factor(7.0) == pytest.approx(0.065358, rel=1e-5)
+    assert t.cap_factor(7.0) == pytest.approx(0.065358 * 1.68, rel=1e-5)
+    assert t.cap_factor(np.array([22.0, 20.0]))[0] == base.cap_factor(np.array([22.0]))[0]
+    assert t.cap_factor(np.array([20.0]))[0] == pytest.approx(0.1532 * 1.68, rel=1e-9)

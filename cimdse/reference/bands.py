@@ -9,6 +9,9 @@ import json
 import numpy as np
 
 _CACHE: dict[str, dict] = {}
+# Latin-hypercube samples per reference: the validation counts figures inside their bands, and at the 64 samples of
+# `eval --uncertainty` that count moves by about two figures between seeds (docs/MODEL.md "Sampling noise")
+VALIDATION_SAMPLES = 256
 
 
 def figure_bands(ref, tech=None) -> dict[str, tuple[float, float]]:
@@ -42,7 +45,8 @@ def _figure_bands(ref, tech) -> dict[str, tuple[float, float]]:
         if key not in runs:
             model, sc = load_workload(wl, ref.path)
             design = {**scenario_defaults(sc), **ref.design}
-            runs[key] = (model, sc, metric_samples(to_batch([design], tech), _workload(model, sc), tech))
+            runs[key] = (model, sc, metric_samples(to_batch([design], tech), _workload(model, sc), tech,
+                                                   VALIDATION_SAMPLES))
         model, sc, s = runs[key]
         if p.baseline:
             gpu = gpu_metrics(p.baseline["gpu"], p.baseline["gpus"], model, gpu_scenario(sc, p.baseline["bits"]),

@@ -126,7 +126,11 @@ class Tech:
         gap = (f > self.finfet_max_nm) & (f < f_p)                   # planar nodes below the planar rows
         inside = np.where(gap, k_p * (np.maximum(f, 1e-9) / f_p) ** g, inside)
         edge = np.where(f < lo, lo, np.where(f > hi, hi, f))
-        return inside * np.sqrt(f / edge)
+        k = inside * np.sqrt(f / edge)
+        offset = float(self.periphery["node_families"]["finfet_cap_factor"])
+        if offset != 1.0:           # an uncertainty sample of the FinFET rows relative to the planar ones
+            k = np.where(f <= self.finfet_max_nm, k * offset, k)
+        return k
 
     def vdd_for_node(self, node_nm: np.ndarray) -> np.ndarray:
         """Supply voltage by node, linear in log(node) between table entries, clamped at the ends."""
