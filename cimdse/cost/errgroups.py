@@ -21,12 +21,20 @@ SAMPLE_DISTINCT = 0.98
 
 def unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
     """An index of each distinct value of key (1-D) and, per element, the number of its value (values in ascending
-    order): np.unique's groups without its overhead (one unstable argsort)."""
+    order): np.unique's groups without its overhead (one sort of key and position packed together where they fit in
+    63 bits, else one unstable argsort)."""
     n = len(key)
     if n <= 1:
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    order = np.argsort(key)
-    ks = key[order]
+    ib = (n - 1).bit_length()
+    if key.dtype.kind in "iu" and key.min() >= 0 and int(key.max()) < 1 << (63 - ib):
+        # key and position packed into one int64: a plain sort (SIMD) is ~3x faster than argsort
+        packed = np.sort((key.astype(np.int64) << ib) | np.arange(n))
+        order = packed & ((1 << ib) - 1)
+        ks = packed >> ib
+    else:
+        order = np.argsort(key)
+        ks = key[order]
     new = np.empty(n, dtype=bool)
     new[0] = True
     np.not_equal(ks[1:], ks[:-1], out=new[1:])
