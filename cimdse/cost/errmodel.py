@@ -417,13 +417,10 @@ def _scatter(n: int, ix, v) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ entry points
 
-def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0,
-                  adc_range_scale=1.0) -> dict:
-    """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
-    (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
-    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given).
-    The NSR terms are computed once per distinct configuration of the error model's inputs (cost/errgroups.py)
-    where a batch repeats them, IR drop (continuous) per design."""
+def error_groups(p: Mapping, c: Mapping, mp: Mapping, adc_range_scale=1.0) -> tuple:
+    """(kw: nsr_terms' design arguments, attn_analog, groups: errgroups.design_groups of the error model's inputs,
+    or None) of a batch, from its circuits (c) and mapping (mp) steps; the cost model shares the groups with
+    summary.sqnr (the same inputs)."""
     dn = device_noise(c.get("tech"))
     dev = p["device"]
     analog = ~c["gate"]
@@ -436,6 +433,19 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
     grp = design_groups(p, kw, ("sigma", "adc_range_scale"),
                         (p["rows"], kw["ra"], p["bits_per_cell"], p["adc_bits"], p["input_bits"], p["weight_bits"],
                          kw["db"]), (analog, kw["differential"], kw["combined"], attn_analog), n)
+    return kw, attn_analog, grp
+
+
+def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0,
+                  adc_range_scale=1.0, groups: tuple | None = None) -> dict:
+    """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
+    (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
+    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given);
+    groups: error_groups(p, c, mp, adc_range_scale) when the caller has it.
+    The NSR terms are computed once per distinct configuration of the error model's inputs (cost/errgroups.py)
+    where a batch repeats them, IR drop (continuous) per design."""
+    kw, attn_analog, grp = error_groups(p, c, mp, adc_range_scale) if groups is None else groups
+    n = len(np.atleast_1d(p["rows"]))
     if grp is None:
         rho = logit_nsr(with_pruning(nsr_terms(p, shapes, ir_drop_frac=ir_drop_frac, **kw), p, shapes), shapes)
     else:

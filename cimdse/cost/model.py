@@ -19,7 +19,7 @@ from ._util import dot_shapes as _dot_shapes
 from ._util import total as _total
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
-from .errmodel import error_metrics, error_shapes
+from .errmodel import error_groups, error_metrics, error_shapes
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .nodes import node_quantities
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
@@ -553,9 +553,10 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer_re
             macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
             e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
         phase_out[ph] = (e, t, ops, _total(e.values()), t_pass)
-    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer_reasons)
+    eg = error_groups(p, c, mp, c["adc_range"])   # designs alike for the error model (and sqnr_db)
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer_reasons, eg[2])
     res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
-                             adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits
+                             adc_range_scale=c["adc_range"], groups=eg))   # logit_sqnr_db, equivalent_bits
     if breakdown:
         res["breakdown"] = {
             "area_mm2": ar,
