@@ -57,7 +57,7 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
         first, inv = groups
         n = len(inv)
         signal = np.asarray(rows, dtype=float) / 9.0
-        noise = _sqnr_noise(*(np.broadcast_to(np.asarray(a), (n,))[first] for a in args))[1].take(inv)
+        noise = _sqnr_noise(*(np.broadcast_to(np.asarray(a), (n,)).take(first) for a in args))[1].take(inv)
     n_ir = np.where(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
     return 10.0 * np.log10(signal / (noise + n_ir))
 

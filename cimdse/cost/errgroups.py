@@ -57,7 +57,7 @@ def unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     shift = np.cumsum(bits[::-1])[::-1] - bits    # the first column in the highest bits
     key = np.left_shift(v, shift[:, None]).sum(axis=0)   # fields do not overlap: the sum is their bitwise or
     first, inv = unique_inverse(key)                   # one design of each configuration (all are alike)
-    return first, inv, key[first]
+    return first, inv, key.take(first)
 
 
 def _per_device(x, dev: np.ndarray, n_dev: int) -> bool:

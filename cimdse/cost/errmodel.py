@@ -459,14 +459,14 @@ def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir
     of each, each design's) and IR drop and S.V's pruning term added per design, in logit_nsr's order (the same
     bits: a kind without a pruning term adds 0)."""
     first, inv = grp
-    g = lambda v: np.broadcast_to(np.asarray(v), (n,))[first]  # noqa: E731
+    g = lambda v: np.broadcast_to(np.asarray(v), (n,)).take(first)  # noqa: E731
     names = ("rows", "bits_per_cell", "adc_bits", "input_bits", "weight_bits", "adc_range_sigma", "attention")
     nsr = nsr_terms({k: g(p[k]) for k in names if k in p}, shapes, **{k: g(v) for k, v in kw.items()})
     kinds = weighted_kinds(nsr, shapes)
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
     pruned = with_pruning({"score_v": {}}, p, shapes).get("score_v", {}).get("kv_prune")   # per design, or None
     if not np.any(ir_all) and pruned is None:   # nothing per design: the logit NSR per configuration
-        return logit_nsr(nsr, shapes)[inv]
+        return logit_nsr(nsr, shapes).take(inv)
     zero = np.zeros(n)
     kv_of = dict(zip(shapes.names, shapes.stored_kv, strict=True))
     ir = {False: np.where(kw["analog"], ir_all, 0.0) + zero, True: np.where(attn_analog, ir_all, 0.0) + zero}
