@@ -17,9 +17,9 @@ from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear 
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from ._util import total as _total
+from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
-from .errmodel import error_groups, error_metrics, error_shapes
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .nodes import node_quantities
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
@@ -511,10 +511,11 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
     size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
-    # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks)
+    # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
+    # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
     parts = [_evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
              for i in range(0, n, size)]
-    return finish_reasons(_concat(parts))
+    return finish_accuracy(finish_reasons(_concat(parts)), p, wl, tech)
 
 
 def _concat(parts: list[dict]) -> dict:
@@ -523,8 +524,9 @@ def _concat(parts: list[dict]) -> dict:
             for k, v in parts[0].items()}
 
 
-def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer_reasons: bool = False) -> dict:
-    """evaluate_batch on one chunk of designs (defer_reasons: see summary.feasibility)."""
+def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
+    """evaluate_batch on one chunk of designs (defer: the reason texts and the accuracy metrics are left for the
+    batch, see summary.feasibility and accmetrics.py)."""
     code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
@@ -553,10 +555,11 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer_re
             macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
             e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
         phase_out[ph] = (e, t, ops, _total(e.values()), t_pass)
-    eg = error_groups(p, c, mp, c["adc_range"])   # designs alike for the error model (and sqnr_db)
-    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer_reasons, eg[2])
-    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
-                             adc_range_scale=c["adc_range"], groups=eg))   # logit_sqnr_db, equivalent_bits
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer)
+    if defer:   # sqnr_db, equivalent_bits, logit_sqnr_db once for the batch (accmetrics.py): what they read
+        res.update(dict.fromkeys(LATER, EMPTY), _accuracy=accuracy_inputs(p, c, mp))
+    else:
+        accuracy_metrics(p, wl, c, mp, c["comb_w"] > 1, res)
     if breakdown:
         res["breakdown"] = {
             "area_mm2": ar,
