@@ -513,15 +513,24 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
     # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
-    parts = [_evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
-             for i in range(0, n, size)]
-    return finish_accuracy(finish_reasons(_concat(parts)), p, wl, tech)
+    res: dict = {}
+    for i in range(0, n, size):
+        _fill(res, _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
+    return finish_accuracy(finish_reasons(res), p, wl, tech)
 
 
-def _concat(parts: list[dict]) -> dict:
-    """Join the results of consecutive chunks (nested dicts of arrays)."""
-    return {k: _concat([q[k] for q in parts]) if isinstance(v, dict) else np.concatenate([q[k] for q in parts])
-            for k, v in parts[0].items()}
+def _fill(out: dict, part: dict, i: int, n: int) -> None:
+    """In place: a chunk's results (nested dicts of arrays) into rows i.. of the batch's arrays of n rows (made on
+    the first chunk), while they are still in cache; placeholders (0 rows) stay as they are."""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            _fill(out.setdefault(k, {}), v, i, n)
+        elif len(v) == 0:
+            out[k] = v
+        else:
+            if k not in out:
+                out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
+            out[k][i:i + len(v)] = v
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
