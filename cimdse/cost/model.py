@@ -360,7 +360,8 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
     return {
         **attn,
         "chip_bounds": mp["chips_used"] - 1,
-        "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram,
+        "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram, "kv_local": kv_on_chip | kv_dram,
+        "cim_attn": p["attention"] == 1,
         "kv_dram_gbps": kv_dram_gbps,
         # the bandwidth (GB/s) the KV cache is read at: DRAM banks, global buffers or off-chip memory
         "kv_gbps": np.where(kv_dram, kv_dram_gbps, np.where(kv_on_chip, tr["kv_buffer_gbps"], off_gbps)),
@@ -392,11 +393,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     t: dict[str, np.ndarray] = {}
     ops: dict[str, np.ndarray] = {}
     # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix (static.py)
-    static = None
-    for part, val in sc_["e_pass"][ph].items():
-        e[part] = val
-        static = val if static is None else static + val
-    ops["static_matmul"] = static
+    e.update(sc_["e_pass"][ph])
+    ops["static_matmul"] = _total(e.values())
     e_tile_bit = c["e_tile_bit"]
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * e_tile_bit
@@ -412,7 +410,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         t_static = t_static + t_single
     t["arrays"] = t_static + sc_["t_hops"]
     # --- attention and element-wise work
-    cim_attn = p["attention"] == 1
+    cim_attn = sc_["cim_attn"]
     kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
     keep = p["kv_keep"]                 # attention tokens kept after pruning: QK^T, S.V and KV reads shrink
     dyn_macs, kv_read = tot["dyn_macs"] * keep, tot["kv_read"] * keep
@@ -427,10 +425,9 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e_vec_ops = elem_ops * c["e_vec"]
     e_elem = e_vec_ops + nl["energy"] + tot["elem_io"] * bits * e_tile_bit
     e["digital"] = e_dyn_macs + e_vec_ops
-    kv_dram = sc_["kv_dram"]
     e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * e_tile_bit
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
-    e_off = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
+    e_off = np.where(sc_["kv_local"], 0.0, kv_traffic * c["e_off_bit"])
     e["cells"] = e["cells"] + kv_traffic * c["e_dram_bit"]          # e_dram_bit is 0 but for DRAM PIM
     t_compute = (dyn_digital + elem_ops) / sc_["lane_rate"] + nl["lookups"] / sc_["lanes"] * nl["t_lookup"]
     t["digital"] = np.maximum(t_compute, kv_traffic / 8 / sc_["kv_gbps"])
