@@ -98,11 +98,12 @@ def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_col
         if xi.shape != (n,) or (x.dtype.kind == "f" and not np.array_equal(xi, x)):
             return None
         lo, hi = int(xi.min()), int(xi.max())
-        b = hi.bit_length()
+        b = (hi - lo).bit_length()   # packed as x - lo: a constant column takes no bits (the same groups)
         used += b
         if lo < 0 or used > 63:
             return None
-        key = (key << b) | xi
+        if b:
+            key = (key << b) | (xi - lo)
     if used + len(bool_cols) > 63:
         return None
     for x in bool_cols:

@@ -470,10 +470,13 @@ def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir
     zero = np.zeros(n)
     kv_of = dict(zip(shapes.names, shapes.stored_kv, strict=True))
     ir = {False: np.where(kw["analog"], ir_all, 0.0) + zero, True: np.where(attn_analog, ir_all, 0.0) + zero}
-    totals = np.stack([total_but_ir(nsr[nm]) for nm, _ in kinds], axis=1).take(inv, axis=0)   # (N, kinds)
+    gathered: dict = {}   # per kind's terms (kinds of the same shape and statistics share them): gathered once
     out = 0.0
-    for i, (nm, w) in enumerate(kinds):
-        total = totals[:, i] + ir[bool(kv_of[nm])]
+    for nm, w in kinds:
+        key = id(nsr[nm])
+        if key not in gathered:
+            gathered[key] = total_but_ir(nsr[nm]).take(inv)
+        total = gathered[key] + ir[bool(kv_of[nm])]
         if nm == "score_v" and pruned is not None:
             total = total + pruned
         out = out + w * total
