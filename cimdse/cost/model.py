@@ -16,6 +16,7 @@ from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from ._util import fill_rows
 from ._util import total as _total
 from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
 from .activity import conversions_kept, input_activity, skip_detection_pj
@@ -28,7 +29,7 @@ from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401 
 from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
 from .static import static_pass_costs
 from .summary import area, finish_reasons, leakage_w, peak_mvm, summarize
-from .timing import adc_energy_pj, fmax_ghz, memo_table
+from .timing import adc_area_um2, adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
 CHUNK_DESIGNS = 24576     # most designs per pass through the model: temporaries stay small and in cache
@@ -156,7 +157,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
-    a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
+    a_adc = adc_area_um2(b, tech) * node / adc["ref_node_nm"]
     a_adc = np.where(gate, 0.0, a_adc)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
     e_adc = np.where(gate, 0.0, adc_energy_pj(b, vdd, t_conv, tech, k_node))   # rises above Murmann's corners
@@ -512,22 +513,8 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
     res: dict = {}
     for i in range(0, n, size):
-        _fill(res, _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
+        fill_rows(res, _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
     return finish_accuracy(finish_reasons(res), p, wl, tech)
-
-
-def _fill(out: dict, part: dict, i: int, n: int) -> None:
-    """In place: a chunk's results (nested dicts of arrays) into rows i.. of the batch's arrays of n rows (made on
-    the first chunk), while they are still in cache; placeholders (0 rows) stay as they are."""
-    for k, v in part.items():
-        if isinstance(v, dict):
-            _fill(out.setdefault(k, {}), v, i, n)
-        elif len(v) == 0:
-            out[k] = v
-        else:
-            if k not in out:
-                out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
-            out[k][i:i + len(v)] = v
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
