@@ -79,8 +79,41 @@ def test_grouped_error_model_gives_the_same_bits(monkeypatch):
     monkeypatch.setattr(errgroups, "MIN_GROUPED", 10**9)
     direct = evaluate_arrays(b, "llama-2-7b", SC)
     assert np.any(direct["ir_drop_frac"] > 0) and np.unique(direct["logit_sqnr_db"]).size > 100
-    for m in ("equivalent_bits", "logit_sqnr_db"):
+    for m in ("equivalent_bits", "logit_sqnr_db", "sqnr_db"):
         np.testing.assert_array_equal(grouped[m], direct[m], err_msg=m)
+
+
+def test_chunked_batch_scores_accuracy_once_with_the_same_bits(monkeypatch):
+    """A batch of several chunks scores its accuracy metrics once for the whole batch (cost/accmetrics.py), grouped
+    over all its designs: the same bits as one chunk per design set scored alone without grouping."""
+    from cimdse.cost import accmetrics, errgroups, model
+
+    b = _repeating_designs(8000)
+    monkeypatch.setattr(errgroups, "MIN_GROUPED", 10**9)
+    direct = evaluate_arrays(b, "llama-2-7b", SC)
+    monkeypatch.undo()
+    calls = []
+    real = accmetrics.accuracy_metrics
+    monkeypatch.setattr(accmetrics, "accuracy_metrics", lambda p, *a: calls.append(len(p["rows"])) or real(p, *a))
+    monkeypatch.setattr(model, "CHUNK_DESIGNS", 3000)   # chunks of 2667, 2667, 2666 designs
+    chunked = evaluate_arrays(b, "llama-2-7b", SC)
+    assert calls == [8000]                               # once, for the whole batch
+    assert list(chunked) == list(direct)                 # the metrics in the same order
+    for m in ("equivalent_bits", "logit_sqnr_db", "sqnr_db"):
+        np.testing.assert_array_equal(chunked[m], direct[m], err_msg=m)
+
+
+def test_unique_inverse_packed_and_argsort_agree():
+    """errgroups.unique_inverse packs key and position into one int64 where they fit, else argsorts: both give
+    np.unique's groups (ascending values) and an element of each."""
+    from cimdse.cost.errgroups import unique_inverse
+
+    rng = np.random.default_rng(3)
+    for key in (rng.integers(0, 50, 5000), rng.integers(0, 50, 5000) << 55, rng.random(300).round(1)):
+        first, inv = unique_inverse(key)
+        uniq, ref_inv = np.unique(key, return_inverse=True)
+        np.testing.assert_array_equal(inv, ref_inv.reshape(-1))
+        np.testing.assert_array_equal(key[first], uniq)
 
 
 def test_design_groups_refuses_what_it_cannot_pack():
@@ -94,3 +127,9 @@ def test_design_groups_refuses_what_it_cannot_pack():
     assert design_groups(p, kw, ("sigma",), (rows,), (), n) is not None
     assert design_groups(p, kw, ("sigma",), (rows + 0.5,), (), n) is None
     assert design_groups(p, {"sigma": kw["sigma"] + np.arange(n) * 1e-9}, ("sigma",), (rows,), (), n) is None
+    # columns are packed as x - min: 7 columns of large values near 2^20 fit in the 63 bits where 7 x 21 would not
+    wide = tuple(np.full(n, 2.0**20) + (np.arange(n) // 7 % k) for k in (2, 3, 1, 1, 2, 1, 3))
+    first, inv = design_groups(p, kw, ("sigma",), wide, (), n)
+    key = np.stack([p["device"], *wide], axis=1)
+    assert len(first) == len(np.unique(key, axis=0))
+    np.testing.assert_array_equal(key[first][inv], key)   # every design is in the group of its own values

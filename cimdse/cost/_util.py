@@ -50,3 +50,17 @@ def distinct(x: np.ndarray, most: int = 16):
 def spread(values: np.ndarray, index, n: int) -> np.ndarray:
     """Per design, the values computed per distinct value (see `distinct`)."""
     return np.full(n, values[0]) if index is None else values.take(index)
+
+
+def fill_rows(out: dict, part: dict, i: int, n: int) -> None:
+    """In place: a chunk's results (nested dicts of arrays) into rows i.. of the batch's arrays of n rows (made on
+    the first chunk), while they are still in cache; placeholders (0 rows) stay as they are."""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            fill_rows(out.setdefault(k, {}), v, i, n)
+        elif len(v) == 0:
+            out[k] = v
+        else:
+            if k not in out:
+                out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
+            out[k][i:i + len(v)] = v

@@ -39,14 +39,32 @@ def adc_required_bits(rows_active, dac_bits, bits_per_cell):
 
 
 def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
-            analog=True, combined=False, ir_drop=0.0, range_scale=1.0):
+            analog=True, combined=False, ir_drop=0.0, range_scale=1.0, groups: tuple | None = None):
     """Closed-form SQNR in dB (numpy arrays broadcast; every argument may be an array).
 
     combined: the bit-slice columns of a weight are charge-shared before one conversion (column_combine: analog),
     so the ADC sees the whole weight magnitude, ra (2^d - 1)(2^(slices bpc) - 1) levels, instead of one slice.
     ir_drop: IR-drop fraction at the worst cell (analog.ir_drop_frac): after a gain calibration the position-
     dependent attenuation leaves an error of power signal x IR_RESIDUAL_VAR x ir_drop^2. range_scale: ADC range
-    per weight level relative to an ideal cell (finite on/off ratio, analog.on_off_range_scale)."""
+    per weight level relative to an ideal cell (finite on/off ratio, analog.on_off_range_scale).
+    groups: (a design of each group, each design's group) of designs alike in every argument but ir_drop
+    (errgroups.design_groups): the other noise terms once per group (the same sums, so the same numbers)."""
+    args = (rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
+            analog, combined, range_scale)
+    if groups is None:
+        signal, noise = _sqnr_noise(*args)
+    else:
+        first, inv = groups
+        n = len(inv)
+        signal = np.asarray(rows, dtype=float) / 9.0
+        noise = _sqnr_noise(*(np.broadcast_to(np.asarray(a), (n,)).take(first) for a in args))[1].take(inv)
+    n_ir = np.where(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
+    return 10.0 * np.log10(signal / (noise + n_ir))
+
+
+def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
+                analog, combined, range_scale) -> tuple:
+    """(signal, the noise powers of sqnr_db but IR drop's, summed in its order)."""
     K = np.asarray(rows, dtype=float)
     ra = np.minimum(np.where(rows_active > 0, rows_active, K), K)
     bi = np.asarray(input_bits, dtype=float)
@@ -77,8 +95,7 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
     n_adc = np.where(lossy & analog, scale_adc * n_rg * step**2 / 12.0, 0.0)
     ex2 = (p2_db - 1) * (2 * p2_db - 1) / 6.0   # E[x_slice^2], slice uniform on 0..2^db-1
     n_dev = np.where(analog, scale * (np.asarray(sigma) * (p2_bpc - 1)) ** 2 * K * ex2, 0.0)
-    n_ir = np.where(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
-    return 10.0 * np.log10(signal / (n_x + n_w + n_adc + n_dev + n_ir))
+    return signal, n_x + n_w + n_adc + n_dev
 
 
 def monte_carlo_sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma,

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errgroups import unique_inverse
+
 MAX_BITS = 16          # input_bits and dac_bits range of params.py
 MAX_SLICES = MAX_BITS  # at most one slice per bit
 _N_CODES = 2 * 2 * (MAX_BITS + 1) * (MAX_BITS + 1)
@@ -132,8 +134,15 @@ def conversions_kept(slice_skip, code, rows_active, tech) -> np.ndarray:
     keep = np.ones(len(rows_active))
     i = np.flatnonzero(np.asarray(slice_skip) == 1)
     if len(i):
-        keep[i] = 1.0 - skip_fraction(code[i], np.asarray(rows_active)[i],
-                                      tech.periphery["activity"]["input_bit_density"])
+        code, ra = code.take(i), np.asarray(rows_active, dtype=float).take(i)
+        density = tech.periphery["activity"]["input_bit_density"]
+        ra_int = ra.astype(np.int64)
+        if len(i) >= 256 and ra_int.min() >= 0 and ra_int.max() < 1 << 24 and np.array_equal(ra_int, ra):
+            # a sweep repeats few (code, rows active) pairs: once per distinct pair, gathered (the same numbers)
+            first, inv = unique_inverse((code.astype(np.int64) << 24) | ra_int)
+            keep[i] = 1.0 - skip_fraction(code.take(first), ra.take(first), density).take(inv)
+        else:
+            keep[i] = 1.0 - skip_fraction(code, ra, density)
     return keep
 
 

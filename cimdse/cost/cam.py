@@ -63,8 +63,8 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     """Energy (pJ) and time (ns) of CAM token selection in one pass of phase `ph` (zero where token_select is
     none): per layer, sequence and query head one search of the signatures of every cached key, the query's and
     the new keys' signatures computed by sign random projections (hash_bits x head_dim adds each) and written."""
-    on = p["token_select"] == TOKEN_SELECT_CAM
-    if not np.any(on):
+    on = _once(c, "select_on", lambda: p["token_select"] == TOKEN_SELECT_CAM)
+    if not _once(c, "select_any", lambda: bool(np.any(on))):
         return {"energy": 0.0, "time": 0.0}
     m, sc = wl.model, wl.scenario
     L, hd = float(m.layers), float(m.hd)
@@ -74,7 +74,8 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     searches = L * sc.batch * tot["queries"] * m.heads     # query heads: GQA heads share their KV head's CAM
     e_search = search_energy_pj(arrays * p["cam_rows"], hb, _once(c, "tcam_bit", lambda: _e_cell_pj(p, c, tech, "tcam")))
     new_keys = L * sc.batch * tot["queries"] * m.kv_heads  # signatures written this pass (one per new key and head)
-    e_add = tech.periphery["digital"]["add32_pj"] * p["input_bits"] / 32 * c["s45"]   # one input_bits-bit add
+    add32 = tech.periphery["digital"]["add32_pj"]
+    e_add = _once(c, "hash_add", lambda: add32 * p["input_bits"] / 32 * c["s45"])   # one input_bits-bit add
     e_hash = (searches + new_keys) * hb * hd * e_add
     e_write = new_keys * hb * c["e_tile_bit"]
     energy = np.where(on, searches * e_search + e_hash + e_write, 0.0)
@@ -100,8 +101,8 @@ def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
     """Analog-CAM lookups replacing one digital element op each (the exp of a softmax score, the GELU/SiLU of an
     FFN activation): lookups, their energy (pJ: table search plus a DAC driving the input on the data line) and
     time (ns: one lookup table per vector lane, a search each)."""
-    on = p["nonlinear"] == NONLINEAR_ACAM
-    if not np.any(on):
+    on = _once(c, "nl_on", lambda: p["nonlinear"] == NONLINEAR_ACAM)
+    if not _once(c, "nl_any", lambda: bool(np.any(on))):
         return {"lookups": 0.0, "energy": 0.0, "t_lookup": 1.0}
     lookups = np.where(on, tot["nl_lookups"], 0.0)
     e_lookup, t_lookup = _once(c, "lookup", lambda: _lookup(p, c, tech))
@@ -123,7 +124,7 @@ def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:
         return np.zeros(len(p["node_nm"]))
     f2 = (p["node_nm"] * 1e-3) ** 2
     eff = tech.cam["tcam"]["array_efficiency"]
-    tcam = selection_bits(p, wl) * tech.cam["tcam"]["cell_area_f2"] * f2 / eff
+    tcam = _once(c, "bits", lambda: selection_bits(p, wl)) * tech.cam["tcam"]["cell_area_f2"] * f2 / eff
     rows, cells = acam_lut(tech, p["input_bits"])
     lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
     acam = np.where(p["nonlinear"] == NONLINEAR_ACAM, lanes * rows * cells * tech.cam["acam"]["cell_area_f2"] * f2 / eff,
@@ -137,4 +138,4 @@ def cam_leakage_w(p: dict, wl, c: dict) -> np.ndarray:
     leakage is not modelled."""
     if not np.any(p["token_select"] == TOKEN_SELECT_CAM):
         return np.zeros(len(p["node_nm"]))
-    return 2.0 * selection_bits(p, wl) * c["sram_leak_pw"] * 1e-12
+    return 2.0 * _once(c, "bits", lambda: selection_bits(p, wl)) * c["sram_leak_pw"] * 1e-12

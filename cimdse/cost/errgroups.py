@@ -21,12 +21,20 @@ SAMPLE_DISTINCT = 0.98
 
 def unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
     """An index of each distinct value of key (1-D) and, per element, the number of its value (values in ascending
-    order): np.unique's groups without its overhead (one unstable argsort)."""
+    order): np.unique's groups without its overhead (one sort of key and position packed together where they fit in
+    63 bits, else one unstable argsort)."""
     n = len(key)
     if n <= 1:
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    order = np.argsort(key)
-    ks = key[order]
+    ib = (n - 1).bit_length()
+    if key.dtype.kind in "iu" and key.min() >= 0 and int(key.max()) < 1 << (63 - ib):
+        # key and position packed into one int64: a plain sort (SIMD) is ~3x faster than argsort
+        packed = np.sort((key.astype(np.int64) << ib) | np.arange(n))
+        order = packed & ((1 << ib) - 1)
+        ks = packed >> ib
+    else:
+        order = np.argsort(key)
+        ks = key[order]
     new = np.empty(n, dtype=bool)
     new[0] = True
     np.not_equal(ks[1:], ks[:-1], out=new[1:])
@@ -49,7 +57,7 @@ def unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     shift = np.cumsum(bits[::-1])[::-1] - bits    # the first column in the highest bits
     key = np.left_shift(v, shift[:, None]).sum(axis=0)   # fields do not overlap: the sum is their bitwise or
     first, inv = unique_inverse(key)                   # one design of each configuration (all are alike)
-    return first, inv, key[first]
+    return first, inv, key.take(first)
 
 
 def _per_device(x, dev: np.ndarray, n_dev: int) -> bool:
@@ -90,11 +98,12 @@ def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_col
         if xi.shape != (n,) or (x.dtype.kind == "f" and not np.array_equal(xi, x)):
             return None
         lo, hi = int(xi.min()), int(xi.max())
-        b = hi.bit_length()
+        b = (hi - lo).bit_length()   # packed as x - lo: a constant column takes no bits (the same groups)
         used += b
         if lo < 0 or used > 63:
             return None
-        key = (key << b) | xi
+        if b:
+            key = (key << b) | (xi - lo)
     if used + len(bool_cols) > 63:
         return None
     for x in bool_cols:

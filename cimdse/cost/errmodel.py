@@ -417,13 +417,10 @@ def _scatter(n: int, ix, v) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ entry points
 
-def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0,
-                  adc_range_scale=1.0) -> dict:
-    """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
-    (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
-    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given).
-    The NSR terms are computed once per distinct configuration of the error model's inputs (cost/errgroups.py)
-    where a batch repeats them, IR drop (continuous) per design."""
+def error_groups(p: Mapping, c: Mapping, mp: Mapping, adc_range_scale=1.0) -> tuple:
+    """(kw: nsr_terms' design arguments, attn_analog, groups: errgroups.design_groups of the error model's inputs,
+    or None) of a batch, from its circuits (c) and mapping (mp) steps; the cost model shares the groups with
+    summary.sqnr (the same inputs)."""
     dn = device_noise(c.get("tech"))
     dev = p["device"]
     analog = ~c["gate"]
@@ -436,6 +433,19 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
     grp = design_groups(p, kw, ("sigma", "adc_range_scale"),
                         (p["rows"], kw["ra"], p["bits_per_cell"], p["adc_bits"], p["input_bits"], p["weight_bits"],
                          kw["db"]), (analog, kw["differential"], kw["combined"], attn_analog), n)
+    return kw, attn_analog, grp
+
+
+def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0,
+                  adc_range_scale=1.0, groups: tuple | None = None) -> dict:
+    """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
+    (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
+    adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given);
+    groups: error_groups(p, c, mp, adc_range_scale) when the caller has it.
+    The NSR terms are computed once per distinct configuration of the error model's inputs (cost/errgroups.py)
+    where a batch repeats them, IR drop (continuous) per design."""
+    kw, attn_analog, grp = error_groups(p, c, mp, adc_range_scale) if groups is None else groups
+    n = len(np.atleast_1d(p["rows"]))
     if grp is None:
         rho = logit_nsr(with_pruning(nsr_terms(p, shapes, ir_drop_frac=ir_drop_frac, **kw), p, shapes), shapes)
     else:
@@ -449,21 +459,24 @@ def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir
     of each, each design's) and IR drop and S.V's pruning term added per design, in logit_nsr's order (the same
     bits: a kind without a pruning term adds 0)."""
     first, inv = grp
-    g = lambda v: np.broadcast_to(np.asarray(v), (n,))[first]  # noqa: E731
+    g = lambda v: np.broadcast_to(np.asarray(v), (n,)).take(first)  # noqa: E731
     names = ("rows", "bits_per_cell", "adc_bits", "input_bits", "weight_bits", "adc_range_sigma", "attention")
     nsr = nsr_terms({k: g(p[k]) for k in names if k in p}, shapes, **{k: g(v) for k, v in kw.items()})
     kinds = weighted_kinds(nsr, shapes)
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
     pruned = with_pruning({"score_v": {}}, p, shapes).get("score_v", {}).get("kv_prune")   # per design, or None
     if not np.any(ir_all) and pruned is None:   # nothing per design: the logit NSR per configuration
-        return logit_nsr(nsr, shapes)[inv]
+        return logit_nsr(nsr, shapes).take(inv)
     zero = np.zeros(n)
     kv_of = dict(zip(shapes.names, shapes.stored_kv, strict=True))
     ir = {False: np.where(kw["analog"], ir_all, 0.0) + zero, True: np.where(attn_analog, ir_all, 0.0) + zero}
-    totals = np.stack([total_but_ir(nsr[nm]) for nm, _ in kinds], axis=1).take(inv, axis=0)   # (N, kinds)
+    gathered: dict = {}   # per kind's terms (kinds of the same shape and statistics share them): gathered once
     out = 0.0
-    for i, (nm, w) in enumerate(kinds):
-        total = totals[:, i] + ir[bool(kv_of[nm])]
+    for nm, w in kinds:
+        key = id(nsr[nm])
+        if key not in gathered:
+            gathered[key] = total_but_ir(nsr[nm]).take(inv)
+        total = gathered[key] + ir[bool(kv_of[nm])]
         if nm == "score_v" and pruned is not None:
             total = total + pruned
         out = out + w * total

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..tech import Tech, load_tech, memo
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
+from .errgroups import unique_inverse
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
 from .params import PARAMS
 from .summary import LIFETIME_CAP_YEARS
@@ -110,15 +111,21 @@ def _half(sc: Scenario) -> Scenario:
 
 
 def _groups(p: dict, idx: np.ndarray, keys: tuple) -> dict:
-    """Distinct value tuples of the parameters `keys` over the designs idx -> the designs having them."""
-    cols = [p[k][idx].astype(np.int64) for k in keys]
+    """Distinct value tuples of the parameters `keys` over the designs idx -> the positions in idx of the designs
+    having them (ascending)."""
+    cols = [p[k].take(idx).astype(np.int64) for k in keys]
     key = np.zeros(len(idx), dtype=np.int64)
     for col in cols:   # one integer per value tuple (mixed radix; values are small category codes and counts)
         key = key * (int(col.max(initial=0)) + 1) + col
-    uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    bounds = np.cumsum(np.bincount(inv, minlength=len(uniq)))[:-1]
-    return {tuple(int(c[f]) for c in cols): idx[grp] for f, grp in zip(first, np.split(order, bounds), strict=True)}
+    if len(idx) == 0:
+        return {}
+    first, inv = unique_inverse(key)
+    if len(first) <= 64:   # few groups (the usual case): one comparison each instead of a stable sort
+        members = [np.flatnonzero(inv == g) for g in range(len(first))]
+    else:
+        order = np.argsort(inv, kind="stable")
+        members = np.split(order, np.cumsum(np.bincount(inv, minlength=len(first)))[:-1])
+    return {tuple(int(c[f]) for c in cols): pos for f, pos in zip(first, members, strict=True)}
 
 
 def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
@@ -141,15 +148,16 @@ def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, cim: Cim, half: bool, br
     (time ns, energy pJ, leakage pJ, off-chip pJ) arrays over idx (_phase_sums). Without `breakdown` the
     breakdown keeps only those sums (taken per offload group, before the scatter: the same numbers)."""
     parts = []
-    for (code,), sub in _groups(p, idx, ("offload",)).items():
+    for (code,), pos in _groups(p, idx, ("offload",)).items():
+        sub = idx.take(pos)
         sc = _half(wl.scenario) if half else wl.scenario
         pw = pim_workload(wl.model, sc, OFFLOAD[code], cim.build_workload)
         # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = cim.run({k: v[sub] for k, v in p.items()}, pw, tech, True)
+            r = cim.run({k: v.take(sub) for k, v in p.items()}, pw, tech, True)
         if not breakdown:
             r["breakdown"] = {"sums": {f"{ph}:{i}": x for ph in wl.vectors for i, x in enumerate(_phase_sums(r, ph))}}
-        parts.append((np.searchsorted(idx, sub), r))
+        parts.append((pos, r))
     return _scatter(parts, len(idx))
 
 
@@ -178,7 +186,7 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch: Ca
     res_h = combine(p, hosted, wl, tech, pim, cim, breakdown)
     if len(plain) == 0:
         return res_h
-    res_p = cim.run({k: v[plain] for k, v in p.items()}, wl, tech, breakdown)
+    res_p = cim.run({k: v.take(plain) for k, v in p.items()}, wl, tech, breakdown)
     if breakdown:
         z = np.zeros(len(plain))
         b = res_p["breakdown"]
@@ -210,7 +218,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim, break
     Without `breakdown` (pim from _pim_side without it) the result has none."""
     model, sc = wl.model, wl.scenario
     N, L = len(idx), model.layers
-    q = {k: v[idx] for k, v in p.items()}
+    q = {k: v.take(idx) for k, v in p.items()}
     ic = tech.interconnect
     gdat = load_gpus(tech)
     # host constants per design (scattered from the distinct host choices)
@@ -220,8 +228,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim, break
     host_e = {ph: np.zeros(N) for ph in wl.vectors}
     half_t, half_e = np.zeros(N), np.zeros(N)      # decode, one sub-batch (subbatch overlap)
     frac = gdat.calibration["usable_memory_fraction"]
-    for (h, cnt, off), sub in _groups(p, idx, ("host", "host_count", "offload")).items():
-        i = np.searchsorted(idx, sub)
+    for (h, cnt, off), i in _groups(p, idx, ("host", "host_count", "offload")).items():
         g, offload = get_gpu(HOSTS[h], tech), OFFLOAD[off]
         idle_w[i], tdp_w[i], die_mm2[i] = g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt
         peak_tops[i] = tensor_peak_tflops(g, sc)[0] * cnt

@@ -16,10 +16,11 @@ from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
+from ._util import fill_rows
 from ._util import total as _total
+from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
-from .errmodel import error_metrics, error_shapes
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .nodes import node_quantities
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
@@ -28,7 +29,7 @@ from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401 
 from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
 from .static import static_pass_costs
 from .summary import area, finish_reasons, leakage_w, peak_mvm, summarize
-from .timing import adc_energy_pj, fmax_ghz, memo_table
+from .timing import adc_area_um2, adc_energy_pj, fmax_ghz, memo_table
 from .traffic import traffic_constants
 
 CHUNK_DESIGNS = 24576     # most designs per pass through the model: temporaries stay small and in cache
@@ -156,7 +157,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     e_row = np.where(is_dram, 0.0, e_row)
     b = p["adc_bits"]
     adc = per["adc"]
-    a_adc = 10 ** (adc["area_log10_slope"] * b + adc["area_log10_intercept"]) * np.exp2(b) * node / adc["ref_node_nm"]
+    a_adc = adc_area_um2(b, tech) * node / adc["ref_node_nm"]
     a_adc = np.where(gate, 0.0, a_adc)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
     e_adc = np.where(gate, 0.0, adc_energy_pj(b, vdd, t_conv, tech, k_node))   # rises above Murmann's corners
@@ -360,7 +361,8 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
     return {
         **attn,
         "chip_bounds": mp["chips_used"] - 1,
-        "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram,
+        "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram, "kv_local": kv_on_chip | kv_dram,
+        "cim_attn": p["attention"] == 1,
         "kv_dram_gbps": kv_dram_gbps,
         # the bandwidth (GB/s) the KV cache is read at: DRAM banks, global buffers or off-chip memory
         "kv_gbps": np.where(kv_dram, kv_dram_gbps, np.where(kv_on_chip, tr["kv_buffer_gbps"], off_gbps)),
@@ -392,11 +394,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     t: dict[str, np.ndarray] = {}
     ops: dict[str, np.ndarray] = {}
     # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix (static.py)
-    static = None
-    for part, val in sc_["e_pass"][ph].items():
-        e[part] = val
-        static = val if static is None else static + val
-    ops["static_matmul"] = static
+    e.update(sc_["e_pass"][ph])
+    ops["static_matmul"] = _total(e.values())
     e_tile_bit = c["e_tile_bit"]
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * e_tile_bit
@@ -412,7 +411,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         t_static = t_static + t_single
     t["arrays"] = t_static + sc_["t_hops"]
     # --- attention and element-wise work
-    cim_attn = p["attention"] == 1
+    cim_attn = sc_["cim_attn"]
     kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
     keep = p["kv_keep"]                 # attention tokens kept after pruning: QK^T, S.V and KV reads shrink
     dyn_macs, kv_read = tot["dyn_macs"] * keep, tot["kv_read"] * keep
@@ -427,10 +426,9 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e_vec_ops = elem_ops * c["e_vec"]
     e_elem = e_vec_ops + nl["energy"] + tot["elem_io"] * bits * e_tile_bit
     e["digital"] = e_dyn_macs + e_vec_ops
-    kv_dram = sc_["kv_dram"]
     e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * e_tile_bit
                     + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
-    e_off = np.where(kv_on_chip | kv_dram, 0.0, kv_traffic * c["e_off_bit"])
+    e_off = np.where(sc_["kv_local"], 0.0, kv_traffic * c["e_off_bit"])
     e["cells"] = e["cells"] + kv_traffic * c["e_dram_bit"]          # e_dram_bit is 0 but for DRAM PIM
     t_compute = (dyn_digital + elem_ops) / sc_["lane_rate"] + nl["lookups"] / sc_["lanes"] * nl["t_lookup"]
     t["digital"] = np.maximum(t_compute, kv_traffic / 8 / sc_["kv_gbps"])
@@ -511,20 +509,17 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
     size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
-    # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks)
-    parts = [_evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
-             for i in range(0, n, size)]
-    return finish_reasons(_concat(parts))
+    # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
+    # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
+    res: dict = {}
+    for i in range(0, n, size):
+        fill_rows(res, _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
+    return finish_accuracy(finish_reasons(res), p, wl, tech)
 
 
-def _concat(parts: list[dict]) -> dict:
-    """Join the results of consecutive chunks (nested dicts of arrays)."""
-    return {k: _concat([q[k] for q in parts]) if isinstance(v, dict) else np.concatenate([q[k] for q in parts])
-            for k, v in parts[0].items()}
-
-
-def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer_reasons: bool = False) -> dict:
-    """evaluate_batch on one chunk of designs (defer_reasons: see summary.feasibility)."""
+def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
+    """evaluate_batch on one chunk of designs (defer: the reason texts and the accuracy metrics are left for the
+    batch, see summary.feasibility and accmetrics.py)."""
     code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
@@ -553,9 +548,11 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer_re
             macs = float((wl.vectors[ph] * wl.k * wl.n).sum())        # static MACs of the pass (power gating duty)
             e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
         phase_out[ph] = (e, t, ops, _total(e.values()), t_pass)
-    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer_reasons)
-    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
-                             adc_range_scale=c["adc_range"]))   # logit_sqnr_db, equivalent_bits
+    res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer)
+    if defer:   # sqnr_db, equivalent_bits, logit_sqnr_db once for the batch (accmetrics.py): what they read
+        res.update(dict.fromkeys(LATER, EMPTY), _accuracy=accuracy_inputs(p, c, mp))
+    else:
+        accuracy_metrics(p, wl, c, mp, c["comb_w"] > 1, res)
     if breakdown:
         res["breakdown"] = {
             "area_mm2": ar,

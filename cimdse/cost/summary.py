@@ -10,7 +10,7 @@ import numpy as np
 
 from ._util import ceil as _ceil
 from ._util import total as _total
-from .accuracy import sqnr_db
+from .accmetrics import EMPTY
 from .limits import Check, apply_limits, first_broken, reason_texts
 from .params import CONFLICT_TEXTS
 
@@ -58,7 +58,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
               code: np.ndarray, peak: tuple | None = None, defer_reasons: bool = False) -> dict:
     """Metrics of every design (METRICS, plus feasible and reason) from its circuits `c`, mapping `mp`, area
     components `ar`, leakage and priced passes `phase_out` (phase -> (energy, latency, ops, energy sum, time));
-    peak: `peak_mvm(p, c, mp)` when the caller has it."""
+    peak: `peak_mvm(p, c, mp)` when the caller has it. The accuracy metrics are left to accmetrics.py."""
     res = {}
     area_mm2 = _total(ar.values())
     sc = wl.scenario
@@ -109,9 +109,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     res["chips_needed"] = mp["chips_needed"]
     res["chips_used"] = mp["chips_used"]
     res["weights_fit"] = (~mp["reload_mode"]).astype(float)     # resident in the chips used (no reload)
-    res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"],
-                             c["db"], p["adc_bits"], c["sigma"], mp["differential"], analog=~c["gate"],
-                             combined=c["comb_w"] > 1, ir_drop=c["ir_drop"], range_scale=c["adc_range"]))
+    res["sqnr_db"] = EMPTY   # (its place among the metrics) set by accmetrics.accuracy_metrics
     res["ir_drop_frac"] = c["ir_drop"]
     # endurance: weight reloads rewrite the staging arrays every pass; attention: cim writes each KV slot once per request
     passes_per_s = (1 + G) / (t_request * 1e-9)

@@ -101,3 +101,14 @@ def adc_energy_pj(bits, vdd, t_conv_ns, tech: Tech, k_node) -> np.ndarray:
     thermal = adc["thermal_fj"] * np.exp2(2 * bits) * adc["thermal_ref_vdd_v"] ** 2
     return (switching * adc_rate_factor(fs_hz, sp["walden_corner_hz"])
             + thermal * adc_rate_factor(fs_hz, sp["schreier_corner_hz"])) * 1e-3
+
+
+def adc_area_um2(b: np.ndarray, tech: Tech) -> np.ndarray:
+    """10^(slope b + intercept) 2^b (um^2 at the reference node) per design: for whole resolutions from a table of
+    the same law (once per Tech), else per design. b: ADC bits per design."""
+    adc = tech.periphery["adc"]
+    law = lambda x: 10 ** (adc["area_log10_slope"] * x + adc["area_log10_intercept"]) * np.exp2(x)  # noqa: E731
+    bi = b.astype(np.int64)
+    if len(b) and bi.min() >= 0 and bi.max() <= 64 and np.array_equal(bi, b):
+        return memo_table(tech, adc, "adc_area", lambda _: law(np.arange(65.0))).take(bi)
+    return law(b)

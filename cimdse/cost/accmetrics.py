@@ -1,0 +1,52 @@
+"""The accuracy metrics of the cost model (sqnr_db, equivalent_bits, logit_sqnr_db; docs/MODEL.md section 6), once
+per batch.
+
+evaluate_batch runs a large batch in chunks (cost/model.py). The error model computes its terms once per group of
+designs alike in its inputs (errgroups.py), and much of that work is a fixed cost per call; so the chunks keep what
+the metrics read of them (`accuracy_inputs`: a few arrays of the circuits and mapping steps) and `finish_accuracy`
+scores the whole batch at once. Grouping only reorders work: the numbers are those of scoring each chunk alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tech import Tech
+from .accuracy import sqnr_db
+from .analog import device_read_tables
+from .errmodel import error_groups, error_metrics, error_shapes
+
+EMPTY = np.empty(0)   # a chunk's placeholder of a metric set later (keeps the order of the result's keys)
+LATER = ("equivalent_bits", "logit_sqnr_db")   # set after summarize's metrics (sqnr_db: in its place among them)
+
+
+def accuracy_metrics(p: dict, wl, c: dict, mp: dict, combined_w: np.ndarray, res: dict) -> dict:
+    """In place into res: sqnr_db (the closed form of accuracy.py) and the error model's metrics, with the designs
+    grouped once for both (their inputs but IR drop are the same). combined_w: analog column combination merges
+    more than one column per weight (circuits' comb_w > 1)."""
+    eg = error_groups(p, c, mp, c["adc_range"])
+    res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"],
+                                             p["bits_per_cell"], c["db"], p["adc_bits"], c["sigma"],
+                                             mp["differential"], analog=~c["gate"], combined=combined_w,
+                                             ir_drop=c["ir_drop"], range_scale=c["adc_range"], groups=eg[2]))
+    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
+                             adc_range_scale=c["adc_range"], groups=eg))
+    return res
+
+
+def accuracy_inputs(p: dict, c: dict, mp: dict) -> dict:
+    """What the accuracy metrics read of one chunk beyond the batch's own columns and the device tables."""
+    return {"bits_per_cell": p["bits_per_cell"], "ra": mp["ra"], "differential": mp["differential"],
+            "gate": c["gate"], "ir_drop": c["ir_drop"], "combined_w": c["comb_w"] > 1}
+
+
+def finish_accuracy(res: dict, p: dict, wl, tech: Tech) -> dict:
+    """In place: the accuracy metrics of a batch whose chunks kept their `accuracy_inputs` (under `_accuracy`)."""
+    a = res.pop("_accuracy")
+    d = p["device"]
+    p = {**p, "bits_per_cell": a["bits_per_cell"]}   # (as the chunks clipped it)
+    # the circuits' values, by the same arithmetic: device constants and the input slice width
+    c = {"gate": a["gate"], "sigma": tech.device["sigma_g_rel"].take(d), "ir_drop": a["ir_drop"],
+         "db": np.minimum(p["dac_bits"], p["input_bits"]), "adc_range": device_read_tables(tech)["adc_range"].take(d),
+         "tech": tech}
+    return accuracy_metrics(p, wl, c, {"ra": a["ra"], "differential": a["differential"]}, a["combined_w"], res)
