@@ -197,7 +197,7 @@ def _number(v, where, key, integer=False):
 
 
 def _dimension(name: str, spec, where: str) -> Dimension:
-    from .cost.params import NOT_SEARCHABLE, PARAMS, VDD_MIN_V, check_value
+    from .cost.params import FLOORS, NOT_SEARCHABLE, PARAMS, check_value
 
     key = f"space.{name}"
     if name not in PARAMS:
@@ -236,8 +236,9 @@ def _dimension(name: str, spec, where: str) -> Dimension:
                 raise UserError(err.detail, file=where, key=f"{key}.{k}") from None
         if lo > hi:
             raise UserError(f"low ({lo}) is greater than high ({hi})", file=where, key=key)
-        if name == "vdd" and lo < VDD_MIN_V:  # 0 (the node's default) is valid, (0, VDD_MIN_V) is not
-            raise UserError(f"a vdd range must start at {VDD_MIN_V:g} V or above; give 0 (the node's default) "
+        if name in FLOORS and lo < FLOORS[name][0]:  # 0 (the default) is valid, (0, floor) is not
+            floor, unit = FLOORS[name]
+            raise UserError(f"a {name} range must start at {floor:g} {unit} or above; give 0 (the default) "
                             "as a choice instead", file=where, key=f"{key}.low")
         step = spec.get("step")
         if step is not None:

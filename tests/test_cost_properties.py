@@ -250,3 +250,16 @@ def test_subthreshold_vdd_is_flagged_not_infinite():
     for m in METRICS:
         assert np.all(np.isfinite(r[m])), m
         assert r[m][0] == r[m][1], m  # clipped to the floor
+
+
+@pytest.mark.parametrize("name", ["adc_ns", "read_ns"])
+def test_vanishing_conversion_or_read_time_is_flagged_not_infinite(name):
+    # hypothesis found adc_ns and read_ns of 8e-301 ns: peak TOPS = MACs / time and peak power overflowed to inf.
+    # Below 0.01 ns (about three FO4 delays at 7 nm) the design is infeasible with a reason, priced at the floor.
+    base = {"rows_active": 32}
+    r = run([{**base, name: 8e-301}, {**base, name: 0.01}])
+    assert not r["feasible"][0] and r["reason"][0].startswith(f"{name} below 0.01 ns")
+    assert "below" not in r["reason"][1]   # at the floor itself the physics decides (10 ps ADCs: power density)
+    for m in METRICS:
+        assert np.all(np.isfinite(r[m])), m
+        assert r[m][0] == r[m][1], m  # clipped to the floor

@@ -23,7 +23,7 @@ from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
 from .nodes import node_quantities
-from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, VDD_MIN_V, conflict_codes
+from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, FLOORS, conflict_codes
 from .readout import readout
 from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
 from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
@@ -530,7 +530,8 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
     r_cell = cell_wire_ohm(p, tech, nq["wire_ohm_um"])   # line resistance per cell pitch (IR drop), used twice
     p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
-    p["vdd"] = np.where(p["vdd"] > 0, np.maximum(p["vdd"], VDD_MIN_V), 0.0)
+    for name, (floor, _) in FLOORS.items():      # (0, floor) is flagged by conflict_codes and priced at the floor
+        p[name] = np.where(p[name] > 0, np.maximum(p[name], floor), 0.0)
     c = circuits(p, tech, r_cell, nq)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)

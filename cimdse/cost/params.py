@@ -175,6 +175,12 @@ RETICLE_MM2 = 26.0 * 33.0
 # there the cost model's
 # C V^2 energy at a fixed clock no longer holds, and as vdd -> 0 every energy -> 0 (TOPS/W -> inf).
 VDD_MIN_V = 0.3
+# Shortest ADC conversion or word-line read pulse the model prices (ns): 10 ps is about three FO4 inverter delays at
+# 7 nm (docs/MODEL.md 11), below what any converter or pulsed line can produce; shorter values (hypothesis found
+# 8e-301 ns) made peak TOPS and power overflow. 0 keeps its meaning (clock-derived / the device's pulse).
+TIME_MIN_NS = 0.01
+# parameters where 0 means 'the default' and a value in (0, floor) is outside the model: name -> (floor, unit)
+FLOORS = {"vdd": (VDD_MIN_V, "V"), "adc_ns": (TIME_MIN_NS, "ns"), "read_ns": (TIME_MIN_NS, "ns")}
 
 CATEGORICAL = tuple(n for n, p in PARAMS.items() if p.kind == "cat")
 _CODES = {n: {c: i for i, c in enumerate(p.choices)} for n, p in PARAMS.items() if p.kind == "cat"}  # name -> code
@@ -215,6 +221,9 @@ def check_value(name: str, value) -> float | str:
                         + _scale_hint(p, v), key=name)
     if name == "vdd" and 0 < v < VDD_MIN_V:
         raise UserError(f"expected 0 (the node's default) or a supply in [{VDD_MIN_V:g}, {p.high:g}] V, got {shown(value)}",
+                        key=name)
+    if name in ("adc_ns", "read_ns") and 0 < v < TIME_MIN_NS:
+        raise UserError(f"expected 0 (the default) or a time in [{TIME_MIN_NS:g}, {p.high:g}] ns, got {shown(value)}",
                         key=name)
     if name == "adc_bits" and v < 1:
         raise UserError("expected at least 1 bit", key=name)
@@ -346,9 +355,11 @@ CONFLICT_TEXTS = (
     "compute 'digital' needs device sram (the bit-serial adder-tree macro reads binary SRAM cells)",
     "attention 'cim' is not available on dram (attention runs on the bank units next to the KV cache)",
     f"vdd below {VDD_MIN_V:g} V (sub-threshold, outside the model)",
+    f"adc_ns below {TIME_MIN_NS:g} ns (shorter than any conversion, outside the model)",
+    f"read_ns below {TIME_MIN_NS:g} ns (shorter than any read pulse, outside the model)",
 )
 CONFLICT_KEYS = ((), ("bits_per_cell", "device"), ("rows_active", "rows"), ("cols_per_adc", "cols"),
-                 ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), ("vdd",))  # the parameters each rule involves
+                 ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), ("vdd",), ("adc_ns",), ("read_ns",))  # the parameters each rule involves
 
 
 def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, ...]:
@@ -367,6 +378,8 @@ def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarr
         digital & (batch["device"] != DEVICES.index("sram")) & ~is_dram,
         is_dram & (batch["attention"] == 1),
         (batch["vdd"] > 0) & (batch["vdd"] < VDD_MIN_V),
+        (batch["adc_ns"] > 0) & (batch["adc_ns"] < TIME_MIN_NS),
+        (batch["read_ns"] > 0) & (batch["read_ns"] < TIME_MIN_NS),
     )
 
 
