@@ -26,8 +26,10 @@ def space_size(sweep: Sweep) -> int:
     return math.prod(len(d.discrete_values) for d in sweep.space)
 
 
-def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> dict:
-    """Designs start..stop of the Cartesian product of the space, as columns (last dimension varies fastest)."""
+def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None, codes: bool = False) -> dict:
+    """Designs start..stop of the Cartesian product of the space, as columns (last dimension varies fastest).
+    `codes`: a categorical column holds each value's position in its parameter's choices (what `score` and the cost
+    model take) instead of the value itself."""
     dims = [d.discrete_values for d in sweep.space]
     total = space_size(sweep)
     stop = total if stop is None else min(stop, total)
@@ -35,16 +37,22 @@ def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> di
     cols = {}
     stride = 1
     for d, vals in zip(reversed(sweep.space), reversed(dims), strict=True):
-        codes = (idx // stride) % len(vals)
-        arr = np.asarray(vals, dtype=object if PARAMS[d.name].kind == "cat" else float)
-        cols[d.name] = arr[codes]
+        at = (idx // stride) % len(vals)
+        p = PARAMS[d.name]
+        if p.kind != "cat":
+            arr = np.asarray(vals, dtype=float)
+        elif codes and all(isinstance(v, str) and v in p.choices for v in vals):
+            arr = np.asarray([p.choices.index(v) for v in vals], dtype=np.int64)
+        else:
+            arr = np.asarray(vals, dtype=object)
+        cols[d.name] = arr[at]
         stride *= len(vals)
     return {d.name: cols[d.name] for d in sweep.space}
 
 
 def score_range(sweep: Sweep, lo: int, hi: int) -> Scored:
     """Score designs lo..hi of the enumeration (one chunk; a worker process's job)."""
-    return score(sweep, enumerate_space(sweep, lo, hi))
+    return score(sweep, enumerate_space(sweep, lo, hi, codes=True))
 
 
 def run_exhaustive(sweep: Sweep, chunk: int = CHUNK,
