@@ -76,17 +76,22 @@ def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | No
     measure the front designs on a checkpoint first (pareto.csv gains the measured columns; not when interrupted).
     `parquet`: also write trials.parquet. `figures`: the run's figure process (run/helper.py; see `helper_wanted`),
     which draws the figures while this process writes the tables and the report."""
+    sent = figures is not None and plots and scored is not None
+    if sent:   # the figure process builds the same tables from the scores and draws while this process does too
+        figures.submit(draw_scored, scored, numbers)
     df, front = run_frames(sweep, scored, numbers)
-    return write_frames(sweep, run_dir, record, df, front, status, plots, verify, parquet=parquet, figures=figures)
+    return write_frames(sweep, run_dir, record, df, front, status, plots, verify, parquet=parquet, figures=figures,
+                        sent=sent)
 
 
 def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
                  verify=None, totals: tuple[int, int] | None = None, parquet: bool = False,
-                 figures: FigureProcess | None = None):
+                 figures: FigureProcess | None = None, sent: bool = False):
     """`write_outputs` from the tables. `totals` = (trials, feasible) of a streamed run (run/stream.py) whose
     trials.csv is already written: then `df` holds only the rows kept for the figures and the report.
     `figures`: the run's figure process (`start_figures`): it draws every figure while this process writes the
-    tables and the report (this process then never loads matplotlib)."""
+    tables and the report (this process then never loads matplotlib); `sent`: it was sent the scores already
+    (`draw_scored`) and draws every figure but importance.png from them."""
     if verify is not None:
         from .verify import verify_front
 
@@ -101,7 +106,8 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
         return df, front
     table, fig_front, color = figure_data(df, sweep)
     if figures is not None:
-        figures.submit(draw_figures, table, fig_front, color, [n for n in RUN_FIGURE_NAMES if n != "importance"])
+        if not sent:
+            figures.submit(draw_figures, table, fig_front, color, FIRST_FIGURES)
         imp = run_importances(table, sweep)   # once, for importance.png and report.html
         figures.submit(draw_importance, int(table["feasible"].sum()), imp)
         write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
@@ -119,6 +125,14 @@ def start_figures(run_dir: Path, sweep: Sweep) -> FigureProcess:
     """The figure process of a run (run/helper.py), started when the run starts: it prepares matplotlib while the
     search runs, then draws the figures `write_frames` sends it."""
     return FigureProcess(figure_job, Path(run_dir), sweep, warm=warm_figures)
+
+
+def draw_scored(run_dir: Path, sweep: Sweep, scored: Scored, numbers) -> list[Path]:
+    """FIRST_FIGURES from the scored trials: the tables `write_outputs` builds, built again on the figure process (it
+    starts drawing without waiting for them; pandas is loaded there already)."""
+    df, _ = run_frames(sweep, scored, numbers)
+    table, front, color = figure_data(df, sweep)
+    return draw_figures(run_dir, sweep, table, front, color, FIRST_FIGURES)
 
 
 def figure_job(run_dir: Path, sweep: Sweep, fn, *args) -> None:
@@ -205,6 +219,7 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
 
 
 RUN_FIGURE_NAMES = ("pareto", "breakdown", "history", "importance")
+FIRST_FIGURES = ("pareto", "breakdown", "history")   # what the figure process draws before the importances exist
 
 
 def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None,
