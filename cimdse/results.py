@@ -183,15 +183,21 @@ def write_csv(df, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def csv_frame(df, as_float: frozenset = frozenset()):
+def csv_frame(df, as_float: frozenset = frozenset(), codes: dict | None = None):
     """(polars DataFrame of `df` as write_csv writes it, names of the float columns it writes as integers).
 
     A float column is written as integers when every value is finite, whole and below 2^53, unless named in
-    `as_float` (a streamed table whose column is whole in this chunk but not in another)."""
+    `as_float` (a streamed table whose column is whole in this chunk but not in another). `codes`: {column: (codes,
+    choices)} for text columns whose values are choices[codes] (a scored batch's categorical parameters): their
+    text is gathered from the codes instead of hashing every row's string (same strings, same bytes)."""
     import polars as pl
 
     cols, whole = [], set()
     for name in df.columns:
+        if codes and name in codes:
+            at, choices = codes[name]
+            cols.append(pl.Series(str(name), [str(c) for c in choices], dtype=pl.String).gather(np.asarray(at)))
+            continue
         v = df[name].to_numpy()
         if v.dtype.kind == "f":
             v = round_significant(v)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Sweep
+from ..cost.params import PARAMS
 from ..pareto import pareto_mask
 from ..results import csv_frame, trials_frame
 from ..search.exhaustive import CHUNK, map_chunks, progress, score_range
@@ -97,8 +98,10 @@ def chunk_job(sweep: Sweep, lo: int, hi: int, *, folder: str, tag: str, fraction
               as_float: frozenset = frozenset()) -> ChunkOut:
     """Score designs lo..hi-1, write their trials.csv rows (no header) to a part file in `folder`, and return the
     chunk's front, its kept rows and counts. Runs on a worker process: the part file, not the rows, goes back."""
-    df = trials_frame(score_range(sweep, lo, hi), np.arange(lo, hi))
-    frame, whole = csv_frame(df, as_float)
+    scored = score_range(sweep, lo, hi)
+    df = trials_frame(scored, np.arange(lo, hi))
+    cats = {k: (scored.batch[k], p.choices) for k, p in PARAMS.items() if p.kind == "cat"}
+    frame, whole = csv_frame(df, as_float, codes=cats)
     part = Path(folder) / f".trials-{lo:012d}.csv.tmp-{tag}"
     frame.write_csv(part, include_header=False, line_terminator="\n")
     pq = None
