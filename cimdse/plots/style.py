@@ -16,14 +16,29 @@ Reference = tuple[str, Mapping[str, float]]
 _REF_STYLE = (("*", "#ffd700"), ("D", "black"), ("P", "#ffd700"), ("X", "black"), ("^", "#ffd700"), ("v", "black"))
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], squeeze: bool = True, **kw):
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], squeeze: bool = True,
+               layout: str | None = "constrained", **kw):
     """(Figure, axes) like pyplot.subplots, but a plain matplotlib.figure.Figure: pyplot's figure list and its
     backend are never touched, and the figure is freed with its last reference. Saving it picks Agg (or the
-    vector backend) from the file's format."""
+    vector backend) from the file's format. `layout` None: the caller places the axes (`margins_in`), which saves
+    the layout pass (a full draw without rendering) of constrained layout."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, layout=layout)
     return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **kw)
+
+
+def margins_in(fig, *, left: float, right: float, top: float, bottom: float, wspace: float = 0.0,
+               hspace: float = 0.0) -> None:
+    """Place a figure's grid of axes by margins and gaps in inches (subplots_adjust takes fractions of the figure
+    and of the mean axes size)."""
+    w, h = fig.get_size_inches()
+    gs = fig.axes[0].get_subplotspec().get_gridspec()
+    nrows, ncols = gs.get_geometry()
+    aw = (w - left - right - wspace * (ncols - 1)) / ncols
+    ah = (h - top - bottom - hspace * (nrows - 1)) / nrows
+    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
+                        wspace=wspace / aw if ncols > 1 else None, hspace=hspace / ah if nrows > 1 else None)
 
 
 def metric_label(metric: str) -> str:

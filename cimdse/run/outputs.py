@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from ..config import Sweep
@@ -124,7 +125,7 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
 def start_figures(run_dir: Path, sweep: Sweep) -> FigureProcess:
     """The figure process of a run (run/helper.py), started when the run starts: it prepares matplotlib while the
     search runs, then draws the figures `write_frames` sends it."""
-    return FigureProcess(figure_job, Path(run_dir), sweep, warm=warm_figures)
+    return FigureProcess(figure_job, Path(run_dir), sweep, warm=partial(warm_figures, sweep))
 
 
 def draw_scored(run_dir: Path, sweep: Sweep, scored: Scored, numbers) -> list[Path]:
@@ -140,22 +141,28 @@ def figure_job(run_dir: Path, sweep: Sweep, fn, *args) -> None:
     fn(run_dir, sweep, *args)
 
 
-def warm_figures() -> None:
+def warm_figures(sweep: Sweep | None = None) -> None:
     """Prepare this process to draw the run's figures: load matplotlib, the Agg canvas, PNG writing and the fonts by
-    drawing a small figure into memory (the figure process does it while the search runs)."""
+    drawing a small figure into memory, and (with `sweep`) re-score one design with the breakdown as breakdown.png
+    does, which loads what the cost model loads on first use (the figure process does this while the search runs)."""
     import io
 
-    import pandas  # noqa: F401 -- the tables arrive as pandas DataFrames
-
+    from ..plots.breakdown import breakdown_values
     from ..plots.style import _set_scale, new_figure
+    from ..search.scoring import score
 
     fig, ax = new_figure(figsize=(2, 1.5))
     ax.scatter([1.0, 300.0], [2.0, 3.0], marker="x", label="warm-up")
+    ax.bar([0, 1], [1.0, 2.0], label="bars")
     _set_scale(ax, "x", True)
     ax.set_xlabel("x [uJ]")
     ax.legend(fontsize=7)
     fig.suptitle("warm-up", fontsize=10)
     fig.savefig(io.BytesIO(), format="png", dpi=DPI)
+    if sweep is not None and sweep.space:
+        first = {d.name: d.choices[0] if d.choices else d.low for d in sweep.space}
+        one, _ = run_frames(sweep, score(sweep, [first]), [0])
+        breakdown_values(one, sweep.model, sweep.scenario)
 
 
 def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None,
