@@ -179,8 +179,66 @@ def write_csv(df, path: Path) -> None:
     2 s; pandas' to_csv with a float format took 25 s, most of a 1 M-design exhaustive sweep."""
     frame, _ = csv_frame(df)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.write_csv(tmp, line_terminator="\n")
+    with open(tmp, "wb") as f:
+        f.write(frame.clear().write_csv(line_terminator="\n").encode())
+        write_csv_rows(frame, f)
     os.replace(tmp, path)
+
+
+def write_csv_rows(frame, out) -> None:
+    """frame's rows (no header) to the open binary file `out`: the bytes of polars' write_csv with its default
+    quoting, written faster. A run of two or more columns that hold one value in every row (most of a trials
+    table: the parameters a sweep does not search) is written as one literal column holding their text, so the
+    writer formats it once instead of once per row (about 0.2 s of 0.4 s per 250,000-row chunk); the text
+    columns left are quoted here as the default quoting would (when empty or holding a comma, a quote or a line
+    break) and the rows written unquoted."""
+    import polars as pl
+
+    names = frame.columns
+    if frame.height < 2 or not names:
+        frame.write_csv(out, include_header=False, line_terminator="\n")
+        return
+    same = [_constant(frame.get_column(c)) for c in names]
+    cols, i = [], 0
+    while i < len(names):
+        j = i + 1
+        while same[i] and j < len(names) and same[j]:
+            j += 1
+        if j - i >= 2:   # columns i..j-1: their first row as the default quoting writes it, repeated
+            text = frame.select(names[i:j]).head(1).write_csv(include_header=False, line_terminator="\n")
+            cols.append(pl.repeat(text[:-1], frame.height, eager=True).alias(f"__same_{i}"))
+        else:
+            c = frame.get_column(names[i])
+            cols.append(_quoted(c) if c.dtype == pl.String else c)
+        i = j
+    pl.DataFrame(cols).write_csv(out, include_header=False, line_terminator="\n", quote_style="never")
+
+
+def _constant(s) -> bool:
+    """Whether a polars Series holds one value in every row (floats compared bit for bit: -0.0 is not 0.0)."""
+    import polars as pl
+
+    if s.null_count():
+        return False
+    if s.dtype == pl.String:
+        return bool((s == s[0]).all())
+    v = s.to_numpy()
+    if v.dtype.kind == "f":
+        v = v.view(np.int64 if v.itemsize == 8 else np.int32)
+    return bool((v == v[0]).all())
+
+
+def _quoted(s):
+    """A String Series with each value as polars' default CSV quoting writes it (quoted when empty or holding a
+    comma, a double quote or a line break; quotes doubled)."""
+    import polars as pl
+
+    name = s.name
+    e = pl.col(name)
+    need = (e == "") | e.str.contains('[,"\r\n]')
+    return pl.DataFrame([s]).select(
+        pl.when(need).then(pl.lit('"') + e.str.replace_all('"', '""', literal=True) + pl.lit('"')).otherwise(e)
+        .alias(name)).get_column(name)
 
 
 def csv_frame(df, as_float: frozenset = frozenset(), codes: dict | None = None):

@@ -26,7 +26,7 @@ import numpy as np
 from ..config import Sweep
 from ..cost.params import PARAMS
 from ..pareto import pareto_mask
-from ..results import csv_frame, trials_frame
+from ..results import csv_frame, trials_frame, write_csv_rows
 from ..search.exhaustive import CHUNK, map_chunks, progress, score_range
 from ..search.progress import Progress, StopFlag, Tally
 
@@ -103,7 +103,8 @@ def chunk_job(sweep: Sweep, lo: int, hi: int, *, folder: str, tag: str, fraction
     cats = {k: (scored.batch[k], p.choices) for k, p in PARAMS.items() if p.kind == "cat"}
     frame, whole = csv_frame(df, as_float, codes=cats)
     part = Path(folder) / f".trials-{lo:012d}.csv.tmp-{tag}"
-    frame.write_csv(part, include_header=False, line_terminator="\n")
+    with open(part, "wb") as f:
+        write_csv_rows(frame, f)
     pq = None
     if parquet:
         pq = str(Path(folder) / f".trials-{lo:012d}.parquet.tmp-{tag}")
