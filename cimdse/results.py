@@ -32,6 +32,12 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
     """One row per design: trial number, every parameter, every metric, feasible, violation."""
     import pandas as pd
 
+    return pd.DataFrame(trials_columns(scored, numbers))
+
+
+def trials_columns(scored, numbers: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The columns of `trials_frame` as numpy arrays, in order (a streamed chunk builds pandas rows only for the
+    rows it keeps)."""
     n = len(scored.objectives)
     cols: dict = {"trial": np.arange(n) if numbers is None else np.asarray(numbers)}
     for name, p in PARAMS.items():
@@ -53,7 +59,7 @@ def trials_frame(scored, numbers: np.ndarray | None = None):
     cols["violation"] = scored.violation_text
     if getattr(scored, "origin", None) is not None:  # a screened run: "screen" or "sampler" per trial
         cols["origin"] = scored.origin
-    return pd.DataFrame(cols)
+    return cols
 
 
 FOUND_IN = "found_in_trials"
@@ -242,7 +248,8 @@ def _quoted(s):
 
 
 def csv_frame(df, as_float: frozenset = frozenset(), codes: dict | None = None):
-    """(polars DataFrame of `df` as write_csv writes it, names of the float columns it writes as integers).
+    """(polars DataFrame of `df` (a pandas DataFrame or a dict of numpy columns) as write_csv writes it, names of
+    the float columns it writes as integers).
 
     A float column is written as integers when every value is finite, whole and below 2^53, unless named in
     `as_float` (a streamed table whose column is whole in this chunk but not in another). `codes`: {column: (codes,
@@ -251,14 +258,17 @@ def csv_frame(df, as_float: frozenset = frozenset(), codes: dict | None = None):
     import polars as pl
 
     cols, whole = [], set()
-    for name in df.columns:
+    for name in (df if isinstance(df, dict) else df.columns):
         if codes and name in codes:
             at, choices = codes[name]
             cols.append(pl.Series(str(name), [str(c) for c in choices], dtype=pl.String).gather(np.asarray(at)))
             continue
-        v = df[name].to_numpy()
+        v = np.asarray(df[name]) if isinstance(df, dict) else df[name].to_numpy()
         if v.dtype.kind == "f":
-            v = round_significant(v)
+            if len(v) > 1 and v.itemsize == 8 and (v.view(np.int64) == v[:1].view(np.int64)[0]).all():
+                v = np.full(len(v), round_significant(v[:1])[0])   # one value in every row: rounded once
+            else:
+                v = round_significant(v)
             if name not in as_float and len(v) and np.all(np.isfinite(v)) and np.all(np.abs(v) < 2.0**53) \
                     and np.all(v == np.rint(v)):
                 v = v.astype(np.int64)
