@@ -104,12 +104,26 @@ _SWEEP: Sweep | None = None  # the sweep of a pool worker (set once by its initi
 _TASK: Callable | None = None
 
 
-def _init_worker(sweep: Sweep, task: Callable) -> None:
+def _init_worker(sweep: Sweep, task: Callable, parent: int | None = None) -> None:
     import signal
+    import threading
 
     global _SWEEP, _TASK
     _SWEEP, _TASK = sweep, task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out chunks
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent,), name="cimdse-parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int, poll_s: float = 1.0) -> None:
+    """End this pool worker once the run that started it is gone (a killed run: its workers would otherwise wait
+    for chunks forever, orphaned)."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(1)
 
 
 def _run_in_worker(lo: int, hi: int):
@@ -122,6 +136,7 @@ def _pooled(sweep: Sweep, task: Callable, bounds: list[tuple[int, int]], workers
     """Yield (task result, lo, hi) in enumeration order, computed by a pool of `workers` processes with at most
     2 x workers chunks in flight (memory stays bounded); after `stop` no new chunk is started."""
     import multiprocessing as mp
+    import os
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
@@ -129,7 +144,7 @@ def _pooled(sweep: Sweep, task: Callable, bounds: list[tuple[int, int]], workers
 
     ctx = mp.get_context(method or start_method())
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(sweep, task)) as pool:
+                             initargs=(sweep, task, os.getpid())) as pool:
         todo = deque(bounds)
         flight: deque = deque()
         while todo or flight:
