@@ -1,9 +1,12 @@
 """The run's figure process (cimdse/run/helper.py): the figures it draws are the bytes drawn in the run's own
-process, a failure in it is raised by the run, and it leaves no process behind."""
+process, a failure in it is raised by the run, and it leaves no process behind (also when the run is killed)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
+import time
 
 import pytest
 from _small_sweep import write_small
@@ -23,7 +26,7 @@ def test_figures_from_the_figure_process_equal_those_drawn_in_process(tmp_path, 
     runs = {}
     for helper in (False, True):
         monkeypatch.setattr(run_sweep_module, "helper_wanted", lambda plots, cores, h=helper: h)
-        runs[helper] = run_sweep_module.run_sweep(sw, out=tmp_path / f"run-{helper}", workers=1).run_dir
+        runs[helper] = run_sweep_module.run_sweep(sw, out=tmp_path / f"run-{helper}", workers=1, fork=True).run_dir
     for name in RUN_FIGURE_NAMES:
         assert (runs[True] / f"{name}.png").read_bytes() == (runs[False] / f"{name}.png").read_bytes(), name
     assert (runs[True] / "report.html").read_bytes() == (runs[False] / "report.html").read_bytes()
@@ -37,9 +40,45 @@ def _fail() -> None:
 @needs_fork
 def test_a_failure_in_the_figure_process_is_raised_and_the_process_ends():
     with pytest.raises(RuntimeError, match="ValueError: no such metric: area_cm2"):
-        with FigureProcess(_fail) as proc:
+        with FigureProcess(_call) as proc:
+            proc.submit(_fail)
             proc.wait()
     assert not mp.active_children()
+
+
+def _call(fn) -> None:
+    fn()
+
+
+def _figure_process_of_killed_run(conn) -> None:
+    proc = FigureProcess(_call)
+    conn.send(proc.proc.pid)
+    time.sleep(60)
+
+
+@needs_fork
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+def test_the_figure_process_of_a_killed_run_ends():
+    # a run killed while its search runs (SIGKILL: no cleanup) leaves no figure process behind
+    ctx = mp.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    run = ctx.Process(target=_figure_process_of_killed_run, args=(writer,))
+    run.start()
+    figures = reader.recv()
+    os.kill(run.pid, signal.SIGKILL)
+    run.join()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(figures):
+        time.sleep(0.1)
+    assert not _alive(figures)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"   # a zombie has ended
+    except FileNotFoundError:
+        return False
 
 
 def test_no_figure_process_without_plots_or_a_second_core():

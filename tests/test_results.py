@@ -67,3 +67,31 @@ def test_text_columns_as_str_of_each_value():
         assert fast.equals(pl.Series(name, v.astype(str))), name
         assert pl.DataFrame([fast]).write_csv() == pl.DataFrame([pl.Series(name, v.astype(str))]).write_csv()
     assert _text_series("m", cols["mixed"]).to_list()[:5] == ["1", "1", "1.0", "True", "True"]
+
+
+def test_csv_rows_equal_polars_write_csv():
+    """results.write_csv_rows writes runs of constant columns as one literal column and quotes text itself; the bytes
+    must equal polars' own write_csv (default quoting) for constant and varying columns of every kind, text that
+    needs quoting (empty, comma, quote, line break), -0.0 beside 0.0 (not one value), NaN and inf."""
+    import io
+
+    import polars as pl
+
+    from cimdse.results import write_csv_rows
+
+    n = 7
+    frame = pl.DataFrame({
+        "trial": np.arange(n),
+        "same_int": np.full(n, 22), "same_text": ["digital"] * n, "same_empty": [""] * n,
+        "same_comma": ["a, b"] * n, "same_float": np.full(n, 0.1), "same_bool": [True] * n,
+        "vary_text": ["", "x", 'say "hi"', "a,b", "p\nq", "r\rs", "plain"],
+        "signed_zero": [0.0, -0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "same_nan": [float("nan")] * n, "same_inf": [float("inf")] * n,
+        "vary_float": np.linspace(-1, 1, n), "last_same": np.full(n, 3),
+    })
+    for cols in (frame.columns, frame.columns[1:7], ["same_int"], ["vary_text", "same_int", "same_text"]):
+        f = frame.select(cols)
+        for rows in (f, f.head(1), f.head(0)):
+            out = io.BytesIO()
+            write_csv_rows(rows, out)
+            assert out.getvalue() == rows.write_csv(include_header=False, line_terminator="\n").encode(), cols

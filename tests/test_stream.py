@@ -236,3 +236,50 @@ def test_a_library_run_forks_nothing(tmp_path, monkeypatch):
     if usable_cores() > 1 and "fork" in mp.get_all_start_methods():   # the same run as the CLI makes it does fork
         run_sweep(load_sweep(write_small(tmp_path, "nsga2", 40, "f", 10)), out=tmp_path / "f", fork=True)
         assert "fork" in asked
+
+
+def _slow_chunk(sweep, lo, hi):
+    time.sleep(60)
+
+
+def _pooled_run(sweep_file) -> None:
+    from cimdse.search.exhaustive import map_chunks
+
+    next(map_chunks(load_sweep(sweep_file), _slow_chunk, 7, workers=2, method="fork"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc") or not hasattr(os, "fork"), reason="forks; reads /proc")
+def test_chunk_workers_of_a_killed_run_end(tmp_path):
+    # a run killed while its workers score chunks (SIGKILL: no cleanup) leaves no worker waiting for more chunks
+    import multiprocessing as mp
+
+    run = mp.get_context("fork").Process(target=_pooled_run, args=(str(write_small(tmp_path, "exhaustive", 1, "s", 1)),))
+    run.start()
+    deadline = time.monotonic() + 20
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2:   # the pool's workers, once started
+        workers = [int(t) for t in _children(run.pid)]
+        time.sleep(0.1)
+    assert len(workers) >= 2
+    os.kill(run.pid, signal.SIGKILL)
+    run.join()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"   # a zombie has ended
+    except FileNotFoundError:
+        return False

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..pareto import default_reference, hypervolume, hypervolume_history, pareto_mask
-from .style import _num, new_figure, use_log
+from .style import _num, margins_in, new_figure, use_log
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,7 +51,8 @@ def history_space(values: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray,
 def history_figure(df, objectives: Sequence[tuple[str, str]], *, title: str = "",
                    order_note: str = "") -> Figure:
     """Hypervolume of the feasible front against trials, as a percentage of the final hypervolume (a Figure)."""
-    fig, ax = new_figure(figsize=(8, 4.8))
+    fig, ax = new_figure(figsize=(8, 4.8), layout=None)   # fixed margins: texts of known size, no layout pass
+    margins_in(fig, left=0.75, right=0.25, top=1.1, bottom=0.6)
     df = df.sort_values("trial", kind="stable")
     feas = df["feasible"].to_numpy(dtype=bool)
     names, dirs = [m for m, _ in objectives], [d for _, d in objectives]
@@ -65,7 +66,7 @@ def history_figure(df, objectives: Sequence[tuple[str, str]], *, title: str = ""
         ax.step(np.append(xs, trial[-1]), np.append(hv, hv[-1]) / final * 100, where="post", color="#1f77b4", lw=1.6)
         ax.set_ylim(0, 105)
         ref_txt = ", ".join(f"{lab} = {_num(r)}" for lab, r in zip(labels, ref, strict=True))
-        ax.set_title(f"hypervolume over {', '.join(labels)}; reference point {ref_txt}\n"
+        ax.set_title(f"hypervolume over {', '.join(labels)}\nreference point {ref_txt}\n"
                      "(the worst feasible value of each, pushed out by 10% of its range)", fontsize=8)
     else:
         why = "no feasible trial" if not feas.any() else "hypervolume needs at most 6 objectives"

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .style import new_figure
+from .style import margins_in, new_figure
 
 IMPORTANCE_MIN_TRIALS = 10
 
@@ -35,8 +35,10 @@ def importance_figure(importances: Mapping[str, Mapping[str, float]] | None, obj
         return fig
     imp = importances
     order = sorted(names, key=lambda p: np.mean([imp[m][p] for m, _ in objectives]))
+    # fixed margins (the widest parameter name sets the left one): no layout pass
     fig, axes = new_figure(1, len(objectives), figsize=(3.4 * len(objectives) + 1.8, 0.32 * len(names) + 1.9),
-                           sharey=True, squeeze=False)
+                           sharey=True, squeeze=False, layout=None)
+    margins_in(fig, left=0.3 + 0.085 * max(map(len, names)), right=0.3, top=1.0, bottom=0.55, wspace=0.25)
     for ax, (metric, direction) in zip(axes[0], objectives, strict=True):
         v = [imp[metric][p] for p in order]
         ax.barh(order, v, color="#1f77b4")

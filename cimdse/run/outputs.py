@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from ..config import Sweep
@@ -70,24 +71,28 @@ def run_frames(sweep: Sweep, scored: Scored | None, numbers):
 
 
 def write_outputs(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-                  plots: bool = True, verify=None, parquet: bool = False, figure_process: bool = False):
+                  plots: bool = True, verify=None, parquet: bool = False, figures: FigureProcess | None = None):
     """Write the run's tables, run.yaml (with status and counts) and, with `plots`, its figures; returns
     (trials table, front table). The one place where a run's outputs are written. `verify` (run.verify.Verify):
     measure the front designs on a checkpoint first (pareto.csv gains the measured columns; not when interrupted).
-    `parquet`: also write trials.parquet. `figure_process`: draw the heavier figures on a second process
-    (run/helper.py; see `helper_wanted`)."""
+    `parquet`: also write trials.parquet. `figures`: the run's figure process (run/helper.py; see `helper_wanted`),
+    which draws the figures while this process writes the tables and the report."""
+    sent = figures is not None and plots and scored is not None
+    if sent:   # the figure process builds the same tables from the scores and draws while this process does too
+        figures.submit(draw_scored, scored, numbers)
     df, front = run_frames(sweep, scored, numbers)
-    return write_frames(sweep, run_dir, record, df, front, status, plots, verify, parquet=parquet,
-                        figure_process=figure_process)
+    return write_frames(sweep, run_dir, record, df, front, status, plots, verify, parquet=parquet, figures=figures,
+                        sent=sent)
 
 
 def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: str, plots: bool = True,
                  verify=None, totals: tuple[int, int] | None = None, parquet: bool = False,
-                 figure_process: bool = False):
+                 figures: FigureProcess | None = None, sent: bool = False):
     """`write_outputs` from the tables. `totals` = (trials, feasible) of a streamed run (run/stream.py) whose
     trials.csv is already written: then `df` holds only the rows kept for the figures and the report.
-    `figure_process`: a forked process (run/helper.py) draws HELPER_FIGURES while this one writes the tables, the
-    report and the other figures."""
+    `figures`: the run's figure process (`start_figures`): it draws every figure while this process writes the
+    tables and the report (this process then never loads matplotlib); `sent`: it was sent the scores already
+    (`draw_scored`) and draws every figure but importance.png from them."""
     if verify is not None:
         from .verify import verify_front
 
@@ -101,20 +106,63 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
         write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
         return df, front
     table, fig_front, color = figure_data(df, sweep)
-    if figure_process:
-        with FigureProcess(draw_figures, run_dir, sweep, table, fig_front, color, HELPER_FIGURES) as helper:
-            write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
-            imp = run_importances(table, sweep)   # once, for importance.png and report.html
-            draw_figures(run_dir, sweep, table, fig_front, color,
-                         [n for n in RUN_FIGURE_NAMES if n not in HELPER_FIGURES], importances=imp)
-            _write_rest(sweep, run_dir, record, df, front, totals, imp)
-            helper.wait()
+    if figures is not None:
+        if not sent:
+            figures.submit(draw_figures, table, fig_front, color, FIRST_FIGURES)
+        imp = run_importances(table, sweep)   # once, for importance.png and report.html
+        figures.submit(draw_importance, int(table["feasible"].sum()), imp)
+        write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
+        _write_rest(sweep, run_dir, record, df, front, totals, imp)
+        figures.wait()
     else:
         write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
         imp = run_importances(table, sweep)
         draw_figures(run_dir, sweep, table, fig_front, color, RUN_FIGURE_NAMES, importances=imp)
         _write_rest(sweep, run_dir, record, df, front, totals, imp)
     return df, front
+
+
+def start_figures(run_dir: Path, sweep: Sweep) -> FigureProcess:
+    """The figure process of a run (run/helper.py), started when the run starts: it prepares matplotlib while the
+    search runs, then draws the figures `write_frames` sends it."""
+    return FigureProcess(figure_job, Path(run_dir), sweep, warm=partial(warm_figures, sweep))
+
+
+def draw_scored(run_dir: Path, sweep: Sweep, scored: Scored, numbers) -> list[Path]:
+    """FIRST_FIGURES from the scored trials: the tables `write_outputs` builds, built again on the figure process (it
+    starts drawing without waiting for them; pandas is loaded there already)."""
+    df, _ = run_frames(sweep, scored, numbers)
+    table, front, color = figure_data(df, sweep)
+    return draw_figures(run_dir, sweep, table, front, color, FIRST_FIGURES)
+
+
+def figure_job(run_dir: Path, sweep: Sweep, fn, *args) -> None:
+    """What a run's figure process (run/helper.py) runs for each job: fn(run_dir, sweep, *args)."""
+    fn(run_dir, sweep, *args)
+
+
+def warm_figures(sweep: Sweep | None = None) -> None:
+    """Prepare this process to draw the run's figures: load matplotlib, the Agg canvas, PNG writing and the fonts by
+    drawing a small figure into memory, and (with `sweep`) re-score one design with the breakdown as breakdown.png
+    does, which loads what the cost model loads on first use (the figure process does this while the search runs)."""
+    import io
+
+    from ..plots.breakdown import breakdown_values
+    from ..plots.style import _set_scale, new_figure
+    from ..search.scoring import score
+
+    fig, ax = new_figure(figsize=(2, 1.5))
+    ax.scatter([1.0, 300.0], [2.0, 3.0], marker="x", label="warm-up")
+    ax.bar([0, 1], [1.0, 2.0], label="bars")
+    _set_scale(ax, "x", True)
+    ax.set_xlabel("x [uJ]")
+    ax.legend(fontsize=7)
+    fig.suptitle("warm-up", fontsize=10)
+    fig.savefig(io.BytesIO(), format="png", dpi=DPI)
+    if sweep is not None and sweep.space:
+        first = {d.name: d.choices[0] if d.choices else d.low for d in sweep.space}
+        one, _ = run_frames(sweep, score(sweep, [first]), [0])
+        breakdown_values(one, sweep.model, sweep.scenario)
 
 
 def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None,
@@ -178,7 +226,7 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
 
 
 RUN_FIGURE_NAMES = ("pareto", "breakdown", "history", "importance")
-HELPER_FIGURES = ("pareto", "breakdown")   # drawn on the figure process (run/helper.py), if the run has one
+FIRST_FIGURES = ("pareto", "breakdown", "history")   # what the figure process draws before the importances exist
 
 
 def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None,
@@ -226,15 +274,21 @@ def _draw(name: str, run_dir: Path, sweep: Sweep, table, front, color, reference
         order = "enumeration order" if sweep.search.sampler == "exhaustive" else ""
         fig = history_figure(table, objs, title=title, order_note=order)
     else:
-        from ..search.importance import IMPORTANCE_MAX_TRIALS
-        from ..search.optuna_api import distributions
-
-        dists = distributions(sweep)
         n_feas = int(table["feasible"].sum())
         imp = importances if importances is not None else run_importances(table, sweep)
-        fig = importance_figure(imp, objs, list(dists), n_feasible=n_feas, sample=min(n_feas, IMPORTANCE_MAX_TRIALS),
-                                title=title)
+        return draw_importance(run_dir, sweep, n_feas, imp)
     return [save_figure(fig, run_dir / f"{name}.png")]
+
+
+def draw_importance(run_dir: Path, sweep: Sweep, n_feasible: int, importances: dict | None) -> list[Path]:
+    """importance.png from the run's importances (`run_importances`) and its number of feasible trials."""
+    from ..search.importance import IMPORTANCE_MAX_TRIALS
+    from ..search.optuna_api import distributions
+
+    fig = importance_figure(importances, list(sweep.objectives), list(distributions(sweep)), n_feasible=n_feasible,
+                            sample=min(n_feasible, IMPORTANCE_MAX_TRIALS),
+                            title=run_title(sweep.name, sweep.model.name, sweep.scenario.to_dict()))
+    return [save_figure(fig, Path(run_dir) / "importance.png")]
 
 
 def write_shard_file(run_dir: Path, sweep: Sweep, shard: tuple[int, int], bounds: tuple[int, int], total: int,

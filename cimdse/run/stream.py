@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Sweep
+from ..cost.params import PARAMS
 from ..pareto import pareto_mask
-from ..results import csv_frame, trials_frame
+from ..results import csv_frame, trials_columns, write_csv_rows
 from ..search.exhaustive import CHUNK, map_chunks, progress, score_range
 from ..search.progress import Progress, StopFlag, Tally
 
@@ -97,18 +98,28 @@ def chunk_job(sweep: Sweep, lo: int, hi: int, *, folder: str, tag: str, fraction
               as_float: frozenset = frozenset()) -> ChunkOut:
     """Score designs lo..hi-1, write their trials.csv rows (no header) to a part file in `folder`, and return the
     chunk's front, its kept rows and counts. Runs on a worker process: the part file, not the rows, goes back."""
-    df = trials_frame(score_range(sweep, lo, hi), np.arange(lo, hi))
-    frame, whole = csv_frame(df, as_float)
+    import pandas as pd
+
+    scored = score_range(sweep, lo, hi)
+    cols = trials_columns(scored, np.arange(lo, hi))
+    cats = {k: (scored.batch[k], p.choices) for k, p in PARAMS.items() if p.kind == "cat"}
+    frame, whole = csv_frame(cols, as_float, codes=cats)
     part = Path(folder) / f".trials-{lo:012d}.csv.tmp-{tag}"
-    frame.write_csv(part, include_header=False, line_terminator="\n")
+    with open(part, "wb") as f:
+        write_csv_rows(frame, f)
     pq = None
     if parquet:
         pq = str(Path(folder) / f".trials-{lo:012d}.parquet.tmp-{tag}")
-        parquet_frame(df).write_parquet(pq)
+        parquet_frame(pd.DataFrame(cols)).write_parquet(pq)
+    feas = np.flatnonzero(np.asarray(cols["feasible"], dtype=bool))
+    if len(feas):
+        values = np.column_stack([np.asarray(cols[k], dtype=float)[feas] for k, _ in sweep.objectives])
+        feas = feas[pareto_mask(values, [d for _, d in sweep.objectives])]
     keep = np.flatnonzero(keep_mask(lo, hi, fraction))
+    # pandas rows only for what the run keeps (the front and the sample), not for the whole chunk
     return ChunkOut(lo, hi, str(part), pq, frame.clear().write_csv(line_terminator="\n"), whole,
-                    int(df["feasible"].sum()), df.iloc[front_rows(df, sweep.objectives)],
-                    df.iloc[keep] if len(keep) < len(df) else df)
+                    int(np.count_nonzero(cols["feasible"])), pd.DataFrame({k: v[feas] for k, v in cols.items()}),
+                    pd.DataFrame({k: v[keep] for k, v in cols.items()} if len(keep) < hi - lo else cols))
 
 
 def parquet_frame(df):

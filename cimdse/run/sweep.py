@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,8 @@ from ..search.progress import Progress, StopFlag, graceful_sigint
 from ..search.scoring import Scored, score
 from ..search.workers import run_workers
 from .folder import RunResult, default_run_dir, prepare_run_dir
-from .helper import helper_wanted
-from .outputs import write_frames, write_outputs, write_shard_file
+from .helper import FigureProcess, helper_wanted
+from .outputs import start_figures, write_frames, write_outputs, write_shard_file
 from .stream import stream_exhaustive
 
 
@@ -50,14 +51,20 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, fresh: bool = False,
     if workers is None:
         workers = usable_cores() if sweep.search.sampler == "exhaustive" else 1
     helper = fork and helper_wanted(plots, usable_cores())   # figures on a second process when there is a core
+    if fork and sweep.search.sampler == "exhaustive":
+        # the chunk workers and the figure process are forked from this process and all build pandas tables, as
+        # this process does: imported once here, not once in each of them (about 0.12 s of CPU each)
+        import pandas  # noqa: F401
     with graceful_sigint() as stop:  # Ctrl-C: finish the batch, then write what is done (below)
-        return _run(sweep, run_dir, fresh, on_batch, plots, stop, workers, shard, verify, parquet, helper, fork)
+        prepare_run_dir(sweep, run_dir, fresh)
+        # the figure process starts with the run: it loads matplotlib while the search runs (run/helper.py)
+        with start_figures(run_dir, sweep) if helper else nullcontext() as figures:
+            return _run(sweep, run_dir, on_batch, plots, stop, workers, shard, verify, parquet, figures, fork)
 
 
-def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: StopFlag, workers: int,
-         shard: tuple[int, int] | None, verify=None, parquet: bool = False, helper: bool = False,
+def _run(sweep: Sweep, run_dir: Path, on_batch, plots: bool, stop: StopFlag, workers: int,
+         shard: tuple[int, int] | None, verify=None, parquet: bool = False, figures: FigureProcess | None = None,
          fork: bool = False) -> RunResult:
-    prepare_run_dir(sweep, run_dir, fresh)
     extra: dict = {"workers": workers} if workers > 1 else {}
     if sweep.search.sampler == "exhaustive" and shard is not None:
         total = space_size(sweep)
@@ -67,7 +74,7 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
     write_run(run_dir, {**record, "status": "running"})
     start = time.perf_counter()
     if sweep.search.sampler == "exhaustive":
-        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard, helper,
+        return exhaustive_run(sweep, run_dir, record, workers, stop, on_batch, plots, verify, parquet, shard, figures,
                               fork)
     if workers > 1:
         status = "interrupted" if run_workers(sweep, run_dir, sweep.search.storage, workers, on_batch, stop) \
@@ -84,16 +91,16 @@ def _run(sweep: Sweep, run_dir: Path, fresh: bool, on_batch, plots: bool, stop: 
         params, numbers, status = res.params, res.numbers, res.status
         scored = scored_with_origin(sweep, params, res.origins)
     return finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify,
-                      parquet, helper)
+                      parquet, figures)
 
 
 def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, stop: StopFlag | None = None,
                    on_batch: Callable[[Progress], None] | None = None, plots: bool = True, verify=None,
-                   parquet: bool = False, shard: tuple[int, int] | None = None, helper: bool = False,
+                   parquet: bool = False, shard: tuple[int, int] | None = None, figures: FigureProcess | None = None,
                    fork: bool = False) -> RunResult:
     """The exhaustive search of a run whose folder is prepared (run.yaml says `running`): stream every design of the
-    discrete space (or of `shard`) into the folder, then write the front, run.yaml and the figures (`helper`: on a
-    second process, run/helper.py; `fork`: chunk workers may be forked, else spawned)."""
+    discrete space (or of `shard`) into the folder, then write the front, run.yaml and the figures (`figures`: on
+    the run's figure process, run/helper.py; `fork`: chunk workers may be forked, else spawned)."""
     start = time.perf_counter()
     stop = stop or StopFlag()
     total = space_size(sweep)
@@ -103,7 +110,7 @@ def exhaustive_run(sweep: Sweep, run_dir: Path, record: dict, workers: int = 1, 
     status = "interrupted" if stop.requested and st.done < hi - lo else "complete"
     front = front_frame(st.front, sweep.objectives) if len(st.front) else st.front
     df, front = write_frames(sweep, run_dir, record, st.kept, front, status, plots, verify, totals=(st.done, st.feasible),
-                             figure_process=helper)
+                             figures=figures)
     result = RunResult(run_dir, df, front, status, time.perf_counter() - start, st.done, st.feasible, len(front),
                        search=sweep.search)
     if bounds is not None and shard is not None and status == "complete":
@@ -129,9 +136,10 @@ def scored_with_origin(sweep: Sweep, params: list[dict], origins: list[str] | No
 
 
 def finish_run(sweep: Sweep, run_dir: Path, record: dict, scored: Scored | None, numbers, status: str,
-               seconds: float, plots: bool = True, verify=None, parquet: bool = False, helper: bool = False) -> RunResult:
+               seconds: float, plots: bool = True, verify=None, parquet: bool = False,
+               figures: FigureProcess | None = None) -> RunResult:
     """Write the run's outputs (tables, run.yaml with status and counts, figures) and return what was written."""
-    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify, parquet, helper)
+    df, front = write_outputs(sweep, run_dir, record, scored, numbers, status, plots, verify, parquet, figures)
     feas = int(df["feasible"].sum()) if len(df) else 0
     return RunResult(run_dir, df, front, status, seconds, len(df), feas, len(front), search=sweep.search)
 

@@ -26,8 +26,10 @@ def space_size(sweep: Sweep) -> int:
     return math.prod(len(d.discrete_values) for d in sweep.space)
 
 
-def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> dict:
-    """Designs start..stop of the Cartesian product of the space, as columns (last dimension varies fastest)."""
+def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None, codes: bool = False) -> dict:
+    """Designs start..stop of the Cartesian product of the space, as columns (last dimension varies fastest).
+    `codes`: a categorical column holds each value's position in its parameter's choices (what `score` and the cost
+    model take) instead of the value itself."""
     dims = [d.discrete_values for d in sweep.space]
     total = space_size(sweep)
     stop = total if stop is None else min(stop, total)
@@ -35,16 +37,22 @@ def enumerate_space(sweep: Sweep, start: int = 0, stop: int | None = None) -> di
     cols = {}
     stride = 1
     for d, vals in zip(reversed(sweep.space), reversed(dims), strict=True):
-        codes = (idx // stride) % len(vals)
-        arr = np.asarray(vals, dtype=object if PARAMS[d.name].kind == "cat" else float)
-        cols[d.name] = arr[codes]
+        at = (idx // stride) % len(vals)
+        p = PARAMS[d.name]
+        if p.kind != "cat":
+            arr = np.asarray(vals, dtype=float)
+        elif codes and all(isinstance(v, str) and v in p.choices for v in vals):
+            arr = np.asarray([p.choices.index(v) for v in vals], dtype=np.int64)
+        else:
+            arr = np.asarray(vals, dtype=object)
+        cols[d.name] = arr[at]
         stride *= len(vals)
     return {d.name: cols[d.name] for d in sweep.space}
 
 
 def score_range(sweep: Sweep, lo: int, hi: int) -> Scored:
     """Score designs lo..hi of the enumeration (one chunk; a worker process's job)."""
-    return score(sweep, enumerate_space(sweep, lo, hi))
+    return score(sweep, enumerate_space(sweep, lo, hi, codes=True))
 
 
 def run_exhaustive(sweep: Sweep, chunk: int = CHUNK,
@@ -96,12 +104,26 @@ _SWEEP: Sweep | None = None  # the sweep of a pool worker (set once by its initi
 _TASK: Callable | None = None
 
 
-def _init_worker(sweep: Sweep, task: Callable) -> None:
+def _init_worker(sweep: Sweep, task: Callable, parent: int | None = None) -> None:
     import signal
+    import threading
 
     global _SWEEP, _TASK
     _SWEEP, _TASK = sweep, task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops handing out chunks
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent,), name="cimdse-parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int, poll_s: float = 1.0) -> None:
+    """End this pool worker once the run that started it is gone (a killed run: its workers would otherwise wait
+    for chunks forever, orphaned)."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(1)
 
 
 def _run_in_worker(lo: int, hi: int):
@@ -114,6 +136,7 @@ def _pooled(sweep: Sweep, task: Callable, bounds: list[tuple[int, int]], workers
     """Yield (task result, lo, hi) in enumeration order, computed by a pool of `workers` processes with at most
     2 x workers chunks in flight (memory stays bounded); after `stop` no new chunk is started."""
     import multiprocessing as mp
+    import os
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
@@ -121,7 +144,7 @@ def _pooled(sweep: Sweep, task: Callable, bounds: list[tuple[int, int]], workers
 
     ctx = mp.get_context(method or start_method())
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(sweep, task)) as pool:
+                             initargs=(sweep, task, os.getpid())) as pool:
         todo = deque(bounds)
         flight: deque = deque()
         while todo or flight:

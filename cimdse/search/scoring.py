@@ -11,7 +11,7 @@ import numpy as np
 from ..config import Sweep
 from ..cost import evaluate_arrays
 from ..cost.gpu import baseline_columns, baseline_metrics
-from ..cost.params import scenario_defaults, to_batch
+from ..cost.params import PARAMS, scenario_defaults, to_batch
 from ..metrics import BASELINE_METRICS, METRICS
 
 
@@ -55,7 +55,7 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     base = base_design(sweep)
     if isinstance(rows, dict):
         n = len(next(iter(rows.values())))
-        cols = {k: np.repeat(np.asarray([v], dtype=object if isinstance(v, str) else float), n) for k, v in base.items()}
+        cols = {k: _column(k, v, n) for k, v in base.items()}
         cols.update(rows)
         batch = to_batch(cols, sweep.tech)
     else:
@@ -79,6 +79,15 @@ def score(sweep: Sweep, rows: list[dict] | dict) -> Scored:
     violations = np.column_stack(viol) if viol else np.zeros((n, 0))
     feasible = np.all(violations <= 0, axis=1)
     return Scored(batch, m, obj, violations, feasible, text, tuple(e.text for e in sweep.expressions))
+
+
+def _column(name: str, value, n: int) -> np.ndarray:
+    """A base-design value repeated for n designs; a categorical one as its code (to_batch takes codes as they
+    are instead of looking up each of n strings: about 0.3 s of a 250,000-design chunk)."""
+    p = PARAMS.get(name)
+    if p is not None and p.kind == "cat" and isinstance(value, str) and value in p.choices:
+        return np.full(n, p.choices.index(value), dtype=np.int64)
+    return np.repeat(np.asarray([value], dtype=object if isinstance(value, str) else float), n)
 
 
 def front_bands(sweep: Sweep, front):
