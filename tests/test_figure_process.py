@@ -9,6 +9,7 @@ import signal
 import time
 
 import pytest
+from _procs import all_gone
 from _small_sweep import write_small
 
 from cimdse.config import load_sweep
@@ -67,18 +68,7 @@ def test_the_figure_process_of_a_killed_run_ends():
     figures = reader.recv()
     os.kill(run.pid, signal.SIGKILL)
     run.join()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(figures):
-        time.sleep(0.1)
-    assert not _alive(figures)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"   # a zombie has ended
-    except FileNotFoundError:
-        return False
+    assert all_gone([figures])
 
 
 def test_no_figure_process_without_plots_or_a_second_core():

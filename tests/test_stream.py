@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _procs import all_gone
 from _small_sweep import front_trials, write_small
 
 from cimdse.config import load_sweep
@@ -263,10 +264,7 @@ def test_chunk_workers_of_a_killed_run_end(tmp_path):
     assert len(workers) >= 2
     os.kill(run.pid, signal.SIGKILL)
     run.join()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.1)
-    assert not any(_alive(w) for w in workers)
+    assert all_gone(workers)
 
 
 def _children(pid: int) -> list[str]:
@@ -275,11 +273,3 @@ def _children(pid: int) -> list[str]:
             return f.read().split()
     except FileNotFoundError:
         return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"   # a zombie has ended
-    except FileNotFoundError:
-        return False
