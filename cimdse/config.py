@@ -236,9 +236,9 @@ def _dimension(name: str, spec, where: str) -> Dimension:
                 raise UserError(err.detail, file=where, key=f"{key}.{k}") from None
         if lo > hi:
             raise UserError(f"low ({lo}) is greater than high ({hi})", file=where, key=key)
-        if name in FLOORS and lo < FLOORS[name][0]:  # 0 (the default) is valid, (0, floor) is not
-            floor, unit = FLOORS[name]
-            raise UserError(f"a {name} range must start at {floor:g} {unit} or above; give 0 (the default) "
+        if name in FLOORS and lo < FLOORS[name].value:  # 0 (the default) is valid, (0, floor) is not
+            f = FLOORS[name]
+            raise UserError(f"a {name} range must start at {f.value:g} {f.unit} or above; give 0 (the default) "
                             "as a choice instead", file=where, key=f"{key}.low")
         step = spec.get("step")
         if step is not None:

@@ -530,8 +530,8 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
     r_cell = cell_wire_ohm(p, tech, nq["wire_ohm_um"])   # line resistance per cell pitch (IR drop), used twice
     p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
-    for name, (floor, _) in FLOORS.items():      # (0, floor) is flagged by conflict_codes and priced at the floor
-        p[name] = np.where(p[name] > 0, np.maximum(p[name], floor), 0.0)
+    for name, f in FLOORS.items():      # (0, floor) is flagged by conflict_codes and priced at the floor
+        p[name] = np.where(p[name] > 0, np.maximum(p[name], f.value), 0.0)
     c = circuits(p, tech, r_cell, nq)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -179,8 +180,21 @@ VDD_MIN_V = 0.3
 # 7 nm (docs/MODEL.md 11), below what any converter or pulsed line can produce; shorter values (hypothesis found
 # 8e-301 ns) made peak TOPS and power overflow. 0 keeps its meaning (clock-derived / the device's pulse).
 TIME_MIN_NS = 0.01
-# parameters where 0 means 'the default' and a value in (0, floor) is outside the model: name -> (floor, unit)
-FLOORS = {"vdd": (VDD_MIN_V, "V"), "adc_ns": (TIME_MIN_NS, "ns"), "read_ns": (TIME_MIN_NS, "ns")}
+
+
+class Floor(NamedTuple):
+    """The floor of a parameter where 0 means its default and a value in (0, value) is outside the model."""
+
+    value: float
+    unit: str
+    default: str    # what 0 stands for
+    noun: str       # what a value is
+    why: str        # why a value below the floor is outside the model
+
+
+FLOORS = {"vdd": Floor(VDD_MIN_V, "V", "the node's default", "a supply", "sub-threshold, outside the model"),
+          "adc_ns": Floor(TIME_MIN_NS, "ns", "the default", "a time", "shorter than any conversion, outside the model"),
+          "read_ns": Floor(TIME_MIN_NS, "ns", "the default", "a time", "shorter than any read pulse, outside the model")}
 
 CATEGORICAL = tuple(n for n, p in PARAMS.items() if p.kind == "cat")
 _CODES = {n: {c: i for i, c in enumerate(p.choices)} for n, p in PARAMS.items() if p.kind == "cat"}  # name -> code
@@ -219,12 +233,10 @@ def check_value(name: str, value) -> float | str:
     if not (p.low <= v <= p.high):
         raise UserError(f"expected {p.kind} in [{p.low:g}, {p.high:g}] {p.unit}".rstrip() + f", got {shown(value)}"
                         + _scale_hint(p, v), key=name)
-    if name == "vdd" and 0 < v < VDD_MIN_V:
-        raise UserError(f"expected 0 (the node's default) or a supply in [{VDD_MIN_V:g}, {p.high:g}] V, got {shown(value)}",
-                        key=name)
-    if name in ("adc_ns", "read_ns") and 0 < v < TIME_MIN_NS:
-        raise UserError(f"expected 0 (the default) or a time in [{TIME_MIN_NS:g}, {p.high:g}] ns, got {shown(value)}",
-                        key=name)
+    if name in FLOORS and 0 < v < FLOORS[name].value:
+        f = FLOORS[name]
+        raise UserError(f"expected 0 ({f.default}) or {f.noun} in [{f.value:g}, {p.high:g}] {f.unit}, "
+                        f"got {shown(value)}", key=name)
     if name == "adc_bits" and v < 1:
         raise UserError("expected at least 1 bit", key=name)
     return v
@@ -354,12 +366,10 @@ CONFLICT_TEXTS = (
     "cols too small for an offset reference column",
     "compute 'digital' needs device sram (the bit-serial adder-tree macro reads binary SRAM cells)",
     "attention 'cim' is not available on dram (attention runs on the bank units next to the KV cache)",
-    f"vdd below {VDD_MIN_V:g} V (sub-threshold, outside the model)",
-    f"adc_ns below {TIME_MIN_NS:g} ns (shorter than any conversion, outside the model)",
-    f"read_ns below {TIME_MIN_NS:g} ns (shorter than any read pulse, outside the model)",
+    *(f"{name} below {f.value:g} {f.unit} ({f.why})" for name, f in FLOORS.items()),
 )
 CONFLICT_KEYS = ((), ("bits_per_cell", "device"), ("rows_active", "rows"), ("cols_per_adc", "cols"),
-                 ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), ("vdd",), ("adc_ns",), ("read_ns",))  # the parameters each rule involves
+                 ("cols", "weight_encoding"), ("compute", "device"), ("attention", "device"), *((name,) for name in FLOORS))  # the parameters each rule involves
 
 
 def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarray, ...]:
@@ -377,9 +387,7 @@ def conflict_masks(batch: Mapping[str, np.ndarray], tech=None) -> tuple[np.ndarr
         (batch["weight_encoding"] == 1) & (batch["cols"] < 2),
         digital & (batch["device"] != DEVICES.index("sram")) & ~is_dram,
         is_dram & (batch["attention"] == 1),
-        (batch["vdd"] > 0) & (batch["vdd"] < VDD_MIN_V),
-        (batch["adc_ns"] > 0) & (batch["adc_ns"] < TIME_MIN_NS),
-        (batch["read_ns"] > 0) & (batch["read_ns"] < TIME_MIN_NS),
+        *((batch[name] > 0) & (batch[name] < f.value) for name, f in FLOORS.items()),
     )
 
 
