@@ -228,7 +228,11 @@ def _constant(s) -> bool:
         return False
     if s.dtype == pl.String:
         return bool((s == s[0]).all())
-    v = s.to_numpy()
+    return _one_value(s.to_numpy())
+
+
+def _one_value(v: np.ndarray) -> bool:
+    """Whether a non-empty numpy array holds one value in every row (floats bit for bit: -0.0 is not 0.0)."""
     if v.dtype.kind == "f":
         v = v.view(np.int64 if v.itemsize == 8 else np.int32)
     return bool((v == v[0]).all())
@@ -265,7 +269,7 @@ def csv_frame(df, as_float: frozenset = frozenset(), codes: dict | None = None):
             continue
         v = np.asarray(df[name]) if isinstance(df, dict) else df[name].to_numpy()
         if v.dtype.kind == "f":
-            if len(v) > 1 and v.itemsize == 8 and (v.view(np.int64) == v[:1].view(np.int64)[0]).all():
+            if len(v) > 1 and v.itemsize == 8 and _one_value(v):
                 v = np.full(len(v), round_significant(v[:1])[0])   # one value in every row: rounded once
             else:
                 v = round_significant(v)
