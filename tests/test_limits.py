@@ -156,9 +156,10 @@ def test_weights_fit_means_resident_in_the_chips_used():
 # ------------------------------------------------------------------------------------------------ endurance
 
 def test_lifetime_counts_the_write_verify_pulses_of_each_device():
-    """PCM programs a level with an 8-step SET sequence (Ambrogio et al., Nature 2018) and FeFET with up to 31 update
-    pulses (Jerry et al., IEDM 2017): each pulse is an endurance cycle, so a cell survives endurance / pulses writes
-    and the lifetime is 1/8 (1/31) of what one cycle per write would give."""
+    """PCM programs a level with an 8-step SET sequence (Ambrogio et al., Nature 2018), FeFET with up to 31 update
+    pulses (Jerry et al., IEDM 2017) and RRAM with about 11 SET/RESET pulses of a closed-loop write (Falcone et al.,
+    arXiv:2502.04524, 2 % acceptance): each pulse is an endurance cycle, so a cell survives endurance / pulses writes
+    and the lifetime is 1/8 (1/31, 1/11) of what one cycle per write would give."""
     import dataclasses
 
     from cimdse.cost.model import evaluate_batch, prepare
@@ -168,10 +169,11 @@ def test_lifetime_counts_the_write_verify_pulses_of_each_device():
     tech = load_tech()
     one = dataclasses.replace(tech, device={**tech.device, "write_verify_pulses": np.ones(len(DEVICES))})
     wl = prepare(load_model("llama-2-7b"), Scenario())
-    b = to_batch([{**defaults(), "device": d, "bits_per_cell": 1, "overflow": "reload"} for d in ("pcm", "fefet", "mram")])
+    devs = ("pcm", "fefet", "mram", "rram")
+    b = to_batch([{**defaults(), "device": d, "bits_per_cell": 1, "overflow": "reload"} for d in devs])
     real, once = evaluate_batch(b, wl, tech)["lifetime_years"], evaluate_batch(b, wl, one)["lifetime_years"]
     assert np.all(real < 1e6)                                      # every design rewrites weights
-    assert real / once == pytest.approx([1 / 8, 1 / 31, 1.0], rel=1e-12)
+    assert real / once == pytest.approx([1 / 8, 1 / 31, 1.0, 1 / 11], rel=1e-12)
 
 
 def test_reason_numbers_round_without_overflow_for_tiny_values():

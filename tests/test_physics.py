@@ -60,6 +60,19 @@ def test_low_supply_high_clock_is_infeasible_not_cheaper():
     assert r["reason"][0] == "clock 10 GHz > fmax_ghz 1.21 GHz"
 
 
+def test_clock_above_the_shipped_record_is_infeasible_at_small_nodes():
+    """The FO4 law lets 14 nm logic at its nominal 0.8 V clock at 18.5 GHz (Stillmaker-Baas 14 nm cubic at 0.8 V:
+    -40.66 (0.512) + 109.2 (0.64) - 100.6 (0.8) + 35.92 = 4.510 ps; 1000 / (12 x 4.510) = 18.48 GHz), but no shipped
+    processor has clocked above 6.2 GHz (periphery.yaml logic_clock_max_ghz: Intel Core i9-14900KS; IBM z15, 14 nm,
+    5.2 GHz): 8 GHz passes the law and breaks the record, 6 GHz passes both."""
+    assert fmax_ghz(0.8, 14.0, TECH) == pytest.approx(1000 / (12 * 4.510), rel=1e-4)
+    base = {"node_nm": 14.0, "vdd": 0.8, "rows_active": 32}
+    r = _eval([{**base, "clock_ghz": 8.0}, {**base, "clock_ghz": 6.0}])
+    assert r["reason"][0] == "clock 8 GHz > logic_clock_max_ghz 6.2 GHz"
+    assert not r["feasible"][0]
+    assert r["feasible"][1] and r["reason"][1] == ""
+
+
 def test_adc_energy_rises_above_the_survey_corners_by_hand():
     # f_s twice the Walden corner (1.2211 GHz): the switching term doubles
     assert adc_rate_factor(2 * 1221112976.0, 1221112976.0) == pytest.approx(2.0)
@@ -125,6 +138,7 @@ def test_no_feasible_design_breaks_clock_or_ir_drop(designs):
     fmax = fmax_ghz(vdd, batch["node_nm"], TECH)
     ok = r["feasible"]
     assert np.all(batch["clock_ghz"][ok] <= fmax[ok])
+    assert np.all(batch["clock_ghz"][ok] <= 6.2)                  # the shipped-clock record (periphery.yaml)
     assert np.all(r["ir_drop_frac"][ok] <= batch["max_ir_drop"][ok])
     assert np.all(np.isfinite(r["ir_drop_frac"])) and np.all(r["ir_drop_frac"] >= 0)
     bad = ~ok & (batch["clock_ghz"] > fmax)

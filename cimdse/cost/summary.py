@@ -140,7 +140,7 @@ def offchip_bytes(wl, p: dict, c: dict, mp: dict) -> np.ndarray:
 # limit per design come from `feasibility`
 LIMITS = (("max_die_mm2", "mm2", "die area"), ("max_power_density_w_mm2", "W/mm2", "peak power density"),
           ("chips_used x offchip_devices x capacity_gb", "GB", "off-chip data"), ("fmax_ghz", "GHz", "clock"),
-          ("max_ir_drop", "of V_read", "IR drop"))
+          ("logic_clock_max_ghz", "GHz", "clock"), ("max_ir_drop", "of V_read", "IR drop"))
 
 
 def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
@@ -152,6 +152,7 @@ def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
     code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
     numbers = ((res["die_area_mm2"], p["max_die_mm2"]), (res["power_density_w_mm2"], p["max_power_density_w_mm2"]),
                (res["offchip_gb"], c["off_gb"] * mp["chips_used"]), (p["clock_ghz"], c["fmax_ghz"]),
+               (p["clock_ghz"], c["tech"].periphery["timing"]["logic_clock_max_ghz"]),   # shipped-clock record
                (res["ir_drop_frac"], p["max_ir_drop"]))
     checks = [Check(name, value, limit, unit, text) for (name, unit, text), (value, limit) in zip(LIMITS, numbers,
                                                                                                    strict=True)]
