@@ -143,8 +143,11 @@ def figure_job(run_dir: Path, sweep: Sweep, fn, *args) -> None:
 
 def warm_figures(sweep: Sweep | None = None) -> None:
     """Prepare this process to draw the run's figures: load matplotlib, the Agg canvas, PNG writing and the fonts by
-    drawing a small figure into memory, and (with `sweep`) re-score one design with the breakdown as breakdown.png
-    does, which loads what the cost model loads on first use (the figure process does this while the search runs)."""
+    drawing a small figure into memory, with a log axis whose tick labels are mathtext (powers of ten: building
+    matplotlib's mathtext parser and loading its fonts took about 0.2 s of the first figure that had one), and (with
+    `sweep`) re-score `warm_designs` with the breakdown as breakdown.png does, which builds the cost model's tables
+    that the front's designs use (its error-model tables took about 0.15 s of breakdown.png). The figure process
+    does this while the search runs."""
     import io
 
     from ..plots.breakdown import breakdown_values
@@ -152,17 +155,27 @@ def warm_figures(sweep: Sweep | None = None) -> None:
     from ..search.scoring import score
 
     fig, ax = new_figure(figsize=(2, 1.5))
-    ax.scatter([1.0, 300.0], [2.0, 3.0], marker="x", label="warm-up")
+    ax.scatter([1.0, 300.0], [2.0, 3.0e5], marker="x", label="warm-up")
     ax.bar([0, 1], [1.0, 2.0], label="bars")
     _set_scale(ax, "x", True)
+    _set_scale(ax, "y", True)   # five decades: tick labels 10^4 and 10^5 in mathtext
     ax.set_xlabel("x [uJ]")
     ax.legend(fontsize=7)
     fig.suptitle("warm-up", fontsize=10)
     fig.savefig(io.BytesIO(), format="png", dpi=DPI)
     if sweep is not None and sweep.space:
-        first = {d.name: d.choices[0] if d.choices else d.low for d in sweep.space}
-        one, _ = run_frames(sweep, score(sweep, [first]), [0])
-        breakdown_values(one, sweep.model, sweep.scenario)
+        designs = warm_designs(sweep)
+        rows, _ = run_frames(sweep, score(sweep, designs), list(range(len(designs))))
+        breakdown_values(rows, sweep.model, sweep.scenario)
+
+
+def warm_designs(sweep: Sweep) -> list[dict]:
+    """A few designs spread over the sweep's space: design i takes choice i (cyclically) of every categorical
+    parameter and alternately the low and high end of every numeric one, so that together they meet every choice
+    (and both ends) the way the front's designs will."""
+    n = max([len(d.choices) for d in sweep.space if d.choices] + [2])
+    return [{d.name: d.choices[i % len(d.choices)] if d.choices else (d.low if i % 2 == 0 else d.high)
+             for d in sweep.space} for i in range(n)]
 
 
 def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None,
