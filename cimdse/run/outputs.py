@@ -105,7 +105,8 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
     if not (plots and len(df)):
         write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
         return df, front
-    table, fig_front, color = figure_data(df, sweep)
+    # the figures' front is the front of the rows (without the measured columns of --verify): the one already made
+    table, fig_front, color = figure_data(df, sweep, front if verify is None and totals is None else None)
     if figures is not None:
         if not sent:
             figures.submit(draw_figures, table, fig_front, color, FIRST_FIGURES)
@@ -131,8 +132,8 @@ def start_figures(run_dir: Path, sweep: Sweep) -> FigureProcess:
 def draw_scored(run_dir: Path, sweep: Sweep, scored: Scored, numbers) -> list[Path]:
     """FIRST_FIGURES from the scored trials: the tables `write_outputs` builds, built again on the figure process (it
     starts drawing without waiting for them; pandas is loaded there already)."""
-    df, _ = run_frames(sweep, scored, numbers)
-    table, front, color = figure_data(df, sweep)
+    df, front = run_frames(sweep, scored, numbers)
+    table, front, color = figure_data(df, sweep, front)
     return draw_figures(run_dir, sweep, table, front, color, FIRST_FIGURES)
 
 
@@ -250,17 +251,18 @@ def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Refe
     return draw_figures(run_dir, sweep, table, front, color, RUN_FIGURE_NAMES, references, importances)
 
 
-def figure_data(df, sweep: Sweep):
+def figure_data(df, sweep: Sweep, front=None):
     """(table, front, colour column) that the run's figures are drawn from: the columns of the trials table they
     read (trial, searched parameters, plotted metrics, feasible), its front with every column (breakdown.png
-    re-scores those designs), and the parameter pareto.png colours by. The narrow table is cheap to hand to the
-    figure process; the searched parameters are the only ones that vary, so designs are told apart as before."""
+    re-scores those designs; `front`: front_frame(df, sweep.objectives) when the caller made it already), and the
+    parameter pareto.png colours by. The narrow table is cheap to hand to the figure process; the searched
+    parameters are the only ones that vary, so designs are told apart as before."""
     objs = list(sweep.objectives)
     searched = [d.name for d in sweep.space]
     color = default_color(df, searched)
     cols = ["trial", *searched, *(m for m, _ in objs), *(m for m, _ in default_axes(objs)), color, "feasible"]
     cols = list(dict.fromkeys(c for c in cols if c is not None and c in df.columns))
-    return df[cols], front_frame(df, objs), color
+    return df[cols], front_frame(df, objs) if front is None else front, color
 
 
 def draw_figures(run_dir: Path, sweep: Sweep, table, front, color: str | None, names: Sequence[str],
