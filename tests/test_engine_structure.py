@@ -1,6 +1,7 @@
 """The shape issue 17 asks of the sweep engine, checked on the source: Optuna only in its adapter, no private
 attribute of Optuna or pandas, no import cycle, modules under 600 lines; and a library call that leaves its host's
-state (matplotlib backend, warning filters, Optuna's log level, pyplot's figures) as it found it."""
+state (matplotlib backend, warning filters, Optuna's log level, pyplot's figures, the garbage collector's settings)
+as it found it."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def test_no_import_cycle() -> None:
 
 
 SIDE_EFFECTS = """
-import sys, warnings
+import gc, sys, warnings
 import matplotlib
 matplotlib.use("svg")  # a host's choice, which the library must keep
 import matplotlib.pyplot as plt
@@ -107,12 +108,14 @@ import optuna
 import optuna.importance, pandas, polars, scipy.special, scipy.stats  # third-party imports add their own filters
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.simplefilter("default")
-before = (matplotlib.get_backend(), list(warnings.filters), optuna.logging.get_verbosity(), plt.get_fignums())
+before = (matplotlib.get_backend(), list(warnings.filters), optuna.logging.get_verbosity(), plt.get_fignums(),
+          gc.get_threshold(), gc.isenabled())   # the collector: only the CLI's own process tunes it
 import cimdse
 from cimdse.config import load_sweep
 res = cimdse.run_sweep(load_sweep(sys.argv[1]), out=sys.argv[2])
 assert res.completed == 24, res.completed
-after = (matplotlib.get_backend(), list(warnings.filters), optuna.logging.get_verbosity(), plt.get_fignums())
+after = (matplotlib.get_backend(), list(warnings.filters), optuna.logging.get_verbosity(), plt.get_fignums(),
+         gc.get_threshold(), gc.isenabled())
 assert after == before, (before, after)
 print("unchanged")
 """

@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from _procs import all_gone
@@ -74,3 +75,17 @@ def test_the_figure_process_of_a_killed_run_ends():
 def test_no_figure_process_without_plots_or_a_second_core():
     assert not helper_wanted(False, 8)
     assert not helper_wanted(True, 1)
+
+
+def test_warm_designs_meet_every_choice_and_both_ends_of_every_range(tmp_path):
+    """The figure process's warm-up scores designs that together take every choice of each categorical parameter
+    and the low and high end of each numeric one (so the cost model's tables that the front's designs need are
+    built while the search runs); the quickstart space: 5 devices, so 5 designs."""
+    from cimdse.run.outputs import warm_designs
+
+    sw = load_sweep(str(Path(__file__).resolve().parents[1] / "sweeps" / "quickstart.yaml"))
+    designs = warm_designs(sw)
+    assert len(designs) == max(len(d.choices) for d in sw.space if d.choices) == 5
+    for d in sw.space:
+        seen = {x[d.name] for x in designs}
+        assert seen == (set(d.choices) if d.choices else {d.low, d.high}), d.name

@@ -37,6 +37,8 @@ def _child(conn, fn: Callable, fixed: tuple, warm: Callable | None, parent: int)
             warm()
         except Exception:  # noqa: BLE001 -- preparing is optional: a real failure shows in the jobs
             pass
+        gc.freeze()   # and so do the objects of the warm-up (matplotlib's modules, fonts): the figures' collections
+        #               then walk only the figures' own objects
     err = None
     try:
         while True:

@@ -105,7 +105,8 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
     if not (plots and len(df)):
         write_tables(sweep, run_dir, record, df, front, status, plots, totals=totals, parquet=parquet)
         return df, front
-    table, fig_front, color = figure_data(df, sweep)
+    # the figures' front is the front of the rows (without the measured columns of --verify): the one already made
+    table, fig_front, color = figure_data(df, sweep, front if verify is None and totals is None else None)
     if figures is not None:
         if not sent:
             figures.submit(draw_figures, table, fig_front, color, FIRST_FIGURES)
@@ -131,8 +132,8 @@ def start_figures(run_dir: Path, sweep: Sweep) -> FigureProcess:
 def draw_scored(run_dir: Path, sweep: Sweep, scored: Scored, numbers) -> list[Path]:
     """FIRST_FIGURES from the scored trials: the tables `write_outputs` builds, built again on the figure process (it
     starts drawing without waiting for them; pandas is loaded there already)."""
-    df, _ = run_frames(sweep, scored, numbers)
-    table, front, color = figure_data(df, sweep)
+    df, front = run_frames(sweep, scored, numbers)
+    table, front, color = figure_data(df, sweep, front)
     return draw_figures(run_dir, sweep, table, front, color, FIRST_FIGURES)
 
 
@@ -143,8 +144,11 @@ def figure_job(run_dir: Path, sweep: Sweep, fn, *args) -> None:
 
 def warm_figures(sweep: Sweep | None = None) -> None:
     """Prepare this process to draw the run's figures: load matplotlib, the Agg canvas, PNG writing and the fonts by
-    drawing a small figure into memory, and (with `sweep`) re-score one design with the breakdown as breakdown.png
-    does, which loads what the cost model loads on first use (the figure process does this while the search runs)."""
+    drawing a small figure into memory, with a log axis whose tick labels are mathtext (powers of ten: building
+    matplotlib's mathtext parser and loading its fonts took about 0.2 s of the first figure that had one), and (with
+    `sweep`) re-score `warm_designs` with the breakdown as breakdown.png does, which builds the cost model's tables
+    that the front's designs use (its error-model tables took about 0.15 s of breakdown.png). The figure process
+    does this while the search runs."""
     import io
 
     from ..plots.breakdown import breakdown_values
@@ -152,17 +156,27 @@ def warm_figures(sweep: Sweep | None = None) -> None:
     from ..search.scoring import score
 
     fig, ax = new_figure(figsize=(2, 1.5))
-    ax.scatter([1.0, 300.0], [2.0, 3.0], marker="x", label="warm-up")
+    ax.scatter([1.0, 300.0], [2.0, 3.0e5], marker="x", label="warm-up")
     ax.bar([0, 1], [1.0, 2.0], label="bars")
     _set_scale(ax, "x", True)
+    _set_scale(ax, "y", True)   # five decades: tick labels 10^4 and 10^5 in mathtext
     ax.set_xlabel("x [uJ]")
     ax.legend(fontsize=7)
     fig.suptitle("warm-up", fontsize=10)
     fig.savefig(io.BytesIO(), format="png", dpi=DPI)
     if sweep is not None and sweep.space:
-        first = {d.name: d.choices[0] if d.choices else d.low for d in sweep.space}
-        one, _ = run_frames(sweep, score(sweep, [first]), [0])
-        breakdown_values(one, sweep.model, sweep.scenario)
+        designs = warm_designs(sweep)
+        rows, _ = run_frames(sweep, score(sweep, designs), list(range(len(designs))))
+        breakdown_values(rows, sweep.model, sweep.scenario)
+
+
+def warm_designs(sweep: Sweep) -> list[dict]:
+    """A few designs spread over the sweep's space: design i takes choice i (cyclically) of every categorical
+    parameter and alternately the low and high end of every numeric one, so that together they meet every choice
+    (and both ends) the way the front's designs will."""
+    n = max([len(d.choices) for d in sweep.space if d.choices] + [2])
+    return [{d.name: d.choices[i % len(d.choices)] if d.choices else (d.low if i % 2 == 0 else d.high)
+             for d in sweep.space} for i in range(n)]
 
 
 def _write_rest(sweep: Sweep, run_dir: Path, record: dict, df, front, totals: tuple[int, int] | None,
@@ -237,17 +251,18 @@ def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Refe
     return draw_figures(run_dir, sweep, table, front, color, RUN_FIGURE_NAMES, references, importances)
 
 
-def figure_data(df, sweep: Sweep):
+def figure_data(df, sweep: Sweep, front=None):
     """(table, front, colour column) that the run's figures are drawn from: the columns of the trials table they
     read (trial, searched parameters, plotted metrics, feasible), its front with every column (breakdown.png
-    re-scores those designs), and the parameter pareto.png colours by. The narrow table is cheap to hand to the
-    figure process; the searched parameters are the only ones that vary, so designs are told apart as before."""
+    re-scores those designs; `front`: front_frame(df, sweep.objectives) when the caller made it already), and the
+    parameter pareto.png colours by. The narrow table is cheap to hand to the figure process; the searched
+    parameters are the only ones that vary, so designs are told apart as before."""
     objs = list(sweep.objectives)
     searched = [d.name for d in sweep.space]
     color = default_color(df, searched)
     cols = ["trial", *searched, *(m for m, _ in objs), *(m for m, _ in default_axes(objs)), color, "feasible"]
     cols = list(dict.fromkeys(c for c in cols if c is not None and c in df.columns))
-    return df[cols], front_frame(df, objs), color
+    return df[cols], front_frame(df, objs) if front is None else front, color
 
 
 def draw_figures(run_dir: Path, sweep: Sweep, table, front, color: str | None, names: Sequence[str],
