@@ -20,6 +20,7 @@ import numpy as np
 
 SIGNIFICANT_DIGITS = 3   # numbers in reasons: enough to compare with the limit, few enough to repeat across designs
 EXACT_DIGITS = 7         # where a value rounds to its limit, it is shown with this many digits instead
+FEW_ROWS = 32            # rows below which a text per row is cheaper than finding the distinct values first
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,13 @@ def _words(head: str, x: np.ndarray, tail: str) -> np.ndarray:
     return out
 
 
+def _shared(words: np.ndarray) -> np.ndarray:
+    """In place: equal texts made one object, shared by reference (as np.unique's path shares them)."""
+    first: dict[str, str] = {}
+    words[:] = [first.setdefault(w, w) for w in words.tolist()]
+    return words
+
+
 def _texts(check: Check, idx: np.ndarray) -> np.ndarray:
     """Reason strings (object array) for the rows `idx` that break `check`."""
     value = np.asarray(check.value, dtype=float)[idx]
@@ -72,10 +80,16 @@ def _texts(check: Check, idx: np.ndarray) -> np.ndarray:
     if near.any():
         v[near] = _rounded(value[near], EXACT_DIGITS)
     u = check.unit
+    few = len(v) <= FEW_ROWS            # a few rows: texts made per row, no sort for the distinct values
     if np.all(lim == lim[0]):           # the usual case: one limit for the whole chunk -> key on the value only
-        uniq, inv = np.unique(v, return_inverse=True)
         limit_text = _words("", lim[:1], "")[0]
-        return _words(f"{check.text} ", uniq, f" {u} > {check.name} {limit_text} {u}")[inv]
+        tail = f" {u} > {check.name} {limit_text} {u}"
+        if few:
+            return _shared(_words(f"{check.text} ", v, tail))
+        uniq, inv = np.unique(v, return_inverse=True)
+        return _words(f"{check.text} ", uniq, tail)[inv]
+    if few:
+        return _shared(_words(f"{check.text} ", v, f" {u} > {check.name} ") + _words("", lim, f" {u}"))
     pairs, inv = np.unique(np.stack([v, lim], axis=1), axis=0, return_inverse=True)
     values = _words(f"{check.text} ", pairs[:, 0], f" {u} > {check.name} ")
     words = values + _words("", pairs[:, 1], f" {u}")
