@@ -102,12 +102,16 @@ def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_col
         used += b
         if lo < 0 or used > 63:
             return None
-        if b:
-            key = (key << b) | (xi - lo)
+        if b:   # (in place: xi is a fresh copy, key this function's own array)
+            key <<= b
+            if lo:
+                xi -= lo
+            key |= xi
     if used + len(bool_cols) > 63:
         return None
     for x in bool_cols:
-        key = (key << 1) | np.broadcast_to(np.asarray(x, dtype=bool), (n,))
+        key <<= 1
+        key |= np.broadcast_to(np.asarray(x, dtype=bool), (n,))
     if n > 2 * SAMPLE and len(unique_inverse(key[:SAMPLE])[0]) > SAMPLE_DISTINCT * SAMPLE:
         return None   # nearly every design of a sample is distinct: the batch repeats too little to pay for the sort
     first, inv = unique_inverse(key)
