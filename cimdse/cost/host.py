@@ -218,7 +218,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim, break
     Without `breakdown` (pim from _pim_side without it) the result has none."""
     model, sc = wl.model, wl.scenario
     N, L = len(idx), model.layers
-    q = {k: v.take(idx) for k, v in p.items()}
+    q = {k: p[k].take(idx) for k in ("device", "host_count", "host_link", "host_overlap", "offload")}   # what it reads
     ic = tech.interconnect
     gdat = load_gpus(tech)
     # host constants per design (scattered from the distinct host choices)
