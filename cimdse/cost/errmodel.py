@@ -133,7 +133,7 @@ def _clip_table(e, wt, sig_u):
 
 def _log_key(a):
     """log2 of non-negative values, clipped to [-1000, 1100] and shifted to [0, 2100]: a sort key within 2200."""
-    return np.clip(np.log2(np.maximum(a, 1e-300)), -1000.0, 1100.0) + 1000.0
+    return np.minimum(np.maximum(np.log2(np.maximum(a, 1e-300)), -1000.0), 1100.0) + 1000.0   # (np.clip's values)
 
 
 def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,7 +181,7 @@ def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
     empty = (np.empty((0, T * S)), np.empty((0, T * S + 1)), np.empty((0, T * S + 1)))
     known, (lk, pre, suf) = _ROWS_CACHE.get(key, (np.empty(0, np.int64), empty))
     pos = np.minimum(np.searchsorted(known, ukeys), max(len(known) - 1, 0))
-    miss = np.flatnonzero(known[pos] != ukeys) if len(known) else np.arange(len(ukeys))
+    miss = (known[pos] != ukeys).nonzero()[0] if len(known) else np.arange(len(ukeys))
     if len(miss):
         v, w, _ = _pair_moments(np.ones(len(miss)), g(cfg["db"], miss), g(cfg["bpc"], miss), g(cfg["b_adc"], miss),
                                 g(cfg["n_x"], miss), g(cfg["n_w"], miss), g(r_x, miss), g(r_w, miss),
@@ -219,7 +219,7 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     near = np.minimum(step - 1, 1.0) ** 2
     a = near * ra
     pos = a > 0
-    sel = np.flatnonzero(clipped & (k <= CLIP_K_GRID[-1]))
+    sel = (clipped & (k <= CLIP_K_GRID[-1])).nonzero()[0]
     r = np.where(pos, q / np.where(pos, a, 1.0), 0.0)
     qkey = inv_c * 2200.0 + _log_key(r)
     order = np.argsort(qkey)
@@ -326,7 +326,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     for kv in sides:
         if any_on[kv]:
             on = attn_analog if kv else analog
-            idx = np.flatnonzero(on)
+            idx = on.nonzero()[0]
             ix = slice(None) if len(idx) == n else idx      # all convert: views, no gathers
             sd = sides[kv][2]
             cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_w": sd["n"], "differential": differential,
