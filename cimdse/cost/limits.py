@@ -44,8 +44,9 @@ def _rounded(x: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = np.floor(np.log10(np.abs(x)))
         # exponent clipped: a subnormal value (1e-310) would make 10^(digits - 1 - mag) overflow
-        q = 10.0 ** np.clip(digits - 1 - np.where(np.isfinite(mag), mag, 0), -300, 300)
-        return np.where(np.isfinite(x) & (x != 0), np.round(x * q) / q, x)
+        # (np.minimum/np.maximum and np.rint: the values of np.clip and np.round, without their Python wrappers)
+        q = 10.0 ** np.minimum(np.maximum(digits - 1 - np.where(np.isfinite(mag), mag, 0), -300), 300)
+        return np.where(np.isfinite(x) & (x != 0), np.rint(x * q) / q, x)
 
 
 def _words(head: str, x: np.ndarray, tail: str) -> np.ndarray:
