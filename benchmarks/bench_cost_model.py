@@ -59,8 +59,16 @@ def random_batch(n: int, seed: int = 0, vary_all: bool = False) -> dict:
 
 
 def measure(sizes=(1, 1000, 100_000, 1_000_000), models=("llama-2-7b", "llama-2-70b", "bert-large"),
-            repeat: int = 3) -> list[tuple[str, float, str, str]]:
-    """(what, value, unit, target) rows: designs/s per model and batch size, and single-design call times."""
+            repeat: int = 3, mallopt: bool = True) -> list[tuple[str, float, str, str]]:
+    """(what, value, unit, target) rows: designs/s per model and batch size, and single-design call times.
+
+    mallopt: raise glibc's allocator thresholds first, as the `cimdse` command does before it runs the cost model
+    (cli.py, cost/_alloc.py; it stays for the rest of the process): without it every 1 M call page-faults ~20 k
+    pages of fresh result arrays in (kernel time, 5-40 % of a 1 M call depending on the machine's load)."""
+    if mallopt:
+        from cimdse.cost._alloc import tune_allocator
+
+        tune_allocator()
     sc = Scenario(batch=1, prompt_tokens=512, generate_tokens=128)
     rows = []
     for model in models:
@@ -89,10 +97,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,1000,100000,1000000")
     ap.add_argument("--models", default="llama-2-7b,llama-2-70b,bert-large")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-mallopt", action="store_true", help="keep glibc's default allocator thresholds")
     args = ap.parse_args()
     print(f"cost model (best of {args.repeat}, llama-2-7b scenario prompt 512 + generate 128); "
           f"cores visible: {os.cpu_count()}")
-    rows = measure(tuple(int(s) for s in args.sizes.split(",")), tuple(args.models.split(",")), args.repeat)
+    rows = measure(tuple(int(s) for s in args.sizes.split(",")), tuple(args.models.split(",")), args.repeat,
+                   mallopt=not args.no_mallopt)
     for what, value, unit, target in rows:
         print(f"{what:<64} {value:>14,.2f} {unit:<10} {target}")
 

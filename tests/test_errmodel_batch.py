@@ -103,6 +103,27 @@ def test_chunked_batch_scores_accuracy_once_with_the_same_bits(monkeypatch):
         np.testing.assert_array_equal(chunked[m], direct[m], err_msg=m)
 
 
+def test_sliced_accuracy_of_a_large_batch_gives_the_same_bits(monkeypatch):
+    """A batch larger than accmetrics.ROWS adds its per-design accuracy terms (IR drop, pruning, the gathers) in
+    slices of ROWS designs: the same bits as the per-design computation (grouping off), for slices that do not
+    divide the batch (8000 = 2 x 3000 + 2000)."""
+    from cimdse.cost import accmetrics, errgroups, errmodel
+
+    b = _repeating_designs(8000)
+    monkeypatch.setattr(errgroups, "MIN_GROUPED", 10**9)
+    direct = evaluate_arrays(b, "llama-2-7b", SC)
+    monkeypatch.undo()
+    calls = []
+    real = errmodel.logit_rows
+    monkeypatch.setattr(accmetrics, "logit_rows", lambda plan, s: calls.append(s) or real(plan, s))
+    monkeypatch.setattr(accmetrics, "ROWS", 3000)
+    sliced = evaluate_arrays(b, "llama-2-7b", SC)
+    assert calls == [slice(0, 3000), slice(3000, 6000), slice(6000, 9000)]   # the sliced path ran
+    assert np.any(sliced["ir_drop_frac"] > 0)
+    for m in ("equivalent_bits", "logit_sqnr_db", "sqnr_db"):
+        np.testing.assert_array_equal(sliced[m], direct[m], err_msg=m)
+
+
 def test_unique_inverse_packed_and_argsort_agree():
     """errgroups.unique_inverse packs key and position into one int64 where they fit, else argsorts: both give
     np.unique's groups (ascending values) and an element of each."""

@@ -11,18 +11,34 @@ import numpy as np
 from ..errors import UserError
 from ..models import load_model
 from ..tech import Tech, load_tech
-from ..workload import ModelConfig, Scenario, fit_scenario
-from .model import METRICS, evaluate_batch, prepare
+from ..workload import ModelConfig, Scenario, fit_scenario, preset_names
+from .model import METRICS, Workload, evaluate_batch, prepare
 from .params import PARAMS, from_batch, to_batch
 
 __all__ = ["evaluate", "evaluate_arrays", "METRICS", "PARAMS"]
 
 
-def _workload(model: ModelConfig | str, scenario: Scenario | None):
-    m = load_model(model) if isinstance(model, str) else model
+def _workload(model: ModelConfig | str, scenario: Scenario | None) -> Workload:
+    """The prepared workload of a model (a preset name, a config.json path or a ModelConfig) and scenario."""
     sc = scenario or Scenario()
-    sc = fit_scenario(m, sc)
-    return prepare(m, sc)
+    if isinstance(model, str) and model in _presets():   # (a config.json is read every call: it may change)
+        return _preset_workload(model, sc)
+    m = load_model(model) if isinstance(model, str) else model
+    return prepare(m, fit_scenario(m, sc))
+
+
+@functools.cache
+def _presets() -> frozenset:
+    """The built-in model names: load_model takes a name among them as that preset before any path."""
+    return frozenset(preset_names())
+
+
+@functools.lru_cache(maxsize=64)
+def _preset_workload(name: str, scenario: Scenario) -> Workload:
+    """_workload of a built-in model, once per (name, scenario): presets are fixed data, so a sweep's calls skip
+    building and validating the model config each time."""
+    m = load_model(name)
+    return prepare(m, fit_scenario(m, scenario))
 
 
 def _encoded(batch: Mapping) -> bool:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech
-from .accuracy import sqnr_db
+from .accuracy import group_noise, sqnr_db, sqnr_from_noise
 from .analog import device_read_tables
-from .errmodel import error_groups, error_metrics, error_shapes
+from .errmodel import error_groups, error_metrics, error_shapes, logit_plan, logit_rows
+from .errstats import equivalent_bits, logit_sqnr_db
 
 EMPTY = np.empty(0)   # a chunk's placeholder of a metric set later (keeps the order of the result's keys)
 LATER = ("equivalent_bits", "logit_sqnr_db")   # set after summarize's metrics (sqnr_db: in its place among them)
+ROWS = 24576   # designs per slice of a large batch's per-design accuracy arithmetic (about CHUNK_DESIGNS)
 
 
 def accuracy_metrics(p: dict, wl, c: dict, mp: dict, combined_w: np.ndarray, res: dict) -> dict:
@@ -25,12 +27,37 @@ def accuracy_metrics(p: dict, wl, c: dict, mp: dict, combined_w: np.ndarray, res
     grouped once for both (their inputs but IR drop are the same). combined_w: analog column combination merges
     more than one column per weight (circuits' comb_w > 1)."""
     eg = error_groups(p, c, mp, c["adc_range"])
-    res["sqnr_db"] = np.maximum(0.0, sqnr_db(p["rows"], mp["ra"], p["input_bits"], p["weight_bits"],
-                                             p["bits_per_cell"], c["db"], p["adc_bits"], c["sigma"],
-                                             mp["differential"], analog=~c["gate"], combined=combined_w,
-                                             ir_drop=c["ir_drop"], range_scale=c["adc_range"], groups=eg[2]))
-    res.update(error_metrics(p, error_shapes(wl.model, wl.scenario), c, mp, ir_drop_frac=c["ir_drop"],
-                             adc_range_scale=c["adc_range"], groups=eg))
+    shapes = error_shapes(wl.model, wl.scenario)
+    analog = ~c["gate"]
+    args = (p["rows"], mp["ra"], p["input_bits"], p["weight_bits"], p["bits_per_cell"], c["db"], p["adc_bits"],
+            c["sigma"], mp["differential"], analog, combined_w, c["adc_range"])
+    n = len(p["rows"])
+    if eg[2] is not None and n > ROWS:   # a batch of several chunks: the per-design part in slices
+        return _sliced(p, shapes, c, eg, args, n, res)
+    res["sqnr_db"] = np.maximum(0.0, sqnr_db(*args[:9], analog=analog, combined=combined_w, ir_drop=c["ir_drop"],
+                                             range_scale=c["adc_range"], groups=eg[2]))
+    res.update(error_metrics(p, shapes, c, mp, ir_drop_frac=c["ir_drop"], adc_range_scale=c["adc_range"],
+                             groups=eg))
+    return res
+
+
+def _sliced(p: dict, shapes, c: dict, eg: tuple, args: tuple, n: int, res: dict) -> dict:
+    """accuracy_metrics of a grouped batch: the per-configuration work once, then what is added and gathered per
+    design in slices of ROWS designs (temporaries that stay in cache instead of fresh batch-sized arrays; the same
+    arithmetic per design, so the same bits)."""
+    kw, attn_analog, (first, inv) = eg
+    noise = group_noise(args, first, n)
+    plan = logit_plan(p, shapes, kw, eg[2], c["ir_drop"], attn_analog, n)
+    rows = np.asarray(p["rows"], dtype=float)
+    ir, analog = np.broadcast_to(c["ir_drop"], (n,)), args[9]
+    sqnr, bits, logit_db = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(0, n, ROWS):
+        s = slice(i, i + ROWS)
+        sqnr[s] = np.maximum(0.0, sqnr_from_noise(rows[s] / 9.0, noise.take(inv[s]), analog[s], ir[s]))
+        rho = logit_rows(plan, s)
+        bits[s], logit_db[s] = equivalent_bits(rho, shapes), logit_sqnr_db(rho)
+    res["sqnr_db"] = sqnr
+    res.update({"equivalent_bits": bits, "logit_sqnr_db": logit_db})
     return res
 
 

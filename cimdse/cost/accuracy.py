@@ -55,9 +55,19 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
         signal, noise = _sqnr_noise(*args)
     else:
         first, inv = groups
-        n = len(inv)
         signal = np.asarray(rows, dtype=float) / 9.0
-        noise = _sqnr_noise(*(np.broadcast_to(np.asarray(a), (n,)).take(first) for a in args))[1].take(inv)
+        noise = group_noise(args, first, len(inv)).take(inv)
+    return sqnr_from_noise(signal, noise, analog, ir_drop)
+
+
+def group_noise(args: tuple, first: np.ndarray, n: int) -> np.ndarray:
+    """The noise powers of sqnr_db but IR drop's for the designs `first` of n (args: sqnr_db's, rows to
+    range_scale, in its order)."""
+    return _sqnr_noise(*(np.broadcast_to(np.asarray(a), (n,)).take(first) for a in args))[1]
+
+
+def sqnr_from_noise(signal, noise, analog, ir_drop):
+    """sqnr_db from the signal and noise powers of _sqnr_noise, with IR drop's noise added."""
     n_ir = np.where(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
     return 10.0 * np.log10(signal / (noise + n_ir))
 

@@ -52,7 +52,11 @@ def unique_rows(cols: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scale 1000), packed into one 64-bit key (at most 63 bits in all)."""
     bits = [c[1] for c in cols]
     assert sum(bits) <= 63
-    v = np.rint(np.stack([c[0] for c in cols]) * np.array([float(c[2]) for c in cols])[:, None]).astype(np.int64)
+    v = np.array([c[0] for c in cols], dtype=float)   # (as np.stack: one row per column, bools as 0.0 and 1.0)
+    scale = [float(c[2]) for c in cols]
+    if any(sc != 1.0 for sc in scale):   # (x 1.0 changes no value)
+        v = v * np.array(scale)[:, None]
+    v = np.rint(v).astype(np.int64)
     assert v.min(initial=0) >= 0 and np.all(v.max(axis=1, initial=0) < np.exp2(bits))
     shift = np.cumsum(bits[::-1])[::-1] - bits    # the first column in the highest bits
     key = np.left_shift(v, shift[:, None]).sum(axis=0)   # fields do not overlap: the sum is their bitwise or
@@ -102,12 +106,16 @@ def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_col
         used += b
         if lo < 0 or used > 63:
             return None
-        if b:
-            key = (key << b) | (xi - lo)
+        if b:   # (in place: xi is a fresh copy, key this function's own array)
+            key <<= b
+            if lo:
+                xi -= lo
+            key |= xi
     if used + len(bool_cols) > 63:
         return None
     for x in bool_cols:
-        key = (key << 1) | np.broadcast_to(np.asarray(x, dtype=bool), (n,))
+        key <<= 1
+        key |= np.broadcast_to(np.asarray(x, dtype=bool), (n,))
     if n > 2 * SAMPLE and len(unique_inverse(key[:SAMPLE])[0]) > SAMPLE_DISTINCT * SAMPLE:
         return None   # nearly every design of a sample is distinct: the batch repeats too little to pay for the sort
     first, inv = unique_inverse(key)

@@ -133,7 +133,7 @@ def _clip_table(e, wt, sig_u):
 
 def _log_key(a):
     """log2 of non-negative values, clipped to [-1000, 1100] and shifted to [0, 2100]: a sort key within 2200."""
-    return np.clip(np.log2(np.maximum(a, 1e-300)), -1000.0, 1100.0) + 1000.0
+    return np.minimum(np.maximum(np.log2(np.maximum(a, 1e-300)), -1000.0), 1100.0) + 1000.0   # (np.clip's values)
 
 
 def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,7 +181,7 @@ def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
     empty = (np.empty((0, T * S)), np.empty((0, T * S + 1)), np.empty((0, T * S + 1)))
     known, (lk, pre, suf) = _ROWS_CACHE.get(key, (np.empty(0, np.int64), empty))
     pos = np.minimum(np.searchsorted(known, ukeys), max(len(known) - 1, 0))
-    miss = np.flatnonzero(known[pos] != ukeys) if len(known) else np.arange(len(ukeys))
+    miss = (known[pos] != ukeys).nonzero()[0] if len(known) else np.arange(len(ukeys))
     if len(miss):
         v, w, _ = _pair_moments(np.ones(len(miss)), g(cfg["db"], miss), g(cfg["bpc"], miss), g(cfg["b_adc"], miss),
                                 g(cfg["n_x"], miss), g(cfg["n_w"], miss), g(r_x, miss), g(r_w, miss),
@@ -219,7 +219,7 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     near = np.minimum(step - 1, 1.0) ** 2
     a = near * ra
     pos = a > 0
-    sel = np.flatnonzero(clipped & (k <= CLIP_K_GRID[-1]))
+    sel = (clipped & (k <= CLIP_K_GRID[-1])).nonzero()[0]
     r = np.where(pos, q / np.where(pos, a, 1.0), 0.0)
     qkey = inv_c * 2200.0 + _log_key(r)
     order = np.argsort(qkey)
@@ -326,7 +326,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     for kv in sides:
         if any_on[kv]:
             on = attn_analog if kv else analog
-            idx = np.flatnonzero(on)
+            idx = on.nonzero()[0]
             ix = slice(None) if len(idx) == n else idx      # all convert: views, no gathers
             sd = sides[kv][2]
             cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_w": sd["n"], "differential": differential,
@@ -455,30 +455,48 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
 
 def _grouped_logit_nsr(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir_drop_frac, attn_analog,
                        n: int) -> np.ndarray:
-    """logit_nsr of nsr_terms (with_pruning) per design, with the terms computed once per configuration (grp: a design
-    of each, each design's) and IR drop and S.V's pruning term added per design, in logit_nsr's order (the same
-    bits: a kind without a pruning term adds 0)."""
+    """logit_nsr of nsr_terms (with_pruning) per design, with the terms computed once per configuration (grp: a
+    design of each, each design's): logit_rows of logit_plan over all the designs."""
+    return logit_rows(logit_plan(p, shapes, kw, grp, ir_drop_frac, attn_analog, n), slice(None))
+
+
+def logit_plan(p: Mapping, shapes: ErrorShapes, kw: dict, grp: tuple, ir_drop_frac, attn_analog, n: int) -> dict:
+    """The per-configuration part of the grouped logit NSR (grp: a design of each configuration, each design's):
+    the NSR terms once per configuration, and what logit_rows adds per design (IR drop, S.V's pruning term).
+    Split from logit_rows so a large batch adds the per-design part in cache-sized slices."""
     first, inv = grp
     g = lambda v: np.broadcast_to(np.asarray(v), (n,)).take(first)  # noqa: E731
     names = ("rows", "bits_per_cell", "adc_bits", "input_bits", "weight_bits", "adc_range_sigma", "attention")
     nsr = nsr_terms({k: g(p[k]) for k in names if k in p}, shapes, **{k: g(v) for k, v in kw.items()})
-    kinds = weighted_kinds(nsr, shapes)
-    ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
+    ir_drop_frac = np.asarray(ir_drop_frac, dtype=float)
     pruned = with_pruning({"score_v": {}}, p, shapes).get("score_v", {}).get("kv_prune")   # per design, or None
-    if not np.any(ir_all) and pruned is None:   # nothing per design: the logit NSR per configuration
-        return logit_nsr(nsr, shapes).take(inv)
-    zero = np.zeros(n)
+    # nothing per design: the logit NSR per configuration (where IR drop is 0 both ways add the same zeros)
+    if not np.any(ir_drop_frac) and pruned is None:
+        return {"inv": inv, "flat": logit_nsr(nsr, shapes)}
     kv_of = dict(zip(shapes.names, shapes.stored_kv, strict=True))
-    ir = {False: np.where(kw["analog"], ir_all, 0.0) + zero, True: np.where(attn_analog, ir_all, 0.0) + zero}
-    gathered: dict = {}   # per kind's terms (kinds of the same shape and statistics share them): gathered once
+    # per distinct kind (kinds of the same shape and statistics share their terms): weight, terms but IR drop per
+    # configuration, K/V side, whether S.V's pruning term adds to it
+    kinds = [(w, total_but_ir(nsr[nm]), bool(kv_of[nm]), nm == "score_v" and pruned is not None)
+             for nm, w in weighted_kinds(nsr, shapes)]
+    return {"inv": inv, "kinds": kinds, "ir_drop_frac": ir_drop_frac, "analog": kw["analog"], "attn_analog": attn_analog,
+            "pruned": pruned}
+
+
+def logit_rows(plan: dict, rows: slice) -> np.ndarray:
+    """The logit NSR of the designs `rows` from a logit_plan, in logit_nsr's order (the same bits: a kind without
+    a pruning term adds 0)."""
+    inv = plan["inv"][rows]
+    if "flat" in plan:
+        return plan["flat"].take(inv)
+    at = lambda v: v[rows] if np.ndim(v) else v  # noqa: E731  (scalars stand for every design)
+    ir_all, zero = IR_RESIDUAL_VAR * at(plan["ir_drop_frac"]) ** 2, np.zeros(len(inv))
+    ir = {False: np.where(at(plan["analog"]), ir_all, 0.0) + zero,
+          True: np.where(at(plan["attn_analog"]), ir_all, 0.0) + zero}
     out = 0.0
-    for nm, w in kinds:
-        key = id(nsr[nm])
-        if key not in gathered:
-            gathered[key] = total_but_ir(nsr[nm]).take(inv)
-        total = gathered[key] + ir[bool(kv_of[nm])]
-        if nm == "score_v" and pruned is not None:
-            total = total + pruned
+    for w, per_config, kv, prune in plan["kinds"]:
+        total = per_config.take(inv) + ir[kv]
+        if prune:
+            total = total + plan["pruned"][rows]
         out = out + w * total
     return out
 

@@ -78,7 +78,7 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     input bits per cycle and noise power per conversion. Returns those designs (sel), a design of each group (first_u),
     each one's group (inv_u), a design of each (input bits, bits per cycle) (first_b) and each group's (bd_u), and the
     gathers of cfg over sel that every kind of the stored operand reuses."""
-    sel = np.flatnonzero(var_c > 0)
+    sel = (var_c > 0).nonzero()[0]
     per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
     _, pidx = unique_inverse(per_conv)
     bd = np.rint(cfg["bits_x"][sel] * 16 + cfg["db"][sel]).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
@@ -146,8 +146,8 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
     w4 = w4[bu]
     # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
-    pos = np.clip((half_l2 + np.concatenate([ng["half_log2_conv"]] * n_k)[:, None] - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0,
-                  len(ROUND_LOG2_GRID) - 1.000001)
+    pos = np.minimum(np.maximum((half_l2 + np.concatenate([ng["half_log2_conv"]] * n_k)[:, None] - ROUND_LOG2_GRID[0])
+                                * ROUND_STEPS, 0.0), len(ROUND_LOG2_GRID) - 1.000001)   # (np.clip's values)
     i0 = pos.astype(np.int64)
     fr_ = pos - i0
     a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2

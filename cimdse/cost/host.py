@@ -154,7 +154,7 @@ def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, cim: Cim, half: bool, br
         pw = pim_workload(wl.model, sc, OFFLOAD[code], cim.build_workload)
         # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = cim.run({k: v.take(sub) for k, v in p.items()}, pw, tech, True)
+            r = cim.run({k: v.take(sub) for k, v in p.items()}, pw, tech, True, parts_only=half)
         if not breakdown:
             r["breakdown"] = {"sums": {f"{ph}:{i}": x for ph in wl.vectors for i, x in enumerate(_phase_sums(r, ph))}}
         parts.append((pos, r))
@@ -168,9 +168,11 @@ class Cim:
     evaluate_batch: Callable
     build_workload: Callable
 
-    def run(self, q: dict, wl, tech: Tech, breakdown: bool) -> dict:
-        """The CIM cost model alone on designs q (their host set to none)."""
-        return self.evaluate_batch({**q, "host": np.zeros_like(q["host"])}, wl, tech, breakdown)
+    def run(self, q: dict, wl, tech: Tech, breakdown: bool, parts_only: bool = False) -> dict:
+        """The CIM cost model alone on designs q (their host set to none); parts_only: its breakdown alone (no
+        accuracy metrics or reason texts, which a half batch's caller never reads)."""
+        return self.evaluate_batch({**q, "host": np.zeros_like(q["host"])}, wl, tech, breakdown,
+                                   parts_only=parts_only)
 
 
 def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch: Callable,
@@ -218,7 +220,7 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim, break
     Without `breakdown` (pim from _pim_side without it) the result has none."""
     model, sc = wl.model, wl.scenario
     N, L = len(idx), model.layers
-    q = {k: v.take(idx) for k, v in p.items()}
+    q = {k: p[k].take(idx) for k in ("device", "host_count", "host_link", "host_overlap", "offload")}   # what it reads
     ic = tech.interconnect
     gdat = load_gpus(tech)
     # host constants per design (scattered from the distinct host choices)

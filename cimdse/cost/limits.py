@@ -20,6 +20,7 @@ import numpy as np
 
 SIGNIFICANT_DIGITS = 3   # numbers in reasons: enough to compare with the limit, few enough to repeat across designs
 EXACT_DIGITS = 7         # where a value rounds to its limit, it is shown with this many digits instead
+FEW_ROWS = 32            # rows below which a text per row is cheaper than finding the distinct values first
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def _rounded(x: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = np.floor(np.log10(np.abs(x)))
         # exponent clipped: a subnormal value (1e-310) would make 10^(digits - 1 - mag) overflow
-        q = 10.0 ** np.clip(digits - 1 - np.where(np.isfinite(mag), mag, 0), -300, 300)
-        return np.where(np.isfinite(x) & (x != 0), np.round(x * q) / q, x)
+        # (np.minimum/np.maximum and np.rint: the values of np.clip and np.round, without their Python wrappers)
+        q = 10.0 ** np.minimum(np.maximum(digits - 1 - np.where(np.isfinite(mag), mag, 0), -300), 300)
+        return np.where(np.isfinite(x) & (x != 0), np.rint(x * q) / q, x)
 
 
 def _words(head: str, x: np.ndarray, tail: str) -> np.ndarray:
@@ -57,6 +59,13 @@ def _words(head: str, x: np.ndarray, tail: str) -> np.ndarray:
     if not whole.all():
         out[~whole] = [f"{head}{a:.{EXACT_DIGITS}g}{tail}" for a in x[~whole].tolist()]
     return out
+
+
+def _shared(words: np.ndarray) -> np.ndarray:
+    """In place: equal texts made one object, shared by reference (as np.unique's path shares them)."""
+    first: dict[str, str] = {}
+    words[:] = [first.setdefault(w, w) for w in words.tolist()]
+    return words
 
 
 def _texts(check: Check, idx: np.ndarray) -> np.ndarray:
@@ -72,10 +81,16 @@ def _texts(check: Check, idx: np.ndarray) -> np.ndarray:
     if near.any():
         v[near] = _rounded(value[near], EXACT_DIGITS)
     u = check.unit
+    few = len(v) <= FEW_ROWS            # a few rows: texts made per row, no sort for the distinct values
     if np.all(lim == lim[0]):           # the usual case: one limit for the whole chunk -> key on the value only
-        uniq, inv = np.unique(v, return_inverse=True)
         limit_text = _words("", lim[:1], "")[0]
-        return _words(f"{check.text} ", uniq, f" {u} > {check.name} {limit_text} {u}")[inv]
+        tail = f" {u} > {check.name} {limit_text} {u}"
+        if few:
+            return _shared(_words(f"{check.text} ", v, tail))
+        uniq, inv = np.unique(v, return_inverse=True)
+        return _words(f"{check.text} ", uniq, tail)[inv]
+    if few:
+        return _shared(_words(f"{check.text} ", v, f" {u} > {check.name} ") + _words("", lim, f" {u}"))
     pairs, inv = np.unique(np.stack([v, lim], axis=1), axis=0, return_inverse=True)
     values = _words(f"{check.text} ", pairs[:, 0], f" {u} > {check.name} ")
     words = values + _words("", pairs[:, 1], f" {u}")

@@ -495,10 +495,13 @@ def _in_order(parts: dict, order: tuple) -> dict:
     return out
 
 
-def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
+def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False,
+                   parts_only: bool = False) -> dict:
     """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS.
 
     Large batches run in equal chunks of at most CHUNK_DESIGNS designs (same numbers, less memory traffic).
+    parts_only: only {"breakdown": ...} (the host side's half batches read nothing else): no accuracy metrics and
+    no reason texts are made (the same breakdown: they are computed after it).
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
@@ -506,15 +509,20 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
         from .host import evaluate_hosted
         return evaluate_hosted(p, wl, tech, breakdown, evaluate_batch, build_workload)
     n = len(p["rows"])
-    if n <= CHUNK_DESIGNS:
+    if n <= CHUNK_DESIGNS and not parts_only:
         return _evaluate_chunk(p, wl, tech, breakdown)
     size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
     # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
     res: dict = {}
     for i in range(0, n, size):
-        fill_rows(res, _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
-    return finish_accuracy(finish_reasons(res), p, wl, tech)
+        part = _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
+        if parts_only:
+            part = {"breakdown": part["breakdown"]}
+            if size >= n:
+                return part
+        fill_rows(res, part, i, n)
+    return res if parts_only else finish_accuracy(finish_reasons(res), p, wl, tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:

@@ -8,22 +8,44 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tech import Tech
+from ..tech import Tech, memo
 from ._util import distinct, spread
 from .analog import wire_ohm_per_um
 from .leakage import leakage_node_part
 from .timing import fmax_node_part
 
+NODES_KEPT = 256   # distinct nodes whose quantities a Tech keeps (a sweep uses a handful; beyond: computed per call)
+
 
 def node_quantities(node: np.ndarray, tech: Tech) -> dict:
     """Per design (N,): log_node, v_nom (V), k_node (Tech.cap_factor), wire_ohm_um (ohm/um), f_nom and vth (V) of
-    timing.fmax_node_part, leak_i and leak_w of leakage.leakage_node_part."""
+    timing.fmax_node_part, leak_i and leak_w of leakage.leakage_node_part. A batch of few distinct nodes looks
+    each one up in the Tech's table of nodes seen (Tech.memo, the same numbers: each law is elementwise)."""
     d = distinct(node)
-    values = node if d is None else d[0]
+    if d is None:
+        return _quantities(node, tech)
+    values, index = d
+    kept = memo(tech, "node_quantities", lambda _: {})    # node (nm) -> its quantities
+    keys = values.tolist()
+    miss = [v for v in keys if v not in kept]
+    if miss:
+        if len(kept) + len(miss) > NODES_KEPT:
+            return {k: spread(v, index, len(node)) for k, v in _quantities(values, tech).items()}
+        q = _quantities(np.array(miss), tech)
+        for i, v in enumerate(miss):
+            kept[v] = {k: a[i] for k, a in q.items()}
+    if index is None:   # one node: every design's
+        return {k: np.full(len(node), a) for k, a in kept[keys[0]].items()}
+    rows = [kept[v] for v in keys]
+    return {k: np.array([r[k] for r in rows]).take(index) for k in rows[0]}
+
+
+def _quantities(values: np.ndarray, tech: Tech) -> dict:
+    """node_quantities of each of `values` (node, nm)."""
     log_node = np.log(values)
     v_nom = np.interp(log_node, np.log(tech.vdd_nodes), tech.vdd_values)    # tech.vdd_for_node, log(node) reused
     q = {"log_node": log_node, "v_nom": v_nom, "k_node": tech.cap_factor(values),
          "wire_ohm_um": wire_ohm_per_um(values, tech)}
     q["f_nom"], q["vth"] = fmax_node_part(values, tech, v_nom, log_node)
     q["leak_i"], q["leak_w"] = leakage_node_part(log_node, tech)
-    return q if d is None else {k: spread(v, d[1], len(node)) for k, v in q.items()}
+    return q

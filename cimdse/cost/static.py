@@ -56,6 +56,7 @@ def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = Non
 
 
 DRAM_ZERO = ("adc", "dac", "shift_add", "readout")   # parts a DRAM PIM design does not have
+WHOLE_CELLS = 4096   # designs x shapes up to which static_pass_costs prices every shape in one mvm_costs call
 
 
 def _dram_mvm_costs(k, n, e, t, i, d: dict, zero: bool = True):
@@ -81,14 +82,23 @@ def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
     rt, ct, nrg = mp["row_tiles"], mp["col_tiles"], mp["n_rg"]
     energy: dict = {ph: {} for ph in wl.vectors}
     t_vec = []
+    # a small batch prices all shapes in one call (fewer, larger array operations); a large one shape by shape, so
+    # that the (N, 1) temporaries stay in cache: elementwise either way, so the same numbers
+    whole = len(p["rows"]) * len(wl.k) <= WHOLE_CELLS
+    if whole:
+        e_all, t_all = mvm_costs(p, c, mp, wl.k[None, :], wl.n[None, :], rt, ct, nrg, fac, False)
     for j in range(len(wl.k)):
-        sl = slice(j, j + 1)
-        e, t = mvm_costs(p, c, mp, wl.k[None, sl], wl.n[None, sl], rt[:, sl], ct[:, sl], nrg[:, sl], fac, False)
-        t_vec.append(t[:, 0])
+        if whole:
+            e, t, col = e_all, t_all, j
+        else:
+            sl = slice(j, j + 1)
+            e, t = mvm_costs(p, c, mp, wl.k[None, sl], wl.n[None, sl], rt[:, sl], ct[:, sl], nrg[:, sl], fac, False)
+            col = 0
+        t_vec.append(t[:, col])
         for ph, v in wl.vectors.items():
             acc = energy[ph]
             for part, val in e.items():
-                term = val[:, 0] * v[j]
+                term = val[:, col] * v[j]
                 if j == 0:
                     acc[part] = term
                 else:

@@ -24,6 +24,9 @@ def psum_bits(input_bits, weight_bits, k) -> np.ndarray:
     return input_bits + weight_bits + np.ceil(np.log2(np.maximum(k, 1)) - 1e-9)
 
 
+WHOLE_CELLS = 4096   # designs x shapes up to which traffic_constants computes every shape's terms at once
+
+
 def noc_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups, hops) -> np.ndarray:
     """Bit-hops on the NoC for one vector through one matrix (multicast in, outputs back, partial sums)."""
     return (k + n) * bits * hops + noc_extra_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups)
@@ -71,22 +74,31 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     noc: dict = {}
     link: dict | None = None
     split = []
+    # a small batch computes every shape's terms at once ((N, J) arrays), a large one shape by shape; elementwise
+    # either way (the same numbers), summed over the shapes in shape order
+    whole = len(bits) * len(wl.k) <= WHOLE_CELLS
+    if whole:
+        terms = _shape_terms(wl.k[None, :], wl.n[None, :], mp["row_tiles"], mp["col_tiles"], bits[:, None],
+                             (bw[:, None] + log_k[None, :]), apt[:, None], tiles[:, None], per_chip[:, None],
+                             several[:, None], chips[:, None])
+    link_all = None   # (whole: the (N, J) chip-link bits, made where a first matrix spans chips)
     for j in range(len(wl.k)):
-        k, n = wl.k[j], wl.n[j]
-        rt = mp["row_tiles"][:, j]
-        arrays = rt * mp["col_tiles"][:, j]
-        pb = bw + log_k[j]
-        # (arrays, row tiles >= 1 and arrays_per_tile <= 4096: both ratios are at least 1/4096, so each ceil is >= 1)
-        t_span = np.minimum(np.ceil(arrays / apt), tiles)
-        g_span = np.minimum(np.ceil(rt / apt), tiles)
-        _add_pass(noc, wl.vectors, j, noc_extra_bit_hops(k, n, bits, pb, t_span, g_span))
-        # with overflow: reload one chip streams every matrix through itself
-        split.append((arrays > per_chip) & several)
-        if split[-1].any():   # this matrix spans chips in some design: input multicast and partial sums cross
-            c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
-            r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
+        if whole:
+            noc_j, split_j = terms[0][:, j], terms[1][:, j]
+        else:
+            terms = _shape_terms(wl.k[j], wl.n[j], mp["row_tiles"][:, j], mp["col_tiles"][:, j], bits, bw + log_k[j],
+                                 apt, tiles, per_chip, several, chips)
+            noc_j, split_j = terms[0], terms[1]
+        _add_pass(noc, wl.vectors, j, noc_j)
+        split.append(split_j)
+        if split_j.any():   # this matrix spans chips in some design: input multicast and partial sums cross
+            if whole:
+                link_all = terms[2]() if link_all is None else link_all
+                link_j = link_all[:, j]
+            else:
+                link_j = terms[2]()
             link = {} if link is None else link   # (a matrix that spans no chip adds exact zeros: left out)
-            _add_pass(link, wl.vectors, j, chip_link_bits(k, n, bits, pb, c_span, r_span))
+            _add_pass(link, wl.vectors, j, link_j)
     hop_count = chips - 1
     if link is not None:   # one more hop per split stage
         split_stages = 0.0
@@ -106,6 +118,25 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
         "link_hop_ns": hop_count * ic["chip_link_latency_ns"],   # a boundary of the chain, a split stage of a layer
         "kv_buffer_gbps": kv_buffer_gbps(p["global_buffer_mb"], mp["chips_used"], p["clock_ghz"], tech),
     }
+
+
+def _shape_terms(k, n, rt, ct, bits, pb, apt, tiles, per_chip, several, chips) -> tuple:
+    """Of one matrix shape (k, n scalars, the rest per design) or of all (k, n (1, J), the rest (N, J) or (N, 1)):
+    the extra NoC bit-hops, whether it spans chips, and (a function: computed only where some design's matrix spans
+    chips) its chip-link bits."""
+    arrays = rt * ct
+    # (arrays, row tiles >= 1 and arrays_per_tile <= 4096: both ratios are at least 1/4096, so each ceil is >= 1)
+    t_span = np.minimum(np.ceil(arrays / apt), tiles)
+    g_span = np.minimum(np.ceil(rt / apt), tiles)
+    # with overflow: reload one chip streams every matrix through itself
+    split = (arrays > per_chip) & several
+
+    def link():
+        c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
+        r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
+        return chip_link_bits(k, n, bits, pb, c_span, r_span)
+
+    return noc_extra_bit_hops(k, n, bits, pb, t_span, g_span), split, link
 
 
 def _add_pass(acc: dict, vectors: dict, j: int, x: np.ndarray) -> None:
