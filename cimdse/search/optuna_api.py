@@ -302,8 +302,9 @@ def name_metrics(study, names: Sequence[str]) -> None:
 
 
 def _memory_study(directions: Sequence, sampler=None):
-    """A study in a fresh InMemoryStorage, made through the storage and Study constructor so that Optuna logs no
-    "A new study created" line for this internal copy (its log level is the host's, untouched)."""
+    """A study in a fresh InMemoryStorage, made through the storage and the Study constructor (not
+    create_study). Optuna 5's storage itself logs "A new study created" at INFO: shown or not by the host's log
+    level, which cimdse leaves untouched (the CLI sets WARNING)."""
     storage = optuna.storages.InMemoryStorage()
     directions = [optuna.study.StudyDirection.MINIMIZE if d in ("minimize", optuna.study.StudyDirection.MINIMIZE)
                   else optuna.study.StudyDirection.MAXIMIZE for d in directions]
@@ -312,7 +313,7 @@ def _memory_study(directions: Sequence, sampler=None):
 
 
 def memory_study(directions: Sequence, sampler=None):
-    """A fresh in-memory study with these directions (for benchmarks and notebooks; logs nothing)."""
+    """A fresh in-memory study with these directions (for benchmarks and notebooks; see _memory_study on logging)."""
     return _memory_study(directions, sampler)
 
 
