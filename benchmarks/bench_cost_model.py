@@ -75,19 +75,19 @@ def measure(sizes=(1, 1000, 100_000, 1_000_000), models=("llama-2-7b", "llama-2-
         evaluate_arrays(random_batch(2), model, sc)  # warm the workload cache
         for n in sizes:
             b = random_batch(n)
-            best = min(_time(lambda b=b, model=model: evaluate_arrays(b, model, sc)) for _ in range(repeat))
+            best = _best(lambda b=b, model=model: evaluate_arrays(b, model, sc), repeat)
             rows.append((f"cost model, {model}, batch of {n:,} designs", n / best, "designs/s",
                          ">= 1,000,000" if n >= 100_000 else ""))
     for n in sizes[-2:]:
         b = random_batch(n, vary_all=True)
-        best = min(_time(lambda b=b: evaluate_arrays(b, "llama-2-7b", sc)) for _ in range(repeat))
+        best = _best(lambda b=b: evaluate_arrays(b, "llama-2-7b", sc), repeat)
         rows.append((f"cost model, llama-2-7b, {n:,} designs, every parameter random", n / best, "designs/s",
                      ">= 1,000,000" if n >= 100_000 else ""))
     from cimdse.cost import evaluate
 
-    t = min(_time(lambda: evaluate([defaults()], "llama-2-7b", sc)) for _ in range(20))
+    t = _best(lambda: evaluate([defaults()], "llama-2-7b", sc), 20)
     rows.append(("single-design evaluate() -> DataFrame", t * 1e3, "ms", "< 1"))
-    t = min(_time(lambda: evaluate_arrays(to_batch([defaults()]), "llama-2-7b", sc)) for _ in range(20))
+    t = _best(lambda: evaluate_arrays(to_batch([defaults()]), "llama-2-7b", sc), 20)
     rows.append(("single-design evaluate_arrays()", t * 1e3, "ms", "< 1"))
     return rows
 
@@ -111,6 +111,17 @@ def _time(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def _best(fn, repeat: int, min_seconds: float = 1.0, max_repeat: int = 200) -> float:
+    """Best wall time (s) of fn over at least `repeat` calls, and more until `min_seconds` have been spent (at most
+    `max_repeat` calls), as timeit's autorange does: on a shared machine a burst of other work can cover all of a few
+    short calls, so short calls are repeated more to sample a quiet moment."""
+    times, spent = [], 0.0
+    while len(times) < repeat or (spent < min_seconds and len(times) < max_repeat):
+        times.append(_time(fn))
+        spent += times[-1]
+    return min(times)
 
 
 if __name__ == "__main__":

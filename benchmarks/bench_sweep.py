@@ -143,7 +143,7 @@ def overhead(sampler: str, trials: int, sweep_file: str = "sweeps/quickstart.yam
 def measure(quick: bool = False) -> list[tuple[str, float, str, str]]:
     """Every figure of this script as (what, value, unit, target)."""
     rows = startup()
-    rows += overhead("nsga2", 500 if quick else 2000)
+    rows += overhead("nsga2", 500 if quick else 2000, repeat=3 if quick else 5)
     rows += overhead("tpe", 200 if quick else 500, repeat=1 if quick else 2)
     if not quick:
         rows += exhaustive()
