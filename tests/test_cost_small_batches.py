@@ -6,9 +6,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _designs import every_choice_drawn
 
 from cimdse.cost import evaluate_arrays, nodes, static, traffic
-from cimdse.cost.params import PARAMS, defaults, to_batch
+from cimdse.cost.params import PARAMS
 from cimdse.tech import load_tech
 from cimdse.workload import Scenario
 
@@ -19,10 +20,7 @@ def _mixed_designs(n: int, seed: int = 5) -> dict:
     """n designs with every categorical parameter drawn (DRAM PIM, digital CIM, CIM attention, hosts), geometries
     and chip counts that split matrices over chips in some designs, several nodes."""
     rng = np.random.default_rng(seed)
-    b = {k: np.repeat(v, n) for k, v in to_batch([defaults()]).items()}
-    for name, p in PARAMS.items():
-        if p.kind == "cat":
-            b[name] = rng.integers(0, len(p.choices), n)
+    b = every_choice_drawn(n, rng)
     b["rows"] = 2.0 ** rng.integers(5, 11, n)
     b["cols"] = 2.0 ** rng.integers(5, 11, n)
     b["tiles"] = 2.0 ** rng.integers(2, 12, n)          # few tiles: large matrices span chips

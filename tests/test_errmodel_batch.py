@@ -2,10 +2,11 @@
 clipped designs) gives every design the numbers it gets alone: a design's result never depends on its batch."""
 
 import numpy as np
+from _designs import default_batch, every_choice_drawn
 
 from cimdse.cost import evaluate_arrays
 from cimdse.cost.errmodel import matmul_nsr
-from cimdse.cost.params import PARAMS, defaults, to_batch
+from cimdse.cost.params import PARAMS
 from cimdse.workload import Scenario
 
 SC = Scenario(prompt_tokens=512, generate_tokens=128)
@@ -14,10 +15,7 @@ SC = Scenario(prompt_tokens=512, generate_tokens=128)
 def _random_designs(n: int, seed: int = 7) -> dict:
     """n designs with every categorical parameter, the array geometry, precisions, ADC and its range varied."""
     rng = np.random.default_rng(seed)
-    b = {k: np.repeat(v, n) for k, v in to_batch([defaults()]).items()}
-    for name, p in PARAMS.items():
-        if p.kind == "cat":
-            b[name] = rng.integers(0, len(p.choices), n)
+    b = every_choice_drawn(n, rng)
     b["rows"] = 2.0 ** rng.integers(6, 11, n)
     b["rows_active"] = np.where(rng.random(n) < 0.5, 0.0, b["rows"] / 2.0 ** rng.integers(0, 4, n))
     b["bits_per_cell"] = rng.integers(1, 4, n).astype(float)
@@ -51,7 +49,7 @@ def _repeating_designs(n: int, seed: int = 11) -> dict:
     """n designs drawn from few choices (a sweep's shape: many designs per error configuration), clipped ADC ranges
     from three values, IR drop per design (rows x cols x device x node), attention-token pruning."""
     rng = np.random.default_rng(seed)
-    b = {k: np.repeat(v, n) for k, v in to_batch([defaults()]).items()}
+    b = default_batch(n)
     for name in ("device", "compute", "weight_encoding", "column_combine", "attention"):
         b[name] = rng.integers(0, len(PARAMS[name].choices), n)
     b["rows"] = 2.0 ** rng.integers(6, 9, n)
@@ -63,6 +61,16 @@ def _repeating_designs(n: int, seed: int = 11) -> dict:
     b["kv_keep"] = rng.choice([1.0, 0.5, 0.1], n)   # S.V's pruning term, per design
     b["token_select"] = rng.integers(0, len(PARAMS["token_select"].choices), n)
     return b
+
+
+def _ungrouped(monkeypatch, b: dict) -> dict:
+    """The cost model's metrics of `b` with the error model's grouping turned off (every design computed alone)."""
+    from cimdse.cost import errgroups
+
+    monkeypatch.setattr(errgroups, "MIN_GROUPED", 10**9)
+    out = evaluate_arrays(b, "llama-2-7b", SC)
+    monkeypatch.undo()
+    return out
 
 
 def test_grouped_error_model_gives_the_same_bits(monkeypatch):
@@ -86,12 +94,10 @@ def test_grouped_error_model_gives_the_same_bits(monkeypatch):
 def test_chunked_batch_scores_accuracy_once_with_the_same_bits(monkeypatch):
     """A batch of several chunks scores its accuracy metrics once for the whole batch (cost/accmetrics.py), grouped
     over all its designs: the same bits as one chunk per design set scored alone without grouping."""
-    from cimdse.cost import accmetrics, errgroups, model
+    from cimdse.cost import accmetrics, model
 
     b = _repeating_designs(8000)
-    monkeypatch.setattr(errgroups, "MIN_GROUPED", 10**9)
-    direct = evaluate_arrays(b, "llama-2-7b", SC)
-    monkeypatch.undo()
+    direct = _ungrouped(monkeypatch, b)
     calls = []
     real = accmetrics.accuracy_metrics
     monkeypatch.setattr(accmetrics, "accuracy_metrics", lambda p, *a: calls.append(len(p["rows"])) or real(p, *a))
@@ -107,12 +113,10 @@ def test_sliced_accuracy_of_a_large_batch_gives_the_same_bits(monkeypatch):
     """A batch larger than accmetrics.ROWS adds its per-design accuracy terms (IR drop, pruning, the gathers) in
     slices of ROWS designs: the same bits as the per-design computation (grouping off), for slices that do not
     divide the batch (8000 = 2 x 3000 + 2000)."""
-    from cimdse.cost import accmetrics, errgroups, errmodel
+    from cimdse.cost import accmetrics, errmodel
 
     b = _repeating_designs(8000)
-    monkeypatch.setattr(errgroups, "MIN_GROUPED", 10**9)
-    direct = evaluate_arrays(b, "llama-2-7b", SC)
-    monkeypatch.undo()
+    direct = _ungrouped(monkeypatch, b)
     calls = []
     real = errmodel.logit_rows
     monkeypatch.setattr(accmetrics, "logit_rows", lambda plan, s: calls.append(s) or real(plan, s))
