@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _designs import every_choice_drawn
 
-from cimdse.cost import evaluate_arrays, nodes, static, traffic
+from cimdse.cost import _util, evaluate_arrays, nodes
 from cimdse.cost.params import PARAMS
 from cimdse.tech import load_tech
 from cimdse.workload import Scenario
@@ -50,11 +50,9 @@ def _same(a: dict, b: dict) -> None:
 @pytest.mark.parametrize("model", ["llama-2-7b", "mixtral-8x7b"])
 def test_shapes_priced_at_once_or_one_by_one_give_the_same_bits(monkeypatch, model):
     b = _mixed_designs(40)
-    monkeypatch.setattr(static, "WHOLE_CELLS", 10**9)
-    monkeypatch.setattr(traffic, "WHOLE_CELLS", 10**9)
+    monkeypatch.setattr(_util, "WHOLE_CELLS", 10**9)
     at_once = evaluate_arrays(b, model, SC, breakdown=True)
-    monkeypatch.setattr(static, "WHOLE_CELLS", 0)
-    monkeypatch.setattr(traffic, "WHOLE_CELLS", 0)
+    monkeypatch.setattr(_util, "WHOLE_CELLS", 0)
     one_by_one = evaluate_arrays(b, model, SC, breakdown=True)
     assert np.any(at_once["chips_used"] > 1) and not np.all(at_once["feasible"])   # split and infeasible designs
     _same(at_once, one_by_one)

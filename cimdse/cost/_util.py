@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+WHOLE_CELLS = 4096   # designs x matrix shapes up to which a step prices every shape at once ((N, J) arrays)
+
+
+def all_shapes_at_once(designs: int, shapes: int) -> bool:
+    """Whether a batch is small enough for a step (static.py, traffic.py) to compute every matrix shape in one set of
+    (N, J) array operations (fewer, larger calls) instead of shape by shape (temporaries that stay in cache);
+    elementwise either way, so the same numbers."""
+    return designs * shapes <= WHOLE_CELLS
+
 
 def dot_shapes(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     """x (N, J) . v (J,) summed in a fixed order, so a design's result never depends on the batch around it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._util import all_shapes_at_once
 from ._util import ceil as _ceil
 
 
@@ -56,7 +57,6 @@ def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = Non
 
 
 DRAM_ZERO = ("adc", "dac", "shift_add", "readout")   # parts a DRAM PIM design does not have
-WHOLE_CELLS = 4096   # designs x shapes up to which static_pass_costs prices every shape in one mvm_costs call
 
 
 def _dram_mvm_costs(k, n, e, t, i, d: dict, zero: bool = True):
@@ -84,7 +84,7 @@ def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
     t_vec = []
     # a small batch prices all shapes in one call (fewer, larger array operations); a large one shape by shape, so
     # that the (N, 1) temporaries stay in cache: elementwise either way, so the same numbers
-    whole = len(p["rows"]) * len(wl.k) <= WHOLE_CELLS
+    whole = all_shapes_at_once(len(p["rows"]), len(wl.k))
     if whole:
         e_all, t_all = mvm_costs(p, c, mp, wl.k[None, :], wl.n[None, :], rt, ct, nrg, fac, False)
     for j in range(len(wl.k)):

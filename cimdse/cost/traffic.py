@@ -16,15 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech
+from ._util import all_shapes_at_once
 from ._util import ceil as _ceil
 
 
 def psum_bits(input_bits, weight_bits, k) -> np.ndarray:
     """Width of an exact partial sum of k products of input_bits x weight_bits values: b_in + b_w + ceil(log2 k)."""
     return input_bits + weight_bits + np.ceil(np.log2(np.maximum(k, 1)) - 1e-9)
-
-
-WHOLE_CELLS = 4096   # designs x shapes up to which traffic_constants computes every shape's terms at once
 
 
 def noc_bit_hops(k, n, bits, pbits, tiles_spanned, tile_groups, hops) -> np.ndarray:
@@ -76,7 +74,7 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     split = []
     # a small batch computes every shape's terms at once ((N, J) arrays), a large one shape by shape; elementwise
     # either way (the same numbers), summed over the shapes in shape order
-    whole = len(bits) * len(wl.k) <= WHOLE_CELLS
+    whole = all_shapes_at_once(len(bits), len(wl.k))
     if whole:
         terms = _shape_terms(wl.k[None, :], wl.n[None, :], mp["row_tiles"], mp["col_tiles"], bits[:, None],
                              (bw[:, None] + log_k[None, :]), apt[:, None], tiles[:, None], per_chip[:, None],
