@@ -158,3 +158,27 @@ def test_design_groups_refuses_what_it_cannot_pack():
     key = np.stack([p["device"], *wide], axis=1)
     assert len(first) == len(np.unique(key, axis=0))
     np.testing.assert_array_equal(key[first][inv], key)   # every design is in the group of its own values
+
+
+def test_kept_per_configuration_tables_give_the_same_bits(monkeypatch):
+    """The pair rows and clipping tables kept across calls (errmodel._cached) give the bits a fresh computation
+    gives, when a call finds all, some or none of its configurations kept."""
+    from cimdse.cost import errmodel
+
+    b = _random_designs(400, seed=3)
+    stores = ("_ROWS_CACHE", "_CLIP_CACHE")
+    for s in stores:
+        monkeypatch.setattr(errmodel, s, {})
+    fresh = evaluate_arrays(b, "llama-2-7b", SC)
+    for s in stores:
+        monkeypatch.setattr(errmodel, s, {})
+    half = {k: v[:200] for k, v in b.items()}
+    evaluate_arrays(half, "llama-2-7b", SC)
+    rows_after_half = {k: len(v[0]) for k, v in errmodel._CLIP_CACHE.items()}
+    again = evaluate_arrays(b, "llama-2-7b", SC)   # some configurations kept, the others added
+    grew = [k for k, n in rows_after_half.items() if len(errmodel._CLIP_CACHE[k][0]) > n]
+    assert grew, "no clipping table found part of its configurations kept"
+    hit = evaluate_arrays(b, "llama-2-7b", SC)     # every configuration kept
+    for m in ("equivalent_bits", "logit_sqnr_db"):
+        np.testing.assert_array_equal(again[m], fresh[m], err_msg=m)
+        np.testing.assert_array_equal(hit[m], fresh[m], err_msg=m)

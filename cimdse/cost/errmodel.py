@@ -167,35 +167,50 @@ def _pair_sums(rows, inv_c, r, order, qkey):
     return pre.ravel()[idx] + r * suf.ravel()[idx]
 
 
+# Per-configuration arrays kept across calls (chunks of one batch, batches of one sweep): they depend only on the
+# configuration's packed key and the signature they are filed under, and computing them again would give the same
+# bits. Bounded: beyond _CACHE_MAX signatures the store starts over.
 _ROWS_CACHE: dict[tuple, tuple] = {}   # (kind statistics, T, S) -> (sorted config keys, _pair_rows of each)
-_ROWS_CACHE_MAX = 256                  # signatures kept (a handful per model); then it starts over
+_CLIP_CACHE: dict[tuple, tuple] = {}   # (kind statistics, T, S) -> (sorted config keys, (_clip_table of each,))
+_CACHE_MAX = 256                       # signatures kept per store (a handful per model); then it starts over
+
+
+def _cached(store: dict, key: tuple, ukeys, build) -> tuple[tuple, np.ndarray]:
+    """(arrays, pos): per-configuration arrays (one row per configuration) kept in `store` under `key`, with the
+    row of each configuration of ukeys (sorted packed keys) at pos; build(miss) gives the rows of the
+    configurations ukeys[miss] that the store does not hold yet."""
+    known, arrays = store.get(key, (np.empty(0, np.int64), None))
+    pos = np.minimum(np.searchsorted(known, ukeys), max(len(known) - 1, 0))
+    miss = (known[pos] != ukeys).nonzero()[0] if len(known) else np.arange(len(ukeys))
+    if len(miss):
+        new = build(miss)
+        allk = np.concatenate([known, ukeys[miss]])
+        srt = np.argsort(allk)
+        known = allk[srt]
+        arrays = tuple((np.concatenate([old, nw]) if arrays is not None else nw)[srt]
+                       for old, nw in zip(arrays or new, new, strict=True))
+        if len(store) >= _CACHE_MAX:
+            store.clear()
+        store[key] = (known, arrays)
+        pos = np.searchsorted(known, ukeys)
+    return arrays, pos
 
 
 def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
     """_pair_rows of the pair moments scaled by their coherence, for the configurations ukeys (packed keys from
-    _unique_rows; first_c: a design of each), as _pair_sums takes them. They depend only on the configuration and the kind's statistics
-    (sig), so they are kept across calls (chunks of one batch, batches of one sweep) and computed once."""
+    unique_rows; first_c: a design of each), as _pair_sums takes them. They depend only on the configuration and
+    the kind's statistics (sig), so they are kept across calls (_cached) and computed once."""
     g = lambda v, i: v[first_c[i]]  # noqa: E731
     T, S = int(cfg["n_x"].max()), int(cfg["n_w"].max())
-    key = (*sig, T, S)
-    empty = (np.empty((0, T * S)), np.empty((0, T * S + 1)), np.empty((0, T * S + 1)))
-    known, (lk, pre, suf) = _ROWS_CACHE.get(key, (np.empty(0, np.int64), empty))
-    pos = np.minimum(np.searchsorted(known, ukeys), max(len(known) - 1, 0))
-    miss = (known[pos] != ukeys).nonzero()[0] if len(known) else np.arange(len(ukeys))
-    if len(miss):
+
+    def build(miss):
         v, w, _ = _pair_moments(np.ones(len(miss)), g(cfg["db"], miss), g(cfg["bpc"], miss), g(cfg["b_adc"], miss),
                                 g(cfg["n_x"], miss), g(cfg["n_w"], miss), g(r_x, miss), g(r_w, miss),
                                 g(cfg["differential"], miss), g(cfg["combined"], miss), T, S)
         coh = _coherence(v, w, g(r_x, miss), g(r_w, miss), g(cfg["differential"], miss), g(cfg["bits_w"], miss))
-        new = _pair_rows(coh[:, None] * v, w)
-        allk = np.concatenate([known, ukeys[miss]])
-        srt = np.argsort(allk)
-        known = allk[srt]
-        lk, pre, suf = (np.concatenate([old, nw])[srt] for old, nw in zip((lk, pre, suf), new, strict=True))
-        if len(_ROWS_CACHE) >= _ROWS_CACHE_MAX:
-            _ROWS_CACHE.clear()
-        _ROWS_CACHE[key] = (known, (lk, pre, suf))
-        pos = np.searchsorted(known, ukeys)
+        return _pair_rows(coh[:, None] * v, w)
+
+    (lk, pre, suf), pos = _cached(_ROWS_CACHE, (*sig, T, S), ukeys, build)
     return lk[pos], pos, pre, suf   # pre, suf: every row kept (_pair_sums looks up the rows pos)
 
 
@@ -261,11 +276,19 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.n
     if len(sel):
         cols = [(cfg["ra"], 14, 1), (cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
                 (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)]
-        first_m, inv_m, _ = unique_rows([(c[sel], b, sc) for c, b, sc in cols])
-        h = lambda v: v[sel[first_m]]  # noqa: E731
-        e, wt, sig_m = _pair_moments(h(cfg["ra"]), h(cfg["db"]), h(cfg["bpc"]), h(cfg["b_adc"]), h(cfg["n_x"]),
-                                     h(cfg["n_w"]), h(r_x), h(r_w), h(cfg["differential"]), h(cfg["combined"]))
-        tab = _clip_table(e, wt, sig_m)
+        first_m, inv_m, mkeys = unique_rows([(c[sel], b, sc) for c, b, sc in cols])
+        h = lambda v, i: v[sel[first_m[i]]]  # noqa: E731
+        T, S = int(h(cfg["n_x"], slice(None)).max()), int(h(cfg["n_w"], slice(None)).max())
+
+        def build(miss):   # the clipping table of the configurations not kept yet (_cached), padded to T x S pairs
+            e, wt, sig_m = _pair_moments(h(cfg["ra"], miss), h(cfg["db"], miss), h(cfg["bpc"], miss),
+                                         h(cfg["b_adc"], miss), h(cfg["n_x"], miss), h(cfg["n_w"], miss),
+                                         h(r_x, miss), h(r_w, miss), h(cfg["differential"], miss),
+                                         h(cfg["combined"], miss), T, S)
+            return (_clip_table(e, wt, sig_m),)
+
+        (tab,), pos_m = _cached(_CLIP_CACHE, (*sig, T, S), mkeys, build)
+        inv_m = pos_m[inv_m]
         pos_k = np.minimum(rnd["k"], CLIP_K_GRID[-1]) * 16
         i0 = np.minimum(np.floor(pos_k).astype(np.int64), len(CLIP_K_GRID) - 2)
         fr = pos_k - i0
