@@ -270,7 +270,10 @@ def sweep(sweep_file, trials, sampler, seed, storage, out, fresh, quiet, workers
         if collect:
             res = collect_sweep(sw, out=out, plots=not no_plots, verify=ver, parquet=parquet)
         else:
-            res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update, workers=workers, shard=shard_ix,
+            # no progress callback when no line is drawn (--quiet, or stderr not a terminal): the loop then keeps
+            # no running front, and a resumed run does not re-score its stored trials to count them
+            res = run_sweep(sw, out=out, fresh=fresh, on_batch=bar.update if bar.enabled else None, workers=workers,
+                            shard=shard_ix,
                             plots=not no_plots, verify=ver, parquet=parquet, fork=True)   # the CLI owns its process
         bar.close()
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the sweep started: storage is consistent anyway
