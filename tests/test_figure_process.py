@@ -90,34 +90,3 @@ def test_warm_designs_meet_every_choice_and_both_ends_of_every_range(tmp_path):
         seen = {x[d.name] for x in designs}
         assert seen == (set(d.choices) if d.choices else {d.low, d.high}), d.name
 
-
-@needs_fork
-def test_a_figure_drawn_beside_runs_on_another_process_and_its_failure_is_raised(tmp_path):
-    from cimdse.run.helper import beside
-
-    def write_pid():
-        (tmp_path / "pid").write_text(str(os.getpid()))
-
-    with beside(write_pid):
-        here = os.getpid()
-    pid = int((tmp_path / "pid").read_text())
-    assert pid != here
-    with pytest.raises(ProcessLookupError):   # waited for: reaped, not a zombie
-        os.kill(pid, 0)
-    with pytest.raises(RuntimeError, match="ValueError: no such metric: area_cm2"):
-        with beside(_fail):
-            pass
-
-
-@needs_fork
-def test_a_failure_in_the_body_beside_a_copy_is_raised_after_the_copy_ends(tmp_path):
-    from cimdse.run.helper import beside
-
-    def slow():
-        time.sleep(0.3)
-        (tmp_path / "done").write_text("yes")
-
-    with pytest.raises(KeyError):
-        with beside(slow):
-            raise KeyError("body")
-    assert (tmp_path / "done").read_text() == "yes"

@@ -16,8 +16,7 @@ import multiprocessing as mp
 import os
 import signal
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from ..search.progress import start_without_sigint
 
@@ -59,34 +58,6 @@ def _child(conn, fn: Callable, fixed: tuple, warm: Callable | None, parent: int)
         return
     finally:
         conn.close()
-
-
-@contextmanager
-def beside(fn: Callable[[], object]) -> Iterator[None]:
-    """Run fn() on a forked copy of this process while the body of the `with` runs here; leaving waits for the copy
-    and raises RuntimeError with its error when it failed. Used by the figure process (one thread, its imports done,
-    Ctrl-C ignored): the copy starts at once with everything loaded, so two figures are drawn on two cores."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:   # the copy: run fn, report an error through the pipe, and end here without returning
-        status = 0
-        try:
-            os.close(read)
-            fn()
-        except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises it
-            os.write(write, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}".encode())
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write)
-    try:
-        yield
-    finally:
-        with os.fdopen(read, "rb") as f:
-            err = f.read().decode(errors="replace")
-        _, status = os.waitpid(pid, 0)
-    if err or status:
-        raise RuntimeError(f"the copy drawing beside the figure process failed (wait status {status}): {err}")
 
 
 class FigureProcess:

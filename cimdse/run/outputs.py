@@ -37,7 +37,7 @@ from ..results import (
 from ..search.scoring import Scored, score, sweep_baseline
 from .diagnose import NOT_DRAWN, explain_empty
 from .folder import SHARD_FILE
-from .helper import FigureProcess, beside
+from .helper import FigureProcess
 
 RUN_FIGURES = ("pareto.png", "breakdown.png", "history.png", "importance.png")
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
@@ -136,15 +136,12 @@ def start_figures(run_dir: Path, sweep: Sweep) -> FigureProcess:
     return FigureProcess(figure_job, Path(run_dir), sweep, warm=partial(warm_figures, sweep))
 
 
-def draw_scored(run_dir: Path, sweep: Sweep, scored: Scored, numbers) -> None:
+def draw_scored(run_dir: Path, sweep: Sweep, scored: Scored, numbers) -> list[Path]:
     """FIRST_FIGURES from the scored trials: the tables `write_outputs` builds, built again on the figure process (it
-    starts drawing without waiting for them; pandas is loaded there already). A forked copy of the figure process
-    draws BESIDE_FIGURES while it draws the others (run/helper.py `beside`): about 0.17 s and 0.25 s of the 2,000-trial
-    NSGA-II quickstart, the longest stretch of a run's end."""
+    starts drawing without waiting for them; pandas is loaded there already)."""
     df, front = run_frames(sweep, scored, numbers)
     table, front, color = figure_data(df, sweep, front)
-    with beside(partial(draw_figures, run_dir, sweep, table, front, color, BESIDE_FIGURES)):
-        draw_figures(run_dir, sweep, table, front, color, [f for f in FIRST_FIGURES if f not in BESIDE_FIGURES])
+    return draw_figures(run_dir, sweep, table, front, color, FIRST_FIGURES)
 
 
 def figure_job(run_dir: Path, sweep: Sweep, fn, *args) -> None:
@@ -250,7 +247,6 @@ def write_tables(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
 
 RUN_FIGURE_NAMES = ("pareto", "breakdown", "history", "importance")
 FIRST_FIGURES = ("pareto", "breakdown", "history")   # what the figure process draws before the importances exist
-BESIDE_FIGURES = ("pareto", "history")   # of those, drawn by a copy of the figure process while it draws breakdown.png
 
 
 def write_run_figures(run_dir: Path, df, sweep: Sweep, references: Sequence[Reference] | None = None,
