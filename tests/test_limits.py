@@ -164,6 +164,22 @@ def test_offchip_bandwidth_per_die_edge():
     assert small["reason"][1] == "off-chip bandwidth 1640 GB/s > offchip_edge_gbps 819 GB/s"
 
 
+def test_tile_buffer_holds_one_array_input_vector():
+    """Each matmul input is read once from the tile buffer and applied over the array's input slices, so the buffer
+    holds at least rows x input_bits bits (ISAAC's 2 KB input register: 8 crossbars x 128 rows x 16 bits)."""
+    # sram, 8-bit inputs, 1 KB = 8192 bits: 1024 rows need 1024 * 8 = 8192 bits (fits exactly), 2048 rows 2 KB
+    r = _eval([{"device": "sram", "rows": n, "tiles": 256, "tile_buffer_kb": 1.0} for n in (1024, 2048)])
+    assert r["feasible"][0], r["reason"][0]
+    assert r["reason"][1] == "one array's input vector 2 KB > tile_buffer_kb 1 KB"
+    # 16-bit inputs on 4096 rows: 4096 * 16 / 8192 = 8 KB > 4 KB
+    r = _eval([{"device": "sram", "rows": 4096, "tiles": 64, "input_bits": 16, "tile_buffer_kb": 4.0}])
+    assert r["reason"][0] == "one array's input vector 8 KB > tile_buffer_kb 4 KB"
+    # DRAM bank PIM: rows are DRAM pages, not inputs applied at once (AttAcc-like 8192 rows, 16 bits, 1 KB): no limit
+    d = _eval([{"device": "dram", "rows": 8192, "cols": 8192, "bits_per_cell": 1, "input_bits": 16, "weight_bits": 16,
+                "tile_buffer_kb": 1.0, "tiles": 128, "max_power_density_w_mm2": 100.0}])
+    assert d["feasible"][0], d["reason"][0]
+
+
 def test_weights_fit_means_resident_in_the_chips_used():
     r = _eval([{"overflow": "chips"}, {"overflow": "reload"}], "llama-2-7b", Scenario())
     assert r["chips_used"][0] > 1 and r["weights_fit"][0] == 1      # chips were added: the weights fit in them
