@@ -162,7 +162,7 @@ def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
     code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
     numbers = ((res["die_area_mm2"], p["max_die_mm2"]), (res["power_density_w_mm2"], p["max_power_density_w_mm2"]),
                (res["offchip_gb"], c["off_gb"] * mp["chips_used"]), (p["clock_ghz"], c["fmax_ghz"]),
-               (p["clock_ghz"], c["tech"].periphery["timing"]["logic_clock_max_ghz"]),   # shipped-clock record
+               (p["clock_ghz"], c["clock_ceiling_ghz"]),   # shipped-clock record, scaled below the nominal supply
                (res["ir_drop_frac"], p["max_ir_drop"]), (c["off_gbps"], offchip_edge_gbps(res["die_area_mm2"], p, c)),
                # the model reads each matmul input once from the tile buffer, so it holds an array's whole input vector
                # over its input slices (DRAM PIM: bank rows, not inputs; 0)
