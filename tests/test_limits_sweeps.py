@@ -33,6 +33,13 @@ def limit_breaks(df: pd.DataFrame) -> list[str]:
         out.append(f"row {i}: power density {df['power_density_w_mm2'].iloc[i]}")
     for i in np.flatnonzero(df["offchip_gb"] > off_cap):
         out.append(f"row {i}: off-chip {df['offchip_gb'].iloc[i]} GB > {off_cap.iloc[i]} GB")
+    gbps = df["offchip"].map(dict(zip(OFFCHIP, load_tech().offchip["bandwidth_gbps"], strict=True)))
+    edge = np.maximum(gbps, 4800 * np.sqrt(df["die_area_mm2"] / 814))     # H200 on GH100, per die edge
+    for i in np.flatnonzero(gbps * df["offchip_devices"] > edge * (1 + 1e-12)):
+        out.append(f"row {i}: off-chip {gbps.iloc[i] * df['offchip_devices'].iloc[i]} GB/s > {edge.iloc[i]} GB/s")
+    need_kb = np.where(df["device"] == "dram", 0.0, df["rows"] * df["input_bits"] / 8192)   # one array's inputs
+    for i in np.flatnonzero(need_kb > df["tile_buffer_kb"]):
+        out.append(f"row {i}: input vector {need_kb[i]} KB > tile buffer {df['tile_buffer_kb'].iloc[i]} KB")
     return out
 
 

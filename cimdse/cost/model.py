@@ -132,7 +132,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
-    cell_um2 = dev["cell_area_f2"] * f_um**2
+    sram_floor = nq["sram_bit_um2"]                # the node's smallest SRAM bitcell, 0 at planar nodes (cellarea.py)
+    cell_um2 = np.maximum(dev["cell_area_f2"] * f_um**2, np.where(capacitive, sram_floor, 0.0))
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     db = np.minimum(p["dac_bits"], p["input_bits"])
@@ -208,7 +209,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "e_vec": dig["vector_op_pj"] * s45,
         "e_tile_bit": e_sram_bit(bank_kb),
         "e_global_bit": dig["sram_64b_8kb_pj"] / 64 * np.sqrt(np.float64(dig["sram_bank_kb"]) / 8.0) * s45,
-        "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
+        "a_buffer_bit": np.maximum(dig["buffer_cell_area_f2"] * f_um**2, sram_floor) / dig["buffer_array_efficiency"],
         "a_lane": dig["vector_lane_area_um2"] * a45,
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": tab["endurance"].take(d),   # writes, not pulses
@@ -216,7 +217,9 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
                                                       (nq["leak_i"], nq["leak_w"]))),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
-        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"])),
+        "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"]))),
+        # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
+        "clock_ceiling_ghz": per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"]),
         "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
