@@ -198,3 +198,19 @@ def test_hosted_batch_scores_each_offload_share_as_its_own_batch(monkeypatch):
             if code == 0:   # the designs without a host: every metric and text as alone
                 for k in (*metric_units(), "reason"):
                     assert np.array_equal(whole[k][rows], alone[k]), k
+
+
+def test_host_choice_groups_counted_or_sorted_alike():
+    """host._keys groups the designs by their host choices: by counting where the packed values are few, else by
+    a sort; both give np.unique's groups (ascending), each group's first design and every design's group."""
+    from cimdse.cost import host
+
+    rng = np.random.default_rng(3)
+    for n, cnt_hi in ((500, 3), (40, 1000)):   # a small range (counted) and a wide one (sorted)
+        p = {"host": rng.integers(1, 10, n), "host_count": rng.integers(1, cnt_hi, n).astype(float),
+             "offload": rng.integers(0, 4, n)}
+        choices, first, inv = host._keys(p, ("host", "host_count", "offload"))
+        rows = np.stack([p["host"], p["host_count"].astype(int), p["offload"]], axis=1)
+        uniq, first_ref, inv_ref = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        assert choices == [tuple(int(x) for x in r) for r in uniq]
+        assert np.array_equal(first, first_ref) and np.array_equal(inv, inv_ref.ravel())

@@ -117,6 +117,13 @@ def _keys(p: dict, keys: tuple) -> tuple[list, np.ndarray, np.ndarray]:
     key = np.zeros(len(cols[0]), dtype=np.int64)
     for col in cols:   # one integer per value tuple (mixed radix; values are small category codes and counts)
         key = key * (int(col.max(initial=0)) + 1) + col
+    if len(key) and int(key.max()) < 4 * len(key):   # a small range: counted, not sorted (the same groups, in order)
+        present = np.bincount(key) > 0
+        number = np.cumsum(present) - 1
+        inv = number.take(key)
+        first = np.empty(int(number[-1]) + 1, dtype=np.int64)
+        first[inv[::-1]] = np.arange(len(key) - 1, -1, -1)   # (the last write of each group: its first design)
+        return [tuple(int(c[f]) for c in cols) for f in first], first, inv
     first, inv = unique_inverse(key)
     return [tuple(int(c[f]) for c in cols) for f in first], first, inv
 
@@ -240,22 +247,24 @@ def combine(p: dict, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True
     # host constants per distinct host choice, gathered per design
     frac = gdat.calibration["usable_memory_fraction"]
     choices, _, inv = _keys(p, ("host", "host_count", "offload"))
+    half_sc = _half(sc)
     per = []
     for h, cnt, off in choices:
         g, offload = get_gpu(HOSTS[h], tech), OFFLOAD[off]
         row = [g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt, tensor_peak_tflops(g, sc)[0] * cnt]
         for ph in wl.vectors:
             row += host_phase(g.name, cnt, model, sc, offload, ph, tech)
-        row += host_phase(g.name, cnt, model, _half(sc), offload, "decode", tech) if "decode" in wl.vectors else (0, 0)
+        row += host_phase(g.name, cnt, model, half_sc, offload, "decode", tech) if "decode" in wl.vectors else (0, 0)
         w_host, kv = host_memory_bytes(model, sc, offload)
         per.append(row + [(w_host / cnt + kv / kv_split(model, cnt)) * 1e-9, g.hbm_gb * frac])
-    cols = iter(np.array(per, dtype=float).T.take(inv, axis=1))
-    idle_w, tdp_w, die_mm2, peak_tops = (next(cols) for _ in range(4))
+    table = [np.array(col, dtype=float) for col in zip(*per, strict=True)]   # per constant, per choice
+    cols = iter(table)
+    idle_w, tdp_w, die_mm2, peak_tops = (next(cols).take(inv) for _ in range(4))
     host_t, host_e = {}, {}
     for ph in wl.vectors:
-        host_t[ph], host_e[ph] = next(cols), next(cols)
-    half_t, half_e = next(cols), next(cols)      # decode, one sub-batch (subbatch overlap)
-    need_gb, usable_gb = next(cols), next(cols)
+        host_t[ph], host_e[ph] = next(cols).take(inv), next(cols).take(inv)
+    half_t, half_e = next(cols), next(cols)      # decode, one sub-batch (subbatch overlap): per choice
+    need_gb, usable_gb = next(cols).take(inv), next(cols).take(inv)
     # link: none when the PIM is the host's own memory (shared; auto = shared for DRAM PIM), else a board link
     shared = (p["host_link"] == 1) | ((p["host_link"] == 0) & tech.dram[p["device"]])
     elems = np.array([crossing_elems(model, o) for o in OFFLOAD])[p["offload"]]
@@ -282,14 +291,14 @@ def combine(p: dict, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True
         if ph == "decode" and np.any(sub):
             pim_half = _pim_side(p, wl, tech, cim, half=True, breakdown=breakdown, idx=np.flatnonzero(sub))
             tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
-            th2, tp2 = 2 * half_t[sub], 2 * tp1
+            th2, tp2 = 2 * half_t.take(inv[sub]), 2 * tp1
             tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
             t = t.copy()
             t[sub] = np.maximum(th2, tp2 + tx2) + np.minimum(th2, tp2) / (2 * L)
             t_h_busy, t_p_busy = t_h.copy(), t_p.copy()
             t_h_busy[sub], t_p_busy[sub] = th2, tp2
             e_h, e_p, e_off = e_h.copy(), e_p.copy(), e_off.copy()
-            e_h[sub], e_p[sub], e_off[sub] = 2 * half_e[sub], 2 * ep1, 2 * eo1
+            e_h[sub], e_p[sub], e_off[sub] = 2 * half_e.take(inv[sub]), 2 * ep1, 2 * eo1
             t_x = t_x.copy()
             t_x[sub] = tx2
             if breakdown:
