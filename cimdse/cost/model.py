@@ -18,7 +18,7 @@ from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from ._util import fill_rows
 from ._util import total as _total
-from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
+from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy_runs
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
@@ -520,7 +520,7 @@ def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool =
     most CHUNK_DESIGNS designs. `keep`: what of a chunk's result is kept (a function of it; all when None)."""
     n = len(p["rows"])
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
-    # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
+    # accuracy metrics once per run: the error model's per-configuration work is shared by its chunks)
     res: dict = {}
     start = 0
     for end, wl in runs:
@@ -536,29 +536,7 @@ def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool =
                 return part
             fill_rows(res, part, i, n)
         start = end
-    return res if parts_only else _finish_runs(finish_reasons(res), p, runs, tech)
-
-
-def _finish_runs(res: dict, p: dict, runs, tech: Tech) -> dict:
-    """In place: the accuracy metrics of evaluate_runs' batch, once per run (the error model's numbers may differ in
-    the last bit with the designs scored beside a design, through its tables' padding: each run is scored as the
-    batch it would be alone)."""
-    if len(runs) == 1:
-        return finish_accuracy(res, p, runs[0][1], tech)
-    acc = res.pop("_accuracy")
-    n = len(p["rows"])
-    out = {k: np.empty(n) for k in ("sqnr_db", *LATER)}
-    start = 0
-    for end, wl in runs:
-        if end > start:
-            rows = slice(start, end)
-            part = finish_accuracy({"_accuracy": {k: v[rows] for k, v in acc.items()}},
-                                   {k: v[rows] for k, v in p.items()}, wl, tech)
-            for k, v in out.items():
-                v[rows] = part[k]
-        start = end
-    res.update(out)
-    return res
+    return res if parts_only else finish_accuracy_runs(finish_reasons(res), p, runs, tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
