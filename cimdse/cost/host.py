@@ -157,9 +157,8 @@ def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
 def _sums_only(part: dict) -> dict:
     """A chunk's result with its breakdown cut to the per-phase sums combine() reads (_phase_sums; the same
     numbers)."""
-    bd = part["breakdown"]
-    phases_ = bd["latency_ns"].keys()
-    return {**part, "breakdown": {"sums": {f"{ph}:{i}": x for ph in phases_ for i, x in enumerate(_phase_sums(part, ph))}}}
+    sums = {f"{ph}:{i}": x for ph in part["breakdown"]["latency_ns"] for i, x in enumerate(_phase_sums(part, ph))}
+    return {**part, "breakdown": {"sums": sums}}
 
 
 def _pim_side(p: dict, wl, tech: Tech, cim: Cim, half: bool, breakdown: bool, idx: np.ndarray | None = None,
@@ -178,8 +177,8 @@ def _pim_side(p: dict, wl, tech: Tech, cim: Cim, half: bool, breakdown: bool, id
     wls = [wl] + [pim_workload(wl.model, sc, o, cim.build_workload) for o in OFFLOAD]
     # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = cim.evaluate_runs(p, tuple(zip(runs, wls, strict=True)), tech, True, parts_only=half,
-                              keep=None if breakdown else _sums_only)
+        r = cim.evaluate_runs({**p, "host": np.zeros_like(p["host"])}, tuple(zip(runs, wls, strict=True)), tech, True,
+                              parts_only=half, keep=None if breakdown else _sums_only)
     return r if order is None else _scatter([(order, r)], len(order))
 
 
