@@ -85,12 +85,14 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     first_u, inv_u = unique_inverse(pidx * 512 + bd)
     first_u = sel.take(first_u)
     comb = cfg["combined"].take(first_u)
-    half_log2_conv = 0.5 * np.log2(var_c.take(first_u) * cfg["ra"].take(first_u) * np.where(comb, shift_w.take(first_u), 1.0))
+    half_log2_conv = 0.5 * np.log2(var_c.take(first_u) * cfg["ra"].take(first_u)
+                                   * np.where(comb, shift_w.take(first_u), 1.0))
     first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
     comb, shift = cfg["combined"].take(sel), shift_w.take(sel)
     return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u.take(first_b), "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
-            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel), "coarse": ~(step.take(sel) < 2.0)}
+            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
+            "coarse": ~(step.take(sel) < 2.0)}
 
 
 def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np.ndarray:
