@@ -163,8 +163,8 @@ def _pair_sums(rows, inv_c, r, order, qkey):
     cnt = np.empty(len(r), dtype=np.int64)
     cnt[order] = np.searchsorted(keys, qkey, side="right")
     cnt -= inv_c * n_p
-    idx = pos[inv_c] * (n_p + 1) + cnt
-    return pre.ravel()[idx] + r * suf.ravel()[idx]
+    idx = pos.take(inv_c) * (n_p + 1) + cnt
+    return pre.ravel().take(idx) + r * suf.ravel().take(idx)
 
 
 # Per-configuration arrays kept across calls (chunks of one batch, batches of one sweep): they depend only on the
@@ -351,19 +351,20 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             on = attn_analog if kv else analog
             idx = on.nonzero()[0]
             ix = slice(None) if len(idx) == n else idx      # all convert: views, no gathers
+            at = (lambda v: v) if len(idx) == n else (lambda v, i=idx: v.take(i))  # noqa: E731  (v[ix], faster)
             sd = sides[kv][2]
             cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_w": sd["n"], "differential": differential,
                    "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma, "range_scale": range_scale,
                    "bits_x": bi, "bits_w": bi if kv else bw}
-            cfg = {name: v[ix] for name, v in cfg.items()}
+            cfg = {name: at(v) for name, v in cfg.items()}
             uniq = unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1), (cfg["bits_x"], 5, 1),
                                  (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
             var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
             rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
-            rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[ix], sd["shift"][ix]   # levels^2
-            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": rows[ix],
-                            "cols": sd["cols"][ix], "step": sd["step"][ix], "cell": sides[kv][1][ix],
-                            "sigma": sigma[ix], "drift": drift[ix], "read": read[ix], "n_x": {}, "noise_tab": {},
+            rnd["var_lv"], rnd["shift"] = at(var_c * (np.exp2(bpc) - 1) ** 2), at(sd["shift"])   # levels^2
+            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows),
+                            "cols": at(sd["cols"]), "step": at(sd["step"]), "cell": at(sides[kv][1]),
+                            "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
                             "ir": np.where(on, ir_all, 0.0) + zero if any_ir else zero}
     crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
     for kv, uns, cx in zip(shapes.stored_kv, shapes.unsigned_x, shapes.x_crest, strict=True):
@@ -389,7 +390,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             ix, rnd = st["ix"], st["rnd"]
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
             if uns not in st["n_x"]:
-                st["n_x"][uns] = (sx[ix], n_x[ix])
+                st["n_x"][uns] = (sx, n_x) if isinstance(ix, slice) else (sx.take(ix), n_x.take(ix))
             sx, n_x = st["n_x"][uns]
             cfg = {**st["cfg"], "n_x": n_x}
             r_x = 1.0 / (cx * sx)

@@ -79,18 +79,20 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     each one's group (inv_u), a design of each (input bits, bits per cycle) (first_b) and each group's (bd_u), and the
     gathers of cfg over sel that every kind of the stored operand reuses."""
     sel = (var_c > 0).nonzero()[0]
-    per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
+    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * np.where(cfg["combined"].take(sel), shift_w.take(sel), 1.0)
     _, pidx = unique_inverse(per_conv)
-    bd = np.rint(cfg["bits_x"][sel] * 16 + cfg["db"][sel]).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
+    bd = np.rint(cfg["bits_x"].take(sel) * 16 + cfg["db"].take(sel)).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
     first_u, inv_u = unique_inverse(pidx * 512 + bd)
-    first_u = sel[first_u]
-    comb = cfg["combined"][first_u]
-    half_log2_conv = 0.5 * np.log2(var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0))
-    first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"][first_u] * 16 + cfg["db"][first_u]).astype(np.int64))
-    comb, shift = cfg["combined"][sel], shift_w[sel]
-    return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u[first_b], "bd_u": bd_u,
+    first_u = sel.take(first_u)
+    comb = cfg["combined"].take(first_u)
+    half_log2_conv = 0.5 * np.log2(var_c.take(first_u) * cfg["ra"].take(first_u)
+                                   * np.where(comb, shift_w.take(first_u), 1.0))
+    first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
+    comb, shift = cfg["combined"].take(sel), shift_w.take(sel)
+    return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u.take(first_b), "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
-            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c[sel], "coarse": ~(step[sel] < 2.0)}
+            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
+            "coarse": ~(step.take(sel) < 2.0)}
 
 
 def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np.ndarray:
@@ -113,9 +115,9 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np
     a2_mean, rest_sum = tab
     # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
     # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
-    r_xs = r_x[sel]
-    rest_d = rest_sum[inv_u] * ng["comb_shift"] / (r_xs ** 2 * ng["shift"])
-    fine = a2_mean[inv_u] + rest_d * cfg["conv"][sel] / (cfg["K"] * ng["var"])
+    r_xs = r_x.take(sel)
+    rest_d = rest_sum.take(inv_u) * ng["comb_shift"] / (r_xs ** 2 * ng["shift"])
+    fine = a2_mean.take(inv_u) + rest_d * cfg["conv"].take(sel) / (cfg["K"] * ng["var"])
     f[sel] = np.where(ng["coarse"], np.maximum(fine, 1.0), fine)
     return f
 

@@ -18,7 +18,7 @@ from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from ._util import fill_rows
 from ._util import total as _total
-from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
+from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy_runs
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
@@ -510,22 +510,36 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
     if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
         from .host import evaluate_hosted
-        return evaluate_hosted(p, wl, tech, breakdown, evaluate_batch, build_workload)
+        return evaluate_hosted(p, wl, tech, breakdown, evaluate_runs, build_workload)
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS and not parts_only:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
+    return evaluate_runs(p, ((n, wl),), tech, breakdown, parts_only)
+
+
+def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool = False, keep=None) -> dict:
+    """evaluate_batch (host none) of a batch whose consecutive runs of rows have their own workloads of one model
+    and scenario (`runs`: (end row, Workload) pairs; cost/host.py's offload shares), each run in equal chunks of at
+    most CHUNK_DESIGNS designs. `keep`: what of a chunk's result is kept (a function of it; all when None)."""
+    n = len(p["rows"])
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
-    # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
+    # accuracy metrics once per run: the error model's per-configuration work is shared by its chunks)
     res: dict = {}
-    for i in range(0, n, size):
-        part = _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
-        if parts_only:
-            part = {"breakdown": part["breakdown"]}
-            if size >= n:
+    start = 0
+    for end, wl in runs:
+        size = -(-(end - start) // -(-(end - start) // CHUNK_DESIGNS)) if end > start else 1
+        for i in range(start, end, size):   # equal chunks: no short last one paying a whole chunk's fixed cost
+            j = min(i + size, end)
+            part = _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True)
+            if parts_only:
+                part = {"breakdown": part["breakdown"]}
+            if keep is not None:
+                part = keep(part)
+            if parts_only and j - i == n:
                 return part
-        fill_rows(res, part, i, n)
-    return res if parts_only else finish_accuracy(finish_reasons(res), p, wl, tech)
+            fill_rows(res, part, i, n)
+        start = end
+    return res if parts_only else finish_accuracy_runs(finish_reasons(res), p, runs, tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
