@@ -34,6 +34,7 @@ import numpy as np
 
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
+from ._util import sum_in_order
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errgroups import design_groups, unique_rows
@@ -128,7 +129,7 @@ def _clip_table(e, wt, sig_u):
     sd = np.sqrt(np.maximum(e, 1e-300))[:, :, None]
     kk = np.minimum(CLIP_K_GRID[None, None, :] * sig_u[:, None, None] / sd, 40.0)   # beyond 40 sigma: 0
     tail = np.maximum((1 + kk * kk) * ndtr(-kk) - kk * np.exp(-0.5 * kk * kk) / np.sqrt(2 * np.pi), 0.0)
-    return (wt[:, :, None] * 2 * e[:, :, None] * tail).sum(axis=1)
+    return sum_in_order(wt[:, :, None] * 2 * e[:, :, None] * tail)
 
 
 def _log_key(a):
@@ -140,7 +141,7 @@ def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per configuration (rows of v, w (C, P)): the pairs sorted by v, as _log_key(v) (C, P), the prefix sums of
     w v (C, P + 1) and the suffix sums of w (C, P + 1) that _pair_sums looks up."""
     n_c, n_p = v.shape
-    srt = np.argsort(v, axis=1)
+    srt = np.argsort(v, axis=1, kind="stable")   # ties in pair order: the sums do not depend on the padding
     vs, ws = np.take_along_axis(v, srt, 1), np.take_along_axis(w, srt, 1)
     pre = np.zeros((n_c, n_p + 1))
     pre[:, 1:] = np.cumsum(ws * vs, axis=1)
@@ -248,9 +249,9 @@ def _coherence(v, w, r_x, r_w, differential, bits_w):
     stored integer (one sign of a differential pair: E[m^2] = r_w^2 / 2; offset code: uniform over 0..2^bits - 1,
     as its slices are taken); v: E[p_ts^2] per row, w: 4^(t db + s bpc). At least 1 (bit planes of one magnitude
     are positively correlated), at most (sum_ts sqrt(w v))^2 / sum_ts w v (Cauchy-Schwarz: fully correlated)."""
-    diag = np.maximum(np.sum(v * w, axis=1), 1e-300)
+    diag = np.maximum(sum_in_order(v * w), 1e-300)
     m2 = np.where(differential, 0.5 * r_w * r_w, _u2(np.exp2(bits_w) - 1))
-    full = np.sum(np.sqrt(v * w), axis=1) ** 2 / diag
+    full = sum_in_order(np.sqrt(v * w)) ** 2 / diag
     return np.clip(r_x * r_x * m2 / diag, 1.0, np.maximum(full, 1.0))
 
 

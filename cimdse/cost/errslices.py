@@ -9,6 +9,7 @@ from functools import cache
 
 import numpy as np
 
+from ._util import sum_in_order
 from .errgroups import unique_inverse
 
 SLICE_GRID = np.arange(-10.0, 24.001, 0.125)   # log2(rms / slice weight) at which slice moments are tabulated
@@ -144,7 +145,7 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     wm = w4 * m2x
     n_u = len(ng["bd_u"])
     bu = (ng["bd_u"][None, :] + n_b * np.arange(n_k)[:, None]).ravel()   # per kind and group u, (kU, T)
-    w4m = (wm / np.maximum(wm.sum(axis=1, keepdims=True), 1e-300))[bu]    # each plane's power share
+    w4m = (wm / np.maximum(sum_in_order(wm), 1e-300)[:, None])[bu]    # each plane's power share
     half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
     w4 = w4[bu]
     # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
@@ -154,6 +155,6 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     fr_ = pos - i0
     a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
     rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
-    a2_mean = np.sum(w4m * a2, axis=1)
-    rest_sum = np.sum(w4 * rest, axis=1)
+    a2_mean = sum_in_order(w4m * a2)     # (in order: the bits do not depend on the padding to T slices)
+    rest_sum = sum_in_order(w4 * rest)
     return [(a2_mean[i * n_u:(i + 1) * n_u], rest_sum[i * n_u:(i + 1) * n_u]) for i in range(n_k)]
