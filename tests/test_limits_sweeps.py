@@ -40,6 +40,9 @@ def limit_breaks(df: pd.DataFrame) -> list[str]:
     need_kb = np.where(df["device"] == "dram", 0.0, df["rows"] * df["input_bits"] / 8192)   # one array's inputs
     for i in np.flatnonzero(need_kb > df["tile_buffer_kb"]):
         out.append(f"row {i}: input vector {need_kb[i]} KB > tile buffer {df['tile_buffer_kb'].iloc[i]} KB")
+    dram = (df["device"] == "dram").to_numpy()
+    for i in np.flatnonzero(dram & ((df["node_nm"] < 12) | (df["clock_ghz"] > 1.0)).to_numpy()):   # DRAM process
+        out.append(f"row {i}: DRAM PIM at {df['node_nm'].iloc[i]} nm, {df['clock_ghz'].iloc[i]} GHz")
     return out
 
 

@@ -150,7 +150,9 @@ def offchip_edge_gbps(die_mm2: np.ndarray, p: dict, c: dict) -> np.ndarray:
 LIMITS = (("max_die_mm2", "mm2", "die area"), ("max_power_density_w_mm2", "W/mm2", "peak power density"),
           ("chips_used x offchip_devices x capacity_gb", "GB", "off-chip data"), ("fmax_ghz", "GHz", "clock"),
           ("logic_clock_max_ghz", "GHz", "clock"), ("max_ir_drop", "of V_read", "IR drop"),
-          ("offchip_edge_gbps", "GB/s", "off-chip bandwidth"), ("tile_buffer_kb", "KB", "one array's input vector"))
+          ("offchip_edge_gbps", "GB/s", "off-chip bandwidth"), ("tile_buffer_kb", "KB", "one array's input vector"),
+          ("node_nm", "nm", "finest DRAM process"),
+          ("dram_logic_clock_max_ghz", "GHz", "clock"))
 
 
 def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
@@ -166,7 +168,10 @@ def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
                (res["ir_drop_frac"], p["max_ir_drop"]), (c["off_gbps"], offchip_edge_gbps(res["die_area_mm2"], p, c)),
                # the model reads each matmul input once from the tile buffer, so it holds an array's whole input vector
                # over its input slices (DRAM PIM: bank rows, not inputs; 0)
-               (np.where(c["is_dram"], 0.0, p["rows"] * p["input_bits"] / 8192), p["tile_buffer_kb"]))
+               (np.where(c["is_dram"], 0.0, p["rows"] * p["input_bits"] / 8192), p["tile_buffer_kb"]),
+               # DRAM PIM: the bank units are logic in a DRAM process; the floor is the value, the node its limit
+               (np.where(c["is_dram"], (dp := c["tech"].periphery["dram_process"])["node_min_nm"], 0.0), p["node_nm"]),
+               (np.where(c["is_dram"], p["clock_ghz"], 0.0), dp["logic_clock_max_ghz"]))
     checks = [Check(name, value, limit, unit, text) for (name, unit, text), (value, limit) in zip(LIMITS, numbers,
                                                                                                    strict=True)]
     if not defer:
