@@ -205,6 +205,23 @@ def test_dram_pim_references_stay_within_the_dram_process(name):
     assert evaluate_reference(find_reference(name))["feasible"] == 1.0
 
 
+def test_silicon_in_one_package_is_at_most_the_dojo_training_tile():
+    """Chips sharing a package hold at most 16,125 mm2 of silicon together (Tesla Dojo training tile: 25 D1 dies of
+    645 mm2, IEEE Micro 2023); a die alone in its package is bounded by max_die_mm2 only."""
+    # llama-2-7b on the default 370.8 mm2 chip needs 50 chips; 16125 / 370.8 = 43.5 chips fit one package:
+    # 43 x 370.8 = 15,943 mm2 fits, 44 x 370.8 = 16,314 mm2 does not
+    r = _eval([{"chips_per_package": n} for n in (1, 8, 43, 44, 100)], "llama-2-7b", Scenario())
+    die = float(r["die_area_mm2"][0])
+    assert die == pytest.approx(370.8, abs=0.05) and r["chips_used"].tolist() == [50] * 5
+    assert 43 * die <= 16125 < 44 * die
+    assert r["feasible"].tolist() == [True, True, True, False, False]
+    assert r["reason"][3] == "silicon in one package 16300 mm2 > package_silicon_mm2 16100 mm2"
+    assert r["reason"][4] == "silicon in one package 18500 mm2 > package_silicon_mm2 16100 mm2"   # 50 x 370.8
+    # a wafer-scale die (max_die_mm2 46225) alone in its package: not bounded by the package record
+    w = _eval([{"tiles": 60000, "max_die_mm2": 46225.0, "max_power_density_w_mm2": 100.0}], "gpt2")
+    assert w["die_area_mm2"][0] > 16125 and w["chips_used"][0] == 1 and w["feasible"][0], w["reason"][0]
+
+
 def test_weights_fit_means_resident_in_the_chips_used():
     r = _eval([{"overflow": "chips"}, {"overflow": "reload"}], "llama-2-7b", Scenario())
     assert r["chips_used"][0] > 1 and r["weights_fit"][0] == 1      # chips were added: the weights fit in them
