@@ -180,6 +180,48 @@ def test_tile_buffer_holds_one_array_input_vector():
     assert d["feasible"][0], d["reason"][0]
 
 
+def test_dram_pim_logic_is_bounded_by_the_dram_process():
+    """Bank units are logic in a DRAM process: node_nm at least the finest DRAM process of shipped silicon (12 nm,
+    Samsung 12nm-class DDR5, 2023) and clock_ghz at most the fastest published DRAM PIM logic (1 GHz, SK hynix
+    GDDR6-AiM, ISSCC 2022); other devices are not bound by either."""
+    hbm = {"device": "dram", "rows": 8192, "cols": 8192, "bits_per_cell": 1, "input_bits": 16, "weight_bits": 16,
+           "tile_buffer_kb": 1.0, "tiles": 128, "max_power_density_w_mm2": 100.0, "node_nm": 20.0, "clock_ghz": 0.3}
+    r = _eval([hbm, {**hbm, "node_nm": 12.0}, {**hbm, "node_nm": 11.9}, {**hbm, "node_nm": 7.0},
+               {**hbm, "clock_ghz": 1.0}, {**hbm, "clock_ghz": 1.01}, {**hbm, "clock_ghz": 2.7}])
+    assert r["feasible"].tolist() == [True, True, False, False, True, False, False]     # at a bound is within it
+    assert r["reason"][2] == "finest DRAM process 12 nm > node_nm 11.9 nm"
+    assert r["reason"][3] == "finest DRAM process 12 nm > node_nm 7 nm"
+    assert r["reason"][5] == "clock 1.01 GHz > dram_logic_clock_max_ghz 1 GHz"
+    assert r["reason"][6] == "clock 2.7 GHz > dram_logic_clock_max_ghz 1 GHz"
+    # an SRAM design at 7 nm and 2 GHz (below the 6.2 GHz record at its nominal supply): neither bound applies
+    s = _eval([{"device": "sram", "node_nm": 7.0, "clock_ghz": 2.0, "tiles": 256}])
+    assert "DRAM" not in s["reason"][0] and "dram_" not in s["reason"][0]
+
+
+@pytest.mark.parametrize("name", ["hbm_pim", "gddr6_aim", "attacc", "neupims", "ianus", "pim_gpt"])
+def test_dram_pim_references_stay_within_the_dram_process(name):
+    # 20, 18, 14, 20, 18 and 18 nm (all >= 12 nm) at 0.3, 1.0, 0.184, 1.0, 1.0 and 1.0 GHz (all <= 1 GHz)
+    from cimdse.reference import evaluate_reference, find_reference
+    assert evaluate_reference(find_reference(name))["feasible"] == 1.0
+
+
+def test_silicon_in_one_package_is_at_most_the_dojo_training_tile():
+    """Chips sharing a package hold at most 16,125 mm2 of silicon together (Tesla Dojo training tile: 25 D1 dies of
+    645 mm2, IEEE Micro 2023); a die alone in its package is bounded by max_die_mm2 only."""
+    # llama-2-7b on the default 370.8 mm2 chip needs 50 chips; 16125 / 370.8 = 43.5 chips fit one package:
+    # 43 x 370.8 = 15,943 mm2 fits, 44 x 370.8 = 16,314 mm2 does not
+    r = _eval([{"chips_per_package": n} for n in (1, 8, 43, 44, 100)], "llama-2-7b", Scenario())
+    die = float(r["die_area_mm2"][0])
+    assert die == pytest.approx(370.8, abs=0.05) and r["chips_used"].tolist() == [50] * 5
+    assert 43 * die <= 16125 < 44 * die
+    assert r["feasible"].tolist() == [True, True, True, False, False]
+    assert r["reason"][3] == "silicon in one package 16300 mm2 > package_silicon_mm2 16100 mm2"
+    assert r["reason"][4] == "silicon in one package 18500 mm2 > package_silicon_mm2 16100 mm2"   # 50 x 370.8
+    # a wafer-scale die (max_die_mm2 46225) alone in its package: not bounded by the package record
+    w = _eval([{"tiles": 60000, "max_die_mm2": 46225.0, "max_power_density_w_mm2": 100.0}], "gpt2")
+    assert w["die_area_mm2"][0] > 16125 and w["chips_used"][0] == 1 and w["feasible"][0], w["reason"][0]
+
+
 def test_weights_fit_means_resident_in_the_chips_used():
     r = _eval([{"overflow": "chips"}, {"overflow": "reload"}], "llama-2-7b", Scenario())
     assert r["chips_used"][0] > 1 and r["weights_fit"][0] == 1      # chips were added: the weights fit in them
