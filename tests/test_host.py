@@ -164,3 +164,53 @@ def test_host_side_reads_the_technology_files_gpu_data(tmp_path):
     g = gpu_metrics("h100-sxm", 1, m, sc, tech=tech)["metrics"]
     assert float(mine["tpot_ms"][0]) == pytest.approx(g["tpot_ms"], rel=0.01)
     assert float(mine["tpot_ms"][0]) > 1.5 * float(shipped["tpot_ms"][0])   # decode is memory-bound on one H100
+
+
+def test_hosted_batch_scores_each_offload_share_as_its_own_batch(monkeypatch):
+    """evaluate_hosted puts the batch in the order of its offload shares and runs it in chunks, the accuracy metrics
+    once per share: every design gets the bits of its share evaluated as a CIM batch of its own on the share's
+    workload. (The error model's tables are padded to the most input slices among the designs scored together, which
+    can move the last bit: in this batch, scoring all shares at once moves one design's equivalent_bits.)"""
+    import sys
+    from pathlib import Path
+
+    from cimdse.cost import host, model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from cost_equivalence import SCENARIOS, every_param_batch
+
+    b = every_param_batch(600, 1)
+    b["adc_range_sigma"][:] = 0.0          # (the clipped-ADC error path is slow)
+    m, sc = load_model("llama-2-7b"), SCENARIOS[0]
+    monkeypatch.setattr(model, "CHUNK_DESIGNS", 97)      # several chunks per share, chunks across no share's end
+    wl = model.prepare(m, sc)   # (a decoder: the scenario as given)
+    with np.errstate(all="ignore"):
+        whole = evaluate_arrays(b, m, sc)
+        for code, offload in enumerate(("plain", *host.OFFLOAD)):
+            rows = np.flatnonzero(b["host"] == 0) if code == 0 else np.flatnonzero((b["host"] != 0)
+                                                                                   & (b["offload"] == code - 1))
+            share = {k: v[rows] for k, v in b.items()}
+            share["host"] = np.zeros_like(share["host"])
+            w = wl if code == 0 else host.pim_workload(m, sc, offload, model.build_workload)
+            alone = model.evaluate_batch(share, w)
+            for k in ("sqnr_db", "equivalent_bits", "logit_sqnr_db"):
+                assert np.array_equal(whole[k][rows], alone[k]), (offload, k)
+            if code == 0:   # the designs without a host: every metric and text as alone
+                for k in (*metric_units(), "reason"):
+                    assert np.array_equal(whole[k][rows], alone[k]), k
+
+
+def test_host_choice_groups_counted_or_sorted_alike():
+    """host._keys groups the designs by their host choices: by counting where the packed values are few, else by
+    a sort; both give np.unique's groups (ascending), each group's first design and every design's group."""
+    from cimdse.cost import host
+
+    rng = np.random.default_rng(3)
+    for n, cnt_hi in ((500, 3), (40, 1000)):   # a small range (counted) and a wide one (sorted)
+        p = {"host": rng.integers(1, 10, n), "host_count": rng.integers(1, cnt_hi, n).astype(float),
+             "offload": rng.integers(0, 4, n)}
+        choices, first, inv = host._keys(p, ("host", "host_count", "offload"))
+        rows = np.stack([p["host"], p["host_count"].astype(int), p["offload"]], axis=1)
+        uniq, first_ref, inv_ref = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        assert choices == [tuple(int(x) for x in r) for r in uniq]
+        assert np.array_equal(first, first_ref) and np.array_equal(inv, inv_ref.ravel())

@@ -131,11 +131,11 @@ def test_power_density_limit():
 def test_offchip_capacity_limit_names_both_numbers():
     # llama-2-70b on one chip with overflow: reload streams about 69 GB of weights from one 24 GB HBM3 stack
     sc = Scenario()
-    r = _eval([{"overflow": "reload"}, {"overflow": "reload", "offchip_devices": 4}], "llama-2-70b", sc)
+    r = _eval([{"overflow": "reload"}, {"overflow": "reload", "offchip_devices": 3}], "llama-2-70b", sc)
     assert r["offchip_gb"][0] > 24
     gb = float(f"{r['offchip_gb'][0]:.3g}")                        # 3 significant digits
     assert r["reason"][0] == f"off-chip data {gb:g} GB > chips_used x offchip_devices x capacity_gb 24 GB"
-    assert r["feasible"][1], r["reason"][1]            # 4 stacks x 24 GB = 96 GB hold it
+    assert r["feasible"][1], r["reason"][1]            # 3 stacks x 24 GB = 72 GB hold it (4 break the die edge)
     # batch 1024 x 4k context: 262,144 B per token x 1024 x 4096 = 1.1 TB of KV cache; one chip with 2 stacks of
     # 24 GB cannot hold it (50 chips of the default size, 2 stacks each, 2.4 TB, can)
     big = _eval([{"offchip_devices": 2, "overflow": "reload"}, {"offchip_devices": 2}], "llama-2-7b",
@@ -145,6 +145,81 @@ def test_offchip_capacity_limit_names_both_numbers():
     assert big["offchip_gb"][0] > kv_emb * 1e-9                     # plus the reloaded weights
     assert not big["feasible"][0] and big["reason"][0].endswith("> chips_used x offchip_devices x capacity_gb 48 GB")
     assert big["chips_used"][1] == 50 and big["feasible"][1], big["reason"][1]
+
+
+def test_offchip_bandwidth_per_die_edge():
+    """Memory PHYs sit on the die edge: at most 4,800 GB/s (H200: six HBM3e stacks on the 814 mm2 GH100) scaled by
+    sqrt(die area / 814 mm2); one device is always allowed."""
+    r = _eval([{"offchip_devices": 3}, {"offchip_devices": 4}])
+    die = float(r["die_area_mm2"][0])
+    assert die == pytest.approx(371, rel=0.01)          # the default chip
+    edge = 4800 * np.sqrt(die / 814)                    # 4800 * sqrt(371 / 814) = 4800 * 0.6751 = 3240 GB/s
+    assert 3 * 819.2 < edge < 4 * 819.2                 # 3 HBM3 stacks (2457.6 GB/s) fit, 4 (3276.8 GB/s) do not
+    assert r["feasible"].tolist() == [True, False]
+    assert r["reason"][1] == f"off-chip bandwidth 3280 GB/s > offchip_edge_gbps {float(f'{edge:.3g}'):g} GB/s"
+    # a 1-tile chip (13 mm2, mostly its 16 MB buffer): below 814 * (819.2 / 4800)^2 = 23.7 mm2 the edge carries less
+    # than one HBM3 stack, which is still allowed; two are not
+    small = _eval([{"tiles": 1, "arrays_per_tile": 1, "offchip_devices": n, "overflow": "reload"} for n in (1, 2)])
+    assert small["die_area_mm2"][0] < 23.7 and small["feasible"][0], small["reason"][0]
+    assert small["reason"][1] == "off-chip bandwidth 1640 GB/s > offchip_edge_gbps 819 GB/s"
+
+
+def test_tile_buffer_holds_one_array_input_vector():
+    """Each matmul input is read once from the tile buffer and applied over the array's input slices, so the buffer
+    holds at least rows x input_bits bits (ISAAC's 2 KB input register: 8 crossbars x 128 rows x 16 bits)."""
+    # sram, 8-bit inputs, 1 KB = 8192 bits: 1024 rows need 1024 * 8 = 8192 bits (fits exactly), 2048 rows 2 KB
+    r = _eval([{"device": "sram", "rows": n, "tiles": 256, "tile_buffer_kb": 1.0} for n in (1024, 2048)])
+    assert r["feasible"][0], r["reason"][0]
+    assert r["reason"][1] == "one array's input vector 2 KB > tile_buffer_kb 1 KB"
+    # 16-bit inputs on 4096 rows: 4096 * 16 / 8192 = 8 KB > 4 KB
+    r = _eval([{"device": "sram", "rows": 4096, "tiles": 64, "input_bits": 16, "tile_buffer_kb": 4.0}])
+    assert r["reason"][0] == "one array's input vector 8 KB > tile_buffer_kb 4 KB"
+    # DRAM bank PIM: rows are DRAM pages, not inputs applied at once (AttAcc-like 8192 rows, 16 bits, 1 KB): no limit
+    d = _eval([{"device": "dram", "rows": 8192, "cols": 8192, "bits_per_cell": 1, "input_bits": 16, "weight_bits": 16,
+                "tile_buffer_kb": 1.0, "tiles": 128, "max_power_density_w_mm2": 100.0}])
+    assert d["feasible"][0], d["reason"][0]
+
+
+def test_dram_pim_logic_is_bounded_by_the_dram_process():
+    """Bank units are logic in a DRAM process: node_nm at least the finest DRAM process of shipped silicon (12 nm,
+    Samsung 12nm-class DDR5, 2023) and clock_ghz at most the fastest published DRAM PIM logic (1 GHz, SK hynix
+    GDDR6-AiM, ISSCC 2022); other devices are not bound by either."""
+    hbm = {"device": "dram", "rows": 8192, "cols": 8192, "bits_per_cell": 1, "input_bits": 16, "weight_bits": 16,
+           "tile_buffer_kb": 1.0, "tiles": 128, "max_power_density_w_mm2": 100.0, "node_nm": 20.0, "clock_ghz": 0.3}
+    r = _eval([hbm, {**hbm, "node_nm": 12.0}, {**hbm, "node_nm": 11.9}, {**hbm, "node_nm": 7.0},
+               {**hbm, "clock_ghz": 1.0}, {**hbm, "clock_ghz": 1.01}, {**hbm, "clock_ghz": 2.7}])
+    assert r["feasible"].tolist() == [True, True, False, False, True, False, False]     # at a bound is within it
+    assert r["reason"][2] == "finest DRAM process 12 nm > node_nm 11.9 nm"
+    assert r["reason"][3] == "finest DRAM process 12 nm > node_nm 7 nm"
+    assert r["reason"][5] == "clock 1.01 GHz > dram_logic_clock_max_ghz 1 GHz"
+    assert r["reason"][6] == "clock 2.7 GHz > dram_logic_clock_max_ghz 1 GHz"
+    # an SRAM design at 7 nm and 2 GHz (below the 6.2 GHz record at its nominal supply): neither bound applies
+    s = _eval([{"device": "sram", "node_nm": 7.0, "clock_ghz": 2.0, "tiles": 256}])
+    assert "DRAM" not in s["reason"][0] and "dram_" not in s["reason"][0]
+
+
+@pytest.mark.parametrize("name", ["hbm_pim", "gddr6_aim", "attacc", "neupims", "ianus", "pim_gpt"])
+def test_dram_pim_references_stay_within_the_dram_process(name):
+    # 20, 18, 14, 20, 18 and 18 nm (all >= 12 nm) at 0.3, 1.0, 0.184, 1.0, 1.0 and 1.0 GHz (all <= 1 GHz)
+    from cimdse.reference import evaluate_reference, find_reference
+    assert evaluate_reference(find_reference(name))["feasible"] == 1.0
+
+
+def test_silicon_in_one_package_is_at_most_the_dojo_training_tile():
+    """Chips sharing a package hold at most 16,125 mm2 of silicon together (Tesla Dojo training tile: 25 D1 dies of
+    645 mm2, IEEE Micro 2023); a die alone in its package is bounded by max_die_mm2 only."""
+    # llama-2-7b on the default 370.8 mm2 chip needs 50 chips; 16125 / 370.8 = 43.5 chips fit one package:
+    # 43 x 370.8 = 15,943 mm2 fits, 44 x 370.8 = 16,314 mm2 does not
+    r = _eval([{"chips_per_package": n} for n in (1, 8, 43, 44, 100)], "llama-2-7b", Scenario())
+    die = float(r["die_area_mm2"][0])
+    assert die == pytest.approx(370.8, abs=0.05) and r["chips_used"].tolist() == [50] * 5
+    assert 43 * die <= 16125 < 44 * die
+    assert r["feasible"].tolist() == [True, True, True, False, False]
+    assert r["reason"][3] == "silicon in one package 16300 mm2 > package_silicon_mm2 16100 mm2"
+    assert r["reason"][4] == "silicon in one package 18500 mm2 > package_silicon_mm2 16100 mm2"   # 50 x 370.8
+    # a wafer-scale die (max_die_mm2 46225) alone in its package: not bounded by the package record
+    w = _eval([{"tiles": 60000, "max_die_mm2": 46225.0, "max_power_density_w_mm2": 100.0}], "gpt2")
+    assert w["die_area_mm2"][0] > 16125 and w["chips_used"][0] == 1 and w["feasible"][0], w["reason"][0]
 
 
 def test_weights_fit_means_resident_in_the_chips_used():

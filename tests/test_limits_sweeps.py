@@ -33,6 +33,19 @@ def limit_breaks(df: pd.DataFrame) -> list[str]:
         out.append(f"row {i}: power density {df['power_density_w_mm2'].iloc[i]}")
     for i in np.flatnonzero(df["offchip_gb"] > off_cap):
         out.append(f"row {i}: off-chip {df['offchip_gb'].iloc[i]} GB > {off_cap.iloc[i]} GB")
+    gbps = df["offchip"].map(dict(zip(OFFCHIP, load_tech().offchip["bandwidth_gbps"], strict=True)))
+    edge = np.maximum(gbps, 4800 * np.sqrt(df["die_area_mm2"] / 814))     # H200 on GH100, per die edge
+    for i in np.flatnonzero(gbps * df["offchip_devices"] > edge * (1 + 1e-12)):
+        out.append(f"row {i}: off-chip {gbps.iloc[i] * df['offchip_devices'].iloc[i]} GB/s > {edge.iloc[i]} GB/s")
+    need_kb = np.where(df["device"] == "dram", 0.0, df["rows"] * df["input_bits"] / 8192)   # one array's inputs
+    for i in np.flatnonzero(need_kb > df["tile_buffer_kb"]):
+        out.append(f"row {i}: input vector {need_kb[i]} KB > tile buffer {df['tile_buffer_kb'].iloc[i]} KB")
+    dram = (df["device"] == "dram").to_numpy()
+    for i in np.flatnonzero(dram & ((df["node_nm"] < 12) | (df["clock_ghz"] > 1.0)).to_numpy()):   # DRAM process
+        out.append(f"row {i}: DRAM PIM at {df['node_nm'].iloc[i]} nm, {df['clock_ghz'].iloc[i]} GHz")
+    in_pkg = np.minimum(df["chips_per_package"], df["chips_used"])       # chips sharing one package (Dojo tile)
+    for i in np.flatnonzero(((in_pkg > 1) & (in_pkg * df["die_area_mm2"] > 16125)).to_numpy()):
+        out.append(f"row {i}: {in_pkg.iloc[i]} chips of {df['die_area_mm2'].iloc[i]} mm2 in one package")
     return out
 
 
@@ -47,7 +60,7 @@ DESIGN = st.fixed_dictionaries({
     "offchip_devices": st.integers(1, 8), "overflow": st.sampled_from(["chips", "reload"]),
     "global_buffer_mb": st.floats(0, 512), "compute": st.sampled_from(["analog", "digital"]),
     "max_die_mm2": st.sampled_from([100.0, 858.0, 46225.0]),
-    "max_power_density_w_mm2": st.sampled_from([0.1, 1.0, 10.0]),
+    "max_power_density_w_mm2": st.sampled_from([0.1, 1.0, 10.0]), "chips_per_package": st.sampled_from([1, 8, 4096]),
 })
 
 

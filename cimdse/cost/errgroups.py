@@ -87,12 +87,30 @@ def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_col
     dev = np.asarray(p["device"])
     if dev.dtype.kind not in "iu" or dev.shape != (n,) or int(dev.min()) < 0:
         return None
+    k_sigma = np.asarray(p.get("adc_range_sigma", 0.0), dtype=float)
+    if n > 2 * SAMPLE:   # the first SAMPLE designs alone first: nearly all distinct, the batch repeats too little to
+        # pay for the sort (their key packed by their own ranges: as distinct as in the whole batch's key)
+        cut = lambda x: x[:SAMPLE] if np.ndim(x) else x  # noqa: E731
+        key = _packed(dev[:SAMPLE], [cut(x) for x in int_cols], [cut(x) for x in bool_cols], cut(k_sigma), SAMPLE)
+        if key is not None and len(unique_inverse(key)[0]) > SAMPLE_DISTINCT * SAMPLE:
+            return None
     n_dev = int(dev.max()) + 1
     if not all(_per_device(kw[k], dev, n_dev) for k in device_cols):
         return None
+    key = _packed(dev, int_cols, bool_cols, k_sigma, n)
+    if key is None:
+        return None
+    first, inv = unique_inverse(key)
+    if len(first) > MAX_GROUP_SHARE * n:
+        return None
+    return first, inv
+
+
+def _packed(dev: np.ndarray, int_cols, bool_cols, k_sigma: np.ndarray, n: int) -> np.ndarray | None:
+    """design_groups' key of n designs (one int64 each: the device, int_cols and the rank of k_sigma packed by their
+    ranges, a bit per bool_cols), or None where they are not non-negative integers or take more than 63 bits."""
     key = dev.astype(np.int64)
-    used = n_dev.bit_length()
-    k_sigma = np.asarray(p.get("adc_range_sigma", 0.0), dtype=float)
+    used = (int(dev.max()) + 1).bit_length()
     if k_sigma.ndim and k_sigma.any():
         _, inv_k = unique_inverse(k_sigma)
         int_cols = (*int_cols, inv_k)
@@ -116,9 +134,4 @@ def design_groups(p: Mapping, kw: Mapping, device_cols: tuple[str, ...], int_col
     for x in bool_cols:
         key <<= 1
         key |= np.broadcast_to(np.asarray(x, dtype=bool), (n,))
-    if n > 2 * SAMPLE and len(unique_inverse(key[:SAMPLE])[0]) > SAMPLE_DISTINCT * SAMPLE:
-        return None   # nearly every design of a sample is distinct: the batch repeats too little to pay for the sort
-    first, inv = unique_inverse(key)
-    if len(first) > MAX_GROUP_SHARE * n:
-        return None
-    return first, inv
+    return key

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
+from ._util import sum_in_order
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errgroups import design_groups, unique_rows
@@ -128,7 +129,7 @@ def _clip_table(e, wt, sig_u):
     sd = np.sqrt(np.maximum(e, 1e-300))[:, :, None]
     kk = np.minimum(CLIP_K_GRID[None, None, :] * sig_u[:, None, None] / sd, 40.0)   # beyond 40 sigma: 0
     tail = np.maximum((1 + kk * kk) * ndtr(-kk) - kk * np.exp(-0.5 * kk * kk) / np.sqrt(2 * np.pi), 0.0)
-    return (wt[:, :, None] * 2 * e[:, :, None] * tail).sum(axis=1)
+    return sum_in_order(wt[:, :, None] * 2 * e[:, :, None] * tail)
 
 
 def _log_key(a):
@@ -140,7 +141,7 @@ def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per configuration (rows of v, w (C, P)): the pairs sorted by v, as _log_key(v) (C, P), the prefix sums of
     w v (C, P + 1) and the suffix sums of w (C, P + 1) that _pair_sums looks up."""
     n_c, n_p = v.shape
-    srt = np.argsort(v, axis=1)
+    srt = np.argsort(v, axis=1, kind="stable")   # ties in pair order: the sums do not depend on the padding
     vs, ws = np.take_along_axis(v, srt, 1), np.take_along_axis(w, srt, 1)
     pre = np.zeros((n_c, n_p + 1))
     pre[:, 1:] = np.cumsum(ws * vs, axis=1)
@@ -163,8 +164,8 @@ def _pair_sums(rows, inv_c, r, order, qkey):
     cnt = np.empty(len(r), dtype=np.int64)
     cnt[order] = np.searchsorted(keys, qkey, side="right")
     cnt -= inv_c * n_p
-    idx = pos[inv_c] * (n_p + 1) + cnt
-    return pre.ravel()[idx] + r * suf.ravel()[idx]
+    idx = pos.take(inv_c) * (n_p + 1) + cnt
+    return pre.ravel().take(idx) + r * suf.ravel().take(idx)
 
 
 # Per-configuration arrays kept across calls (chunks of one batch, batches of one sweep): they depend only on the
@@ -248,9 +249,9 @@ def _coherence(v, w, r_x, r_w, differential, bits_w):
     stored integer (one sign of a differential pair: E[m^2] = r_w^2 / 2; offset code: uniform over 0..2^bits - 1,
     as its slices are taken); v: E[p_ts^2] per row, w: 4^(t db + s bpc). At least 1 (bit planes of one magnitude
     are positively correlated), at most (sum_ts sqrt(w v))^2 / sum_ts w v (Cauchy-Schwarz: fully correlated)."""
-    diag = np.maximum(np.sum(v * w, axis=1), 1e-300)
+    diag = np.maximum(sum_in_order(v * w), 1e-300)
     m2 = np.where(differential, 0.5 * r_w * r_w, _u2(np.exp2(bits_w) - 1))
-    full = np.sum(np.sqrt(v * w), axis=1) ** 2 / diag
+    full = sum_in_order(np.sqrt(v * w)) ** 2 / diag
     return np.clip(r_x * r_x * m2 / diag, 1.0, np.maximum(full, 1.0))
 
 
@@ -351,19 +352,20 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             on = attn_analog if kv else analog
             idx = on.nonzero()[0]
             ix = slice(None) if len(idx) == n else idx      # all convert: views, no gathers
+            at = (lambda v: v) if len(idx) == n else (lambda v, i=idx: v.take(i))  # noqa: E731  (v[ix], faster)
             sd = sides[kv][2]
             cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_w": sd["n"], "differential": differential,
                    "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma, "range_scale": range_scale,
                    "bits_x": bi, "bits_w": bi if kv else bw}
-            cfg = {name: v[ix] for name, v in cfg.items()}
+            cfg = {name: at(v) for name, v in cfg.items()}
             uniq = unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1), (cfg["bits_x"], 5, 1),
                                  (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
             var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
             rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
-            rnd["var_lv"], rnd["shift"] = (var_c * (np.exp2(bpc) - 1) ** 2)[ix], sd["shift"][ix]   # levels^2
-            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": rows[ix],
-                            "cols": sd["cols"][ix], "step": sd["step"][ix], "cell": sides[kv][1][ix],
-                            "sigma": sigma[ix], "drift": drift[ix], "read": read[ix], "n_x": {}, "noise_tab": {},
+            rnd["var_lv"], rnd["shift"] = at(var_c * (np.exp2(bpc) - 1) ** 2), at(sd["shift"])   # levels^2
+            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows),
+                            "cols": at(sd["cols"]), "step": at(sd["step"]), "cell": at(sides[kv][1]),
+                            "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
                             "ir": np.where(on, ir_all, 0.0) + zero if any_ir else zero}
     crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
     for kv, uns, cx in zip(shapes.stored_kv, shapes.unsigned_x, shapes.x_crest, strict=True):
@@ -389,7 +391,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             ix, rnd = st["ix"], st["rnd"]
             sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
             if uns not in st["n_x"]:
-                st["n_x"][uns] = (sx[ix], n_x[ix])
+                st["n_x"][uns] = (sx, n_x) if isinstance(ix, slice) else (sx.take(ix), n_x.take(ix))
             sx, n_x = st["n_x"][uns]
             cfg = {**st["cfg"], "n_x": n_x}
             r_x = 1.0 / (cx * sx)

@@ -9,6 +9,7 @@ from functools import cache
 
 import numpy as np
 
+from ._util import sum_in_order
 from .errgroups import unique_inverse
 
 SLICE_GRID = np.arange(-10.0, 24.001, 0.125)   # log2(rms / slice weight) at which slice moments are tabulated
@@ -79,18 +80,20 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     each one's group (inv_u), a design of each (input bits, bits per cycle) (first_b) and each group's (bd_u), and the
     gathers of cfg over sel that every kind of the stored operand reuses."""
     sel = (var_c > 0).nonzero()[0]
-    per_conv = var_c[sel] * cfg["ra"][sel] * np.where(cfg["combined"][sel], shift_w[sel], 1.0)
+    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * np.where(cfg["combined"].take(sel), shift_w.take(sel), 1.0)
     _, pidx = unique_inverse(per_conv)
-    bd = np.rint(cfg["bits_x"][sel] * 16 + cfg["db"][sel]).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
+    bd = np.rint(cfg["bits_x"].take(sel) * 16 + cfg["db"].take(sel)).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
     first_u, inv_u = unique_inverse(pidx * 512 + bd)
-    first_u = sel[first_u]
-    comb = cfg["combined"][first_u]
-    half_log2_conv = 0.5 * np.log2(var_c[first_u] * cfg["ra"][first_u] * np.where(comb, shift_w[first_u], 1.0))
-    first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"][first_u] * 16 + cfg["db"][first_u]).astype(np.int64))
-    comb, shift = cfg["combined"][sel], shift_w[sel]
-    return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u[first_b], "bd_u": bd_u,
+    first_u = sel.take(first_u)
+    comb = cfg["combined"].take(first_u)
+    half_log2_conv = 0.5 * np.log2(var_c.take(first_u) * cfg["ra"].take(first_u)
+                                   * np.where(comb, shift_w.take(first_u), 1.0))
+    first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
+    comb, shift = cfg["combined"].take(sel), shift_w.take(sel)
+    return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u.take(first_b), "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
-            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c[sel], "coarse": ~(step[sel] < 2.0)}
+            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
+            "coarse": ~(step.take(sel) < 2.0)}
 
 
 def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np.ndarray:
@@ -113,9 +116,9 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np
     a2_mean, rest_sum = tab
     # the rest per output in integer units: sum_t 4^(t db) d_t^2 per cell column (slices: sum_s 4^(s bpc)),
     # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
-    r_xs = r_x[sel]
-    rest_d = rest_sum[inv_u] * ng["comb_shift"] / (r_xs ** 2 * ng["shift"])
-    fine = a2_mean[inv_u] + rest_d * cfg["conv"][sel] / (cfg["K"] * ng["var"])
+    r_xs = r_x.take(sel)
+    rest_d = rest_sum.take(inv_u) * ng["comb_shift"] / (r_xs ** 2 * ng["shift"])
+    fine = a2_mean.take(inv_u) + rest_d * cfg["conv"].take(sel) / (cfg["K"] * ng["var"])
     f[sel] = np.where(ng["coarse"], np.maximum(fine, 1.0), fine)
     return f
 
@@ -142,7 +145,7 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     wm = w4 * m2x
     n_u = len(ng["bd_u"])
     bu = (ng["bd_u"][None, :] + n_b * np.arange(n_k)[:, None]).ravel()   # per kind and group u, (kU, T)
-    w4m = (wm / np.maximum(wm.sum(axis=1, keepdims=True), 1e-300))[bu]    # each plane's power share
+    w4m = (wm / np.maximum(sum_in_order(wm), 1e-300)[:, None])[bu]    # each plane's power share
     half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
     w4 = w4[bu]
     # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
@@ -152,6 +155,6 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     fr_ = pos - i0
     a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
     rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
-    a2_mean = np.sum(w4m * a2, axis=1)
-    rest_sum = np.sum(w4 * rest, axis=1)
+    a2_mean = sum_in_order(w4m * a2)     # (in order: the bits do not depend on the padding to T slices)
+    rest_sum = sum_in_order(w4 * rest)
     return [(a2_mean[i * n_u:(i + 1) * n_u], rest_sum[i * n_u:(i + 1) * n_u]) for i in range(n_k)]

@@ -110,22 +110,33 @@ def _half(sc: Scenario) -> Scenario:
     return dataclasses.replace(sc, batch=(sc.batch + 1) // 2)
 
 
-def _groups(p: dict, idx: np.ndarray, keys: tuple) -> dict:
-    """Distinct value tuples of the parameters `keys` over the designs idx -> the positions in idx of the designs
-    having them (ascending)."""
-    cols = [p[k].take(idx).astype(np.int64) for k in keys]
-    key = np.zeros(len(idx), dtype=np.int64)
+def _keys(p: dict, keys: tuple) -> tuple[list, np.ndarray, np.ndarray]:
+    """The distinct value tuples of the parameters `keys` over the designs of p: (the tuples, a design having each,
+    per design the number of its tuple)."""
+    cols = [p[k].astype(np.int64) for k in keys]
+    key = np.zeros(len(cols[0]), dtype=np.int64)
     for col in cols:   # one integer per value tuple (mixed radix; values are small category codes and counts)
         key = key * (int(col.max(initial=0)) + 1) + col
-    if len(idx) == 0:
-        return {}
+    if len(key) and int(key.max()) < 4 * len(key):   # a small range: counted, not sorted (the same groups, in order)
+        present = np.bincount(key) > 0
+        number = np.cumsum(present) - 1
+        inv = number.take(key)
+        first = np.empty(int(number[-1]) + 1, dtype=np.int64)
+        first[inv[::-1]] = np.arange(len(key) - 1, -1, -1)   # (the last write of each group: its first design)
+        return [tuple(int(c[f]) for c in cols) for f in first], first, inv
     first, inv = unique_inverse(key)
-    if len(first) <= 64:   # few groups (the usual case): one comparison each instead of a stable sort
-        members = [np.flatnonzero(inv == g) for g in range(len(first))]
-    else:
-        order = np.argsort(inv, kind="stable")
-        members = np.split(order, np.cumsum(np.bincount(inv, minlength=len(first)))[:-1])
-    return {tuple(int(c[f]) for c in cols): pos for f, pos in zip(first, members, strict=True)}
+    return [tuple(int(c[f]) for c in cols) for f in first], first, inv
+
+
+def _runs(group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """An order of the designs by group (0 <= group < count, stable) and the end of each group's run in it."""
+    order = np.argsort(group.astype(np.uint8), kind="stable")   # (small integers: a radix sort)
+    return order, np.cumsum(np.bincount(group, minlength=count))
+
+
+def _rows(res: dict, rows: slice) -> dict:
+    """The rows `rows` of a result (nested dicts of arrays; views)."""
+    return {k: _rows(v, rows) if isinstance(v, dict) else v[rows] for k, v in res.items()}
 
 
 def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
@@ -143,54 +154,62 @@ def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
     return out
 
 
-def _pim_side(p: dict, idx: np.ndarray, wl, tech: Tech, cim: Cim, half: bool, breakdown: bool = True) -> dict:
-    """The CIM/PIM side of the hosted designs idx, each on its offload share: full results, plus per phase
-    (time ns, energy pJ, leakage pJ, off-chip pJ) arrays over idx (_phase_sums). Without `breakdown` the
-    breakdown keeps only those sums (taken per offload group, before the scatter: the same numbers)."""
-    parts = []
-    for (code,), pos in _groups(p, idx, ("offload",)).items():
-        sub = idx.take(pos)
-        sc = _half(wl.scenario) if half else wl.scenario
-        pw = pim_workload(wl.model, sc, OFFLOAD[code], cim.build_workload)
-        # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = cim.run({k: v.take(sub) for k, v in p.items()}, pw, tech, True, parts_only=half)
-        if not breakdown:
-            r["breakdown"] = {"sums": {f"{ph}:{i}": x for ph in wl.vectors for i, x in enumerate(_phase_sums(r, ph))}}
-        parts.append((pos, r))
-    return _scatter(parts, len(idx))
+def _sums_only(part: dict) -> dict:
+    """A chunk's result with its breakdown cut to the per-phase sums combine() reads (_phase_sums; the same
+    numbers)."""
+    sums = {f"{ph}:{i}": x for ph in part["breakdown"]["latency_ns"] for i, x in enumerate(_phase_sums(part, ph))}
+    return {**part, "breakdown": {"sums": sums}}
+
+
+def _pim_side(p: dict, wl, tech: Tech, cim: Cim, half: bool, breakdown: bool, idx: np.ndarray | None = None,
+              runs: tuple | None = None) -> dict:
+    """The CIM/PIM side of designs of p (host none for it), each on its offload share (half: of one of two
+    sub-batches; its breakdown alone): full results, with the breakdown or (without `breakdown`) only the per-phase
+    sums of _phase_sums. Either `runs`: p is in the order of `_runs` of offload + 1 (0: no host) with these ends;
+    or `idx`: the designs idx, put in that order and their results back in idx's."""
+    order = None
+    if runs is None:
+        order, ends = _runs(p["offload"].take(idx) + 1, len(OFFLOAD) + 1)
+        rows = idx.take(order)
+        p = {k: v.take(rows) for k, v in p.items()}
+        runs = tuple(ends)
+    sc = _half(wl.scenario) if half else wl.scenario
+    wls = [wl] + [pim_workload(wl.model, sc, o, cim.build_workload) for o in OFFLOAD]
+    # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = cim.evaluate_runs({**p, "host": np.zeros_like(p["host"])}, tuple(zip(runs, wls, strict=True)), tech, True,
+                              parts_only=half, keep=None if breakdown else _sums_only)
+    return r if order is None else _scatter([(order, r)], len(order))
 
 
 @dataclass(frozen=True)
 class Cim:
-    """The CIM cost model's entry points, handed in by model.evaluate_batch (this module does not import the model)."""
+    """The CIM cost model's entry points, handed in by model.evaluate_batch (this module does not import the model):
+    model.evaluate_runs (a batch in runs of rows with their own workloads) and model.build_workload."""
 
-    evaluate_batch: Callable
+    evaluate_runs: Callable
     build_workload: Callable
 
-    def run(self, q: dict, wl, tech: Tech, breakdown: bool, parts_only: bool = False) -> dict:
-        """The CIM cost model alone on designs q (their host set to none); parts_only: its breakdown alone (no
-        accuracy metrics or reason texts, which a half batch's caller never reads)."""
-        return self.evaluate_batch({**q, "host": np.zeros_like(q["host"])}, wl, tech, breakdown,
-                                   parts_only=parts_only)
 
-
-def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch: Callable,
+def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_runs: Callable,
                     build_workload: Callable) -> dict:
-    """evaluate_batch for a batch where some designs have a host: the CIM cost model (`evaluate_batch`, called with
-    host none) prices each design's offloaded share (`build_workload` of the masked operator tables), combined here
-    with the host's roofline."""
-    cim = Cim(evaluate_batch, build_workload)
+    """evaluate_batch for a batch where some designs have a host: the CIM cost model (`evaluate_runs`) prices each
+    design's offloaded share (`build_workload` of the masked operator tables), combined here with the host's
+    roofline. The batch is put once in the order of its offload shares (the designs without a host first), each
+    run priced on its workload, and the results put back in place once."""
+    cim = Cim(evaluate_runs, build_workload)
     n_all = len(p["rows"])
-    hosted = np.flatnonzero(p["host"] != 0)
-    plain = np.flatnonzero(p["host"] == 0)
-    pim = _pim_side(p, hosted, wl, tech, cim, half=False, breakdown=breakdown)
-    res_h = combine(p, hosted, wl, tech, pim, cim, breakdown)
-    if len(plain) == 0:
-        return res_h
-    res_p = cim.run({k: v.take(plain) for k, v in p.items()}, wl, tech, breakdown)
+    order, ends = _runs(np.where(p["host"] != 0, p["offload"] + 1, 0), len(OFFLOAD) + 1)
+    q = {k: v.take(order) for k, v in p.items()}
+    res = _pim_side(q, wl, tech, cim, half=False, breakdown=breakdown, runs=tuple(ends))
+    n_plain = int(ends[0])
+    hosted = slice(n_plain, n_all)
+    res_h = combine(_rows(q, hosted), wl, tech, _rows(res, hosted), cim, breakdown)
+    if n_plain == 0:
+        return _scatter([(order, res_h)], n_all)
+    res_p = _rows(res, slice(0, n_plain))
     if breakdown:
-        z = np.zeros(len(plain))
+        z = np.zeros(n_plain)
         b = res_p["breakdown"]
         b["host"] = {ph: dict.fromkeys(HOST_PARTS, z) for ph in wl.vectors}
         b["area_mm2"]["host"] = z
@@ -198,7 +217,9 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_batch: Ca
             b["energy_pj"][ph].update(host=z, host_link=z)
             b["latency_ns"][ph].update(host=z, host_link=z)
             b["operators_pj"][ph]["host"] = z
-    return _scatter([(hosted, res_h), (plain, res_p)], n_all)
+    else:
+        res_p.pop("breakdown")
+    return _scatter([(order[hosted], res_h), (order[:n_plain], res_p)], n_all)
 
 
 HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_pj", "pim_pj", "pim_wait_pj", "link_pj")
@@ -214,37 +235,39 @@ def _phase_sums(res: dict, ph: str) -> tuple:
     return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
 
 
-def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True) -> dict:
-    """The metrics of the hosted designs idx: per phase, the step time by the schedule (host_overlap), the energy
-    of both sides, the link, and each side's power while it waits; system area, peak and feasibility with the host.
-    Without `breakdown` (pim from _pim_side without it) the result has none."""
+def combine(p: dict, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True) -> dict:
+    """The metrics of the hosted designs p (pim: their PIM side's results): per phase, the step time by the schedule
+    (host_overlap), the energy of both sides, the link, and each side's power while it waits; system area, peak and
+    feasibility with the host. Without `breakdown` (pim from _pim_side without it) the result has none."""
     model, sc = wl.model, wl.scenario
-    N, L = len(idx), model.layers
-    q = {k: p[k].take(idx) for k in ("device", "host_count", "host_link", "host_overlap", "offload")}   # what it reads
+    L = model.layers
     ic = tech.interconnect
     gdat = load_gpus(tech)
-    # host constants per design (scattered from the distinct host choices)
-    idle_w, tdp_w, die_mm2, peak_tops = (np.zeros(N) for _ in range(4))
-    need_gb, usable_gb = np.zeros(N), np.zeros(N)
-    host_t = {ph: np.zeros(N) for ph in wl.vectors}
-    host_e = {ph: np.zeros(N) for ph in wl.vectors}
-    half_t, half_e = np.zeros(N), np.zeros(N)      # decode, one sub-batch (subbatch overlap)
+    # host constants per distinct host choice, gathered per design
     frac = gdat.calibration["usable_memory_fraction"]
-    for (h, cnt, off), i in _groups(p, idx, ("host", "host_count", "offload")).items():
+    choices, _, inv = _keys(p, ("host", "host_count", "offload"))
+    half_sc = _half(sc)
+    per = []
+    for h, cnt, off in choices:
         g, offload = get_gpu(HOSTS[h], tech), OFFLOAD[off]
-        idle_w[i], tdp_w[i], die_mm2[i] = g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt
-        peak_tops[i] = tensor_peak_tflops(g, sc)[0] * cnt
+        row = [g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt, tensor_peak_tflops(g, sc)[0] * cnt]
         for ph in wl.vectors:
-            host_t[ph][i], host_e[ph][i] = host_phase(g.name, cnt, model, sc, offload, ph, tech)
-        if "decode" in wl.vectors:
-            half_t[i], half_e[i] = host_phase(g.name, cnt, model, _half(sc), offload, "decode", tech)
+            row += host_phase(g.name, cnt, model, sc, offload, ph, tech)
+        row += host_phase(g.name, cnt, model, half_sc, offload, "decode", tech) if "decode" in wl.vectors else (0, 0)
         w_host, kv = host_memory_bytes(model, sc, offload)
-        need_gb[i] = (w_host / cnt + kv / kv_split(model, cnt)) * 1e-9
-        usable_gb[i] = g.hbm_gb * frac
+        per.append(row + [(w_host / cnt + kv / kv_split(model, cnt)) * 1e-9, g.hbm_gb * frac])
+    table = [np.array(col, dtype=float) for col in zip(*per, strict=True)]   # per constant, per choice
+    cols = iter(table)
+    idle_w, tdp_w, die_mm2, peak_tops = (next(cols).take(inv) for _ in range(4))
+    host_t, host_e = {}, {}
+    for ph in wl.vectors:
+        host_t[ph], host_e[ph] = next(cols).take(inv), next(cols).take(inv)
+    half_t, half_e = next(cols), next(cols)      # decode, one sub-batch (subbatch overlap): per choice
+    need_gb, usable_gb = next(cols).take(inv), next(cols).take(inv)
     # link: none when the PIM is the host's own memory (shared; auto = shared for DRAM PIM), else a board link
-    shared = (q["host_link"] == 1) | ((q["host_link"] == 0) & tech.dram[q["device"]])
-    elems = np.array([crossing_elems(model, o) for o in OFFLOAD])[q["offload"]]
-    link_gbps = ic["board_link_gbps"] * q["host_count"]
+    shared = (p["host_link"] == 1) | ((p["host_link"] == 0) & tech.dram[p["device"]])
+    elems = np.array([crossing_elems(model, o) for o in OFFLOAD])[p["offload"]]
+    link_gbps = ic["board_link_gbps"] * p["host_count"]
     res = {k: v for k, v in pim.items() if k != "breakdown"}   # (entries are replaced below, never written into)
     out_bd = {}
     sums = {}
@@ -263,18 +286,18 @@ def combine(p: dict, idx: np.ndarray, wl, tech: Tech, pim: dict, cim: Cim, break
         t_h, e_h = host_t[ph], host_e[ph]
         t = t_h + t_p + t_x                         # per layer in turn: host, link, PIM, link, host
         t_h_busy, t_p_busy = t_h, t_p
-        sub = (q["host_overlap"] == 1) & (sc.batch >= 2)
+        sub = (p["host_overlap"] == 1) & (sc.batch >= 2)
         if ph == "decode" and np.any(sub):
-            pim_half = _pim_side(p, idx[sub], wl, tech, cim, half=True, breakdown=breakdown)
+            pim_half = _pim_side(p, wl, tech, cim, half=True, breakdown=breakdown, idx=np.flatnonzero(sub))
             tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
-            th2, tp2 = 2 * half_t[sub], 2 * tp1
+            th2, tp2 = 2 * half_t.take(inv[sub]), 2 * tp1
             tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
             t = t.copy()
             t[sub] = np.maximum(th2, tp2 + tx2) + np.minimum(th2, tp2) / (2 * L)
             t_h_busy, t_p_busy = t_h.copy(), t_p.copy()
             t_h_busy[sub], t_p_busy[sub] = th2, tp2
             e_h, e_p, e_off = e_h.copy(), e_p.copy(), e_off.copy()
-            e_h[sub], e_p[sub], e_off[sub] = 2 * half_e[sub], 2 * ep1, 2 * eo1
+            e_h[sub], e_p[sub], e_off[sub] = 2 * half_e.take(inv[sub]), 2 * ep1, 2 * eo1
             t_x = t_x.copy()
             t_x[sub] = tx2
             if breakdown:

@@ -18,7 +18,7 @@ from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from ._util import fill_rows
 from ._util import total as _total
-from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
+from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy_runs
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
@@ -132,7 +132,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
-    cell_um2 = dev["cell_area_f2"] * f_um**2
+    sram_floor = nq["sram_bit_um2"]                # the node's smallest SRAM bitcell, 0 at planar nodes (cellarea.py)
+    cell_um2 = np.maximum(dev["cell_area_f2"] * f_um**2, np.where(capacitive, sram_floor, 0.0))
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     db = np.minimum(p["dac_bits"], p["input_bits"])
@@ -208,7 +209,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "e_vec": dig["vector_op_pj"] * s45,
         "e_tile_bit": e_sram_bit(bank_kb),
         "e_global_bit": dig["sram_64b_8kb_pj"] / 64 * np.sqrt(np.float64(dig["sram_bank_kb"]) / 8.0) * s45,
-        "a_buffer_bit": per["digital"]["buffer_cell_area_f2"] * f_um**2 / dig["buffer_array_efficiency"],
+        "a_buffer_bit": np.maximum(dig["buffer_cell_area_f2"] * f_um**2, sram_floor) / dig["buffer_array_efficiency"],
         "a_lane": dig["vector_lane_area_um2"] * a45,
         "e_write": dev["write_energy_pj"], "t_write": dev["write_latency_ns"],
         "endurance": tab["endurance"].take(d),   # writes, not pulses
@@ -216,7 +217,9 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
                                                       (nq["leak_i"], nq["leak_w"]))),
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
-        "fmax_ghz": fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"])),
+        "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"]))),
+        # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
+        "clock_ceiling_ghz": per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"]),
         "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
@@ -507,22 +510,36 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
     if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
         from .host import evaluate_hosted
-        return evaluate_hosted(p, wl, tech, breakdown, evaluate_batch, build_workload)
+        return evaluate_hosted(p, wl, tech, breakdown, evaluate_runs, build_workload)
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS and not parts_only:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    size = -(-n // -(-n // CHUNK_DESIGNS))   # equal chunks: no short last one paying a whole chunk's fixed cost
+    return evaluate_runs(p, ((n, wl),), tech, breakdown, parts_only)
+
+
+def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool = False, keep=None) -> dict:
+    """evaluate_batch (host none) of a batch whose consecutive runs of rows have their own workloads of one model
+    and scenario (`runs`: (end row, Workload) pairs; cost/host.py's offload shares), each run in equal chunks of at
+    most CHUNK_DESIGNS designs. `keep`: what of a chunk's result is kept (a function of it; all when None)."""
+    n = len(p["rows"])
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
-    # accuracy metrics once: the error model's per-configuration work is shared by all chunks)
+    # accuracy metrics once per run: the error model's per-configuration work is shared by its chunks)
     res: dict = {}
-    for i in range(0, n, size):
-        part = _evaluate_chunk({k: v[i:i + size] for k, v in p.items()}, wl, tech, breakdown, True)
-        if parts_only:
-            part = {"breakdown": part["breakdown"]}
-            if size >= n:
+    start = 0
+    for end, wl in runs:
+        size = -(-(end - start) // -(-(end - start) // CHUNK_DESIGNS)) if end > start else 1
+        for i in range(start, end, size):   # equal chunks: no short last one paying a whole chunk's fixed cost
+            j = min(i + size, end)
+            part = _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True)
+            if parts_only:
+                part = {"breakdown": part["breakdown"]}
+            if keep is not None:
+                part = keep(part)
+            if parts_only and j - i == n:
                 return part
-        fill_rows(res, part, i, n)
-    return res if parts_only else finish_accuracy(finish_reasons(res), p, wl, tech)
+            fill_rows(res, part, i, n)
+        start = end
+    return res if parts_only else finish_accuracy_runs(finish_reasons(res), p, runs, tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:

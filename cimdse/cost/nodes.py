@@ -11,16 +11,18 @@ import numpy as np
 from ..tech import Tech, memo
 from ._util import distinct, spread
 from .analog import wire_ohm_per_um
+from .cellarea import sram_bitcell_floor_um2
 from .leakage import leakage_node_part
-from .timing import fmax_node_part
+from .timing import fmax_ghz, fmax_node_part
 
 NODES_KEPT = 256   # distinct nodes whose quantities a Tech keeps (a sweep uses a handful; beyond: computed per call)
 
 
 def node_quantities(node: np.ndarray, tech: Tech) -> dict:
     """Per design (N,): log_node, v_nom (V), k_node (Tech.cap_factor), wire_ohm_um (ohm/um), f_nom and vth (V) of
-    timing.fmax_node_part, leak_i and leak_w of leakage.leakage_node_part. A batch of few distinct nodes looks
-    each one up in the Tech's table of nodes seen (Tech.memo, the same numbers: each law is elementwise)."""
+    timing.fmax_node_part, fmax_nom (GHz, f_max at v_nom), leak_i and leak_w of leakage.leakage_node_part,
+    sram_bit_um2 of cellarea.sram_bitcell_floor_um2. A batch of few distinct nodes looks each one up in the Tech's
+    table of nodes seen (Tech.memo, the same numbers: each law is elementwise)."""
     d = distinct(node)
     if d is None:
         return _quantities(node, tech)
@@ -47,5 +49,7 @@ def _quantities(values: np.ndarray, tech: Tech) -> dict:
     q = {"log_node": log_node, "v_nom": v_nom, "k_node": tech.cap_factor(values),
          "wire_ohm_um": wire_ohm_per_um(values, tech)}
     q["f_nom"], q["vth"] = fmax_node_part(values, tech, v_nom, log_node)
+    q["fmax_nom"] = fmax_ghz(v_nom, values, tech, node_part=(q["f_nom"], q["vth"]))   # f_max at the nominal supply
     q["leak_i"], q["leak_w"] = leakage_node_part(log_node, tech)
+    q["sram_bit_um2"] = sram_bitcell_floor_um2(values, tech)
     return q

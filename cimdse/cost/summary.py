@@ -136,11 +136,30 @@ def offchip_bytes(wl, p: dict, c: dict, mp: dict) -> np.ndarray:
     return emb + mp["reload_bytes"] + np.where(kv_off, mp["kv_bytes"], 0.0)
 
 
+def offchip_edge_gbps(die_mm2: np.ndarray, p: dict, c: dict) -> np.ndarray:
+    """The most off-chip bandwidth (GB/s) one die can attach: its memory PHYs sit on its edge, so the shipped record
+    (interconnect offchip_die_gbps on offchip_die_mm2) scales with the edge, sqrt(area); one device is always
+    allowed (a macro or small chip reaches its memory through a host or base die, not priced)."""
+    ic = c["tech"].interconnect
+    one = c["off_gbps"] / p["offchip_devices"]
+    return np.maximum(one, ic["offchip_die_gbps"] * np.sqrt(die_mm2 / ic["offchip_die_mm2"]))
+
+
+def package_silicon_mm2(die_mm2: np.ndarray, p: dict, mp: dict) -> np.ndarray:
+    """Silicon (mm2) of the chips that share one package (chips_per_package of the chips_used, all alike); 0 for a
+    die alone in its package (max_die_mm2 bounds it)."""
+    n = np.minimum(p["chips_per_package"], mp["chips_used"])
+    return np.where(n > 1, n * die_mm2, 0.0)
+
+
 # the physical limits in order (docs/MODEL.md section 10): (name, unit, text) of each limits.Check; its value and
 # limit per design come from `feasibility`
 LIMITS = (("max_die_mm2", "mm2", "die area"), ("max_power_density_w_mm2", "W/mm2", "peak power density"),
           ("chips_used x offchip_devices x capacity_gb", "GB", "off-chip data"), ("fmax_ghz", "GHz", "clock"),
-          ("logic_clock_max_ghz", "GHz", "clock"), ("max_ir_drop", "of V_read", "IR drop"))
+          ("logic_clock_max_ghz", "GHz", "clock"), ("max_ir_drop", "of V_read", "IR drop"),
+          ("offchip_edge_gbps", "GB/s", "off-chip bandwidth"), ("tile_buffer_kb", "KB", "one array's input vector"),
+          ("package_silicon_mm2", "mm2", "silicon in one package"), ("node_nm", "nm", "finest DRAM process"),
+          ("dram_logic_clock_max_ghz", "GHz", "clock"))
 
 
 def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
@@ -152,8 +171,15 @@ def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
     code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
     numbers = ((res["die_area_mm2"], p["max_die_mm2"]), (res["power_density_w_mm2"], p["max_power_density_w_mm2"]),
                (res["offchip_gb"], c["off_gb"] * mp["chips_used"]), (p["clock_ghz"], c["fmax_ghz"]),
-               (p["clock_ghz"], c["tech"].periphery["timing"]["logic_clock_max_ghz"]),   # shipped-clock record
-               (res["ir_drop_frac"], p["max_ir_drop"]))
+               (p["clock_ghz"], c["clock_ceiling_ghz"]),   # shipped-clock record, scaled below the nominal supply
+               (res["ir_drop_frac"], p["max_ir_drop"]), (c["off_gbps"], offchip_edge_gbps(res["die_area_mm2"], p, c)),
+               # the model reads each matmul input once from the tile buffer, so it holds an array's whole input vector
+               # over its input slices (DRAM PIM: bank rows, not inputs; 0)
+               (np.where(c["is_dram"], 0.0, p["rows"] * p["input_bits"] / 8192), p["tile_buffer_kb"]),
+               (package_silicon_mm2(res["die_area_mm2"], p, mp), c["tech"].interconnect["package_silicon_mm2"]),
+               # DRAM PIM: the bank units are logic in a DRAM process; the floor is the value, the node its limit
+               (np.where(c["is_dram"], (dp := c["tech"].periphery["dram_process"])["node_min_nm"], 0.0), p["node_nm"]),
+               (np.where(c["is_dram"], p["clock_ghz"], 0.0), dp["logic_clock_max_ghz"]))
     checks = [Check(name, value, limit, unit, text) for (name, unit, text), (value, limit) in zip(LIMITS, numbers,
                                                                                                    strict=True)]
     if not defer:

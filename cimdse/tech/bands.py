@@ -44,6 +44,7 @@ KEY_SPREAD: dict[tuple, tuple[float, str]] = {
     ("periphery", "vdd_by_node"): (1.0, "definition"),     # the nominal supply of a node is a convention
     ("periphery", "timing", "fo4_delay_poly"): (1.0, "fit"),
     ("periphery", "cmos_energy_scaling"): (1.0, "fit"),
+    ("periphery", "digital", "sram_bitcell_um2"): (1.0, "measured"),   # production cells printed in their papers
     ("noise", "evaluation_time_s"): (1.0, "definition"),
     ("noise", "devices", "pcm", "level_rel"): (1.0, "definition"),
 }
