@@ -25,13 +25,20 @@ def _same_bits(a, b, what: str) -> None:
         assert (a == b).all(), what
 
 
-@pytest.mark.parametrize("sampler", ["nsga2", "random", "tpe"])
+QUICKSTART = Path(__file__).resolve().parents[1] / "sweeps" / "quickstart.yaml"
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "random", "tpe", "quickstart"])
 def test_the_loops_scores_are_a_fresh_scores_bits(tmp_path, sampler):
-    # batches of 7: the loop scores the designs 7 at a time, the fresh score all at once
-    sw = load_sweep(write_small(tmp_path, sampler, 60, f"ls-{sampler}", 7))
+    # batches of 7: the loop scores the designs 7 at a time, the fresh score all at once; the quickstart's space
+    # (5 devices, 1-2 bits per cell, ADC widths and column sharing) in batches of 25, 300 NSGA-II trials
+    if sampler == "quickstart":
+        sw = load_sweep(str(QUICKSTART), overrides={"sampler": "nsga2", "trials": 300})
+    else:
+        sw = load_sweep(write_small(tmp_path, sampler, 60, f"ls-{sampler}", 7))
     (tmp_path / "run").mkdir()
     res = run_optuna(sw, tmp_path / "run")
-    assert res.scored is not None and len(res.numbers) == 60
+    assert res.scored is not None and len(res.numbers) == sw.search.trials
     fresh = score(sw, res.params)
     for k, v in fresh.batch.items():
         _same_bits(res.scored.batch[k], v, k)
