@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,10 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import bench_cost_model  # noqa: E402
-import bench_pareto  # noqa: E402
 import bench_search_quality  # noqa: E402
-import bench_sweep  # noqa: E402
 import bench_tpe_long  # noqa: E402
 
 
@@ -40,6 +39,18 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def fresh(module: str, call: str) -> list[tuple[str, float, str, str]]:
+    """The rows of `module.call` (a Python expression on the module, e.g. "measure(quick=True)") computed in a fresh
+    interpreter, so that no section runs after another in one process: what a section leaves in its process (GBs of
+    freed but kept heap after the 1 M-design calls, with the allocator's trim threshold raised; imported modules;
+    the collector's state) cannot reach the next section's figures. The sweep benchmarks time fresh `cimdse`
+    processes anyway; this keeps their parent the same as when bench_sweep.py runs alone."""
+    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import {module}; "
+            f"print('ROWS' + json.dumps({module}.{call}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return [tuple(r) for r in json.loads(out.rsplit("ROWS", 1)[1])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
@@ -57,9 +68,10 @@ def main() -> None:
         sections.append((title, rows))
 
     sizes = (1, 1000, 100_000) if args.quick else (1, 1000, 100_000, 1_000_000)
-    section("1. Cost model throughput (one core)", lambda: bench_cost_model.measure(sizes, repeat=3))
-    section("Pareto extraction", bench_pareto.measure)
-    section("2-4. Sweep overhead, exhaustive path, CLI start-up", lambda: bench_sweep.measure(args.quick))
+    # each section in its own fresh process (`fresh`); the search-quality part below runs here, after them
+    section("1. Cost model throughput (one core)", lambda: fresh("bench_cost_model", f"measure({sizes!r}, repeat=3)"))
+    section("Pareto extraction", lambda: fresh("bench_pareto", "measure()"))
+    section("2-4. Sweep overhead, exhaustive path, CLI start-up", lambda: fresh("bench_sweep", f"measure({args.quick})"))
     trials = (500, 2000) if args.quick else (500, 2000, 10000)
     seeds = 2 if args.quick else 5
     jobs = min(2, os.cpu_count() or 1)

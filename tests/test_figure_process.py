@@ -89,3 +89,4 @@ def test_warm_designs_meet_every_choice_and_both_ends_of_every_range(tmp_path):
     for d in sw.space:
         seen = {x[d.name] for x in designs}
         assert seen == (set(d.choices) if d.choices else {d.low, d.high}), d.name
+

@@ -34,7 +34,7 @@ from ..results import (
     write_csv,
     write_run,
 )
-from ..search.scoring import Scored, sweep_baseline
+from ..search.scoring import Scored, score, sweep_baseline
 from .diagnose import NOT_DRAWN, explain_empty
 from .folder import SHARD_FILE
 from .helper import FigureProcess
@@ -125,7 +125,14 @@ def write_frames(sweep: Sweep, run_dir: Path, record: dict, df, front, status: s
 
 def start_figures(run_dir: Path, sweep: Sweep) -> FigureProcess:
     """The figure process of a run (run/helper.py), started when the run starts: it prepares matplotlib while the
-    search runs, then draws the figures `write_frames` sends it."""
+    search runs, then draws the figures `write_frames` sends it. This process scores `warm_designs` first: the cost
+    model's first call (importing scipy.special, building its tables: about 0.2 s), which the search pays anyway, is
+    then paid once, not again by the copy while it shares the cores with the search."""
+    if sweep.space:
+        try:
+            score(sweep, warm_designs(sweep))
+        except Exception:  # noqa: BLE001 -- a warm-up only: the search reports a real failure on its first batch
+            pass
     return FigureProcess(figure_job, Path(run_dir), sweep, warm=partial(warm_figures, sweep))
 
 
@@ -153,7 +160,6 @@ def warm_figures(sweep: Sweep | None = None) -> None:
 
     from ..plots.breakdown import breakdown_values
     from ..plots.style import _set_scale, new_figure
-    from ..search.scoring import score
 
     fig, ax = new_figure(figsize=(2, 1.5))
     ax.scatter([1.0, 300.0], [2.0, 3.0e5], marker="x", label="warm-up")

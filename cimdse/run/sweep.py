@@ -89,7 +89,7 @@ def _run(sweep: Sweep, run_dir: Path, on_batch, plots: bool, stop: StopFlag, wor
         res = run_optuna(sweep, run_dir, sweep.search.storage, on_batch, stop, shared=sweep.search.storage is not None,
                          background=fork)
         params, numbers, status = res.params, res.numbers, res.status
-        scored = scored_with_origin(sweep, params, res.origins)
+        scored = scored_with_origin(sweep, params, res.origins, res.scored)
     return finish_run(sweep, run_dir, record, scored, numbers, status, time.perf_counter() - start, plots, verify,
                       parquet, figures)
 
@@ -125,11 +125,13 @@ def resolve_for_cli(sweep: Sweep, out, fresh: bool, workers: int | None, shard) 
     return resolve_auto(sweep, workers or usable_cores(), run_dir, fresh)
 
 
-def scored_with_origin(sweep: Sweep, params: list[dict], origins: list[str] | None) -> Scored | None:
-    """The trials scored, with their origin column when the study holds screened trials."""
+def scored_with_origin(sweep: Sweep, params: list[dict], origins: list[str] | None,
+                       scored: Scored | None = None) -> Scored | None:
+    """The trials scored (`scored`: the search's own scores of them, when it has them), with their origin column when
+    the study holds screened trials."""
     if not params:
         return None
-    scored = score(sweep, params)
+    scored = score(sweep, params) if scored is None else scored
     if origins is not None and oa.SCREEN in origins:
         scored.origin = np.asarray(origins, dtype=object)
     return scored

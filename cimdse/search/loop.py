@@ -18,7 +18,7 @@ from ..config import Sweep
 from . import optuna_api as oa
 from .persist import BatchStore, background_possible
 from .progress import Progress, StopFlag, Tally
-from .scoring import score
+from .scoring import Scored, concat_scored, score, take_scored
 from .screen import screen
 
 # A RUNNING trial older than this is taken to belong to a worker that died (killed, machine lost) and is closed
@@ -37,6 +37,7 @@ class LoopResult:
     numbers: list[int]
     status: str
     origins: list[str] | None = None
+    scored: Scored | None = None   # the scores of those trials, in that order, when this run scored every one of them
 
     @property
     def interrupted(self) -> bool:
@@ -104,6 +105,8 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     pending: list = []
     status = "complete"
     added = 0
+    kept: list[Scored] = []     # every batch scored here, and its trial numbers (for LoopResult.scored)
+    kept_numbers: list[int] = []
     try:
         while True:
             # the budget is counted in the storage before every batch: COMPLETE trials, plus RUNNING ones
@@ -139,6 +142,9 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
                 oa.tell_scored(study, t, s.objectives[i], cons[t.number], None if persist else metrics[i], shared)
             if store is not None:  # stored with every metric as a user attribute
                 store.add(oa.finished_with_attrs(study, [t.number for t in pending], metrics))
+            if len(kept_numbers) < KEEP_SCORED:
+                kept.append(s)
+                kept_numbers += [t.number for t in pending]
             told = len(pending)
             pending = []
             added += told
@@ -158,4 +164,20 @@ def run_optuna(sweep: Sweep, run_dir: Path, storage_url: str | None = None,
     if store is not None:
         store.close()   # every batch told is in the storage when the loop returns
     params, numbers, origins = oa.first_complete(study, target)
-    return LoopResult(params, numbers, status, origins)
+    return LoopResult(params, numbers, status, origins, _scored_of(kept, kept_numbers, numbers))
+
+
+KEEP_SCORED = 200_000   # trials whose scores the loop keeps for the outputs (beyond: they are scored again)
+
+
+def _scored_of(kept: list[Scored], kept_numbers: list[int], numbers: list[int]) -> Scored | None:
+    """The loop's own scores of trials `numbers` (in that order), or None when it did not score every one of them
+    (a resumed run, screened trials, more than KEEP_SCORED): the outputs then score the trials again. The cost
+    model scores each design alone, whatever else is in its batch, so these are the bits a new score would give
+    (tests/test_sweep.py)."""
+    if not numbers:
+        return None
+    at = {n: i for i, n in enumerate(kept_numbers)}
+    if any(n not in at for n in numbers):
+        return None
+    return take_scored(concat_scored(kept), [at[n] for n in numbers])

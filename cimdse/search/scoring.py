@@ -125,6 +125,17 @@ def constraint_excess(c, v: np.ndarray) -> np.ndarray:
         return np.where(bad, np.maximum(np.nan_to_num(raw, nan=1.0), 1e-9), np.minimum(raw, 0.0))
 
 
+def take_scored(s: Scored, rows) -> Scored:
+    """The scored designs at positions `rows` of `s` (in that order): the columns concat_scored keeps."""
+    rows = np.asarray(rows, dtype=np.int64)
+    keys = [*METRICS, "feasible", "reason", *s.derived] + [k for k in BASELINE_METRICS if k in s.metrics]
+    return Scored(batch={k: np.asarray(v)[rows] for k, v in s.batch.items()},
+                  metrics={k: np.asarray(s.metrics[k])[rows] for k in keys},
+                  objectives=s.objectives[rows], violations=s.violations[rows], feasible=s.feasible[rows],
+                  violation_text=s.violation_text[rows], derived=s.derived,
+                  origin=None if s.origin is None else s.origin[rows])
+
+
 def concat_scored(parts: list[Scored]) -> Scored | None:
     """Join scored chunks into one (None for no chunks)."""
     if not parts:
