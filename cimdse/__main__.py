@@ -1,5 +1,5 @@
 """`python -m cimdse` runs the command-line interface."""
 
-from .cli import run
+from .cli import main
 
-run()
+main()

@@ -494,33 +494,5 @@ main.add_command(eval_cmd)
 main.add_command(accuracy)
 main.add_command(report)
 
-
-
-def run() -> None:
-    """The `cimdse` command (console script and `python -m cimdse`): `main`, then, when it succeeded and no child
-    process is left, stdout and stderr flushed and the process ended with os._exit, skipping the interpreter's
-    teardown: freeing every object and module one by one took 25-50 ms after a 2,000-trial sweep, with nothing left
-    to write (files are closed when written; the journal is written unbuffered). A failed command, or one with child
-    processes still running, exits as usual. For the command's own process only, never the library."""
-    import multiprocessing
-    import os
-
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-        if code not in (0, None):
-            raise
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):   # a closed or broken pipe: let the interpreter report it as usual
-        sys.exit(0)
-    if multiprocessing.active_children():
-        sys.exit(0)
-    os._exit(0)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    run()
+    sys.exit(main())
