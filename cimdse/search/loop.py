@@ -174,7 +174,7 @@ def _scored_of(kept: list[Scored], kept_numbers: list[int], numbers: list[int]) 
     """The loop's own scores of trials `numbers` (in that order), or None when it did not score every one of them
     (a resumed run, screened trials, more than KEEP_SCORED): the outputs then score the trials again. The cost
     model scores each design alone, whatever else is in its batch, so these are the bits a new score would give
-    (tests/test_sweep.py)."""
+    (tests/test_loop_scores.py, tests/test_errmodel_batch.py)."""
     if not numbers:
         return None
     at = {n: i for i, n in enumerate(kept_numbers)}
