@@ -30,7 +30,15 @@ def _leakage_table(tech: Tech) -> dict:
     tau = np.log(np.array([cell["intrinsic_delay_ps"][f] for f in FLAVOURS], dtype=float))[:, order]
     return {"log_nodes": np.log(nodes[order]), "log_i_low": table["low"], "log_i_high": table["high"],
             "log_speed": tau[FLAVOURS.index("hp")] - tau,   # log(tau_hp / tau_flavour) per [flavour, node]
-            "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"])}
+            "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"]),
+            "gate_area": float(data["power_gating"]["area_overhead_fraction"])}
+
+
+def gating_area_factor(p: dict, c: dict) -> np.ndarray | float:
+    """Area factor of the gated cells and buffers: 1 + the sleep transistors' overhead (0.04) where `power_gating: idle`
+    gates them (not DRAM PIM), else 1."""
+    gated = (p["power_gating"] == 1) & ~c["is_dram"]
+    return 1.0 + leakage_data(c.get("tech"))["gate_area"] * gated
 
 
 def sram_speed_factor(vt_code, node_part, tech: Tech | None = None) -> np.ndarray:

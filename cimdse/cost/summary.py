@@ -11,6 +11,7 @@ import numpy as np
 from ._util import ceil as _ceil
 from ._util import total as _total
 from .accmetrics import EMPTY
+from .leakage import gating_area_factor
 from .limits import Check, apply_limits, first_broken, reason_texts
 from .params import CONFLICT_TEXTS
 
@@ -37,6 +38,8 @@ def area(p: dict, c: dict, mp: dict) -> dict:
         "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
         "readout": arrays * p["cols"] * c["a_fe"],   # column front ends (sample-and-hold included)
     }
+    g = gating_area_factor(p, c)   # sleep transistors of power-gated cells and buffers (docs/MODEL.md 12)
+    a["cells"], a["buffers"] = a["cells"] * g, a["buffers"] * g
     return {k: v * 1e-6 for k, v in a.items()}
 
 
