@@ -37,6 +37,8 @@ def _leakage_table(tech: Tech) -> dict:
 def gating_area_factor(p: dict, c: dict) -> np.ndarray | float:
     """Area factor of the gated cells and buffers: 1 + the sleep transistors' overhead (0.04) where `power_gating: idle`
     gates them (not DRAM PIM), else 1."""
+    if not np.any(p["power_gating"] == 1):
+        return 1.0
     gated = (p["power_gating"] == 1) & ~c["is_dram"]
     return 1.0 + leakage_data(c.get("tech"))["gate_area"] * gated
 

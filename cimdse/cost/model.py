@@ -221,8 +221,9 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
         "clock_ceiling_ghz": (ceil := per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"])),
         # SRAM arrays read at the clock: both clock limits are hp logic's, slower by the cells' flavour (MODEL.md 27)
+        # (a batch without SRAM arrays checks 0 against it: f_max stands in, no work)
         "sram_clock_max_ghz": np.minimum(fmax, ceil) * sram_speed_factor(p["sram_vt"], (nq["leak_i"], nq["leak_w"]),
-                                                                         tech),
+                                                                         tech) if capacitive.any() else fmax,
         "is_sram": capacitive,
         "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
