@@ -81,9 +81,12 @@ def test_power_gating_keeps_leakage_while_busy_and_retention_fraction_while_idle
     assert 0 < duty < 1
     ratio = gated["breakdown"]["energy_pj"]["decode"]["leakage"][0] / full["breakdown"]["energy_pj"]["decode"]["leakage"][0]
     assert ratio == pytest.approx(duty + (1 - duty) * 0.1, rel=1e-9)
-    # at peak every array is busy: gating saves nothing there, and it changes no latency or area
+    # at peak every array is busy: gating saves nothing there, and it changes no latency; the area grows by the sleep
+    # transistors' 4 % of the cells and buffers (test_power_gating_charges_the_sleep_transistors_area)
     assert gated["peak_power_w"][0] == full["peak_power_w"][0]
-    assert gated["tpot_ms"][0] == full["tpot_ms"][0] and gated["area_mm2"][0] == full["area_mm2"][0]
+    assert gated["tpot_ms"][0] == full["tpot_ms"][0]
+    a = full["breakdown"]["area_mm2"]
+    assert gated["area_mm2"][0] == pytest.approx(full["area_mm2"][0] + 0.04 * (a["cells"][0] + a["buffers"][0]), rel=1e-9)
 
 
 def test_power_gating_leaves_dram_refresh_alone():
@@ -92,3 +95,23 @@ def test_power_gating_leaves_dram_refresh_alone():
     a, _ = _eval(**hbm)
     b, _ = _eval(power_gating="idle", **hbm)
     assert b["energy_per_token_uj"][0] == a["energy_per_token_uj"][0]
+
+
+def test_power_gating_charges_the_sleep_transistors_area():
+    """power_gating: idle adds 4 % to the area of the gated cells and buffers (gated-ground transistors; Agarwal, Li
+    and Roy, DRG-Cache, DAC 2002: 'within 4% increase in area overhead'); DRAM PIM is not gated and keeps its area."""
+    from cimdse.cost import evaluate_arrays
+    from cimdse.workload import Scenario
+    base = {"rows_active": [32, 32], "power_gating": ["none", "idle"]}
+    r = evaluate_arrays(base, "gpt2", Scenario(prompt_tokens=32), breakdown=True)
+    a = r["breakdown"]["area_mm2"]
+    # default chip (22 nm, 1024 tiles of 16 KB, 16 MB global buffer, one chip): (1024 x 16 x 8192 + 16 x 8e6) bits
+    # = 262,217,728 bits x 146 F^2 x 0.022^2 um^2 / 0.7 = 26.4705 mm^2 of buffers; gated 1.04 x = 27.5293 mm^2
+    assert a["buffers"][0] == pytest.approx(26.4705, abs=1e-4)
+    assert a["buffers"][1] == pytest.approx(1.04 * a["buffers"][0], rel=1e-12)
+    assert a["cells"][1] == pytest.approx(1.04 * a["cells"][0], rel=1e-12)
+    for part in ("adc", "dac", "shift_add", "digital", "noc", "readout"):
+        assert a[part][1] == a[part][0]
+    assert r["area_mm2"][1] - r["area_mm2"][0] == pytest.approx(0.04 * (a["cells"][0] + a["buffers"][0]), rel=1e-9)
+    d = evaluate_arrays({**base, "device": ["dram", "dram"]}, "gpt2", Scenario(prompt_tokens=32))
+    assert d["area_mm2"][1] == d["area_mm2"][0]

@@ -261,3 +261,26 @@ def test_reason_numbers_round_without_overflow_for_tiny_values():
     with np.errstate(over="raise", invalid="raise"):
         out = _rounded(np.array([1e-310, 1234.5678, 0.0, 5e307]), 3)
     assert list(out) == [0.0, 1230.0, 0.0, 5e307]
+
+
+def test_sram_array_clock_is_slowed_by_the_cells_threshold_flavour():
+    """An SRAM array reads at the clock; both clock limits (f_max, the 6.2 GHz record) are hp logic's, so an SRAM of
+    flavour f clocks at most min(f_max, record) x tau_hp / tau_f (ITRS intrinsic delays CV/I via CACTI 7)."""
+    # 22 nm at its nominal supply: the record binds (6.2 GHz < f_max). tau (ps) = (C_g_ideal + C_fringe) Vdd / I_on:
+    # hp (3.27e-16 + 6e-17) x 0.8 / 2.6264e-3 = 0.1179, lstp (3.22e-16 + 8e-17) x 0.8 / 7.276e-4 = 0.442,
+    # lop (3.16e-16 + 8e-17) x 0.6 / 9.161e-4 = 0.2594 -> lstp 6.2 x 0.1179/0.442 = 1.654 GHz,
+    # lop 6.2 x 0.1179/0.2594 = 2.818 GHz, hp 6.2 GHz. At 7 nm (below the table) the 22 nm ratios are kept.
+    ds = [{"device": "sram", "node_nm": n, "sram_vt": vt, "clock_ghz": f} for n in (22.0, 7.0)
+          for vt, f in (("lstp", 1.65), ("lstp", 1.66), ("lop", 2.81), ("lop", 2.83), ("hp", 6.0))]
+    r = _eval(ds)
+    assert r["feasible"].tolist() == [True, False, True, False, True] * 2
+    assert r["reason"][1] == r["reason"][6] == "clock 1.66 GHz > sram_clock_max_ghz 1.65 GHz"
+    assert r["reason"][3] == "clock 2.83 GHz > sram_clock_max_ghz 2.82 GHz"
+    # 28 nm, log-linear in log(node) between 22 and 32 nm: w = ln(28/22)/ln(32/22) = 0.6436, ratio
+    # exp(ln 0.26674 + 0.6436 x (ln 0.31251 - ln 0.26674)) = 0.2953 -> 6.2 x 0.2953 = 1.831 GHz
+    r = _eval([{"device": "sram", "node_nm": 28.0, "clock_ghz": 1.83}, {"device": "sram", "node_nm": 28.0,
+                                                                       "clock_ghz": 1.9}])
+    assert r["feasible"].tolist() == [True, False]
+    assert r["reason"][1] == "clock 1.9 GHz > sram_clock_max_ghz 1.83 GHz"
+    # other devices' arrays are not SRAM: an lstp rram design at 3 GHz is not bound by it
+    assert _eval([{"device": "rram", "sram_vt": "lstp", "clock_ghz": 3.0}])["feasible"].tolist() == [True]

@@ -80,7 +80,7 @@ def test_shipped_clock_record_slows_below_the_nominal_supply():
     /0.4 = 0.061168; drive(0.6) = (0.043712 x 5.58537)^1.3 = 0.159955, /0.6 = 0.266592; ratio 0.229444 ->
     1.4226 GHz, where the FO4 law alone allows over 5.8 GHz (an audit front clocked 5.79 GHz at 0.40 V)."""
     assert fmax_ghz(0.4, 3.0, TECH) > 5.8
-    base = {"node_nm": 3.0, "device": "sram"}
+    base = {"node_nm": 3.0, "device": "sram", "sram_vt": "hp"}   # hp cells: no slower SRAM limit (MODEL.md 27)
     r = _eval([{**base, "vdd": 0.4, "clock_ghz": 1.4}, {**base, "vdd": 0.4, "clock_ghz": 1.45},
                {**base, "vdd": 0.4, "clock_ghz": 5.79}, {**base, "clock_ghz": 6.0}])
     assert r["feasible"].tolist() == [True, False, False, True], r["reason"]

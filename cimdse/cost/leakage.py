@@ -27,8 +27,32 @@ def _leakage_table(tech: Tech) -> dict:
     order = np.argsort(nodes)
     table = {t: np.log(np.array([cell[key][f] for f in FLAVOURS], dtype=float))[:, order]
              for t, key in (("low", "ioff_27c_pa_per_um"), ("high", "ioff_127c_pa_per_um"))}
+    tau = np.log(np.array([cell["intrinsic_delay_ps"][f] for f in FLAVOURS], dtype=float))[:, order]
     return {"log_nodes": np.log(nodes[order]), "log_i_low": table["low"], "log_i_high": table["high"],
-            "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"])}
+            "log_speed": tau[FLAVOURS.index("hp")] - tau,   # log(tau_hp / tau_flavour) per [flavour, node]
+            "width_f": float(cell["leak_width_f"]), "retention": float(data["power_gating"]["retention_fraction"]),
+            "gate_area": float(data["power_gating"]["area_overhead_fraction"])}
+
+
+def gating_area_factor(p: dict, c: dict) -> np.ndarray | float:
+    """Area factor of the gated cells and buffers: 1 + the sleep transistors' overhead (0.04) where `power_gating: idle`
+    gates them (not DRAM PIM), else 1."""
+    if not np.any(p["power_gating"] == 1):
+        return 1.0
+    gated = (p["power_gating"] == 1) & ~c["is_dram"]
+    return 1.0 + leakage_data(c.get("tech"))["gate_area"] * gated
+
+
+def sram_speed_factor(vt_code, node_part, tech: Tech | None = None) -> np.ndarray:
+    """tau_hp / tau_flavour of the SRAM cells' flavour (1 for hp, about 0.27-0.36 for lstp): how much slower than in
+    hp an SRAM of that flavour reads, from the ITRS intrinsic delays CV/I, log-linear in log(node) as the leakage
+    (node_part: leakage_node_part of the design's node; clamped at 22 and 90 nm)."""
+    t = leakage_data(tech)
+    i, w = node_part
+    s = t["log_speed"].ravel()
+    at = np.asarray(vt_code, dtype=np.int64) * len(t["log_nodes"]) + i
+    s0 = s.take(at)
+    return np.exp(s0 + w * (s.take(at + 1) - s0))
 
 
 def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None, log_node=None,

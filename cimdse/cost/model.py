@@ -21,7 +21,7 @@ from ._util import total as _total
 from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy_runs
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
-from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw
+from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw, sram_speed_factor
 from .nodes import node_quantities
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, FLOORS, conflict_codes
 from .readout import readout
@@ -219,7 +219,12 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
         "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"]))),
         # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
-        "clock_ceiling_ghz": per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"]),
+        "clock_ceiling_ghz": (ceil := per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"])),
+        # SRAM arrays read at the clock: both clock limits are hp logic's, slower by the cells' flavour (MODEL.md 27)
+        # (a batch without SRAM arrays checks 0 against it: f_max stands in, no work)
+        "sram_clock_max_ghz": np.minimum(fmax, ceil) * sram_speed_factor(p["sram_vt"], (nq["leak_i"], nq["leak_w"]),
+                                                                         tech) if capacitive.any() else fmax,
+        "is_sram": capacitive,
         "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)

@@ -117,7 +117,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "highest peak power per die area (air cooling; an H100 SXM dissipates 700 W over 814 mm2)", 0.001, 100.0),
     Param("sram_vt", "cat", "lstp", "",
           "threshold flavour of the SRAM cells (buffers, SRAM arrays): lstp (high Vt, low standby power), lop (low "
-          "operating power), hp (low Vt); sets their leakage (docs/MODEL.md 'Leakage and power gating')",
+          "operating power), hp (low Vt); sets their leakage and the clock limit of SRAM arrays (docs/MODEL.md 12, 27)",
           choices=("lstp", "lop", "hp")),
     Param("temperature_c", "float", 27.0, "C", "junction temperature, an operating condition that sets leakage", 27.0,
           127.0),

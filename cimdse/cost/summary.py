@@ -11,6 +11,7 @@ import numpy as np
 from ._util import ceil as _ceil
 from ._util import total as _total
 from .accmetrics import EMPTY
+from .leakage import gating_area_factor
 from .limits import Check, apply_limits, first_broken, reason_texts
 from .params import CONFLICT_TEXTS
 
@@ -37,6 +38,8 @@ def area(p: dict, c: dict, mp: dict) -> dict:
         "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
         "readout": arrays * p["cols"] * c["a_fe"],   # column front ends (sample-and-hold included)
     }
+    g = gating_area_factor(p, c)   # sleep transistors of power-gated cells and buffers (docs/MODEL.md 12)
+    a["cells"], a["buffers"] = a["cells"] * g, a["buffers"] * g
     return {k: v * 1e-6 for k, v in a.items()}
 
 
@@ -159,7 +162,7 @@ LIMITS = (("max_die_mm2", "mm2", "die area"), ("max_power_density_w_mm2", "W/mm2
           ("logic_clock_max_ghz", "GHz", "clock"), ("max_ir_drop", "of V_read", "IR drop"),
           ("offchip_edge_gbps", "GB/s", "off-chip bandwidth"), ("tile_buffer_kb", "KB", "one array's input vector"),
           ("package_silicon_mm2", "mm2", "silicon in one package"), ("node_nm", "nm", "finest DRAM process"),
-          ("dram_logic_clock_max_ghz", "GHz", "clock"))
+          ("dram_logic_clock_max_ghz", "GHz", "clock"), ("sram_clock_max_ghz", "GHz", "clock"))
 
 
 def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
@@ -179,7 +182,9 @@ def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
                (package_silicon_mm2(res["die_area_mm2"], p, mp), c["tech"].interconnect["package_silicon_mm2"]),
                # DRAM PIM: the bank units are logic in a DRAM process; the floor is the value, the node its limit
                (np.where(c["is_dram"], (dp := c["tech"].periphery["dram_process"])["node_min_nm"], 0.0), p["node_nm"]),
-               (np.where(c["is_dram"], p["clock_ghz"], 0.0), dp["logic_clock_max_ghz"]))
+               (np.where(c["is_dram"], p["clock_ghz"], 0.0), dp["logic_clock_max_ghz"]),
+               # SRAM arrays: the clock limits of hp logic slowed by the cells' flavour (MODEL.md 27)
+               (np.where(c["is_sram"], p["clock_ghz"], 0.0), c["sram_clock_max_ghz"]))
     checks = [Check(name, value, limit, unit, text) for (name, unit, text), (value, limit) in zip(LIMITS, numbers,
                                                                                                    strict=True)]
     if not defer:
