@@ -168,9 +168,8 @@ def test_host_side_reads_the_technology_files_gpu_data(tmp_path):
 
 def test_hosted_batch_scores_each_offload_share_as_its_own_batch(monkeypatch):
     """evaluate_hosted puts the batch in the order of its offload shares and runs it in chunks, the accuracy metrics
-    once per share: every design gets the bits of its share evaluated as a CIM batch of its own on the share's
-    workload. (The error model's tables are padded to the most input slices among the designs scored together, which
-    can move the last bit: in this batch, scoring all shares at once moves one design's equivalent_bits.)"""
+    once for all shares: every design gets the bits of its share evaluated as a CIM batch of its own on the share's
+    workload (a design's numbers do not depend on the designs scored beside it, tests/test_errmodel_batch.py)."""
     import sys
     from pathlib import Path
 

@@ -77,25 +77,3 @@ def finish_accuracy(res: dict, p: dict, wl, tech: Tech) -> dict:
          "db": np.minimum(p["dac_bits"], p["input_bits"]), "adc_range": device_read_tables(tech)["adc_range"].take(d),
          "tech": tech}
     return accuracy_metrics(p, wl, c, {"ra": a["ra"], "differential": a["differential"]}, a["combined_w"], res)
-
-
-def finish_accuracy_runs(res: dict, p: dict, runs, tech: Tech) -> dict:
-    """In place: the accuracy metrics of a batch of model.evaluate_runs ((end row, Workload) runs), once per run:
-    the error model's numbers may differ in the last bit with the designs scored beside a design (its tables are
-    padded to the most slices among them), so each run is scored as the batch it would be alone."""
-    if len(runs) == 1:
-        return finish_accuracy(res, p, runs[0][1], tech)
-    acc = res.pop("_accuracy")
-    n = len(p["rows"])
-    out = {k: np.empty(n) for k in ("sqnr_db", *LATER)}
-    start = 0
-    for end, wl in runs:
-        if end > start:
-            rows = slice(start, end)
-            part = finish_accuracy({"_accuracy": {k: v[rows] for k, v in acc.items()}},
-                                   {k: v[rows] for k, v in p.items()}, wl, tech)
-            for k, v in out.items():
-                v[rows] = part[k]
-        start = end
-    res.update(out)
-    return res

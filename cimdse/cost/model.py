@@ -18,7 +18,7 @@ from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from ._util import fill_rows
 from ._util import total as _total
-from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy_runs
+from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
 from .activity import conversions_kept, input_activity, skip_detection_pj
 from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device_read_tables
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw, sram_speed_factor
@@ -528,7 +528,7 @@ def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool =
     most CHUNK_DESIGNS designs. `keep`: what of a chunk's result is kept (a function of it; all when None)."""
     n = len(p["rows"])
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
-    # accuracy metrics once per run: the error model's per-configuration work is shared by its chunks)
+    # accuracy metrics once for the batch: the error model's per-configuration work is shared by its chunks and runs)
     res: dict = {}
     start = 0
     for end, wl in runs:
@@ -544,7 +544,9 @@ def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool =
                 return part
             fill_rows(res, part, i, n)
         start = end
-    return res if parts_only else finish_accuracy_runs(finish_reasons(res), p, runs, tech)
+    # the accuracy metrics once for the batch: they read the workload's model and scenario only (error_shapes), not
+    # which operators a run's share holds, and a design scores the same bits in any batch
+    return res if parts_only else finish_accuracy(finish_reasons(res), p, runs[0][1], tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
