@@ -39,20 +39,24 @@ def gating_area_factor(p: dict, c: dict) -> np.ndarray | float:
     gates them (not DRAM PIM), else 1."""
     if not np.any(p["power_gating"] == 1):
         return 1.0
-    gated = (p["power_gating"] == 1) & ~c["is_dram"]
-    return 1.0 + leakage_data(c.get("tech"))["gate_area"] * gated
+    return 1.0 + leakage_data(c.get("tech"))["gate_area"] * _gated(p, c)
 
 
 def sram_speed_factor(vt_code, node_part, tech: Tech | None = None) -> np.ndarray:
     """tau_hp / tau_flavour of the SRAM cells' flavour (1 for hp, about 0.27-0.36 for lstp): how much slower than in
     hp an SRAM of that flavour reads, from the ITRS intrinsic delays CV/I, log-linear in log(node) as the leakage
     (node_part: leakage_node_part of the design's node; clamped at 22 and 90 nm)."""
-    t = leakage_data(tech)
+    return np.exp(_along_nodes(leakage_data(tech)["log_speed"], vt_code, node_part))
+
+
+def _along_nodes(table: np.ndarray, vt_code, node_part) -> np.ndarray:
+    """A [flavour, node] table at each design's flavour, interpolated linearly between the nodes of node_part
+    (leakage_node_part's column i and weight w)."""
     i, w = node_part
-    s = t["log_speed"].ravel()
-    at = np.asarray(vt_code, dtype=np.int64) * len(t["log_nodes"]) + i
-    s0 = s.take(at)
-    return np.exp(s0 + w * (s.take(at + 1) - s0))
+    flat = table.ravel()
+    at = np.asarray(vt_code, dtype=np.int64) * table.shape[1] + i
+    v0 = flat.take(at)
+    return v0 + w * (flat.take(at + 1) - v0)
 
 
 def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None, log_node=None,
@@ -66,15 +70,9 @@ def sram_bit_leakage_pw(vt_code, node_nm, vdd, temp_c, tech: Tech | None = None,
     if node_part is None:
         ln = np.log(np.asarray(node_nm, dtype=float)) if log_node is None else log_node
         node_part = leakage_node_part(ln, tech)
-    i, w = node_part
-    xs = t["log_nodes"]
-    code = np.asarray(vt_code, dtype=np.int64)
     f = (np.asarray(temp_c, dtype=float) - T_LOW_C) / (T_HIGH_C - T_LOW_C)
-    lo, hi = t["log_i_low"].ravel(), t["log_i_high"].ravel()           # [flavour, node] as flat indices
-    at = code * len(xs) + i
-    lo0, hi0 = lo.take(at), hi.take(at)
-    log_lo = lo0 + w * (lo.take(at + 1) - lo0)
-    log_hi = hi0 + w * (hi.take(at + 1) - hi0)
+    log_lo = _along_nodes(t["log_i_low"], vt_code, node_part)
+    log_hi = _along_nodes(t["log_i_high"], vt_code, node_part)
     i_pa_per_um = np.exp(log_lo + f * (log_hi - log_lo))
     width_um = t["width_f"] * np.asarray(node_nm, dtype=float) * 1e-3
     return vdd * i_pa_per_um * width_um                       # V x pA = pW
@@ -105,7 +103,7 @@ def gating_rates(p: dict, c: dict, mp: dict, macs_per_mvm=None, t_mvm=None) -> t
     """(gated designs, peak MAC rate per ns of their arrays, retention fraction of the design's Tech) for
     `gated_fraction_of`; None when no design gates.
     macs_per_mvm, t_mvm: the peak figures of one array's full MVM when the caller has them (summary.peak_mvm)."""
-    gated = (p["power_gating"] == 1) & ~c["is_dram"]
+    gated = _gated(p, c)
     if not np.any(gated):
         return None
     if macs_per_mvm is None:
@@ -120,3 +118,8 @@ def gated_fraction_of(rates: tuple, macs: float, t_pass) -> np.ndarray:
     gated, peak_macs_per_ns, r = rates
     duty = np.minimum(macs / np.maximum(peak_macs_per_ns * t_pass, 1e-30), 1.0)
     return np.where(gated, duty + (1.0 - duty) * r, 1.0)
+
+
+def _gated(p: dict, c: dict) -> np.ndarray:
+    """The designs whose SRAM is power-gated: `power_gating: idle`, not DRAM PIM (its banks must refresh)."""
+    return (p["power_gating"] == 1) & ~c["is_dram"]
