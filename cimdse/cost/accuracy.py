@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._pick import pick
 from .analog import IR_RESIDUAL_VAR
 
 
 def _weight_levels(weight_bits, differential):
     """Magnitude bits stored per weight and the weight value of one integer step."""
     wb = np.asarray(weight_bits, dtype=float)
-    mag_bits = np.where(differential, np.maximum(wb - 1, 1.0), wb)
+    mag_bits = pick(differential, np.maximum(wb - 1, 1.0), wb)
     # differential: w = sign * m / (2^(wb-1) - 1); binary weights (wb=1) are +-1
     p2 = np.exp2(wb)  # exact for integer bit counts, and much faster than 2.0 ** wb
     step_diff = np.where(wb >= 2, 1.0 / np.maximum(0.5 * p2 - 1, 1.0), 1.0)
     step_off = 2.0 / (p2 - 1)
-    return mag_bits, np.where(differential, step_diff, step_off)
+    return mag_bits, pick(differential, step_diff, step_off)
 
 
 def weight_quant_var(weight_bits, differential, step=None):
@@ -68,7 +69,7 @@ def group_noise(args: tuple, first: np.ndarray, n: int) -> np.ndarray:
 
 def sqnr_from_noise(signal, noise, analog, ir_drop):
     """sqnr_db from the signal and noise powers of _sqnr_noise, with IR drop's noise added."""
-    n_ir = np.where(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
+    n_ir = pick(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
     return 10.0 * np.log10(signal / (noise + n_ir))
 
 
@@ -76,7 +77,7 @@ def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_b
                 analog, combined, range_scale) -> tuple:
     """(signal, the noise powers of sqnr_db but IR drop's, summed in its order)."""
     K = np.asarray(rows, dtype=float)
-    ra = np.minimum(np.where(rows_active > 0, rows_active, K), K)
+    ra = np.minimum(pick(rows_active > 0, rows_active, K), K)
     bi = np.asarray(input_bits, dtype=float)
     db = np.minimum(dac_bits, bi)
     bpc = np.asarray(bits_per_cell, dtype=float)
@@ -92,19 +93,19 @@ def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_b
     # sum over slices of the squared shift weights: sum_t 4^(t db) and sum_s 4^(s bpc)
     shift_in = (np.exp2(2 * n_is * db) - 1) / (p2_db * p2_db - 1)
     shift_w = (np.exp2(2 * n_ws * bpc) - 1) / (p2_bpc * p2_bpc - 1)
-    columns = np.where(differential, 2.0, 1.0)
+    columns = differential + 1.0                         # 2 columns (differential) or 1
     scale = (dx * dw) ** 2 * shift_in * shift_w * columns
     # the ADC input: one slice column, or (combined) all n_ws slices of a weight, already in weight-LSB units
     combined = np.asarray(combined, dtype=bool)
-    bpc_adc = np.where(combined, n_ws * bpc, bpc)
+    bpc_adc = pick(combined, n_ws * bpc, bpc)
     full = ra * (p2_db - 1) * (np.exp2(bpc_adc) - 1) * range_scale   # the off-state background uses ADC range
     lossy = adc_bits < np.ceil(np.log2(full + 1))        # adc_required_bits(ra, db, bpc_adc)
     step = full / (np.exp2(adc_bits) - 1)
     n_rg = np.ceil(K / ra)
-    scale_adc = scale * np.where(combined, 1.0 / shift_w, 1.0)   # one conversion per weight: no sum over slices
-    n_adc = np.where(lossy & analog, scale_adc * n_rg * step**2 / 12.0, 0.0)
+    scale_adc = scale * pick(combined, 1.0 / shift_w, 1.0)   # one conversion per weight: no sum over slices
+    n_adc = pick(lossy & analog, scale_adc * n_rg * step**2 / 12.0, 0.0)
     ex2 = (p2_db - 1) * (2 * p2_db - 1) / 6.0   # E[x_slice^2], slice uniform on 0..2^db-1
-    n_dev = np.where(analog, scale * (np.asarray(sigma) * (p2_bpc - 1)) ** 2 * K * ex2, 0.0)
+    n_dev = pick(analog, scale * (np.asarray(sigma) * (p2_bpc - 1)) ** 2 * K * ex2, 0.0)
     return signal, n_x + n_w + n_adc + n_dev
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
+from ._pick import pick
 from ._util import sum_in_order
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
@@ -225,9 +226,9 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     full = ra * (np.exp2(db) - 1) * (np.exp2(b_adc) - 1) * cfg["range_scale"]
     k = cfg["k_sigma"]
     clipped = (k > 0) & (k * sig_u < full)
-    half = np.where(clipped, k * sig_u, full)
+    half = pick(clipped, k * sig_u, full)
     levels = np.exp2(cfg["adc_bits"]) - 1
-    q = np.where((levels < 2 * full) | clipped, np.maximum(2 * half / levels, 1.0) ** 2 / 12.0, 0.0)
+    q = pick((levels < 2 * full) | clipped, np.maximum(2 * half / levels, 1.0) ** 2 / 12.0, 0.0)
     # integer sums on a step just above 1 unit: |p| < 1/(2(step - 1)) rounds to itself and the error is
     # (step - 1) p, so the cap is (step - 1)^2 E[p^2]; an ADC with more levels than its range needs has a step of
     # 1 unit (no rounding error, only clipping)
@@ -236,7 +237,7 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     a = near * ra
     pos = a > 0
     sel = (clipped & (k <= CLIP_K_GRID[-1])).nonzero()[0]
-    r = np.where(pos, q / np.where(pos, a, 1.0), 0.0)
+    r = pick(pos, q / pick(pos, a, 1.0), 0.0)
     qkey = inv_c * 2200.0 + _log_key(r)
     order = np.argsort(qkey)
     return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order], "step": step}
@@ -301,10 +302,10 @@ def _side(bits, bpc, differential, combined):
     """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
     NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs."""
     step_w, n_ws, shift_w = _operand(bits, bpc, differential)
-    cols = np.where(differential, 2.0, 1.0)
+    cols = differential + 1.0                                               # 2 or 1
     q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
     cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
-    b_adc = np.where(combined, n_ws * bpc, bpc)                             # cell bits one conversion sees
+    b_adc = pick(combined, n_ws * bpc, bpc)                                 # cell bits one conversion sees
     return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
 
 
@@ -366,7 +367,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows),
                             "cols": at(sd["cols"]), "step": at(sd["step"]), "cell": at(sides[kv][1]),
                             "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
-                            "ir": np.where(on, ir_all, 0.0) + zero if any_ir else zero}
+                            "ir": pick(on, ir_all, 0.0) if any_ir else zero}
     crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
     for kv, uns, cx in zip(shapes.stored_kv, shapes.unsigned_x, shapes.x_crest, strict=True):
         cxs = crests.setdefault((bool(kv), bool(uns)), [])
@@ -515,8 +516,8 @@ def logit_rows(plan: dict, rows: slice) -> np.ndarray:
         return plan["flat"].take(inv)
     at = lambda v: v[rows] if np.ndim(v) else v  # noqa: E731  (scalars stand for every design)
     ir_all, zero = IR_RESIDUAL_VAR * at(plan["ir_drop_frac"]) ** 2, np.zeros(len(inv))
-    ir = {False: np.where(at(plan["analog"]), ir_all, 0.0) + zero,
-          True: np.where(at(plan["attn_analog"]), ir_all, 0.0) + zero}
+    ir = {False: pick(at(plan["analog"]), ir_all, 0.0) + zero,
+          True: pick(at(plan["attn_analog"]), ir_all, 0.0) + zero}
     out = 0.0
     for w, per_config, kv, prune in plan["kinds"]:
         total = per_config.take(inv) + ir[kv]

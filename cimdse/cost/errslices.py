@@ -9,6 +9,7 @@ from functools import cache
 
 import numpy as np
 
+from ._pick import pick
 from ._util import sum_in_order
 from .errgroups import unique_inverse
 
@@ -80,19 +81,19 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     each one's group (inv_u), a design of each (input bits, bits per cycle) (first_b) and each group's (bd_u), and the
     gathers of cfg over sel that every kind of the stored operand reuses."""
     sel = (var_c > 0).nonzero()[0]
-    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * np.where(cfg["combined"].take(sel), shift_w.take(sel), 1.0)
+    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * pick(cfg["combined"].take(sel), shift_w.take(sel), 1.0)
     _, pidx = unique_inverse(per_conv)
     bd = np.rint(cfg["bits_x"].take(sel) * 16 + cfg["db"].take(sel)).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
     first_u, inv_u = unique_inverse(pidx * 512 + bd)
     first_u = sel.take(first_u)
     comb = cfg["combined"].take(first_u)
     half_log2_conv = 0.5 * np.log2(var_c.take(first_u) * cfg["ra"].take(first_u)
-                                   * np.where(comb, shift_w.take(first_u), 1.0))
+                                   * pick(comb, shift_w.take(first_u), 1.0))
     first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
     comb, shift = cfg["combined"].take(sel), shift_w.take(sel)
     return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u.take(first_b), "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
-            "comb_shift": np.where(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
+            "comb_shift": pick(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
             "coarse": ~(step.take(sel) < 2.0)}
 
 
@@ -119,7 +120,7 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np
     r_xs = r_x.take(sel)
     rest_d = rest_sum.take(inv_u) * ng["comb_shift"] / (r_xs ** 2 * ng["shift"])
     fine = a2_mean.take(inv_u) + rest_d * cfg["conv"].take(sel) / (cfg["K"] * ng["var"])
-    f[sel] = np.where(ng["coarse"], np.maximum(fine, 1.0), fine)
+    f[sel] = pick(ng["coarse"], np.maximum(fine, 1.0), fine)
     return f
 
 

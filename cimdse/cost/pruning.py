@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._pick import pick
+
 
 def attention_spread(keys) -> np.ndarray:
     """s, the standard deviation of one query's attention logits over `keys` keys: s^2 = ln(n) / 2."""
@@ -41,12 +43,12 @@ def prune_nsr(keep, keys, rho=1.0) -> np.ndarray:
     n = np.maximum(np.asarray(keys, dtype=float), 1.0)
     f = np.clip(np.asarray(keep, dtype=float), 1.0 / n, 1.0)
     full = f >= 1.0
-    t = ndtri(1.0 - np.where(full, 0.5, f))          # Q^-1(f) = Phi^-1(1 - f)
+    t = ndtri(1.0 - pick(full, 0.5, f))          # Q^-1(f) = Phi^-1(1 - f)
     rs = np.asarray(rho, dtype=float) * attention_spread(n)
     m = ndtr(t - rs)                                   # dropped share of the attention mass
     d2 = ndtr(t - 2.0 * rs)                            # dropped share of sum p^2
     nsr = (m / (1.0 - m)) ** 2 * (1.0 - d2) + d2
-    return np.where(full, 0.0, nsr)
+    return pick(full, 0.0, nsr)
 
 
 def design_prune_nsr(p, keys: float, head_dim: float) -> np.ndarray | None:
@@ -55,7 +57,7 @@ def design_prune_nsr(p, keys: float, head_dim: float) -> np.ndarray | None:
     if not np.any(keep < 1.0):
         return None
     cam = np.asarray(p["token_select"]) == 1             # token_select: cam (choices none, cam)
-    rho = np.where(cam, selection_correlation(p["cam_hash_bits"], head_dim), 1.0)
+    rho = pick(cam, selection_correlation(p["cam_hash_bits"], head_dim), 1.0)
     return prune_nsr(keep, keys, rho)
 
 
