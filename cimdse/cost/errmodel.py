@@ -85,11 +85,12 @@ def _tail_ms(k):
     return np.maximum((1 + k * k) * q - k * phi, 0.0)
 
 
-def _operand(bits, bpc, differential):
-    """Integer step of a signed operand of `bits` bits, its magnitude slices, and sum_s 4^(s bpc) over them."""
+def _operand(bits, bpc, differential, den=None):
+    """Integer step of a signed operand of `bits` bits, its magnitude slices, and sum_s 4^(s bpc) over them
+    (den: 4^bpc - 1 where the caller has it)."""
     mag_bits, step = _weight_levels(bits, differential)
     n_s = np.ceil(mag_bits / bpc - 1e-9)
-    shift = (np.exp2(2 * n_s * bpc) - 1) / (np.exp2(2 * bpc) - 1)
+    shift = (np.exp2(2 * n_s * bpc) - 1) / (np.exp2(2 * bpc) - 1 if den is None else den)
     return step, n_s, shift
 
 
@@ -220,23 +221,27 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     """Per design, the ADC step terms of _adc_error that do not depend on the matmul kind: a = ra near and
     r = q / a (rounding error q = step^2/12 per conversion, capped at near E[p^2]), the clipped designs (sel) and
     their adc_range_sigma (k), and the order of the designs by (configuration inv_c, r) with its sorted keys."""
-    ra, db, b_adc = cfg["ra"], cfg["db"], cfg["b_adc"]
-    sig_u = np.sqrt(ra * _u2(np.exp2(db) - 1) * _u2(np.exp2(b_adc) - 1))
+    ra, lx, lc = cfg["ra"], np.exp2(cfg["db"]) - 1, np.exp2(cfg["b_adc"]) - 1
     # finite on/off ratio: the off-state background takes ADC range (range_scale >= 1 per weight level)
-    full = ra * (np.exp2(db) - 1) * (np.exp2(b_adc) - 1) * cfg["range_scale"]
+    full = ra * lx * lc * cfg["range_scale"]
     k = cfg["k_sigma"]
-    clipped = (k > 0) & (k * sig_u < full)
-    half = pick(clipped, k * sig_u, full)
     levels = np.exp2(cfg["adc_bits"]) - 1
-    q = pick((levels < 2 * full) | clipped, np.maximum(2 * half / levels, 1.0) ** 2 / 12.0, 0.0)
+    if k.any():   # some designs clip at adc_range_sigma x the rms of a partial sum of uniform slices
+        sig_u = np.sqrt(ra * _u2(lx) * _u2(lc))
+        clipped = (k > 0) & (k * sig_u < full)
+        half = pick(clipped, k * sig_u, full)
+        lossy = (levels < 2 * full) | clipped
+        sel = (clipped & (k <= CLIP_K_GRID[-1])).nonzero()[0]
+    else:
+        half, lossy, sel = full, levels < 2 * full, np.empty(0, dtype=np.int64)
     # integer sums on a step just above 1 unit: |p| < 1/(2(step - 1)) rounds to itself and the error is
     # (step - 1) p, so the cap is (step - 1)^2 E[p^2]; an ADC with more levels than its range needs has a step of
     # 1 unit (no rounding error, only clipping)
     step = np.maximum(2 * half / levels, 1.0)
+    q = pick(lossy, step ** 2 / 12.0, 0.0)
     near = np.minimum(step - 1, 1.0) ** 2
     a = near * ra
     pos = a > 0
-    sel = (clipped & (k <= CLIP_K_GRID[-1])).nonzero()[0]
     r = pick(pos, q / pick(pos, a, 1.0), 0.0)
     qkey = inv_c * 2200.0 + _log_key(r)
     order = np.argsort(qkey)
@@ -298,13 +303,14 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.n
     return err
 
 
-def _side(bits, bpc, differential, combined):
+def _side(bits, bpc, differential, combined, lv2, den):
     """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
-    NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs."""
-    step_w, n_ws, shift_w = _operand(bits, bpc, differential)
+    NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs (lv2: the cell's
+    (2^bpc - 1)^2, den: 4^bpc - 1)."""
+    step_w, n_ws, shift_w = _operand(bits, bpc, differential, den)
     cols = differential + 1.0                                               # 2 or 1
     q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
-    cell = (np.exp2(bpc) - 1) ** 2 * step_w * step_w * shift_w * cols       # x (sigma^2 crest^2) -> NSR
+    cell = lv2 * step_w * step_w * shift_w * cols                           # x (sigma^2 crest^2) -> NSR
     b_adc = pick(combined, n_ws * bpc, bpc)                                 # cell bits one conversion sees
     return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
 
@@ -330,16 +336,18 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     analog, differential, combined = f(analog, bool), f(differential, bool), f(combined, bool)
     zero = np.zeros(n)
     # inputs: sign and magnitude (the drive polarity carries the sign); attention probabilities: magnitude only
-    sx_s, n_xs, _ = _operand(bi, db, True)
+    mag_x, sx_s = _weight_levels(bi, True)
+    n_xs = np.ceil(mag_x / db - 1e-9)                                    # (_operand's slices)
     sx_u = 1.0 / (np.exp2(bi) - 1)
     n_xu = np.ceil(bi / db - 1e-9)
     q_xs = np.where(bi >= 2, sx_s * sx_s / 12.0, SIGN_QUANT_NSR)
     q_xu = sx_u * sx_u / 12.0
     attn_analog = analog & (np.asarray(p["attention"]) == 1)
     any_on = {False: bool(np.any(analog)), True: bool(np.any(attn_analog))}   # else those terms stay 0
-    sides = {False: _side(bw, bpc, differential, combined)}
+    lv2, den = (np.exp2(bpc) - 1) ** 2, np.exp2(2 * bpc) - 1    # cell levels^2, 4^bpc - 1 (both operands')
+    sides = {False: _side(bw, bpc, differential, combined, lv2, den)}
     if shapes.stored_kv.any():   # K and V at input precision
-        sides[True] = _side(bi, bpc, differential, combined)
+        sides[True] = _side(bi, bpc, differential, combined, lv2, den)
     # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
     # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
@@ -363,9 +371,11 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                                  (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
             var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
             rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
-            rnd["var_lv"], rnd["shift"] = at(var_c * (np.exp2(bpc) - 1) ** 2), at(sd["shift"])   # levels^2
+            rnd["var_lv"], rnd["shift"] = at(var_c * lv2), at(sd["shift"])   # levels^2
+            step = at(sd["step"])
             on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows),
-                            "cols": at(sd["cols"]), "step": at(sd["step"]), "cell": at(sides[kv][1]),
+                            "cols": at(sd["cols"]), "step": step, "step2": step ** 2, "cell": at(sides[kv][1]),
+                            "conv": {},
                             "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
                             "ir": pick(on, ir_all, 0.0) if any_ir else zero}
     crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
@@ -385,8 +395,8 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         q_w, cell, sd = sides[kv]
         cx2, cw2 = cx * cx, cw * cw
         terms = dict.fromkeys(TERMS, zero)
-        terms["weight_quant"] = cw2 * q_w + zero
-        terms["input_quant"] = cx2 * (q_xu if uns else q_xs) + zero
+        terms["weight_quant"] = cw2 * q_w                       # (fresh arrays, non-negative: no -0.0 to clear)
+        terms["input_quant"] = cx2 * (q_xu if uns else q_xs)
         if any_on[kv]:   # attention: digital lanes unless `attention: cim`
             st = on_sides[kv]
             ix, rnd = st["ix"], st["rnd"]
@@ -398,10 +408,12 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             r_x = 1.0 / (cx * sx)
             pairs = _adc_error(cfg, rnd, r_x, 1.0 / (cw * st["step"]), st["uniq"], (kv, uns, cx, cw))
             # conversions summed into one output: row tiles x row groups per tile
-            rows_on = st["rows"]
-            conv = np.ceil(K / rows_on - 1e-9) * np.ceil(np.minimum(rows_on, K) / cfg["ra"] - 1e-9)
+            if K not in st["conv"]:   # (kinds of one contraction length share it)
+                rows_on = st["rows"]
+                st["conv"][K] = np.ceil(K / rows_on - 1e-9) * np.ceil(np.minimum(rows_on, K) / cfg["ra"] - 1e-9)
+            conv = st["conv"][K]
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
-            terms["adc"] = _scatter(n, ix, pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step"] ** 2))
+            terms["adc"] = _scatter(n, ix, pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step2"]))
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
             fr = 1.0
             if rnd["var_lv"].any():

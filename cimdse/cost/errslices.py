@@ -81,16 +81,14 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     each one's group (inv_u), a design of each (input bits, bits per cycle) (first_b) and each group's (bd_u), and the
     gathers of cfg over sel that every kind of the stored operand reuses."""
     sel = (var_c > 0).nonzero()[0]
-    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * pick(cfg["combined"].take(sel), shift_w.take(sel), 1.0)
+    comb, shift = cfg["combined"].take(sel), shift_w.take(sel)
+    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * pick(comb, shift, 1.0)
     _, pidx = unique_inverse(per_conv)
     bd = np.rint(cfg["bits_x"].take(sel) * 16 + cfg["db"].take(sel)).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
-    first_u, inv_u = unique_inverse(pidx * 512 + bd)
-    first_u = sel.take(first_u)
-    comb = cfg["combined"].take(first_u)
-    half_log2_conv = 0.5 * np.log2(var_c.take(first_u) * cfg["ra"].take(first_u)
-                                   * pick(comb, shift_w.take(first_u), 1.0))
+    first_l, inv_u = unique_inverse(pidx * 512 + bd)
+    first_u = sel.take(first_l)
+    half_log2_conv = 0.5 * np.log2(per_conv.take(first_l))
     first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
-    comb, shift = cfg["combined"].take(sel), shift_w.take(sel)
     return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u.take(first_b), "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
             "comb_shift": pick(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
