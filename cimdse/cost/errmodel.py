@@ -39,6 +39,7 @@ from ._util import sum_in_order
 from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errgroups import design_groups, unique_rows
+from .errlogit import logit_nsr_parts
 from .errslices import (  # noqa: F401  (ROUND_LOG2_GRID, noise_rounding_table: re-exported)
     ROUND_LOG2_GRID,
     _noise_rounding,
@@ -326,6 +327,34 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     voltage lost at a column's worst cell, as a fraction (0 until the physics step provides it per design);
     adc_range_scale: ADC range per weight level relative to an ideal cell, >= 1 for a finite on/off ratio (1 until
     provided; a function of the device)."""
+    n, zero, parts = nsr_parts(p, shapes, sigma=sigma, drift=drift, read=read, analog=analog,
+                               differential=differential, ra=ra, db=db, combined=combined, ir_drop_frac=ir_drop_frac,
+                               adc_range_scale=adc_range_scale)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    made: dict[int, dict[str, np.ndarray]] = {}   # kinds that share their parts share their terms
+    for nm, part in parts.items():
+        if id(part) not in made:
+            terms = dict.fromkeys(TERMS, zero)
+            terms["weight_quant"], terms["input_quant"] = part["weight_quant"], part["input_quant"]
+            ix = part["ix"]
+            if ix is not None:   # the terms of the designs that convert, 0 for the others
+                for t in ("adc", "device", "drift", "read"):
+                    if t in part:
+                        terms[t] = _scatter(n, ix, part[t])
+                if "ir" in part:
+                    terms["ir_drop"] = part["ir"]
+            made[id(part)] = terms
+        out[nm] = made[id(part)]
+    return out
+
+
+def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
+              ir_drop_frac=0.0, adc_range_scale=1.0) -> tuple[int, np.ndarray, dict[str, dict]]:
+    """nsr_terms' arithmetic without its full-size arrays of the terms that only converting designs have: (n, a
+    zero array, {kind: part}) with part (one dict per distinct kind, shared) holding weight_quant and input_quant
+    (N,), ix (the designs of the kind's stored operand that convert: indices or slice(None); None when none do)
+    and for those designs adc, device and where set drift and read (len(ix),), and ir ((N,), 0 where the design
+    does not convert) where any design has IR drop. errlogit.logit_nsr_parts sums them without the zeros."""
     n = len(np.atleast_1d(p["rows"]))
     f = lambda v, t=float: _column(v, n, t)  # noqa: E731
     rows, bpc, adc_bits, bi, bw = (f(p[k]) for k in ("rows", "bits_per_cell", "adc_bits", "input_bits",
@@ -383,8 +412,8 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         cxs = crests.setdefault((bool(kv), bool(uns)), [])
         if float(cx) not in cxs:
             cxs.append(float(cx))
-    out: dict[str, dict[str, np.ndarray]] = {}
-    done: dict[tuple, dict[str, np.ndarray]] = {}   # kinds with the same shape and statistics share their arrays
+    out: dict[str, dict] = {}
+    done: dict[tuple, dict] = {}   # kinds with the same shape and statistics share their arrays
     for j, nm in enumerate(shapes.names):
         kv, uns = bool(shapes.stored_kv[j]), bool(shapes.unsigned_x[j])
         cx, cw, K = float(shapes.x_crest[j]), float(shapes.w_crest[j]), float(shapes.k[j])
@@ -394,9 +423,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             continue
         q_w, cell, sd = sides[kv]
         cx2, cw2 = cx * cx, cw * cw
-        terms = dict.fromkeys(TERMS, zero)
-        terms["weight_quant"] = cw2 * q_w                       # (fresh arrays, non-negative: no -0.0 to clear)
-        terms["input_quant"] = cx2 * (q_xu if uns else q_xs)
+        terms = {"weight_quant": cw2 * q_w, "input_quant": cx2 * (q_xu if uns else q_xs), "ix": None}
         if any_on[kv]:   # attention: digital lanes unless `attention: cim`
             st = on_sides[kv]
             ix, rnd = st["ix"], st["rnd"]
@@ -413,7 +440,8 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 st["conv"][K] = np.ceil(K / rows_on - 1e-9) * np.ceil(np.minimum(rows_on, K) / cfg["ra"] - 1e-9)
             conv = st["conv"][K]
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
-            terms["adc"] = _scatter(n, ix, pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step2"]))
+            terms["ix"] = ix
+            terms["adc"] = pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step2"])
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
             fr = 1.0
             if rnd["var_lv"].any():
@@ -426,15 +454,15 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 fr = _noise_rounding({**cfg, "conv": conv, "K": K}, rnd, r_x, rnd["var_lv"], rnd["shift"],
                                      tabs[(uns, cx)])
             cell_on = st["cell"]
-            terms["device"] = _scatter(n, ix, cw2 * cell_on * st["sigma"] * st["sigma"] * fr)
+            terms["device"] = cw2 * cell_on * st["sigma"] * st["sigma"] * fr
             # K and V are written during the request: programming noise only (seconds: no time to drift)
             if timed and not kv:
-                terms["drift"] = _scatter(n, ix, cw2 * cell_on * st["drift"] * st["drift"] * fr)
-                terms["read"] = _scatter(n, ix, cw2 * cell_on * st["read"] * st["read"] * fr)
+                terms["drift"] = cw2 * cell_on * st["drift"] * st["drift"] * fr
+                terms["read"] = cw2 * cell_on * st["read"] * st["read"] * fr
             if any_ir:
-                terms["ir_drop"] = st["ir"]
+                terms["ir"] = st["ir"]
         out[nm] = done[key] = terms
-    return out
+    return n, zero, out
 
 
 def _column(v, n: int, dtype) -> np.ndarray:
@@ -485,7 +513,7 @@ def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_d
     kw, attn_analog, grp = error_groups(p, c, mp, adc_range_scale) if groups is None else groups
     n = len(np.atleast_1d(p["rows"]))
     if grp is None:
-        rho = logit_nsr(with_pruning(nsr_terms(p, shapes, ir_drop_frac=ir_drop_frac, **kw), p, shapes), shapes)
+        rho = logit_nsr_parts(*nsr_parts(p, shapes, ir_drop_frac=ir_drop_frac, **kw), p, shapes)   # (the same bits)
     else:
         rho = _grouped_logit_nsr(p, shapes, kw, grp, ir_drop_frac, attn_analog, n)
     return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}
