@@ -211,3 +211,36 @@ def test_kept_per_configuration_tables_give_the_same_bits(monkeypatch):
     for m in ("equivalent_bits", "logit_sqnr_db"):
         np.testing.assert_array_equal(again[m], fresh[m], err_msg=m)
         np.testing.assert_array_equal(hit[m], fresh[m], err_msg=m)
+
+
+@pytest.mark.parametrize("model", ["llama-2-7b", "bert-large", "mixtral-8x7b"])
+def test_logit_nsr_from_parts_is_logit_nsr_of_the_terms(monkeypatch, model):
+    """The cost model's ungrouped logit NSR (errlogit.logit_nsr_parts over errmodel.nsr_parts) is, bit for bit,
+    errstats.logit_nsr of with_pruning(nsr_terms(...)) (it leaves out only additions of zeros): over random designs
+    with IR drop and pruning, and over their converting designs alone (ix: every design) and their digital ones
+    (ix: none)."""
+    from cimdse.cost import errmodel
+    from cimdse.cost.errlogit import logit_nsr_parts
+    from cimdse.cost.errstats import logit_nsr
+    from cimdse.cost.pruning import with_pruning
+
+    b = _random_designs(600, seed=5)
+    rng = np.random.default_rng(5)
+    b["kv_keep"] = np.where(rng.random(600) < 0.5, 1.0, rng.uniform(0.01, 1.0, 600))
+    calls = []
+    real = errmodel.nsr_parts
+    monkeypatch.setattr(errmodel, "nsr_parts", lambda p, shapes, **kw: calls.append((p, shapes, kw)) or
+                        real(p, shapes, **kw))
+    evaluate_arrays(b, model, SC)
+    monkeypatch.undo()
+    assert calls, "the ungrouped path did not run"
+    p, shapes, kw = calls[0]
+    analog = np.asarray(kw["analog"])
+    assert 0 < analog.sum() < len(analog) and np.any(np.asarray(kw["ir_drop_frac"]) > 0)
+    for sel in (slice(None), analog, ~analog):
+        cut = lambda v, s=sel: v[s] if np.ndim(v) else v  # noqa: E731
+        ps, kws = {k: cut(v) for k, v in p.items()}, {k: cut(v) for k, v in kw.items()}
+        ref = logit_nsr(with_pruning(errmodel.nsr_terms(ps, shapes, **kws), ps, shapes), shapes)
+        got = logit_nsr_parts(*errmodel.nsr_parts(ps, shapes, **kws), ps, shapes)
+        assert np.all(ref > 0)
+        np.testing.assert_array_equal(got.view(np.int64), np.asarray(ref, dtype=float).view(np.int64))
