@@ -244,3 +244,46 @@ def test_logit_nsr_from_parts_is_logit_nsr_of_the_terms(monkeypatch, model):
         got = logit_nsr_parts(*errmodel.nsr_parts(ps, shapes, **kws), ps, shapes)
         assert np.all(ref > 0)
         np.testing.assert_array_equal(got.view(np.int64), np.asarray(ref, dtype=float).view(np.int64))
+
+
+def test_operand_codes_number_the_combinations():
+    """erroperands.operand_codes: every design's combination gives back its own columns bit for bit (by the dense
+    table and by the sort, for wide columns), and anything but whole non-negative numbers is refused (None)."""
+    from cimdse.cost.erroperands import operand_codes
+
+    rng = np.random.default_rng(9)
+    n = 5000
+    for hi in (16, 3000):   # 17 x 9 x 2 combinations (table); 3001 x 9 x 2 > 64 n (sort)
+        a, b = rng.integers(0, hi + 1, n).astype(float), rng.integers(0, 9, n).astype(float)
+        f = rng.random(n) < 0.3
+        cols, inv = operand_codes([a, b], [f])
+        assert len(cols[0]) == len(np.unique(np.stack([a, b, f]), axis=1).T)
+        for got, want in zip(cols, (a, b, f), strict=True):
+            np.testing.assert_array_equal(got.take(inv), want)
+            assert got.dtype == want.dtype
+    for bad in (0.5, -1.0, -0.0, np.nan, np.inf):
+        a = np.arange(10.0)
+        a[3] = bad
+        assert operand_codes([a], []) is None, bad
+
+
+def test_factors_per_combination_give_the_same_bits(monkeypatch):
+    """The error model computes the factors of precisions and slicing once per combination in large batches
+    (erroperands.CODED_DESIGNS) and per design in small ones: the same bits either way, every term of every kind
+    (matmul_nsr) and the cost model's accuracy metrics."""
+    from cimdse.cost import errmodel, erroperands
+
+    b = _random_designs(3000, seed=13)
+    b["kv_keep"] = np.where(np.arange(3000) % 2 == 0, 1.0, 0.25)
+    out = {}
+    for least in (10**9, 0):
+        monkeypatch.setattr(erroperands, "CODED_DESIGNS", least)
+        for s in ("_ROWS_CACHE", "_CLIP_CACHE"):   # (each way builds its per-configuration tables itself)
+            monkeypatch.setattr(errmodel, s, {})
+        out[least] = evaluate_arrays(b, "llama-2-7b", SC), matmul_nsr(b, "llama-2-7b", SC)
+    (direct, nsr_direct), (coded, nsr_coded) = out[10**9], out[0]
+    for m in ("equivalent_bits", "logit_sqnr_db", "sqnr_db"):
+        np.testing.assert_array_equal(coded[m], direct[m], err_msg=m)
+    for kind, terms in nsr_direct.items():
+        for term, v in terms.items():
+            np.testing.assert_array_equal(nsr_coded[kind][term], v, err_msg=f"{kind}, {term}")

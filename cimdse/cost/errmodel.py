@@ -34,12 +34,13 @@ import numpy as np
 
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
+from . import erroperands
 from ._pick import pick
 from ._util import sum_in_order
-from .accuracy import _weight_levels
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errgroups import design_groups, unique_rows
 from .errlogit import logit_nsr_parts
+from .erroperands import SIGN_QUANT_NSR, adc_configs, operand_codes, operand_factors  # noqa: F401  (re-exported)
 from .errslices import (  # noqa: F401  (ROUND_LOG2_GRID, noise_rounding_table: re-exported)
     ROUND_LOG2_GRID,
     _noise_rounding,
@@ -71,7 +72,6 @@ from .pruning import with_pruning
 
 IR_RESIDUAL_VAR = 4.0 / 45.0   # variance of 2u - u^2 over u in [0, 1]: the IR-drop profile after a gain calibration
 TERMS = ("weight_quant", "input_quant", "adc", "device", "drift", "read", "ir_drop", "kv_prune")
-SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
 
 
 # ------------------------------------------------------------------------------------------------ per design
@@ -84,15 +84,6 @@ def _tail_ms(k):
     q = ndtr(-k)
     phi = np.exp(-0.5 * k * k) / np.sqrt(2 * np.pi)
     return np.maximum((1 + k * k) * q - k * phi, 0.0)
-
-
-def _operand(bits, bpc, differential, den=None):
-    """Integer step of a signed operand of `bits` bits, its magnitude slices, and sum_s 4^(s bpc) over them
-    (den: 4^bpc - 1 where the caller has it)."""
-    mag_bits, step = _weight_levels(bits, differential)
-    n_s = np.ceil(mag_bits / bpc - 1e-9)
-    shift = (np.exp2(2 * n_s * bpc) - 1) / (np.exp2(2 * bpc) - 1 if den is None else den)
-    return step, n_s, shift
 
 
 CLIP_K_GRID = np.arange(0.0, 12.0001, 1.0 / 16)   # adc_range_sigma values at which the clipping error is tabulated
@@ -304,18 +295,6 @@ def _adc_error(cfg: dict, rnd: dict, r_x, r_w, combo: tuple, sig: tuple) -> np.n
     return err
 
 
-def _side(bits, bpc, differential, combined, lv2, den):
-    """Per-design factors of one kind of stored operand (weights, or K/V at input precision): its quantization
-    NSR per crest^2, its cell-noise NSR per (sigma crest)^2, and the pieces its ADC term needs (lv2: the cell's
-    (2^bpc - 1)^2, den: 4^bpc - 1)."""
-    step_w, n_ws, shift_w = _operand(bits, bpc, differential, den)
-    cols = differential + 1.0                                               # 2 or 1
-    q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
-    cell = lv2 * step_w * step_w * shift_w * cols                           # x (sigma^2 crest^2) -> NSR
-    b_adc = pick(combined, n_ws * bpc, bpc)                                 # cell bits one conversion sees
-    return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
-
-
 def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
               ir_drop_frac=0.0, adc_range_scale=1.0) -> dict[str, dict[str, np.ndarray]]:
     """NSR per matmul kind (shapes.names) and term (TERMS) for a batch of designs ((N,) arrays).
@@ -364,19 +343,22 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     sigma, drift, read, range_scale = f(sigma), f(drift), f(read), f(adc_range_scale)
     analog, differential, combined = f(analog, bool), f(differential, bool), f(combined, bool)
     zero = np.zeros(n)
-    # inputs: sign and magnitude (the drive polarity carries the sign); attention probabilities: magnitude only
-    mag_x, sx_s = _weight_levels(bi, True)
-    n_xs = np.ceil(mag_x / db - 1e-9)                                    # (_operand's slices)
-    sx_u = 1.0 / (np.exp2(bi) - 1)
-    n_xu = np.ceil(bi / db - 1e-9)
-    q_xs = np.where(bi >= 2, sx_s * sx_s / 12.0, SIGN_QUANT_NSR)
-    q_xu = sx_u * sx_u / 12.0
     attn_analog = analog & (np.asarray(p["attention"]) == 1)
     any_on = {False: bool(np.any(analog)), True: bool(np.any(attn_analog))}   # else those terms stay 0
-    lv2, den = (np.exp2(bpc) - 1) ** 2, np.exp2(2 * bpc) - 1    # cell levels^2, 4^bpc - 1 (both operands')
-    sides = {False: _side(bw, bpc, differential, combined, lv2, den)}
-    if shapes.stored_kv.any():   # K and V at input precision
-        sides[True] = _side(bi, bpc, differential, combined, lv2, den)
+    # the factors of precisions and slicing once per distinct combination of them (erroperands.py), gathered per
+    # design; per design where they are not small whole numbers
+    kv_any = bool(shapes.stored_kv.any())   # K and V at input precision
+    coded = operand_codes([bi, bw, bpc, db], [differential, combined]) if n >= erroperands.CODED_DESIGNS else None
+    if coded is None:
+        fac, code = operand_factors(bi, bw, bpc, db, differential, combined, kv_any), None
+    else:
+        (u_bi, u_bw, u_bpc, u_db, u_diff, u_comb), code = coded
+        fac = operand_factors(u_bi, u_bw, u_bpc, u_db, u_diff, u_comb, kv_any)
+    full = (lambda v: v) if code is None else (lambda v: v.take(code))  # noqa: E731
+    sides = fac["sides"]
+    q_ws = {kv: full(sides[kv][0]) for kv in sides}
+    q_xs = full(fac["q_xs"])
+    q_xu = full(fac["q_xu"]) if shapes.unsigned_x.any() else None
     # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
     # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
@@ -391,19 +373,26 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             idx = on.nonzero()[0]
             ix = slice(None) if len(idx) == n else idx      # all convert: views, no gathers
             at = (lambda v: v) if len(idx) == n else (lambda v, i=idx: v.take(i))  # noqa: E731  (v[ix], faster)
+            inv_on = None if code is None else at(code)
+            fat = at if code is None else (lambda v, i=inv_on: v.take(i))  # noqa: E731  (the factors of these designs)
             sd = sides[kv][2]
-            cfg = {"ra": ra, "db": db, "bpc": bpc, "b_adc": sd["b_adc"], "n_w": sd["n"], "differential": differential,
-                   "combined": combined, "adc_bits": adc_bits, "k_sigma": k_sigma, "range_scale": range_scale,
-                   "bits_x": bi, "bits_w": bi if kv else bw}
+            cfg = {"ra": ra, "db": db, "bpc": bpc, "differential": differential, "combined": combined,
+                   "adc_bits": adc_bits, "k_sigma": k_sigma, "range_scale": range_scale, "bits_x": bi,
+                   "bits_w": bi if kv else bw}
             cfg = {name: at(v) for name, v in cfg.items()}
-            uniq = unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1), (cfg["bits_x"], 5, 1),
-                                 (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
+            cfg["b_adc"], cfg["n_w"] = fat(sd["b_adc"]), fat(sd["n"])
+            if code is None:
+                uniq = unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
+                                    (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
+            else:   # (the same configurations, from the combinations present)
+                uniq = adc_configs({"db": u_db, "bpc": u_bpc, "combined": u_comb, "bits_x": u_bi,
+                                    "bits_w": u_bi if kv else u_bw, "differential": u_diff}, inv_on, len(u_bi))
             var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
             rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
-            rnd["var_lv"], rnd["shift"] = at(var_c * lv2), at(sd["shift"])   # levels^2
-            step = at(sd["step"])
-            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows),
-                            "cols": at(sd["cols"]), "step": step, "step2": step ** 2, "cell": at(sides[kv][1]),
+            rnd["var_lv"], rnd["shift"] = at(var_c) * fat(fac["lv2"]), fat(sd["shift"])   # levels^2
+            step = fat(sd["step"])
+            on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows), "fat": fat,
+                            "cols": fat(sd["cols"]), "step": step, "step2": step ** 2, "cell": fat(sides[kv][1]),
                             "conv": {},
                             "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
                             "ir": pick(on, ir_all, 0.0) if any_ir else zero}
@@ -421,15 +410,13 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
         if key in done:
             out[nm] = done[key]
             continue
-        q_w, cell, sd = sides[kv]
         cx2, cw2 = cx * cx, cw * cw
-        terms = {"weight_quant": cw2 * q_w, "input_quant": cx2 * (q_xu if uns else q_xs), "ix": None}
+        terms = {"weight_quant": cw2 * q_ws[kv], "input_quant": cx2 * (q_xu if uns else q_xs), "ix": None}
         if any_on[kv]:   # attention: digital lanes unless `attention: cim`
             st = on_sides[kv]
             ix, rnd = st["ix"], st["rnd"]
-            sx, n_x = (sx_u, n_xu) if uns else (sx_s, n_xs)
             if uns not in st["n_x"]:
-                st["n_x"][uns] = (sx, n_x) if isinstance(ix, slice) else (sx.take(ix), n_x.take(ix))
+                st["n_x"][uns] = tuple(st["fat"](fac[name]) for name in (("sx_u", "n_xu") if uns else ("sx_s", "n_xs")))
             sx, n_x = st["n_x"][uns]
             cfg = {**st["cfg"], "n_x": n_x}
             r_x = 1.0 / (cx * sx)
