@@ -287,3 +287,20 @@ def test_factors_per_combination_give_the_same_bits(monkeypatch):
     for kind, terms in nsr_direct.items():
         for term, v in terms.items():
             np.testing.assert_array_equal(nsr_coded[kind][term], v, err_msg=f"{kind}, {term}")
+
+
+def test_query_order_sorts_by_group_then_key():
+    """errgroups.query_order is a permutation sorted by group and then by key to 1/64 (packed sort), and falls back
+    to an argsort where the key is not finite."""
+    from cimdse.cost.errgroups import query_order
+
+    rng = np.random.default_rng(4)
+    g, k = rng.integers(0, 300, 20000), rng.uniform(0.0, 2100.0, 20000)
+    order = query_order(g, k)
+    np.testing.assert_array_equal(np.sort(order), np.arange(20000))
+    pairs = np.stack([g[order], np.floor(k[order] * 64)], axis=1)
+    assert np.all(np.diff(pairs[:, 0]) >= 0)
+    same = np.diff(pairs[:, 0]) == 0
+    assert np.all(np.diff(pairs[:, 1])[same] >= 0)
+    k[5] = np.nan
+    np.testing.assert_array_equal(query_order(g, k), np.argsort(g * 2200.0 + k))

@@ -135,3 +135,20 @@ def _packed(dev: np.ndarray, int_cols, bool_cols, k_sigma: np.ndarray, n: int) -
         key <<= 1
         key |= np.broadcast_to(np.asarray(x, dtype=bool), (n,))
     return key
+
+
+def query_order(group: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """An order of the elements by group (non-negative integers) and, within a group, by key (non-negative, below
+    4096) to 1/64, for queries that a searchsorted answers faster in about ascending order: one sort of the two
+    and the position packed into an int64, ~3x faster than an argsort of floats (np.argsort of group x 2200 + key
+    where they do not fit in 63 bits, or key is not finite)."""
+    n = len(key)
+    with np.errstate(invalid="ignore"):   # (NaN cast to int64: refused below)
+        q = (key * 64.0).astype(np.int64)
+    ib = max((n - 1).bit_length(), 1)
+    gb = int(group.max(initial=0)).bit_length()
+    if n < 2 or gb + 18 + ib > 63 or q.min(initial=0) < 0 or q.max(initial=0) >= 1 << 18:
+        return np.argsort(group * 2200.0 + key)
+    packed = (group.astype(np.int64) << (18 + ib)) | (q << ib) | np.arange(n)
+    packed.sort()
+    return packed & ((1 << ib) - 1)

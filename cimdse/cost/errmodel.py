@@ -38,7 +38,7 @@ from . import erroperands
 from ._pick import pick
 from ._util import sum_in_order
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
-from .errgroups import design_groups, unique_rows
+from .errgroups import design_groups, query_order, unique_rows
 from .errlogit import logit_nsr_parts
 from .erroperands import SIGN_QUANT_NSR, adc_configs, operand_codes, operand_factors  # noqa: F401  (re-exported)
 from .errslices import (  # noqa: F401  (ROUND_LOG2_GRID, noise_rounding_table: re-exported)
@@ -235,8 +235,9 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     a = near * ra
     pos = a > 0
     r = pick(pos, q / pick(pos, a, 1.0), 0.0)
-    qkey = inv_c * 2200.0 + _log_key(r)
-    order = np.argsort(qkey)
+    lk = _log_key(r)
+    qkey = inv_c * 2200.0 + lk
+    order = query_order(inv_c, lk)   # (about ascending qkey: any order counts the same)
     return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order], "step": step}
 
 
