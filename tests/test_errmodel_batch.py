@@ -235,6 +235,7 @@ def test_logit_nsr_from_parts_is_logit_nsr_of_the_terms(monkeypatch, model):
     monkeypatch.undo()
     assert calls, "the ungrouped path did not run"
     p, shapes, kw = calls[0]
+    kw = {k: v for k, v in kw.items() if k != "codes"}   # (the caller's combinations, if any: not nsr_terms')
     analog = np.asarray(kw["analog"])
     assert 0 < analog.sum() < len(analog) and np.any(np.asarray(kw["ir_drop_frac"]) > 0)
     for sel in (slice(None), analog, ~analog):
@@ -268,19 +269,22 @@ def test_operand_codes_number_the_combinations():
 
 
 def test_factors_per_combination_give_the_same_bits(monkeypatch):
-    """The error model computes the factors of precisions and slicing once per combination in large batches
-    (erroperands.CODED_DESIGNS) and per design in small ones: the same bits either way, every term of every kind
-    (matmul_nsr) and the cost model's accuracy metrics."""
-    from cimdse.cost import errmodel, erroperands
+    """The error model and sqnr_db compute the factors of precisions and slicing once per combination in large
+    batches (erroperands.CODED_DESIGNS) and per design in small ones: the same bits either way, every term of every
+    kind (matmul_nsr) and the cost model's accuracy metrics."""
+    from cimdse.cost import accmetrics, errmodel, erroperands
 
     b = _random_designs(3000, seed=13)
     b["kv_keep"] = np.where(np.arange(3000) % 2 == 0, 1.0, 0.25)
-    out = {}
+    out, shared = {}, []
+    real = accmetrics._codes
+    monkeypatch.setattr(accmetrics, "_codes", lambda *a: shared.append(1) or real(*a))
     for least in (10**9, 0):
         monkeypatch.setattr(erroperands, "CODED_DESIGNS", least)
         for s in ("_ROWS_CACHE", "_CLIP_CACHE"):   # (each way builds its per-configuration tables itself)
             monkeypatch.setattr(errmodel, s, {})
         out[least] = evaluate_arrays(b, "llama-2-7b", SC), matmul_nsr(b, "llama-2-7b", SC)
+    assert shared == [1]   # the combinations numbered once for sqnr_db and the error model (ungrouped batch)
     (direct, nsr_direct), (coded, nsr_coded) = out[10**9], out[0]
     for m in ("equivalent_bits", "logit_sqnr_db", "sqnr_db"):
         np.testing.assert_array_equal(coded[m], direct[m], err_msg=m)

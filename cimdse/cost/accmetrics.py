@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech
+from . import erroperands
 from .accuracy import group_noise, sqnr_db, sqnr_from_noise
 from .analog import device_read_tables
 from .errmodel import error_groups, error_metrics, error_shapes, logit_plan, logit_rows
+from .erroperands import COLUMNS, operand_codes
 from .errstats import equivalent_bits, logit_sqnr_db
 
 EMPTY = np.empty(0)   # a chunk's placeholder of a metric set later (keeps the order of the result's keys)
@@ -34,11 +36,28 @@ def accuracy_metrics(p: dict, wl, c: dict, mp: dict, combined_w: np.ndarray, res
     n = len(p["rows"])
     if eg[2] is not None and n > ROWS:   # a batch of several chunks: the per-design part in slices
         return _sliced(p, shapes, c, eg, args, n, res)
+    sq_codes, err_codes = _codes(p, c, mp, combined_w, eg) if eg[2] is None and n >= erroperands.CODED_DESIGNS \
+        else (None, None)
     res["sqnr_db"] = np.maximum(0.0, sqnr_db(*args[:9], analog=analog, combined=combined_w, ir_drop=c["ir_drop"],
-                                             range_scale=c["adc_range"], groups=eg[2]))
+                                             range_scale=c["adc_range"], groups=eg[2], codes=sq_codes))
     res.update(error_metrics(p, shapes, c, mp, ir_drop_frac=c["ir_drop"], adc_range_scale=c["adc_range"],
-                             groups=eg))
+                             groups=eg, codes=err_codes))
     return res
+
+
+def _codes(p: dict, c: dict, mp: dict, combined_w, eg: tuple) -> tuple:
+    """The combinations of precisions and slicing of an ungrouped batch, once for sqnr_db and the error model
+    (erroperands.operand_codes over the bits, bits per cell, input bits per cycle and both one's flags: sqnr_db
+    reads the mapping's differential and combined_w, the error model its own), as each takes them; (None, None)
+    where they are not small whole numbers."""
+    kw = eg[0]
+    coded = operand_codes([p["input_bits"], p["weight_bits"], p["bits_per_cell"], c["db"]],
+                          [mp["differential"], combined_w, kw["differential"], kw["combined"]])
+    if coded is None:
+        return None, None
+    (bi, bw, bpc, db, diff_sq, comb_sq, diff, comb), inv = coded
+    return ((bi, bw, bpc, db, diff_sq, comb_sq), inv), (dict(zip(COLUMNS, (bi, bw, bpc, db, diff, comb),
+                                                                 strict=True)), inv)
 
 
 def _sliced(p: dict, shapes, c: dict, eg: tuple, args: tuple, n: int, res: dict) -> dict:

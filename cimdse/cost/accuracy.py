@@ -40,7 +40,8 @@ def adc_required_bits(rows_active, dac_bits, bits_per_cell):
 
 
 def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
-            analog=True, combined=False, ir_drop=0.0, range_scale=1.0, groups: tuple | None = None):
+            analog=True, combined=False, ir_drop=0.0, range_scale=1.0, groups: tuple | None = None,
+            codes: tuple | None = None):
     """Closed-form SQNR in dB (numpy arrays broadcast; every argument may be an array).
 
     combined: the bit-slice columns of a weight are charge-shared before one conversion (column_combine: analog),
@@ -49,11 +50,13 @@ def sqnr_db(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits,
     dependent attenuation leaves an error of power signal x IR_RESIDUAL_VAR x ir_drop^2. range_scale: ADC range
     per weight level relative to an ideal cell (finite on/off ratio, analog.on_off_range_scale).
     groups: (a design of each group, each design's group) of designs alike in every argument but ir_drop
-    (errgroups.design_groups): the other noise terms once per group (the same sums, so the same numbers)."""
+    (errgroups.design_groups): the other noise terms once per group (the same sums, so the same numbers).
+    codes: (columns, inv) of erroperands.operand_codes over input_bits, weight_bits, bits_per_cell, min(dac_bits,
+    input_bits), differential, combined: the factors of these once per combination (the same numbers)."""
     args = (rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
             analog, combined, range_scale)
     if groups is None:
-        signal, noise = _sqnr_noise(*args)
+        signal, noise = _sqnr_noise(*args, codes=codes)
     else:
         first, inv = groups
         signal = np.asarray(rows, dtype=float) / 9.0
@@ -73,21 +76,13 @@ def sqnr_from_noise(signal, noise, analog, ir_drop):
     return 10.0 * np.log10(signal / (noise + n_ir))
 
 
-def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
-                analog, combined, range_scale) -> tuple:
-    """(signal, the noise powers of sqnr_db but IR drop's, summed in its order)."""
-    K = np.asarray(rows, dtype=float)
-    ra = np.minimum(pick(rows_active > 0, rows_active, K), K)
-    bi = np.asarray(input_bits, dtype=float)
-    db = np.minimum(dac_bits, bi)
-    bpc = np.asarray(bits_per_cell, dtype=float)
-    differential = np.asarray(differential, dtype=bool)
-    signal = K / 9.0                                    # K E[x^2] E[w^2] = K (1/3)(1/3)
+def _sqnr_factors(bi, weight_bits, bpc, db, differential, combined) -> dict:
+    """The factors of _sqnr_noise that depend only on precisions and slicing (arrays of one length): dx^2, the weight
+    quantization variance, the input and weight slice scale, its ADC share, the ADC's input and cell levels, the
+    input slice's mean square and the cell's levels."""
     p2_db, p2_bpc = np.exp2(db), np.exp2(bpc)
     dx = 1.0 / (np.exp2(bi) - 1)
-    n_x = K / 3.0 * dx**2 / 12.0                        # input quantization
     mag_bits, dw = _weight_levels(weight_bits, differential)
-    n_w = K / 3.0 * weight_quant_var(weight_bits, differential, dw)
     n_is = np.ceil(bi / db)
     n_ws = np.ceil(mag_bits / bpc)
     # sum over slices of the squared shift weights: sum_t 4^(t db) and sum_s 4^(s bpc)
@@ -96,16 +91,35 @@ def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_b
     columns = differential + 1.0                         # 2 columns (differential) or 1
     scale = (dx * dw) ** 2 * shift_in * shift_w * columns
     # the ADC input: one slice column, or (combined) all n_ws slices of a weight, already in weight-LSB units
-    combined = np.asarray(combined, dtype=bool)
     bpc_adc = pick(combined, n_ws * bpc, bpc)
-    full = ra * (p2_db - 1) * (np.exp2(bpc_adc) - 1) * range_scale   # the off-state background uses ADC range
+    return {"dx2": dx**2, "wq": weight_quant_var(weight_bits, differential, dw), "scale": scale,
+            "scale_adc": scale * pick(combined, 1.0 / shift_w, 1.0),   # one conversion per weight: no slice sum
+            "lx": p2_db - 1, "lc": np.exp2(bpc_adc) - 1,
+            "ex2": (p2_db - 1) * (2 * p2_db - 1) / 6.0,   # E[x_slice^2], slice uniform on 0..2^db-1
+            "lb": p2_bpc - 1}
+
+
+def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_bits, adc_bits, sigma, differential,
+                analog, combined, range_scale, codes: tuple | None = None) -> tuple:
+    """(signal, the noise powers of sqnr_db but IR drop's, summed in its order); codes: sqnr_db's."""
+    K = np.asarray(rows, dtype=float)
+    ra = np.minimum(pick(rows_active > 0, rows_active, K), K)
+    signal = K / 9.0                                    # K E[x^2] E[w^2] = K (1/3)(1/3)
+    if codes is None:
+        bi = np.asarray(input_bits, dtype=float)
+        f = _sqnr_factors(bi, weight_bits, np.asarray(bits_per_cell, dtype=float), np.minimum(dac_bits, bi),
+                          np.asarray(differential, dtype=bool), np.asarray(combined, dtype=bool))
+    else:
+        cols, inv = codes
+        f = {k: v.take(inv) for k, v in _sqnr_factors(*cols).items()}
+    n_x = K / 3.0 * f["dx2"] / 12.0                     # input quantization
+    n_w = K / 3.0 * f["wq"]
+    full = ra * f["lx"] * f["lc"] * range_scale         # the off-state background uses ADC range
     lossy = adc_bits < np.ceil(np.log2(full + 1))        # adc_required_bits(ra, db, bpc_adc)
     step = full / (np.exp2(adc_bits) - 1)
     n_rg = np.ceil(K / ra)
-    scale_adc = scale * pick(combined, 1.0 / shift_w, 1.0)   # one conversion per weight: no sum over slices
-    n_adc = pick(lossy & analog, scale_adc * n_rg * step**2 / 12.0, 0.0)
-    ex2 = (p2_db - 1) * (2 * p2_db - 1) / 6.0   # E[x_slice^2], slice uniform on 0..2^db-1
-    n_dev = pick(analog, scale * (np.asarray(sigma) * (p2_bpc - 1)) ** 2 * K * ex2, 0.0)
+    n_adc = pick(lossy & analog, f["scale_adc"] * n_rg * step**2 / 12.0, 0.0)
+    n_dev = pick(analog, f["scale"] * (np.asarray(sigma) * f["lb"]) ** 2 * K * f["ex2"], 0.0)
     return signal, n_x + n_w + n_adc + n_dev
 
 

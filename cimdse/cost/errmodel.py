@@ -329,12 +329,14 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
 
 
 def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, differential, ra, db, combined,
-              ir_drop_frac=0.0, adc_range_scale=1.0) -> tuple[int, np.ndarray, dict[str, dict]]:
+              ir_drop_frac=0.0, adc_range_scale=1.0, codes: tuple | None = None) -> tuple[int, np.ndarray, dict]:
     """nsr_terms' arithmetic without its full-size arrays of the terms that only converting designs have: (n, a
     zero array, {kind: part}) with part (one dict per distinct kind, shared) holding weight_quant and input_quant
     (N,), ix (the designs of the kind's stored operand that convert: indices or slice(None); None when none do)
     and for those designs adc, device and where set drift and read (len(ix),), and ir ((N,), 0 where the design
-    does not convert) where any design has IR drop. errlogit.logit_nsr_parts sums them without the zeros."""
+    does not convert) where any design has IR drop. errlogit.logit_nsr_parts sums them without the zeros.
+    codes: ({bi, bw, bpc, db, differential, combined: one value per combination}, each design's combination) where
+    the caller has them (accmetrics); else from CODED_DESIGNS designs operand_codes of these columns."""
     n = len(np.atleast_1d(p["rows"]))
     f = lambda v, t=float: _column(v, n, t)  # noqa: E731
     rows, bpc, adc_bits, bi, bw = (f(p[k]) for k in ("rows", "bits_per_cell", "adc_bits", "input_bits",
@@ -349,12 +351,14 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     # the factors of precisions and slicing once per distinct combination of them (erroperands.py), gathered per
     # design; per design where they are not small whole numbers
     kv_any = bool(shapes.stored_kv.any())   # K and V at input precision
-    coded = operand_codes([bi, bw, bpc, db], [differential, combined]) if n >= erroperands.CODED_DESIGNS else None
-    if coded is None:
+    if codes is None and n >= erroperands.CODED_DESIGNS:
+        coded = operand_codes([bi, bw, bpc, db], [differential, combined])
+        codes = None if coded is None else (dict(zip(erroperands.COLUMNS, coded[0], strict=True)), coded[1])
+    if codes is None:
         fac, code = operand_factors(bi, bw, bpc, db, differential, combined, kv_any), None
     else:
-        (u_bi, u_bw, u_bpc, u_db, u_diff, u_comb), code = coded
-        fac = operand_factors(u_bi, u_bw, u_bpc, u_db, u_diff, u_comb, kv_any)
+        u, code = codes
+        fac = operand_factors(*(u[k] for k in erroperands.COLUMNS), kv_any)
     full = (lambda v: v) if code is None else (lambda v: v.take(code))  # noqa: E731
     sides = fac["sides"]
     q_ws = {kv: full(sides[kv][0]) for kv in sides}
@@ -386,8 +390,9 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 uniq = unique_rows([(cfg["db"], 4, 1), (cfg["bpc"], 4, 1), (cfg["combined"], 1, 1),
                                     (cfg["bits_x"], 5, 1), (cfg["bits_w"], 5, 1), (cfg["differential"], 1, 1)])
             else:   # (the same configurations, from the combinations present)
-                uniq = adc_configs({"db": u_db, "bpc": u_bpc, "combined": u_comb, "bits_x": u_bi,
-                                    "bits_w": u_bi if kv else u_bw, "differential": u_diff}, inv_on, len(u_bi))
+                uniq = adc_configs({"db": u["db"], "bpc": u["bpc"], "combined": u["combined"], "bits_x": u["bi"],
+                                    "bits_w": u["bi"] if kv else u["bw"], "differential": u["differential"]},
+                                   inv_on, len(u["bi"]))
             var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
             rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
             rnd["var_lv"], rnd["shift"] = at(var_c) * fat(fac["lv2"]), fat(sd["shift"])   # levels^2
@@ -491,17 +496,17 @@ def error_groups(p: Mapping, c: Mapping, mp: Mapping, adc_range_scale=1.0) -> tu
 
 
 def error_metrics(p: Mapping, shapes: ErrorShapes, c: Mapping, mp: Mapping, ir_drop_frac=0.0,
-                  adc_range_scale=1.0, groups: tuple | None = None) -> dict:
+                  adc_range_scale=1.0, groups: tuple | None = None, codes: tuple | None = None) -> dict:
     """The cost model's call: equivalent_bits and logit_sqnr_db per design, from its circuits (c) and mapping
     (mp) steps. ir_drop_frac: per design, the read voltage lost at a column's worst cell (0: not given);
     adc_range_scale: per design, ADC range per weight level for a finite on/off ratio (1: not given);
-    groups: error_groups(p, c, mp, adc_range_scale) when the caller has it.
+    groups: error_groups(p, c, mp, adc_range_scale) when the caller has it; codes: nsr_parts'.
     The NSR terms are computed once per distinct configuration of the error model's inputs (cost/errgroups.py)
     where a batch repeats them, IR drop (continuous) per design."""
     kw, attn_analog, grp = error_groups(p, c, mp, adc_range_scale) if groups is None else groups
     n = len(np.atleast_1d(p["rows"]))
     if grp is None:
-        rho = logit_nsr_parts(*nsr_parts(p, shapes, ir_drop_frac=ir_drop_frac, **kw), p, shapes)   # (the same bits)
+        rho = logit_nsr_parts(*nsr_parts(p, shapes, ir_drop_frac=ir_drop_frac, codes=codes, **kw), p, shapes)
     else:
         rho = _grouped_logit_nsr(p, shapes, kw, grp, ir_drop_frac, attn_analog, n)
     return {"equivalent_bits": equivalent_bits(rho, shapes), "logit_sqnr_db": logit_sqnr_db(rho)}

@@ -18,6 +18,7 @@ from .errgroups import unique_rows
 SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
 DENSE_CODES = 1 << 22                # combinations up to which operand_codes marks them in a table (else it sorts)
 CODED_DESIGNS = 16384                # designs from which the error model numbers combinations (fewer: per design)
+COLUMNS = ("bi", "bw", "bpc", "db", "differential", "combined")   # the columns of the combinations (nsr_parts)
 
 
 def _operand(bits, bpc, differential, den=None):
