@@ -35,10 +35,14 @@ def logit_nsr_parts(n: int, zero: np.ndarray, parts: Mapping[str, dict], p: Mapp
     out = zero
     for k, (nm, w) in enumerate(weighted_kinds(view, shapes)):
         part = view[nm]
-        total = part["weight_quant"] + part["input_quant"]
-        ix = part["ix"]
+        base = part["weight_quant"] + part["input_quant"]   # (per design, or per combination: gathered)
+        code, ix = part["code"], part["ix"]
+        total = base if code is None else base.take(code)
         if ix is not None:
-            sub = total if isinstance(ix, slice) else total.take(ix)
+            if isinstance(ix, slice):
+                sub = total
+            else:
+                sub = total.take(ix) if code is None else base.take(part["code_on"])
             sub += part["adc"]
             sub += part["device"]
             for t in ("drift", "read"):

@@ -315,7 +315,9 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     for nm, part in parts.items():
         if id(part) not in made:
             terms = dict.fromkeys(TERMS, zero)
-            terms["weight_quant"], terms["input_quant"] = part["weight_quant"], part["input_quant"]
+            code = part["code"]   # (the quantization terms per combination: gathered per design)
+            for t in ("weight_quant", "input_quant"):
+                terms[t] = part[t] if code is None else part[t].take(code)
             ix = part["ix"]
             if ix is not None:   # the terms of the designs that convert, 0 for the others
                 for t in ("adc", "device", "drift", "read"):
@@ -332,7 +334,9 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
               ir_drop_frac=0.0, adc_range_scale=1.0, codes: tuple | None = None) -> tuple[int, np.ndarray, dict]:
     """nsr_terms' arithmetic without its full-size arrays of the terms that only converting designs have: (n, a
     zero array, {kind: part}) with part (one dict per distinct kind, shared) holding weight_quant and input_quant
-    (N,), ix (the designs of the kind's stored operand that convert: indices or slice(None); None when none do)
+    (N,), or per combination of precisions and slicing with code (each design's; else None) and code_on (the
+    converting designs'), ix (the designs of the kind's stored operand that convert: indices or slice(None); None
+    when none do)
     and for those designs adc, device and where set drift and read (len(ix),), and ir ((N,), 0 where the design
     does not convert) where any design has IR drop. errlogit.logit_nsr_parts sums them without the zeros.
     codes: ({bi, bw, bpc, db, differential, combined: one value per combination}, each design's combination) where
@@ -359,11 +363,7 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     else:
         u, code = codes
         fac = operand_factors(*(u[k] for k in erroperands.COLUMNS), kv_any)
-    full = (lambda v: v) if code is None else (lambda v: v.take(code))  # noqa: E731
     sides = fac["sides"]
-    q_ws = {kv: full(sides[kv][0]) for kv in sides}
-    q_xs = full(fac["q_xs"])
-    q_xu = full(fac["q_xu"]) if shapes.unsigned_x.any() else None
     # IR drop: attenuation delta (2u - u^2) along the line (u: position), delta = ir_drop_frac at the worst cell; a
     # global gain calibration removes its mean, the rest has variance (4/45) delta^2 (8/15 - (2/3)^2) of the signal
     ir_all = IR_RESIDUAL_VAR * np.asarray(ir_drop_frac, dtype=float) ** 2
@@ -399,6 +399,7 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             step = fat(sd["step"])
             on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows), "fat": fat,
                             "cols": fat(sd["cols"]), "step": step, "step2": step ** 2, "cell": fat(sides[kv][1]),
+                            "code_on": inv_on,
                             "conv": {},
                             "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
                             "ir": pick(on, ir_all, 0.0) if any_ir else zero}
@@ -417,7 +418,8 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
             out[nm] = done[key]
             continue
         cx2, cw2 = cx * cx, cw * cw
-        terms = {"weight_quant": cw2 * q_ws[kv], "input_quant": cx2 * (q_xu if uns else q_xs), "ix": None}
+        terms = {"weight_quant": cw2 * sides[kv][0], "input_quant": cx2 * fac["q_xu" if uns else "q_xs"], "ix": None,
+                 "code": code}
         if any_on[kv]:   # attention: digital lanes unless `attention: cim`
             st = on_sides[kv]
             ix, rnd = st["ix"], st["rnd"]
@@ -433,7 +435,7 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 st["conv"][K] = np.ceil(K / rows_on - 1e-9) * np.ceil(np.minimum(rows_on, K) / cfg["ra"] - 1e-9)
             conv = st["conv"][K]
             # error in (max x max w)^2 units over the signal K (max x / cx)^2 (max w / cw)^2
-            terms["ix"] = ix
+            terms["ix"], terms["code_on"] = ix, st["code_on"]
             terms["adc"] = pairs * st["cols"] * conv / K * (cx2 * sx * sx) * (cw2 * st["step2"])
             # cell noise: programming (and for weights drift and read noise), rounded by a fine ADC
             fr = 1.0

@@ -117,7 +117,11 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np
     # per conversion; relative to the unrounded noise K E[x^2] var_c shift_w in the same units (times conv / K)
     r_xs = r_x.take(sel)
     rest_d = rest_sum.take(inv_u) * ng["comb_shift"] / (r_xs ** 2 * ng["shift"])
-    fine = a2_mean.take(inv_u) + rest_d * cfg["conv"].take(sel) / (cfg["K"] * ng["var"])
+    per_k = ng.setdefault("per_k", {})   # (kinds of one contraction length share these)
+    if cfg["K"] not in per_k:
+        per_k[cfg["K"]] = cfg["conv"].take(sel), cfg["K"] * ng["var"]
+    conv, k_var = per_k[cfg["K"]]
+    fine = a2_mean.take(inv_u) + rest_d * conv / k_var
     f[sel] = pick(ng["coarse"], np.maximum(fine, 1.0), fine)
     return f
 
