@@ -308,3 +308,20 @@ def test_query_order_sorts_by_group_then_key():
     assert np.all(np.diff(pairs[:, 1])[same] >= 0)
     k[5] = np.nan
     np.testing.assert_array_equal(query_order(g, k), np.argsort(g * 2200.0 + k))
+
+
+def test_noise_tables_over_own_slices_give_the_same_bits(monkeypatch):
+    """errslices._noise_tables sums a large table over each row's own input slices only (RAGGED_CELLS) and a small
+    one over all T slices (the padded ones add zeros): the same bits either way, every term of every kind."""
+    from cimdse.cost import errslices
+
+    b = _random_designs(2000, seed=17)
+    b["input_bits"] = np.random.default_rng(17).integers(1, 17, 2000).astype(float)   # 1 to 16 input slices
+    out = {}
+    for cells in (10**12, 0):
+        monkeypatch.setattr(errslices, "RAGGED_CELLS", cells)
+        out[cells] = matmul_nsr(b, "llama-2-7b", SC)
+    assert np.any(out[0]["q_proj"]["device"] > 0)
+    for kind, terms in out[0].items():
+        for term, v in terms.items():
+            np.testing.assert_array_equal(v, out[10**12][kind][term], err_msg=f"{kind}, {term}")

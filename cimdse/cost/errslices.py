@@ -55,6 +55,7 @@ def _slice_m2(log2_rms, shifts, b):
 
 ROUND_STEPS = 32                                       # grid points per octave
 ROUND_LOG2_GRID = np.arange(-8.0, 8.0001, 1.0 / ROUND_STEPS)   # log2(noise std / ADC step): rounding tabulated
+RAGGED_CELLS = 16384   # rows x slices from which _noise_tables works over each row's own slices only
 
 
 @cache
@@ -130,7 +131,6 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     """Per kind (r_xs: each kind's r_x over the designs of cfg, all with the input slices cfg["n_x"]), per group of
     _noise_groups: the power-weighted mean of alpha_t^2 and sum_t 4^(t db) d_t^2 (noise_rounding_table interpolated
     at each input slice's noise std). The kinds are stacked: one pass for all kinds of a stored operand."""
-    alpha_t, rest_t = noise_rounding_table()
     if "noise_u" not in rnd:   # shared by the kinds of one stored operand
         rnd["noise_u"] = _noise_groups(cfg, rnd["step"], var_c, shift_w)
     ng = rnd["noise_u"]
@@ -148,16 +148,61 @@ def _noise_tables(cfg: dict, rnd: dict, r_xs: list, var_c, shift_w) -> list[tupl
     wm = w4 * m2x
     n_u = len(ng["bd_u"])
     bu = (ng["bd_u"][None, :] + n_b * np.arange(n_k)[:, None]).ravel()   # per kind and group u, (kU, T)
-    w4m = (wm / np.maximum(sum_in_order(wm), 1e-300)[:, None])[bu]    # each plane's power share
-    half_l2 = (0.5 * np.log2(np.maximum(m2x, 1e-300)))[bu]
-    w4 = w4[bu]
-    # log2 of each conversion's noise std on the uniform ROUND_LOG2_GRID: index and fraction, no search
-    pos = np.minimum(np.maximum((half_l2 + np.concatenate([ng["half_log2_conv"]] * n_k)[:, None] - ROUND_LOG2_GRID[0])
-                                * ROUND_STEPS, 0.0), len(ROUND_LOG2_GRID) - 1.000001)   # (np.clip's values)
+    w4m = wm / np.maximum(sum_in_order(wm), 1e-300)[:, None]              # each plane's power share
+    half_l2 = 0.5 * np.log2(np.maximum(m2x, 1e-300))
+    hlc = np.concatenate([ng["half_log2_conv"]] * n_k)
+    if len(bu) * T >= RAGGED_CELLS:
+        a2_mean, rest_sum = _rows_by_slices(bu, n_x, hlc, w4m, half_l2, w4, T)
+    else:
+        a2_mean, rest_sum = _rows(bu, hlc, w4m, half_l2, w4)
+    return [(a2_mean[i * n_u:(i + 1) * n_u], rest_sum[i * n_u:(i + 1) * n_u]) for i in range(n_k)]
+
+
+def _interpolated(half_l2, hlc):
+    """noise_rounding_table's alpha^2 and rest at log2 noise std half_l2 + hlc (on the uniform ROUND_LOG2_GRID: index
+    and fraction, no search)."""
+    alpha_t, rest_t = noise_rounding_table()
+    pos = np.minimum(np.maximum((half_l2 + hlc - ROUND_LOG2_GRID[0]) * ROUND_STEPS, 0.0),
+                     len(ROUND_LOG2_GRID) - 1.000001)   # (np.clip's values)
     i0 = pos.astype(np.int64)
     fr_ = pos - i0
     a2 = (alpha_t[i0] * (1 - fr_) + alpha_t[i0 + 1] * fr_) ** 2
-    rest = (rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_) * (w4m > 0)
-    a2_mean = sum_in_order(w4m * a2)     # (in order: the bits do not depend on the padding to T slices)
-    rest_sum = sum_in_order(w4 * rest)
-    return [(a2_mean[i * n_u:(i + 1) * n_u], rest_sum[i * n_u:(i + 1) * n_u]) for i in range(n_k)]
+    return a2, rest_t[i0] * (1 - fr_) + rest_t[i0 + 1] * fr_
+
+
+def _rows(bu, hlc, w4m, half_l2, w4):
+    """_noise_tables' sums per row (kind and group: statistics row bu, log2 noise per conversion hlc) over every
+    slice, T padded ones included (they add zeros), as (kU, T) arrays."""
+    w4m = w4m[bu]
+    a2, rest = _interpolated(half_l2[bu], hlc[:, None])
+    # (in order: the bits do not depend on the padding to T slices)
+    return sum_in_order(w4m * a2), sum_in_order(w4[bu] * (rest * (w4m > 0)))
+
+
+def _rows_by_slices(bu, n_x, hlc, w4m, half_l2, w4, T):
+    """_rows over each row's own slices only (n_x.take(bu) of its T, the others add exact zeros: a large table's
+    padding is most of it): the rows ordered by their slice count, slice t of the rows that have it, added in
+    slice order (the same sums, so the same bits)."""
+    nx = n_x.take(bu)
+    perm = np.argsort((T - nx).astype(np.int16), kind="stable")   # most slices first (a radix sort)
+    bu, hlc = bu.take(perm), hlc.take(perm)
+    active = np.searchsorted(-nx.take(perm), -np.arange(T), side="left")   # rows with more than t slices
+    active[0] = len(bu)
+    sums = []
+    for t in range(T):
+        m = int(active[t])
+        if m == 0:
+            break
+        b = bu[:m]
+        share = w4m[:, t].take(b)
+        a2, rest = _interpolated(half_l2[:, t].take(b), hlc[:m])
+        parts = (share * a2, w4[:, t].take(b) * (rest * (share > 0)))
+        if t == 0:
+            sums = list(parts)
+        else:
+            for total, part in zip(sums, parts, strict=True):
+                total[:m] += part
+    out = [np.empty(len(bu)), np.empty(len(bu))]
+    for o, total in zip(out, sums, strict=True):
+        o[perm] = total
+    return out
