@@ -49,7 +49,7 @@ def logit_nsr_parts(n: int, zero: np.ndarray, parts: Mapping[str, dict], p: Mapp
                 if t in part:
                     sub += part[t]
             if "ir" in part:   # (0 where a design does not convert)
-                sub += part["ir"] if isinstance(ix, slice) else part["ir"].take(ix)
+                sub += part["ir"]["sub"]
             if not isinstance(ix, slice):
                 total[ix] = sub
         if prune is not None and nm == "score_v":

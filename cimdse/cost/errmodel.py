@@ -323,8 +323,11 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 for t in ("adc", "device", "drift", "read"):
                     if t in part:
                         terms[t] = _scatter(n, ix, part[t])
-                if "ir" in part:
-                    terms["ir_drop"] = part["ir"]
+                if "ir" in part:   # (IR drop of every design of the stored operand, 0 where it does not convert)
+                    ir = part["ir"]
+                    if "full" not in ir:
+                        ir["full"] = pick(ir["on"], ir["all"], 0.0)
+                    terms["ir_drop"] = ir["full"]
             made[id(part)] = terms
         out[nm] = made[id(part)]
     return out
@@ -337,8 +340,9 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
     (N,), or per combination of precisions and slicing with code (each design's; else None) and code_on (the
     converting designs'), ix (the designs of the kind's stored operand that convert: indices or slice(None); None
     when none do)
-    and for those designs adc, device and where set drift and read (len(ix),), and ir ((N,), 0 where the design
-    does not convert) where any design has IR drop. errlogit.logit_nsr_parts sums them without the zeros.
+    and for those designs adc, device and where set drift and read (len(ix),), and where any design has IR drop
+    ir ({on: the converting designs' mask, all: every design's IR drop NSR, sub: the converting designs'}).
+    errlogit.logit_nsr_parts sums them without the zeros.
     codes: ({bi, bw, bpc, db, differential, combined: one value per combination}, each design's combination) where
     the caller has them (accmetrics); else from CODED_DESIGNS designs operand_codes of these columns."""
     n = len(np.atleast_1d(p["rows"]))
@@ -402,7 +406,8 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                             "code_on": inv_on,
                             "conv": {},
                             "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
-                            "ir": pick(on, ir_all, 0.0) if any_ir else zero}
+                            "ir": {"on": on, "all": ir_all, "sub": at(np.broadcast_to(ir_all, (n,)))} if any_ir
+                            else None}
     crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
     for kv, uns, cx in zip(shapes.stored_kv, shapes.unsigned_x, shapes.x_crest, strict=True):
         cxs = crests.setdefault((bool(kv), bool(uns)), [])
@@ -455,7 +460,7 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 terms["drift"] = cw2 * cell_on * st["drift"] * st["drift"] * fr
                 terms["read"] = cw2 * cell_on * st["read"] * st["read"] * fr
             if any_ir:
-                terms["ir"] = st["ir"]
+                terms["ir"] = st["ir"]   # (its designs' IR drop as "sub"; shared by the operand's kinds)
         out[nm] = done[key] = terms
     return n, zero, out
 
