@@ -41,6 +41,7 @@ from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errgroups import design_groups, query_order, unique_rows
 from .errlogit import logit_nsr_parts
 from .erroperands import SIGN_QUANT_NSR, adc_configs, operand_codes, operand_factors  # noqa: F401  (re-exported)
+from .errpairs import _log_key, _pair_rows, _pair_sums, zero_pairs
 from .errslices import (  # noqa: F401  (ROUND_LOG2_GRID, noise_rounding_table: re-exported)
     ROUND_LOG2_GRID,
     _noise_rounding,
@@ -126,46 +127,10 @@ def _clip_table(e, wt, sig_u):
     return sum_in_order(wt[:, :, None] * 2 * e[:, :, None] * tail)
 
 
-def _log_key(a):
-    """log2 of non-negative values, clipped to [-1000, 1100] and shifted to [0, 2100]: a sort key within 2200."""
-    return np.minimum(np.maximum(np.log2(np.maximum(a, 1e-300)), -1000.0), 1100.0) + 1000.0   # (np.clip's values)
-
-
-def _pair_rows(v, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per configuration (rows of v, w (C, P)): the pairs sorted by v, as _log_key(v) (C, P), the prefix sums of
-    w v (C, P + 1) and the suffix sums of w (C, P + 1) that _pair_sums looks up."""
-    n_c, n_p = v.shape
-    srt = np.argsort(v, axis=1, kind="stable")   # ties in pair order: the sums do not depend on the padding
-    vs, ws = np.take_along_axis(v, srt, 1), np.take_along_axis(w, srt, 1)
-    pre = np.zeros((n_c, n_p + 1))
-    pre[:, 1:] = np.cumsum(ws * vs, axis=1)
-    suf = np.zeros((n_c, n_p + 1))
-    suf[:, :n_p] = np.cumsum(ws[:, ::-1], axis=1)[:, ::-1]
-    return _log_key(vs), pre, suf
-
-
-def _pair_sums(rows, inv_c, r, order, qkey):
-    """sum_ts w_ts min(r, v_ts) per design: rows = (lk, pos, pre, suf) with lk = _log_key(v) of the pairs of each
-    configuration (C, P), pos its row in pre, suf (_pair_rows of v, w); inv_c each design's configuration, r (N,);
-    order sorts the designs by qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
-
-    Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
-    plus r times the suffix sum of w above; the count below r comes from one searchsorted over all configurations
-    (keys: configuration x 2200 + _log_key(v); a tie adds the same either way; sorted queries search faster)."""
-    lk, pos, pre, suf = rows
-    n_c, n_p = lk.shape
-    keys = (np.arange(n_c)[:, None] * 2200.0 + lk).ravel()
-    cnt = np.empty(len(r), dtype=np.int64)
-    cnt[order] = np.searchsorted(keys, qkey, side="right")
-    cnt -= inv_c * n_p
-    idx = pos.take(inv_c) * (n_p + 1) + cnt
-    return pre.ravel().take(idx) + r * suf.ravel().take(idx)
-
-
 # Per-configuration arrays kept across calls (chunks of one batch, batches of one sweep): they depend only on the
 # configuration's packed key and the signature they are filed under, and computing them again would give the same
 # bits. Bounded: beyond _CACHE_MAX signatures the store starts over.
-_ROWS_CACHE: dict[tuple, tuple] = {}   # (kind statistics, T, S) -> (sorted config keys, _pair_rows of each)
+_ROWS_CACHE: dict[tuple, tuple] = {}   # (kind statistics, T, S) -> (sorted config keys, pair rows of each)
 _CLIP_CACHE: dict[tuple, tuple] = {}   # (kind statistics, T, S) -> (sorted config keys, (_clip_table of each,))
 _CACHE_MAX = 256                       # signatures kept per store (a handful per model); then it starts over
 
@@ -203,10 +168,11 @@ def _cached_pair_rows(sig: tuple, ukeys, first_c, cfg: dict, r_x, r_w):
                                 g(cfg["n_x"], miss), g(cfg["n_w"], miss), g(r_x, miss), g(r_w, miss),
                                 g(cfg["differential"], miss), g(cfg["combined"], miss), T, S)
         coh = _coherence(v, w, g(r_x, miss), g(r_w, miss), g(cfg["differential"], miss), g(cfg["bits_w"], miss))
-        return _pair_rows(coh[:, None] * v, w)
+        rows = _pair_rows(coh[:, None] * v, w)
+        return rows[0], zero_pairs(rows[0]), rows[1], rows[2]
 
-    (lk, pre, suf), pos = _cached(_ROWS_CACHE, (*sig, T, S), ukeys, build)
-    return lk[pos], pos, pre, suf   # pre, suf: every row kept (_pair_sums looks up the rows pos)
+    (lk, n0, pre, suf), pos = _cached(_ROWS_CACHE, (*sig, T, S), ukeys, build)
+    return lk, n0, pos, pre, suf   # every row kept: _pair_sums looks up the rows pos
 
 
 def _adc_rounding(cfg: dict, inv_c) -> dict:
