@@ -25,3 +25,19 @@ def test_pick_and_keep_are_np_where_bit_for_bit(a, b, m):
     assert np.array_equal(_bits(keep(a, w)), _bits(np.where(m, a, 0.0)))
     assert np.array_equal(_bits(keep(a, ~w)), _bits(np.where(m, 0.0, a)))
     assert np.array_equal(_bits(keep(2.0, w)), _bits(np.where(m, 2.0, 0.0)))
+
+
+def test_select_is_np_where_on_either_side_of_its_size():
+    """select: np.where below PICK_FROM elements, pick from there on; np.where's bits either way (float64 results,
+    integer arguments converted, scalar conditions broadcast)."""
+    from cimdse.cost._select import PICK_FROM, select
+
+    rng = np.random.default_rng(2)
+    for n in (1, PICK_FROM - 1, PICK_FROM, 3 * PICK_FROM):
+        m = rng.random(n) < 0.5
+        a = rng.choice([0.0, -0.0, np.inf, np.nan, 2.5], n)
+        b = rng.normal(size=n)
+        for cond, x, y in ((m, a, b), (m, a, 0.0), (m, 2.0, 1.0), (True, a, b), (m, np.arange(n), 7)):
+            got = select(cond, x, y)
+            assert got.dtype == np.float64
+            assert np.array_equal(_bits(got), _bits(np.where(cond, x, y)))

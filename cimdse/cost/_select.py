@@ -32,3 +32,14 @@ def pick(cond, a, b) -> np.ndarray:
     np.multiply(out, cond, out=out)
     out ^= bi
     return out.view(np.float64)
+
+
+PICK_FROM = 4096   # elements from which `select` picks by bit masks (np.where's branches cost less below)
+
+
+def select(cond, a, b) -> np.ndarray:
+    """np.where(cond, a, b) as float64, the same bits either way: np.where for fewer than PICK_FROM elements of cond
+    (pick's extra passes and calls cost more there than the mispredicted branches) and pick for more."""
+    if np.size(cond) < PICK_FROM:
+        return np.asarray(np.where(cond, a, b), dtype=np.float64)
+    return pick(cond, a, b)

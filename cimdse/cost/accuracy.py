@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._pick import pick
+from ._select import select
 from .analog import IR_RESIDUAL_VAR
 
 
 def _weight_levels(weight_bits, differential):
     """Magnitude bits stored per weight and the weight value of one integer step."""
     wb = np.asarray(weight_bits, dtype=float)
-    mag_bits = pick(differential, np.maximum(wb - 1, 1.0), wb)
+    mag_bits = select(differential, np.maximum(wb - 1, 1.0), wb)
     # differential: w = sign * m / (2^(wb-1) - 1); binary weights (wb=1) are +-1
     p2 = np.exp2(wb)  # exact for integer bit counts, and much faster than 2.0 ** wb
     step_diff = np.where(wb >= 2, 1.0 / np.maximum(0.5 * p2 - 1, 1.0), 1.0)
     step_off = 2.0 / (p2 - 1)
-    return mag_bits, pick(differential, step_diff, step_off)
+    return mag_bits, select(differential, step_diff, step_off)
 
 
 def weight_quant_var(weight_bits, differential, step=None):
@@ -72,7 +72,7 @@ def group_noise(args: tuple, first: np.ndarray, n: int) -> np.ndarray:
 
 def sqnr_from_noise(signal, noise, analog, ir_drop):
     """sqnr_db from the signal and noise powers of _sqnr_noise, with IR drop's noise added."""
-    n_ir = pick(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
+    n_ir = select(analog, signal * IR_RESIDUAL_VAR * np.square(ir_drop), 0.0)
     return 10.0 * np.log10(signal / (noise + n_ir))
 
 
@@ -91,9 +91,9 @@ def _sqnr_factors(bi, weight_bits, bpc, db, differential, combined) -> dict:
     columns = differential + 1.0                         # 2 columns (differential) or 1
     scale = (dx * dw) ** 2 * shift_in * shift_w * columns
     # the ADC input: one slice column, or (combined) all n_ws slices of a weight, already in weight-LSB units
-    bpc_adc = pick(combined, n_ws * bpc, bpc)
+    bpc_adc = select(combined, n_ws * bpc, bpc)
     return {"dx2": dx**2, "wq": weight_quant_var(weight_bits, differential, dw), "scale": scale,
-            "scale_adc": scale * pick(combined, 1.0 / shift_w, 1.0),   # one conversion per weight: no slice sum
+            "scale_adc": scale * select(combined, 1.0 / shift_w, 1.0),   # one conversion per weight: no slice sum
             "lx": p2_db - 1, "lc": np.exp2(bpc_adc) - 1,
             "ex2": (p2_db - 1) * (2 * p2_db - 1) / 6.0,   # E[x_slice^2], slice uniform on 0..2^db-1
             "lb": p2_bpc - 1}
@@ -103,7 +103,7 @@ def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_b
                 analog, combined, range_scale, codes: tuple | None = None) -> tuple:
     """(signal, the noise powers of sqnr_db but IR drop's, summed in its order); codes: sqnr_db's."""
     K = np.asarray(rows, dtype=float)
-    ra = np.minimum(pick(rows_active > 0, rows_active, K), K)
+    ra = np.minimum(select(rows_active > 0, rows_active, K), K)
     signal = K / 9.0                                    # K E[x^2] E[w^2] = K (1/3)(1/3)
     if codes is None:
         bi = np.asarray(input_bits, dtype=float)
@@ -118,8 +118,8 @@ def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_b
     lossy = adc_bits < np.ceil(np.log2(full + 1))        # adc_required_bits(ra, db, bpc_adc)
     step = full / (np.exp2(adc_bits) - 1)
     n_rg = np.ceil(K / ra)
-    n_adc = pick(lossy & analog, f["scale_adc"] * n_rg * step**2 / 12.0, 0.0)
-    n_dev = pick(analog, f["scale"] * (np.asarray(sigma) * f["lb"]) ** 2 * K * f["ex2"], 0.0)
+    n_adc = select(lossy & analog, f["scale_adc"] * n_rg * step**2 / 12.0, 0.0)
+    n_dev = select(analog, f["scale"] * (np.asarray(sigma) * f["lb"]) ** 2 * K * f["ex2"], 0.0)
     return signal, n_x + n_w + n_adc + n_dev
 
 

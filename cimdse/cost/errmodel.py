@@ -35,7 +35,7 @@ import numpy as np
 from ..tech import Tech, load_tech
 from ..workload import ModelConfig, Scenario
 from . import erroperands
-from ._pick import pick
+from ._select import select
 from ._util import sum_in_order
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errgroups import design_groups, query_order, unique_rows
@@ -187,7 +187,7 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     if k.any():   # some designs clip at adc_range_sigma x the rms of a partial sum of uniform slices
         sig_u = np.sqrt(ra * _u2(lx) * _u2(lc))
         clipped = (k > 0) & (k * sig_u < full)
-        half = pick(clipped, k * sig_u, full)
+        half = select(clipped, k * sig_u, full)
         lossy = (levels < 2 * full) | clipped
         sel = (clipped & (k <= CLIP_K_GRID[-1])).nonzero()[0]
     else:
@@ -196,11 +196,11 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     # (step - 1) p, so the cap is (step - 1)^2 E[p^2]; an ADC with more levels than its range needs has a step of
     # 1 unit (no rounding error, only clipping)
     step = np.maximum(2 * half / levels, 1.0)
-    q = pick(lossy, step ** 2 / 12.0, 0.0)
+    q = select(lossy, step ** 2 / 12.0, 0.0)
     near = np.minimum(step - 1, 1.0) ** 2
     a = near * ra
     pos = a > 0
-    r = pick(pos, q / pick(pos, a, 1.0), 0.0)
+    r = select(pos, q / select(pos, a, 1.0), 0.0)
     lk = _log_key(r)
     qkey = inv_c * 2200.0 + lk
     order = query_order(inv_c, lk)   # (about ascending qkey: any order counts the same)
@@ -292,7 +292,7 @@ def nsr_terms(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 if "ir" in part:   # (IR drop of every design of the stored operand, 0 where it does not convert)
                     ir = part["ir"]
                     if "full" not in ir:
-                        ir["full"] = pick(ir["on"], ir["all"], 0.0)
+                        ir["full"] = select(ir["on"], ir["all"], 0.0)
                     terms["ir_drop"] = ir["full"]
             made[id(part)] = terms
         out[nm] = made[id(part)]
@@ -522,8 +522,8 @@ def logit_rows(plan: dict, rows: slice) -> np.ndarray:
         return plan["flat"].take(inv)
     at = lambda v: v[rows] if np.ndim(v) else v  # noqa: E731  (scalars stand for every design)
     ir_all, zero = IR_RESIDUAL_VAR * at(plan["ir_drop_frac"]) ** 2, np.zeros(len(inv))
-    ir = {False: pick(at(plan["analog"]), ir_all, 0.0) + zero,
-          True: pick(at(plan["attn_analog"]), ir_all, 0.0) + zero}
+    ir = {False: select(at(plan["analog"]), ir_all, 0.0) + zero,
+          True: select(at(plan["attn_analog"]), ir_all, 0.0) + zero}
     out = 0.0
     for w, per_config, kv, prune in plan["kinds"]:
         total = per_config.take(inv) + ir[kv]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._pick import pick
+from ._select import select
 from .accuracy import _weight_levels
 from .errgroups import unique_rows
 
@@ -38,7 +38,7 @@ def _side(bits, bpc, differential, combined, lv2, den):
     cols = differential + 1.0                                               # 2 or 1
     q_w = np.where((bits < 2), SIGN_QUANT_NSR, step_w * step_w / 12.0)     # x crest^2 -> NSR
     cell = lv2 * step_w * step_w * shift_w * cols                           # x (sigma^2 crest^2) -> NSR
-    b_adc = pick(combined, n_ws * bpc, bpc)                                 # cell bits one conversion sees
+    b_adc = select(combined, n_ws * bpc, bpc)                                 # cell bits one conversion sees
     return q_w, cell, {"step": step_w, "n": n_ws, "cols": cols, "b_adc": b_adc, "shift": shift_w}
 
 

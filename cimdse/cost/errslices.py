@@ -9,7 +9,7 @@ from functools import cache
 
 import numpy as np
 
-from ._pick import pick
+from ._select import select
 from ._util import sum_in_order
 from .errgroups import unique_inverse
 
@@ -83,7 +83,7 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     gathers of cfg over sel that every kind of the stored operand reuses."""
     sel = (var_c > 0).nonzero()[0]
     comb, shift = cfg["combined"].take(sel), shift_w.take(sel)
-    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * pick(comb, shift, 1.0)
+    per_conv = var_c.take(sel) * cfg["ra"].take(sel) * select(comb, shift, 1.0)
     _, pidx = unique_inverse(per_conv)
     bd = np.rint(cfg["bits_x"].take(sel) * 16 + cfg["db"].take(sel)).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
     first_l, inv_u = unique_inverse(pidx * 512 + bd)
@@ -92,7 +92,7 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
     return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u.take(first_b), "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
-            "comb_shift": pick(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
+            "comb_shift": select(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
             "coarse": ~(step.take(sel) < 2.0)}
 
 
@@ -123,7 +123,7 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np
         per_k[cfg["K"]] = cfg["conv"].take(sel), cfg["K"] * ng["var"]
     conv, k_var = per_k[cfg["K"]]
     fine = a2_mean.take(inv_u) + rest_d * conv / k_var
-    f[sel] = pick(ng["coarse"], np.maximum(fine, 1.0), fine)
+    f[sel] = select(ng["coarse"], np.maximum(fine, 1.0), fine)
     return f
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._pick import pick
+from ._select import select
 
 
 def attention_spread(keys) -> np.ndarray:
@@ -43,12 +43,12 @@ def prune_nsr(keep, keys, rho=1.0) -> np.ndarray:
     n = np.maximum(np.asarray(keys, dtype=float), 1.0)
     f = np.clip(np.asarray(keep, dtype=float), 1.0 / n, 1.0)
     full = f >= 1.0
-    t = ndtri(1.0 - pick(full, 0.5, f))          # Q^-1(f) = Phi^-1(1 - f)
+    t = ndtri(1.0 - select(full, 0.5, f))          # Q^-1(f) = Phi^-1(1 - f)
     rs = np.asarray(rho, dtype=float) * attention_spread(n)
     m = ndtr(t - rs)                                   # dropped share of the attention mass
     d2 = ndtr(t - 2.0 * rs)                            # dropped share of sum p^2
     nsr = (m / (1.0 - m)) ** 2 * (1.0 - d2) + d2
-    return pick(full, 0.0, nsr)
+    return select(full, 0.0, nsr)
 
 
 def design_prune_nsr(p, keys: float, head_dim: float) -> np.ndarray | None:
@@ -57,7 +57,7 @@ def design_prune_nsr(p, keys: float, head_dim: float) -> np.ndarray | None:
     if not np.any(keep < 1.0):
         return None
     cam = np.asarray(p["token_select"]) == 1             # token_select: cam (choices none, cam)
-    rho = pick(cam, selection_correlation(p["cam_hash_bits"], head_dim), 1.0)
+    rho = select(cam, selection_correlation(p["cam_hash_bits"], head_dim), 1.0)
     return prune_nsr(keep, keys, rho)
 
 
