@@ -203,8 +203,9 @@ def _adc_rounding(cfg: dict, inv_c) -> dict:
     r = select(pos, q / select(pos, a, 1.0), 0.0)
     lk = _log_key(r)
     qkey = inv_c * 2200.0 + lk
-    order = query_order(inv_c, lk)   # (about ascending qkey: any order counts the same)
-    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey[order], "step": step}
+    order = query_order(inv_c, lk)                # ascending qkey to 1/64, then exactly (a stable sort: few moves)
+    order = order.take(np.argsort(qkey.take(order), kind="stable"))
+    return {"a": a, "r": r, "sel": sel, "k": k[sel], "order": order, "qkey": qkey.take(order), "step": step}
 
 
 def _coherence(v, w, r_x, r_w, differential, bits_w):

@@ -39,12 +39,13 @@ def _pair_sums(rows, inv_c, r, order, qkey):
     """sum_ts w_ts min(r, v_ts) per design: rows = (lk, n0, pos, pre, suf) with lk = _log_key(v) of the pairs of
     each kept configuration (sorted by v), n0 their leading least keys (zero_pairs), pre, suf (_pair_rows of v, w)
     and pos the row of each of this call's configurations; inv_c each design's configuration, r (N,); order sorts
-    the designs by about qkey = inv_c x 2200 + _log_key(r) (shared by every kind of one stored operand).
+    the designs by qkey = inv_c x 2200 + _log_key(r), given sorted (shared by every kind of one stored operand).
 
     Piecewise linear in r with breaks at the v_ts: with the pairs sorted by v, it is the prefix sum of w v below r
     plus r times the suffix sum of w above. The count of pairs below r: the least keys n0 always (r >= 0), and the
-    others from one searchsorted over the configurations' other pairs (keys: configuration x 2200 + _log_key(v);
-    a tie adds the same either way; queries in about ascending order search faster)."""
+    others counted over the configurations' other pairs (keys: configuration x 2200 + _log_key(v); a tie adds the
+    same either way): each key's place among the sorted queries (a search per key: far fewer keys than designs),
+    and per query the keys placed at or before it (a running count)."""
     lk, n0, pos, pre, suf = rows
     n_p = lk.shape[1]
     lead = n0.take(pos)
@@ -54,7 +55,8 @@ def _pair_sums(rows, inv_c, r, order, qkey):
     flat = np.repeat(pos * n_p + lead - start[:-1], real) + np.arange(start[-1])   # their places in lk
     keys = np.repeat(np.arange(len(pos)) * 2200.0, real) + lk.ravel().take(flat)
     below = np.empty(len(r), dtype=np.int64)
-    below[order] = np.searchsorted(keys, qkey, side="right")
+    first = np.searchsorted(qkey, keys, side="left")   # the first query at or above each key
+    below[order] = np.cumsum(np.bincount(first, minlength=len(r) + 1)[:len(r)])   # keys <= each query
     # row pos in pre and suf, its leading least keys, the searched pairs below r of this configuration
     idx = (pos * (n_p + 1) + lead - start[:-1]).take(inv_c) + below
     return pre.ravel().take(idx) + r * suf.ravel().take(idx)
