@@ -249,7 +249,8 @@ def test_logit_nsr_from_parts_is_logit_nsr_of_the_terms(monkeypatch, model):
 
 def test_operand_codes_number_the_combinations():
     """erroperands.operand_codes: every design's combination gives back its own columns bit for bit (by the dense
-    table and by the sort, for wide columns), and anything but whole non-negative numbers is refused (None)."""
+    table and by the sort, for wide columns), and anything but whole non-negative numbers, or combinations beyond
+    int32 codes, is refused (None)."""
     from cimdse.cost.erroperands import operand_codes
 
     rng = np.random.default_rng(9)
@@ -262,10 +263,12 @@ def test_operand_codes_number_the_combinations():
         for got, want in zip(cols, (a, b, f), strict=True):
             np.testing.assert_array_equal(got.take(inv), want)
             assert got.dtype == want.dtype
-    for bad in (0.5, -1.0, -0.0, np.nan, np.inf):
+    for bad in (0.5, -1.0, -0.0, np.nan, np.inf, 3e9):   # (3e9: beyond the int32 codes)
         a = np.arange(10.0)
         a[3] = bad
         assert operand_codes([a], []) is None, bad
+    wide = np.arange(10.0) * 5000.0   # 45,001^2 x 2 codes: more than int32 holds
+    assert operand_codes([wide, wide], [wide > 0]) is None
 
 
 def test_factors_per_combination_give_the_same_bits(monkeypatch):

@@ -67,19 +67,29 @@ def operand_codes(ints: list, flags: list) -> tuple[list, np.ndarray] | None:
     None where an `ints` column holds anything else (a fraction, a negative number or -0.0, NaN, infinity), so
     that a combination's values are the designs' own bits. Combinations are numbered by a table of their codes
     (mixed radix, each column's largest value + 1) where that is small, else by a sort."""
-    codes, radix = None, []
-    with np.errstate(invalid="ignore"):   # (NaN and infinities cast to int64: refused below)
+    cols, radix = [], []
+    with np.errstate(invalid="ignore"):   # (NaN and infinities cast to int32: refused below)
         for x in ints:
             x = np.asarray(x, dtype=np.float64)
             if x.view(np.int64).min(initial=0) < 0:   # a sign bit: negative, or -0.0
                 return None
-            xi = x.astype(np.int64)
+            xi = x.astype(np.int32)                 # (values beyond int32 come back different: refused)
             if not np.array_equal(xi, x):
                 return None
-            r = int(xi.max(initial=0)) + 1
-            codes, radix = (xi if codes is None else codes * r + xi), [*radix, r]
-    for b in flags:
-        codes, radix = codes * 2 + np.asarray(b, dtype=bool), [*radix, 2]
+            cols.append(xi)
+            radix.append(int(xi.max(initial=0)) + 1)
+    if float(np.prod(radix, dtype=np.float64)) * 2 ** len(flags) > 2**31 - 1:   # codes in int32
+        return None
+    codes = cols[0]
+    for xi, r in zip(cols[1:], radix[1:], strict=True):
+        codes = codes * r + xi
+    if flags:   # the flags as one small number first (one byte per design)
+        small = np.uint8 if len(flags) < 8 else np.int32
+        bits = np.asarray(flags[0], dtype=bool).view(np.uint8).astype(small)
+        for b in flags[1:]:
+            bits = bits * small(2) + np.asarray(b, dtype=bool).view(np.uint8)
+        codes = codes * (1 << len(flags)) + bits
+        radix += [2] * len(flags)
     size = int(np.prod(radix, dtype=np.float64))
     n = len(codes)
     if size <= DENSE_CODES and size <= 64 * n:
