@@ -364,15 +364,18 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 uniq = adc_configs({"db": u["db"], "bpc": u["bpc"], "combined": u["combined"], "bits_x": u["bi"],
                                     "bits_w": u["bi"] if kv else u["bw"], "differential": u["differential"]},
                                    inv_on, len(u["bi"]))
-            var_c = sigma * sigma + (drift * drift + read * read if timed and not kv else 0.0)   # cell noise, g_max^2
+            # cell noise (g_max^2) of these designs: programming, and for weights drift and read noise
+            s_on = at(sigma)
+            d_on, r_on = (at(drift), at(read)) if timed and not kv else (None, None)
+            var_c = s_on * s_on + (d_on * d_on + r_on * r_on if d_on is not None else 0.0)
             rnd = _adc_rounding(cfg, uniq[1])    # the ADC step terms, shared by the kinds of one stored operand
-            rnd["var_lv"], rnd["shift"] = at(var_c) * fat(fac["lv2"]), fat(sd["shift"])   # levels^2
+            rnd["var_lv"], rnd["shift"] = var_c * fat(fac["lv2"]), fat(sd["shift"])   # levels^2
             step = fat(sd["step"])
             on_sides[kv] = {"on": on, "ix": ix, "cfg": cfg, "uniq": uniq, "rnd": rnd, "rows": at(rows), "fat": fat,
                             "cols": fat(sd["cols"]), "step": step, "step2": step ** 2, "cell": fat(sides[kv][1]),
                             "code_on": inv_on,
                             "conv": {},
-                            "sigma": at(sigma), "drift": at(drift), "read": at(read), "n_x": {}, "noise_tab": {},
+                            "sigma": s_on, "drift": d_on, "read": r_on, "n_x": {}, "noise_tab": {},
                             "ir": {"on": on, "all": ir_all, "sub": at(np.broadcast_to(ir_all, (n,)))} if any_ir
                             else None}
     crests: dict[tuple, list] = {}                # (stored K/V, unsigned inputs) -> the kinds' input crest factors
