@@ -328,3 +328,16 @@ def test_noise_tables_over_own_slices_give_the_same_bits(monkeypatch):
     for kind, terms in out[0].items():
         for term, v in terms.items():
             np.testing.assert_array_equal(v, out[10**12][kind][term], err_msg=f"{kind}, {term}")
+
+
+def test_dense_inverse_groups_as_unique_inverse():
+    """errgroups.dense_inverse numbers the groups as unique_inverse (ascending keys) by a table, or falls back to it
+    for wide keys; its member of each group holds that group's key."""
+    from cimdse.cost.errgroups import dense_inverse, unique_inverse
+
+    rng = np.random.default_rng(6)
+    for key in (rng.integers(0, 5000, 20000), rng.integers(0, 10**9, 300), np.zeros(7, dtype=np.int64)):
+        first, inv = dense_inverse(key)
+        ref_first, ref_inv = unique_inverse(key)
+        np.testing.assert_array_equal(inv, ref_inv)
+        np.testing.assert_array_equal(key[first], key[ref_first])

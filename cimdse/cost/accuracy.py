@@ -112,8 +112,9 @@ def _sqnr_noise(rows, rows_active, input_bits, weight_bits, bits_per_cell, dac_b
     else:
         cols, inv = codes
         f = {k: v.take(inv) for k, v in _sqnr_factors(*cols).items()}
-    n_x = K / 3.0 * f["dx2"] / 12.0                     # input quantization
-    n_w = K / 3.0 * f["wq"]
+    k3 = K / 3.0
+    n_x = k3 * f["dx2"] / 12.0                          # input quantization
+    n_w = k3 * f["wq"]
     full = ra * f["lx"] * f["lc"] * range_scale         # the off-state background uses ADC range
     lossy = adc_bits < np.ceil(np.log2(full + 1))        # adc_required_bits(ra, db, bpc_adc)
     step = full / (np.exp2(adc_bits) - 1)

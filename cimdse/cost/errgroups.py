@@ -152,3 +152,21 @@ def query_order(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     packed = (group.astype(np.int64) << (18 + ib)) | (q << ib) | np.arange(n)
     packed.sort()
     return packed & ((1 << ib) - 1)
+
+
+def dense_inverse(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """unique_inverse's groups (ascending values; a member of each, not necessarily the first) of non-negative
+    integer keys, marked in a table of max(key) + 1 entries where that is at most 64 per element (no sort); else
+    unique_inverse."""
+    n = len(key)
+    size = int(key.max(initial=0)) + 1
+    if n < 2 or size > 64 * n:
+        return unique_inverse(key)
+    seen = np.zeros(size, dtype=bool)
+    seen[key] = True
+    uniq = np.flatnonzero(seen)
+    number = np.empty(size, dtype=np.int64)
+    number[uniq] = np.arange(len(uniq))
+    member = np.empty(size, dtype=np.int64)
+    member[key] = np.arange(n)
+    return member.take(uniq), number.take(key)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._select import select
 from ._util import sum_in_order
-from .errgroups import unique_inverse
+from .errgroups import dense_inverse, unique_inverse
 
 SLICE_GRID = np.arange(-10.0, 24.001, 0.125)   # log2(rms / slice weight) at which slice moments are tabulated
 
@@ -86,7 +86,7 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     per_conv = var_c.take(sel) * cfg["ra"].take(sel) * select(comb, shift, 1.0)
     _, pidx = unique_inverse(per_conv)
     bd = np.rint(cfg["bits_x"].take(sel) * 16 + cfg["db"].take(sel)).astype(np.int64)   # < 512 (bits: 5 bits, db: 4)
-    first_l, inv_u = unique_inverse(pidx * 512 + bd)
+    first_l, inv_u = dense_inverse(pidx * 512 + bd)
     first_u = sel.take(first_l)
     half_log2_conv = 0.5 * np.log2(per_conv.take(first_l))
     first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
@@ -123,7 +123,7 @@ def _noise_rounding(cfg: dict, rnd: dict, r_x, var_c, shift_w, tab: tuple) -> np
         per_k[cfg["K"]] = cfg["conv"].take(sel), cfg["K"] * ng["var"]
     conv, k_var = per_k[cfg["K"]]
     fine = a2_mean.take(inv_u) + rest_d * conv / k_var
-    f[sel] = select(ng["coarse"], np.maximum(fine, 1.0), fine)
+    f[sel] = np.maximum(fine, 1.0, out=fine, where=ng["coarse"])   # (coarse steps: at least 1; np.where's values)
     return f
 
 
