@@ -89,7 +89,7 @@ def _noise_groups(cfg: dict, step, var_c, shift_w) -> dict:
     first_l, inv_u = dense_inverse(pidx * 512 + bd)
     first_u = sel.take(first_l)
     half_log2_conv = 0.5 * np.log2(per_conv.take(first_l))
-    first_b, bd_u = unique_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
+    first_b, bd_u = dense_inverse(np.rint(cfg["bits_x"].take(first_u) * 16 + cfg["db"].take(first_u)).astype(np.int64))
     return {"sel": sel, "first_u": first_u, "inv_u": inv_u, "first_b": first_u.take(first_b), "bd_u": bd_u,
             "half_log2_conv": half_log2_conv,
             "comb_shift": select(comb, 1.0, shift), "shift": shift, "var": var_c.take(sel),
