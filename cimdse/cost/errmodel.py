@@ -40,7 +40,13 @@ from ._util import sum_in_order
 from .analog import auto_rows_active, design_ir_drop_frac, device_read_tables
 from .errgroups import design_groups, query_order, unique_rows
 from .errlogit import logit_nsr_parts
-from .erroperands import SIGN_QUANT_NSR, adc_configs, operand_codes, operand_factors  # noqa: F401  (re-exported)
+from .erroperands import (  # noqa: F401  (SIGN_QUANT_NSR: re-exported)
+    SIGN_QUANT_NSR,
+    Reciprocal,
+    adc_configs,
+    operand_codes,
+    operand_factors,
+)
 from .errpairs import _log_key, _pair_rows, _pair_sums, zero_pairs
 from .errslices import (  # noqa: F401  (ROUND_LOG2_GRID, noise_rounding_table: re-exported)
     ROUND_LOG2_GRID,
@@ -402,8 +408,8 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 st["n_x"][uns] = tuple(st["fat"](fac[name]) for name in (("sx_u", "n_xu") if uns else ("sx_s", "n_xs")))
             sx, n_x = st["n_x"][uns]
             cfg = {**st["cfg"], "n_x": n_x}
-            r_x = 1.0 / (cx * sx)
-            pairs = _adc_error(cfg, rnd, r_x, 1.0 / (cw * st["step"]), st["uniq"], (kv, uns, cx, cw))
+            r_x = Reciprocal(cx, sx)   # (1 / (cx sx), read at a design of each configuration and the noisy ones)
+            pairs = _adc_error(cfg, rnd, r_x, Reciprocal(cw, st["step"]), st["uniq"], (kv, uns, cx, cw))
             # conversions summed into one output: row tiles x row groups per tile
             if K not in st["conv"]:   # (kinds of one contraction length share it)
                 rows_on = st["rows"]
@@ -419,7 +425,7 @@ def nsr_parts(p: Mapping, shapes: ErrorShapes, *, sigma, drift, read, analog, di
                 if (uns, cx) not in tabs:   # every kind of this operand and input sign at once
                     cxs = crests[(kv, uns)]
                     tabs.update(zip(((uns, c) for c in cxs),
-                                    _noise_tables(cfg, rnd, [1.0 / (c * sx) for c in cxs], rnd["var_lv"], rnd["shift"]),
+                                    _noise_tables(cfg, rnd, [Reciprocal(c, sx) for c in cxs], rnd["var_lv"], rnd["shift"]),
                                     strict=True))
                 fr = _noise_rounding({**cfg, "conv": conv, "K": K}, rnd, r_x, rnd["var_lv"], rnd["shift"],
                                      tabs[(uns, cx)])

@@ -9,6 +9,8 @@ functions of the same numbers, so the same bits as computing them design by desi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._select import select
@@ -127,3 +129,19 @@ def adc_configs(cols: dict, inv_on: np.ndarray, n_codes: int) -> tuple[np.ndarra
     design_of = np.empty(n_codes, dtype=np.int64)
     design_of[inv_on] = np.arange(len(inv_on))          # a design of each combination present
     return design_of.take(present.take(first_p)), config.take(inv_on), keys
+
+
+@dataclass(frozen=True)
+class Reciprocal:
+    """1 / (c v) of per-design v, computed only where it is read (v[idx], take): the error model reads a kind's
+    r_x = 1 / (cx sx) and r_w = 1 / (cw step) at a design of each configuration and at the designs with cell
+    noise, not at every design (the same numbers as computing it everywhere and indexing)."""
+
+    c: float
+    v: np.ndarray
+
+    def __getitem__(self, idx) -> np.ndarray:
+        return 1.0 / (self.c * self.v[idx])
+
+    def take(self, idx) -> np.ndarray:
+        return 1.0 / (self.c * self.v.take(idx))
