@@ -515,7 +515,7 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
     if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
         from .host import evaluate_hosted
-        return evaluate_hosted(p, wl, tech, breakdown, evaluate_runs, build_workload)
+        return evaluate_hosted(p, wl, tech, breakdown, _evaluate_chunk, build_workload, CHUNK_DESIGNS)
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS and not parts_only:
         return _evaluate_chunk(p, wl, tech, breakdown)
