@@ -148,18 +148,35 @@ def _chunks(ends: np.ndarray, most: int) -> list[tuple[int, int, int]]:
     return sorted(out, key=lambda c: c[0] == 0)
 
 
-def _in_order(v: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """v.take(order), or v itself where it holds one value (a batch's fixed parameters: no copy)."""
-    if v.dtype.kind in "biuf" and len(v) and v[0] == v[-1] and v.min() == v.max():
-        return v
-    return v.take(order)
+def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
+    """Equal spans [a, b) of a batch of designs in groups (0 <= group < count), as few as hold about 5 % below
+    `most` designs of its largest group each (a span's run of a group is one chunk, bar an uneven batch)."""
+    n = len(group)
+    largest = int(np.bincount(group, minlength=count).max())
+    k = 1 if largest <= most else -(-largest * 21 // (20 * most))
+    size = -(-n // k)
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
-def _put_back(res: dict, inverse: np.ndarray) -> dict:
-    """A result (nested dicts of arrays) in the order of the permutation whose inverse is `inverse`; placeholders (0
-    rows) as they are. (A gather per array: its rows are read from cache and written in sequence.)"""
-    return {k: _put_back(v, inverse) if isinstance(v, dict) else v.take(inverse) if len(v) else v
-            for k, v in res.items()}
+def _one_value(v: np.ndarray) -> bool:
+    """Whether a parameter has one value over the batch (a first few values tell most that do not)."""
+    return (v.dtype.kind in "biuf" and len(v) > 0 and v[0] == v[-1] and bool(np.all(v[:16] == v[0]))
+            and v.min() == v.max())
+
+
+def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> None:
+    """In place: a span's results (nested dicts of arrays, in the order whose inverse permutation is `inverse`) into
+    rows a.. of the batch's arrays of n rows (made on the first span); placeholders (0 rows) as they are. (A
+    gather per array: its rows are read from cache and written in sequence.)"""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            _put_back(out.setdefault(k, {}), v, inverse, a, n)
+        elif len(v) == 0:
+            out[k] = v
+        else:
+            if k not in out:
+                out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
+            v.take(inverse, axis=0, out=out[k][a:a + len(v)], mode="clip")   # (clip: not buffered; all in range)
 
 
 def _no_host(part: dict, wl) -> dict:
@@ -181,47 +198,52 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     pass over one chunk) prices each design's offloaded share (`build_workload` of the masked operator tables),
     combined here with the host's roofline.
 
-    The batch is put once in the order of its offload shares (the designs without a host first; a parameter of one
-    value is not copied) and each share's run is priced in chunks of at most `chunk_designs`, each chunk combined with
-    the host while its results are in cache. The reason texts and the accuracy metrics are made once for the batch
-    (as model.evaluate_runs), then the results are put back in the batch's order once."""
+    The batch is cut into spans (_spans) of about five chunks. A span is put in the order of its offload shares (the
+    designs without a host first; a parameter of one value over the batch is not copied), each share's run priced in
+    chunks of at most `chunk_designs`, each chunk combined with the host while its results are in cache, and the
+    span's results put back in the batch's order: every array stays span-sized, none batch-sized in another order.
+    The reason texts and the accuracy metrics are made once for the batch (as model.evaluate_runs)."""
     n = len(p["rows"])
-    order, ends = _runs(np.where(p["host"] != 0, p["offload"] + 1, 0), len(OFFLOAD) + 1)
-    q = {k: _in_order(v, order) for k, v in p.items()}
+    group = np.where(p["host"] != 0, p["offload"] + 1, 0)
+    fixed = {k for k, v in p.items() if _one_value(v)}
     sc = wl.scenario
     wls = [wl] + [pim_workload(wl.model, sc, o, build_workload) for o in OFFLOAD]
-    pim_q = {**q, "host": np.zeros_like(q["host"])}
     # the host's constants per (host, host_count, offload) of this model and scenario: shared by the chunks and calls
     consts = memo(tech, "host_constants", lambda _: {}).setdefault((wl.model, sc), {})
     res: dict = {}
     over_rows, over_texts = [], []
-    for run, i, j in _chunks(ends, chunk_designs):
-        qc, pim_c = ({k: v[i:j] for k, v in d.items()} for d in (q, pim_q))
-        # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
-        with np.errstate(divide="ignore", invalid="ignore"):
-            part = evaluate_chunk(pim_c, wls[run], tech, breakdown or run > 0, True)
-        if run == 0:
-            part = _no_host(part, wl) if breakdown else part
-        else:
-            half_wl = pim_workload(wl.model, _half(sc), OFFLOAD[run - 1], build_workload)
+    for a, b in _spans(group, len(OFFLOAD) + 1, chunk_designs):
+        order, ends = _runs(group[a:b], len(OFFLOAD) + 1)
+        q = {k: v[a:b] if k in fixed else v[a:b].take(order) for k, v in p.items()}
+        pim_q = {**q, "host": np.zeros_like(q["host"])}
+        span: dict = {}
+        for run, i, j in _chunks(ends, chunk_designs):
+            qc, pim_c = ({k: v[i:j] for k, v in d.items()} for d in (q, pim_q))
+            # a side with no work (offload: none) has passes of 0 ns: rates inf/NaN until combine() replaces them
+            with np.errstate(divide="ignore", invalid="ignore"):
+                part = evaluate_chunk(pim_c, wls[run], tech, breakdown or run > 0, True)
+            if run == 0:
+                part = _no_host(part, wl) if breakdown else part
+            else:
+                half_wl = pim_workload(wl.model, _half(sc), OFFLOAD[run - 1], build_workload)
 
-            def half(idx: np.ndarray, pim_c=pim_c, half_wl=half_wl) -> dict:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, True, True)
+                def half(idx: np.ndarray, pim_c=pim_c, half_wl=half_wl) -> dict:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, True, True)
 
-            part, idx, texts = combine(qc, wl, tech, part, run - 1, half, breakdown, consts)
-            if len(idx):
-                over_rows.append(idx + i)
-                over_texts.append(texts)
-        fill_rows(res, part, i, n)
+                part, idx, texts = combine(qc, wl, tech, part, run - 1, half, breakdown, consts)
+                if len(idx):
+                    over_rows.append(a + order.take(idx + i))
+                    over_texts.append(texts)
+            fill_rows(span, part, i, b - a)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(b - a)
+        _put_back(res, span, inverse, a, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         res = finish_reasons(res)
         if over_rows:   # the host memory limit: designs feasible on the PIM side that fail here
             res["reason"][np.concatenate(over_rows)] = np.concatenate(over_texts)
-        res = finish_accuracy(res, q, wl, tech)
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(n)
-    return _put_back(res, inverse)
+        return finish_accuracy(res, p, wl, tech)
 
 
 HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_pj", "pim_pj", "pim_wait_pj", "link_pj")
