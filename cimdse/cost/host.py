@@ -159,7 +159,8 @@ def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
 
 
 def _one_value(v: np.ndarray) -> bool:
-    """Whether a parameter has one value over the batch (a first few values tell most that do not)."""
+    """Whether a parameter has one value over a span (then it is its own offload order; a first few values tell
+    most that do not)."""
     return (v.dtype.kind in "biuf" and len(v) > 0 and v[0] == v[-1] and bool(np.all(v[:16] == v[0]))
             and v.min() == v.max())
 
@@ -199,13 +200,12 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     combined here with the host's roofline.
 
     The batch is cut into spans (_spans) of about five chunks. A span is put in the order of its offload shares (the
-    designs without a host first; a parameter of one value over the batch is not copied), each share's run priced in
+    designs without a host first; a parameter of one value over the span is not copied), each share's run priced in
     chunks of at most `chunk_designs`, each chunk combined with the host while its results are in cache, and the
     span's results put back in the batch's order: every array stays span-sized, none batch-sized in another order.
     The reason texts and the accuracy metrics are made once for the batch (as model.evaluate_runs)."""
     n = len(p["rows"])
     group = np.where(p["host"] != 0, p["offload"] + 1, 0)
-    fixed = {k for k, v in p.items() if _one_value(v)}
     sc = wl.scenario
     wls = [wl] + [pim_workload(wl.model, sc, o, build_workload) for o in OFFLOAD]
     # the host's constants per (host, host_count, offload) of this model and scenario: shared by the chunks and calls
@@ -214,7 +214,7 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     over_rows, over_texts = [], []
     for a, b in _spans(group, len(OFFLOAD) + 1, chunk_designs):
         order, ends = _runs(group[a:b], len(OFFLOAD) + 1)
-        q = {k: v[a:b] if k in fixed else v[a:b].take(order) for k, v in p.items()}
+        q = {k: v if _one_value(v) else v.take(order) for k, v in ((k, v[a:b]) for k, v in p.items())}
         pim_q = {**q, "host": np.zeros_like(q["host"])}
         span: dict = {}
         for run, i, j in _chunks(ends, chunk_designs):
