@@ -137,15 +137,14 @@ def _runs(group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _chunks(ends: np.ndarray, most: int) -> list[tuple[int, int, int]]:
     """(run, start, end) of the chunks of the runs ending at `ends`: each run in equal chunks of at most `most`
-    designs (no short last one paying a whole chunk's fixed cost); the hosted runs (1..) first, so that the
-    batch's result has combine()'s keys in combine()'s order."""
+    designs (no short last one paying a whole chunk's fixed cost)."""
     out, start = [], 0
     for run, end in enumerate(int(e) for e in ends):
         if end > start:
             size = -(-(end - start) // -(-(end - start) // most))
             out += [(run, i, min(i + size, end)) for i in range(start, end, size)]
         start = end
-    return sorted(out, key=lambda c: c[0] == 0)
+    return out
 
 
 def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
@@ -181,7 +180,8 @@ def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> Non
 
 
 def _no_host(part: dict, wl) -> dict:
-    """In place: a breakdown of designs without a host given the host's entries (zeros), as combine() makes them."""
+    """In place: a breakdown of designs without a host given the host's entries (zeros), as combine() makes them
+    (the same keys in the same order)."""
     z = np.zeros(len(part["area_mm2"]))
     b = part["breakdown"]
     b["host"] = {ph: dict.fromkeys(HOST_PARTS, z) for ph in wl.vectors}
