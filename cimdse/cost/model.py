@@ -503,29 +503,25 @@ def _in_order(parts: dict, order: tuple) -> dict:
     return out
 
 
-def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False,
-                   parts_only: bool = False) -> dict:
+def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
     """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS.
 
     Large batches run in equal chunks of at most CHUNK_DESIGNS designs (same numbers, less memory traffic).
-    parts_only: only {"breakdown": ...} (the host side's half batches read nothing else): no accuracy metrics and
-    no reason texts are made (the same breakdown: they are computed after it).
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
     if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
         from .host import evaluate_hosted
-        return evaluate_hosted(p, wl, tech, breakdown, evaluate_runs, build_workload)
+        return evaluate_hosted(p, wl, tech, breakdown, _evaluate_chunk, build_workload, CHUNK_DESIGNS)
     n = len(p["rows"])
-    if n <= CHUNK_DESIGNS and not parts_only:
+    if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    return evaluate_runs(p, ((n, wl),), tech, breakdown, parts_only)
+    return evaluate_runs(p, ((n, wl),), tech, breakdown)
 
 
-def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool = False, keep=None) -> dict:
+def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool) -> dict:
     """evaluate_batch (host none) of a batch whose consecutive runs of rows have their own workloads of one model
-    and scenario (`runs`: (end row, Workload) pairs; cost/host.py's offload shares), each run in equal chunks of at
-    most CHUNK_DESIGNS designs. `keep`: what of a chunk's result is kept (a function of it; all when None)."""
+    and scenario (`runs`: (end row, Workload) pairs), each run in equal chunks of at most CHUNK_DESIGNS designs."""
     n = len(p["rows"])
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
     # accuracy metrics once for the batch: the error model's per-configuration work is shared by its chunks and runs)
@@ -535,18 +531,11 @@ def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool =
         size = -(-(end - start) // -(-(end - start) // CHUNK_DESIGNS)) if end > start else 1
         for i in range(start, end, size):   # equal chunks: no short last one paying a whole chunk's fixed cost
             j = min(i + size, end)
-            part = _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True)
-            if parts_only:
-                part = {"breakdown": part["breakdown"]}
-            if keep is not None:
-                part = keep(part)
-            if parts_only and j - i == n:
-                return part
-            fill_rows(res, part, i, n)
+            fill_rows(res, _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
         start = end
     # the accuracy metrics once for the batch: they read the workload's model and scenario only (error_shapes), not
     # which operators a run's share holds, and a design scores the same bits in any batch
-    return res if parts_only else finish_accuracy(finish_reasons(res), p, runs[0][1], tech)
+    return finish_accuracy(finish_reasons(res), p, runs[0][1], tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
