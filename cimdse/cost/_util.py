@@ -41,6 +41,19 @@ def total(parts) -> np.ndarray:
     return out
 
 
+def mask_bits(mask: np.ndarray) -> np.ndarray:
+    """Per design, a 64-bit word of all ones where `mask` is set and of zeros elsewhere, for `keep` (a mask that
+    selects several values: made once)."""
+    return np.negative(mask.view(np.int8), dtype=np.int64)
+
+
+def keep(x, bits: np.ndarray) -> np.ndarray:
+    """np.where(mask, x, 0.0) for bits = mask_bits(mask) (~bits: np.where(mask, 0.0, x)): the bits of x ANDed with
+    the word, so the same bits (+0.0 where dropped; NaN, inf and -0.0 kept as they are), without np.where's
+    branches (several times faster on a mask without long runs). x: float64, an array or a scalar."""
+    return np.bitwise_and(np.asarray(x, dtype=np.float64).view(np.int64), bits).view(np.float64)
+
+
 def ceil(x):
     """Ceiling that ignores float round-off just above an integer (3.0000000001 -> 3)."""
     y = np.subtract(x, 1e-9)
