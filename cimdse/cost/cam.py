@@ -11,6 +11,8 @@ import numpy as np
 
 from ..tech import Tech, memo
 from ._util import ceil as _ceil
+from ._util import keep as _keep
+from ._util import mask_bits
 from .timing import fmax_ghz
 
 TOKEN_SELECT_CAM = 1      # code of 'cam' in PARAMS["token_select"].choices
@@ -78,12 +80,13 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     e_add = _once(c, "hash_add", lambda: add32 * p["input_bits"] / 32 * c["s45"])   # one input_bits-bit add
     e_hash = (searches + new_keys) * hb * hd * e_add
     e_write = new_keys * hb * c["e_tile_bit"]
-    energy = np.where(on, searches * e_search + e_hash + e_write, 0.0)
+    on_bits = _once(c, "select_bits", lambda: mask_bits(on))   # (np.where(on, x, 0) as bits, _util.keep)
+    energy = _keep(searches * e_search + e_hash + e_write, on_bits)
     # sequences and KV heads search their own arrays in parallel; a KV head's query heads one after another
     group = m.heads / m.kv_heads
     t_search = _once(c, "t_search", lambda: search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"],
                                                                    c.get("fmax_ghz")))
-    time = np.where(on, L * tot["queries"] * group * t_search, 0.0)
+    time = _keep(L * tot["queries"] * group * t_search, on_bits)
     return {"energy": energy, "time": time}
 
 
@@ -104,7 +107,7 @@ def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
     on = _once(c, "nl_on", lambda: p["nonlinear"] == NONLINEAR_ACAM)
     if not _once(c, "nl_any", lambda: bool(np.any(on))):
         return {"lookups": 0.0, "energy": 0.0, "t_lookup": 1.0}
-    lookups = np.where(on, tot["nl_lookups"], 0.0)
+    lookups = _keep(tot["nl_lookups"], _once(c, "nl_bits", lambda: mask_bits(on)))   # np.where(on, n, 0) (_util.keep)
     e_lookup, t_lookup = _once(c, "lookup", lambda: _lookup(p, c, tech))
     return {"lookups": lookups, "energy": lookups * e_lookup, "t_lookup": t_lookup}
 

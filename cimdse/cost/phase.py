@@ -11,6 +11,8 @@ import numpy as np
 
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
+from ._util import keep as _keep
+from ._util import mask_bits
 from ._util import total as _total
 from .shapes import Workload
 from .static import static_pass_costs
@@ -55,7 +57,9 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
     P = np.where(kv_dram, 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
     batch_rounds = _ceil(wl.scenario.batch / mp["rep"])
     hd = float(wl.model.hd)
-    if np.any(p["attention"] == 1):   # attention: cim, the K arrays' row tiles and groups (phase independent)
+    cim_attn = p["attention"] == 1
+    attn_bits = mask_bits(cim_attn)   # (np.where(mask, x, 0) as bits: _util.keep)
+    if np.any(cim_attn):   # attention: cim, the K arrays' row tiles and groups (phase independent)
         rg_k = _ceil(np.minimum(p["rows"], hd) / mp["ra"])
         attn = {"rg_k": rg_k, "k_groups_per_hd": _ceil(hd / p["rows"]) * rg_k / hd}
     else:
@@ -64,7 +68,8 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
         **attn,
         "chip_bounds": mp["chips_used"] - 1,
         "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram, "kv_local": kv_on_chip | kv_dram,
-        "cim_attn": p["attention"] == 1,
+        "cim_attn": cim_attn, "attn_bits": attn_bits, "digital_bits": ~attn_bits,
+        "kv_on_chip_bits": mask_bits(kv_on_chip), "kv_far_bits": ~mask_bits(kv_on_chip | kv_dram),
         "kv_dram_gbps": kv_dram_gbps,
         # the bandwidth (GB/s) the KV cache is read at: DRAM banks, global buffers or off-chip memory
         "kv_gbps": np.where(kv_dram, kv_dram_gbps, np.where(kv_on_chip, tr["kv_buffer_gbps"], off_gbps)),
@@ -113,15 +118,15 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         t_static = t_static + t_single
     t["arrays"] = t_static + sc_["t_hops"]
     # --- attention and element-wise work
-    cim_attn = sc_["cim_attn"]
-    kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
+    cim_attn, attn, digital = sc_["cim_attn"], sc_["attn_bits"], sc_["digital_bits"]
+    e_kv_bit = sc_["e_kv_bit"]
     keep = p["kv_keep"]                 # attention tokens kept after pruning: QK^T, S.V and KV reads shrink
     dyn_macs, kv_read = tot["dyn_macs"] * keep, tot["kv_read"] * keep
     dyn_io = (tot["dyn_in"] + tot["dyn_out"]) * keep
-    dyn_digital = np.where(cim_attn, 0.0, dyn_macs)
+    dyn_digital = _keep(dyn_macs, digital)
     e_dyn_macs = dyn_digital * sc_["e_mac"]
     kv_bits = mp["kv_bits"]
-    kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits)
+    kv_traffic = _keep((kv_read + tot["kv_write"]) * kv_bits, digital)
     e_attn = e_dyn_macs + kv_traffic * e_kv_bit + dyn_io * bits * e_tile_bit   # (e_kv_bit finite: 0 x e = 0)
     nl = _cam.nonlinear_costs(p, c, tot, c["tech"])      # CAM (MODEL.md 14): lookups leave the lanes
     elem_ops = tot["elem_ops"] - nl["lookups"]
@@ -129,17 +134,17 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e_elem = e_vec_ops + nl["energy"] + tot["elem_io"] * bits * e_tile_bit
     e["digital"] = e_dyn_macs + e_vec_ops
     e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * e_tile_bit
-                    + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
-    e_off = np.where(sc_["kv_local"], 0.0, kv_traffic * c["e_off_bit"])
+                    + _keep(kv_traffic * c["e_global_bit"], sc_["kv_on_chip_bits"]))
+    e_off = _keep(kv_traffic * c["e_off_bit"], sc_["kv_far_bits"])
     e["cells"] = e["cells"] + kv_traffic * c["e_dram_bit"]          # e_dram_bit is 0 but for DRAM PIM
     t_compute = (dyn_digital + elem_ops) / sc_["lane_rate"] + nl["lookups"] / sc_["lanes"] * nl["t_lookup"]
-    t["digital"] = np.maximum(t_compute, kv_traffic / 8 / sc_["kv_gbps"])
+    t["digital"] = np.maximum(t_compute, kv_traffic * 0.125 / sc_["kv_gbps"])   # (x 1/8: the bits of / 8)
     # attention in CIM arrays: write K and V, then two analog MVMs per query and head
     if np.any(cim_attn):
         hd, keys = float(wl.model.hd), np.maximum(tot["keys"] * keep, 1.0)   # kept keys only
         cells_written = tot["kv_write"] * mp["cpk"]
-        e_w = np.where(cim_attn, cells_written * c["e_write"], 0.0)
-        macs = dyn_macs / 2  # QK^T and S.V each
+        e_w = _keep(cells_written * c["e_write"], attn)
+        macs = dyn_macs * 0.5  # QK^T and S.V each (x 1/2: the bits of / 2)
         s = mp["in_slices"]
         cells_qk = macs * mp["cpk"] * s
         rg_k = sc_["rg_k"]
@@ -151,14 +156,14 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
             "readout": conv * c["e_fe"],
         }
         for part, val in e_cim.items():
-            e[part] = e[part] + np.where(cim_attn, val, 0.0)
+            e[part] = e[part] + _keep(val, attn)
         e["writes"] = e_w
-        e_attn = e_attn + np.where(cim_attn, _total(e_cim.values()) + e_w, 0.0)
+        e_attn = e_attn + _keep(_total(e_cim.values()) + e_w, attn)
         group = wl.model.heads / wl.model.kv_heads
         t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
-        t["cim_attention"] = np.where(cim_attn, wl.model.layers * tot["queries"] * group * t_mvm, 0.0)
+        t["cim_attention"] = _keep(wl.model.layers * tot["queries"] * group * t_mvm, attn)
         rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
-        t["kv_write"] = np.where(cim_attn, wl.model.layers * rows_written * c["t_write"], 0.0)
+        t["kv_write"] = _keep(wl.model.layers * rows_written * c["t_write"], attn)
     else:
         e["writes"] = t["cim_attention"] = t["kv_write"] = np.zeros(len(bits))
     zero = np.zeros(len(bits))
@@ -171,7 +176,7 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     emb_bits = tot["embed"] * p["weight_bits"]
     e_emb = emb_bits * c["e_off_bit"]
     e["offchip"] = e_off + e_emb
-    t["offchip"] = emb_bits / 8 / sc_["off_gbps_all"]
+    t["offchip"] = emb_bits * 0.125 / sc_["off_gbps_all"]
     ops["embedding"] = e_emb
     # --- weight reload (overflow: reload and the weights do not fit)
     e["writes"] = e["writes"] + sc_["e_reload_write"]
