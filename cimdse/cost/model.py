@@ -16,7 +16,8 @@ from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from ._util import fill_rows
+from ._util import fill_rows, mask_bits
+from ._util import keep as _keep
 from ._util import total as _total
 from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
 from .activity import conversions_kept, input_activity, skip_detection_pj
@@ -119,6 +120,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     resistive = ~capacitive & ~is_dram
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
+    # np.where(mask, x, 0.0) of these masks as bits (_util.keep): analog (not gate), not DRAM, digital CIM
+    analog_bits, no_dram_bits, dcim_bits = ~mask_bits(gate), ~mask_bits(is_dram), mask_bits(dcim)
     node = p["node_nm"]
     nq = node_quantities(node, tech) if nq is None else nq       # once per distinct node (nodes.py)
     log_node, v_nom = nq["log_node"], nq["v_nom"]
@@ -149,14 +152,14 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
-    e_cell = np.where(dcim, dg["e_cell"], np.where(is_dram, 0.0, e_cell))
-    e_row = np.where(is_dram, 0.0, e_row)
+    e_cell = np.where(dcim, dg["e_cell"], _keep(e_cell, no_dram_bits))
+    e_row = _keep(e_row, no_dram_bits)
     b = p["adc_bits"]
     adc = per["adc"]
     a_adc = adc_area_um2(b, tech) * node / adc["ref_node_nm"]
-    a_adc = np.where(gate, 0.0, a_adc)
+    a_adc = _keep(a_adc, analog_bits)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
-    e_adc = np.where(gate, 0.0, adc_energy_pj(b, vdd, t_conv, tech, k_node))   # rises above Murmann's corners
+    e_adc = _keep(adc_energy_pj(b, vdd, t_conv, tech, k_node), analog_bits)   # rises above Murmann's corners
     # analog column combination (not for digital CIM or DRAM, which have no ADC): fewer conversions per ADC per step
     combine = (p["column_combine"] == 1) & ~gate
     t_adc_step = lambda g: np.maximum(t_read, _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
@@ -180,20 +183,20 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
     e_sram_bit = lambda kb: dig["sram_64b_8kb_pj"] / 64 * np.sqrt(kb / 8.0) * s45  # noqa: E731
     ic = tech.interconnect
-    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32)   # column front end (docs/MODEL.md 16)
+    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32, analog_bits)   # column front end (docs/MODEL.md 16)
     return {
         "vdd": vdd, "k_node": k_node, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
-        "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
-        "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
+        "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": _keep(sa["energy_pj"] * s32, no_dram_bits),
+        "a_sa": _keep(sa["area_um2"] * a32, no_dram_bits),
         "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
-        "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
+        "a_dac": _keep(per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32, analog_bits),
         "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
         "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
         "comb_w": comb_w, "comb_k": comb_k,
         "e_comb": act * ff_w * vdd2 * 1e-3, "e_comb_k": act * ff_k * vdd2 * 1e-3,
         "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
-        "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": np.where(dcim, dg["e_tree"], 0.0),
-        "a_tree_col": np.where(dcim, dg["a_col"], 0.0),
+        "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": _keep(dg["e_tree"], dcim_bits),
+        "a_tree_col": _keep(dg["a_col"], dcim_bits),
         "e_dram_bit": tab["e_dram_bit"].take(d),
         "t_act": dev["row_activate_ns"],
         "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
