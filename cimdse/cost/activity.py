@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._util import keep, mask_bits
 from .errgroups import unique_inverse
 
 MAX_BITS = 16          # input_bits and dac_bits range of params.py
@@ -146,12 +147,14 @@ def conversions_kept(slice_skip, code, rows_active, tech) -> np.ndarray:
     return keep
 
 
-def skip_detection_pj(p: dict, tech, k_node, vdd, is_dram):
+def skip_detection_pj(p: dict, tech, k_node, vdd, is_dram, no_dram_bits=None):
     """Energy (pJ) per driven row and slice of zero-slice detection: one 2-input OR, costed as half a NAND2's
-    C V^2 (ZigZag-IMC's gate, scaled to the node like logic); 0 where `slice_skip` is off and for DRAM."""
+    C V^2 (ZigZag-IMC's gate, scaled to the node like logic); 0 where `slice_skip` is off and for DRAM.
+    no_dram_bits: _util.mask_bits(~is_dram) when the caller has it."""
     skip = (p["slice_skip"] == 1) & ~is_dram
     if not np.any(skip):
         return 0.0
     dc = tech.periphery["digital_cim"]
-    return np.where(skip, 0.5 * dc["nd2_cap_ff"] * k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3, 0.0)
+    bits = mask_bits(p["slice_skip"] == 1) & (~mask_bits(is_dram) if no_dram_bits is None else no_dram_bits)
+    return keep(0.5 * dc["nd2_cap_ff"] * k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3, bits)
 

@@ -16,7 +16,7 @@ from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from ._util import fill_rows, mask_bits
+from ._util import fill_rows, mask_bits, select
 from ._util import keep as _keep
 from ._util import total as _total
 from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
@@ -75,8 +75,13 @@ def combine_group(bits, bpc, differential, analog):
     """Bit-slice columns merged into one conversion (docs/MODEL.md 'Column combination'): with
     `column_combine: analog` the ceil(magnitude bits / bits_per_cell) binary-weighted columns of one value are
     charge-shared and converted once; otherwise every column converts on its own (1)."""
-    mag = np.where(differential, np.maximum(bits - 1, 1), bits)
-    return np.where(analog, _ceil(mag / bpc), 1.0)
+    return _combine_group(bits, bpc, mask_bits(differential), mask_bits(analog))
+
+
+def _combine_group(bits, bpc, diff_bits, analog_bits):
+    """combine_group with its masks as _util.mask_bits (np.where as _util.select: the same bits)."""
+    mag = select(diff_bits, np.maximum(bits - 1, 1), bits)
+    return select(analog_bits, _ceil(mag / bpc), 1.0)
 
 
 class _DeviceColumns(dict):
@@ -120,39 +125,43 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     resistive = ~capacitive & ~is_dram
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
-    # np.where(mask, x, 0.0) of these masks as bits (_util.keep): analog (not gate), not DRAM, digital CIM
-    analog_bits, no_dram_bits, dcim_bits = ~mask_bits(gate), ~mask_bits(is_dram), mask_bits(dcim)
+    # the masks as bits, for np.where as _util.keep and _util.select (the same bits, without np.where's branches)
+    gate_bits, dram_bits, dcim_bits, cap_bits = mask_bits(gate), mask_bits(is_dram), mask_bits(dcim), mask_bits(capacitive)
+    analog_bits, no_dram_bits = ~gate_bits, ~dram_bits
+    # a differential pair per signed weight (weight_encoding: differential; not digital CIM or DRAM): map_weights
+    diff_bits = mask_bits(p["weight_encoding"] == 0) & analog_bits
     node = p["node_nm"]
     nq = node_quantities(node, tech) if nq is None else nq       # once per distinct node (nodes.py)
     log_node, v_nom = nq["log_node"], nq["v_nom"]
-    vdd = np.where(p["vdd"] > 0, p["vdd"], v_nom)
+    vdd = select(mask_bits(p["vdd"] > 0), p["vdd"], v_nom)
     k_node = nq["k_node"]                                                # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
     sram_floor = nq["sram_bit_um2"]                # the node's smallest SRAM bitcell, 0 at planar nodes (cellarea.py)
-    cell_um2 = np.maximum(dev["cell_area_f2"] * f_um**2, np.where(capacitive, sram_floor, 0.0))
+    cell_um2 = np.maximum(dev["cell_area_f2"] * f_um**2, _keep(sram_floor, cap_bits))
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     db = np.minimum(p["dac_bits"], p["input_bits"])
     act = (ia := input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db, tech))["rho"]
     vdd2 = vdd**2
-    v_read2 = np.where(capacitive, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
+    v_read2 = select(cap_bits, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
     e_res = tab["e_res"].take(d)                                         # pJ, resistive cells (others: unused)
     t_read = dev["read_pulse_ns"]
     if np.any(p["read_ns"] > 0):                 # a design's own read pulse (docs/MODEL.md 2) replaces the device's
         t_read = np.where(p["read_ns"] > 0, p["read_ns"], t_read)
         e_res = np.where(p["read_ns"] > 0, tab["e_res_ns"].take(d) * p["read_ns"], e_res)
-    cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
+    cap_ff = dev["cell_cap_ff"] * select(mask_bits(dev["ref_node_nm"] > 0), k_node / tech.device_ref_cap_factor.take(d),
+                                         1.0)
     e_cap = cap_ff * vdd2 * 1e-3                                         # fF V^2 = fJ -> pJ
-    e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
+    e_cell = act * (select(cap_bits, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
     # a row is driven (its DAC switched, its line charged) in proportion to its slice value; plus zero-slice detection
     e_row = (act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd2 * 1e-3
-             + skip_detection_pj(p, tech, k_node, vdd, is_dram))
+             + skip_detection_pj(p, tech, k_node, vdd, is_dram, no_dram_bits))
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
-    e_cell = np.where(dcim, dg["e_cell"], _keep(e_cell, no_dram_bits))
+    e_cell = select(dcim_bits, dg["e_cell"], _keep(e_cell, no_dram_bits))
     e_row = _keep(e_row, no_dram_bits)
     b = p["adc_bits"]
     adc = per["adc"]
@@ -165,11 +174,11 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     t_adc_step = lambda g: np.maximum(t_read, _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
     cc, bpc = per["column_combine"], p["bits_per_cell"]
     # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
-    comb_ff = lambda g: np.where(g > 1, cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), 0.0)  # noqa: E731
+    comb_ff = lambda g: _keep(cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), mask_bits(g > 1))  # noqa: E731
     if np.any(combine):
-        differential = (p["weight_encoding"] == 0) & ~gate
-        comb_w = combine_group(p["weight_bits"], p["bits_per_cell"], differential, combine)
-        comb_k = combine_group(p["input_bits"], p["bits_per_cell"], differential, combine)
+        combine_bits = mask_bits(combine)
+        comb_w = _combine_group(p["weight_bits"], p["bits_per_cell"], diff_bits, combine_bits)
+        comb_k = _combine_group(p["input_bits"], p["bits_per_cell"], diff_bits, combine_bits)
         t_w, t_k = t_adc_step(comb_w), t_adc_step(comb_k)
         ff_w, ff_k = comb_ff(comb_w), comb_ff(comb_k)
     else:  # the same values without the arithmetic: groups of 1, no capacitors
@@ -190,12 +199,13 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "a_sa": _keep(sa["area_um2"] * a32, no_dram_bits),
         "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
         "a_dac": _keep(per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32, analog_bits),
-        "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
-        "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
+        "t_step": select(gate_bits, (cycle := 1.0 / p["clock_ghz"]), t_w),
+        "t_step_kv": select(gate_bits, cycle, t_k),
         "comb_w": comb_w, "comb_k": comb_k,
         "e_comb": act * ff_w * vdd2 * 1e-3, "e_comb_k": act * ff_k * vdd2 * 1e-3,
         "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
-        "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": _keep(dg["e_tree"], dcim_bits),
+        "dcim": dcim, "is_dram": is_dram, "gate": gate, "dram_bits": dram_bits, "diff_bits": diff_bits,
+        "gate_bits": gate_bits, "e_tree": _keep(dg["e_tree"], dcim_bits),
         "a_tree_col": _keep(dg["a_col"], dcim_bits),
         "e_dram_bit": tab["e_dram_bit"].take(d),
         "t_act": dev["row_activate_ns"],
@@ -214,7 +224,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
                                                       (nq["leak_i"], nq["leak_w"]))),
-        "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
+        "leak_cell_pw": select(cap_bits, sram_pw, dev["leakage_pw_per_cell"]),
         "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"]))),
         # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
         "clock_ceiling_ghz": (ceil := per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"])),
@@ -238,10 +248,11 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
 
 # ------------------------------------------------------------------------------------------------ step 2
 
-def _cells_per_value(bits, bpc, differential):
-    """Columns (cells) one signed value of `bits` bits occupies: bit slices, doubled for a differential pair."""
-    mag = np.where(differential, np.maximum(bits - 1, 1), bits)
-    return _ceil(mag / bpc) * np.where(differential, 2, 1)
+def _cells_per_value(bits, bpc, diff_bits):
+    """Columns (cells) one signed value of `bits` bits occupies: bit slices, doubled for a differential pair
+    (diff_bits: _util.mask_bits of the differential designs)."""
+    mag = select(diff_bits, np.maximum(bits - 1, 1), bits)
+    return _ceil(mag / bpc) * select(diff_bits, 2.0, 1.0)
 
 
 def map_weights(p: dict, wl: Workload, c: dict) -> dict:
@@ -249,8 +260,9 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     rows, cols, bpc = p["rows"], p["cols"], p["bits_per_cell"]
     # digital CIM and DRAM store two's-complement weight bits: no differential pair, no reference column
     differential = (p["weight_encoding"] == 0) & ~c["gate"]
-    cols_eff = np.where(differential | c["gate"], cols, cols - 1)
-    cpw = _cells_per_value(p["weight_bits"], bpc, differential)
+    diff_bits = c["diff_bits"]            # (differential as _util.mask_bits: np.where as _util.select)
+    cols_eff = select(diff_bits | c["gate_bits"], cols, cols - 1)
+    cpw = _cells_per_value(p["weight_bits"], bpc, diff_bits)
     ra = c["ra"]
     in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
     conv_keep = conversions_kept(p["slice_skip"], c["act_code"], ra, c["tech"])   # zero-slice skipping (MODEL.md 15)
@@ -272,38 +284,39 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     # and a V array (context rows x hd), at the KV precision
     m, sc = wl.model, wl.scenario
     kv_bits = kv_precision(p, wl)
-    cpk = _cells_per_value(kv_bits, bpc, differential)
+    cpk = _cells_per_value(kv_bits, bpc, diff_bits)
     kv_per_head = 0.0   # arrays per sequence and KV head, summed over layers; a sliding window caps the context
     for n_layers, span in m.kv_spans(sc.prompt_tokens + sc.generate_tokens):
         k_arrays = _ceil(m.hd / rows) * _ceil(span * cpk / cols_eff)
         v_arrays = _ceil(span / rows) * _ceil(m.hd * cpk / cols_eff)
         kv_per_head = kv_per_head + n_layers * (k_arrays + v_arrays)
     ctx_max = m.cached_tokens(sc.prompt_tokens + sc.generate_tokens)   # tokens cached per layer, on average
-    cim_attn = p["attention"] == 1
-    kv_arrays = np.where(cim_attn, sc.batch * m.kv_heads * kv_per_head, 0.0)
+    attn_bits = mask_bits(p["attention"] == 1)   # attention: cim
+    kv_arrays = _keep(sc.batch * m.kv_heads * kv_per_head, attn_bits)
     arrays_per_chip = p["tiles"] * p["arrays_per_tile"]
     needed = weight_arrays + kv_arrays
     chips_needed = _ceil(needed / arrays_per_chip)
     fit = chips_needed <= p["chips"]
     reload_mode = (p["overflow"] == 1) & ~fit
-    chips_used = np.where(reload_mode | fit, p["chips"], chips_needed)
+    chips_used = select(mask_bits(reload_mode | fit), p["chips"], chips_needed)
     avail = chips_used * arrays_per_chip
     kv_fits = kv_arrays <= avail
     weight_space = np.maximum(avail - kv_arrays, 0)
-    rep = np.where(fit | ~reload_mode, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1)
-    rep = np.where(c["is_dram"], 1.0, rep)   # DRAM PIM spreads every matrix over all banks already
+    reload_bits = mask_bits(reload_mode)
+    rep = select(mask_bits(fit) | ~reload_bits, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1.0)
+    rep = select(c["dram_bits"], 1.0, rep)   # DRAM PIM spreads every matrix over all banks already
     per_layer_arrays = _dot_shapes(arrays_one, wl.copies * wl.per_layer)
     single_arrays = np.zeros(len(rows))
     for j in wl.single_shapes:
         single_arrays = np.maximum(single_arrays, arrays_one[:, j] * wl.copies[j])
     staging = np.maximum(np.minimum(weight_space, np.maximum(per_layer_arrays, single_arrays)), 1)
-    resident = np.where(reload_mode, np.maximum(weight_space - staging, 0), weight_arrays)
-    reload_arrays = np.where(reload_mode, np.maximum(weight_arrays - resident, 0), 0.0)
+    resident = select(reload_bits, np.maximum(weight_space - staging, 0), weight_arrays)
+    reload_arrays = _keep(np.maximum(weight_arrays - resident, 0), reload_bits)
     # KV cache of the whole batch at full context: layers x (K, V) x kv_dim x kv_bits / 8 bytes per token
     # (kv_bytes_per_token(1) is that count at 1 bit); digital attention keeps it in the global buffers if it fits
     kv_bytes = m.kv_bytes_per_token(1) * sc.batch * ctx_max * kv_bits
     kv_in_buffer = kv_bytes <= p["global_buffer_mb"] * 1e6 * chips_used
-    reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
+    reload_fraction = _keep(reload_arrays / np.maximum(weight_arrays, 1), reload_bits)
     return {
         "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles, "conv_keep": conv_keep,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
@@ -312,6 +325,7 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
         "reload_fraction": reload_fraction,
         "reload_bytes": weight_cells * reload_fraction / cpw * p["weight_bits"] / 8,   # streamed from off-chip
         "reload_rounds": reload_arrays / staging, "kv_fits": kv_fits, "differential": differential,
+        "attn_bits": attn_bits,
         "kv_bits": kv_bits, "kv_bytes": kv_bytes, "kv_in_buffer": kv_in_buffer,
     }
 

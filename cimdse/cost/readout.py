@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech
-from ._util import keep, mask_bits
+from ._util import keep, mask_bits, select
 
 K_BOLTZMANN = 1.380649e-23   # J/K (SI exact value)
 
@@ -39,12 +39,13 @@ def readout(p: dict, tech: Tech, vdd, col_ff, resistive, gate, a32, analog_bits=
     sense_amp = b <= 1                                   # voltage mode: the 1-bit ADC is a latch comparator
     current = resistive & ~sense_amp & ~gate
     analog = ~mask_bits(gate) if analog_bits is None else analog_bits     # (bits: _util.keep)
-    no_sense = ~mask_bits(sense_amp)
+    sense_bits, current_bits = mask_bits(sense_amp), mask_bits(current)
+    no_sense = ~sense_bits
     e_sample = c_s_ff * vdd**2 * 1e-3                    # fF V^2 = fJ -> pJ
     e_clamp = 2 * vdd * (b + 1) * np.log(2) * (col_ff + c_s_ff) / ro["gm_over_id_per_v"] * 1e-3
-    e_fe = keep(keep(e_sample, no_sense) + keep(e_clamp, mask_bits(current)), analog)
+    e_fe = keep(keep(e_sample, no_sense) + keep(e_clamp, current_bits), analog)
     wl_um2 = (ro["avt_mv_um"] * 1e-3 * np.exp2(b + 1) / vdd) ** 2          # one matched device (Pelgrom)
-    n_dev = np.where(current, 4, np.where(sense_amp, 2, 0))
+    n_dev = select(current_bits, 4.0, keep(2.0, sense_bits))   # np.where(current, 4, np.where(sense_amp, 2, 0))
     a_cap = keep(np.maximum(c_s_ff / ro["cap_density_ff_per_um2"], a_sh), no_sense)
     a_fe = keep(a_cap + n_dev * wl_um2, analog)
     return {"e_fe": e_fe, "a_fe": a_fe}
