@@ -49,14 +49,12 @@ def logic_scale(tech: Tech, node, vdd, ref_node, ref_vdd, k_node=None):
 
 # ------------------------------------------------------------------------------------------------ step 1
 
-def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech, k_node) -> dict:
+def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech, k_node, ra) -> dict:
     """Digital SRAM CIM per column (docs/MODEL.md 'Digital SRAM CIM'): AND gates and an adder tree over the rows.
 
     e_cell: energy per cell and input slice (db AND gates); e_tree: one evaluation of a column's adder tree over
-    ra rows of db-bit products; a_col: AND gates and adder tree area per column (um^2).
+    ra rows of db-bit products; a_col: AND gates and adder tree area per column (um^2). ra: rows driven at once.
     """
-    rows = p["rows"]
-    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
     levels = np.ceil(np.log2(np.maximum(ra, 1)) - 1e-9)
     half = np.exp2(-levels)
     # full-adder bits of a ripple-carry tree: sum over levels l of (ra / 2^l) adders of (db + l - 1) bits
@@ -159,7 +157,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     e_row = (act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd2 * 1e-3
              + skip_detection_pj(p, tech, k_node, vdd, is_dram, no_dram_bits))
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
-    dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
+    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])   # rows driven at once
+    dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node, ra) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
     e_cell = select(dcim_bits, dg["e_cell"], _keep(e_cell, no_dram_bits))
     e_row = _keep(e_row, no_dram_bits)
@@ -233,7 +232,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sram_clock_max_ghz": np.minimum(fmax, ceil) * sram_speed_factor(p["sram_vt"], (nq["leak_i"], nq["leak_w"]),
                                                                          tech) if capacitive.any() else fmax,
         "is_sram": capacitive,
-        "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
+        "ra": ra,
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
@@ -397,7 +396,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
     p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     for name, f in FLOORS.items():      # (0, floor) is flagged by conflict_codes and priced at the floor
-        p[name] = np.where(p[name] > 0, np.maximum(p[name], f.value), 0.0)
+        p[name] = _keep(np.maximum(p[name], f.value), mask_bits(p[name] > 0))   # (np.where(p > 0, max, 0): _util.keep)
     c = circuits(p, tech, r_cell, nq)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
