@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._util import select
+
 SIGNIFICANT_DIGITS = 3   # numbers in reasons: enough to compare with the limit, few enough to repeat across designs
 EXACT_DIGITS = 7         # where a value rounds to its limit, it is shown with this many digits instead
 FEW_ROWS = 32            # rows below which a text per row is cheaper than finding the distinct values first
@@ -122,13 +124,13 @@ def first_broken(code: np.ndarray, checks: Sequence[Check]) -> tuple[np.ndarray,
     value, limit = np.zeros(len(ok)), np.zeros(len(ok))
     for k, ch in enumerate(checks, 1):
         bad = ok & ~(np.asarray(ch.value) <= ch.limit)
-        if bad.any():
-            idx = np.flatnonzero(bad)
-            broken[idx] = k
-            value[idx] = np.asarray(ch.value, dtype=float)[idx]
-            lim = np.asarray(ch.limit, dtype=float)
-            limit[idx] = lim[idx] if lim.ndim else lim
-            ok[idx] = False
+        if bad.any():   # np.where(bad, new, old) on the numbers' bits (_util.select: no branches, no index arrays)
+            sign = np.negative(bad.view(np.int8))
+            broken ^= (broken ^ np.int8(k)) & sign
+            bits = sign.astype(np.int64)
+            value = select(bits, np.asarray(ch.value, dtype=float), value)
+            limit = select(bits, np.asarray(ch.limit, dtype=float), limit)
+            ok &= ~bad
     return ok, broken, value, limit
 
 
