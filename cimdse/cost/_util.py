@@ -60,7 +60,11 @@ def select(bits: np.ndarray, x, y) -> np.ndarray:
     """np.where(mask, x, y) for bits = mask_bits(mask), by bits as `keep`: y ^ ((x ^ y) & bits) on the floats' bits
     (the same bits as np.where, without its branches). x, y: float64, arrays or scalars."""
     yi = np.asarray(y, dtype=np.float64).view(np.int64)
-    out = np.bitwise_and(np.bitwise_xor(np.asarray(x, dtype=np.float64).view(np.int64), yi), bits)
+    out = np.bitwise_xor(np.asarray(x, dtype=np.float64).view(np.int64), yi)
+    if out.shape != np.shape(bits):   # (x and y scalars: the words' shape)
+        out = np.broadcast_to(out, np.shape(bits))
+        return np.bitwise_xor(np.bitwise_and(out, bits), yi).view(np.float64)
+    np.bitwise_and(out, bits, out=out)   # (in place: one temporary, not three)
     return np.bitwise_xor(out, yi, out=out).view(np.float64)
 
 

@@ -139,7 +139,7 @@ def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:
     eff = tech.cam["tcam"]["array_efficiency"]
     tcam = _once(c, "bits", lambda: selection_bits(p, wl, _select_bits(p, c))) * tech.cam["tcam"]["cell_area_f2"] * f2 / eff
     rows, cells = _once(c, "lut", lambda: acam_lut(tech, p["input_bits"]))
-    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
+    lanes = mp["lanes"]   # (simd_lanes x tiles x chips used)
     acam = _keep(lanes * rows * cells * tech.cam["acam"]["cell_area_f2"] * f2 / eff, _nl_bits(p, c))
     return tcam + acam
 

@@ -131,7 +131,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     node = p["node_nm"]
     nq = node_quantities(node, tech) if nq is None else nq       # once per distinct node (nodes.py)
     log_node, v_nom = nq["log_node"], nq["v_nom"]
-    vdd = select(mask_bits(p["vdd"] > 0), p["vdd"], v_nom)
+    set_vdd = p["vdd"] > 0                                              # 0: the node's nominal supply
+    vdd = select(mask_bits(set_vdd), p["vdd"], v_nom)
     k_node = nq["k_node"]                                                # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
@@ -224,7 +225,9 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
                                                       (nq["leak_i"], nq["leak_w"]))),
         "leak_cell_pw": select(cap_bits, sram_pw, dev["leakage_pw_per_cell"]),
-        "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"]))),
+        # (every design at its node's nominal supply: f_max there, which nodes.py computed per node by the same law)
+        "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"])) if set_vdd.any()
+                     else nq["fmax_nom"]),
         # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
         "clock_ceiling_ghz": (ceil := per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"])),
         # SRAM arrays read at the clock: both clock limits are hp logic's, slower by the cells' flavour (MODEL.md 27)
@@ -325,6 +328,9 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
         "reload_bytes": weight_cells * reload_fraction / cpw * p["weight_bits"] / 8,   # streamed from off-chip
         "reload_rounds": reload_arrays / staging, "kv_fits": kv_fits, "differential": differential,
         "attn_bits": attn_bits,
+        "lanes": p["simd_lanes"] * p["tiles"] * chips_used,   # vector lanes of all chips (passes, CAM area)
+        "array_cells": avail * rows * cols,   # cells of all arrays; buffer bits of all chips (area, leakage)
+        "buffer_bits": chips_used * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6),
         "kv_bits": kv_bits, "kv_bytes": kv_bytes, "kv_in_buffer": kv_in_buffer,
     }
 

@@ -46,7 +46,7 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
     kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
     kv_on_chip = kv_in_buffer & ~kv_dram
     clock = p["clock_ghz"]
-    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
+    lanes = mp["lanes"]
     reload_cells = mp["weight_cells"] * mp["reload_fraction"]
     w_bytes = mp["reload_bytes"]
     off_gbps = c["off_gbps"] * mp["chips_used"]

@@ -27,17 +27,18 @@ def area(p: dict, c: dict, mp: dict) -> dict:
     """Area (mm^2) per component for all chips used."""
     per_array_adcs = _ceil(p["cols"] / p["cols_per_adc"])
     arrays = mp["avail"]
+    # (products shared by several parts made once, in the same order: the same numbers)
+    array_rows, array_cols, chip_tiles = arrays * p["rows"], arrays * p["cols"], mp["chips_used"] * p["tiles"]
     a = {
-        "cells": arrays * p["rows"] * p["cols"] * c["cell_um2"],
+        "cells": mp["array_cells"] * c["cell_um2"],   # (arrays x rows x cols)
         "adc": arrays * per_array_adcs * c["a_adc"],
-        "dac": arrays * p["rows"] * c["a_dac"],
+        "dac": array_rows * c["a_dac"],
         "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * c["a_comb_col"]),
-        "mac_units": arrays * p["cols"] * c["a_tree_col"],
-        "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
-        * c["a_buffer_bit"],
-        "digital": mp["chips_used"] * p["tiles"] * p["simd_lanes"] * c["a_lane"],
-        "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
-        "readout": arrays * p["cols"] * c["a_fe"],   # column front ends (sample-and-hold included)
+        "mac_units": array_cols * c["a_tree_col"],
+        "buffers": mp["buffer_bits"] * c["a_buffer_bit"],
+        "digital": chip_tiles * p["simd_lanes"] * c["a_lane"],
+        "noc": chip_tiles * c["a_router"],
+        "readout": array_cols * c["a_fe"],   # column front ends (sample-and-hold included)
     }
     g = gating_area_factor(p, c)   # sleep transistors of power-gated cells and buffers (docs/MODEL.md 12)
     a["cells"], a["buffers"] = a["cells"] * g, a["buffers"] * g
@@ -46,9 +47,7 @@ def area(p: dict, c: dict, mp: dict) -> dict:
 
 def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
     """Static power: volatile (SRAM) cells of the arrays and all buffer bits."""
-    array_cells = mp["avail"] * p["rows"] * p["cols"]
-    buffer_bits = mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
-    return (array_cells * c["leak_cell_pw"] + buffer_bits * c["sram_leak_pw"]) * 1e-12
+    return (mp["array_cells"] * c["leak_cell_pw"] + mp["buffer_bits"] * c["sram_leak_pw"]) * 1e-12
 
 
 def peak_mvm(p: dict, c: dict, mp: dict) -> tuple:
@@ -127,7 +126,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     rated = mask_bits(rate > 0)
     life = select(rated, c["endurance"] / select(rated, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
     res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
-    res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
+    res["utilization"] = mp["weight_cells"] / mp["array_cells"]
     res["offchip_gb"] = offchip_bytes(wl, p, c, mp) * 1e-9
     res["feasible"], res["reason"] = feasibility(p, res, c, mp, code, defer_reasons)
     return res

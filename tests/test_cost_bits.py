@@ -1,0 +1,51 @@
+"""Selections by bits in the cost model (cost/_util.mask_bits, keep, select): the bits of np.where, every value."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimdse.cost._util import distinct, keep, mask_bits, select
+from cimdse.cost.model import circuits
+from cimdse.cost.params import defaults, to_batch
+from cimdse.cost.timing import fmax_ghz
+from cimdse.tech import load_tech
+
+
+def _specials(n: int, seed: int) -> np.ndarray:
+    """n floats with NaN, +-inf, +-0.0, subnormals and ordinary values mixed in."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
+    x[::7], x[1::11], x[2::13], x[3::5], x[4::17] = np.nan, np.inf, -np.inf, -0.0, 5e-324
+    return x
+
+
+def test_keep_and_select_give_the_bits_of_np_where():
+    x, y = _specials(1001, 1), _specials(1001, 2)
+    mask = np.random.default_rng(3).random(1001) < 0.5
+    bits = mask_bits(mask)
+    assert bits.dtype == np.int64 and set(np.unique(bits).tolist()) == {-1, 0}
+    for a, b in ((x, y), (x, 1.0), (2.5, y), (-0.0, x), (np.float64(3.0), 0.0), (4.0, -1.0)):
+        got, want = select(bits, a, b), np.where(mask, a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
+    for a in (x, 7.0, -0.0):
+        assert keep(a, bits).tobytes() == np.where(mask, a, 0.0).tobytes()
+        assert keep(a, ~bits).tobytes() == np.where(mask, 0.0, a).tobytes()
+
+
+def test_distinct_counts_whole_numbers_as_the_sorted_path_finds_them():
+    x = np.random.default_rng(4).choice([7.0, 14.0, 22.0, 28.0, 45.0, 65.0, 130.0], 5000)
+    values, index = distinct(x)                                      # whole numbers: counted
+    assert values.tolist() == np.unique(x).tolist() and values.take(index).tobytes() == x.tobytes()
+    half = x + 0.5                                                   # not whole: sorted
+    values, index = distinct(half)
+    assert values.tolist() == np.unique(half).tolist() and values.take(index).tobytes() == half.tobytes()
+
+
+def test_fmax_at_the_nominal_supply_is_the_law_per_design():
+    # every design at its node's nominal supply (vdd 0): circuits takes f_max from the per-node table of nodes.py
+    tech = load_tech()
+    b = {k: np.repeat(v, 6) for k, v in to_batch([defaults()]).items()}
+    b["node_nm"] = np.array([7.0, 14.0, 22.0, 28.0, 45.0, 65.0])
+    b["vdd"] = np.zeros(6)
+    c = circuits(b, tech)
+    assert c["fmax_ghz"].tobytes() == fmax_ghz(c["vdd"], b["node_nm"], tech).tobytes()
