@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cimdse.cost._util import distinct, keep, mask_bits, select
+from cimdse.cost.activity import conversions_kept, input_activity, skip_fraction
 from cimdse.cost.model import circuits
 from cimdse.cost.params import defaults, to_batch
 from cimdse.cost.timing import fmax_ghz
@@ -49,3 +50,20 @@ def test_fmax_at_the_nominal_supply_is_the_law_per_design():
     b["vdd"] = np.zeros(6)
     c = circuits(b, tech)
     assert c["fmax_ghz"].tobytes() == fmax_ghz(c["vdd"], b["node_nm"], tech).tobytes()
+
+
+def test_conversions_kept_grouped_equal_per_design():
+    # (code, rows active) pairs grouped by counting (few distinct) or sorting (many): the numbers of per design
+    tech = load_tech()
+    rng = np.random.default_rng(5)
+    n = 3000
+    act = input_activity(rng.integers(0, 2, n), rng.integers(0, 2, n), rng.integers(1, 9, n).astype(float),
+                         rng.integers(1, 5, n).astype(float), tech)
+    density = tech.periphery["activity"]["input_bit_density"]
+    for ra in (rng.choice([8.0, 64.0, 512.0, 1000.0], n), rng.integers(1, 5000, n).astype(float)):
+        skip = rng.integers(0, 2, n)
+        got = conversions_kept(skip, act["code"], ra, tech)
+        on = skip == 1
+        want = np.ones(n)
+        want[on] = 1.0 - skip_fraction(act["code"][on], ra[on], density)
+        assert got.tobytes() == want.tobytes()
