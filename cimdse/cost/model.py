@@ -73,13 +73,14 @@ def combine_group(bits, bpc, differential, analog):
     """Bit-slice columns merged into one conversion (docs/MODEL.md 'Column combination'): with
     `column_combine: analog` the ceil(magnitude bits / bits_per_cell) binary-weighted columns of one value are
     charge-shared and converted once; otherwise every column converts on its own (1)."""
-    return _combine_group(bits, bpc, mask_bits(differential), mask_bits(analog))
+    return select(mask_bits(analog), _bit_columns(bits, bpc, mask_bits(differential)), 1.0)
 
 
-def _combine_group(bits, bpc, diff_bits, analog_bits):
-    """combine_group with its masks as _util.mask_bits (np.where as _util.select: the same bits)."""
-    mag = select(diff_bits, np.maximum(bits - 1, 1), bits)
-    return select(analog_bits, _ceil(mag / bpc), 1.0)
+def _bit_columns(bits, bpc, diff_bits):
+    """Bit-slice columns of one value's magnitude: ceil(magnitude bits / bits_per_cell), the magnitude one bit short
+    of `bits` for a differential pair (diff_bits: _util.mask_bits of those designs; np.where as _util.select).
+    Shared by column combination (circuits) and the cells per value (map_weights)."""
+    return _ceil(select(diff_bits, np.maximum(bits - 1, 1), bits) / bpc)
 
 
 class _DeviceColumns(dict):
@@ -175,10 +176,12 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     cc, bpc = per["column_combine"], p["bits_per_cell"]
     # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
     comb_ff = lambda g: _keep(cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), mask_bits(g > 1))  # noqa: E731
+    bit_cols = {"weight": _bit_columns(p["weight_bits"], bpc, diff_bits)}   # (map_weights' cells per value too)
     if np.any(combine):
         combine_bits = mask_bits(combine)
-        comb_w = _combine_group(p["weight_bits"], p["bits_per_cell"], diff_bits, combine_bits)
-        comb_k = _combine_group(p["input_bits"], p["bits_per_cell"], diff_bits, combine_bits)
+        bit_cols["input"] = _bit_columns(p["input_bits"], bpc, diff_bits)
+        comb_w = select(combine_bits, bit_cols["weight"], 1.0)
+        comb_k = select(combine_bits, bit_cols["input"], 1.0)
         t_w, t_k = t_adc_step(comb_w), t_adc_step(comb_k)
         ff_w, ff_k = comb_ff(comb_w), comb_ff(comb_k)
     else:  # the same values without the arithmetic: groups of 1, no capacitors
@@ -204,7 +207,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "comb_w": comb_w, "comb_k": comb_k,
         "e_comb": act * ff_w * vdd2 * 1e-3, "e_comb_k": act * ff_k * vdd2 * 1e-3,
         "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
-        "dcim": dcim, "is_dram": is_dram, "gate": gate, "dram_bits": dram_bits, "diff_bits": diff_bits,
+        "dcim": dcim, "is_dram": is_dram, "gate": gate, "dram_bits": dram_bits, "diff_bits": diff_bits, "bit_cols": bit_cols,
         "gate_bits": gate_bits, "e_tree": _keep(dg["e_tree"], dcim_bits),
         "a_tree_col": _keep(dg["a_col"], dcim_bits),
         "e_dram_bit": tab["e_dram_bit"].take(d),
@@ -250,11 +253,12 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
 
 # ------------------------------------------------------------------------------------------------ step 2
 
-def _cells_per_value(bits, bpc, diff_bits):
+def _cells_per_value(bits, bpc, diff_bits, bit_cols=None, pair=None):
     """Columns (cells) one signed value of `bits` bits occupies: bit slices, doubled for a differential pair
-    (diff_bits: _util.mask_bits of the differential designs)."""
-    mag = select(diff_bits, np.maximum(bits - 1, 1), bits)
-    return _ceil(mag / bpc) * select(diff_bits, 2.0, 1.0)
+    (diff_bits: _util.mask_bits of the differential designs; bit_cols: _bit_columns(bits, bpc, diff_bits) and pair:
+    select(diff_bits, 2.0, 1.0) when the caller has them)."""
+    cols = _bit_columns(bits, bpc, diff_bits) if bit_cols is None else bit_cols
+    return cols * (select(diff_bits, 2.0, 1.0) if pair is None else pair)
 
 
 def map_weights(p: dict, wl: Workload, c: dict) -> dict:
@@ -264,7 +268,8 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     differential = (p["weight_encoding"] == 0) & ~c["gate"]
     diff_bits = c["diff_bits"]            # (differential as _util.mask_bits: np.where as _util.select)
     cols_eff = select(diff_bits | c["gate_bits"], cols, cols - 1)
-    cpw = _cells_per_value(p["weight_bits"], bpc, diff_bits)
+    pair = select(diff_bits, 2.0, 1.0)    # columns per bit slice: 2 for a differential pair
+    cpw = _cells_per_value(p["weight_bits"], bpc, diff_bits, c["bit_cols"]["weight"], pair)
     ra = c["ra"]
     in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
     conv_keep = conversions_kept(p["slice_skip"], c["act_code"], ra, c["tech"])   # zero-slice skipping (MODEL.md 15)
@@ -286,7 +291,8 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     # and a V array (context rows x hd), at the KV precision
     m, sc = wl.model, wl.scenario
     kv_bits = kv_precision(p, wl)
-    cpk = _cells_per_value(kv_bits, bpc, diff_bits)
+    cpk = _cells_per_value(kv_bits, bpc, diff_bits, c["bit_cols"].get("input") if kv_bits is p["input_bits"] else None,
+                           pair)
     kv_per_head = 0.0   # arrays per sequence and KV head, summed over layers; a sliding window caps the context
     for n_layers, span in m.kv_spans(sc.prompt_tokens + sc.generate_tokens):
         k_arrays = _ceil(m.hd / rows) * _ceil(span * cpk / cols_eff)
