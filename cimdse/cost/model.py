@@ -419,7 +419,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
     peak = peak_mvm(p, c, mp)
     gating = gating_rates(p, c, mp, peak[2], peak[3])
     for ph in wl.vectors:
-        e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
+        e, t, ops = price_phase(p, wl, c, mp, ph, sc_, breakdown)   # (the operator split: breakdown only)
         t_pass = _total(t.values())
         e["leakage"] = p_leak * t_pass * 1e3                               # W * ns = nJ -> pJ
         if gating is not None:   # (without gating the fraction is 1)

@@ -20,6 +20,9 @@ from .traffic import traffic_constants
 
 ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
                 "writes", "leakage", "cam", "readout")
+# operator classes of price_phase's energy split, in the order the breakdown lists them
+OPERATOR_CLASSES = ("static_matmul", "buffers_noc", "attention", "elementwise", "embedding", "weight_reload",
+                    "chip_link")
 LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link", "cam")
 
 
@@ -90,8 +93,10 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
     }
 
 
-def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) -> tuple[dict, dict, dict]:
-    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class.
+def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict,
+                by_op: bool = True) -> tuple[dict, dict, dict]:
+    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class (by_op False:
+    an empty dict; only the breakdown reads it, and its sums are left out).
 
     Every part of ENERGY_PARTS and LATENCY_PARTS is set here (leakage: by the caller). A new term: add its name to
     the tuple and set e[name] / t[name] here (a per-phase count from wl.phase_totals times a per-design cost from
@@ -103,14 +108,16 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     ops: dict[str, np.ndarray] = {}
     # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix (static.py)
     e.update(sc_["e_pass"][ph])
-    ops["static_matmul"] = _total(e.values())
+    if by_op:
+        ops["static_matmul"] = _total(e.values())
     e_tile_bit = c["e_tile_bit"]
     io_bits = (tot["static_in"] + tot["static_out"]) * bits
     e_io = io_bits * e_tile_bit
     hops = sc_["hops"]
     # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
     e["noc"] = (io_bits * hops + sc_["noc_extra_pass"][ph]) * sc_["e_hop_bit"]
-    ops["buffers_noc"] = e_io + e["noc"]
+    if by_op:
+        ops["buffers_noc"] = e_io + e["noc"]
     # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
     m_vec = tot["m"]
     vec_per_stage = _ceil(m_vec * wl.stage_share / mp["rep"])
@@ -128,11 +135,13 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     e_dyn_macs = dyn_digital * sc_["e_mac"]
     kv_bits = mp["kv_bits"]
     kv_traffic = _keep((kv_read + tot["kv_write"]) * kv_bits, digital)
-    e_attn = e_dyn_macs + kv_traffic * e_kv_bit + dyn_io * bits * e_tile_bit   # (e_kv_bit finite: 0 x e = 0)
+    if by_op:
+        e_attn = e_dyn_macs + kv_traffic * e_kv_bit + dyn_io * bits * e_tile_bit   # (e_kv_bit finite: 0 x e = 0)
     nl = _cam.nonlinear_costs(p, c, tot, c["tech"])      # CAM (MODEL.md 14): lookups leave the lanes
     elem_ops = tot["elem_ops"] - nl["lookups"]
     e_vec_ops = elem_ops * c["e_vec"]
-    e_elem = e_vec_ops + nl["energy"] + tot["elem_io"] * bits * e_tile_bit
+    if by_op:
+        ops["elementwise"] = e_vec_ops + nl["energy"] + tot["elem_io"] * bits * e_tile_bit
     e["digital"] = e_dyn_macs + e_vec_ops
     e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * e_tile_bit
                     + _keep(kv_traffic * c["e_global_bit"], sc_["kv_on_chip_bits"]))
@@ -159,7 +168,8 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         for part, val in e_cim.items():
             e[part] = e[part] + _keep(val, attn)
         e["writes"] = e_w
-        e_attn = e_attn + _keep(_total(e_cim.values()) + e_w, attn)
+        if by_op:
+            e_attn = e_attn + _keep(_total(e_cim.values()) + e_w, attn)
         group = wl.model.heads / wl.model.kv_heads
         t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
         t["cim_attention"] = _keep(wl.model.layers * tot["queries"] * group * t_mvm, attn)
@@ -171,19 +181,17 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
     sel = _cam.selection_costs(p, wl, c, mp, ph, tot, c["tech"])   # CAM token selection (MODEL.md 14)
     e["cam"] = nl["energy"] + sel["energy"] + zero
     t["cam"] = sel["time"] + zero
-    ops["attention"] = e_attn + sel["energy"]
-    ops["elementwise"] = e_elem
+    if by_op:
+        ops["attention"] = e_attn + sel["energy"]
     # --- embedding lookups from off-chip memory
     emb_bits = tot["embed"] * p["weight_bits"]
     e_emb = emb_bits * c["e_off_bit"]
     e["offchip"] = e_off + e_emb
     t["offchip"] = emb_bits * 0.125 / sc_["off_gbps_all"]
-    ops["embedding"] = e_emb
     # --- weight reload (overflow: reload and the weights do not fit)
     e["writes"] = e["writes"] + sc_["e_reload_write"]
     e["offchip"] = e["offchip"] + sc_["e_reload_read"]
     t["reload"] = sc_["t_reload"]
-    ops["weight_reload"] = sc_["e_reload"]
     # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
     # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
     link_bits = m_vec * wl.model.hidden * bits * sc_["chip_bounds"]
@@ -191,7 +199,9 @@ def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) ->
         link_bits = link_bits + sc_["link_bits_pass"][ph]
     e["chip_link"] = link_bits * sc_["e_link_eff"]
     t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
-    ops["chip_link"] = e["chip_link"]
+    if by_op:
+        ops["embedding"], ops["weight_reload"], ops["chip_link"] = e_emb, sc_["e_reload"], e["chip_link"]
+        ops = {k: ops[k] for k in OPERATOR_CLASSES}   # (the order they were set in before)
     return _in_order(e, ENERGY_PARTS), _in_order(t, LATENCY_PARTS), ops
 
 
