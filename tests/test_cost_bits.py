@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cimdse.cost._util import distinct, keep, mask_bits, select
+from cimdse.cost._util import WHERE_BELOW, distinct, keep, mask_bits, select
 from cimdse.cost.activity import conversions_kept, input_activity, skip_fraction
 from cimdse.cost.model import circuits
 from cimdse.cost.params import defaults, to_batch
@@ -21,16 +21,20 @@ def _specials(n: int, seed: int) -> np.ndarray:
 
 
 def test_keep_and_select_give_the_bits_of_np_where():
-    x, y = _specials(1001, 1), _specials(1001, 2)
-    mask = np.random.default_rng(3).random(1001) < 0.5
-    bits = mask_bits(mask)
-    assert bits.dtype == np.int64 and set(np.unique(bits).tolist()) == {-1, 0}
-    for a, b in ((x, y), (x, 1.0), (2.5, y), (-0.0, x), (np.float64(3.0), 0.0), (4.0, -1.0)):
-        got, want = select(bits, a, b), np.where(mask, a, b)
-        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
-    for a in (x, 7.0, -0.0):
-        assert keep(a, bits).tobytes() == np.where(mask, a, 0.0).tobytes()
-        assert keep(a, ~bits).tobytes() == np.where(mask, 0.0, a).tobytes()
+    for n in (3001, 301):   # words of bits (a large batch), the mask itself (a small one: np.where)
+        x, y = _specials(n, 1), _specials(n, 2)
+        mask = np.random.default_rng(3).random(n) < 0.5
+        bits = mask_bits(mask)
+        if n >= WHERE_BELOW:
+            assert bits.dtype == np.int64 and set(np.unique(bits).tolist()) == {-1, 0}
+        for a, b in ((x, y), (x, 1.0), (2.5, y), (-0.0, x), (np.float64(3.0), 0.0), (4.0, -1.0)):
+            got, want = select(bits, a, b), np.where(mask, a, b)
+            assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
+        for a in (x, 7.0, -0.0):
+            assert keep(a, bits).tobytes() == np.where(mask, a, 0.0).tobytes()
+            assert keep(a, ~bits).tobytes() == np.where(mask, 0.0, a).tobytes()
+        other = np.random.default_rng(4).random(n) < 0.5    # masks combine as the masks do
+        assert select(bits & ~mask_bits(other), x, y).tobytes() == np.where(mask & ~other, x, y).tobytes()
 
 
 def test_distinct_counts_whole_numbers_as_the_sorted_path_finds_them():

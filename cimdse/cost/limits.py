@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._util import select
+from ._util import mask_bits, select
 
 SIGNIFICANT_DIGITS = 3   # numbers in reasons: enough to compare with the limit, few enough to repeat across designs
 EXACT_DIGITS = 7         # where a value rounds to its limit, it is shown with this many digits instead
@@ -125,9 +125,8 @@ def first_broken(code: np.ndarray, checks: Sequence[Check]) -> tuple[np.ndarray,
     for k, ch in enumerate(checks, 1):
         bad = ok & ~(np.asarray(ch.value) <= ch.limit)
         if bad.any():   # np.where(bad, new, old) on the numbers' bits (_util.select: no branches, no index arrays)
-            sign = np.negative(bad.view(np.int8))
-            broken ^= (broken ^ np.int8(k)) & sign
-            bits = sign.astype(np.int64)
+            broken ^= (broken ^ np.int8(k)) & np.negative(bad.view(np.int8))
+            bits = mask_bits(bad)
             value = select(bits, np.asarray(ch.value, dtype=float), value)
             limit = select(bits, np.asarray(ch.limit, dtype=float), limit)
             ok &= ~bad
