@@ -46,14 +46,18 @@ def test_distinct_counts_whole_numbers_as_the_sorted_path_finds_them():
     assert values.tolist() == np.unique(half).tolist() and values.take(index).tobytes() == half.tobytes()
 
 
-def test_fmax_at_the_nominal_supply_is_the_law_per_design():
-    # every design at its node's nominal supply (vdd 0): circuits takes f_max from the per-node table of nodes.py
+def test_fmax_per_supply_is_the_law_per_design():
+    # every design at its node's nominal supply (vdd 0): f_max from the per-node table of nodes.py; a few set
+    # supplies: the law once per supply (timing.fmax_at_supplies); many: per design. The numbers of the law per design
     tech = load_tech()
-    b = {k: np.repeat(v, 6) for k, v in to_batch([defaults()]).items()}
-    b["node_nm"] = np.array([7.0, 14.0, 22.0, 28.0, 45.0, 65.0])
-    b["vdd"] = np.zeros(6)
-    c = circuits(b, tech)
-    assert c["fmax_ghz"].tobytes() == fmax_ghz(c["vdd"], b["node_nm"], tech).tobytes()
+    rng = np.random.default_rng(6)
+    n = 3000
+    b = {k: np.repeat(v, n) for k, v in to_batch([defaults()]).items()}
+    b["node_nm"] = rng.choice([7.0, 14.0, 22.0, 28.0, 45.0, 65.0], n)
+    for vdd in (np.zeros(n), rng.choice([0.0, 0.7, 0.9], n), rng.choice([0.0, 0.55, 0.7, 0.8, 0.9, 1.0], n),
+                rng.uniform(0.5, 1.1, n)):
+        c = circuits({**b, "vdd": vdd}, tech)
+        assert c["fmax_ghz"].tobytes() == fmax_ghz(c["vdd"], b["node_nm"], tech).tobytes()
 
 
 def test_conversions_kept_grouped_equal_per_design():

@@ -30,7 +30,7 @@ from .readout import readout
 from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
 from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
 from .summary import area, finish_reasons, leakage_w, peak_mvm, summarize
-from .timing import adc_area_um2, adc_energy_pj, fmax_ghz, memo_table
+from .timing import adc_area_um2, adc_energy_pj, fmax_at_supplies, memo_table
 
 CHUNK_DESIGNS = 24576     # most designs per pass through the model: temporaries stay small and in cache
 
@@ -228,9 +228,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
                                                       (nq["leak_i"], nq["leak_w"]))),
         "leak_cell_pw": select(cap_bits, sram_pw, dev["leakage_pw_per_cell"]),
-        # (every design at its node's nominal supply: f_max there, which nodes.py computed per node by the same law)
-        "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"])) if set_vdd.any()
-                     else nq["fmax_nom"]),
+        "fmax_ghz": (fmax := fmax_at_supplies(p["vdd"], set_vdd, vdd, node, tech, nq)),
         # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
         "clock_ceiling_ghz": (ceil := per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"])),
         # SRAM arrays read at the clock: both clock limits are hp logic's, slower by the cells' flavour (MODEL.md 27)
