@@ -1,10 +1,11 @@
-"""Selections by bits in the cost model (cost/_util.mask_bits, keep, select): the bits of np.where, every value."""
+"""Selections by bits in the cost model (cost/_select.mask_bits, keep, pick_bits): the bits of np.where, every value."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from cimdse.cost._util import WHERE_BELOW, distinct, keep, mask_bits, select
+from cimdse.cost._select import WHERE_BELOW, keep, mask_bits, pick_bits
+from cimdse.cost._util import distinct
 from cimdse.cost.activity import conversions_kept, input_activity, skip_fraction
 from cimdse.cost.model import circuits
 from cimdse.cost.params import defaults, to_batch
@@ -28,13 +29,13 @@ def test_keep_and_select_give_the_bits_of_np_where():
         if n >= WHERE_BELOW:
             assert bits.dtype == np.int64 and set(np.unique(bits).tolist()) == {-1, 0}
         for a, b in ((x, y), (x, 1.0), (2.5, y), (-0.0, x), (np.float64(3.0), 0.0), (4.0, -1.0)):
-            got, want = select(bits, a, b), np.where(mask, a, b)
+            got, want = pick_bits(bits, a, b), np.where(mask, a, b)
             assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
         for a in (x, 7.0, -0.0):
             assert keep(a, bits).tobytes() == np.where(mask, a, 0.0).tobytes()
             assert keep(a, ~bits).tobytes() == np.where(mask, 0.0, a).tobytes()
         other = np.random.default_rng(4).random(n) < 0.5    # masks combine as the masks do
-        assert select(bits & ~mask_bits(other), x, y).tobytes() == np.where(mask & ~other, x, y).tobytes()
+        assert pick_bits(bits & ~mask_bits(other), x, y).tobytes() == np.where(mask & ~other, x, y).tobytes()
 
 
 def test_distinct_counts_whole_numbers_as_the_sorted_path_finds_them():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._util import keep, mask_bits
+from ._select import keep, mask_bits
 from .errgroups import unique_inverse
 
 MAX_BITS = 16          # input_bits and dac_bits range of params.py
@@ -175,7 +175,7 @@ def _distinct_pairs(code: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
 def skip_detection_pj(p: dict, tech, k_node, vdd, is_dram, no_dram_bits=None):
     """Energy (pJ) per driven row and slice of zero-slice detection: one 2-input OR, costed as half a NAND2's
     C V^2 (ZigZag-IMC's gate, scaled to the node like logic); 0 where `slice_skip` is off and for DRAM.
-    no_dram_bits: _util.mask_bits(~is_dram) when the caller has it."""
+    no_dram_bits: _select.mask_bits(~is_dram) when the caller has it."""
     skip = (p["slice_skip"] == 1) & ~is_dram
     if not np.any(skip):
         return 0.0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech, memo
+from ._select import keep as _keep
+from ._select import mask_bits
 from ._util import ceil as _ceil
-from ._util import keep as _keep
-from ._util import mask_bits
 from .timing import fmax_ghz
 
 TOKEN_SELECT_CAM = 1      # code of 'cam' in PARAMS["token_select"].choices
@@ -41,12 +41,12 @@ def _once(c: dict, name: str, build):
 
 
 def _select_bits(p: dict, c: dict) -> np.ndarray:
-    """_util.mask_bits of the designs with `token_select: cam` (for _util.keep: np.where(on, x, 0)), once per chunk."""
+    """_select.mask_bits of the designs with `token_select: cam` (for _select.keep: np.where(on, x, 0)), once per chunk."""
     return _once(c, "select_bits", lambda: mask_bits(p["token_select"] == TOKEN_SELECT_CAM))
 
 
 def _nl_bits(p: dict, c: dict) -> np.ndarray:
-    """_util.mask_bits of the designs with `nonlinear: acam`, once per chunk."""
+    """_select.mask_bits of the designs with `nonlinear: acam`, once per chunk."""
     return _once(c, "nl_bits", lambda: mask_bits(p["nonlinear"] == NONLINEAR_ACAM))
 
 
@@ -90,7 +90,7 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     e_add = _once(c, "hash_add", lambda: add32 * p["input_bits"] / 32 * c["s45"])   # one input_bits-bit add
     e_hash = (searches + new_keys) * hb * hd * e_add
     e_write = new_keys * hb * c["e_tile_bit"]
-    on_bits = _select_bits(p, c)   # (np.where(on, x, 0) as bits, _util.keep)
+    on_bits = _select_bits(p, c)   # (np.where(on, x, 0) as bits, _select.keep)
     energy = _keep(searches * e_search + e_hash + e_write, on_bits)
     # sequences and KV heads search their own arrays in parallel; a KV head's query heads one after another
     group = m.heads / m.kv_heads
@@ -102,7 +102,7 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
 
 def selection_bits(p: dict, wl, on_bits=None) -> np.ndarray:
     """TCAM bits provisioned for token selection: every layer, sequence and KV head holds the signatures of its
-    whole context (arrays of cam_rows rows). on_bits: _util.mask_bits(token_select == cam) when the caller has it."""
+    whole context (arrays of cam_rows rows). on_bits: _select.mask_bits(token_select == cam) when the caller has it."""
     m, sc = wl.model, wl.scenario
     ctx = m.cached_tokens(sc.prompt_tokens + sc.generate_tokens)
     rows = _ceil(ctx / p["cam_rows"]) * p["cam_rows"]
@@ -117,7 +117,7 @@ def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
     on = _once(c, "nl_on", lambda: p["nonlinear"] == NONLINEAR_ACAM)
     if not _once(c, "nl_any", lambda: bool(np.any(on))):
         return {"lookups": 0.0, "energy": 0.0, "t_lookup": 1.0}
-    lookups = _keep(tot["nl_lookups"], _nl_bits(p, c))   # np.where(on, n, 0) (_util.keep)
+    lookups = _keep(tot["nl_lookups"], _nl_bits(p, c))   # np.where(on, n, 0) (_select.keep)
     e_lookup, t_lookup = _once(c, "lookup", lambda: _lookup(p, c, tech))
     return {"lookups": lookups, "energy": lookups * e_lookup, "t_lookup": t_lookup}
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._util import mask_bits, select
+from ._select import mask_bits, pick_bits
 
 SIGNIFICANT_DIGITS = 3   # numbers in reasons: enough to compare with the limit, few enough to repeat across designs
 EXACT_DIGITS = 7         # where a value rounds to its limit, it is shown with this many digits instead
@@ -124,11 +124,11 @@ def first_broken(code: np.ndarray, checks: Sequence[Check]) -> tuple[np.ndarray,
     value, limit = np.zeros(len(ok)), np.zeros(len(ok))
     for k, ch in enumerate(checks, 1):
         bad = ok & ~(np.asarray(ch.value) <= ch.limit)
-        if bad.any():   # np.where(bad, new, old) on the numbers' bits (_util.select: no branches, no index arrays)
+        if bad.any():   # np.where(bad, new, old) on the numbers' bits (_select.pick_bits: no branches, no index arrays)
             broken ^= (broken ^ np.int8(k)) & np.negative(bad.view(np.int8))
             bits = mask_bits(bad)
-            value = select(bits, np.asarray(ch.value, dtype=float), value)
-            limit = select(bits, np.asarray(ch.limit, dtype=float), limit)
+            value = pick_bits(bits, np.asarray(ch.value, dtype=float), value)
+            limit = pick_bits(bits, np.asarray(ch.limit, dtype=float), limit)
             ok &= ~bad
     return ok, broken, value, limit
 

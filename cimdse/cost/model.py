@@ -14,10 +14,11 @@ import numpy as np
 from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
+from ._select import keep as _keep
+from ._select import mask_bits, pick_bits
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from ._util import fill_rows, mask_bits, select
-from ._util import keep as _keep
+from ._util import fill_rows
 from ._util import total as _total
 from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
 from .activity import conversions_kept, input_activity, skip_detection_pj
@@ -73,14 +74,14 @@ def combine_group(bits, bpc, differential, analog):
     """Bit-slice columns merged into one conversion (docs/MODEL.md 'Column combination'): with
     `column_combine: analog` the ceil(magnitude bits / bits_per_cell) binary-weighted columns of one value are
     charge-shared and converted once; otherwise every column converts on its own (1)."""
-    return select(mask_bits(analog), _bit_columns(bits, bpc, mask_bits(differential)), 1.0)
+    return pick_bits(mask_bits(analog), _bit_columns(bits, bpc, mask_bits(differential)), 1.0)
 
 
 def _bit_columns(bits, bpc, diff_bits):
     """Bit-slice columns of one value's magnitude: ceil(magnitude bits / bits_per_cell), the magnitude one bit short
-    of `bits` for a differential pair (diff_bits: _util.mask_bits of those designs; np.where as _util.select).
+    of `bits` for a differential pair (diff_bits: _select.mask_bits of those designs; np.where as _select.pick_bits).
     Shared by column combination (circuits) and the cells per value (map_weights)."""
-    return _ceil(select(diff_bits, np.maximum(bits - 1, 1), bits) / bpc)
+    return _ceil(pick_bits(diff_bits, np.maximum(bits - 1, 1), bits) / bpc)
 
 
 class _DeviceColumns(dict):
@@ -124,7 +125,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     resistive = ~capacitive & ~is_dram
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
-    # the masks as bits, for np.where as _util.keep and _util.select (the same bits, without np.where's branches)
+    # the masks as bits, for np.where as _select.keep and _select.pick_bits (the same bits, without np.where's branches)
     gate_bits, dram_bits, dcim_bits, cap_bits = mask_bits(gate), mask_bits(is_dram), mask_bits(dcim), mask_bits(capacitive)
     analog_bits, no_dram_bits = ~gate_bits, ~dram_bits
     # a differential pair per signed weight (weight_encoding: differential; not digital CIM or DRAM): map_weights
@@ -133,7 +134,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     nq = node_quantities(node, tech) if nq is None else nq       # once per distinct node (nodes.py)
     log_node, v_nom = nq["log_node"], nq["v_nom"]
     set_vdd = p["vdd"] > 0                                              # 0: the node's nominal supply
-    vdd = select(mask_bits(set_vdd), p["vdd"], v_nom)
+    vdd = pick_bits(mask_bits(set_vdd), p["vdd"], v_nom)
     k_node = nq["k_node"]                                                # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
@@ -145,16 +146,16 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     db = np.minimum(p["dac_bits"], p["input_bits"])
     act = (ia := input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db, tech))["rho"]
     vdd2 = vdd**2
-    v_read2 = select(cap_bits, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
+    v_read2 = pick_bits(cap_bits, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
     e_res = tab["e_res"].take(d)                                         # pJ, resistive cells (others: unused)
     t_read = dev["read_pulse_ns"]
     if np.any(p["read_ns"] > 0):                 # a design's own read pulse (docs/MODEL.md 2) replaces the device's
         t_read = np.where(p["read_ns"] > 0, p["read_ns"], t_read)
         e_res = np.where(p["read_ns"] > 0, tab["e_res_ns"].take(d) * p["read_ns"], e_res)
-    cap_ff = dev["cell_cap_ff"] * select(mask_bits(dev["ref_node_nm"] > 0), k_node / tech.device_ref_cap_factor.take(d),
+    cap_ff = dev["cell_cap_ff"] * pick_bits(mask_bits(dev["ref_node_nm"] > 0), k_node / tech.device_ref_cap_factor.take(d),
                                          1.0)
     e_cap = cap_ff * vdd2 * 1e-3                                         # fF V^2 = fJ -> pJ
-    e_cell = act * (select(cap_bits, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
+    e_cell = act * (pick_bits(cap_bits, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
     # a row is driven (its DAC switched, its line charged) in proportion to its slice value; plus zero-slice detection
     e_row = (act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd2 * 1e-3
              + skip_detection_pj(p, tech, k_node, vdd, is_dram, no_dram_bits))
@@ -162,7 +163,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])   # rows driven at once
     dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node, ra) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
-    e_cell = select(dcim_bits, dg["e_cell"], _keep(e_cell, no_dram_bits))
+    e_cell = pick_bits(dcim_bits, dg["e_cell"], _keep(e_cell, no_dram_bits))
     e_row = _keep(e_row, no_dram_bits)
     b = p["adc_bits"]
     adc = per["adc"]
@@ -180,8 +181,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     if np.any(combine):
         combine_bits = mask_bits(combine)
         bit_cols["input"] = _bit_columns(p["input_bits"], bpc, diff_bits)
-        comb_w = select(combine_bits, bit_cols["weight"], 1.0)
-        comb_k = select(combine_bits, bit_cols["input"], 1.0)
+        comb_w = pick_bits(combine_bits, bit_cols["weight"], 1.0)
+        comb_k = pick_bits(combine_bits, bit_cols["input"], 1.0)
         t_w, t_k = t_adc_step(comb_w), t_adc_step(comb_k)
         ff_w, ff_k = comb_ff(comb_w), comb_ff(comb_k)
     else:  # the same values without the arithmetic: groups of 1, no capacitors
@@ -202,8 +203,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "a_sa": _keep(sa["area_um2"] * a32, no_dram_bits),
         "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
         "a_dac": _keep(per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32, analog_bits),
-        "t_step": select(gate_bits, (cycle := 1.0 / p["clock_ghz"]), t_w),
-        "t_step_kv": select(gate_bits, cycle, t_k),
+        "t_step": pick_bits(gate_bits, (cycle := 1.0 / p["clock_ghz"]), t_w),
+        "t_step_kv": pick_bits(gate_bits, cycle, t_k),
         "comb_w": comb_w, "comb_k": comb_k,
         "e_comb": act * ff_w * vdd2 * 1e-3, "e_comb_k": act * ff_k * vdd2 * 1e-3,
         "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
@@ -227,7 +228,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
                                                       (nq["leak_i"], nq["leak_w"]))),
-        "leak_cell_pw": select(cap_bits, sram_pw, dev["leakage_pw_per_cell"]),
+        "leak_cell_pw": pick_bits(cap_bits, sram_pw, dev["leakage_pw_per_cell"]),
         "fmax_ghz": (fmax := fmax_at_supplies(p["vdd"], set_vdd, vdd, node, tech, nq)),
         # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
         "clock_ceiling_ghz": (ceil := per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"])),
@@ -253,10 +254,10 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
 
 def _cells_per_value(bits, bpc, diff_bits, bit_cols=None, pair=None):
     """Columns (cells) one signed value of `bits` bits occupies: bit slices, doubled for a differential pair
-    (diff_bits: _util.mask_bits of the differential designs; bit_cols: _bit_columns(bits, bpc, diff_bits) and pair:
-    select(diff_bits, 2.0, 1.0) when the caller has them)."""
+    (diff_bits: _select.mask_bits of the differential designs; bit_cols: _bit_columns(bits, bpc, diff_bits) and pair:
+    pick_bits(diff_bits, 2.0, 1.0) when the caller has them)."""
     cols = _bit_columns(bits, bpc, diff_bits) if bit_cols is None else bit_cols
-    return cols * (select(diff_bits, 2.0, 1.0) if pair is None else pair)
+    return cols * (pick_bits(diff_bits, 2.0, 1.0) if pair is None else pair)
 
 
 def map_weights(p: dict, wl: Workload, c: dict) -> dict:
@@ -264,9 +265,9 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     rows, cols, bpc = p["rows"], p["cols"], p["bits_per_cell"]
     # digital CIM and DRAM store two's-complement weight bits: no differential pair, no reference column
     differential = (p["weight_encoding"] == 0) & ~c["gate"]
-    diff_bits = c["diff_bits"]            # (differential as _util.mask_bits: np.where as _util.select)
-    cols_eff = select(diff_bits | c["gate_bits"], cols, cols - 1)
-    pair = select(diff_bits, 2.0, 1.0)    # columns per bit slice: 2 for a differential pair
+    diff_bits = c["diff_bits"]            # (differential as _select.mask_bits: np.where as _select.pick_bits)
+    cols_eff = pick_bits(diff_bits | c["gate_bits"], cols, cols - 1)
+    pair = pick_bits(diff_bits, 2.0, 1.0)    # columns per bit slice: 2 for a differential pair
     cpw = _cells_per_value(p["weight_bits"], bpc, diff_bits, c["bit_cols"]["weight"], pair)
     ra = c["ra"]
     in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
@@ -304,19 +305,19 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     chips_needed = _ceil(needed / arrays_per_chip)
     fit = chips_needed <= p["chips"]
     reload_mode = (p["overflow"] == 1) & ~fit
-    chips_used = select(mask_bits(reload_mode | fit), p["chips"], chips_needed)
+    chips_used = pick_bits(mask_bits(reload_mode | fit), p["chips"], chips_needed)
     avail = chips_used * arrays_per_chip
     kv_fits = kv_arrays <= avail
     weight_space = np.maximum(avail - kv_arrays, 0)
     reload_bits = mask_bits(reload_mode)
-    rep = select(mask_bits(fit) | ~reload_bits, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1.0)
-    rep = select(c["dram_bits"], 1.0, rep)   # DRAM PIM spreads every matrix over all banks already
+    rep = pick_bits(mask_bits(fit) | ~reload_bits, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1.0)
+    rep = pick_bits(c["dram_bits"], 1.0, rep)   # DRAM PIM spreads every matrix over all banks already
     per_layer_arrays = _dot_shapes(arrays_one, wl.copies * wl.per_layer)
     single_arrays = np.zeros(len(rows))
     for j in wl.single_shapes:
         single_arrays = np.maximum(single_arrays, arrays_one[:, j] * wl.copies[j])
     staging = np.maximum(np.minimum(weight_space, np.maximum(per_layer_arrays, single_arrays)), 1)
-    resident = select(reload_bits, np.maximum(weight_space - staging, 0), weight_arrays)
+    resident = pick_bits(reload_bits, np.maximum(weight_space - staging, 0), weight_arrays)
     reload_arrays = _keep(np.maximum(weight_arrays - resident, 0), reload_bits)
     # KV cache of the whole batch at full context: layers x (K, V) x kv_dim x kv_bits / 8 bytes per token
     # (kv_bytes_per_token(1) is that count at 1 bit); digital attention keeps it in the global buffers if it fits
@@ -406,7 +407,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
     p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     for name, f in FLOORS.items():      # (0, floor) is flagged by conflict_codes and priced at the floor
-        p[name] = _keep(np.maximum(p[name], f.value), mask_bits(p[name] > 0))   # (np.where(p > 0, max, 0): _util.keep)
+        p[name] = _keep(np.maximum(p[name], f.value), mask_bits(p[name] > 0))   # (np.where(p > 0, max, 0): _select.keep)
     c = circuits(p, tech, r_cell, nq)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)

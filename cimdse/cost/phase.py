@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
+from ._select import keep as _keep
+from ._select import mask_bits, pick_bits
 from ._util import ceil as _ceil
-from ._util import keep as _keep
-from ._util import mask_bits, select
 from ._util import total as _total
 from .shapes import Workload
 from .static import static_pass_costs
@@ -57,8 +57,8 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
     tr = traffic_constants(p, wl, mp, hops, c["tech"])     # multicast, partial sums, chip links, KV bandwidth
     kv_dram_gbps = lanes * mp["kv_bits"] * clock / 8        # bank read rate matched to the lanes (GB/s)
     L = wl.model.layers
-    dram_bits = c["dram_bits"]   # (the masks as _util.mask_bits: np.where as _util.keep and _util.select)
-    P = select(dram_bits, 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
+    dram_bits = c["dram_bits"]   # (the masks as _select.mask_bits: np.where as _select.keep and _select.pick_bits)
+    P = pick_bits(dram_bits, 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
     batch_rounds = _ceil(wl.scenario.batch / mp["rep"])
     hd = float(wl.model.hd)
     cim_attn = p["attention"] == 1
@@ -76,8 +76,8 @@ def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_lay
         "kv_on_chip_bits": (on_chip_bits := mask_bits(kv_on_chip)), "kv_far_bits": ~(on_chip_bits | dram_bits),
         "kv_dram_gbps": kv_dram_gbps,
         # the bandwidth (GB/s) the KV cache is read at: DRAM banks, global buffers or off-chip memory
-        "kv_gbps": select(dram_bits, kv_dram_gbps, select(on_chip_bits, tr["kv_buffer_gbps"], off_gbps)),
-        "e_kv_bit": select(dram_bits, c["e_dram_bit"], select(mask_bits(kv_in_buffer), c["e_global_bit"], c["e_off_bit"])),
+        "kv_gbps": pick_bits(dram_bits, kv_dram_gbps, pick_bits(on_chip_bits, tr["kv_buffer_gbps"], off_gbps)),
+        "e_kv_bit": pick_bits(dram_bits, c["e_dram_bit"], pick_bits(mask_bits(kv_in_buffer), c["e_global_bit"], c["e_off_bit"])),
         "e_mac": c["e_mac"](p["input_bits"]),
         "off_gbps_all": off_gbps,
         "e_reload_write": e_reload_write, "e_reload_read": e_reload_read, "e_reload": e_reload_write + e_reload_read,

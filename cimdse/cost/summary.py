@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._select import keep, mask_bits, pick_bits
 from ._util import ceil as _ceil
-from ._util import keep, mask_bits, select
 from ._util import total as _total
 from .accmetrics import EMPTY
 from .leakage import gating_area_factor
@@ -95,18 +95,18 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
              + p["rows"] * mp["in_slices"] * c["e_row"])
     peak_tops = mp["avail"] * 2 * macs / t_mvm * 1e-3
     peak_w = mp["avail"] * e_mvm / t_mvm * 1e-3
-    # (np.where as _util.select and _util.keep on the masks' bits: the same bits, without np.where's branches)
-    macro_tops_per_w = 2 * macs / select(mask_bits(e_mvm > 0), e_mvm, 1.0)   # (e_mvm is 0 only for dram, replaced below)
+    # (np.where as _select.pick_bits and _select.keep on the masks' bits: the same bits, without np.where's branches)
+    macro_tops_per_w = 2 * macs / pick_bits(mask_bits(e_mvm > 0), e_mvm, 1.0)   # (e_mvm is 0 only for dram, replaced below)
     # DRAM PIM peak: every bank unit does simd_lanes MACs per cycle on weights streamed from its bank
     dram = c["dram_bits"]
     e_dram_mac = c["e_mac_w"] + p["weight_bits"] * c["e_dram_bit"]
     dram_macs_per_ns = p["tiles"] * mp["chips_used"] * p["simd_lanes"] * p["clock_ghz"]
-    res["peak_tops"] = select(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
-    res["peak_power_w"] = select(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
+    res["peak_tops"] = pick_bits(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
+    res["peak_power_w"] = pick_bits(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
     res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
     res["power_density_w_mm2"] = res["peak_power_w"] / area_mm2     # all chips alike: one chip's peak over its area
     res["tops_per_mm2"] = res["peak_tops"] / area_mm2
-    res["macro_tops_per_w"] = select(dram, 2 / e_dram_mac, macro_tops_per_w)
+    res["macro_tops_per_w"] = pick_bits(dram, 2 / e_dram_mac, macro_tops_per_w)
     macro_area = (ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + ar["readout"]
                   + keep(ar["digital"], dram))
     res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
@@ -124,7 +124,7 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     rate_kv = keep(kv_cells_written / kv_capacity / (t_request * 1e-9), mp["attn_bits"])
     rate = np.maximum(rate_reload, rate_kv)
     rated = mask_bits(rate > 0)
-    life = select(rated, c["endurance"] / select(rated, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
+    life = pick_bits(rated, c["endurance"] / pick_bits(rated, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
     res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
     res["utilization"] = mp["weight_cells"] / mp["array_cells"]
     res["offchip_gb"] = offchip_bytes(wl, p, c, mp) * 1e-9

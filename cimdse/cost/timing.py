@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech, memo, planar_power_law
-from ._util import WHERE_BELOW, mask_bits, select
+from ._select import WHERE_BELOW, mask_bits, pick_bits
 
 
 def memo_table(tech: Tech, data: dict, name: str, build):
@@ -95,7 +95,7 @@ def fmax_at_supplies(vdd_set, is_set, vdd, node, tech: Tech, nq: dict) -> np.nda
     out = nq["fmax_nom"]
     for v, m in zip(supplies, at, strict=True):
         d = drive(np.array([v]), vt[:1], tech.periphery["timing"])
-        out = select(mask_bits(m), f_nom * d / v, out)   # (f_nom x drive) / V, as fmax_ghz
+        out = pick_bits(mask_bits(m), f_nom * d / v, out)   # (f_nom x drive) / V, as fmax_ghz
     return out
 
 
