@@ -167,8 +167,8 @@ def test_host_side_reads_the_technology_files_gpu_data(tmp_path):
 
 
 def test_hosted_batch_scores_each_offload_share_as_its_own_batch(monkeypatch):
-    """evaluate_hosted puts the batch in the order of its offload shares and runs it in chunks, the accuracy metrics
-    once for all shares: every design gets the bits of its share evaluated as a CIM batch of its own on the share's
+    """evaluate_hosted puts the batch (span by span) in the order of its offload shares and runs it in chunks, the
+    accuracy metrics once for all shares: every design gets the bits of its share evaluated as a CIM batch of its own on the share's
     workload (a design's numbers do not depend on the designs scored beside it, tests/test_errmodel_batch.py)."""
     import sys
     from pathlib import Path
@@ -213,3 +213,47 @@ def test_host_choice_groups_counted_or_sorted_alike():
         uniq, first_ref, inv_ref = np.unique(rows, axis=0, return_index=True, return_inverse=True)
         assert choices == [tuple(int(x) for x in r) for r in uniq]
         assert np.array_equal(first, first_ref) and np.array_equal(inv, inv_ref.ravel())
+
+
+def _flat(res: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in res.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": np.asarray(v)})
+    return out
+
+
+@pytest.mark.parametrize("fixed_count", [True, False])
+def test_hosted_batch_in_spans_and_chunks_equals_each_design_alone(monkeypatch, fixed_count):
+    """evaluate_hosted cuts a batch larger than CHUNK_DESIGNS into spans, puts each span in offload order, prices it in
+    chunks and puts the results back: every metric, reason text and breakdown array of every design (hosts, offload
+    shares, links, sub-batch overlap, host counts mixed; some designs without a host, some failing only on the
+    host's memory: llama-2-7b's weights on a 6 GB GPU) has the bits it gets scored alone."""
+    from cimdse.cost import host, model
+
+    rng = np.random.default_rng(12)
+    n = 60
+    b = {k: np.repeat(v, n) for k, v in to_batch([{}]).items()}   # (the default chip: feasible on its own)
+    b["host"] = rng.integers(0, len(host.HOSTS), n)
+    b["offload"] = rng.integers(0, len(host.OFFLOAD), n)
+    b["host_link"] = rng.integers(0, 3, n)
+    b["host_overlap"] = rng.integers(0, 2, n)
+    b["host_count"] = np.ones(n) if fixed_count else rng.integers(1, 4, n).astype(float)
+    m, sc = load_model("llama-2-7b"), Scenario(batch=2, prompt_tokens=64, generate_tokens=16)
+    spans, calls = [], []
+    real_spans, real_chunk = host._spans, model._evaluate_chunk
+    monkeypatch.setattr(host, "_spans", lambda *a: spans.append(real_spans(*a)) or spans[-1])
+    monkeypatch.setattr(model, "_evaluate_chunk", lambda p, *a: calls.append(len(p["rows"])) or real_chunk(p, *a))
+    monkeypatch.setattr(model, "CHUNK_DESIGNS", 8)
+    whole = _flat(evaluate_arrays(b, m, sc, breakdown=True))
+    assert len(spans[0]) >= 2 and max(calls) <= 8 and len(calls) > 10   # several spans, chunks of at most 8 designs
+    reasons = [str(r) for r in whole["reason"]]
+    assert any(r.startswith("host memory") for r in reasons) and any(r == "" for r in reasons)
+    monkeypatch.undo()
+    for i in range(n):
+        alone = _flat(evaluate_arrays({k: v[i:i + 1] for k, v in b.items()}, m, sc, breakdown=True))
+        extra = set(whole) - set(alone)   # a design without a host alone: no host entries (zeros in a hosted batch)
+        assert set(alone) <= set(whole) and (not extra or b["host"][i] == 0), i
+        assert all(whole[k][i] == 0 for k in extra), i
+        for k, v in alone.items():
+            w = whole[k][i:i + 1] if len(whole[k]) else whole[k]
+            assert np.array_equal(v, w, equal_nan=v.dtype.kind == "f"), (i, k)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._select import keep, mask_bits
 from .errgroups import unique_inverse
 
 MAX_BITS = 16          # input_bits and dac_bits range of params.py
@@ -139,19 +140,46 @@ def conversions_kept(slice_skip, code, rows_active, tech) -> np.ndarray:
         ra_int = ra.astype(np.int64)
         if len(i) >= 256 and ra_int.min() >= 0 and ra_int.max() < 1 << 24 and np.array_equal(ra_int, ra):
             # a sweep repeats few (code, rows active) pairs: once per distinct pair, gathered (the same numbers)
-            first, inv = unique_inverse((code.astype(np.int64) << 24) | ra_int)
-            keep[i] = 1.0 - skip_fraction(code.take(first), ra.take(first), density).take(inv)
+            pairs = _distinct_pairs(code, ra_int) if ra_int.max() < DENSE_ROWS else None
+            if pairs is not None:
+                codes, rows, inv = pairs
+                keep[i] = 1.0 - skip_fraction(codes, rows.astype(float), density).take(inv)
+            else:
+                first, inv = unique_inverse((code.astype(np.int64) << 24) | ra_int)
+                keep[i] = 1.0 - skip_fraction(code.take(first), ra.take(first), density).take(inv)
         else:
             keep[i] = 1.0 - skip_fraction(code, ra, density)
     return keep
 
 
-def skip_detection_pj(p: dict, tech, k_node, vdd, is_dram):
+DENSE_ROWS = 1 << 13   # rows_active below which conversions_kept groups (code, rows) pairs by counting, not sorting
+
+
+def _distinct_pairs(code: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(code, rows) of each distinct pair and, per element, the number of its pair: the codes and the row counts
+    (whole, below DENSE_ROWS) numbered by counting (np.bincount), then their pairs in a table of
+    distinct codes x distinct rows; no sort. None where that table would be large (many distinct of both)."""
+    def numbered(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = np.flatnonzero(np.bincount(x))
+        number = np.zeros(values[-1] + 1, dtype=np.intp)
+        number[values] = np.arange(len(values))
+        return values, number.take(x)
+    codes, c = numbered(code)
+    counts, r = numbered(rows)
+    if len(codes) * len(counts) > max(4 * len(code), 1 << 16):
+        return None
+    pairs, inv = numbered(c * len(counts) + r)
+    return codes.take(pairs // len(counts)), counts.take(pairs % len(counts)), inv
+
+
+def skip_detection_pj(p: dict, tech, k_node, vdd, is_dram, no_dram_bits=None):
     """Energy (pJ) per driven row and slice of zero-slice detection: one 2-input OR, costed as half a NAND2's
-    C V^2 (ZigZag-IMC's gate, scaled to the node like logic); 0 where `slice_skip` is off and for DRAM."""
+    C V^2 (ZigZag-IMC's gate, scaled to the node like logic); 0 where `slice_skip` is off and for DRAM.
+    no_dram_bits: _select.mask_bits(~is_dram) when the caller has it."""
     skip = (p["slice_skip"] == 1) & ~is_dram
     if not np.any(skip):
         return 0.0
     dc = tech.periphery["digital_cim"]
-    return np.where(skip, 0.5 * dc["nd2_cap_ff"] * k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3, 0.0)
+    bits = mask_bits(p["slice_skip"] == 1) & (~mask_bits(is_dram) if no_dram_bits is None else no_dram_bits)
+    return keep(0.5 * dc["nd2_cap_ff"] * k_node / tech.cap_factor(dc["ref_node_nm"]) * vdd**2 * 1e-3, bits)
 

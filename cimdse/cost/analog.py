@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech
+from ._select import mask_bits, pick_bits
 from .timing import memo_table
 
 # Residual of the IR-drop attenuation after a global gain calibration: along a uniformly loaded line the relative
@@ -73,12 +74,13 @@ def auto_rows_active(p: dict, tech: Tech, r_cell=None) -> np.ndarray:
     tab = device_read_tables(tech)
     r_cell = cell_wire_ohm(p, tech) if r_cell is None else r_cell
     r_i = r_cell * tab["i_cell_a"].take(d) * tab["inv_v_read"].take(d)          # drop per unit of the bracket above
-    k = np.asarray(p["max_ir_drop"], dtype=float) / np.where(r_i > 0, r_i, 1.0)
+    # (np.where on the masks' bits: _select.pick_bits, the same bits without np.where's branches)
+    k = np.asarray(p["max_ir_drop"], dtype=float) / pick_bits(mask_bits(r_i > 0), r_i, 1.0)
     b = 2 * rows + 1
     disc = b * b - 8 * k
     fits = (r_i <= 0) | (disc < 0) | (ir_drop_frac(rows, rows, r_i, 1.0, 1.0) <= p["max_ir_drop"])
     root = np.floor((b - np.sqrt(np.maximum(disc, 0.0))) / 2 + 1e-9)
-    return np.where(auto, np.where(fits, rows, np.clip(root, 1, rows)), ra)
+    return pick_bits(mask_bits(auto), pick_bits(mask_bits(fits), rows, np.clip(root, 1, rows)), ra)
 
 
 def on_off_range_scale(r_on_ohm, r_off_ohm) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech, memo
+from ._select import keep as _keep
+from ._select import mask_bits
 from ._util import ceil as _ceil
 from .timing import fmax_ghz
 
@@ -36,6 +38,16 @@ def _once(c: dict, name: str, build):
     if key not in c:
         c[key] = build()
     return c[key]
+
+
+def _select_bits(p: dict, c: dict) -> np.ndarray:
+    """_select.mask_bits of the designs with `token_select: cam` (for _select.keep: np.where(on, x, 0)), once per chunk."""
+    return _once(c, "select_bits", lambda: mask_bits(p["token_select"] == TOKEN_SELECT_CAM))
+
+
+def _nl_bits(p: dict, c: dict) -> np.ndarray:
+    """_select.mask_bits of the designs with `nonlinear: acam`, once per chunk."""
+    return _once(c, "nl_bits", lambda: mask_bits(p["nonlinear"] == NONLINEAR_ACAM))
 
 
 def search_energy_pj(rows, bits, e_bit_pj) -> np.ndarray:
@@ -78,23 +90,24 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     e_add = _once(c, "hash_add", lambda: add32 * p["input_bits"] / 32 * c["s45"])   # one input_bits-bit add
     e_hash = (searches + new_keys) * hb * hd * e_add
     e_write = new_keys * hb * c["e_tile_bit"]
-    energy = np.where(on, searches * e_search + e_hash + e_write, 0.0)
+    on_bits = _select_bits(p, c)   # (np.where(on, x, 0) as bits, _select.keep)
+    energy = _keep(searches * e_search + e_hash + e_write, on_bits)
     # sequences and KV heads search their own arrays in parallel; a KV head's query heads one after another
     group = m.heads / m.kv_heads
     t_search = _once(c, "t_search", lambda: search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"],
                                                                    c.get("fmax_ghz")))
-    time = np.where(on, L * tot["queries"] * group * t_search, 0.0)
+    time = _keep(L * tot["queries"] * group * t_search, on_bits)
     return {"energy": energy, "time": time}
 
 
-def selection_bits(p: dict, wl) -> np.ndarray:
+def selection_bits(p: dict, wl, on_bits=None) -> np.ndarray:
     """TCAM bits provisioned for token selection: every layer, sequence and KV head holds the signatures of its
-    whole context (arrays of cam_rows rows)."""
+    whole context (arrays of cam_rows rows). on_bits: _select.mask_bits(token_select == cam) when the caller has it."""
     m, sc = wl.model, wl.scenario
     ctx = m.cached_tokens(sc.prompt_tokens + sc.generate_tokens)
     rows = _ceil(ctx / p["cam_rows"]) * p["cam_rows"]
-    return np.where(p["token_select"] == TOKEN_SELECT_CAM,
-                    m.layers * sc.batch * m.kv_heads * rows * p["cam_hash_bits"], 0.0)
+    on_bits = mask_bits(p["token_select"] == TOKEN_SELECT_CAM) if on_bits is None else on_bits
+    return _keep(m.layers * sc.batch * m.kv_heads * rows * p["cam_hash_bits"], on_bits)   # np.where(on, x, 0)
 
 
 def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
@@ -104,14 +117,14 @@ def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
     on = _once(c, "nl_on", lambda: p["nonlinear"] == NONLINEAR_ACAM)
     if not _once(c, "nl_any", lambda: bool(np.any(on))):
         return {"lookups": 0.0, "energy": 0.0, "t_lookup": 1.0}
-    lookups = np.where(on, tot["nl_lookups"], 0.0)
+    lookups = _keep(tot["nl_lookups"], _nl_bits(p, c))   # np.where(on, n, 0) (_select.keep)
     e_lookup, t_lookup = _once(c, "lookup", lambda: _lookup(p, c, tech))
     return {"lookups": lookups, "energy": lookups * e_lookup, "t_lookup": t_lookup}
 
 
 def _lookup(p: dict, c: dict, tech: Tech) -> tuple:
     """(energy pJ, time ns) of one analog-CAM lookup: the table search plus the DAC driving the input."""
-    rows, cells = acam_lut(tech, p["input_bits"])
+    rows, cells = _once(c, "lut", lambda: acam_lut(tech, p["input_bits"]))
     dac_pj = tech.periphery["dac"]["cap_ff_per_bit"] * p["input_bits"] * c["vdd"] ** 2 * 1e-3
     e_lookup = search_energy_pj(rows, cells, _e_cell_pj(p, c, tech, "acam")) + dac_pj
     return e_lookup, search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"], c.get("fmax_ghz"))
@@ -124,11 +137,10 @@ def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:
         return np.zeros(len(p["node_nm"]))
     f2 = (p["node_nm"] * 1e-3) ** 2
     eff = tech.cam["tcam"]["array_efficiency"]
-    tcam = _once(c, "bits", lambda: selection_bits(p, wl)) * tech.cam["tcam"]["cell_area_f2"] * f2 / eff
-    rows, cells = acam_lut(tech, p["input_bits"])
-    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
-    acam = np.where(p["nonlinear"] == NONLINEAR_ACAM, lanes * rows * cells * tech.cam["acam"]["cell_area_f2"] * f2 / eff,
-                    0.0)
+    tcam = _once(c, "bits", lambda: selection_bits(p, wl, _select_bits(p, c))) * tech.cam["tcam"]["cell_area_f2"] * f2 / eff
+    rows, cells = _once(c, "lut", lambda: acam_lut(tech, p["input_bits"]))
+    lanes = mp["lanes"]   # (simd_lanes x tiles x chips used)
+    acam = _keep(lanes * rows * cells * tech.cam["acam"]["cell_area_f2"] * f2 / eff, _nl_bits(p, c))
     return tcam + acam
 
 
@@ -138,4 +150,4 @@ def cam_leakage_w(p: dict, wl, c: dict) -> np.ndarray:
     leakage is not modelled."""
     if not np.any(p["token_select"] == TOKEN_SELECT_CAM):
         return np.zeros(len(p["node_nm"]))
-    return 2.0 * _once(c, "bits", lambda: selection_bits(p, wl)) * c["sram_leak_pw"] * 1e-12
+    return 2.0 * _once(c, "bits", lambda: selection_bits(p, wl, _select_bits(p, c))) * c["sram_leak_pw"] * 1e-12

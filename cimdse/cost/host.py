@@ -1,28 +1,29 @@
 """A host GPU beside the CIM/PIM chips: which operators run where, the transfers between the two sides, and the
 schedule that combines their times and energies into one design's metrics (docs/MODEL.md 'Host GPU and PIM offload').
 
-model.evaluate_batch hands designs with `host` != none to `evaluate_hosted` (with itself and model.build_workload, so
-that this module does not import the model): the CIM/PIM side by the ordinary cost model on its share of the
-operators (the `offload` groups; `build_workload` on masked operator tables), the host by the GPU roofline
-(gpu.price_phase_gpu) on the rest. The host side depends only on categorical and integer parameters, so it is priced
-once per distinct (host, host_count, offload) and scattered over the batch; the combination is array arithmetic.
+model.evaluate_batch hands a batch with any `host` != none to `evaluate_hosted` (with its pass over one chunk and
+model.build_workload, so that this module does not import the model): the CIM/PIM side by the ordinary cost model
+on its share of the operators (the `offload` groups; `build_workload` on masked operator tables), the host by the
+GPU roofline (gpu.price_phase_gpu) on the rest. The host side depends only on categorical and integer parameters, so it is priced
+once per distinct (host, host_count, offload) and gathered per design; the combination is array arithmetic, per chunk.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from ..tech import Tech, load_tech, memo
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
+from ._util import fill_rows, total
+from .accmetrics import finish_accuracy
 from .errgroups import unique_inverse
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
 from .params import PARAMS
-from .summary import LIFETIME_CAP_YEARS
+from .summary import LIFETIME_CAP_YEARS, finish_reasons
 
 HOSTS = PARAMS["host"].choices
 OFFLOAD = PARAMS["offload"].choices
@@ -134,92 +135,115 @@ def _runs(group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.cumsum(np.bincount(group, minlength=count))
 
 
-def _rows(res: dict, rows: slice) -> dict:
-    """The rows `rows` of a result (nested dicts of arrays; views)."""
-    return {k: _rows(v, rows) if isinstance(v, dict) else v[rows] for k, v in res.items()}
-
-
-def _scatter(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
-    """One result dict over n designs from results of disjoint index sets (nested dicts of arrays)."""
-    first = parts[0][1]
-    out: dict = {}
-    for k, v in first.items():
-        if isinstance(v, dict):
-            out[k] = _scatter([(i, r[k]) for i, r in parts], n)
-        else:
-            arr = np.empty(n, dtype=np.asarray(v).dtype)
-            for i, r in parts:
-                arr[i] = r[k]
-            out[k] = arr
+def _chunks(ends: np.ndarray, most: int) -> list[tuple[int, int, int]]:
+    """(run, start, end) of the chunks of the runs ending at `ends`: each run in equal chunks of at most `most`
+    designs (no short last one paying a whole chunk's fixed cost)."""
+    out, start = [], 0
+    for run, end in enumerate(int(e) for e in ends):
+        if end > start:
+            size = -(-(end - start) // -(-(end - start) // most))
+            out += [(run, i, min(i + size, end)) for i in range(start, end, size)]
+        start = end
     return out
 
 
-def _sums_only(part: dict) -> dict:
-    """A chunk's result with its breakdown cut to the per-phase sums combine() reads (_phase_sums; the same
-    numbers)."""
-    sums = {f"{ph}:{i}": x for ph in part["breakdown"]["latency_ns"] for i, x in enumerate(_phase_sums(part, ph))}
-    return {**part, "breakdown": {"sums": sums}}
+def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
+    """Equal spans [a, b) of a batch of designs in groups (0 <= group < count), as few as hold about 5 % below
+    `most` designs of its largest group each (a span's run of a group is one chunk, bar an uneven batch)."""
+    n = len(group)
+    largest = int(np.bincount(group, minlength=count).max())
+    k = 1 if largest <= most else -(-largest * 21 // (20 * most))
+    size = -(-n // k)
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
-def _pim_side(p: dict, wl, tech: Tech, cim: Cim, half: bool, breakdown: bool, idx: np.ndarray | None = None,
-              runs: tuple | None = None) -> dict:
-    """The CIM/PIM side of designs of p (host none for it), each on its offload share (half: of one of two
-    sub-batches; its breakdown alone): full results, with the breakdown or (without `breakdown`) only the per-phase
-    sums of _phase_sums. Either `runs`: p is in the order of `_runs` of offload + 1 (0: no host) with these ends;
-    or `idx`: the designs idx, put in that order and their results back in idx's."""
-    order = None
-    if runs is None:
-        order, ends = _runs(p["offload"].take(idx) + 1, len(OFFLOAD) + 1)
-        rows = idx.take(order)
-        p = {k: v.take(rows) for k, v in p.items()}
-        runs = tuple(ends)
-    sc = _half(wl.scenario) if half else wl.scenario
-    wls = [wl] + [pim_workload(wl.model, sc, o, cim.build_workload) for o in OFFLOAD]
-    # a side with no work (offload: none) has passes of 0 ns: its rates are inf/NaN until combine() replaces them
+def _one_value(v: np.ndarray) -> bool:
+    """Whether a parameter has one value over a span (then it is its own offload order; a first few values tell
+    most that do not)."""
+    return (v.dtype.kind in "biuf" and len(v) > 0 and v[0] == v[-1] and bool(np.all(v[:16] == v[0]))
+            and v.min() == v.max())
+
+
+def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> None:
+    """In place: a span's results (nested dicts of arrays, in the order whose inverse permutation is `inverse`) into
+    rows a.. of the batch's arrays of n rows (made on the first span); placeholders (0 rows) as they are. (A
+    gather per array: its rows are read from cache and written in sequence.)"""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            _put_back(out.setdefault(k, {}), v, inverse, a, n)
+        elif len(v) == 0:
+            out[k] = v
+        else:
+            if k not in out:
+                out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
+            v.take(inverse, axis=0, out=out[k][a:a + len(v)], mode="clip")   # (clip: not buffered; all in range)
+
+
+def _no_host(part: dict, wl) -> dict:
+    """In place: a breakdown of designs without a host given the host's entries (zeros), as combine() makes them
+    (the same keys in the same order)."""
+    z = np.zeros(len(part["area_mm2"]))
+    b = part["breakdown"]
+    b["host"] = {ph: dict.fromkeys(HOST_PARTS, z) for ph in wl.vectors}
+    b["area_mm2"]["host"] = z
+    for ph in wl.vectors:
+        b["energy_pj"][ph].update(host=z, host_link=z)
+        b["latency_ns"][ph].update(host=z, host_link=z)
+        b["operators_pj"][ph]["host"] = z
+    return part
+
+
+def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Callable, build_workload: Callable,
+                    chunk_designs: int) -> dict:
+    """evaluate_batch for a batch where some designs have a host: the CIM cost model (`evaluate_chunk`, model.py's
+    pass over one chunk) prices each design's offloaded share (`build_workload` of the masked operator tables),
+    combined here with the host's roofline.
+
+    The batch is cut into spans (_spans) of about five chunks. A span is put in the order of its offload shares (the
+    designs without a host first; a parameter of one value over the span is not copied), each share's run priced in
+    chunks of at most `chunk_designs`, each chunk combined with the host while its results are in cache, and the
+    span's results put back in the batch's order: every array stays span-sized, none batch-sized in another order.
+    The reason texts and the accuracy metrics are made once for the batch (as model.evaluate_runs)."""
+    n = len(p["rows"])
+    group = np.where(p["host"] != 0, p["offload"] + 1, 0)
+    sc = wl.scenario
+    wls = [wl] + [pim_workload(wl.model, sc, o, build_workload) for o in OFFLOAD]
+    # the host's constants per (host, host_count, offload) of this model and scenario: shared by the chunks and calls
+    consts = memo(tech, "host_constants", lambda _: {}).setdefault((wl.model, sc), {})
+    res: dict = {}
+    over_rows, over_texts = [], []
+    for a, b in _spans(group, len(OFFLOAD) + 1, chunk_designs):
+        order, ends = _runs(group[a:b], len(OFFLOAD) + 1)
+        q = {k: v if _one_value(v) else v.take(order) for k, v in ((k, v[a:b]) for k, v in p.items())}
+        pim_q = {**q, "host": np.zeros_like(q["host"])}
+        span: dict = {}
+        for run, i, j in _chunks(ends, chunk_designs):
+            qc, pim_c = ({k: v[i:j] for k, v in d.items()} for d in (q, pim_q))
+            # a side with no work (offload: none) has passes of 0 ns: rates inf/NaN until combine() replaces them
+            with np.errstate(divide="ignore", invalid="ignore"):
+                part = evaluate_chunk(pim_c, wls[run], tech, breakdown or run > 0, True)
+            if run == 0:
+                part = _no_host(part, wl) if breakdown else part
+            else:
+                half_wl = pim_workload(wl.model, _half(sc), OFFLOAD[run - 1], build_workload)
+
+                def half(idx: np.ndarray, pim_c=pim_c, half_wl=half_wl) -> dict:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, True, True)
+
+                part, idx, texts = combine(qc, wl, tech, part, run - 1, half, breakdown, consts)
+                if len(idx):
+                    over_rows.append(a + order.take(idx + i))
+                    over_texts.append(texts)
+            fill_rows(span, part, i, b - a)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(b - a)
+        _put_back(res, span, inverse, a, n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = cim.evaluate_runs({**p, "host": np.zeros_like(p["host"])}, tuple(zip(runs, wls, strict=True)), tech, True,
-                              parts_only=half, keep=None if breakdown else _sums_only)
-    return r if order is None else _scatter([(order, r)], len(order))
-
-
-@dataclass(frozen=True)
-class Cim:
-    """The CIM cost model's entry points, handed in by model.evaluate_batch (this module does not import the model):
-    model.evaluate_runs (a batch in runs of rows with their own workloads) and model.build_workload."""
-
-    evaluate_runs: Callable
-    build_workload: Callable
-
-
-def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_runs: Callable,
-                    build_workload: Callable) -> dict:
-    """evaluate_batch for a batch where some designs have a host: the CIM cost model (`evaluate_runs`) prices each
-    design's offloaded share (`build_workload` of the masked operator tables), combined here with the host's
-    roofline. The batch is put once in the order of its offload shares (the designs without a host first), each
-    run priced on its workload, and the results put back in place once."""
-    cim = Cim(evaluate_runs, build_workload)
-    n_all = len(p["rows"])
-    order, ends = _runs(np.where(p["host"] != 0, p["offload"] + 1, 0), len(OFFLOAD) + 1)
-    q = {k: v.take(order) for k, v in p.items()}
-    res = _pim_side(q, wl, tech, cim, half=False, breakdown=breakdown, runs=tuple(ends))
-    n_plain = int(ends[0])
-    hosted = slice(n_plain, n_all)
-    res_h = combine(_rows(q, hosted), wl, tech, _rows(res, hosted), cim, breakdown)
-    if n_plain == 0:
-        return _scatter([(order, res_h)], n_all)
-    res_p = _rows(res, slice(0, n_plain))
-    if breakdown:
-        z = np.zeros(n_plain)
-        b = res_p["breakdown"]
-        b["host"] = {ph: dict.fromkeys(HOST_PARTS, z) for ph in wl.vectors}
-        b["area_mm2"]["host"] = z
-        for ph in wl.vectors:
-            b["energy_pj"][ph].update(host=z, host_link=z)
-            b["latency_ns"][ph].update(host=z, host_link=z)
-            b["operators_pj"][ph]["host"] = z
-    else:
-        res_p.pop("breakdown")
-    return _scatter([(order[hosted], res_h), (order[:n_plain], res_p)], n_all)
+        res = finish_reasons(res)
+        if over_rows:   # the host memory limit: designs feasible on the PIM side that fail here
+            res["reason"][np.concatenate(over_rows)] = np.concatenate(over_texts)
+        return finish_accuracy(res, p, wl, tech)
 
 
 HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_pj", "pim_pj", "pim_wait_pj", "link_pj")
@@ -228,77 +252,71 @@ HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_p
 def _phase_sums(res: dict, ph: str) -> tuple:
     """(time ns, energy pJ, leakage pJ, off-chip pJ) of one pass of phase ph on the PIM side."""
     bd = res["breakdown"]
-    if "sums" in bd:   # (kept by _pim_side without the breakdown)
-        return tuple(bd["sums"][f"{ph}:{i}"] for i in range(4))
-    t = sum(bd["latency_ns"][ph].values())
-    e = sum(bd["energy_pj"][ph].values())
+    t = total(bd["latency_ns"][ph].values())
+    e = total(bd["energy_pj"][ph].values())
     return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
 
 
-def combine(p: dict, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True) -> dict:
-    """The metrics of the hosted designs p (pim: their PIM side's results): per phase, the step time by the schedule
-    (host_overlap), the energy of both sides, the link, and each side's power while it waits; system area, peak and
-    feasibility with the host. Without `breakdown` (pim from _pim_side without it) the result has none."""
+def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, breakdown: bool,
+            consts: dict) -> tuple:
+    """The metrics of the hosted designs p of one offload share (`offload`, its code; pim: their PIM side's results
+    with the breakdown; half: the PIM side's results of designs of p, by index, on one of two sub-batches): per
+    phase, the step time by the schedule (host_overlap), the energy of both sides, the link, and each side's power
+    while it waits; system area, peak and feasibility with the host; the breakdown if `breakdown`. consts: the
+    host's constants per (host, host_count, offload), filled as needed. Returns (the result, the designs that only
+    the host's memory makes infeasible, their reason texts): pim's reasons are still codes (feasibility deferred)."""
     model, sc = wl.model, wl.scenario
     L = model.layers
     ic = tech.interconnect
-    gdat = load_gpus(tech)
-    # host constants per distinct host choice, gathered per design
-    frac = gdat.calibration["usable_memory_fraction"]
-    choices, _, inv = _keys(p, ("host", "host_count", "offload"))
-    half_sc = _half(sc)
-    per = []
-    for h, cnt, off in choices:
-        g, offload = get_gpu(HOSTS[h], tech), OFFLOAD[off]
-        row = [g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt, tensor_peak_tflops(g, sc)[0] * cnt]
-        for ph in wl.vectors:
-            row += host_phase(g.name, cnt, model, sc, offload, ph, tech)
-        row += host_phase(g.name, cnt, model, half_sc, offload, "decode", tech) if "decode" in wl.vectors else (0, 0)
-        w_host, kv = host_memory_bytes(model, sc, offload)
-        per.append(row + [(w_host / cnt + kv / kv_split(model, cnt)) * 1e-9, g.hbm_gb * frac])
-    table = [np.array(col, dtype=float) for col in zip(*per, strict=True)]   # per constant, per choice
+    table, inv = _host_table(p, offload, wl, tech, consts)   # host constants per choice, gathered per design
     cols = iter(table)
     idle_w, tdp_w, die_mm2, peak_tops = (next(cols).take(inv) for _ in range(4))
     host_t, host_e = {}, {}
     for ph in wl.vectors:
         host_t[ph], host_e[ph] = next(cols).take(inv), next(cols).take(inv)
     half_t, half_e = next(cols), next(cols)      # decode, one sub-batch (subbatch overlap): per choice
-    need_gb, usable_gb = next(cols).take(inv), next(cols).take(inv)
-    # link: none when the PIM is the host's own memory (shared; auto = shared for DRAM PIM), else a board link
-    shared = (p["host_link"] == 1) | ((p["host_link"] == 0) & tech.dram[p["device"]])
-    elems = np.array([crossing_elems(model, o) for o in OFFLOAD])[p["offload"]]
-    link_gbps = ic["board_link_gbps"] * p["host_count"]
+    need_gb, usable_gb = next(cols), next(cols)  # per choice
+    # link: none when the PIM is the host's own memory (shared; auto = shared for DRAM PIM), else a board link;
+    # nothing crosses when one side runs it all (offload none or all: the link's zeros are not added)
+    elems = crossing_elems(model, OFFLOAD[offload])
+    n = len(inv)
+    if elems:
+        shared = (p["host_link"] == 1) | ((p["host_link"] == 0) & tech.dram[p["device"]])
+        link_gbps = ic["board_link_gbps"] * p["host_count"]
     res = {k: v for k, v in pim.items() if k != "breakdown"}   # (entries are replaced below, never written into)
     out_bd = {}
     sums = {}
     pb = pim["breakdown"]
     bd = ({"area_mm2": {**pb["area_mm2"], "host": die_mm2}, "energy_pj": {}, "latency_ns": {}, "operators_pj": {}}
           if breakdown else None)
+    sub = (p["host_overlap"] == 1) if sc.batch >= 2 and "decode" in wl.vectors else None
     for ph in wl.vectors:
         if breakdown:
             en, lat, ops = ({k: np.array(v, copy=True) for k, v in pb[key][ph].items()}
                             for key in ("energy_pj", "latency_ns", "operators_pj"))
         t_p, e_p, e_leak, e_off = _phase_sums(pim, ph)
-        m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
-        x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
-        t_x = np.where(shared | (elems == 0), 0.0, x_bits / 8 / link_gbps + 2 * L * ic["chip_link_latency_ns"])
-        e_x = x_bits * ic["board_link_pj_per_bit"]
+        if elems:
+            m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
+            x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
+            t_x = np.where(shared, 0.0, x_bits / 8 / link_gbps + 2 * L * ic["chip_link_latency_ns"])
+            e_x = x_bits * ic["board_link_pj_per_bit"]
+        else:
+            t_x, e_x = np.zeros(n), np.zeros(n)
         t_h, e_h = host_t[ph], host_e[ph]
-        t = t_h + t_p + t_x                         # per layer in turn: host, link, PIM, link, host
+        t = t_h + t_p                               # per layer in turn: host, link, PIM, link, host
+        if elems:
+            t += t_x
         t_h_busy, t_p_busy = t_h, t_p
-        sub = (p["host_overlap"] == 1) & (sc.batch >= 2)
-        if ph == "decode" and np.any(sub):
-            pim_half = _pim_side(p, wl, tech, cim, half=True, breakdown=breakdown, idx=np.flatnonzero(sub))
+        if ph == "decode" and sub is not None and np.any(sub):
+            pim_half = half(np.flatnonzero(sub))
             tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
             th2, tp2 = 2 * half_t.take(inv[sub]), 2 * tp1
             tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
-            t = t.copy()
-            t[sub] = np.maximum(th2, tp2 + tx2) + np.minimum(th2, tp2) / (2 * L)
+            t[sub] = np.maximum(th2, tp2 + tx2 if elems else tp2) + np.minimum(th2, tp2) / (2 * L)
             t_h_busy, t_p_busy = t_h.copy(), t_p.copy()
             t_h_busy[sub], t_p_busy[sub] = th2, tp2
             e_h, e_p, e_off = e_h.copy(), e_p.copy(), e_off.copy()
             e_h[sub], e_p[sub], e_off[sub] = 2 * half_e.take(inv[sub]), 2 * ep1, 2 * eo1
-            t_x = t_x.copy()
             t_x[sub] = tx2
             if breakdown:
                 hb = pim_half["breakdown"]
@@ -306,10 +324,15 @@ def combine(p: dict, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True
                     for part, v in hb[key][ph].items():     # the PIM side's parts: two half batches
                         d[part][sub] = 2 * v
         # while one side waits: the host at its idle power; the PIM chips at their (gated) leakage power
-        p_leak = np.where(t_p > 0, e_leak / np.where(t_p > 0, t_p, 1.0), 0.0)         # pJ/ns
+        busy = t_p > 0
+        p_leak = np.where(busy, e_leak / np.where(busy, t_p, 1.0), 0.0)               # pJ/ns
         e_wait_h = idle_w * (t - t_h_busy) * 1e3                                       # W x ns = nJ -> pJ
         e_wait_p = p_leak * (t - t_p_busy)
-        e = e_p + e_h + e_x + e_wait_h + e_wait_p
+        e = e_p + e_h
+        if elems:
+            e += e_x
+        e += e_wait_h
+        e += e_wait_p
         sums[ph] = (t, e, e_off)
         if not breakdown:
             continue
@@ -329,17 +352,52 @@ def combine(p: dict, wl, tech: Tech, pim: dict, cim: Cim, breakdown: bool = True
     res["peak_power_w"] = res["peak_power_w"] + tdp_w
     res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
     res["tops_per_mm2"] = res["peak_tops"] / res["area_mm2"]
-    over = need_gb > usable_gb
-    newly = over & res["feasible"].astype(bool)
-    if np.any(newly):   # reason texts only for the designs that fail here
-        reason = np.array(res["reason"], dtype=object)
-        for i in np.flatnonzero(newly):
-            reason[i] = f"host memory: {need_gb[i]:.1f} GB per GPU needed > {usable_gb[i]:.0f} GB usable"
-        res["reason"] = reason
+    over = (need_gb > usable_gb).take(inv)
+    idx = np.flatnonzero(over & res["feasible"])
     res["feasible"] = res["feasible"] & ~over
     if breakdown:
         res["breakdown"] = {**bd, "host": out_bd}
-    return res
+    # reason texts per host choice (a design's numbers are its choice's), only for the designs that fail here
+    text = np.array([f"host memory: {a:.1f} GB per GPU needed > {b:.0f} GB usable" if a > b else ""
+                     for a, b in zip(need_gb, usable_gb, strict=True)], dtype=object)
+    return res, idx, text.take(inv.take(idx))
+
+
+def _host_table(p: dict, offload: int, wl, tech: Tech, consts: dict) -> tuple[list, np.ndarray]:
+    """The host's constants (_host_constants) of the designs p of one offload share: (per constant, an array over
+    the choices; per design, its choice). With one host count, the choices are the host codes (no grouping; the
+    codes absent from p get NaN); else the distinct (host, host_count) pairs."""
+    hc = p["host_count"]
+    if hc[0] == hc[-1] and hc.min() == hc.max():
+        inv = p["host"].astype(np.intp, copy=False)
+        present = np.bincount(inv, minlength=len(HOSTS)) > 0
+        choices = [(h, int(hc[0]), offload) if present[h] else None for h in range(len(HOSTS))]
+    else:
+        choices, _, inv = _keys(p, ("host", "host_count", "offload"))
+    rows = []
+    for c in choices:
+        if c is not None and c not in consts:
+            consts[c] = _host_constants(c, wl, tech)
+        rows.append(consts[c] if c is not None else None)
+    width = len(next(r for r in rows if r is not None))
+    table = np.array([r if r is not None else [np.nan] * width for r in rows], dtype=float)
+    return list(table.T.copy()), inv
+
+
+def _host_constants(choice: tuple, wl, tech: Tech) -> list:
+    """The constants of one (host, host_count, offload) choice that combine() reads: idle and peak power W, die
+    area mm2, peak TOPS, (time ns, energy pJ) per phase, of a half batch's decode, and memory GB needed and usable
+    per GPU."""
+    h, cnt, off = choice
+    model, sc = wl.model, wl.scenario
+    g, offload = get_gpu(HOSTS[h], tech), OFFLOAD[off]
+    row = [g.idle_w * cnt, g.tdp_w * cnt, g.die_mm2 * cnt, tensor_peak_tflops(g, sc)[0] * cnt]
+    for ph in wl.vectors:
+        row += host_phase(g.name, cnt, model, sc, offload, ph, tech)
+    row += host_phase(g.name, cnt, model, _half(sc), offload, "decode", tech) if "decode" in wl.vectors else (0, 0)
+    w_host, kv = host_memory_bytes(model, sc, offload)
+    frac = load_gpus(tech).calibration["usable_memory_fraction"]
+    return row + [(w_host / cnt + kv / kv_split(model, cnt)) * 1e-9, g.hbm_gb * frac]
 
 
 def _metrics(res: dict, sums: dict, sc: Scenario, pim: dict) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech, _values, load_tech, memo
+from ._select import mask_bits, pick_bits
 
 FLAVOURS = ("lstp", "lop", "hp")   # the order of the `sram_vt` choices in cost/params.py
 T_LOW_C, T_HIGH_C = 27.0, 127.0    # the two temperature columns of the table (300 K and 400 K)
@@ -100,8 +101,8 @@ def gated_fraction(p: dict, c: dict, mp: dict, macs: float, t_pass) -> np.ndarra
 
 
 def gating_rates(p: dict, c: dict, mp: dict, macs_per_mvm=None, t_mvm=None) -> tuple | None:
-    """(gated designs, peak MAC rate per ns of their arrays, retention fraction of the design's Tech) for
-    `gated_fraction_of`; None when no design gates.
+    """(gated designs as _select.mask_bits, peak MAC rate per ns of their arrays, retention fraction of the design's
+    Tech) for `gated_fraction_of`; None when no design gates.
     macs_per_mvm, t_mvm: the peak figures of one array's full MVM when the caller has them (summary.peak_mvm)."""
     gated = _gated(p, c)
     if not np.any(gated):
@@ -110,14 +111,14 @@ def gating_rates(p: dict, c: dict, mp: dict, macs_per_mvm=None, t_mvm=None) -> t
         cols_used = np.floor(mp["cols_eff"] / mp["cpw"]) * mp["cpw"]   # as the peak figures of evaluate_batch
         macs_per_mvm = p["rows"] * cols_used / mp["cpw"]
         t_mvm = mp["in_slices"] * np.ceil(p["rows"] / mp["ra"] - 1e-9) * c["t_step"]
-    return gated, mp["avail"] * macs_per_mvm / t_mvm, leakage_data(c.get("tech"))["retention"]
+    return mask_bits(gated), mp["avail"] * macs_per_mvm / t_mvm, leakage_data(c.get("tech"))["retention"]
 
 
 def gated_fraction_of(rates: tuple, macs: float, t_pass) -> np.ndarray:
     """`gated_fraction` from the pass-independent `gating_rates` (computed once for all phases)."""
-    gated, peak_macs_per_ns, r = rates
+    gated_bits, peak_macs_per_ns, r = rates
     duty = np.minimum(macs / np.maximum(peak_macs_per_ns * t_pass, 1e-30), 1.0)
-    return np.where(gated, duty + (1.0 - duty) * r, 1.0)
+    return pick_bits(gated_bits, duty + (1.0 - duty) * r, 1.0)   # np.where(gated, ..., 1.0) (_select.pick_bits)
 
 
 def _gated(p: dict, c: dict) -> np.ndarray:

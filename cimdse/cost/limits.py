@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._select import mask_bits, pick_bits
+
 SIGNIFICANT_DIGITS = 3   # numbers in reasons: enough to compare with the limit, few enough to repeat across designs
 EXACT_DIGITS = 7         # where a value rounds to its limit, it is shown with this many digits instead
 FEW_ROWS = 32            # rows below which a text per row is cheaper than finding the distinct values first
@@ -91,9 +93,13 @@ def _texts(check: Check, idx: np.ndarray) -> np.ndarray:
         return _words(f"{check.text} ", uniq, tail)[inv]
     if few:
         return _shared(_words(f"{check.text} ", v, f" {u} > {check.name} ") + _words("", lim, f" {u}"))
-    pairs, inv = np.unique(np.stack([v, lim], axis=1), axis=0, return_inverse=True)
-    values = _words(f"{check.text} ", pairs[:, 0], f" {u} > {check.name} ")
-    words = values + _words("", pairs[:, 1], f" {u}")
+    # the distinct (value, limit) pairs: each number's distinct values, then their pairs as one integer key (several
+    # times faster than np.unique(axis=0) on the pairs; equal numbers give equal texts, whichever row they come from)
+    uv, iv = np.unique(v, return_inverse=True)
+    ul, il = np.unique(lim, return_inverse=True)
+    keys, inv = np.unique(iv * len(ul) + il, return_inverse=True)
+    values = _words(f"{check.text} ", uv[keys // len(ul)], f" {u} > {check.name} ")
+    words = values + _words("", ul[keys % len(ul)], f" {u}")
     return words[inv.reshape(-1)]
 
 
@@ -118,13 +124,12 @@ def first_broken(code: np.ndarray, checks: Sequence[Check]) -> tuple[np.ndarray,
     value, limit = np.zeros(len(ok)), np.zeros(len(ok))
     for k, ch in enumerate(checks, 1):
         bad = ok & ~(np.asarray(ch.value) <= ch.limit)
-        if bad.any():
-            idx = np.flatnonzero(bad)
-            broken[idx] = k
-            value[idx] = np.asarray(ch.value, dtype=float)[idx]
-            lim = np.asarray(ch.limit, dtype=float)
-            limit[idx] = lim[idx] if lim.ndim else lim
-            ok[idx] = False
+        if bad.any():   # np.where(bad, new, old) on the numbers' bits (_select.pick_bits: no branches, no index arrays)
+            broken ^= (broken ^ np.int8(k)) & np.negative(bad.view(np.int8))
+            bits = mask_bits(bad)
+            value = pick_bits(bits, np.asarray(ch.value, dtype=float), value)
+            limit = pick_bits(bits, np.asarray(ch.limit, dtype=float), limit)
+            ok &= ~bad
     return ok, broken, value, limit
 
 

@@ -1,7 +1,7 @@
 """The CIM cost model: a pure, vectorized function from a batch of designs and a workload to metrics.
 
 Steps, called in order from `evaluate_batch` (each is a named function, see docs/MODEL.md):
-  circuits -> map_weights -> price_phase (prefill, decode) -> summarize.
+  circuits -> map_weights -> price_phase (prefill, decode; phase.py) -> summarize (summary.py).
 Shapes: per-design arrays are (N,); per-matrix arrays are (N, J) for the J distinct static matrix shapes, stored
 column-major (see map_weights). The workload side (`Workload`, `prepare`) is in shapes.py.
 Units: energy pJ, time ns, area um^2 inside; metric names carry their own units.
@@ -14,6 +14,8 @@ import numpy as np
 from ..metrics import METRICS, metric_units  # noqa: F401  (re-exported: the cost model's outputs)
 from ..tech import Tech, load_tech
 from . import cam as _cam  # CAM blocks (token selection, analog-CAM non-linear lookups): docs/MODEL.md 14
+from ._select import keep as _keep
+from ._select import mask_bits, pick_bits
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
 from ._util import fill_rows
@@ -24,21 +26,16 @@ from .analog import auto_rows_active, cell_wire_ohm, design_ir_drop_frac, device
 from .leakage import gated_fraction_of, gating_rates, sram_bit_leakage_pw, sram_speed_factor
 from .nodes import node_quantities
 from .params import CATEGORICAL, DEFAULT_BITS_PER_CELL, FLOORS, conflict_codes
+from .phase import ENERGY_PARTS, LATENCY_PARTS, price_phase, static_costs  # noqa: F401  (re-exported: plots, tests)
 from .readout import readout
 from .shapes import PAR_GROUPS, Workload, build_workload, prepare  # noqa: F401  (re-exported: cost/__init__.py and tests import them here)
 from .static import mvm_costs as _mvm_costs  # noqa: F401  (re-exported: tests price one matrix with it)
-from .static import static_pass_costs
 from .summary import area, finish_reasons, leakage_w, peak_mvm, summarize
-from .timing import adc_area_um2, adc_energy_pj, fmax_ghz, memo_table
-from .traffic import traffic_constants
+from .timing import adc_area_um2, adc_energy_pj, fmax_at_supplies, memo_table
 
 CHUNK_DESIGNS = 24576     # most designs per pass through the model: temporaries stay small and in cache
 
-ENERGY_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "digital", "buffers", "noc", "chip_link", "offchip",
-                "writes", "leakage", "cam", "readout")
-LATENCY_PARTS = ("arrays", "digital", "cim_attention", "kv_write", "reload", "offchip", "chip_link", "cam")
 AREA_PARTS = ("cells", "adc", "dac", "shift_add", "mac_units", "buffers", "digital", "noc", "cam", "readout")
-
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -53,14 +50,12 @@ def logic_scale(tech: Tech, node, vdd, ref_node, ref_vdd, k_node=None):
 
 # ------------------------------------------------------------------------------------------------ step 1
 
-def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech, k_node) -> dict:
+def _digital_cim(p: dict, dc: dict, node, vdd, db, tech: Tech, k_node, ra) -> dict:
     """Digital SRAM CIM per column (docs/MODEL.md 'Digital SRAM CIM'): AND gates and an adder tree over the rows.
 
     e_cell: energy per cell and input slice (db AND gates); e_tree: one evaluation of a column's adder tree over
-    ra rows of db-bit products; a_col: AND gates and adder tree area per column (um^2).
+    ra rows of db-bit products; a_col: AND gates and adder tree area per column (um^2). ra: rows driven at once.
     """
-    rows = p["rows"]
-    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], rows), rows)
     levels = np.ceil(np.log2(np.maximum(ra, 1)) - 1e-9)
     half = np.exp2(-levels)
     # full-adder bits of a ripple-carry tree: sum over levels l of (ra / 2^l) adders of (db + l - 1) bits
@@ -79,8 +74,14 @@ def combine_group(bits, bpc, differential, analog):
     """Bit-slice columns merged into one conversion (docs/MODEL.md 'Column combination'): with
     `column_combine: analog` the ceil(magnitude bits / bits_per_cell) binary-weighted columns of one value are
     charge-shared and converted once; otherwise every column converts on its own (1)."""
-    mag = np.where(differential, np.maximum(bits - 1, 1), bits)
-    return np.where(analog, _ceil(mag / bpc), 1.0)
+    return pick_bits(mask_bits(analog), _bit_columns(bits, bpc, mask_bits(differential)), 1.0)
+
+
+def _bit_columns(bits, bpc, diff_bits):
+    """Bit-slice columns of one value's magnitude: ceil(magnitude bits / bits_per_cell), the magnitude one bit short
+    of `bits` for a differential pair (diff_bits: _select.mask_bits of those designs; np.where as _select.pick_bits).
+    Shared by column combination (circuits) and the cells per value (map_weights)."""
+    return _ceil(pick_bits(diff_bits, np.maximum(bits - 1, 1), bits) / bpc)
 
 
 class _DeviceColumns(dict):
@@ -124,54 +125,64 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     resistive = ~capacitive & ~is_dram
     dcim = (p["compute"] == 1) & ~is_dram                                 # digital SRAM CIM
     gate = dcim | is_dram                                                 # no ADCs, DACs or analog noise
+    # the masks as bits, for np.where as _select.keep and _select.pick_bits (the same bits, without np.where's branches)
+    gate_bits, dram_bits, dcim_bits, cap_bits = mask_bits(gate), mask_bits(is_dram), mask_bits(dcim), mask_bits(capacitive)
+    analog_bits, no_dram_bits = ~gate_bits, ~dram_bits
+    # a differential pair per signed weight (weight_encoding: differential; not digital CIM or DRAM): map_weights
+    diff_bits = mask_bits(p["weight_encoding"] == 0) & analog_bits
     node = p["node_nm"]
     nq = node_quantities(node, tech) if nq is None else nq       # once per distinct node (nodes.py)
     log_node, v_nom = nq["log_node"], nq["v_nom"]
-    vdd = np.where(p["vdd"] > 0, p["vdd"], v_nom)
+    set_vdd = p["vdd"] > 0                                              # 0: the node's nominal supply
+    vdd = pick_bits(mask_bits(set_vdd), p["vdd"], v_nom)
     k_node = nq["k_node"]                                                # Stillmaker-Baas factor, once per batch
     s45 = logic_scale(tech, node, vdd, dig["ref_node_nm"], dig["ref_vdd_v"], k_node)
     a45 = (node / dig["ref_node_nm"]) ** 2
     f_um = node * 1e-3
     sram_floor = nq["sram_bit_um2"]                # the node's smallest SRAM bitcell, 0 at planar nodes (cellarea.py)
-    cell_um2 = np.maximum(dev["cell_area_f2"] * f_um**2, np.where(capacitive, sram_floor, 0.0))
+    cell_um2 = np.maximum(dev["cell_area_f2"] * f_um**2, _keep(sram_floor, cap_bits))
     pitch_um = np.sqrt(cell_um2)
     wire_ff = per["dac"]["wire_cap_ff_per_um"] * pitch_um               # fF per cell crossed
     db = np.minimum(p["dac_bits"], p["input_bits"])
     act = (ia := input_activity(p["input_stats"], p["input_encoding"], p["input_bits"], db, tech))["rho"]
     vdd2 = vdd**2
-    v_read2 = np.where(capacitive, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
+    v_read2 = pick_bits(cap_bits, vdd2, tab["v_read2"].take(d))       # read voltage^2: the supply for SRAM/DRAM
     e_res = tab["e_res"].take(d)                                         # pJ, resistive cells (others: unused)
     t_read = dev["read_pulse_ns"]
     if np.any(p["read_ns"] > 0):                 # a design's own read pulse (docs/MODEL.md 2) replaces the device's
         t_read = np.where(p["read_ns"] > 0, p["read_ns"], t_read)
         e_res = np.where(p["read_ns"] > 0, tab["e_res_ns"].take(d) * p["read_ns"], e_res)
-    cap_ff = dev["cell_cap_ff"] * np.where(dev["ref_node_nm"] > 0, k_node / tech.device_ref_cap_factor.take(d), 1.0)
+    cap_ff = dev["cell_cap_ff"] * pick_bits(mask_bits(dev["ref_node_nm"] > 0), k_node / tech.device_ref_cap_factor.take(d),
+                                         1.0)
     e_cap = cap_ff * vdd2 * 1e-3                                         # fF V^2 = fJ -> pJ
-    e_cell = act * (np.where(capacitive, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
+    e_cell = act * (pick_bits(cap_bits, e_cap, e_res) + wire_ff * v_read2 * 1e-3)
     # a row is driven (its DAC switched, its line charged) in proportion to its slice value; plus zero-slice detection
     e_row = (act * (per["dac"]["cap_ff_per_bit"] * db * (db > 1) * ~gate + p["cols"] * wire_ff) * vdd2 * 1e-3
-             + skip_detection_pj(p, tech, k_node, vdd, is_dram))
+             + skip_detection_pj(p, tech, k_node, vdd, is_dram, no_dram_bits))
     # digital CIM's laws only where some design uses it (elsewhere every use below picks the other branch)
-    dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node) if np.any(dcim)
+    ra = np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])   # rows driven at once
+    dg = (_digital_cim(p, per["digital_cim"], node, vdd, db, tech, k_node, ra) if np.any(dcim)
           else {"e_cell": 0.0, "e_tree": 0.0, "a_col": 0.0})
-    e_cell = np.where(dcim, dg["e_cell"], np.where(is_dram, 0.0, e_cell))
-    e_row = np.where(is_dram, 0.0, e_row)
+    e_cell = pick_bits(dcim_bits, dg["e_cell"], _keep(e_cell, no_dram_bits))
+    e_row = _keep(e_row, no_dram_bits)
     b = p["adc_bits"]
     adc = per["adc"]
     a_adc = adc_area_um2(b, tech) * node / adc["ref_node_nm"]
-    a_adc = np.where(gate, 0.0, a_adc)
+    a_adc = _keep(a_adc, analog_bits)
     t_conv = np.where(p["adc_ns"] > 0, p["adc_ns"], (b + adc["cycles_per_conversion_extra"]) / p["clock_ghz"])
-    e_adc = np.where(gate, 0.0, adc_energy_pj(b, vdd, t_conv, tech, k_node))   # rises above Murmann's corners
+    e_adc = _keep(adc_energy_pj(b, vdd, t_conv, tech, k_node), analog_bits)   # rises above Murmann's corners
     # analog column combination (not for digital CIM or DRAM, which have no ADC): fewer conversions per ADC per step
     combine = (p["column_combine"] == 1) & ~gate
     t_adc_step = lambda g: np.maximum(t_read, _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
     cc, bpc = per["column_combine"], p["bits_per_cell"]
     # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
-    comb_ff = lambda g: np.where(g > 1, cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), 0.0)  # noqa: E731
+    comb_ff = lambda g: _keep(cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), mask_bits(g > 1))  # noqa: E731
+    bit_cols = {"weight": _bit_columns(p["weight_bits"], bpc, diff_bits)}   # (map_weights' cells per value too)
     if np.any(combine):
-        differential = (p["weight_encoding"] == 0) & ~gate
-        comb_w = combine_group(p["weight_bits"], p["bits_per_cell"], differential, combine)
-        comb_k = combine_group(p["input_bits"], p["bits_per_cell"], differential, combine)
+        combine_bits = mask_bits(combine)
+        bit_cols["input"] = _bit_columns(p["input_bits"], bpc, diff_bits)
+        comb_w = pick_bits(combine_bits, bit_cols["weight"], 1.0)
+        comb_k = pick_bits(combine_bits, bit_cols["input"], 1.0)
         t_w, t_k = t_adc_step(comb_w), t_adc_step(comb_k)
         ff_w, ff_k = comb_ff(comb_w), comb_ff(comb_k)
     else:  # the same values without the arithmetic: groups of 1, no capacitors
@@ -185,20 +196,21 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     bank_kb = np.minimum(p["tile_buffer_kb"], dig["sram_bank_kb"])
     e_sram_bit = lambda kb: dig["sram_64b_8kb_pj"] / 64 * np.sqrt(kb / 8.0) * s45  # noqa: E731
     ic = tech.interconnect
-    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32)   # column front end (docs/MODEL.md 16)
+    ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32, analog_bits)   # column front end (docs/MODEL.md 16)
     return {
         "vdd": vdd, "k_node": k_node, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
-        "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": np.where(is_dram, 0.0, sa["energy_pj"] * s32),
-        "a_sa": np.where(is_dram, 0.0, sa["area_um2"] * a32),
+        "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": _keep(sa["energy_pj"] * s32, no_dram_bits),
+        "a_sa": _keep(sa["area_um2"] * a32, no_dram_bits),
         "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],
-        "a_dac": np.where(gate, 0.0, per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32),
-        "t_step": np.where(gate, 1.0 / p["clock_ghz"], t_w),
-        "t_step_kv": np.where(gate, 1.0 / p["clock_ghz"], t_k),
+        "a_dac": _keep(per["dac"]["area_um2_1bit"] * np.exp2(db - 1) * a32, analog_bits),
+        "t_step": pick_bits(gate_bits, (cycle := 1.0 / p["clock_ghz"]), t_w),
+        "t_step_kv": pick_bits(gate_bits, cycle, t_k),
         "comb_w": comb_w, "comb_k": comb_k,
         "e_comb": act * ff_w * vdd2 * 1e-3, "e_comb_k": act * ff_k * vdd2 * 1e-3,
         "a_comb_col": ff_w / cc["cap_density_ff_per_um2"] / comb_w,   # um^2 per column
-        "dcim": dcim, "is_dram": is_dram, "gate": gate, "e_tree": np.where(dcim, dg["e_tree"], 0.0),
-        "a_tree_col": np.where(dcim, dg["a_col"], 0.0),
+        "dcim": dcim, "is_dram": is_dram, "gate": gate, "dram_bits": dram_bits, "diff_bits": diff_bits, "bit_cols": bit_cols,
+        "gate_bits": gate_bits, "e_tree": _keep(dg["e_tree"], dcim_bits),
+        "a_tree_col": _keep(dg["a_col"], dcim_bits),
         "e_dram_bit": tab["e_dram_bit"].take(d),
         "t_act": dev["row_activate_ns"],
         "e_mac_w": dig["mult32_pj"] * (p["weight_bits"] / 32) ** 2 * s45
@@ -216,8 +228,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sigma": dev["sigma_g_rel"],   # SRAM bits leak by the law of cost/leakage.py; other cells by their constant
         "sram_leak_pw": (sram_pw := sram_bit_leakage_pw(p["sram_vt"], node, vdd, p["temperature_c"], tech, log_node,
                                                       (nq["leak_i"], nq["leak_w"]))),
-        "leak_cell_pw": np.where(capacitive, sram_pw, dev["leakage_pw_per_cell"]),
-        "fmax_ghz": (fmax := fmax_ghz(vdd, node, tech, v_nom, log_node, (nq["f_nom"], nq["vth"]))),
+        "leak_cell_pw": pick_bits(cap_bits, sram_pw, dev["leakage_pw_per_cell"]),
+        "fmax_ghz": (fmax := fmax_at_supplies(p["vdd"], set_vdd, vdd, node, tech, nq)),
         # the shipped-clock record, slowed below the nominal supply as f_max is (docs/MODEL.md 23)
         "clock_ceiling_ghz": (ceil := per["timing"]["logic_clock_max_ghz"] * np.minimum(1.0, fmax / nq["fmax_nom"])),
         # SRAM arrays read at the clock: both clock limits are hp logic's, slower by the cells' flavour (MODEL.md 27)
@@ -225,7 +237,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         "sram_clock_max_ghz": np.minimum(fmax, ceil) * sram_speed_factor(p["sram_vt"], (nq["leak_i"], nq["leak_w"]),
                                                                          tech) if capacitive.any() else fmax,
         "is_sram": capacitive,
-        "ra": (ra := np.minimum(np.where(p["rows_active"] > 0, p["rows_active"], p["rows"]), p["rows"])),  # rows driven
+        "ra": ra,
         "ir_drop": design_ir_drop_frac(p, tech, ra, cell_um2, log_node, r_cell),
         "adc_range": device_read_tables(tech)["adc_range"].take(d),   # finite on/off ratio (1 without ADC or DC read)
         "e_noc_bit_mm": ic["noc_pj_per_bit_mm"] * logic_scale(tech, node, vdd, ic["ref_node_nm"],
@@ -240,10 +252,12 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
 
 # ------------------------------------------------------------------------------------------------ step 2
 
-def _cells_per_value(bits, bpc, differential):
-    """Columns (cells) one signed value of `bits` bits occupies: bit slices, doubled for a differential pair."""
-    mag = np.where(differential, np.maximum(bits - 1, 1), bits)
-    return _ceil(mag / bpc) * np.where(differential, 2, 1)
+def _cells_per_value(bits, bpc, diff_bits, bit_cols=None, pair=None):
+    """Columns (cells) one signed value of `bits` bits occupies: bit slices, doubled for a differential pair
+    (diff_bits: _select.mask_bits of the differential designs; bit_cols: _bit_columns(bits, bpc, diff_bits) and pair:
+    pick_bits(diff_bits, 2.0, 1.0) when the caller has them)."""
+    cols = _bit_columns(bits, bpc, diff_bits) if bit_cols is None else bit_cols
+    return cols * (pick_bits(diff_bits, 2.0, 1.0) if pair is None else pair)
 
 
 def map_weights(p: dict, wl: Workload, c: dict) -> dict:
@@ -251,8 +265,10 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     rows, cols, bpc = p["rows"], p["cols"], p["bits_per_cell"]
     # digital CIM and DRAM store two's-complement weight bits: no differential pair, no reference column
     differential = (p["weight_encoding"] == 0) & ~c["gate"]
-    cols_eff = np.where(differential | c["gate"], cols, cols - 1)
-    cpw = _cells_per_value(p["weight_bits"], bpc, differential)
+    diff_bits = c["diff_bits"]            # (differential as _select.mask_bits: np.where as _select.pick_bits)
+    cols_eff = pick_bits(diff_bits | c["gate_bits"], cols, cols - 1)
+    pair = pick_bits(diff_bits, 2.0, 1.0)    # columns per bit slice: 2 for a differential pair
+    cpw = _cells_per_value(p["weight_bits"], bpc, diff_bits, c["bit_cols"]["weight"], pair)
     ra = c["ra"]
     in_slices = c["in_slices"]   # input slices per vector (activity.py: sign-magnitude drops the sign slice)
     conv_keep = conversions_kept(p["slice_skip"], c["act_code"], ra, c["tech"])   # zero-slice skipping (MODEL.md 15)
@@ -274,38 +290,40 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
     # and a V array (context rows x hd), at the KV precision
     m, sc = wl.model, wl.scenario
     kv_bits = kv_precision(p, wl)
-    cpk = _cells_per_value(kv_bits, bpc, differential)
+    cpk = _cells_per_value(kv_bits, bpc, diff_bits, c["bit_cols"].get("input") if kv_bits is p["input_bits"] else None,
+                           pair)
     kv_per_head = 0.0   # arrays per sequence and KV head, summed over layers; a sliding window caps the context
     for n_layers, span in m.kv_spans(sc.prompt_tokens + sc.generate_tokens):
         k_arrays = _ceil(m.hd / rows) * _ceil(span * cpk / cols_eff)
         v_arrays = _ceil(span / rows) * _ceil(m.hd * cpk / cols_eff)
         kv_per_head = kv_per_head + n_layers * (k_arrays + v_arrays)
     ctx_max = m.cached_tokens(sc.prompt_tokens + sc.generate_tokens)   # tokens cached per layer, on average
-    cim_attn = p["attention"] == 1
-    kv_arrays = np.where(cim_attn, sc.batch * m.kv_heads * kv_per_head, 0.0)
+    attn_bits = mask_bits(p["attention"] == 1)   # attention: cim
+    kv_arrays = _keep(sc.batch * m.kv_heads * kv_per_head, attn_bits)
     arrays_per_chip = p["tiles"] * p["arrays_per_tile"]
     needed = weight_arrays + kv_arrays
     chips_needed = _ceil(needed / arrays_per_chip)
     fit = chips_needed <= p["chips"]
     reload_mode = (p["overflow"] == 1) & ~fit
-    chips_used = np.where(reload_mode | fit, p["chips"], chips_needed)
+    chips_used = pick_bits(mask_bits(reload_mode | fit), p["chips"], chips_needed)
     avail = chips_used * arrays_per_chip
     kv_fits = kv_arrays <= avail
     weight_space = np.maximum(avail - kv_arrays, 0)
-    rep = np.where(fit | ~reload_mode, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1)
-    rep = np.where(c["is_dram"], 1.0, rep)   # DRAM PIM spreads every matrix over all banks already
+    reload_bits = mask_bits(reload_mode)
+    rep = pick_bits(mask_bits(fit) | ~reload_bits, np.maximum(np.floor(weight_space / np.maximum(weight_arrays, 1)), 1), 1.0)
+    rep = pick_bits(c["dram_bits"], 1.0, rep)   # DRAM PIM spreads every matrix over all banks already
     per_layer_arrays = _dot_shapes(arrays_one, wl.copies * wl.per_layer)
     single_arrays = np.zeros(len(rows))
     for j in wl.single_shapes:
         single_arrays = np.maximum(single_arrays, arrays_one[:, j] * wl.copies[j])
     staging = np.maximum(np.minimum(weight_space, np.maximum(per_layer_arrays, single_arrays)), 1)
-    resident = np.where(reload_mode, np.maximum(weight_space - staging, 0), weight_arrays)
-    reload_arrays = np.where(reload_mode, np.maximum(weight_arrays - resident, 0), 0.0)
+    resident = pick_bits(reload_bits, np.maximum(weight_space - staging, 0), weight_arrays)
+    reload_arrays = _keep(np.maximum(weight_arrays - resident, 0), reload_bits)
     # KV cache of the whole batch at full context: layers x (K, V) x kv_dim x kv_bits / 8 bytes per token
     # (kv_bytes_per_token(1) is that count at 1 bit); digital attention keeps it in the global buffers if it fits
     kv_bytes = m.kv_bytes_per_token(1) * sc.batch * ctx_max * kv_bits
     kv_in_buffer = kv_bytes <= p["global_buffer_mb"] * 1e6 * chips_used
-    reload_fraction = np.where(reload_mode, reload_arrays / np.maximum(weight_arrays, 1), 0.0)
+    reload_fraction = _keep(reload_arrays / np.maximum(weight_arrays, 1), reload_bits)
     return {
         "cpw": cpw, "cols_eff": cols_eff, "ra": ra, "in_slices": in_slices, "row_tiles": row_tiles, "conv_keep": conv_keep,
         "col_tiles": col_tiles, "n_rg": n_rg, "weight_arrays": weight_arrays, "weight_cells": weight_cells,
@@ -314,6 +332,10 @@ def map_weights(p: dict, wl: Workload, c: dict) -> dict:
         "reload_fraction": reload_fraction,
         "reload_bytes": weight_cells * reload_fraction / cpw * p["weight_bits"] / 8,   # streamed from off-chip
         "reload_rounds": reload_arrays / staging, "kv_fits": kv_fits, "differential": differential,
+        "attn_bits": attn_bits,
+        "lanes": p["simd_lanes"] * p["tiles"] * chips_used,   # vector lanes of all chips (passes, CAM area)
+        "array_cells": avail * rows * cols,   # cells of all arrays; buffer bits of all chips (area, leakage)
+        "buffer_bits": chips_used * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6),
         "kv_bits": kv_bits, "kv_bytes": kv_bytes, "kv_in_buffer": kv_in_buffer,
     }
 
@@ -325,207 +347,25 @@ def kv_precision(p: dict, wl: Workload) -> np.ndarray:
     return np.full(len(p["input_bits"]), float(kv)) if kv else p["input_bits"]
 
 
-# ------------------------------------------------------------------------------------------------ step 3
-
-def static_costs(p: dict, wl: Workload, c: dict, mp: dict) -> dict:
-    """Energy of the static matmuls of one pass per phase by component, the per-vector latency of each distinct
-    matrix (list of (N,)) and the one-vector layer latency (N,) (static.py)."""
-    e_pass, t_vec = static_pass_costs(p, wl, c, mp)
-    t_layer = np.zeros(len(p["rows"]))
-    for stage in wl.stage_shapes:
-        slowest = t_vec[stage[0]]
-        for j in stage[1:]:
-            slowest = np.maximum(slowest, t_vec[j])
-        t_layer += slowest
-    return {"e_pass": e_pass, "t_vec": t_vec, "t_layer": t_layer, **_pass_constants(p, wl, c, mp, t_vec, t_layer)}
-
-
-def _pass_constants(p: dict, wl: Workload, c: dict, mp: dict, t_vec: list, t_layer: np.ndarray) -> dict:
-    """Per-design quantities that every phase's pass shares (NoC distance, KV placement, weight reload, the parts
-    of the array latency that do not depend on the phase); price_phase only combines them with the phase's counts."""
-    tiles_used = np.maximum(_ceil(mp["needed"] / p["arrays_per_tile"]), 1)
-    hops = 2.0 / 3.0 * np.sqrt(np.minimum(tiles_used, p["tiles"]))
-    tile_mm = np.sqrt(p["arrays_per_tile"] * p["rows"] * p["cols"] * c["cell_um2"] * 3.0) * 1e-3
-    kv_in_buffer = mp["kv_in_buffer"]
-    kv_dram = c["is_dram"]                      # DRAM PIM: the KV cache lives in the banks next to the MAC units
-    kv_on_chip = kv_in_buffer & ~kv_dram
-    clock = p["clock_ghz"]
-    lanes = p["simd_lanes"] * p["tiles"] * mp["chips_used"]
-    reload_cells = mp["weight_cells"] * mp["reload_fraction"]
-    w_bytes = mp["reload_bytes"]
-    off_gbps = c["off_gbps"] * mp["chips_used"]
-    e_reload_write, e_reload_read = reload_cells * c["e_write"], w_bytes * 8 * c["e_off_bit"]
-    tr = traffic_constants(p, wl, mp, hops, c["tech"])     # multicast, partial sums, chip links, KV bandwidth
-    kv_dram_gbps = lanes * mp["kv_bits"] * clock / 8        # bank read rate matched to the lanes (GB/s)
-    L = wl.model.layers
-    P = np.where(kv_dram, 1.0, np.minimum(p["pipeline_depth"], L))   # DRAM: all banks serve every vector
-    batch_rounds = _ceil(wl.scenario.batch / mp["rep"])
-    hd = float(wl.model.hd)
-    if np.any(p["attention"] == 1):   # attention: cim, the K arrays' row tiles and groups (phase independent)
-        rg_k = _ceil(np.minimum(p["rows"], hd) / mp["ra"])
-        attn = {"rg_k": rg_k, "k_groups_per_hd": _ceil(hd / p["rows"]) * rg_k / hd}
-    else:
-        attn = {}
-    return {
-        **attn,
-        "chip_bounds": mp["chips_used"] - 1,
-        "hops": hops, "lanes": lanes, "kv_on_chip": kv_on_chip, "kv_dram": kv_dram, "kv_local": kv_on_chip | kv_dram,
-        "cim_attn": p["attention"] == 1,
-        "kv_dram_gbps": kv_dram_gbps,
-        # the bandwidth (GB/s) the KV cache is read at: DRAM banks, global buffers or off-chip memory
-        "kv_gbps": np.where(kv_dram, kv_dram_gbps, np.where(kv_on_chip, tr["kv_buffer_gbps"], off_gbps)),
-        "e_kv_bit": np.where(kv_dram, c["e_dram_bit"], np.where(kv_in_buffer, c["e_global_bit"], c["e_off_bit"])),
-        "e_mac": c["e_mac"](p["input_bits"]),
-        "off_gbps_all": off_gbps,
-        "e_reload_write": e_reload_write, "e_reload_read": e_reload_read, "e_reload": e_reload_write + e_reload_read,
-        "t_reload": np.maximum(w_bytes / off_gbps, mp["reload_rounds"] * p["rows"] * c["t_write"]),
-        "e_hop_bit": c["e_router_bit"] + tile_mm * c["e_noc_bit_mm"],
-        # latency of the arrays: L t_layer (vectors per stage + P - 1) / P per pass, plus the single (once per
-        # pass) shapes, plus the NoC hops of every stage; (vectors + P) - 1 = vectors + (P - 1): integers, exact
-        "pipe": P, "pipe_fill": P - 1, "t_layers": L * t_layer,
-        "t_singles": [t_vec[j] * batch_rounds for j in wl.single_shapes],
-        "t_hops": hops / clock * L * len(wl.stage_shapes),
-        "lane_rate": lanes * clock,                          # digital lane operations per ns
-        **tr,
-    }
-
-
-def price_phase(p: dict, wl: Workload, c: dict, mp: dict, ph: str, sc_: dict) -> tuple[dict, dict, dict]:
-    """Energy (pJ) and latency (ns) components of one pass of phase `ph`, and energy by operator class.
-
-    Every part of ENERGY_PARTS and LATENCY_PARTS is set here (leakage: by the caller). A new term: add its name to
-    the tuple and set e[name] / t[name] here (a per-phase count from wl.phase_totals times a per-design cost from
-    circuits() `c`); what does not depend on the phase goes into _pass_constants, computed once per chunk."""
-    tot = wl.phase_totals[ph]
-    bits = p["input_bits"]
-    e: dict[str, np.ndarray] = {}
-    t: dict[str, np.ndarray] = {}
-    ops: dict[str, np.ndarray] = {}
-    # --- static matmuls on the CIM arrays: per-vector costs x vectors through each matrix (static.py)
-    e.update(sc_["e_pass"][ph])
-    ops["static_matmul"] = _total(e.values())
-    e_tile_bit = c["e_tile_bit"]
-    io_bits = (tot["static_in"] + tot["static_out"]) * bits
-    e_io = io_bits * e_tile_bit
-    hops = sc_["hops"]
-    # NoC: inputs and outputs over the average distance, plus multicast trees and partial sums (traffic.py)
-    e["noc"] = (io_bits * hops + sc_["noc_extra_pass"][ph]) * sc_["e_hop_bit"]
-    ops["buffers_noc"] = e_io + e["noc"]
-    # latency: layers in sequence, stages in sequence, arrays of one matrix in parallel; pipelining overlaps vectors
-    m_vec = tot["m"]
-    vec_per_stage = _ceil(m_vec * wl.stage_share / mp["rep"])
-    t_static = sc_["t_layers"] * (vec_per_stage + sc_["pipe_fill"]) / sc_["pipe"]
-    for t_single in sc_["t_singles"]:
-        t_static = t_static + t_single
-    t["arrays"] = t_static + sc_["t_hops"]
-    # --- attention and element-wise work
-    cim_attn = sc_["cim_attn"]
-    kv_on_chip, e_kv_bit = sc_["kv_on_chip"], sc_["e_kv_bit"]
-    keep = p["kv_keep"]                 # attention tokens kept after pruning: QK^T, S.V and KV reads shrink
-    dyn_macs, kv_read = tot["dyn_macs"] * keep, tot["kv_read"] * keep
-    dyn_io = (tot["dyn_in"] + tot["dyn_out"]) * keep
-    dyn_digital = np.where(cim_attn, 0.0, dyn_macs)
-    e_dyn_macs = dyn_digital * sc_["e_mac"]
-    kv_bits = mp["kv_bits"]
-    kv_traffic = np.where(cim_attn, 0.0, (kv_read + tot["kv_write"]) * kv_bits)
-    e_attn = e_dyn_macs + kv_traffic * e_kv_bit + dyn_io * bits * e_tile_bit   # (e_kv_bit finite: 0 x e = 0)
-    nl = _cam.nonlinear_costs(p, c, tot, c["tech"])      # CAM (MODEL.md 14): lookups leave the lanes
-    elem_ops = tot["elem_ops"] - nl["lookups"]
-    e_vec_ops = elem_ops * c["e_vec"]
-    e_elem = e_vec_ops + nl["energy"] + tot["elem_io"] * bits * e_tile_bit
-    e["digital"] = e_dyn_macs + e_vec_ops
-    e["buffers"] = (e_io + (dyn_io + tot["elem_io"]) * bits * e_tile_bit
-                    + np.where(kv_on_chip, kv_traffic * c["e_global_bit"], 0.0))
-    e_off = np.where(sc_["kv_local"], 0.0, kv_traffic * c["e_off_bit"])
-    e["cells"] = e["cells"] + kv_traffic * c["e_dram_bit"]          # e_dram_bit is 0 but for DRAM PIM
-    t_compute = (dyn_digital + elem_ops) / sc_["lane_rate"] + nl["lookups"] / sc_["lanes"] * nl["t_lookup"]
-    t["digital"] = np.maximum(t_compute, kv_traffic / 8 / sc_["kv_gbps"])
-    # attention in CIM arrays: write K and V, then two analog MVMs per query and head
-    if np.any(cim_attn):
-        hd, keys = float(wl.model.hd), np.maximum(tot["keys"] * keep, 1.0)   # kept keys only
-        cells_written = tot["kv_write"] * mp["cpk"]
-        e_w = np.where(cim_attn, cells_written * c["e_write"], 0.0)
-        macs = dyn_macs / 2  # QK^T and S.V each
-        s = mp["in_slices"]
-        cells_qk = macs * mp["cpk"] * s
-        rg_k = sc_["rg_k"]
-        rt_v, rg_v = _ceil(keys / p["rows"]), _ceil(np.minimum(p["rows"], keys) / mp["ra"])
-        conv = cells_qk * (sc_["k_groups_per_hd"] + rt_v * rg_v / keys) / c["comb_k"] * mp["conv_keep"]
-        e_cim = {
-            "cells": 2 * cells_qk * c["e_cell"], "adc": conv * c["e_adc"],
-            "dac": (macs / keys + macs / hd) * s * c["e_row"], "shift_add": conv * (c["e_sa"] + c["e_comb_k"]),
-            "readout": conv * c["e_fe"],
-        }
-        for part, val in e_cim.items():
-            e[part] = e[part] + np.where(cim_attn, val, 0.0)
-        e["writes"] = e_w
-        e_attn = e_attn + np.where(cim_attn, _total(e_cim.values()) + e_w, 0.0)
-        group = wl.model.heads / wl.model.kv_heads
-        t_mvm = s * (rg_k + rg_v) * c["t_step_kv"]
-        t["cim_attention"] = np.where(cim_attn, wl.model.layers * tot["queries"] * group * t_mvm, 0.0)
-        rows_written = hd + (tot["queries"] if ph == "prefill" else 1.0)
-        t["kv_write"] = np.where(cim_attn, wl.model.layers * rows_written * c["t_write"], 0.0)
-    else:
-        e["writes"] = t["cim_attention"] = t["kv_write"] = np.zeros(len(bits))
-    zero = np.zeros(len(bits))
-    sel = _cam.selection_costs(p, wl, c, mp, ph, tot, c["tech"])   # CAM token selection (MODEL.md 14)
-    e["cam"] = nl["energy"] + sel["energy"] + zero
-    t["cam"] = sel["time"] + zero
-    ops["attention"] = e_attn + sel["energy"]
-    ops["elementwise"] = e_elem
-    # --- embedding lookups from off-chip memory
-    emb_bits = tot["embed"] * p["weight_bits"]
-    e_emb = emb_bits * c["e_off_bit"]
-    e["offchip"] = e_off + e_emb
-    t["offchip"] = emb_bits / 8 / sc_["off_gbps_all"]
-    ops["embedding"] = e_emb
-    # --- weight reload (overflow: reload and the weights do not fit)
-    e["writes"] = e["writes"] + sc_["e_reload_write"]
-    e["offchip"] = e["offchip"] + sc_["e_reload_read"]
-    t["reload"] = sc_["t_reload"]
-    ops["weight_reload"] = sc_["e_reload"]
-    # --- chip-to-chip: activations cross every chip boundary (layers split over chips)
-    # and every matrix split over chips multicasts its input and sends partial sums across (traffic.py)
-    link_bits = m_vec * wl.model.hidden * bits * sc_["chip_bounds"]
-    if sc_["link_bits_pass"] is not None:
-        link_bits = link_bits + sc_["link_bits_pass"][ph]
-    e["chip_link"] = link_bits * sc_["e_link_eff"]
-    t["chip_link"] = link_bits * sc_["link_ns_per_bit"] + sc_["link_hop_ns"]
-    ops["chip_link"] = e["chip_link"]
-    return _in_order(e, ENERGY_PARTS), _in_order(t, LATENCY_PARTS), ops
-
-
-def _in_order(parts: dict, order: tuple) -> dict:
-    """parts with the keys of `order` first, in that order (sums over the parts add them in this fixed order), then
-    any others as they were set."""
-    out = {k: parts[k] for k in order if k in parts}
-    out.update(parts)
-    return out
-
-
-def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False,
-                   parts_only: bool = False) -> dict:
+def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: bool = False) -> dict:
     """Metrics for every design of the batch `p` (dict of arrays) on workload `wl`; see METRICS.
 
     Large batches run in equal chunks of at most CHUNK_DESIGNS designs (same numbers, less memory traffic).
-    parts_only: only {"breakdown": ...} (the host side's half batches read nothing else): no accuracy metrics and
-    no reason texts are made (the same breakdown: they are computed after it).
     """
     tech = tech or load_tech()
     p = {k: (np.asarray(v) if k in CATEGORICAL else np.asarray(v, dtype=float)) for k, v in p.items()}
     if "host" in p and np.any(p["host"] != 0):   # a host GPU runs part of the work (cost/host.py)
         from .host import evaluate_hosted
-        return evaluate_hosted(p, wl, tech, breakdown, evaluate_runs, build_workload)
+        return evaluate_hosted(p, wl, tech, breakdown, _evaluate_chunk, build_workload, CHUNK_DESIGNS)
     n = len(p["rows"])
-    if n <= CHUNK_DESIGNS and not parts_only:
+    if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    return evaluate_runs(p, ((n, wl),), tech, breakdown, parts_only)
+    return evaluate_runs(p, ((n, wl),), tech, breakdown)
 
 
-def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool = False, keep=None) -> dict:
+def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool) -> dict:
     """evaluate_batch (host none) of a batch whose consecutive runs of rows have their own workloads of one model
-    and scenario (`runs`: (end row, Workload) pairs; cost/host.py's offload shares), each run in equal chunks of at
-    most CHUNK_DESIGNS designs. `keep`: what of a chunk's result is kept (a function of it; all when None)."""
+    and scenario (`runs`: (end row, Workload) pairs), each run in equal chunks of at most CHUNK_DESIGNS designs."""
     n = len(p["rows"])
     # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
     # accuracy metrics once for the batch: the error model's per-configuration work is shared by its chunks and runs)
@@ -535,18 +375,11 @@ def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool, parts_only: bool =
         size = -(-(end - start) // -(-(end - start) // CHUNK_DESIGNS)) if end > start else 1
         for i in range(start, end, size):   # equal chunks: no short last one paying a whole chunk's fixed cost
             j = min(i + size, end)
-            part = _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True)
-            if parts_only:
-                part = {"breakdown": part["breakdown"]}
-            if keep is not None:
-                part = keep(part)
-            if parts_only and j - i == n:
-                return part
-            fill_rows(res, part, i, n)
+            fill_rows(res, _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
         start = end
     # the accuracy metrics once for the batch: they read the workload's model and scenario only (error_shapes), not
     # which operators a run's share holds, and a design scores the same bits in any batch
-    return res if parts_only else finish_accuracy(finish_reasons(res), p, runs[0][1], tech)
+    return finish_accuracy(finish_reasons(res), p, runs[0][1], tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
@@ -563,7 +396,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
     p["rows_active"] = np.minimum(auto_rows_active(p, tech, r_cell), p["rows"])   # 0: as many rows as IR drop allows
     p["cols_per_adc"] = np.minimum(p["cols_per_adc"], p["cols"])
     for name, f in FLOORS.items():      # (0, floor) is flagged by conflict_codes and priced at the floor
-        p[name] = np.where(p[name] > 0, np.maximum(p[name], f.value), 0.0)
+        p[name] = _keep(np.maximum(p[name], f.value), mask_bits(p[name] > 0))   # (np.where(p > 0, max, 0): _select.keep)
     c = circuits(p, tech, r_cell, nq)
     mp = map_weights(p, wl, c)
     ar = area(p, c, mp)
@@ -574,7 +407,7 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
     peak = peak_mvm(p, c, mp)
     gating = gating_rates(p, c, mp, peak[2], peak[3])
     for ph in wl.vectors:
-        e, t, ops = price_phase(p, wl, c, mp, ph, sc_)
+        e, t, ops = price_phase(p, wl, c, mp, ph, sc_, breakdown)   # (the operator split: breakdown only)
         t_pass = _total(t.values())
         e["leakage"] = p_leak * t_pass * 1e3                               # W * ns = nJ -> pJ
         if gating is not None:   # (without gating the fraction is 1)

@@ -396,7 +396,8 @@ def conflict_codes(batch: Mapping[str, np.ndarray], tech=None) -> np.ndarray:
     checks = conflict_masks(batch, tech)
     code = np.zeros(len(batch["rows"]), dtype=np.int8)
     for i in range(len(checks), 0, -1):  # last to first, so the first violated check wins
-        np.putmask(code, checks[i - 1], i)   # (code[mask] = i, faster)
+        if checks[i - 1].any():   # code = np.where(mask, i, code) on int8 bits (no branches: faster than putmask)
+            code ^= (code ^ np.int8(i)) & np.negative(checks[i - 1].view(np.int8))
     return code
 
 

@@ -19,16 +19,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech
+from ._select import keep, mask_bits, pick_bits
 
 K_BOLTZMANN = 1.380649e-23   # J/K (SI exact value)
 
 
-def readout(p: dict, tech: Tech, vdd, col_ff, resistive, gate, a32) -> dict:
+def readout(p: dict, tech: Tech, vdd, col_ff, resistive, gate, a32, analog_bits=None) -> dict:
     """Per design: front-end energy per conversion `e_fe` (pJ) and area per column `a_fe` (um^2).
 
     vdd: supply (V); col_ff: capacitance of one column line (fF); resistive / gate: device masks (charge mode is
     every other analog column);
-    a32: logic area scale (node / 32 nm)^2 of ISAAC's sample-and-hold area, the floor of the sampling area."""
+    a32: logic area scale (node / 32 nm)^2 of ISAAC's sample-and-hold area, the floor of the sampling area;
+    analog_bits: _select.mask_bits(~gate) when the caller has it (np.where(~gate, x, 0.0) as _select.keep)."""
     ro = tech.periphery["readout"]
     a_sh = tech.periphery["shift_add"]["sample_hold_area_um2"] * a32
     b = np.asarray(p["adc_bits"], dtype=float)
@@ -36,12 +38,14 @@ def readout(p: dict, tech: Tech, vdd, col_ff, resistive, gate, a32) -> dict:
     c_s_ff = np.maximum(ro["unit_cap_ff"], 12 * kt * np.exp2(2 * b) / vdd**2 * 1e15)
     sense_amp = b <= 1                                   # voltage mode: the 1-bit ADC is a latch comparator
     current = resistive & ~sense_amp & ~gate
-    analog = ~gate
+    analog = ~mask_bits(gate) if analog_bits is None else analog_bits     # (bits: _select.keep)
+    sense_bits, current_bits = mask_bits(sense_amp), mask_bits(current)
+    no_sense = ~sense_bits
     e_sample = c_s_ff * vdd**2 * 1e-3                    # fF V^2 = fJ -> pJ
     e_clamp = 2 * vdd * (b + 1) * np.log(2) * (col_ff + c_s_ff) / ro["gm_over_id_per_v"] * 1e-3
-    e_fe = np.where(analog, np.where(sense_amp, 0.0, e_sample) + np.where(current, e_clamp, 0.0), 0.0)
+    e_fe = keep(keep(e_sample, no_sense) + keep(e_clamp, current_bits), analog)
     wl_um2 = (ro["avt_mv_um"] * 1e-3 * np.exp2(b + 1) / vdd) ** 2          # one matched device (Pelgrom)
-    n_dev = np.where(current, 4, np.where(sense_amp, 2, 0))
-    a_cap = np.where(sense_amp, 0.0, np.maximum(c_s_ff / ro["cap_density_ff_per_um2"], a_sh))
-    a_fe = np.where(analog, a_cap + n_dev * wl_um2, 0.0)
+    n_dev = pick_bits(current_bits, 4.0, keep(2.0, sense_bits))   # np.where(current, 4, np.where(sense_amp, 2, 0))
+    a_cap = keep(np.maximum(c_s_ff / ro["cap_density_ff_per_um2"], a_sh), no_sense)
+    a_fe = keep(a_cap + n_dev * wl_um2, analog)
     return {"e_fe": e_fe, "a_fe": a_fe}

@@ -103,7 +103,12 @@ def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
                     acc[part] = term
                 else:
                     acc[part] += term
+    words = c.get("dram_bits")    # (_select.mask_bits of the DRAM designs, from circuits)
+    clear = ~words if len(fac["dram"]) and words is not None and words.dtype == np.int64 else None
     for acc in energy.values():   # the DRAM designs' parts they do not have: 0 (as a sum of zero terms would be)
         for part in DRAM_ZERO if len(fac["dram"]) else ():
-            acc[part][fac["dram"]] = 0.0
+            if clear is not None:   # (+0.0 by clearing their bits in place: no index arrays)
+                np.bitwise_and(acc[part].view(np.int64), clear, out=acc[part].view(np.int64))
+            else:
+                acc[part][fac["dram"]] = 0.0
     return energy, t_vec

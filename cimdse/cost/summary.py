@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._select import keep, mask_bits, pick_bits
 from ._util import ceil as _ceil
 from ._util import total as _total
 from .accmetrics import EMPTY
@@ -26,17 +27,18 @@ def area(p: dict, c: dict, mp: dict) -> dict:
     """Area (mm^2) per component for all chips used."""
     per_array_adcs = _ceil(p["cols"] / p["cols_per_adc"])
     arrays = mp["avail"]
+    # (products shared by several parts made once, in the same order: the same numbers)
+    array_rows, array_cols, chip_tiles = arrays * p["rows"], arrays * p["cols"], mp["chips_used"] * p["tiles"]
     a = {
-        "cells": arrays * p["rows"] * p["cols"] * c["cell_um2"],
+        "cells": mp["array_cells"] * c["cell_um2"],   # (arrays x rows x cols)
         "adc": arrays * per_array_adcs * c["a_adc"],
-        "dac": arrays * p["rows"] * c["a_dac"],
+        "dac": array_rows * c["a_dac"],
         "shift_add": arrays * (per_array_adcs * c["a_sa"] + p["cols"] * c["a_comb_col"]),
-        "mac_units": arrays * p["cols"] * c["a_tree_col"],
-        "buffers": mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
-        * c["a_buffer_bit"],
-        "digital": mp["chips_used"] * p["tiles"] * p["simd_lanes"] * c["a_lane"],
-        "noc": mp["chips_used"] * p["tiles"] * c["a_router"],
-        "readout": arrays * p["cols"] * c["a_fe"],   # column front ends (sample-and-hold included)
+        "mac_units": array_cols * c["a_tree_col"],
+        "buffers": mp["buffer_bits"] * c["a_buffer_bit"],
+        "digital": chip_tiles * p["simd_lanes"] * c["a_lane"],
+        "noc": chip_tiles * c["a_router"],
+        "readout": array_cols * c["a_fe"],   # column front ends (sample-and-hold included)
     }
     g = gating_area_factor(p, c)   # sleep transistors of power-gated cells and buffers (docs/MODEL.md 12)
     a["cells"], a["buffers"] = a["cells"] * g, a["buffers"] * g
@@ -45,9 +47,7 @@ def area(p: dict, c: dict, mp: dict) -> dict:
 
 def leakage_w(p: dict, c: dict, mp: dict) -> np.ndarray:
     """Static power: volatile (SRAM) cells of the arrays and all buffer bits."""
-    array_cells = mp["avail"] * p["rows"] * p["cols"]
-    buffer_bits = mp["chips_used"] * (p["tiles"] * p["tile_buffer_kb"] * 8192 + p["global_buffer_mb"] * 8e6)
-    return (array_cells * c["leak_cell_pw"] + buffer_bits * c["sram_leak_pw"]) * 1e-12
+    return (mp["array_cells"] * c["leak_cell_pw"] + mp["buffer_bits"] * c["sram_leak_pw"]) * 1e-12
 
 
 def peak_mvm(p: dict, c: dict, mp: dict) -> tuple:
@@ -95,19 +95,20 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
              + p["rows"] * mp["in_slices"] * c["e_row"])
     peak_tops = mp["avail"] * 2 * macs / t_mvm * 1e-3
     peak_w = mp["avail"] * e_mvm / t_mvm * 1e-3
-    macro_tops_per_w = 2 * macs / np.where(e_mvm > 0, e_mvm, 1.0)   # (e_mvm is 0 only for dram, replaced below)
+    # (np.where as _select.pick_bits and _select.keep on the masks' bits: the same bits, without np.where's branches)
+    macro_tops_per_w = 2 * macs / pick_bits(mask_bits(e_mvm > 0), e_mvm, 1.0)   # (e_mvm is 0 only for dram, replaced below)
     # DRAM PIM peak: every bank unit does simd_lanes MACs per cycle on weights streamed from its bank
-    dram = c["is_dram"]
+    dram = c["dram_bits"]
     e_dram_mac = c["e_mac_w"] + p["weight_bits"] * c["e_dram_bit"]
     dram_macs_per_ns = p["tiles"] * mp["chips_used"] * p["simd_lanes"] * p["clock_ghz"]
-    res["peak_tops"] = np.where(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
-    res["peak_power_w"] = np.where(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
+    res["peak_tops"] = pick_bits(dram, 2 * dram_macs_per_ns * 1e-3, peak_tops)
+    res["peak_power_w"] = pick_bits(dram, dram_macs_per_ns * e_dram_mac * 1e-3, peak_w) + p_leak
     res["tops_per_w"] = res["peak_tops"] / res["peak_power_w"]
     res["power_density_w_mm2"] = res["peak_power_w"] / area_mm2     # all chips alike: one chip's peak over its area
     res["tops_per_mm2"] = res["peak_tops"] / area_mm2
-    res["macro_tops_per_w"] = np.where(dram, 2 / e_dram_mac, macro_tops_per_w)
+    res["macro_tops_per_w"] = pick_bits(dram, 2 / e_dram_mac, macro_tops_per_w)
     macro_area = (ar["cells"] + ar["adc"] + ar["dac"] + ar["shift_add"] + ar["mac_units"] + ar["readout"]
-                  + np.where(dram, ar["digital"], 0))
+                  + keep(ar["digital"], dram))
     res["macro_tops_per_mm2"] = res["peak_tops"] / macro_area
     res["chips_needed"] = mp["chips_needed"]
     res["chips_used"] = mp["chips_used"]
@@ -120,11 +121,12 @@ def summarize(p: dict, wl, c: dict, mp: dict, ar: dict, p_leak: np.ndarray, phas
     kv_cells_written = (wl.phase_totals["prefill"]["kv_write"]
                         + G * wl.phase_totals.get("decode", {"kv_write": 0})["kv_write"]) * mp["cpk"]
     kv_capacity = np.maximum(mp["kv_arrays"] * p["rows"] * p["cols"], 1)
-    rate_kv = np.where(p["attention"] == 1, kv_cells_written / kv_capacity / (t_request * 1e-9), 0.0)
+    rate_kv = keep(kv_cells_written / kv_capacity / (t_request * 1e-9), mp["attn_bits"])
     rate = np.maximum(rate_reload, rate_kv)
-    life = np.where(rate > 0, c["endurance"] / np.where(rate > 0, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
+    rated = mask_bits(rate > 0)
+    life = pick_bits(rated, c["endurance"] / pick_bits(rated, rate, 1.0) / SECONDS_PER_YEAR, LIFETIME_CAP_YEARS)
     res["lifetime_years"] = np.minimum(life, LIFETIME_CAP_YEARS)
-    res["utilization"] = mp["weight_cells"] / (mp["avail"] * p["rows"] * p["cols"])
+    res["utilization"] = mp["weight_cells"] / mp["array_cells"]
     res["offchip_gb"] = offchip_bytes(wl, p, c, mp) * 1e-9
     res["feasible"], res["reason"] = feasibility(p, res, c, mp, code, defer_reasons)
     return res
@@ -136,7 +138,7 @@ def offchip_bytes(wl, p: dict, c: dict, mp: dict) -> np.ndarray:
     CIM arrays (attention: cim), nor in DRAM PIM banks."""
     emb = wl.model.param_counts()["embedding"] * p["weight_bits"] / 8
     kv_off = ~mp["kv_in_buffer"] & (p["attention"] != 1) & ~c["is_dram"]
-    return emb + mp["reload_bytes"] + np.where(kv_off, mp["kv_bytes"], 0.0)
+    return emb + mp["reload_bytes"] + keep(mp["kv_bytes"], mask_bits(kv_off))
 
 
 def offchip_edge_gbps(die_mm2: np.ndarray, p: dict, c: dict) -> np.ndarray:
@@ -152,7 +154,7 @@ def package_silicon_mm2(die_mm2: np.ndarray, p: dict, mp: dict) -> np.ndarray:
     """Silicon (mm2) of the chips that share one package (chips_per_package of the chips_used, all alike); 0 for a
     die alone in its package (max_die_mm2 bounds it)."""
     n = np.minimum(p["chips_per_package"], mp["chips_used"])
-    return np.where(n > 1, n * die_mm2, 0.0)
+    return keep(n * die_mm2, mask_bits(n > 1))
 
 
 # the physical limits in order (docs/MODEL.md section 10): (name, unit, text) of each limits.Check; its value and
@@ -171,20 +173,21 @@ def feasibility(p: dict, res: dict, c: dict, mp: dict, code: np.ndarray,
     order; a new limit is one more row of LIMITS and its (value, limit) here. With `defer` the reason is the
     conflict code, with the arrays of limits.first_broken added to res: `finish_reasons` makes the texts later
     (once for all the chunks of a batch; the same texts)."""
-    code = np.where((code == 0) & ~mp["kv_fits"], KV_CODE, code)
+    kv_broken = (code == 0) & ~mp["kv_fits"]
+    code = code ^ ((code ^ KV_CODE) & np.negative(kv_broken.view(np.int8)))   # np.where(kv_broken, KV_CODE, code), int8
     numbers = ((res["die_area_mm2"], p["max_die_mm2"]), (res["power_density_w_mm2"], p["max_power_density_w_mm2"]),
                (res["offchip_gb"], c["off_gb"] * mp["chips_used"]), (p["clock_ghz"], c["fmax_ghz"]),
                (p["clock_ghz"], c["clock_ceiling_ghz"]),   # shipped-clock record, scaled below the nominal supply
                (res["ir_drop_frac"], p["max_ir_drop"]), (c["off_gbps"], offchip_edge_gbps(res["die_area_mm2"], p, c)),
                # the model reads each matmul input once from the tile buffer, so it holds an array's whole input vector
                # over its input slices (DRAM PIM: bank rows, not inputs; 0)
-               (np.where(c["is_dram"], 0.0, p["rows"] * p["input_bits"] / 8192), p["tile_buffer_kb"]),
+               (keep(p["rows"] * p["input_bits"] / 8192, ~(dram := c["dram_bits"])), p["tile_buffer_kb"]),
                (package_silicon_mm2(res["die_area_mm2"], p, mp), c["tech"].interconnect["package_silicon_mm2"]),
                # DRAM PIM: the bank units are logic in a DRAM process; the floor is the value, the node its limit
-               (np.where(c["is_dram"], (dp := c["tech"].periphery["dram_process"])["node_min_nm"], 0.0), p["node_nm"]),
-               (np.where(c["is_dram"], p["clock_ghz"], 0.0), dp["logic_clock_max_ghz"]),
+               (keep((dp := c["tech"].periphery["dram_process"])["node_min_nm"], dram), p["node_nm"]),
+               (keep(p["clock_ghz"], dram), dp["logic_clock_max_ghz"]),
                # SRAM arrays: the clock limits of hp logic slowed by the cells' flavour (MODEL.md 27)
-               (np.where(c["is_sram"], p["clock_ghz"], 0.0), c["sram_clock_max_ghz"]))
+               (keep(p["clock_ghz"], mask_bits(c["is_sram"])), c["sram_clock_max_ghz"]))
     checks = [Check(name, value, limit, unit, text) for (name, unit, text), (value, limit) in zip(LIMITS, numbers,
                                                                                                    strict=True)]
     if not defer:

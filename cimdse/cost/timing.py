@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tech import Tech, memo, planar_power_law
+from ._select import WHERE_BELOW, mask_bits, pick_bits
 
 
 def memo_table(tech: Tech, data: dict, name: str, build):
@@ -67,6 +68,35 @@ def fmax_ghz(vdd, node_nm, tech: Tech, v_nom=None, log_node=None, node_part=None
         node_part = fmax_node_part(node, tech, v_nom, log_node)
     f_nom, vt = node_part
     return f_nom * drive(v, vt, tech.periphery["timing"]) / v
+
+
+FEW_SUPPLIES = 4   # set supplies up to which fmax_at_supplies computes the law once per supply
+
+
+def fmax_at_supplies(vdd_set, is_set, vdd, node, tech: Tech, nq: dict) -> np.ndarray:
+    """fmax_ghz per design from the quantities of nodes.node_quantities `nq`, computed once per supply where few are
+    set: a design at its node's nominal supply (is_set False) takes nq's f_max there (the same law per node), and
+    one of at most FEW_SUPPLIES set supplies V takes f_nom drive(V) / V with drive computed once (elementwise: the
+    same numbers); otherwise the law per design. vdd_set: the designs' vdd parameter, vdd: their supplies."""
+    f_nom, vt = nq["f_nom"], nq["vth"]
+    if not is_set.any():
+        return nq["fmax_nom"]
+    if len(vdd) < WHERE_BELOW or not (vt == vt[0]).all():
+        return fmax_ghz(vdd, node, tech, node_part=(f_nom, vt))
+    supplies, covered = np.unique(vdd_set[:FEW_SUPPLIES * 16]), ~is_set   # (candidates from the first designs)
+    supplies = supplies[supplies > 0]
+    if len(supplies) > FEW_SUPPLIES:
+        return fmax_ghz(vdd, node, tech, node_part=(f_nom, vt))
+    at = [vdd_set == v for v in supplies]
+    for m in at:
+        covered |= m
+    if not covered.all():   # more supplies than the first designs show: the law per design
+        return fmax_ghz(vdd, node, tech, node_part=(f_nom, vt))
+    out = nq["fmax_nom"]
+    for v, m in zip(supplies, at, strict=True):
+        d = drive(np.array([v]), vt[:1], tech.periphery["timing"])
+        out = pick_bits(mask_bits(m), f_nom * d / v, out)   # (f_nom x drive) / V, as fmax_ghz
+    return out
 
 
 def fmax_node_part(node, tech: Tech, v_nom, log_node) -> tuple[np.ndarray, np.ndarray]:
