@@ -18,7 +18,7 @@ import numpy as np
 
 from ..tech import Tech, load_tech, memo
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
-from ._util import fill_rows, total
+from ._util import fill_rows
 from .accmetrics import finish_accuracy
 from .errgroups import unique_inverse
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
@@ -221,7 +221,7 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
             qc, pim_c = ({k: v[i:j] for k, v in d.items()} for d in (q, pim_q))
             # a side with no work (offload: none) has passes of 0 ns: rates inf/NaN until combine() replaces them
             with np.errstate(divide="ignore", invalid="ignore"):
-                part = evaluate_chunk(pim_c, wls[run], tech, breakdown or run > 0, True)
+                part = evaluate_chunk(pim_c, wls[run], tech, breakdown, True, run > 0)
             if run == 0:
                 part = _no_host(part, wl) if breakdown else part
             else:
@@ -229,7 +229,8 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
 
                 def half(idx: np.ndarray, pim_c=pim_c, half_wl=half_wl) -> dict:
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, True, True)
+                        return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, breakdown,
+                                              True, True)
 
                 part, idx, texts = combine(qc, wl, tech, part, run - 1, half, breakdown, consts)
                 if len(idx):
@@ -249,18 +250,11 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
 HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_pj", "pim_pj", "pim_wait_pj", "link_pj")
 
 
-def _phase_sums(res: dict, ph: str) -> tuple:
-    """(time ns, energy pJ, leakage pJ, off-chip pJ) of one pass of phase ph on the PIM side."""
-    bd = res["breakdown"]
-    t = total(bd["latency_ns"][ph].values())
-    e = total(bd["energy_pj"][ph].values())
-    return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
-
-
 def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, breakdown: bool,
             consts: dict) -> tuple:
     """The metrics of the hosted designs p of one offload share (`offload`, its code; pim: their PIM side's results
-    with the breakdown; half: the PIM side's results of designs of p, by index, on one of two sub-batches): per
+    with their pass sums "_sums", and the breakdown if `breakdown`; half: the PIM side's results of designs of p, by
+    index, on one of two sub-batches, alike): per
     phase, the step time by the schedule (host_overlap), the energy of both sides, the link, and each side's power
     while it waits; system area, peak and feasibility with the host; the breakdown if `breakdown`. consts: the
     host's constants per (host, host_count, offload), filled as needed. Returns (the result, the designs that only
@@ -283,10 +277,12 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
     if elems:
         shared = (p["host_link"] == 1) | ((p["host_link"] == 0) & tech.dram[p["device"]])
         link_gbps = ic["board_link_gbps"] * p["host_count"]
-    res = {k: v for k, v in pim.items() if k != "breakdown"}   # (entries are replaced below, never written into)
+    # (entries are replaced below, never written into; "_sums": model._evaluate_chunk's per phase (time, energy,
+    # leakage, off-chip) of one pass, the sums of its breakdown's parts in their order, so no part is added twice)
+    res = {k: v for k, v in pim.items() if k not in ("breakdown", "_sums")}
     out_bd = {}
     sums = {}
-    pb = pim["breakdown"]
+    pb = pim["breakdown"] if breakdown else None
     bd = ({"area_mm2": {**pb["area_mm2"], "host": die_mm2}, "energy_pj": {}, "latency_ns": {}, "operators_pj": {}}
           if breakdown else None)
     sub = (p["host_overlap"] == 1) if sc.batch >= 2 and "decode" in wl.vectors else None
@@ -294,7 +290,7 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
         if breakdown:
             en, lat, ops = ({k: np.array(v, copy=True) for k, v in pb[key][ph].items()}
                             for key in ("energy_pj", "latency_ns", "operators_pj"))
-        t_p, e_p, e_leak, e_off = _phase_sums(pim, ph)
+        t_p, e_p, e_leak, e_off = pim["_sums"][ph]
         if elems:
             m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
             x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
@@ -309,7 +305,7 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
         t_h_busy, t_p_busy = t_h, t_p
         if ph == "decode" and sub is not None and np.any(sub):
             pim_half = half(np.flatnonzero(sub))
-            tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
+            tp1, ep1, _, eo1 = pim_half["_sums"][ph]
             th2, tp2 = 2 * half_t.take(inv[sub]), 2 * tp1
             tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
             t[sub] = np.maximum(th2, tp2 + tx2 if elems else tp2) + np.minimum(th2, tp2) / (2 * L)
