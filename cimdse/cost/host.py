@@ -158,16 +158,16 @@ def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
 
 
 def _one_value(v: np.ndarray) -> bool:
-    """Whether a parameter has one value over a span (then it is its own offload order; a first few values tell
-    most that do not)."""
+    """Whether a parameter has one value over the batch (then it is its own offload order in every span; a first few
+    values tell most that do not)."""
     return (v.dtype.kind in "biuf" and len(v) > 0 and v[0] == v[-1] and bool(np.all(v[:16] == v[0]))
             and v.min() == v.max())
 
 
 def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> None:
-    """In place: a span's results (nested dicts of arrays, in the order whose inverse permutation is `inverse`) into
-    rows a.. of the batch's arrays of n rows (made on the first span); placeholders (0 rows) as they are. (A
-    gather per array: its rows are read from cache and written in sequence.)"""
+    """In place: a span's results (nested dicts of arrays, in the order whose inverse permutation is `inverse`, in
+    their first len(inverse) rows) into rows a.. of the batch's arrays of n rows (made on the first span);
+    placeholders (0 rows) as they are. (A gather per array: its rows are read from cache and written in sequence.)"""
     for k, v in part.items():
         if isinstance(v, dict):
             _put_back(out.setdefault(k, {}), v, inverse, a, n)
@@ -176,7 +176,7 @@ def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> Non
         else:
             if k not in out:
                 out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
-            v.take(inverse, axis=0, out=out[k][a:a + len(v)], mode="clip")   # (clip: not buffered; all in range)
+            v.take(inverse, axis=0, out=out[k][a:a + len(inverse)], mode="clip")   # (clip: not buffered; all in range)
 
 
 def _no_host(part: dict, wl) -> dict:
@@ -200,7 +200,7 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     combined here with the host's roofline.
 
     The batch is cut into spans (_spans) of about five chunks. A span is put in the order of its offload shares (the
-    designs without a host first; a parameter of one value over the span is not copied), each share's run priced in
+    designs without a host first; a parameter of one value over the batch is not copied), each share's run priced in
     chunks of at most `chunk_designs`, each chunk combined with the host while its results are in cache, and the
     span's results put back in the batch's order: every array stays span-sized, none batch-sized in another order.
     The reason texts and the accuracy metrics are made once for the batch (as model.evaluate_runs)."""
@@ -212,11 +212,19 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     consts = memo(tech, "host_constants", lambda _: {}).setdefault((wl.model, sc), {})
     res: dict = {}
     over_rows, over_texts = [], []
-    for a, b in _spans(group, len(OFFLOAD) + 1, chunk_designs):
+    spans = _spans(group, len(OFFLOAD) + 1, chunk_designs)
+    size = spans[0][1] - spans[0][0]   # (the largest span: they are equal but for the last)
+    # span-sized arrays made once and reused by every span (fresh memory costs a page fault per 4 KB on its first
+    # touch, again for each span's new arrays): the parameters of more than one value over the batch in offload
+    # order, a span's results in that order (fill_rows makes them on the first span), the inverse permutation
+    moving = {k: np.empty(size, dtype=v.dtype) for k, v in p.items() if not _one_value(v)}
+    no_host, counting, inverse_buf = np.zeros(size, dtype=p["host"].dtype), np.arange(size), np.empty(size, np.intp)
+    span: dict = {}
+    for a, b in spans:
+        m = b - a
         order, ends = _runs(group[a:b], len(OFFLOAD) + 1)
-        q = {k: v if _one_value(v) else v.take(order) for k, v in ((k, v[a:b]) for k, v in p.items())}
-        pim_q = {**q, "host": np.zeros_like(q["host"])}
-        span: dict = {}
+        q = {k: v[a:b].take(order, out=moving[k][:m], mode="clip") if k in moving else v[a:b] for k, v in p.items()}
+        pim_q = {**q, "host": no_host[:m]}
         for run, i, j in _chunks(ends, chunk_designs):
             qc, pim_c = ({k: v[i:j] for k, v in d.items()} for d in (q, pim_q))
             # a side with no work (offload: none) has passes of 0 ns: rates inf/NaN until combine() replaces them
@@ -236,9 +244,9 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
                 if len(idx):
                     over_rows.append(a + order.take(idx + i))
                     over_texts.append(texts)
-            fill_rows(span, part, i, b - a)
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(b - a)
+            fill_rows(span, part, i, size)
+        inverse = inverse_buf[:m]
+        inverse[order] = counting[:m]
         _put_back(res, span, inverse, a, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         res = finish_reasons(res)
