@@ -301,9 +301,10 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
         t_p, e_p, e_leak, e_off = pim["_sums"][ph]
         if elems:
             m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
-            x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
+            x_bits = L * m * elems * sc.act_bits    # crossing a board link; none over shared memory (the scalar's
+            # arithmetic is that of the array of it: the same numbers, fewer passes over the chunk)
             t_x = np.where(shared, 0.0, x_bits / 8 / link_gbps + 2 * L * ic["chip_link_latency_ns"])
-            e_x = x_bits * ic["board_link_pj_per_bit"]
+            e_x = np.where(shared, 0.0, x_bits * ic["board_link_pj_per_bit"])
         else:
             t_x, e_x = np.zeros(n), np.zeros(n)
         t_h, e_h = host_t[ph], host_e[ph]
@@ -328,8 +329,7 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
                     for part, v in hb[key][ph].items():     # the PIM side's parts: two half batches
                         d[part][sub] = 2 * v
         # while one side waits: the host at its idle power; the PIM chips at their (gated) leakage power
-        busy = t_p > 0
-        p_leak = np.where(busy, e_leak / np.where(busy, t_p, 1.0), 0.0)               # pJ/ns
+        p_leak = np.divide(e_leak, t_p, out=np.zeros(n), where=t_p > 0)              # pJ/ns; 0 with no PIM pass
         e_wait_h = idle_w * (t - t_h_busy) * 1e3                                       # W x ns = nJ -> pJ
         e_wait_p = p_leak * (t - t_p_busy)
         e = e_p + e_h
