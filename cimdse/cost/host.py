@@ -131,7 +131,7 @@ def _keys(p: dict, keys: tuple) -> tuple[list, np.ndarray, np.ndarray]:
 
 def _runs(group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """An order of the designs by group (0 <= group < count, stable) and the end of each group's run in it."""
-    order = np.argsort(group.astype(np.uint8), kind="stable")   # (small integers: a radix sort)
+    order = np.argsort(group.astype(np.uint8, copy=False), kind="stable")   # (small integers: a radix sort)
     return order, np.cumsum(np.bincount(group, minlength=count))
 
 
@@ -205,7 +205,8 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     span's results put back in the batch's order: every array stays span-sized, none batch-sized in another order.
     The reason texts and the accuracy metrics are made once for the batch (as model.evaluate_runs)."""
     n = len(p["rows"])
-    group = np.where(p["host"] != 0, p["offload"] + 1, 0)
+    group = np.add(p["offload"], 1, dtype=np.uint8, casting="unsafe")   # a design's share: 1 + its offload code,
+    group *= p["host"] != 0                                             # 0 without a host (uint8: radix-sort keys)
     sc = wl.scenario
     wls = [wl] + [pim_workload(wl.model, sc, o, build_workload) for o in OFFLOAD]
     # the host's constants per (host, host_count, offload) of this model and scenario: shared by the chunks and calls
