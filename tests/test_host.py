@@ -268,3 +268,15 @@ def test_hosted_batch_in_spans_and_chunks_equals_each_design_alone(monkeypatch, 
         for k, v in alone.items():
             w = whole[k][i:i + 1] if len(whole[k]) else whole[k]
             assert np.array_equal(v, w, equal_nan=v.dtype.kind == "f"), (i, k)
+
+
+def test_one_value_is_bit_for_bit():
+    """A parameter left unpermuted in every span (host._one_value) has one bit pattern over the batch: -0.0 beside
+    0.0 is two values (a permutation would move them), a difference after the first 16 designs is found, NaNs of one
+    pattern are one value."""
+    from cimdse.cost import host
+
+    assert host._one_value(np.full(40, 2.0)) and host._one_value(np.full(40, 3)) and host._one_value(np.full(5, np.nan))
+    assert not host._one_value(np.array([0.0, -0.0, 0.0]))
+    assert not host._one_value(np.r_[np.full(20, 1.0), 2.0, np.full(20, 1.0)])
+    assert not host._one_value(np.array([], dtype=float)) and not host._one_value(np.array(["a", "a"]))

@@ -158,10 +158,12 @@ def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
 
 
 def _one_value(v: np.ndarray) -> bool:
-    """Whether a parameter has one value over the batch (then it is its own offload order in every span; a first few
-    values tell most that do not)."""
-    return (v.dtype.kind in "biuf" and len(v) > 0 and v[0] == v[-1] and bool(np.all(v[:16] == v[0]))
-            and v.min() == v.max())
+    """Whether a parameter has one value over the batch, bit for bit (-0.0 is not 0.0; then it is its own offload
+    order in every span): its bits compared in one pass, after a first few values that tell most that do not."""
+    if v.dtype.kind not in "biuf" or len(v) == 0:
+        return False
+    w = v.view(f"u{v.dtype.itemsize}")
+    return bool(w[0] == w[-1] and np.all(w[:16] == w[0]) and np.all(w == w[0]))
 
 
 def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> None:
@@ -234,9 +236,8 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
             if run == 0:
                 part = _no_host(part, wl) if breakdown else part
             else:
-                half_wl = pim_workload(wl.model, _half(sc), OFFLOAD[run - 1], build_workload)
-
-                def half(idx: np.ndarray, pim_c=pim_c, half_wl=half_wl) -> dict:
+                def half(idx: np.ndarray, pim_c=pim_c, offload=OFFLOAD[run - 1]) -> dict:
+                    half_wl = pim_workload(wl.model, _half(sc), offload, build_workload)   # (sub-batches only)
                     with np.errstate(divide="ignore", invalid="ignore"):
                         return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, breakdown,
                                               True, True)
