@@ -372,12 +372,17 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
 def _host_table(p: dict, offload: int, wl, tech: Tech, consts: dict) -> tuple[list, np.ndarray]:
     """The host's constants (_host_constants) of the designs p of one offload share: (per constant, an array over
     the choices; per design, its choice). With one host count, the choices are the host codes (no grouping; the
-    codes absent from p get NaN); else the distinct (host, host_count) pairs."""
+    codes absent from p get NaN; the table kept in consts for the next chunk of these choices); else the distinct
+    (host, host_count) pairs."""
     hc = p["host_count"]
+    key = None
     if hc[0] == hc[-1] and hc.min() == hc.max():
         inv = p["host"].astype(np.intp, copy=False)
         present = np.bincount(inv, minlength=len(HOSTS)) > 0
         choices = [(h, int(hc[0]), offload) if present[h] else None for h in range(len(HOSTS))]
+        key = ("table", *choices)
+        if key in consts:
+            return consts[key], inv
     else:
         choices, _, inv = _keys(p, ("host", "host_count", "offload"))
     rows = []
@@ -387,7 +392,10 @@ def _host_table(p: dict, offload: int, wl, tech: Tech, consts: dict) -> tuple[li
         rows.append(consts[c] if c is not None else None)
     width = len(next(r for r in rows if r is not None))
     table = np.array([r if r is not None else [np.nan] * width for r in rows], dtype=float)
-    return list(table.T.copy()), inv
+    cols = list(table.T.copy())   # (read only: combine() gathers from them)
+    if key is not None:
+        consts[key] = cols
+    return cols, inv
 
 
 def _host_constants(choice: tuple, wl, tech: Tech) -> list:
