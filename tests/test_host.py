@@ -227,8 +227,10 @@ def test_hosted_batch_in_spans_and_chunks_equals_each_design_alone(monkeypatch, 
     """evaluate_hosted cuts a batch larger than CHUNK_DESIGNS into spans, puts each span in offload order, prices it in
     chunks and puts the results back: every metric, reason text and breakdown array of every design (hosts, offload
     shares, links, sub-batch overlap, host counts mixed; some designs without a host, some failing only on the
-    host's memory: llama-2-7b's weights on a 6 GB GPU) has the bits it gets scored alone."""
+    host's memory: llama-2-7b's weights on a 6 GB GPU) has the bits it gets scored alone; without the breakdown
+    (the PIM side's pass sums handed over by the cost model, not re-added from the parts) every metric keeps them."""
     from cimdse.cost import host, model
+    from cimdse.cost._util import total
 
     rng = np.random.default_rng(12)
     n = 60
@@ -248,7 +250,16 @@ def test_hosted_batch_in_spans_and_chunks_equals_each_design_alone(monkeypatch, 
     assert len(spans[0]) >= 2 and max(calls) <= 8 and len(calls) > 10   # several spans, chunks of at most 8 designs
     reasons = [str(r) for r in whole["reason"]]
     assert any(r.startswith("host memory") for r in reasons) and any(r == "" for r in reasons)
+    hosted = b["host"] != 0
+    for ph in ("prefill", "decode"):   # the PIM side's pass time: its latency parts added in order (sub-batches: x 2)
+        parts = [v for k, v in whole.items() if k.startswith(f"breakdown.latency_ns.{ph}.")
+                 and k.rsplit(".", 1)[1] not in ("host", "host_link")]
+        assert np.array_equal(whole[f"breakdown.host.{ph}.pim_ns"][hosted], total(parts)[hosted]), ph
+    lean = _flat(evaluate_arrays(b, m, sc, breakdown=False))
     monkeypatch.undo()
+    assert set(lean) == {k for k in whole if not k.startswith("breakdown.")}
+    for k, v in lean.items():
+        assert np.array_equal(v, whole[k], equal_nan=v.dtype.kind == "f"), k
     for i in range(n):
         alone = _flat(evaluate_arrays({k: v[i:i + 1] for k, v in b.items()}, m, sc, breakdown=True))
         extra = set(whole) - set(alone)   # a design without a host alone: no host entries (zeros in a hosted batch)
@@ -257,3 +268,15 @@ def test_hosted_batch_in_spans_and_chunks_equals_each_design_alone(monkeypatch, 
         for k, v in alone.items():
             w = whole[k][i:i + 1] if len(whole[k]) else whole[k]
             assert np.array_equal(v, w, equal_nan=v.dtype.kind == "f"), (i, k)
+
+
+def test_one_value_is_bit_for_bit():
+    """A parameter left unpermuted in every span (host._one_value) has one bit pattern over the batch: -0.0 beside
+    0.0 is two values (a permutation would move them), a difference after the first 16 designs is found, NaNs of one
+    pattern are one value."""
+    from cimdse.cost import host
+
+    assert host._one_value(np.full(40, 2.0)) and host._one_value(np.full(40, 3)) and host._one_value(np.full(5, np.nan))
+    assert not host._one_value(np.array([0.0, -0.0, 0.0]))
+    assert not host._one_value(np.r_[np.full(20, 1.0), 2.0, np.full(20, 1.0)])
+    assert not host._one_value(np.array([], dtype=float)) and not host._one_value(np.array(["a", "a"]))

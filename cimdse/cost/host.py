@@ -18,7 +18,7 @@ import numpy as np
 
 from ..tech import Tech, load_tech, memo
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
-from ._util import fill_rows, total
+from ._util import fill_rows
 from .accmetrics import finish_accuracy
 from .errgroups import unique_inverse
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
@@ -131,7 +131,7 @@ def _keys(p: dict, keys: tuple) -> tuple[list, np.ndarray, np.ndarray]:
 
 def _runs(group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """An order of the designs by group (0 <= group < count, stable) and the end of each group's run in it."""
-    order = np.argsort(group.astype(np.uint8), kind="stable")   # (small integers: a radix sort)
+    order = np.argsort(group.astype(np.uint8, copy=False), kind="stable")   # (small integers: a radix sort)
     return order, np.cumsum(np.bincount(group, minlength=count))
 
 
@@ -158,16 +158,18 @@ def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
 
 
 def _one_value(v: np.ndarray) -> bool:
-    """Whether a parameter has one value over a span (then it is its own offload order; a first few values tell
-    most that do not)."""
-    return (v.dtype.kind in "biuf" and len(v) > 0 and v[0] == v[-1] and bool(np.all(v[:16] == v[0]))
-            and v.min() == v.max())
+    """Whether a parameter has one value over the batch, bit for bit (-0.0 is not 0.0; then it is its own offload
+    order in every span): its bits compared in one pass, after a first few values that tell most that do not."""
+    if v.dtype.kind not in "biuf" or len(v) == 0:
+        return False
+    w = v.view(f"u{v.dtype.itemsize}")
+    return bool(w[0] == w[-1] and np.all(w[:16] == w[0]) and np.all(w == w[0]))
 
 
 def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> None:
-    """In place: a span's results (nested dicts of arrays, in the order whose inverse permutation is `inverse`) into
-    rows a.. of the batch's arrays of n rows (made on the first span); placeholders (0 rows) as they are. (A
-    gather per array: its rows are read from cache and written in sequence.)"""
+    """In place: a span's results (nested dicts of arrays, in the order whose inverse permutation is `inverse`, in
+    their first len(inverse) rows) into rows a.. of the batch's arrays of n rows (made on the first span);
+    placeholders (0 rows) as they are. (A gather per array: its rows are read from cache and written in sequence.)"""
     for k, v in part.items():
         if isinstance(v, dict):
             _put_back(out.setdefault(k, {}), v, inverse, a, n)
@@ -176,7 +178,7 @@ def _put_back(out: dict, part: dict, inverse: np.ndarray, a: int, n: int) -> Non
         else:
             if k not in out:
                 out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
-            v.take(inverse, axis=0, out=out[k][a:a + len(v)], mode="clip")   # (clip: not buffered; all in range)
+            v.take(inverse, axis=0, out=out[k][a:a + len(inverse)], mode="clip")   # (clip: not buffered; all in range)
 
 
 def _no_host(part: dict, wl) -> dict:
@@ -200,44 +202,53 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     combined here with the host's roofline.
 
     The batch is cut into spans (_spans) of about five chunks. A span is put in the order of its offload shares (the
-    designs without a host first; a parameter of one value over the span is not copied), each share's run priced in
+    designs without a host first; a parameter of one value over the batch is not copied), each share's run priced in
     chunks of at most `chunk_designs`, each chunk combined with the host while its results are in cache, and the
     span's results put back in the batch's order: every array stays span-sized, none batch-sized in another order.
     The reason texts and the accuracy metrics are made once for the batch (as model.evaluate_runs)."""
     n = len(p["rows"])
-    group = np.where(p["host"] != 0, p["offload"] + 1, 0)
+    group = np.add(p["offload"], 1, dtype=np.uint8, casting="unsafe")   # a design's share: 1 + its offload code,
+    group *= p["host"] != 0                                             # 0 without a host (uint8: radix-sort keys)
     sc = wl.scenario
     wls = [wl] + [pim_workload(wl.model, sc, o, build_workload) for o in OFFLOAD]
     # the host's constants per (host, host_count, offload) of this model and scenario: shared by the chunks and calls
     consts = memo(tech, "host_constants", lambda _: {}).setdefault((wl.model, sc), {})
     res: dict = {}
     over_rows, over_texts = [], []
-    for a, b in _spans(group, len(OFFLOAD) + 1, chunk_designs):
+    spans = _spans(group, len(OFFLOAD) + 1, chunk_designs)
+    size = spans[0][1] - spans[0][0]   # (the largest span: they are equal but for the last)
+    # span-sized arrays made once and reused by every span (fresh memory costs a page fault per 4 KB on its first
+    # touch, again for each span's new arrays): the parameters of more than one value over the batch in offload
+    # order, a span's results in that order (fill_rows makes them on the first span), the inverse permutation
+    moving = {k: np.empty(size, dtype=v.dtype) for k, v in p.items() if not _one_value(v)}
+    no_host, counting, inverse_buf = np.zeros(size, dtype=p["host"].dtype), np.arange(size), np.empty(size, np.intp)
+    span: dict = {}
+    for a, b in spans:
+        m = b - a
         order, ends = _runs(group[a:b], len(OFFLOAD) + 1)
-        q = {k: v if _one_value(v) else v.take(order) for k, v in ((k, v[a:b]) for k, v in p.items())}
-        pim_q = {**q, "host": np.zeros_like(q["host"])}
-        span: dict = {}
+        q = {k: v[a:b].take(order, out=moving[k][:m], mode="clip") if k in moving else v[a:b] for k, v in p.items()}
+        pim_q = {**q, "host": no_host[:m]}
         for run, i, j in _chunks(ends, chunk_designs):
             qc, pim_c = ({k: v[i:j] for k, v in d.items()} for d in (q, pim_q))
             # a side with no work (offload: none) has passes of 0 ns: rates inf/NaN until combine() replaces them
             with np.errstate(divide="ignore", invalid="ignore"):
-                part = evaluate_chunk(pim_c, wls[run], tech, breakdown or run > 0, True)
+                part = evaluate_chunk(pim_c, wls[run], tech, breakdown, True, run > 0)
             if run == 0:
                 part = _no_host(part, wl) if breakdown else part
             else:
-                half_wl = pim_workload(wl.model, _half(sc), OFFLOAD[run - 1], build_workload)
-
-                def half(idx: np.ndarray, pim_c=pim_c, half_wl=half_wl) -> dict:
+                def half(idx: np.ndarray, pim_c=pim_c, offload=OFFLOAD[run - 1]) -> dict:
+                    half_wl = pim_workload(wl.model, _half(sc), offload, build_workload)   # (sub-batches only)
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, True, True)
+                        return evaluate_chunk({k: v.take(idx) for k, v in pim_c.items()}, half_wl, tech, breakdown,
+                                              True, True)
 
                 part, idx, texts = combine(qc, wl, tech, part, run - 1, half, breakdown, consts)
                 if len(idx):
                     over_rows.append(a + order.take(idx + i))
                     over_texts.append(texts)
-            fill_rows(span, part, i, b - a)
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(b - a)
+            fill_rows(span, part, i, size)
+        inverse = inverse_buf[:m]
+        inverse[order] = counting[:m]
         _put_back(res, span, inverse, a, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         res = finish_reasons(res)
@@ -249,18 +260,11 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
 HOST_PARTS = ("step_ns", "host_ns", "pim_ns", "link_ns", "host_pj", "host_wait_pj", "pim_pj", "pim_wait_pj", "link_pj")
 
 
-def _phase_sums(res: dict, ph: str) -> tuple:
-    """(time ns, energy pJ, leakage pJ, off-chip pJ) of one pass of phase ph on the PIM side."""
-    bd = res["breakdown"]
-    t = total(bd["latency_ns"][ph].values())
-    e = total(bd["energy_pj"][ph].values())
-    return t, e, bd["energy_pj"][ph]["leakage"], bd["energy_pj"][ph]["offchip"]
-
-
 def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, breakdown: bool,
             consts: dict) -> tuple:
     """The metrics of the hosted designs p of one offload share (`offload`, its code; pim: their PIM side's results
-    with the breakdown; half: the PIM side's results of designs of p, by index, on one of two sub-batches): per
+    with their pass sums "_sums", and the breakdown if `breakdown`; half: the PIM side's results of designs of p, by
+    index, on one of two sub-batches, alike): per
     phase, the step time by the schedule (host_overlap), the energy of both sides, the link, and each side's power
     while it waits; system area, peak and feasibility with the host; the breakdown if `breakdown`. consts: the
     host's constants per (host, host_count, offload), filled as needed. Returns (the result, the designs that only
@@ -283,10 +287,12 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
     if elems:
         shared = (p["host_link"] == 1) | ((p["host_link"] == 0) & tech.dram[p["device"]])
         link_gbps = ic["board_link_gbps"] * p["host_count"]
-    res = {k: v for k, v in pim.items() if k != "breakdown"}   # (entries are replaced below, never written into)
+    # (entries are replaced below, never written into; "_sums": model._evaluate_chunk's per phase (time, energy,
+    # leakage, off-chip) of one pass, the sums of its breakdown's parts in their order, so no part is added twice)
+    res = {k: v for k, v in pim.items() if k not in ("breakdown", "_sums")}
     out_bd = {}
     sums = {}
-    pb = pim["breakdown"]
+    pb = pim["breakdown"] if breakdown else None
     bd = ({"area_mm2": {**pb["area_mm2"], "host": die_mm2}, "energy_pj": {}, "latency_ns": {}, "operators_pj": {}}
           if breakdown else None)
     sub = (p["host_overlap"] == 1) if sc.batch >= 2 and "decode" in wl.vectors else None
@@ -294,12 +300,13 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
         if breakdown:
             en, lat, ops = ({k: np.array(v, copy=True) for k, v in pb[key][ph].items()}
                             for key in ("energy_pj", "latency_ns", "operators_pj"))
-        t_p, e_p, e_leak, e_off = _phase_sums(pim, ph)
+        t_p, e_p, e_leak, e_off = pim["_sums"][ph]
         if elems:
             m = sc.batch * (sc.prompt_tokens if ph == "prefill" else 1)
-            x_bits = np.where(shared, 0.0, L * m * elems * sc.act_bits)
+            x_bits = L * m * elems * sc.act_bits    # crossing a board link; none over shared memory (the scalar's
+            # arithmetic is that of the array of it: the same numbers, fewer passes over the chunk)
             t_x = np.where(shared, 0.0, x_bits / 8 / link_gbps + 2 * L * ic["chip_link_latency_ns"])
-            e_x = x_bits * ic["board_link_pj_per_bit"]
+            e_x = np.where(shared, 0.0, x_bits * ic["board_link_pj_per_bit"])
         else:
             t_x, e_x = np.zeros(n), np.zeros(n)
         t_h, e_h = host_t[ph], host_e[ph]
@@ -309,7 +316,7 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
         t_h_busy, t_p_busy = t_h, t_p
         if ph == "decode" and sub is not None and np.any(sub):
             pim_half = half(np.flatnonzero(sub))
-            tp1, ep1, _, eo1 = _phase_sums(pim_half, ph)
+            tp1, ep1, _, eo1 = pim_half["_sums"][ph]
             th2, tp2 = 2 * half_t.take(inv[sub]), 2 * tp1
             tx2 = t_x[sub] + np.where(t_x[sub] > 0, 2 * L * ic["chip_link_latency_ns"], 0.0)   # twice the hops
             t[sub] = np.maximum(th2, tp2 + tx2 if elems else tp2) + np.minimum(th2, tp2) / (2 * L)
@@ -324,8 +331,7 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
                     for part, v in hb[key][ph].items():     # the PIM side's parts: two half batches
                         d[part][sub] = 2 * v
         # while one side waits: the host at its idle power; the PIM chips at their (gated) leakage power
-        busy = t_p > 0
-        p_leak = np.where(busy, e_leak / np.where(busy, t_p, 1.0), 0.0)               # pJ/ns
+        p_leak = np.divide(e_leak, t_p, out=np.zeros(n), where=t_p > 0)              # pJ/ns; 0 with no PIM pass
         e_wait_h = idle_w * (t - t_h_busy) * 1e3                                       # W x ns = nJ -> pJ
         e_wait_p = p_leak * (t - t_p_busy)
         e = e_p + e_h
@@ -366,12 +372,17 @@ def combine(p: dict, wl, tech: Tech, pim: dict, offload: int, half: Callable, br
 def _host_table(p: dict, offload: int, wl, tech: Tech, consts: dict) -> tuple[list, np.ndarray]:
     """The host's constants (_host_constants) of the designs p of one offload share: (per constant, an array over
     the choices; per design, its choice). With one host count, the choices are the host codes (no grouping; the
-    codes absent from p get NaN); else the distinct (host, host_count) pairs."""
+    codes absent from p get NaN; the table kept in consts for the next chunk of these choices); else the distinct
+    (host, host_count) pairs."""
     hc = p["host_count"]
+    key = None
     if hc[0] == hc[-1] and hc.min() == hc.max():
         inv = p["host"].astype(np.intp, copy=False)
         present = np.bincount(inv, minlength=len(HOSTS)) > 0
         choices = [(h, int(hc[0]), offload) if present[h] else None for h in range(len(HOSTS))]
+        key = ("table", *choices)
+        if key in consts:
+            return consts[key], inv
     else:
         choices, _, inv = _keys(p, ("host", "host_count", "offload"))
     rows = []
@@ -381,7 +392,10 @@ def _host_table(p: dict, offload: int, wl, tech: Tech, consts: dict) -> tuple[li
         rows.append(consts[c] if c is not None else None)
     width = len(next(r for r in rows if r is not None))
     table = np.array([r if r is not None else [np.nan] * width for r in rows], dtype=float)
-    return list(table.T.copy()), inv
+    cols = list(table.T.copy())   # (read only: combine() gathers from them)
+    if key is not None:
+        consts[key] = cols
+    return cols, inv
 
 
 def _host_constants(choice: tuple, wl, tech: Tech) -> list:

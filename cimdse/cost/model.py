@@ -382,9 +382,10 @@ def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool) -> dict:
     return finish_accuracy(finish_reasons(res), p, runs[0][1], tech)
 
 
-def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False) -> dict:
+def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False,
+                    sums: bool = False) -> dict:
     """evaluate_batch on one chunk of designs (defer: the reason texts and the accuracy metrics are left for the
-    batch, see summary.feasibility and accmetrics.py)."""
+    batch, see summary.feasibility and accmetrics.py; sums: each phase's pass sums under "_sums", for host.combine)."""
     code = conflict_codes(p, tech)
     # evaluate conflicting designs on clipped values so every metric stays finite; they are flagged infeasible
     p = dict(p)
@@ -415,6 +416,8 @@ def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: b
             e["leakage"] = e["leakage"] * gated_fraction_of(gating, macs, t_pass)
         phase_out[ph] = (e, t, ops, _total(e.values()), t_pass)
     res = summarize(p, wl, c, mp, ar, p_leak, phase_out, code, peak, defer)
+    if sums:   # per phase (time ns, energy pJ, leakage pJ, off-chip pJ) of one pass: the sums summarize read
+        res["_sums"] = {ph: (o[4], o[3], o[0]["leakage"], o[0]["offchip"]) for ph, o in phase_out.items()}
     if defer:   # sqnr_db, equivalent_bits, logit_sqnr_db once for the batch (accmetrics.py): what they read
         res.update(dict.fromkeys(LATER, EMPTY), _accuracy=accuracy_inputs(p, c, mp))
     else:
