@@ -50,7 +50,9 @@ def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = Non
         "mac_units": conv * c["e_tree"][:, None],
         "readout": conv * c["e_fe"][:, None],
     }
-    t = n_rg * fac["step"] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
+    # adder-tree depth ceil(log2(row_tiles)): the bit length of row_tiles - 1 (frexp's exponent), exact for the
+    # integer row tiles (>= 1) and the same numbers as the logarithm, without it
+    t = n_rg * fac["step"] + np.frexp(np.maximum(row_tiles - 1, 0))[1] / p["clock_ghz"][:, None]
     if len(fac["dram"]):
         e, t = _dram_mvm_costs(k, n, e, t, fac["dram"], fac["dram_cols"], dram_zero)
     return e, t

@@ -130,6 +130,14 @@ def _shape_terms(k, n, rt, ct, bits, pb, apt, tiles, per_chip, several, chips) -
     split = (arrays > per_chip) & several
 
     def link():
+        if np.ndim(k) == 0:   # one shape: priced on the designs it splits only (elsewhere both spans are 1 chip and
+            i = np.flatnonzero(split)   # the bits an exact +0.0, as chip_link_bits gives for chips_used >= 1)
+            out = np.zeros(len(split))
+            a, r, pc, ch = arrays[i], rt[i], per_chip[i], chips[i]
+            c_span = np.minimum(np.maximum(_ceil(a / pc), 1), ch)
+            r_span = np.minimum(np.maximum(_ceil(r / pc), 1), ch)
+            out[i] = chip_link_bits(k, n, bits[i], pb[i], c_span, r_span)
+            return out
         c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
         r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
         return chip_link_bits(k, n, bits, pb, c_span, r_span)
