@@ -19,17 +19,20 @@ TOKEN_SELECT_CAM = 1      # code of 'cam' in PARAMS["token_select"].choices
 NONLINEAR_ACAM = 1        # code of 'acam' in PARAMS["nonlinear"].choices
 
 
-def cam_bit_energy_pj(tech: Tech, k_node, vdd, cell: str = "tcam") -> np.ndarray:
+def cam_bit_energy_pj(tech: Tech, k_node, vdd, cell: str = "tcam", v_scale2=None) -> np.ndarray:
     """Energy (pJ) of one CAM cell in one search at the design's node and supply: the published fJ/bit/search
-    scaled by the Stillmaker-Baas capacitance factor and (V / V_ref)^2 (match-line and search-line C V^2)."""
+    scaled by the Stillmaker-Baas capacitance factor and (V / V_ref)^2 (match-line and search-line C V^2).
+    v_scale2: (vdd / V_ref)^2 when the caller has it (both cells share the reference supply)."""
     t = tech.cam["tcam"]
     e_fj = t["energy_fj_per_bit_search"] if cell == "tcam" else tech.cam["acam"]["energy_fj_per_cell_search"]
-    return e_fj * 1e-3 * k_node / tech.cap_factor(float(t["ref_node_nm"])) * (vdd / t["ref_vdd_v"]) ** 2
+    v_scale2 = (vdd / t["ref_vdd_v"]) ** 2 if v_scale2 is None else v_scale2
+    return e_fj * 1e-3 * k_node / tech.cap_factor(float(t["ref_node_nm"])) * v_scale2
 
 
 def _e_cell_pj(p: dict, c: dict, tech: Tech, cell: str) -> np.ndarray:
     k_node = c["k_node"] if "k_node" in c else tech.cap_factor(p["node_nm"])   # circuits() computed it once
-    return cam_bit_energy_pj(tech, k_node, c["vdd"], cell)
+    v_scale2 = _once(c, "v_scale2", lambda: (c["vdd"] / tech.cam["tcam"]["ref_vdd_v"]) ** 2)   # (both cells')
+    return cam_bit_energy_pj(tech, k_node, c["vdd"], cell, v_scale2)
 
 
 def _once(c: dict, name: str, build):
@@ -55,14 +58,18 @@ def search_energy_pj(rows, bits, e_bit_pj) -> np.ndarray:
     return rows * bits * e_bit_pj
 
 
-def search_time_ns(tech: Tech, bits, vdd, node, clock_ghz, f_max=None) -> np.ndarray:
+def search_time_ns(tech: Tech, bits, vdd, node, clock_ghz, f_max=None, shared: dict | None = None) -> np.ndarray:
     """One search: the published cycle scaled by the word length (match-line capacitance) and the node's logic
-    delay (FO4 law of timing.py), at least one clock cycle. f_max: fmax_ghz(vdd, node, tech) when the caller has it."""
+    delay (FO4 law of timing.py), at least one clock cycle. f_max: fmax_ghz(vdd, node, tech) when the caller has it;
+    shared: a dict that keeps the delay factor and the clock cycle for the next call on the same designs."""
     t = tech.cam["tcam"]
-    f_ref = memo(tech, "cam_ref_fmax", lambda _: fmax_ghz(np.array(t["ref_vdd_v"], dtype=float),
-                                                        np.array(float(t["ref_node_nm"])), tech))
-    delay = f_ref / np.maximum(fmax_ghz(vdd, node, tech) if f_max is None else f_max, 1e-9)
-    return np.maximum(t["ref_search_ns"] * bits / t["ref_bits"] * delay, 1.0 / clock_ghz)
+    shared = {} if shared is None else shared
+    if "delay" not in shared:
+        f_ref = memo(tech, "cam_ref_fmax", lambda _: fmax_ghz(np.array(t["ref_vdd_v"], dtype=float),
+                                                            np.array(float(t["ref_node_nm"])), tech))
+        shared["delay"] = f_ref / np.maximum(fmax_ghz(vdd, node, tech) if f_max is None else f_max, 1e-9)
+        shared["cycle"] = 1.0 / clock_ghz
+    return np.maximum(t["ref_search_ns"] * bits / t["ref_bits"] * shared["delay"], shared["cycle"])
 
 
 def acam_lut(tech: Tech, in_bits) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +102,7 @@ def selection_costs(p: dict, wl, c: dict, mp: dict, ph: str, tot: dict, tech: Te
     # sequences and KV heads search their own arrays in parallel; a KV head's query heads one after another
     group = m.heads / m.kv_heads
     t_search = _once(c, "t_search", lambda: search_time_ns(tech, hb, c["vdd"], p["node_nm"], p["clock_ghz"],
-                                                                   c.get("fmax_ghz")))
+                                                                   c.get("fmax_ghz"), _once(c, "search", dict)))
     time = _keep(L * tot["queries"] * group * t_search, on_bits)
     return {"energy": energy, "time": time}
 
@@ -125,9 +132,10 @@ def nonlinear_costs(p: dict, c: dict, tot: dict, tech: Tech) -> dict:
 def _lookup(p: dict, c: dict, tech: Tech) -> tuple:
     """(energy pJ, time ns) of one analog-CAM lookup: the table search plus the DAC driving the input."""
     rows, cells = _once(c, "lut", lambda: acam_lut(tech, p["input_bits"]))
-    dac_pj = tech.periphery["dac"]["cap_ff_per_bit"] * p["input_bits"] * c["vdd"] ** 2 * 1e-3
+    dac_pj = tech.periphery["dac"]["cap_ff_per_bit"] * p["input_bits"] * (c["vdd2"] if "vdd2" in c else c["vdd"] ** 2) * 1e-3
     e_lookup = search_energy_pj(rows, cells, _e_cell_pj(p, c, tech, "acam")) + dac_pj
-    return e_lookup, search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"], c.get("fmax_ghz"))
+    return e_lookup, search_time_ns(tech, cells, c["vdd"], p["node_nm"], p["clock_ghz"], c.get("fmax_ghz"),
+                                    _once(c, "search", dict))
 
 
 def cam_area_um2(p: dict, wl, c: dict, mp: dict, tech: Tech) -> np.ndarray:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._select import mask_bits, pick_bits
+from ._select import keep, mask_bits
 
 SIGNIFICANT_DIGITS = 3   # numbers in reasons: enough to compare with the limit, few enough to repeat across designs
 EXACT_DIGITS = 7         # where a value rounds to its limit, it is shown with this many digits instead
@@ -121,16 +121,18 @@ def first_broken(code: np.ndarray, checks: Sequence[Check]) -> tuple[np.ndarray,
     texts later, e.g. once for all the chunks of a batch."""
     ok = code == 0
     broken = np.zeros(len(ok), dtype=np.int8)
-    value, limit = np.zeros(len(ok)), np.zeros(len(ok))
+    # the numbers' 64-bit patterns: each design takes those of one check at most (the masks `bad` are disjoint), so
+    # np.where(bad, new, old) is old | (new & bad) (_select.keep: no branches, no index arrays); 0 is +0.0
+    value, limit = np.zeros(len(ok), dtype=np.int64), np.zeros(len(ok), dtype=np.int64)
     for k, ch in enumerate(checks, 1):
         bad = ok & ~(np.asarray(ch.value) <= ch.limit)
-        if bad.any():   # np.where(bad, new, old) on the numbers' bits (_select.pick_bits: no branches, no index arrays)
+        if bad.any():
             broken ^= (broken ^ np.int8(k)) & np.negative(bad.view(np.int8))
             bits = mask_bits(bad)
-            value = pick_bits(bits, np.asarray(ch.value, dtype=float), value)
-            limit = pick_bits(bits, np.asarray(ch.limit, dtype=float), limit)
+            value |= keep(ch.value, bits).view(np.int64)
+            limit |= keep(ch.limit, bits).view(np.int64)
             ok &= ~bad
-    return ok, broken, value, limit
+    return ok, broken, value.view(np.float64), limit.view(np.float64)
 
 
 def reason_texts(code: np.ndarray, code_texts: Sequence[str], broken: np.ndarray, value: np.ndarray,

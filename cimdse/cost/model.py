@@ -176,7 +176,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     t_adc_step = lambda g: np.maximum(t_read, _ceil(p["cols_per_adc"] / g) * t_conv)  # noqa: E731
     cc, bpc = per["column_combine"], p["bits_per_cell"]
     # binary-weighted combining capacitors per group (fF): C_u * sum_s 2^(s bpc); 0 when nothing is combined
-    comb_ff = lambda g: _keep(cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / (np.exp2(bpc) - 1), mask_bits(g > 1))  # noqa: E731
+    comb_ff = lambda g, den: _keep(cc["unit_cap_ff"] * (np.exp2(g * bpc) - 1) / den, mask_bits(g > 1))  # noqa: E731
     bit_cols = {"weight": _bit_columns(p["weight_bits"], bpc, diff_bits)}   # (map_weights' cells per value too)
     if np.any(combine):
         combine_bits = mask_bits(combine)
@@ -184,7 +184,8 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
         comb_w = pick_bits(combine_bits, bit_cols["weight"], 1.0)
         comb_k = pick_bits(combine_bits, bit_cols["input"], 1.0)
         t_w, t_k = t_adc_step(comb_w), t_adc_step(comb_k)
-        ff_w, ff_k = comb_ff(comb_w), comb_ff(comb_k)
+        den = np.exp2(bpc) - 1   # (once for both)
+        ff_w, ff_k = comb_ff(comb_w, den), comb_ff(comb_k, den)
     else:  # the same values without the arithmetic: groups of 1, no capacitors
         comb_w = comb_k = np.ones(len(node))
         t_w = t_k = t_adc_step(1.0)
@@ -198,7 +199,7 @@ def circuits(p: dict, tech: Tech, r_cell=None, nq: dict | None = None) -> dict:
     ic = tech.interconnect
     ro = readout(p, tech, vdd, p["rows"] * wire_ff, resistive, gate, a32, analog_bits)   # column front end (docs/MODEL.md 16)
     return {
-        "vdd": vdd, "k_node": k_node, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
+        "vdd": vdd, "vdd2": vdd2, "k_node": k_node, "s45": s45, "a45": a45, "cell_um2": cell_um2, "e_cell": e_cell, "e_row": e_row,
         "e_adc": e_adc, "a_adc": a_adc, "t_conv": t_conv, "e_sa": _keep(sa["energy_pj"] * s32, no_dram_bits),
         "a_sa": _keep(sa["area_um2"] * a32, no_dram_bits),
         "e_fe": ro["e_fe"], "a_fe": ro["a_fe"],

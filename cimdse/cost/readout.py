@@ -35,13 +35,14 @@ def readout(p: dict, tech: Tech, vdd, col_ff, resistive, gate, a32, analog_bits=
     a_sh = tech.periphery["shift_add"]["sample_hold_area_um2"] * a32
     b = np.asarray(p["adc_bits"], dtype=float)
     kt = K_BOLTZMANN * (np.asarray(p["temperature_c"], dtype=float) + 273.15)
-    c_s_ff = np.maximum(ro["unit_cap_ff"], 12 * kt * np.exp2(2 * b) / vdd**2 * 1e15)
+    vdd2 = vdd**2
+    c_s_ff = np.maximum(ro["unit_cap_ff"], 12 * kt * np.exp2(2 * b) / vdd2 * 1e15)
     sense_amp = b <= 1                                   # voltage mode: the 1-bit ADC is a latch comparator
     current = resistive & ~sense_amp & ~gate
     analog = ~mask_bits(gate) if analog_bits is None else analog_bits     # (bits: _select.keep)
     sense_bits, current_bits = mask_bits(sense_amp), mask_bits(current)
     no_sense = ~sense_bits
-    e_sample = c_s_ff * vdd**2 * 1e-3                    # fF V^2 = fJ -> pJ
+    e_sample = c_s_ff * vdd2 * 1e-3                    # fF V^2 = fJ -> pJ
     e_clamp = 2 * vdd * (b + 1) * np.log(2) * (col_ff + c_s_ff) / ro["gm_over_id_per_v"] * 1e-3
     e_fe = keep(keep(e_sample, no_sense) + keep(e_clamp, current_bits), analog)
     wl_um2 = (ro["avt_mv_um"] * 1e-3 * np.exp2(b + 1) / vdd) ** 2          # one matched device (Pelgrom)

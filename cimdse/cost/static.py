@@ -50,7 +50,9 @@ def mvm_costs(p, c, mp, k, n, row_tiles, col_tiles, n_rg, fac: dict | None = Non
         "mac_units": conv * c["e_tree"][:, None],
         "readout": conv * c["e_fe"][:, None],
     }
-    t = n_rg * fac["step"] + np.ceil(np.log2(np.maximum(row_tiles, 1))) / p["clock_ghz"][:, None]
+    # adder-tree depth ceil(log2(row_tiles)): the bit length of row_tiles - 1 (frexp's exponent), exact for the
+    # integer row tiles (>= 1) and the same numbers as the logarithm, without it
+    t = n_rg * fac["step"] + np.frexp(np.maximum(row_tiles - 1, 0))[1] / p["clock_ghz"][:, None]
     if len(fac["dram"]):
         e, t = _dram_mvm_costs(k, n, e, t, fac["dram"], fac["dram_cols"], dram_zero)
     return e, t
@@ -80,7 +82,11 @@ def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
     per-vector energy times the vectors through j, in shape order; the per-vector latency (ns, (N,)) of each shape)."""
     fac = mvm_factors(p, c, mp)
     rt, ct, nrg = mp["row_tiles"], mp["col_tiles"], mp["n_rg"]
-    energy: dict = {ph: {} for ph in wl.vectors}
+    phases = list(wl.vectors)
+    # per part, the (N, phases) sums, column-major: each phase's column a contiguous (N,) array; a shape's term of
+    # every phase in one multiply (its vectors per phase as a row), the same products and sums as phase by phase
+    per_shape = np.array([[wl.vectors[ph][j] for ph in phases] for j in range(len(wl.k))])   # (J, phases)
+    acc: dict = {}
     t_vec = []
     # a small batch prices all shapes in one call (fewer, larger array operations); a large one shape by shape, so
     # that the (N, 1) temporaries stay in cache: elementwise either way, so the same numbers
@@ -95,20 +101,19 @@ def static_pass_costs(p: dict, wl, c: dict, mp: dict) -> tuple[dict, list]:
             e, t = mvm_costs(p, c, mp, wl.k[None, sl], wl.n[None, sl], rt[:, sl], ct[:, sl], nrg[:, sl], fac, False)
             col = 0
         t_vec.append(t[:, col])
-        for ph, v in wl.vectors.items():
-            acc = energy[ph]
-            for part, val in e.items():
-                term = val[:, col] * v[j]
-                if j == 0:
-                    acc[part] = term
-                else:
-                    acc[part] += term
+        row = per_shape[j][None, :]
+        for part, val in e.items():
+            if j == 0:
+                acc[part] = np.multiply(val[:, col:col + 1], row, order="F")
+            else:
+                acc[part] += np.multiply(val[:, col:col + 1], row, order="F")
     words = c.get("dram_bits")    # (_select.mask_bits of the DRAM designs, from circuits)
     clear = ~words if len(fac["dram"]) and words is not None and words.dtype == np.int64 else None
-    for acc in energy.values():   # the DRAM designs' parts they do not have: 0 (as a sum of zero terms would be)
-        for part in DRAM_ZERO if len(fac["dram"]) else ():
-            if clear is not None:   # (+0.0 by clearing their bits in place: no index arrays)
-                np.bitwise_and(acc[part].view(np.int64), clear, out=acc[part].view(np.int64))
-            else:
-                acc[part][fac["dram"]] = 0.0
+    for part in DRAM_ZERO if len(fac["dram"]) else ():   # the DRAM designs' parts they do not have: 0 (as a sum
+        a = acc[part]                                     # of zero terms would be)
+        if clear is not None:   # (+0.0 by clearing their bits in place: no index arrays)
+            np.bitwise_and(a.view(np.int64), clear[:, None], out=a.view(np.int64))
+        else:
+            a[fac["dram"]] = 0.0
+    energy = {ph: {part: a[:, i] for part, a in acc.items()} for i, ph in enumerate(phases)}
     return energy, t_vec

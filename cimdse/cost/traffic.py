@@ -69,8 +69,11 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
     chips = mp["chips_used"]
     f_board = board_fraction(chips, p["chips_per_package"])
     several = chips > 1
-    noc: dict = {}
-    link: dict | None = None
+    phases = list(wl.vectors)
+    # each phase's vectors through each shape, (J, phases): a shape's term of every phase in one multiply, summed in
+    # (N, phases) column-major arrays (each phase's column contiguous; the same products and sums as phase by phase)
+    per_shape = np.array([[wl.vectors[ph][j] for ph in phases] for j in range(len(wl.k))])
+    noc = link = None
     split = []
     # a small batch computes every shape's terms at once ((N, J) arrays), a large one shape by shape; elementwise
     # either way (the same numbers), summed over the shapes in shape order
@@ -87,7 +90,7 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
             terms = _shape_terms(wl.k[j], wl.n[j], mp["row_tiles"][:, j], mp["col_tiles"][:, j], bits, bw + log_k[j],
                                  apt, tiles, per_chip, several, chips)
             noc_j, split_j = terms[0], terms[1]
-        _add_pass(noc, wl.vectors, j, noc_j)
+        noc = _add_pass(noc, per_shape[j], noc_j)
         split.append(split_j)
         if split_j.any():   # this matrix spans chips in some design: input multicast and partial sums cross
             if whole:
@@ -95,8 +98,7 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
                 link_j = link_all[:, j]
             else:
                 link_j = terms[2]()
-            link = {} if link is None else link   # (a matrix that spans no chip adds exact zeros: left out)
-            _add_pass(link, wl.vectors, j, link_j)
+            link = _add_pass(link, per_shape[j], link_j)   # (a matrix that spans no chip adds exact zeros: left out)
     hop_count = chips - 1
     if link is not None:   # one more hop per split stage
         split_stages = 0.0
@@ -109,8 +111,8 @@ def traffic_constants(p: dict, wl, mp: dict, hops, tech: Tech) -> dict:
             split_stages = split_stages + split[j] / wl.model.layers
         hop_count = hop_count + wl.model.layers * split_stages
     return {
-        "noc_extra_pass": noc,
-        "link_bits_pass": link,
+        "noc_extra_pass": {ph: noc[:, i] for i, ph in enumerate(phases)},
+        "link_bits_pass": None if link is None else {ph: link[:, i] for i, ph in enumerate(phases)},
         "e_link_eff": (1 - f_board) * ic["chip_link_pj_per_bit"] + f_board * ic["board_link_pj_per_bit"],
         "link_ns_per_bit": ((1 - f_board) / ic["chip_link_gbps"] + f_board / ic["board_link_gbps"]) / 8,
         "link_hop_ns": hop_count * ic["chip_link_latency_ns"],   # a boundary of the chain, a split stage of a layer
@@ -130,6 +132,14 @@ def _shape_terms(k, n, rt, ct, bits, pb, apt, tiles, per_chip, several, chips) -
     split = (arrays > per_chip) & several
 
     def link():
+        if np.ndim(k) == 0:   # one shape: priced on the designs it splits only (elsewhere both spans are 1 chip and
+            i = np.flatnonzero(split)   # the bits an exact +0.0, as chip_link_bits gives for chips_used >= 1)
+            out = np.zeros(len(split))
+            a, r, pc, ch = arrays[i], rt[i], per_chip[i], chips[i]
+            c_span = np.minimum(np.maximum(_ceil(a / pc), 1), ch)
+            r_span = np.minimum(np.maximum(_ceil(r / pc), 1), ch)
+            out[i] = chip_link_bits(k, n, bits[i], pb[i], c_span, r_span)
+            return out
         c_span = np.minimum(np.maximum(_ceil(arrays / per_chip), 1), chips)
         r_span = np.minimum(np.maximum(_ceil(rt / per_chip), 1), chips)
         return chip_link_bits(k, n, bits, pb, c_span, r_span)
@@ -137,11 +147,11 @@ def _shape_terms(k, n, rt, ct, bits, pb, apt, tiles, per_chip, several, chips) -
     return noc_extra_bit_hops(k, n, bits, pb, t_span, g_span), split, link
 
 
-def _add_pass(acc: dict, vectors: dict, j: int, x: np.ndarray) -> None:
-    """In place: acc[phase] += x * (vectors through shape j in that phase), for every phase."""
-    for ph, v in vectors.items():
-        term = x * v[j]
-        if ph in acc:
-            acc[ph] += term
-        else:
-            acc[ph] = term
+def _add_pass(acc, vectors, x: np.ndarray) -> np.ndarray:
+    """acc (N, phases) + x (N,) times the vectors through its shape in each phase (phases,), in place (acc None: the
+    first shape's terms)."""
+    term = np.multiply(x[:, None], vectors[None, :], order="F")
+    if acc is None:
+        return term
+    acc += term
+    return acc
