@@ -35,7 +35,7 @@ def keep(x, bits: np.ndarray) -> np.ndarray:
 
 def pick_bits(bits: np.ndarray, x, y) -> np.ndarray:
     """np.where(mask, x, y) for bits = mask_bits(mask), by bits as `keep`: y ^ ((x ^ y) & bits) on the values' 64-bit
-    patterns (a mask that selects several values: its word made once; `pick` takes the mask). x, y: float64, arrays
+    patterns (a mask that selects several values: its word made once; `select` takes the mask). x, y: float64, arrays
     or scalars. One fresh array."""
     if bits.dtype is _BOOL:   # (a small batch: mask_bits gave the mask)
         return np.where(bits, x, y)
@@ -48,23 +48,7 @@ def pick_bits(bits: np.ndarray, x, y) -> np.ndarray:
     return np.bitwise_xor(out, yi, out=out).view(np.float64)
 
 
-def pick(cond, a, b) -> np.ndarray:
-    """np.where(cond, a, b) as float64, bit for bit: b ^ ((a ^ b) x cond) on the values' 64-bit patterns (times 1
-    keeps a ^ b, times 0 clears it). cond: booleans; a, b: numbers or arrays (broadcast). One fresh array."""
-    shape = np.broadcast_shapes(np.shape(cond), np.shape(a), np.shape(b))
-    bi = np.asarray(b, dtype=np.float64).view(np.int64)
-    out = np.bitwise_xor(np.asarray(a, dtype=np.float64).view(np.int64), bi, out=np.empty(shape, dtype=np.int64))
-    np.multiply(out, cond, out=out)
-    out ^= bi
-    return out.view(np.float64)
-
-
-PICK_FROM = 4096   # elements from which `select` picks by bit masks (np.where's branches cost less below)
-
-
 def select(cond, a, b) -> np.ndarray:
-    """np.where(cond, a, b) as float64, the same bits either way: np.where for fewer than PICK_FROM elements of cond
-    (pick's extra passes and calls cost more there than the mispredicted branches) and pick for more."""
-    if np.size(cond) < PICK_FROM:
-        return np.asarray(np.where(cond, a, b), dtype=np.float64)
-    return pick(cond, a, b)
+    """np.where(cond, a, b) as float64, the same bits: pick_bits on cond's mask words (np.where itself below
+    WHERE_BELOW designs, see mask_bits). cond: booleans, an array or a scalar; a, b: numbers or arrays."""
+    return np.asarray(pick_bits(mask_bits(cond), a, b), dtype=np.float64)

@@ -17,6 +17,7 @@ MIN_GROUPED = 256        # designs below which grouping costs more than it saves
 MAX_GROUP_SHARE = 0.75   # more distinct configurations than this share of the designs: not grouped
 SAMPLE = 2048            # designs looked at first: when SAMPLE_DISTINCT of them are distinct, not grouped
 SAMPLE_DISTINCT = 0.98
+DENSE_TABLE = 1 << 22   # most entries of dense_inverse's tables (two int64 tables: 64 MB)
 
 
 def unique_inverse(key) -> tuple[np.ndarray, np.ndarray]:
@@ -155,12 +156,12 @@ def query_order(group: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 
 def dense_inverse(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """unique_inverse's groups (ascending values; a member of each, not necessarily the first) of non-negative
-    integer keys, marked in a table of max(key) + 1 entries where that is at most 64 per element (no sort); else
-    unique_inverse."""
+    """unique_inverse's groups (ascending values; the first member of each) of non-negative integer keys, marked in
+    a table of max(key) + 1 entries where that is at most 64 per element and DENSE_TABLE in all (no sort; bounded
+    memory); else unique_inverse."""
     n = len(key)
     size = int(key.max(initial=0)) + 1
-    if n < 2 or size > 64 * n:
+    if n < 2 or size > min(64 * n, DENSE_TABLE):
         return unique_inverse(key)
     seen = np.zeros(size, dtype=bool)
     seen[key] = True
@@ -168,5 +169,5 @@ def dense_inverse(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     number = np.empty(size, dtype=np.int64)
     number[uniq] = np.arange(len(uniq))
     member = np.empty(size, dtype=np.int64)
-    member[key] = np.arange(n)
+    member[key[::-1]] = np.arange(n - 1, -1, -1)   # (the last write of each value: its first element)
     return member.take(uniq), number.take(key)

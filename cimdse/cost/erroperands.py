@@ -15,10 +15,9 @@ import numpy as np
 
 from ._select import select
 from .accuracy import _weight_levels
-from .errgroups import unique_rows
+from .errgroups import dense_inverse, unique_rows
 
 SIGN_QUANT_NSR = 1.0 - 2.0 / np.pi   # 1-bit (sign) quantization of a Gaussian: E[(x - sign(x) E|x|)^2] / E[x^2]
-DENSE_CODES = 1 << 22                # combinations up to which operand_codes marks them in a table (else it sorts)
 CODED_DESIGNS = 16384                # designs from which the error model numbers combinations (fewer: per design)
 COLUMNS = ("bi", "bw", "bpc", "db", "differential", "combined")   # the columns of the combinations (nsr_parts)
 
@@ -67,8 +66,8 @@ def operand_codes(ints: list, flags: list) -> tuple[list, np.ndarray] | None:
     """(columns, inv): the distinct combinations of the columns `ints` (whole non-negative numbers) and `flags`
     (booleans) over the designs, as one array per column (floats, booleans), and each design's combination;
     None where an `ints` column holds anything else (a fraction, a negative number or -0.0, NaN, infinity), so
-    that a combination's values are the designs' own bits. Combinations are numbered by a table of their codes
-    (mixed radix, each column's largest value + 1) where that is small, else by a sort."""
+    that a combination's values are the designs' own bits. Combinations are numbered by errgroups.dense_inverse of
+    their codes (mixed radix, each column's largest value + 1)."""
     cols, radix = [], []
     with np.errstate(invalid="ignore"):   # (NaN and infinities cast to int32: refused below)
         for x in ints:
@@ -92,18 +91,8 @@ def operand_codes(ints: list, flags: list) -> tuple[list, np.ndarray] | None:
             bits = bits * small(2) + np.asarray(b, dtype=bool).view(np.uint8)
         codes = codes * (1 << len(flags)) + bits
         radix += [2] * len(flags)
-    size = int(np.prod(radix, dtype=np.float64))
-    n = len(codes)
-    if size <= DENSE_CODES and size <= 64 * n:
-        seen = np.zeros(size, dtype=bool)
-        seen[codes] = True
-        uniq = np.flatnonzero(seen)
-        number = np.empty(size, dtype=np.int64)
-        number[uniq] = np.arange(len(uniq))
-        inv = number.take(codes)
-    else:
-        uniq, inv = np.unique(codes, return_inverse=True)
-        inv = inv.reshape(-1)
+    member, inv = dense_inverse(codes)   # (a table of the codes where it is small, else a sort)
+    uniq = codes.take(member)
     cols = []
     for r in radix[::-1]:   # the last column in the lowest digit
         cols.append(uniq % r)

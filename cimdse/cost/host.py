@@ -20,7 +20,7 @@ from ..tech import Tech, load_tech, memo
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
 from ._util import fill_rows
 from .accmetrics import finish_accuracy
-from .errgroups import unique_inverse
+from .errgroups import dense_inverse
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
 from .params import PARAMS
 from .summary import LIFETIME_CAP_YEARS, finish_reasons
@@ -118,14 +118,7 @@ def _keys(p: dict, keys: tuple) -> tuple[list, np.ndarray, np.ndarray]:
     key = np.zeros(len(cols[0]), dtype=np.int64)
     for col in cols:   # one integer per value tuple (mixed radix; values are small category codes and counts)
         key = key * (int(col.max(initial=0)) + 1) + col
-    if len(key) and int(key.max()) < 4 * len(key):   # a small range: counted, not sorted (the same groups, in order)
-        present = np.bincount(key) > 0
-        number = np.cumsum(present) - 1
-        inv = number.take(key)
-        first = np.empty(int(number[-1]) + 1, dtype=np.int64)
-        first[inv[::-1]] = np.arange(len(key) - 1, -1, -1)   # (the last write of each group: its first design)
-        return [tuple(int(c[f]) for c in cols) for f in first], first, inv
-    first, inv = unique_inverse(key)
+    first, inv = dense_inverse(key)   # (a small range: counted in a table, not sorted)
     return [tuple(int(c[f]) for c in cols) for f in first], first, inv
 
 
