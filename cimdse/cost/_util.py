@@ -94,3 +94,15 @@ def fill_rows(out: dict, part: dict, i: int, n: int) -> None:
             if k not in out:
                 out[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
             out[k][i:i + len(v)] = v
+
+
+def equal_chunks(ends, most: int) -> list[tuple[int, int, int]]:
+    """(run, start, end) of the chunks of consecutive runs of rows ending at `ends`: each run in equal chunks of at
+    most `most` rows (no short last one paying a whole chunk's fixed cost)."""
+    out, start = [], 0
+    for run, end in enumerate(int(e) for e in ends):
+        if end > start:
+            size = -(-(end - start) // -(-(end - start) // most))
+            out += [(run, i, min(i + size, end)) for i in range(start, end, size)]
+        start = end
+    return out

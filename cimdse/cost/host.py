@@ -18,7 +18,7 @@ import numpy as np
 
 from ..tech import Tech, load_tech, memo
 from ..workload import ModelConfig, OpTable, Scenario, operator_table, phases
-from ._util import fill_rows
+from ._util import equal_chunks, fill_rows
 from .accmetrics import finish_accuracy
 from .errgroups import dense_inverse
 from .gpu import get_gpu, kv_split, load_gpus, memory_need_bytes, price_phase_gpu, tensor_peak_tflops
@@ -128,18 +128,6 @@ def _runs(group: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.cumsum(np.bincount(group, minlength=count))
 
 
-def _chunks(ends: np.ndarray, most: int) -> list[tuple[int, int, int]]:
-    """(run, start, end) of the chunks of the runs ending at `ends`: each run in equal chunks of at most `most`
-    designs (no short last one paying a whole chunk's fixed cost)."""
-    out, start = [], 0
-    for run, end in enumerate(int(e) for e in ends):
-        if end > start:
-            size = -(-(end - start) // -(-(end - start) // most))
-            out += [(run, i, min(i + size, end)) for i in range(start, end, size)]
-        start = end
-    return out
-
-
 def _spans(group: np.ndarray, count: int, most: int) -> list[tuple[int, int]]:
     """Equal spans [a, b) of a batch of designs in groups (0 <= group < count), as few as hold about 5 % below
     `most` designs of its largest group each (a span's run of a group is one chunk, bar an uneven batch)."""
@@ -198,7 +186,7 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
     designs without a host first; a parameter of one value over the batch is not copied), each share's run priced in
     chunks of at most `chunk_designs`, each chunk combined with the host while its results are in cache, and the
     span's results put back in the batch's order: every array stays span-sized, none batch-sized in another order.
-    The reason texts and the accuracy metrics are made once for the batch (as model.evaluate_runs)."""
+    The reason texts and the accuracy metrics are made once for the batch (as model._evaluate_chunks)."""
     n = len(p["rows"])
     group = np.add(p["offload"], 1, dtype=np.uint8, casting="unsafe")   # a design's share: 1 + its offload code,
     group *= p["host"] != 0                                             # 0 without a host (uint8: radix-sort keys)
@@ -221,7 +209,7 @@ def evaluate_hosted(p: dict, wl, tech: Tech, breakdown: bool, evaluate_chunk: Ca
         order, ends = _runs(group[a:b], len(OFFLOAD) + 1)
         q = {k: v[a:b].take(order, out=moving[k][:m], mode="clip") if k in moving else v[a:b] for k, v in p.items()}
         pim_q = {**q, "host": no_host[:m]}
-        for run, i, j in _chunks(ends, chunk_designs):
+        for run, i, j in equal_chunks(ends, chunk_designs):
             qc, pim_c = ({k: v[i:j] for k, v in d.items()} for d in (q, pim_q))
             # a side with no work (offload: none) has passes of 0 ns: rates inf/NaN until combine() replaces them
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -18,7 +18,7 @@ from ._select import keep as _keep
 from ._select import mask_bits, pick_bits
 from ._util import ceil as _ceil
 from ._util import dot_shapes as _dot_shapes
-from ._util import fill_rows
+from ._util import equal_chunks, fill_rows
 from ._util import total as _total
 from .accmetrics import EMPTY, LATER, accuracy_inputs, accuracy_metrics, finish_accuracy
 from .activity import conversions_kept, input_activity, skip_detection_pj
@@ -361,26 +361,18 @@ def evaluate_batch(p: dict, wl: Workload, tech: Tech | None = None, breakdown: b
     n = len(p["rows"])
     if n <= CHUNK_DESIGNS:
         return _evaluate_chunk(p, wl, tech, breakdown)
-    return evaluate_runs(p, ((n, wl),), tech, breakdown)
+    return _evaluate_chunks(p, wl, tech, breakdown)
 
 
-def evaluate_runs(p: dict, runs, tech: Tech, breakdown: bool) -> dict:
-    """evaluate_batch (host none) of a batch whose consecutive runs of rows have their own workloads of one model
-    and scenario (`runs`: (end row, Workload) pairs), each run in equal chunks of at most CHUNK_DESIGNS designs."""
+def _evaluate_chunks(p: dict, wl: Workload, tech: Tech, breakdown: bool) -> dict:
+    """evaluate_batch (host none) of a batch of more than CHUNK_DESIGNS designs, in equal chunks of at most that
+    many; the reason texts and the accuracy metrics once for the batch: limits that many designs break repeat their
+    numbers across chunks, and the error model's per-configuration work is shared by the chunks."""
     n = len(p["rows"])
-    # (reason texts once for the batch: limits that many designs break repeat their numbers across chunks; the
-    # accuracy metrics once for the batch: the error model's per-configuration work is shared by its chunks and runs)
     res: dict = {}
-    start = 0
-    for end, wl in runs:
-        size = -(-(end - start) // -(-(end - start) // CHUNK_DESIGNS)) if end > start else 1
-        for i in range(start, end, size):   # equal chunks: no short last one paying a whole chunk's fixed cost
-            j = min(i + size, end)
-            fill_rows(res, _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
-        start = end
-    # the accuracy metrics once for the batch: they read the workload's model and scenario only (error_shapes), not
-    # which operators a run's share holds, and a design scores the same bits in any batch
-    return finish_accuracy(finish_reasons(res), p, runs[0][1], tech)
+    for _, i, j in equal_chunks((n,), CHUNK_DESIGNS):
+        fill_rows(res, _evaluate_chunk({k: v[i:j] for k, v in p.items()}, wl, tech, breakdown, True), i, n)
+    return finish_accuracy(finish_reasons(res), p, wl, tech)
 
 
 def _evaluate_chunk(p: dict, wl: Workload, tech: Tech, breakdown: bool, defer: bool = False,
